@@ -1,0 +1,241 @@
+//! Settings: built-in defaults, overridden by the TOML config file, overridden by the command line.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Until the RDP backend lands, headless is the default.
+    #[default]
+    Headless,
+    Nested,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum XwaylandMode {
+    On,
+    #[default]
+    Lazy,
+    Off,
+}
+
+/// A virtual output: `WIDTHxHEIGHT[@HZ][,scale=S][,x=X][,y=Y][,name=N]`, sizes in physical pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    pub name: Option<String>,
+    pub width: i32,
+    pub height: i32,
+    /// Millihertz.
+    pub refresh: i32,
+    pub scale: f64,
+    /// Top-left in the global logical space; None places it right of the previous one.
+    pub position: Option<(i32, i32)>,
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        Self { name: None, width: 1920, height: 1080, refresh: 60_000, scale: 1.0, position: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("bad output spec {spec:?}: {why} (expected WIDTHxHEIGHT[@HZ][,scale=S][,x=X][,y=Y][,name=N])")]
+pub struct OutputSpecError {
+    spec: String,
+    why: String,
+}
+
+impl FromStr for OutputSpec {
+    type Err = OutputSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |why: &str| OutputSpecError { spec: s.to_string(), why: why.to_string() };
+        let mut parts = s.split(',');
+        let mode = parts.next().unwrap_or_default();
+        let (size, hz) = match mode.split_once('@') {
+            Some((size, hz)) => (size, Some(hz)),
+            None => (mode, None),
+        };
+        let (w, h) = size.split_once('x').ok_or_else(|| err("no WIDTHxHEIGHT"))?;
+        let width: i32 = w.parse().map_err(|_| err("width is not a number"))?;
+        let height: i32 = h.parse().map_err(|_| err("height is not a number"))?;
+        if !(1..=16384).contains(&width) || !(1..=16384).contains(&height) {
+            return Err(err("size must be 1..=16384"));
+        }
+        let mut spec = OutputSpec { width, height, ..Default::default() };
+        if let Some(hz) = hz {
+            let hz: f64 = hz.parse().map_err(|_| err("refresh is not a number"))?;
+            if !(1.0..=1000.0).contains(&hz) {
+                return Err(err("refresh must be 1..=1000 Hz"));
+            }
+            spec.refresh = (hz * 1000.0).round() as i32;
+        }
+        let (mut x, mut y) = (None, None);
+        for part in parts {
+            let (k, v) = part.split_once('=').ok_or_else(|| err("option without '='"))?;
+            match k {
+                "scale" => {
+                    let scale: f64 = v.parse().map_err(|_| err("scale is not a number"))?;
+                    if !(1.0..=5.0).contains(&scale) {
+                        return Err(err("scale must be 1..=5"));
+                    }
+                    spec.scale = scale;
+                }
+                "x" => x = Some(v.parse().map_err(|_| err("x is not a number"))?),
+                "y" => y = Some(v.parse().map_err(|_| err("y is not a number"))?),
+                "name" => spec.name = Some(v.to_string()),
+                _ => return Err(err("unknown option")),
+            }
+        }
+        if x.is_some() || y.is_some() {
+            spec.position = Some((x.unwrap_or(0), y.unwrap_or(0)));
+        }
+        Ok(spec)
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyboardConfig {
+    /// xkb rules/model/layout/variant/options; empty means xkbcommon's defaults (us).
+    pub rules: String,
+    pub model: String,
+    pub layout: String,
+    pub variant: String,
+    pub options: Option<String>,
+    /// Delay before key repeat starts, in milliseconds.
+    pub repeat_delay: i32,
+    /// Repeats per second.
+    pub repeat_rate: i32,
+}
+
+impl Default for KeyboardConfig {
+    fn default() -> Self {
+        Self {
+            rules: String::new(),
+            model: String::new(),
+            layout: String::new(),
+            variant: String::new(),
+            options: None,
+            repeat_delay: 600,
+            repeat_rate: 25,
+        }
+    }
+}
+
+/// Whether to ask clients to leave decorations to the host (server side) or draw their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecorationMode {
+    #[default]
+    ServerSide,
+    ClientSide,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub backend: BackendKind,
+    /// Wayland socket name in XDG_RUNTIME_DIR; None picks the first free `wayland-N`.
+    pub socket: Option<String>,
+    pub xwayland: XwaylandMode,
+    pub outputs: Vec<OutputSpec>,
+    pub keyboard: KeyboardConfig,
+    pub decorations: DecorationMode,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+}
+
+impl Config {
+    /// `$XDG_CONFIG_HOME/wayrail/config.toml`, falling back to `~/.config`.
+    pub fn default_path() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("wayrail").join("config.toml"))
+    }
+
+    /// Loads `path`; a missing file at the default location is not an error.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => match Self::default_path() {
+                Some(p) => (p, false),
+                None => return Ok(Config::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::parse(&text).map_err(|source| ConfigError::Parse { path, source: Box::new(source) })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_specs() {
+        let o: OutputSpec = "2560x1440@144,scale=1.5,x=-2560,y=100,name=LEFT".parse().unwrap();
+        assert_eq!(o.width, 2560);
+        assert_eq!(o.refresh, 144_000);
+        assert_eq!(o.scale, 1.5);
+        assert_eq!(o.position, Some((-2560, 100)));
+        assert_eq!(o.name.as_deref(), Some("LEFT"));
+        let o: OutputSpec = "800x600".parse().unwrap();
+        assert_eq!((o.refresh, o.scale, o.position), (60_000, 1.0, None));
+        for bad in ["", "800", "0x600", "800x600@0", "800x600,scale=0.5", "800x600,dpi=96", "axb"] {
+            assert!(bad.parse::<OutputSpec>().is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn config_file() {
+        let c = Config::parse(
+            r#"
+            backend = "headless"
+            socket = "wayland-7"
+            xwayland = "off"
+            outputs = ["1280x800,scale=2"]
+            decorations = "client-side"
+            [keyboard]
+            layout = "de"
+            repeat_rate = 30
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.socket.as_deref(), Some("wayland-7"));
+        assert_eq!(c.xwayland, XwaylandMode::Off);
+        assert_eq!(c.outputs[0].scale, 2.0);
+        assert_eq!(c.keyboard.layout, "de");
+        assert_eq!(c.keyboard.repeat_delay, 600);
+        assert_eq!(c.decorations, DecorationMode::ClientSide);
+        let err = Config::parse("bogus = 1").unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+}

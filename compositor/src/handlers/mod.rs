@@ -1,0 +1,6 @@
+//! Thin protocol handlers, one file per protocol family; the logic they share is in `state.rs`.
+
+mod compositor;
+mod seat;
+mod selection;
+mod xdg_shell;

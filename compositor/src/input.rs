@@ -1,0 +1,108 @@
+//! The input API every backend uses: keys by evdev code, an absolute pointer in the global
+//! logical space, buttons by evdev code, and wheel steps in v120 units.
+
+use smithay::backend::input::{Axis, AxisSource, ButtonState, KeyState};
+use smithay::input::keyboard::{FilterResult, Keycode};
+use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent};
+use smithay::utils::{Logical, Point, SERIAL_COUNTER};
+
+use crate::state::{surface_under, State};
+
+/// evdev button codes (linux/input-event-codes.h).
+pub const BTN_LEFT: u32 = 0x110;
+pub const BTN_RIGHT: u32 = 0x111;
+pub const BTN_MIDDLE: u32 = 0x112;
+pub const BTN_SIDE: u32 = 0x113;
+pub const BTN_EXTRA: u32 = 0x114;
+
+/// One wheel notch in v120 units.
+pub const V120_NOTCH: i32 = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InputEvent {
+    /// A key by its evdev code (KEY_A = 30, ...).
+    Key { code: u32, pressed: bool },
+    /// The pointer moved to a point of the global logical space.
+    PointerMotion { x: f64, y: f64 },
+    /// A button by its evdev code (BTN_LEFT, ...).
+    PointerButton { button: u32, pressed: bool },
+    /// Wheel steps in v120 units; positive is down / right.
+    PointerAxis { vertical_v120: i32, horizontal_v120: i32 },
+}
+
+impl State {
+    /// Feeds one input event to the focused client, with click-to-focus.
+    pub fn handle_input(&mut self, event: InputEvent) {
+        let time = self.started.elapsed().as_millis() as u32;
+        match event {
+            InputEvent::Key { code, pressed } => {
+                let Some(keyboard) = self.seat.get_keyboard() else { return };
+                let state = if pressed { KeyState::Pressed } else { KeyState::Released };
+                keyboard.input::<(), _>(
+                    self,
+                    Keycode::new(code + 8),
+                    state,
+                    SERIAL_COUNTER.next_serial(),
+                    time,
+                    |_, _, _| FilterResult::Forward,
+                );
+            }
+            InputEvent::PointerMotion { x, y } => {
+                let pos = self.clamp_to_outputs((x, y).into());
+                self.pointer_location = pos;
+                let Some(pointer) = self.seat.get_pointer() else { return };
+                let under = surface_under(self, pos);
+                pointer.motion(self, under, &MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time });
+                pointer.frame(self);
+            }
+            InputEvent::PointerButton { button, pressed } => {
+                let Some(pointer) = self.seat.get_pointer() else { return };
+                let serial = SERIAL_COUNTER.next_serial();
+                if pressed && !pointer.is_grabbed() {
+                    // Click to focus: the toplevel under the pointer is raised and focused.
+                    let target = self
+                        .space
+                        .element_under(self.pointer_location)
+                        .and_then(|(w, _)| w.toplevel().map(|t| t.wl_surface().clone()))
+                        .and_then(|s| self.window_id_for_surface(&s));
+                    if target.is_some() && target != self.windows.active() {
+                        self.focus_window(target);
+                    }
+                }
+                let state = if pressed { ButtonState::Pressed } else { ButtonState::Released };
+                pointer.button(self, &ButtonEvent { button, state, serial, time });
+                pointer.frame(self);
+            }
+            InputEvent::PointerAxis { vertical_v120, horizontal_v120 } => {
+                let Some(pointer) = self.seat.get_pointer() else { return };
+                let mut frame = AxisFrame::new(time).source(AxisSource::Wheel);
+                // 15 logical units per notch, as libinput reports for wheels.
+                for (axis, v120) in [(Axis::Vertical, vertical_v120), (Axis::Horizontal, horizontal_v120)] {
+                    if v120 != 0 {
+                        frame = frame.v120(axis, v120).value(axis, v120 as f64 * 15.0 / 120.0);
+                    }
+                }
+                pointer.axis(self, frame);
+                pointer.frame(self);
+            }
+        }
+    }
+
+    /// Keeps the pointer on some output, so it never gets lost in a gap between monitors.
+    fn clamp_to_outputs(&self, pos: Point<f64, Logical>) -> Point<f64, Logical> {
+        if self.outputs.is_empty() || self.output_at(pos.x, pos.y).is_some() {
+            return pos;
+        }
+        let mut best: Option<(f64, Point<f64, Logical>)> = None;
+        for o in &self.outputs {
+            let r = o.logical_rect();
+            let x = pos.x.clamp(r.x as f64, (r.x + r.width) as f64 - 1.0);
+            let y = pos.y.clamp(r.y as f64, (r.y + r.height) as f64 - 1.0);
+            let d = (x - pos.x).powi(2) + (y - pos.y).powi(2);
+            if best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, (x, y).into()));
+            }
+        }
+        best.map_or(pos, |(_, p)| p)
+    }
+}

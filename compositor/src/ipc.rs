@@ -1,0 +1,244 @@
+//! `wayrail msg`: a JSON-lines request/response protocol on a Unix socket beside the Wayland
+//! socket. A thread does the socket I/O and hands each request to the compositor loop over a
+//! channel, so a stuck IPC client never stalls the compositor.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use smithay::reexports::calloop::channel::{self, Channel, Sender};
+
+use crate::window::WindowId;
+
+/// Requests, as `{"cmd": "...", ...}` on one line.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    Version,
+    Windows,
+    Outputs,
+    Clients,
+    /// Writes a PNG of an output (default: the first) or of one window.
+    Screenshot {
+        path: PathBuf,
+        output: Option<String>,
+        window: Option<u32>,
+    },
+    /// A window operation, as a remote host would ask for it.
+    Window {
+        id: u32,
+        op: WindowOp,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum WindowOp {
+    Focus,
+    Close,
+    Maximize,
+    Unmaximize,
+    Minimize,
+    Restore,
+    Move { x: i32, y: i32 },
+    Resize { width: i32, height: i32 },
+}
+
+/// The longest request line accepted.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+pub fn socket_path(runtime_dir: &Path, wayland_socket: &str) -> PathBuf {
+    runtime_dir.join(format!("wayrail.{wayland_socket}.sock"))
+}
+
+/// A request from a client and where its answer goes.
+pub struct Pending {
+    pub request: Result<Request, String>,
+    pub reply: mpsc::SyncSender<Value>,
+}
+
+pub struct IpcServer {
+    path: PathBuf,
+}
+
+impl Drop for IpcServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl IpcServer {
+    /// Binds the socket and starts the I/O thread; requests arrive on the returned channel.
+    pub fn start(path: PathBuf) -> anyhow::Result<(IpcServer, Channel<Pending>)> {
+        if UnixStream::connect(&path).is_ok() {
+            anyhow::bail!("{} is in use by a running wayrail", path.display());
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|e| anyhow::anyhow!("binding {}: {e}", path.display()))?;
+        let (tx, rx) = channel::channel();
+        std::thread::Builder::new().name("wayrail-ipc".into()).spawn(move || accept_loop(listener, tx))?;
+        Ok((IpcServer { path }, rx))
+    }
+}
+
+fn accept_loop(listener: UnixListener, tx: Sender<Pending>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let tx = tx.clone();
+        let _ = std::thread::Builder::new().name("wayrail-ipc-conn".into()).spawn(move || serve(stream, tx));
+    }
+}
+
+fn serve(stream: UnixStream, tx: Sender<Pending>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    })
+    .take(MAX_REQUEST);
+    let mut writer = stream;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if !line.ends_with('\n') {
+            let _ = writeln!(
+                writer,
+                "{}",
+                json!({"ok": false, "error": "request too long or not terminated by a newline"})
+            );
+            return;
+        }
+        let request = serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"));
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        if tx.send(Pending { request, reply: reply_tx }).is_err() {
+            return;
+        }
+        let Ok(reply) = reply_rx.recv_timeout(Duration::from_secs(30)) else { return };
+        if writeln!(writer, "{reply}").is_err() {
+            return;
+        }
+        reader.set_limit(MAX_REQUEST);
+    }
+}
+
+/// The `wayrail msg` side: sends one request and returns the `data` of the answer.
+pub fn send(path: &Path, request: &Request) -> anyhow::Result<Value> {
+    let mut stream = UnixStream::connect(path)
+        .map_err(|e| anyhow::anyhow!("cannot reach wayrail at {}: {e} (is it running?)", path.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(35)))?;
+    writeln!(stream, "{}", serde_json::to_string(request)?)?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let reply: Value = serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("bad answer from wayrail: {e}"))?;
+    if reply["ok"] == Value::Bool(true) {
+        Ok(reply["data"].clone())
+    } else {
+        anyhow::bail!("{}", reply["error"].as_str().unwrap_or("unknown error"))
+    }
+}
+
+/// Finds the IPC socket: `WAYRAIL_SOCKET`, else the one for `WAYLAND_DISPLAY`, else the only
+/// one in the runtime dir.
+pub fn find_socket() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("WAYRAIL_SOCKET").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("XDG_RUNTIME_DIR is not set"))?;
+    if let Ok(display) = std::env::var("WAYLAND_DISPLAY") {
+        let name = Path::new(&display).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(display);
+        let p = socket_path(&runtime, &name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    let found: Vec<PathBuf> = std::fs::read_dir(&runtime)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("wayrail.") && n.ends_with(".sock"))
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => anyhow::bail!("no running wayrail found in {} (set WAYRAIL_SOCKET)", runtime.display()),
+        _ => anyhow::bail!("several wayrail instances in {}: set WAYLAND_DISPLAY or WAYRAIL_SOCKET", runtime.display()),
+    }
+}
+
+pub fn ok(data: Value) -> Value {
+    json!({"ok": true, "data": data})
+}
+
+pub fn err(message: impl std::fmt::Display) -> Value {
+    json!({"ok": false, "error": message.to_string()})
+}
+
+pub fn window_id(id: u32) -> WindowId {
+    WindowId(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_format() {
+        let r: Request = serde_json::from_str(r#"{"cmd":"window","id":3,"op":{"op":"move","x":1,"y":-2}}"#).unwrap();
+        assert_eq!(r, Request::Window { id: 3, op: WindowOp::Move { x: 1, y: -2 } });
+        let r: Request = serde_json::from_str(r#"{"cmd":"screenshot","path":"/tmp/a.png"}"#).unwrap();
+        assert!(matches!(r, Request::Screenshot { output: None, window: None, .. }));
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn oversized_and_garbage_requests_get_errors() {
+        let dir = std::env::temp_dir().join(format!("wayrail-ipc-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.sock");
+        let (server, rx) = IpcServer::start(path.clone()).unwrap();
+        // Answer every request from a stand-in loop.
+        std::thread::spawn(move || {
+            let mut ev = smithay::reexports::calloop::EventLoop::<()>::try_new().unwrap();
+            ev.handle()
+                .insert_source(rx, |e, _, _| {
+                    if let channel::Event::Msg(p) = e {
+                        let v = match p.request {
+                            Ok(r) => ok(serde_json::to_value(r).unwrap()),
+                            Err(e) => err(e),
+                        };
+                        let _ = p.reply.send(v);
+                    }
+                })
+                .unwrap();
+            loop {
+                ev.dispatch(Duration::from_millis(100), &mut ()).unwrap();
+            }
+        });
+        assert_eq!(send(&path, &Request::Version).unwrap(), json!({"cmd": "version"}));
+        let mut s = UnixStream::connect(&path).unwrap();
+        writeln!(s, "not json").unwrap();
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).unwrap();
+        assert!(line.contains("bad request"), "{line}");
+        let mut s = UnixStream::connect(&path).unwrap();
+        let big = vec![b'x'; MAX_REQUEST as usize + 10];
+        let _ = s.write_all(&big);
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).unwrap();
+        assert!(line.contains("too long"), "{line}");
+        drop(server);
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

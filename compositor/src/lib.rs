@@ -1,0 +1,13 @@
+//! wayrail's compositor: a Smithay compositor whose windows are remoted one by one.
+
+pub mod backend;
+pub mod config;
+mod handlers;
+pub mod input;
+pub mod ipc;
+pub mod render;
+pub mod server;
+pub mod state;
+pub mod window;
+
+pub use server::{Server, ServerOptions};

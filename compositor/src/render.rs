@@ -1,0 +1,382 @@
+//! Composition with pixman: each window into its own offscreen image (what a remoting backend
+//! sends), and whole outputs (the full-desktop mode, `nested`, screenshots). Damage tracking
+//! makes an unchanged window cost nothing and a small change yield a small rectangle.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use smithay::backend::allocator::Fourcc;
+use smithay::backend::renderer::damage::OutputDamageTracker;
+use smithay::backend::renderer::element::surface::{render_elements_from_surface_tree, WaylandSurfaceRenderElement};
+use smithay::backend::renderer::element::Kind;
+use smithay::backend::renderer::pixman::PixmanRenderer;
+use smithay::backend::renderer::utils::{with_renderer_surface_state, CommitCounter};
+use smithay::backend::renderer::{Bind, Offscreen};
+use smithay::desktop::utils::{bbox_from_surface_tree, OutputPresentationFeedback};
+use smithay::desktop::PopupKind;
+use smithay::input::pointer::CursorImageStatus;
+use smithay::reexports::pixman;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::utils::{Buffer, Logical, Physical, Point, Rectangle, Scale, Size, Transform};
+use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, TraversalAction};
+
+use crate::state::State;
+use crate::window::{DamageRect, WindowId};
+
+pub fn surface_has_buffer(surface: &WlSurface) -> bool {
+    with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false)
+}
+
+/// The last commit of a surface whose damage was already reported.
+#[derive(Default)]
+struct ReportedCommit(Cell<Option<CommitCounter>>);
+
+/// The damage a window's surface tree accumulated since the last call, in physical pixels of
+/// the window rendered at `scale`, relative to its root surface's origin. Buffer transforms,
+/// buffer scale, viewports and subsurface offsets are applied; rects are rounded outward.
+pub fn take_window_damage(root: &WlSurface, scale: f64) -> Vec<DamageRect> {
+    let mut rects = Vec::new();
+    with_surface_tree_downward(
+        root,
+        Point::<i32, Logical>::from((0, 0)),
+        |_, states, loc| {
+            let offset =
+                with_renderer_surface_state_in(states, |s| s.view().map(|v| v.offset)).flatten().unwrap_or_default();
+            TraversalAction::DoChildren(*loc + offset)
+        },
+        |_, states, loc| {
+            let offset =
+                with_renderer_surface_state_in(states, |s| s.view().map(|v| v.offset)).flatten().unwrap_or_default();
+            let origin = *loc + offset;
+            states.data_map.insert_if_missing(ReportedCommit::default);
+            let reported = states.data_map.get::<ReportedCommit>().unwrap();
+            let new = with_renderer_surface_state_in(states, |s| {
+                let view = s.view()?;
+                let buffer_size = s.buffer_size()?.to_buffer(s.buffer_scale(), s.buffer_transform());
+                let since = reported.0.get();
+                reported.0.set(Some(s.current_commit()));
+                let damage: Vec<Rectangle<i32, Buffer>> = s.damage_since(since).into_iter().collect();
+                Some(
+                    damage
+                        .into_iter()
+                        .filter_map(|r| {
+                            buffer_rect_to_surface(
+                                r,
+                                s.buffer_scale(),
+                                s.buffer_transform(),
+                                buffer_size,
+                                view.src,
+                                view.dst,
+                            )
+                        })
+                        .map(|r| {
+                            let r = Rectangle::<f64, Logical>::new(r.loc + origin.to_f64(), r.size);
+                            r.to_physical_precise_up(Scale::from(scale))
+                        })
+                        .collect::<Vec<Rectangle<i32, Physical>>>(),
+                )
+            })
+            .flatten();
+            for r in new.into_iter().flatten() {
+                rects.push(DamageRect { x: r.loc.x, y: r.loc.y, width: r.size.w, height: r.size.h });
+            }
+        },
+        |_, _, _| true,
+    );
+    rects
+}
+
+fn with_renderer_surface_state_in<T>(
+    states: &SurfaceData,
+    f: impl FnOnce(&smithay::backend::renderer::utils::RendererSurfaceState) -> T,
+) -> Option<T> {
+    let state = states.data_map.get::<smithay::backend::renderer::utils::RendererSurfaceStateUserData>()?;
+    Some(f(&state.lock().unwrap()))
+}
+
+/// Maps a damaged buffer rectangle into surface-local logical coordinates through the buffer
+/// scale and transform and the viewport's source crop and destination size.
+fn buffer_rect_to_surface(
+    rect: Rectangle<i32, Buffer>,
+    buffer_scale: i32,
+    transform: Transform,
+    buffer_size: Size<i32, Buffer>,
+    src: Rectangle<f64, Logical>,
+    dst: Size<i32, Logical>,
+) -> Option<Rectangle<f64, Logical>> {
+    let logical = rect.to_f64().to_logical(buffer_scale as f64, transform, &buffer_size.to_f64());
+    let cropped = logical.intersection(src)?;
+    let sx = dst.w as f64 / src.size.w;
+    let sy = dst.h as f64 / src.size.h;
+    Some(Rectangle::new(
+        ((cropped.loc.x - src.loc.x) * sx, (cropped.loc.y - src.loc.y) * sy).into(),
+        (cropped.size.w * sx, cropped.size.h * sy).into(),
+    ))
+}
+
+/// A composed image: ARGB8888 premultiplied, `stride` bytes per row.
+pub struct Frame<'a> {
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+    pub data: &'a [u8],
+    /// What changed since the previous frame of this target (all of it the first time);
+    /// empty when nothing changed.
+    pub damage: Vec<DamageRect>,
+}
+
+impl Frame<'_> {
+    /// The pixel at (x, y) as 0xAARRGGBB.
+    pub fn pixel(&self, x: usize, y: usize) -> u32 {
+        let o = y * self.stride + x * 4;
+        u32::from_le_bytes(self.data[o..o + 4].try_into().unwrap())
+    }
+
+    /// Straight-alpha RGBA bytes, for PNG.
+    pub fn to_rgba(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.width * self.height * 4);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                let p = self.pixel(x, y);
+                let a = p >> 24;
+                let un = |c: u32| (c * 255 + a / 2).checked_div(a).map_or(0, |v| v.min(255) as u8);
+                out.extend_from_slice(&[un((p >> 16) & 0xff), un((p >> 8) & 0xff), un(p & 0xff), a as u8]);
+            }
+        }
+        out
+    }
+
+    pub fn write_png(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let mut enc = png::Encoder::new(file, self.width as u32, self.height as u32);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header()?.write_image_data(&self.to_rgba())?;
+        Ok(())
+    }
+}
+
+struct Target {
+    image: pixman::Image<'static, 'static>,
+    tracker: OutputDamageTracker,
+    scale: f64,
+    /// Buffer age for the tracker: 0 redraws everything, 1 means "the image holds the last frame".
+    age: usize,
+}
+
+impl Target {
+    fn new(renderer: &mut PixmanRenderer, size: Size<i32, Physical>, scale: f64) -> anyhow::Result<Self> {
+        let image = renderer
+            .create_buffer(Fourcc::Argb8888, Size::<i32, Buffer>::from((size.w.max(1), size.h.max(1))))
+            .map_err(|e| anyhow::anyhow!("offscreen image {size:?}: {e}"))?;
+        Ok(Self { image, tracker: OutputDamageTracker::new(size, scale, Transform::Normal), scale, age: 0 })
+    }
+
+    fn size(&self) -> Size<i32, Physical> {
+        (self.image.width() as i32, self.image.height() as i32).into()
+    }
+
+    fn frame(&self, damage: Vec<DamageRect>) -> Frame<'_> {
+        let (w, h, stride) = (self.image.width(), self.image.height(), self.image.stride());
+        // SAFETY: the image owns `stride * height` bytes for as long as `self` lives, and the
+        // returned frame borrows `self`.
+        let data = unsafe { std::slice::from_raw_parts(self.image.data() as *const u8, stride * h) };
+        Frame { width: w, height: h, stride, data, damage }
+    }
+}
+
+fn to_damage_rects(rects: Option<&Vec<Rectangle<i32, Physical>>>) -> Vec<DamageRect> {
+    rects
+        .map(|v| v.iter().map(|r| DamageRect { x: r.loc.x, y: r.loc.y, width: r.size.w, height: r.size.h }).collect())
+        .unwrap_or_default()
+}
+
+/// Owns the pixman renderer and one offscreen target per window and per output.
+pub struct Composer {
+    renderer: PixmanRenderer,
+    windows: HashMap<WindowId, Target>,
+    outputs: HashMap<String, Target>,
+}
+
+impl Composer {
+    pub fn new() -> anyhow::Result<Self> {
+        let renderer = PixmanRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e}"))?;
+        Ok(Self { renderer, windows: HashMap::new(), outputs: HashMap::new() })
+    }
+
+    /// The root surface of a window id, toplevel or popup.
+    fn window_root(state: &State, id: WindowId) -> Option<WlSurface> {
+        if let Some(t) = state.toplevel_by_id(id) {
+            return t.window.toplevel().map(|t| t.wl_surface().clone());
+        }
+        state.popup_windows.get(&id).map(|p| match &p.popup {
+            PopupKind::Xdg(x) => x.wl_surface().clone(),
+            other => other.wl_surface().clone(),
+        })
+    }
+
+    /// Composes one window (its surface and subsurfaces, no popups) at `scale`. The image covers
+    /// the surface tree's bounding box; `origin` in the result is where the root surface sits in it.
+    pub fn render_window(
+        &mut self,
+        state: &State,
+        id: WindowId,
+        scale: f64,
+    ) -> anyhow::Result<Option<(Frame<'_>, Point<i32, Physical>)>> {
+        let Some(root) = Self::window_root(state, id) else {
+            self.windows.remove(&id);
+            return Ok(None);
+        };
+        let bbox = bbox_from_surface_tree(&root, (0, 0));
+        let size = bbox.size.to_physical_precise_round(scale);
+        let origin: Point<i32, Physical> =
+            (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);
+        let reuse = self.windows.get(&id).is_some_and(|t| t.size() == size && t.scale == scale);
+        if !reuse {
+            self.windows.insert(id, Target::new(&mut self.renderer, size, scale)?);
+        }
+        let target = self.windows.get_mut(&id).unwrap();
+        let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> =
+            render_elements_from_surface_tree(&mut self.renderer, &root, origin, scale, 1.0, Kind::Unspecified);
+        let damage = {
+            let mut fb = self.renderer.bind(&mut target.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;
+            let result = target
+                .tracker
+                .render_output(&mut self.renderer, &mut fb, target.age, &elements, [0.0, 0.0, 0.0, 0.0])
+                .map_err(|e| anyhow::anyhow!("render window {id}: {e:?}"))?;
+            to_damage_rects(result.damage)
+        };
+        target.age = 1;
+        Ok(Some((target.frame(damage), origin)))
+    }
+
+    pub fn forget_window(&mut self, id: WindowId) {
+        self.windows.remove(&id);
+    }
+
+    /// Composes a whole output: every visible window with its popups, bottom to top.
+    pub fn render_output(&mut self, state: &State, name: &str) -> anyhow::Result<Frame<'_>> {
+        let entry = state.output_by_name(name).ok_or_else(|| anyhow::anyhow!("no output {name}"))?;
+        let size: Size<i32, Physical> = entry.physical_size.into();
+        let reuse = self.outputs.get(name).is_some_and(|t| t.size() == size && t.scale == entry.scale);
+        if !reuse {
+            let mut target = Target::new(&mut self.renderer, size, entry.scale)?;
+            target.tracker = OutputDamageTracker::from_output(&entry.output);
+            self.outputs.insert(name.to_string(), target);
+        }
+        let target = self.outputs.get_mut(name).unwrap();
+        let damage = {
+            let mut fb = self.renderer.bind(&mut target.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;
+            let result =
+                smithay::desktop::space::render_output::<_, WaylandSurfaceRenderElement<PixmanRenderer>, _, _>(
+                    &entry.output,
+                    &mut self.renderer,
+                    &mut fb,
+                    1.0,
+                    target.age,
+                    [&state.space],
+                    &[],
+                    &mut target.tracker,
+                    [0.0, 0.0, 0.0, 1.0],
+                )
+                .map_err(|e| anyhow::anyhow!("render output {name}: {e:?}"))?;
+            to_damage_rects(result.damage)
+        };
+        target.age = 1;
+        Ok(target.frame(damage))
+    }
+
+    pub fn forget_output(&mut self, name: &str) {
+        self.outputs.remove(name);
+    }
+}
+
+/// Delivers frame callbacks and presentation feedback to every visible surface: what a
+/// backend calls when a frame was shown (a vblank of its clock, or the host's frame ack).
+pub fn send_frame_callbacks(state: &mut State, time: Duration) {
+    let primary = state.outputs.first().map(|o| (o.output.clone(), o.frame_interval()));
+    let Some((fallback_output, fallback_refresh)) = primary else { return };
+    for window in state.space.elements() {
+        let output =
+            state.space.outputs_for_element(window).into_iter().next().unwrap_or_else(|| fallback_output.clone());
+        window.send_frame(&output, time, None, |_, _| Some(output.clone()));
+        let mut feedback = OutputPresentationFeedback::new(&output);
+        window.take_presentation_feedback(
+            &mut feedback,
+            |_, _| Some(output.clone()),
+            |_, _| wp_presentation_feedback::Kind::Vsync,
+        );
+        let refresh =
+            state.outputs.iter().find(|o| o.output == output).map_or(fallback_refresh, |o| o.frame_interval());
+        feedback.presented::<_, smithay::utils::Monotonic>(
+            time,
+            smithay::wayland::presentation::Refresh::Fixed(refresh),
+            0,
+            wp_presentation_feedback::Kind::Vsync,
+        );
+    }
+    // Toplevels waiting for their first buffer may block on a frame callback too.
+    for t in &state.toplevels {
+        if t.id.is_none() && t.show != crate::window::ShowState::Minimized {
+            if let Some(tl) = t.window.toplevel() {
+                smithay::desktop::utils::send_frames_surface_tree(
+                    tl.wl_surface(),
+                    &fallback_output,
+                    time,
+                    None,
+                    |_, _| Some(fallback_output.clone()),
+                );
+            }
+        }
+    }
+    if let CursorImageStatus::Surface(surface) = &state.cursor_status {
+        smithay::desktop::utils::send_frames_surface_tree(surface, &fallback_output, time, None, |_, _| {
+            Some(fallback_output.clone())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_damage_maps_through_scale_and_viewport() {
+        let full = Rectangle::<f64, Logical>::new((0.0, 0.0).into(), (100.0, 100.0).into());
+        // Scale-2 buffer of a 100x100 surface: buffer (20,20 10x10) is logical (10,10 5x5).
+        let r = buffer_rect_to_surface(
+            Rectangle::new((20, 20).into(), (10, 10).into()),
+            2,
+            Transform::Normal,
+            (200, 200).into(),
+            full,
+            (100, 100).into(),
+        )
+        .unwrap();
+        assert_eq!(r, Rectangle::new((10.0, 10.0).into(), (5.0, 5.0).into()));
+        // A viewport showing the right half at double size.
+        let src = Rectangle::<f64, Logical>::new((50.0, 0.0).into(), (50.0, 100.0).into());
+        let r = buffer_rect_to_surface(
+            Rectangle::new((60, 0).into(), (10, 10).into()),
+            1,
+            Transform::Normal,
+            (100, 100).into(),
+            src,
+            (100, 200).into(),
+        )
+        .unwrap();
+        assert_eq!(r, Rectangle::new((20.0, 0.0).into(), (20.0, 20.0).into()));
+        // Damage outside the crop is dropped.
+        assert!(buffer_rect_to_surface(
+            Rectangle::new((0, 0).into(), (10, 10).into()),
+            1,
+            Transform::Normal,
+            (100, 100).into(),
+            src,
+            (100, 200).into()
+        )
+        .is_none());
+    }
+}

@@ -1,0 +1,279 @@
+//! Sets up the event loop, the Wayland socket, the IPC socket and a backend, and runs them.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
+use smithay::reexports::calloop::{channel, EventLoop, Interest, LoopSignal, Mode, PostAction};
+use smithay::reexports::wayland_server::{Display, Resource};
+use smithay::wayland::socket::ListeningSocketSource;
+
+use crate::backend::Backend;
+use crate::config::{BackendKind, Config};
+use crate::ipc::{self, IpcServer, Request, WindowOp};
+use crate::render::{send_frame_callbacks, Composer};
+use crate::state::State;
+use crate::window::WindowId;
+
+pub struct ServerOptions {
+    pub config: Config,
+    /// Directory for the Wayland and IPC sockets; `XDG_RUNTIME_DIR` by default.
+    pub runtime_dir: Option<PathBuf>,
+}
+
+/// The frame clock of backends without a host to pace them (headless, nested): frame
+/// callbacks at the output's refresh while somebody draws, and no timer at all otherwise.
+#[derive(Default)]
+pub struct FrameClock {
+    armed: bool,
+    last: Option<Instant>,
+    pub frames: u64,
+}
+
+pub struct Server {
+    pub event_loop: EventLoop<'static, State>,
+    pub state: State,
+    pub socket_name: String,
+    pub ipc_path: PathBuf,
+    _ipc: IpcServer,
+}
+
+impl Server {
+    pub fn new(options: ServerOptions) -> anyhow::Result<Server> {
+        let runtime_dir = match options.runtime_dir {
+            Some(d) => d,
+            None => std::env::var_os("XDG_RUNTIME_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .ok_or_else(|| anyhow::anyhow!("XDG_RUNTIME_DIR is not set; wayrail needs it for its sockets"))?,
+        };
+        // Smithay's socket source reads the runtime dir from the environment.
+        std::env::set_var("XDG_RUNTIME_DIR", &runtime_dir);
+        let event_loop: EventLoop<'static, State> = EventLoop::try_new()?;
+        let display: Display<State> = Display::new()?;
+        let backend_kind = options.config.backend;
+        let socket_override = options.config.socket.clone();
+        let mut state = State::new(display.handle(), event_loop.handle(), options.config)?;
+
+        let source = match &socket_override {
+            Some(name) => {
+                ListeningSocketSource::with_name(name).map_err(|e| anyhow::anyhow!("Wayland socket {name}: {e}"))?
+            }
+            None => ListeningSocketSource::new_auto().map_err(|e| anyhow::anyhow!("Wayland socket: {e}"))?,
+        };
+        let socket_name = source.socket_name().to_string_lossy().into_owned();
+        state.socket_name = socket_name.clone();
+        event_loop.handle().insert_source(source, |stream, _, state| state.insert_client(stream, None))?;
+        event_loop.handle().insert_source(
+            Generic::new(display, Interest::READ, Mode::Level),
+            |_, display, state| {
+                // SAFETY: the display is not dropped while the loop runs.
+                if let Err(err) = unsafe { display.get_mut().dispatch_clients(state) } {
+                    tracing::error!("dispatching clients: {err}");
+                }
+                Ok(PostAction::Continue)
+            },
+        )?;
+
+        let ipc_path = ipc::socket_path(&runtime_dir, &socket_name);
+        let (ipc_server, requests) = IpcServer::start(ipc_path.clone())?;
+        event_loop
+            .handle()
+            .insert_source(requests, |event, _, state| {
+                if let channel::Event::Msg(pending) = event {
+                    let answer = match pending.request {
+                        Ok(request) => handle_request(state, request),
+                        Err(e) => ipc::err(e),
+                    };
+                    let _ = pending.reply.send(answer);
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("IPC source: {}", e.error))?;
+
+        // What programs started from here need to find us.
+        std::env::set_var("WAYLAND_DISPLAY", &socket_name);
+        std::env::set_var("WAYRAIL_SOCKET", &ipc_path);
+
+        state.composer = Some(Composer::new()?);
+        let backend = match backend_kind {
+            BackendKind::Headless => Backend::Headless,
+            BackendKind::Nested => crate::backend::nested::init(&event_loop.handle(), &mut state)?,
+        };
+        state.backend = Some(backend);
+        tracing::info!(socket = %socket_name, ipc = %ipc_path.display(), backend = ?backend_kind, "wayrail is ready");
+        Ok(Server { event_loop, state, socket_name, ipc_path, _ipc: ipc_server })
+    }
+
+    pub fn loop_signal(&self) -> LoopSignal {
+        self.event_loop.get_signal()
+    }
+
+    /// Runs until the loop is stopped.
+    pub fn run(&mut self) -> anyhow::Result<()> {
+        self.event_loop.run(None, &mut self.state, after_dispatch)?;
+        Ok(())
+    }
+
+    /// One round of the loop, for tests and benchmarks.
+    pub fn dispatch(&mut self, timeout: Option<Duration>) -> anyhow::Result<()> {
+        self.event_loop.dispatch(timeout, &mut self.state)?;
+        after_dispatch(&mut self.state);
+        Ok(())
+    }
+}
+
+/// After every wakeup: settle the window model, flush to clients, run the frame clock.
+pub fn after_dispatch(state: &mut State) {
+    state.refresh();
+    if state.frame_requested && !state.frame_clock.armed {
+        arm_frame_clock(state);
+    }
+    if let Err(err) = state.display_handle.flush_clients() {
+        tracing::warn!("flushing clients: {err}");
+    }
+}
+
+fn arm_frame_clock(state: &mut State) {
+    let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
+    let now = Instant::now();
+    let deadline = match state.frame_clock.last {
+        Some(last) if last + interval > now => last + interval,
+        _ => now,
+    };
+    state.frame_clock.armed = true;
+    let result = state.loop_handle.insert_source(Timer::from_deadline(deadline), |_, _, state| {
+        state.frame_clock.armed = false;
+        state.frame_requested = false;
+        state.frame_clock.last = Some(Instant::now());
+        state.frame_clock.frames += 1;
+        crate::backend::on_frame(state);
+        let time = state.started.elapsed();
+        send_frame_callbacks(state, time);
+        TimeoutAction::Drop
+    });
+    if let Err(err) = result {
+        state.frame_clock.armed = false;
+        tracing::error!("frame timer: {err}");
+    }
+}
+
+fn handle_request(state: &mut State, request: Request) -> Value {
+    match request {
+        Request::Version => ipc::ok(json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "wayland_socket": state.socket_name,
+            "x11_display": Value::Null,
+            "backend": format!("{:?}", state.config.backend).to_lowercase(),
+        })),
+        Request::Windows => {
+            let windows: Vec<Value> = state.windows.iter().map(|w| serde_json::to_value(w).unwrap()).collect();
+            ipc::ok(Value::Array(windows))
+        }
+        Request::Outputs => ipc::ok(Value::Array(state.outputs.iter().map(output_json).collect())),
+        Request::Clients => ipc::ok(clients_json(state)),
+        Request::Screenshot { path, output, window } => screenshot(state, &path, output.as_deref(), window),
+        Request::Window { id, op } => window_op(state, ipc::window_id(id), op),
+    }
+}
+
+fn output_json(o: &crate::state::OutputEntry) -> Value {
+    let logical = o.logical_rect();
+    json!({
+        "name": o.name,
+        // The host desktop's pixels; the same origin as the logical layout until a remote
+        // host supplies its own monitor layout.
+        "x": o.position.0,
+        "y": o.position.1,
+        "width": o.physical_size.0,
+        "height": o.physical_size.1,
+        "logical": {"x": logical.x, "y": logical.y, "width": logical.width, "height": logical.height},
+        "scale": o.scale,
+        "refresh": o.refresh_mhz as f64 / 1000.0,
+    })
+}
+
+fn clients_json(state: &mut State) -> Value {
+    let mut per_client: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    for t in state.toplevels.iter().filter(|t| t.id.is_some()) {
+        if let Some(c) = t.window.toplevel().and_then(|tl| tl.wl_surface().client()) {
+            *per_client.entry(c.id()).or_default() += 1;
+        }
+    }
+    let clients: Vec<Value> = state
+        .live_clients()
+        .iter()
+        .map(|c| {
+            let command = c.pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok());
+            let sandbox = c
+                .data
+                .security_context
+                .as_ref()
+                .map(|s| json!({"engine": s.sandbox_engine, "app_id": s.app_id, "instance_id": s.instance_id}));
+            json!({
+                "id": format!("{:?}", c.client.id()),
+                "pid": c.pid,
+                "uid": c.uid,
+                "command": command.map(|s| s.trim().to_string()),
+                "windows": per_client.get(&c.client.id()).copied().unwrap_or(0),
+                "sandbox": sandbox,
+                "connected_seconds": c.connected_at.elapsed().as_secs(),
+            })
+        })
+        .collect();
+    Value::Array(clients)
+}
+
+fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, window: Option<u32>) -> Value {
+    let Some(mut composer) = state.composer.take() else { return ipc::err("no renderer") };
+    let result = (|| -> anyhow::Result<Value> {
+        if let Some(id) = window {
+            let id = WindowId(id);
+            let scale = state.windows.get(id).map(|w| w.scale).ok_or_else(|| anyhow::anyhow!("no window {id}"))?;
+            let (frame, origin) = composer
+                .render_window(state, id, scale)?
+                .ok_or_else(|| anyhow::anyhow!("window {id} has no content"))?;
+            frame.write_png(path)?;
+            Ok(json!({"path": path, "width": frame.width, "height": frame.height, "origin": [origin.x, origin.y]}))
+        } else {
+            let name = match output {
+                Some(n) => n.to_string(),
+                None => state.outputs.first().map(|o| o.name.clone()).ok_or_else(|| anyhow::anyhow!("no outputs"))?,
+            };
+            let frame = composer.render_output(state, &name)?;
+            frame.write_png(path)?;
+            Ok(json!({"path": path, "width": frame.width, "height": frame.height, "output": name}))
+        }
+    })();
+    state.composer = Some(composer);
+    match result {
+        Ok(v) => ipc::ok(v),
+        Err(e) => ipc::err(format!("{e:#}")),
+    }
+}
+
+fn window_op(state: &mut State, id: WindowId, op: WindowOp) -> Value {
+    if state.windows.get(id).is_none() {
+        return ipc::err(format!("no window {id}"));
+    }
+    let done = match op {
+        WindowOp::Focus => {
+            state.set_minimized(id, false);
+            state.focus_window(Some(id));
+            true
+        }
+        WindowOp::Close => state.close_window(id),
+        WindowOp::Maximize => state.set_maximized(id, true),
+        WindowOp::Unmaximize => state.set_maximized(id, false),
+        WindowOp::Minimize => state.set_minimized(id, true),
+        WindowOp::Restore => state.set_minimized(id, false),
+        WindowOp::Move { x, y } => state.move_window(id, x, y),
+        WindowOp::Resize { width, height } => state.request_size(id, width, height),
+    };
+    if done {
+        ipc::ok(Value::Null)
+    } else {
+        ipc::err(format!("window {id} cannot do that"))
+    }
+}

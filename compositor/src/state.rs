@@ -1,0 +1,1050 @@
+//! The compositor state: every protocol's smithay state, the window model and the outputs.
+//! Protocol handlers live in `handlers/`; this file holds the window management they share.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smithay::desktop::{
+    find_popup_root_surface, get_popup_toplevel_coords, PopupKind, PopupManager, Space, Window, WindowSurfaceType,
+};
+use smithay::input::keyboard::XkbConfig;
+use smithay::input::pointer::CursorImageStatus;
+use smithay::input::{Seat, SeatState};
+use smithay::output::{Mode, Output, PhysicalProperties, Scale, Subpixel};
+use smithay::reexports::calloop::LoopHandle;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
+use smithay::utils::{Logical, Point, Rectangle, Size, Transform, SERIAL_COUNTER};
+use smithay::wayland::compositor::{
+    send_surface_state, with_states, with_surface_tree_downward, CompositorClientState, CompositorState,
+    TraversalAction,
+};
+use smithay::wayland::cursor_shape::CursorShapeManagerState;
+use smithay::wayland::fractional_scale::{with_fractional_scale, FractionalScaleManagerState};
+use smithay::wayland::idle_inhibit::IdleInhibitManagerState;
+use smithay::wayland::output::OutputManagerState;
+use smithay::wayland::pointer_constraints::PointerConstraintsState;
+use smithay::wayland::presentation::PresentationState;
+use smithay::wayland::relative_pointer::RelativePointerManagerState;
+use smithay::wayland::security_context::{SecurityContext, SecurityContextState};
+use smithay::wayland::selection::data_device::DataDeviceState;
+use smithay::wayland::selection::ext_data_control::DataControlState as ExtDataControlState;
+use smithay::wayland::selection::primary_selection::PrimarySelectionState;
+use smithay::wayland::selection::wlr_data_control::DataControlState as WlrDataControlState;
+use smithay::wayland::shell::xdg::decoration::XdgDecorationState;
+use smithay::wayland::shell::xdg::{SurfaceCachedState, ToplevelSurface, XdgShellState, XdgToplevelSurfaceData};
+use smithay::wayland::shm::ShmState;
+use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
+use smithay::wayland::text_input::TextInputManagerState;
+use smithay::wayland::viewporter::ViewporterState;
+use smithay::wayland::virtual_keyboard::VirtualKeyboardManagerState;
+use smithay::wayland::xdg_activation::XdgActivationState;
+use smithay::wayland::xdg_foreign::XdgForeignState;
+use smithay::wayland::xdg_toplevel_icon::XdgToplevelIconManager;
+
+use crate::config::{Config, OutputSpec};
+use crate::window::{Rect, ShowState, WindowId, WindowInfo, WindowKind, WindowRegistry};
+
+/// Per-client data. Clients that came in through a security context carry it and see no
+/// privileged globals.
+#[derive(Default)]
+pub struct ClientState {
+    pub compositor_state: CompositorClientState,
+    pub security_context: Option<SecurityContext>,
+    pub disconnected: AtomicBool,
+}
+
+impl ClientData for ClientState {
+    fn initialized(&self, _client_id: ClientId) {}
+    fn disconnected(&self, client_id: ClientId, reason: DisconnectReason) {
+        self.disconnected.store(true, Ordering::Relaxed);
+        match reason {
+            DisconnectReason::ConnectionClosed => tracing::debug!(?client_id, "client disconnected"),
+            DisconnectReason::ProtocolError(err) => {
+                tracing::warn!(?client_id, "client killed for a protocol error: {err}")
+            }
+        }
+    }
+}
+
+/// Whether a client may see privileged globals (data-control, virtual keyboard, ...).
+pub fn client_is_privileged(client: &Client) -> bool {
+    client.get_data::<ClientState>().is_none_or(|data| data.security_context.is_none())
+}
+
+/// A client we accepted, for `wayrail msg clients`.
+pub struct ClientRecord {
+    pub client: Client,
+    pub data: Arc<ClientState>,
+    pub pid: Option<i32>,
+    pub uid: Option<u32>,
+    pub connected_at: Instant,
+}
+
+/// A virtual monitor.
+#[derive(Debug, Clone)]
+pub struct OutputEntry {
+    pub output: Output,
+    pub name: String,
+    /// Physical size in pixels.
+    pub physical_size: (i32, i32),
+    pub refresh_mhz: i32,
+    pub scale: f64,
+    /// Top-left in global logical coordinates.
+    pub position: (i32, i32),
+}
+
+impl OutputEntry {
+    pub fn logical_rect(&self) -> Rect {
+        let size = logical_size(self.physical_size, self.scale);
+        Rect::new(self.position.0, self.position.1, size.0, size.1)
+    }
+
+    pub fn frame_interval(&self) -> Duration {
+        Duration::from_micros(1_000_000_000 / self.refresh_mhz.max(1000) as u64)
+    }
+}
+
+/// The logical size of a physical size at a scale, as smithay computes it for outputs.
+pub fn logical_size(physical: (i32, i32), scale: f64) -> (i32, i32) {
+    ((physical.0 as f64 / scale).round() as i32, (physical.1 as f64 / scale).round() as i32)
+}
+
+/// A toplevel we manage, mapped or not.
+pub struct ToplevelEntry {
+    pub window: Window,
+    /// Assigned when the toplevel first maps; None while it has no content.
+    pub id: Option<WindowId>,
+    pub show: ShowState,
+    /// Where it was before maximize/fullscreen, to restore to.
+    pub restore: Option<Rectangle<i32, Logical>>,
+    /// Its last position while mapped, kept across minimize.
+    pub location: Option<Point<i32, Logical>>,
+    /// The output whose scale its surfaces were last told to prefer.
+    pub preferred_output: Option<String>,
+    /// The state to return to when un-minimized.
+    pub restore_show: Option<ShowState>,
+}
+
+/// A popup that has content and so has a window id.
+pub struct PopupEntry {
+    pub popup: PopupKind,
+    pub parent: Option<WindowId>,
+}
+
+pub struct State {
+    pub display_handle: DisplayHandle,
+    pub loop_handle: LoopHandle<'static, State>,
+    pub config: Config,
+    pub started: Instant,
+    pub socket_name: String,
+
+    pub compositor_state: CompositorState,
+    pub xdg_shell_state: XdgShellState,
+    pub xdg_decoration_state: XdgDecorationState,
+    pub shm_state: ShmState,
+    pub output_manager_state: OutputManagerState,
+    pub seat_state: SeatState<State>,
+    pub data_device_state: DataDeviceState,
+    pub primary_selection_state: PrimarySelectionState,
+    pub wlr_data_control_state: WlrDataControlState,
+    pub ext_data_control_state: ExtDataControlState,
+    pub viewporter_state: ViewporterState,
+    pub fractional_scale_state: FractionalScaleManagerState,
+    pub presentation_state: PresentationState,
+    pub xdg_activation_state: XdgActivationState,
+    pub xdg_foreign_state: XdgForeignState,
+    pub xdg_toplevel_icon: XdgToplevelIconManager,
+    pub cursor_shape_state: CursorShapeManagerState,
+    pub text_input_state: TextInputManagerState,
+    pub pointer_constraints_state: PointerConstraintsState,
+    pub relative_pointer_state: RelativePointerManagerState,
+    pub idle_inhibit_state: IdleInhibitManagerState,
+    pub single_pixel_buffer_state: SinglePixelBufferState,
+    pub virtual_keyboard_state: VirtualKeyboardManagerState,
+    pub security_context_state: SecurityContextState,
+
+    pub seat: Seat<State>,
+    pub popups: PopupManager,
+    pub space: Space<Window>,
+    pub outputs: Vec<OutputEntry>,
+
+    pub toplevels: Vec<ToplevelEntry>,
+    pub popup_windows: HashMap<WindowId, PopupEntry>,
+    pub windows: WindowRegistry,
+    pub clients: Vec<ClientRecord>,
+    pub idle_inhibitors: Vec<WlSurface>,
+
+    pub pointer_location: Point<f64, Logical>,
+    pub cursor_status: CursorImageStatus,
+    /// Set when a client committed with frame callbacks or new content: the backend's frame
+    /// clock should run. Nothing sets it while every client is idle.
+    pub frame_requested: bool,
+    /// Set when output content changed (for backends that compose outputs).
+    pub output_damaged: bool,
+    pub frame_clock: crate::server::FrameClock,
+    /// Taken out while in use, so rendering can borrow the rest of the state.
+    pub composer: Option<crate::render::Composer>,
+    pub backend: Option<crate::backend::Backend>,
+}
+
+impl State {
+    pub fn new(
+        display_handle: DisplayHandle,
+        loop_handle: LoopHandle<'static, State>,
+        config: Config,
+    ) -> anyhow::Result<Self> {
+        let dh = &display_handle;
+        let mut seat_state = SeatState::new();
+        let mut seat = seat_state.new_wl_seat(dh, "seat0");
+        let kb = &config.keyboard;
+        let xkb = XkbConfig {
+            rules: &kb.rules,
+            model: &kb.model,
+            layout: &kb.layout,
+            variant: &kb.variant,
+            options: kb.options.clone(),
+        };
+        seat.add_keyboard(xkb, kb.repeat_delay, kb.repeat_rate)
+            .map_err(|e| anyhow::anyhow!("keyboard layout {:?}: {e}", kb.layout))?;
+        seat.add_pointer();
+
+        let primary_selection_state = PrimarySelectionState::new::<State>(dh);
+        let wlr_data_control_state =
+            WlrDataControlState::new::<State, _>(dh, Some(&primary_selection_state), client_is_privileged);
+        let ext_data_control_state =
+            ExtDataControlState::new::<State, _>(dh, Some(&primary_selection_state), client_is_privileged);
+        let shm_formats = vec![];
+        let mut xdg_toplevel_icon = XdgToplevelIconManager::new::<State>(dh);
+        xdg_toplevel_icon.add_icon_size(32);
+        xdg_toplevel_icon.add_icon_size(96);
+
+        let mut state = State {
+            display_handle: display_handle.clone(),
+            loop_handle,
+            started: Instant::now(),
+            socket_name: String::new(),
+            compositor_state: CompositorState::new_v6::<State>(dh),
+            xdg_shell_state: XdgShellState::new::<State>(dh),
+            xdg_decoration_state: XdgDecorationState::new::<State>(dh),
+            shm_state: ShmState::new::<State>(dh, shm_formats),
+            output_manager_state: OutputManagerState::new_with_xdg_output::<State>(dh),
+            seat_state,
+            data_device_state: DataDeviceState::new::<State>(dh),
+            primary_selection_state,
+            wlr_data_control_state,
+            ext_data_control_state,
+            viewporter_state: ViewporterState::new::<State>(dh),
+            fractional_scale_state: FractionalScaleManagerState::new::<State>(dh),
+            presentation_state: PresentationState::new::<State>(dh, libc::CLOCK_MONOTONIC as u32),
+            xdg_activation_state: XdgActivationState::new::<State>(dh),
+            xdg_foreign_state: XdgForeignState::new::<State>(dh),
+            xdg_toplevel_icon,
+            cursor_shape_state: CursorShapeManagerState::new::<State>(dh),
+            text_input_state: TextInputManagerState::new::<State>(dh),
+            pointer_constraints_state: PointerConstraintsState::new::<State>(dh),
+            relative_pointer_state: RelativePointerManagerState::new::<State>(dh),
+            idle_inhibit_state: IdleInhibitManagerState::new::<State>(dh),
+            single_pixel_buffer_state: SinglePixelBufferState::new::<State>(dh),
+            virtual_keyboard_state: VirtualKeyboardManagerState::new::<State, _>(dh, client_is_privileged),
+            security_context_state: SecurityContextState::new::<State, _>(dh, client_is_privileged),
+            seat,
+            popups: PopupManager::default(),
+            space: Space::default(),
+            outputs: Vec::new(),
+            toplevels: Vec::new(),
+            popup_windows: HashMap::new(),
+            windows: WindowRegistry::default(),
+            clients: Vec::new(),
+            idle_inhibitors: Vec::new(),
+            pointer_location: (0.0, 0.0).into(),
+            cursor_status: CursorImageStatus::default_named(),
+            frame_requested: false,
+            output_damaged: false,
+            frame_clock: Default::default(),
+            composer: None,
+            backend: None,
+            config,
+        };
+        let specs =
+            if state.config.outputs.is_empty() { vec![OutputSpec::default()] } else { state.config.outputs.clone() };
+        for spec in specs {
+            state.add_output(&spec);
+        }
+        Ok(state)
+    }
+
+    // ---------------------------------------------------------------- clients
+
+    /// Accepts a client connection with our client data.
+    pub fn insert_client(&mut self, stream: std::os::unix::net::UnixStream, security_context: Option<SecurityContext>) {
+        let creds = rustix::net::sockopt::socket_peercred(&stream).ok();
+        let data = Arc::new(ClientState { security_context, ..Default::default() });
+        match self.display_handle.insert_client(stream, data.clone()) {
+            Ok(client) => {
+                tracing::debug!(pid = creds.map(|c| c.pid.as_raw_nonzero().get()), "new client");
+                self.clients.retain(|c| !c.data.disconnected.load(Ordering::Relaxed));
+                self.clients.push(ClientRecord {
+                    client,
+                    data,
+                    pid: creds.map(|c| c.pid.as_raw_nonzero().get()),
+                    uid: creds.map(|c| c.uid.as_raw()),
+                    connected_at: Instant::now(),
+                });
+            }
+            Err(err) => tracing::warn!("could not accept a client: {err}"),
+        }
+    }
+
+    pub fn live_clients(&mut self) -> &[ClientRecord] {
+        self.clients.retain(|c| !c.data.disconnected.load(Ordering::Relaxed));
+        &self.clients
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    pub fn add_output(&mut self, spec: &OutputSpec) -> Output {
+        let name = spec.name.clone().unwrap_or_else(|| {
+            (1..).map(|n| format!("WR-{n}")).find(|n| !self.outputs.iter().any(|o| &o.name == n)).unwrap()
+        });
+        let position = spec.position.unwrap_or_else(|| {
+            let right = self.outputs.iter().map(|o| o.logical_rect()).map(|r| r.x + r.width).max().unwrap_or(0);
+            (right, 0)
+        });
+        let output = Output::new(
+            name.clone(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "wayrail".into(),
+                model: "virtual".into(),
+            },
+        );
+        let mode = Mode { size: (spec.width, spec.height).into(), refresh: spec.refresh };
+        let _global = output.create_global::<State>(&self.display_handle);
+        output.change_current_state(
+            Some(mode),
+            Some(Transform::Normal),
+            Some(Scale::Fractional(spec.scale)),
+            Some(position.into()),
+        );
+        output.set_preferred(mode);
+        self.space.map_output(&output, position);
+        tracing::info!(%name, width = spec.width, height = spec.height, scale = spec.scale, x = position.0, y = position.1, "output added");
+        self.outputs.push(OutputEntry {
+            output: output.clone(),
+            name,
+            physical_size: (spec.width, spec.height),
+            refresh_mhz: spec.refresh,
+            scale: spec.scale,
+            position,
+        });
+        self.output_damaged = true;
+        output
+    }
+
+    pub fn remove_output(&mut self, name: &str) {
+        let Some(index) = self.outputs.iter().position(|o| o.name == name) else { return };
+        let entry = self.outputs.remove(index);
+        self.space.unmap_output(&entry.output);
+        if let Some(c) = self.composer.as_mut() {
+            c.forget_output(name);
+        }
+        tracing::info!(%name, "output removed");
+        self.output_damaged = true;
+    }
+
+    /// Changes an output's physical size (the host window or monitor was resized).
+    pub fn resize_output(&mut self, name: &str, width: i32, height: i32) {
+        let Some(entry) = self.outputs.iter_mut().find(|o| o.name == name) else { return };
+        let mode = Mode { size: (width, height).into(), refresh: entry.refresh_mhz };
+        entry.output.change_current_state(Some(mode), None, None, None);
+        entry.output.set_preferred(mode);
+        entry.physical_size = (width, height);
+        let (output, position) = (entry.output.clone(), entry.position);
+        self.space.map_output(&output, position);
+        self.output_damaged = true;
+        let ids: Vec<WindowId> = self.toplevels.iter().filter_map(|t| t.id).collect();
+        for id in ids {
+            self.sync_window_info(id);
+        }
+    }
+
+    pub fn output_by_name(&self, name: &str) -> Option<&OutputEntry> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+
+    /// The output a rectangle is mostly on; the first output when it is on none.
+    pub fn output_for_rect(&self, rect: Rect) -> Option<&OutputEntry> {
+        self.outputs
+            .iter()
+            .map(|o| (o.logical_rect().intersection_area(&rect), o))
+            .filter(|(area, _)| *area > 0)
+            .max_by_key(|(area, _)| *area)
+            .map(|(_, o)| o)
+            .or_else(|| self.outputs.first())
+    }
+
+    pub fn output_at(&self, x: f64, y: f64) -> Option<&OutputEntry> {
+        self.outputs.iter().find(|o| o.logical_rect().contains(x, y))
+    }
+
+    // ---------------------------------------------------------------- windows
+
+    pub fn toplevel_index(&self, surface: &WlSurface) -> Option<usize> {
+        self.toplevels.iter().position(|t| t.window.toplevel().is_some_and(|tl| tl.wl_surface() == surface))
+    }
+
+    pub fn toplevel_by_id(&self, id: WindowId) -> Option<&ToplevelEntry> {
+        self.toplevels.iter().find(|t| t.id == Some(id))
+    }
+
+    fn toplevel_index_by_id(&self, id: WindowId) -> Option<usize> {
+        self.toplevels.iter().position(|t| t.id == Some(id))
+    }
+
+    /// The window id of the toplevel or popup whose root surface is `surface`.
+    pub fn window_id_for_surface(&self, surface: &WlSurface) -> Option<WindowId> {
+        if let Some(i) = self.toplevel_index(surface) {
+            return self.toplevels[i].id;
+        }
+        self.popup_windows.iter().find(|(_, p)| p.popup.wl_surface() == surface).map(|(id, _)| *id)
+    }
+
+    /// The window id owning any surface (a subsurface resolves to its root).
+    pub fn window_id_for_any_surface(&self, surface: &WlSurface) -> Option<WindowId> {
+        let mut root = surface.clone();
+        while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+            root = parent;
+        }
+        self.window_id_for_surface(&root)
+    }
+
+    pub fn new_toplevel(&mut self, toplevel: ToplevelSurface) {
+        let window = Window::new_wayland_window(toplevel.clone());
+        // Tell the client the scale it will be shown at before it draws its first frame.
+        let output = self.placement_output_name();
+        if let Some(name) = &output {
+            self.send_preferred_scale(toplevel.wl_surface(), name);
+        }
+        self.toplevels.push(ToplevelEntry {
+            window,
+            id: None,
+            show: ShowState::Normal,
+            restore: None,
+            location: None,
+            preferred_output: output,
+            restore_show: None,
+        });
+    }
+
+    fn placement_output_name(&self) -> Option<String> {
+        let (x, y) = (self.pointer_location.x, self.pointer_location.y);
+        self.output_at(x, y).or(self.outputs.first()).map(|o| o.name.clone())
+    }
+
+    /// Called on every non-sync commit of a toplevel's root surface.
+    pub fn toplevel_committed(&mut self, index: usize) {
+        let entry = &mut self.toplevels[index];
+        entry.window.on_commit();
+        let Some(toplevel) = entry.window.toplevel().cloned() else { return };
+        if !toplevel.is_initial_configure_sent() {
+            toplevel.send_configure();
+            return;
+        }
+        let has_buffer = crate::render::surface_has_buffer(toplevel.wl_surface());
+        match (entry.id, has_buffer) {
+            (None, true) if entry.show != ShowState::Minimized => self.map_toplevel(index),
+            (Some(id), false) => {
+                tracing::debug!(%id, "toplevel unmapped its buffer");
+                self.unmap_toplevel(index);
+            }
+            (Some(id), true) => {
+                self.sync_window_info(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn map_toplevel(&mut self, index: usize) {
+        let window = self.toplevels[index].window.clone();
+        let toplevel = window.toplevel().unwrap().clone();
+        let parent = toplevel.parent().and_then(|p| self.window_id_for_surface(&p));
+        let geometry = window.geometry();
+        let location = match (self.toplevels[index].location, self.toplevels[index].show) {
+            (Some(loc), ShowState::Normal) => loc,
+            (_, ShowState::Maximized | ShowState::Fullscreen) => {
+                self.toplevels[index].location.unwrap_or_else(|| self.initial_location(geometry.size, parent))
+            }
+            _ => self.initial_location(geometry.size, parent),
+        };
+        let (title, app_id) = toplevel_title_app_id(&toplevel);
+        let pid = self.client_pid(toplevel.wl_surface());
+        let info = WindowInfo {
+            id: WindowId(0),
+            kind: WindowKind::Toplevel,
+            title,
+            app_id,
+            pid,
+            parent,
+            x: location.x,
+            y: location.y,
+            width: geometry.size.w,
+            height: geometry.size.h,
+            state: self.toplevels[index].show,
+            output: None,
+            scale: 1.0,
+            activated: false,
+        };
+        let id = self.windows.insert(info);
+        tracing::info!(%id, title = %self.windows.get(id).unwrap().title, "window mapped");
+        let entry = &mut self.toplevels[index];
+        entry.id = Some(id);
+        entry.location = Some(location);
+        self.space.map_element(window, location, false);
+        self.focus_window(Some(id));
+        self.sync_window_info(id);
+        self.output_damaged = true;
+    }
+
+    /// Where a new window goes: centered on its parent, else cascaded on the output under the pointer.
+    fn initial_location(&self, size: Size<i32, Logical>, parent: Option<WindowId>) -> Point<i32, Logical> {
+        if let Some(parent) = parent.and_then(|p| self.windows.get(p)) {
+            return (parent.x + (parent.width - size.w) / 2, parent.y + (parent.height - size.h) / 2).into();
+        }
+        let Some(out) = self.output_at(self.pointer_location.x, self.pointer_location.y).or(self.outputs.first())
+        else {
+            return (0, 0).into();
+        };
+        let area = out.logical_rect();
+        let n = self.toplevels.iter().filter(|t| t.id.is_some()).count() as i32 % 8;
+        let x = area.x + ((area.width - size.w) / 2).max(0) + n * 32 - 112;
+        let y = area.y + ((area.height - size.h) / 2).max(0) + n * 32 - 112;
+        (x.max(area.x), y.max(area.y)).into()
+    }
+
+    fn unmap_toplevel(&mut self, index: usize) {
+        let entry = &mut self.toplevels[index];
+        let window = entry.window.clone();
+        if let Some(id) = entry.id.take() {
+            self.windows.remove(id);
+            tracing::info!(%id, "window gone");
+        }
+        self.space.unmap_elem(&window);
+        self.after_window_removed();
+    }
+
+    pub fn toplevel_destroyed(&mut self, surface: &WlSurface) {
+        if let Some(index) = self.toplevel_index(surface) {
+            self.unmap_toplevel(index);
+            self.toplevels.remove(index);
+        }
+    }
+
+    fn after_window_removed(&mut self) {
+        self.output_damaged = true;
+        let focus = self.seat.get_keyboard().and_then(|k| k.current_focus());
+        let focus_alive = focus.as_ref().is_some_and(|f| f.is_alive() && self.window_id_for_any_surface(f).is_some());
+        if !focus_alive {
+            // Focus goes to the topmost remaining window.
+            let top = self.space.elements().last().and_then(|w| w.toplevel()).map(|t| t.wl_surface().clone());
+            let id = top.and_then(|s| self.window_id_for_surface(&s));
+            self.focus_window(id);
+        } else {
+            self.update_stacking();
+        }
+    }
+
+    /// Re-reads a mapped toplevel's title, geometry, outputs and scale into the registry.
+    pub fn sync_window_info(&mut self, id: WindowId) {
+        let Some(index) = self.toplevel_index_by_id(id) else { return };
+        let window = self.toplevels[index].window.clone();
+        let toplevel = window.toplevel().unwrap().clone();
+        let (title, app_id) = toplevel_title_app_id(&toplevel);
+        let parent = toplevel.parent().and_then(|p| self.window_id_for_surface(&p));
+        let geometry = window.geometry();
+        let location = self.space.element_location(&window).or(self.toplevels[index].location).unwrap_or_default();
+        self.toplevels[index].location = Some(location);
+        let rect = Rect::new(location.x, location.y, geometry.size.w, geometry.size.h);
+        let output = self.output_for_rect(rect).map(|o| (o.name.clone(), o.scale));
+        let show = self.toplevels[index].show;
+        if let Some((name, _)) = &output {
+            if self.toplevels[index].preferred_output.as_ref() != Some(name) {
+                self.toplevels[index].preferred_output = Some(name.clone());
+                self.send_preferred_scale(toplevel.wl_surface(), name);
+            }
+        }
+        self.windows.update(id, |w| {
+            w.title = title;
+            w.app_id = app_id;
+            w.parent = parent;
+            w.x = rect.x;
+            w.y = rect.y;
+            w.width = rect.width;
+            w.height = rect.height;
+            w.state = show;
+            if let Some((name, scale)) = output {
+                w.output = Some(name);
+                w.scale = scale;
+            }
+        });
+    }
+
+    /// Tells every surface of a window (and its popups) the scale and transform of an output.
+    pub fn send_preferred_scale(&self, root: &WlSurface, output_name: &str) {
+        let Some(out) = self.output_by_name(output_name) else { return };
+        let scale = out.output.current_scale();
+        let apply = |surface: &WlSurface| {
+            with_surface_tree_downward(
+                surface,
+                (),
+                |_, _, _| TraversalAction::DoChildren(()),
+                |s, data, _| {
+                    send_surface_state(s, data, scale.integer_scale(), Transform::Normal);
+                    with_fractional_scale(data, |fs| fs.set_preferred_scale(scale.fractional_scale()));
+                },
+                |_, _, _| true,
+            );
+        };
+        apply(root);
+        for (popup, _) in PopupManager::popups_for_surface(root) {
+            apply(popup.wl_surface());
+        }
+    }
+
+    fn client_pid(&self, surface: &WlSurface) -> Option<i32> {
+        let client = surface.client()?;
+        client.get_credentials(&self.display_handle).ok().map(|c| c.pid)
+    }
+
+    // ------------------------------------------------------------- popups
+
+    pub fn popup_committed(&mut self, surface: &WlSurface) {
+        let Some(popup) = self.popups.find_popup(surface) else { return };
+        if let PopupKind::Xdg(xdg) = &popup {
+            if !xdg.is_initial_configure_sent() {
+                if let Err(err) = xdg.send_configure() {
+                    tracing::debug!("popup configure: {err}");
+                }
+                return;
+            }
+        }
+        let has_buffer = crate::render::surface_has_buffer(surface);
+        let id = self.window_id_for_surface(surface);
+        match (id, has_buffer) {
+            (None, true) => {
+                let parent_root = find_popup_root_surface(&popup).ok();
+                let direct = match &popup {
+                    PopupKind::Xdg(x) => x.get_parent_surface(),
+                    _ => None,
+                };
+                let parent = direct
+                    .and_then(|p| self.window_id_for_surface(&p))
+                    .or_else(|| parent_root.as_ref().and_then(|r| self.window_id_for_surface(r)));
+                let rect = self.popup_rect(&popup);
+                let pid = self.client_pid(surface);
+                let output = self.output_for_rect(rect).map(|o| (o.name.clone(), o.scale));
+                let info = WindowInfo {
+                    id: WindowId(0),
+                    kind: WindowKind::Popup,
+                    title: String::new(),
+                    app_id: parent.and_then(|p| self.windows.get(p)).map(|w| w.app_id.clone()).unwrap_or_default(),
+                    pid,
+                    parent,
+                    x: rect.x,
+                    y: rect.y,
+                    width: rect.width,
+                    height: rect.height,
+                    state: ShowState::Normal,
+                    output: output.as_ref().map(|o| o.0.clone()),
+                    scale: output.map_or(1.0, |o| o.1),
+                    activated: false,
+                };
+                let id = self.windows.insert(info);
+                tracing::debug!(%id, ?parent, ?rect, "popup mapped");
+                self.popup_windows.insert(id, PopupEntry { popup, parent });
+                self.update_stacking();
+                self.output_damaged = true;
+            }
+            (Some(id), false) => self.popup_gone(id),
+            (Some(id), true) => {
+                let rect = self.popup_rect(&popup);
+                self.windows.update(id, |w| {
+                    w.x = rect.x;
+                    w.y = rect.y;
+                    w.width = rect.width;
+                    w.height = rect.height;
+                });
+            }
+            (None, false) => {}
+        }
+    }
+
+    pub fn popup_gone(&mut self, id: WindowId) {
+        if self.popup_windows.remove(&id).is_some() {
+            self.windows.remove(id);
+            self.output_damaged = true;
+            self.update_stacking();
+        }
+    }
+
+    /// A popup's geometry in global logical coordinates.
+    pub fn popup_rect(&self, popup: &PopupKind) -> Rect {
+        let geo = popup.geometry();
+        let Ok(root) = find_popup_root_surface(popup) else {
+            return Rect::new(geo.loc.x, geo.loc.y, geo.size.w, geo.size.h);
+        };
+        let root_loc = self.root_surface_origin(&root);
+        let loc = root_loc + get_popup_toplevel_coords(popup);
+        Rect::new(loc.x, loc.y, geo.size.w, geo.size.h)
+    }
+
+    /// Global position of a toplevel's root surface origin (window location minus its geometry offset).
+    fn root_surface_origin(&self, root: &WlSurface) -> Point<i32, Logical> {
+        self.toplevel_index(root)
+            .map(|i| {
+                let t = &self.toplevels[i];
+                t.location.unwrap_or_default() - t.window.geometry().loc
+            })
+            .unwrap_or_default()
+    }
+
+    /// Constrains a popup to the output its parent is on, as its positioner allows.
+    pub fn unconstrain_popup(&self, popup: &smithay::wayland::shell::xdg::PopupSurface) {
+        let kind = PopupKind::Xdg(popup.clone());
+        let Ok(root) = find_popup_root_surface(&kind) else { return };
+        let origin = self.root_surface_origin(&root);
+        let parent_offset = get_popup_toplevel_coords(&kind);
+        let anchor_global = origin + parent_offset + popup.with_pending_state(|s| s.positioner.anchor_rect.loc);
+        let Some(out) = self.output_at(anchor_global.x as f64, anchor_global.y as f64).or(self.outputs.first()) else {
+            return;
+        };
+        let area = out.logical_rect();
+        let mut target = Rectangle::<i32, Logical>::new((area.x, area.y).into(), (area.width, area.height).into());
+        target.loc -= origin + parent_offset;
+        popup.with_pending_state(|state| {
+            state.geometry = state.positioner.get_unconstrained_geometry(target);
+        });
+    }
+
+    // ------------------------------------------------------------- focus and stacking
+
+    /// Gives keyboard focus to a window (raising it) or to nothing.
+    pub fn focus_window(&mut self, id: Option<WindowId>) {
+        let serial = SERIAL_COUNTER.next_serial();
+        let target = id.and_then(|id| self.toplevel_by_id(id)).map(|t| t.window.clone());
+        if let Some(window) = &target {
+            self.space.raise_element(window, true);
+        }
+        for w in self.space.elements() {
+            if let Some(tl) = w.toplevel() {
+                let active = target.as_ref() == Some(w);
+                let changed = tl.with_pending_state(|s| {
+                    let had = s.states.contains(xdg_toplevel::State::Activated);
+                    if active {
+                        s.states.set(xdg_toplevel::State::Activated)
+                    } else {
+                        s.states.unset(xdg_toplevel::State::Activated)
+                    };
+                    had != active
+                });
+                if changed && tl.is_initial_configure_sent() {
+                    tl.send_pending_configure();
+                }
+            }
+        }
+        let surface = target.and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+        if let Some(keyboard) = self.seat.get_keyboard() {
+            keyboard.set_focus(self, surface, serial);
+        }
+        self.update_stacking();
+        self.output_damaged = true;
+    }
+
+    /// Recomputes the visible stacking (popups right above their parents) for the registry.
+    pub fn update_stacking(&mut self) {
+        let focus = self.seat.get_keyboard().and_then(|k| k.current_focus());
+        self.update_stacking_with_focus(focus.as_ref());
+    }
+
+    /// As `update_stacking`, with the keyboard focus given (inside seat callbacks the keyboard
+    /// is locked and cannot be asked).
+    pub fn update_stacking_with_focus(&mut self, focus: Option<&WlSurface>) {
+        let mut order = Vec::new();
+        for w in self.space.elements() {
+            let Some(tl) = w.toplevel() else { continue };
+            let Some(id) = self.window_id_for_surface(tl.wl_surface()) else { continue };
+            order.push(id);
+            let mut popups: Vec<WindowId> = self
+                .popup_windows
+                .iter()
+                .filter(|(_, p)| find_popup_root_surface(&p.popup).ok().as_ref() == Some(tl.wl_surface()))
+                .map(|(id, _)| *id)
+                .collect();
+            popups.sort();
+            order.extend(popups);
+        }
+        let active = focus.and_then(|s| self.window_id_for_any_surface(s));
+        self.windows.set_stacking(order, active);
+    }
+
+    // ------------------------------------------------------------- window operations (backend API)
+
+    /// Asks a toplevel to take a size (a configure); the client's min/max size is respected.
+    pub fn request_size(&mut self, id: WindowId, width: i32, height: i32) -> bool {
+        let Some(t) = self.toplevel_by_id(id) else { return false };
+        let toplevel = t.window.toplevel().unwrap().clone();
+        let size = clamp_to_size_hints(&toplevel, (width, height).into());
+        toplevel.with_pending_state(|s| s.size = Some(size));
+        toplevel.send_pending_configure();
+        true
+    }
+
+    /// Moves a window (its geometry's top-left) in global logical coordinates.
+    pub fn move_window(&mut self, id: WindowId, x: i32, y: i32) -> bool {
+        let Some(index) = self.toplevel_index_by_id(id) else { return false };
+        let window = self.toplevels[index].window.clone();
+        self.toplevels[index].location = Some((x, y).into());
+        let activate = self.windows.active() == Some(id);
+        self.space.map_element(window, (x, y), activate);
+        self.sync_window_info(id);
+        self.refresh_popup_rects(id);
+        self.output_damaged = true;
+        true
+    }
+
+    fn refresh_popup_rects(&mut self, parent: WindowId) {
+        let Some(root) = self.toplevel_by_id(parent).and_then(|t| t.window.toplevel()).map(|t| t.wl_surface().clone())
+        else {
+            return;
+        };
+        let popups: Vec<(WindowId, PopupKind)> = self
+            .popup_windows
+            .iter()
+            .filter(|(_, p)| find_popup_root_surface(&p.popup).ok().as_ref() == Some(&root))
+            .map(|(id, p)| (*id, p.popup.clone()))
+            .collect();
+        for (id, popup) in popups {
+            let rect = self.popup_rect(&popup);
+            self.windows.update(id, |w| {
+                w.x = rect.x;
+                w.y = rect.y;
+            });
+        }
+    }
+
+    pub fn set_maximized(&mut self, id: WindowId, maximized: bool) -> bool {
+        let Some(index) = self.toplevel_index_by_id(id) else { return false };
+        self.set_toplevel_maximized(index, maximized);
+        true
+    }
+
+    pub fn set_toplevel_maximized(&mut self, index: usize, maximized: bool) {
+        let entry = &self.toplevels[index];
+        let toplevel = entry.window.toplevel().unwrap().clone();
+        if maximized {
+            let loc = entry.location.unwrap_or_default();
+            let geo = entry.window.geometry();
+            let current = Rectangle::new(loc, geo.size);
+            let out_rect = self
+                .output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1)))
+                .map(|o| o.logical_rect());
+            let entry = &mut self.toplevels[index];
+            if entry.show == ShowState::Normal {
+                entry.restore = Some(current);
+            }
+            entry.show = ShowState::Maximized;
+            if let Some(area) = out_rect {
+                entry.location = Some((area.x, area.y).into());
+                toplevel.with_pending_state(|s| {
+                    s.states.set(xdg_toplevel::State::Maximized);
+                    s.states.unset(xdg_toplevel::State::Fullscreen);
+                    s.size = Some((area.width, area.height).into());
+                });
+                if let Some(id) = entry.id {
+                    let window = entry.window.clone();
+                    self.space.map_element(window, (area.x, area.y), false);
+                    self.windows.update(id, |w| w.state = ShowState::Maximized);
+                }
+            }
+        } else {
+            let entry = &mut self.toplevels[index];
+            let restore = entry.restore.take();
+            entry.show = ShowState::Normal;
+            toplevel.with_pending_state(|s| {
+                s.states.unset(xdg_toplevel::State::Maximized);
+                s.states.unset(xdg_toplevel::State::Fullscreen);
+                s.size = restore.map(|r| r.size);
+            });
+            if let Some(r) = restore {
+                entry.location = Some(r.loc);
+                if let Some(id) = entry.id {
+                    let window = entry.window.clone();
+                    self.space.map_element(window, r.loc, false);
+                    self.windows.update(id, |w| w.state = ShowState::Normal);
+                }
+            }
+        }
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+        self.output_damaged = true;
+    }
+
+    pub fn set_toplevel_fullscreen(&mut self, index: usize, fullscreen: bool, output: Option<&Output>) {
+        let entry = &self.toplevels[index];
+        let toplevel = entry.window.toplevel().unwrap().clone();
+        if fullscreen {
+            let loc = entry.location.unwrap_or_default();
+            let geo = entry.window.geometry();
+            let area = output
+                .and_then(|o| self.outputs.iter().find(|e| &e.output == o))
+                .or_else(|| self.output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1))))
+                .map(|o| o.logical_rect());
+            let entry = &mut self.toplevels[index];
+            if entry.show == ShowState::Normal {
+                entry.restore = Some(Rectangle::new(loc, geo.size));
+            }
+            entry.show = ShowState::Fullscreen;
+            if let Some(area) = area {
+                entry.location = Some((area.x, area.y).into());
+                toplevel.with_pending_state(|s| {
+                    s.states.set(xdg_toplevel::State::Fullscreen);
+                    s.size = Some((area.width, area.height).into());
+                });
+                if let Some(id) = entry.id {
+                    let window = entry.window.clone();
+                    self.space.map_element(window, (area.x, area.y), false);
+                    self.windows.update(id, |w| w.state = ShowState::Fullscreen);
+                }
+            }
+            if toplevel.is_initial_configure_sent() {
+                toplevel.send_pending_configure();
+            }
+        } else {
+            self.set_toplevel_maximized(index, false);
+        }
+    }
+
+    /// Minimize hides the window from view; the app keeps running. Restore brings it back.
+    pub fn set_minimized(&mut self, id: WindowId, minimized: bool) -> bool {
+        let Some(index) = self.toplevel_index_by_id(id) else { return false };
+        let entry = &mut self.toplevels[index];
+        let window = entry.window.clone();
+        if minimized {
+            if entry.show == ShowState::Minimized {
+                return true;
+            }
+            entry.restore_show = Some(entry.show);
+            entry.show = ShowState::Minimized;
+            self.space.unmap_elem(&window);
+            self.windows.update(id, |w| w.state = ShowState::Minimized);
+            self.after_window_removed();
+        } else {
+            if entry.show != ShowState::Minimized {
+                return true;
+            }
+            entry.show = entry.restore_show.take().unwrap_or(ShowState::Normal);
+            let loc = entry.location.unwrap_or_default();
+            let show = entry.show;
+            self.space.map_element(window, loc, false);
+            self.windows.update(id, |w| w.state = show);
+            self.focus_window(Some(id));
+        }
+        self.output_damaged = true;
+        true
+    }
+
+    /// Asks a window to close (xdg_toplevel.close / xdg_popup.popup_done).
+    pub fn close_window(&mut self, id: WindowId) -> bool {
+        if let Some(t) = self.toplevel_by_id(id) {
+            t.window.toplevel().unwrap().send_close();
+            return true;
+        }
+        if let Some(p) = self.popup_windows.get(&id) {
+            if let PopupKind::Xdg(xdg) = &p.popup {
+                xdg.send_popup_done();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Everything the backend must do after a round of client requests.
+    pub fn refresh(&mut self) {
+        self.space.refresh();
+        self.popups.cleanup();
+        // Popups whose surface died without a destroy request.
+        let dead: Vec<WindowId> =
+            self.popup_windows.iter().filter(|(_, p)| !p.popup.wl_surface().is_alive()).map(|(id, _)| *id).collect();
+        for id in dead {
+            self.popup_gone(id);
+        }
+    }
+
+    /// Switches the xkb layout (rules, model and options stay as configured); for backends
+    /// that learn the host's keyboard layout.
+    pub fn set_keymap(&mut self, layout: &str, variant: &str) -> anyhow::Result<()> {
+        let keyboard = self.seat.get_keyboard().ok_or_else(|| anyhow::anyhow!("no keyboard"))?;
+        let kb = self.config.keyboard.clone();
+        let config = XkbConfig { rules: &kb.rules, model: &kb.model, layout, variant, options: kb.options.clone() };
+        keyboard.set_xkb_config(self, config).map_err(|e| anyhow::anyhow!("keymap {layout}/{variant}: {e}"))?;
+        tracing::info!(layout, variant, "keymap changed");
+        Ok(())
+    }
+}
+
+pub fn toplevel_title_app_id(toplevel: &ToplevelSurface) -> (String, String) {
+    with_states(toplevel.wl_surface(), |states| {
+        let data = states.data_map.get::<XdgToplevelSurfaceData>().unwrap().lock().unwrap();
+        (data.title.clone().unwrap_or_default(), data.app_id.clone().unwrap_or_default())
+    })
+}
+
+/// Clamps a size to a toplevel's min/max size hints (0 means unbounded).
+pub fn clamp_to_size_hints(toplevel: &ToplevelSurface, size: Size<i32, Logical>) -> Size<i32, Logical> {
+    let (min, max) = with_states(toplevel.wl_surface(), |states| {
+        let mut cached = states.cached_state.get::<SurfaceCachedState>();
+        let current = cached.current();
+        (current.min_size, current.max_size)
+    });
+    clamp_size(size, min, max)
+}
+
+pub fn clamp_size(size: Size<i32, Logical>, min: Size<i32, Logical>, max: Size<i32, Logical>) -> Size<i32, Logical> {
+    let clamp = |v: i32, lo: i32, hi: i32| {
+        let v = if hi > 0 { v.min(hi) } else { v };
+        v.max(lo).max(1)
+    };
+    (clamp(size.w, min.w, max.w), clamp(size.h, min.h, max.h)).into()
+}
+
+/// The window under a point, and the surface and its global origin under it.
+pub fn surface_under(state: &State, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
+    let (window, loc) = state.space.element_under(pos)?;
+    let render_loc = loc - window.geometry().loc;
+    window.surface_under(pos - render_loc.to_f64(), WindowSurfaceType::ALL).map(|(s, p)| (s, (p + render_loc).to_f64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_hints_clamp() {
+        let s = |w, h| Size::<i32, Logical>::from((w, h));
+        assert_eq!(clamp_size(s(100, 100), s(200, 50), s(0, 0)), s(200, 100));
+        assert_eq!(clamp_size(s(1000, 1000), s(0, 0), s(640, 480)), s(640, 480));
+        assert_eq!(clamp_size(s(0, 0), s(0, 0), s(0, 0)), s(1, 1));
+    }
+
+    #[test]
+    fn logical_size_rounds() {
+        assert_eq!(logical_size((1920, 1080), 1.5), (1280, 720));
+        assert_eq!(logical_size((1366, 768), 1.25), (1093, 614));
+    }
+}
