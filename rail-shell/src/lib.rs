@@ -1,0 +1,60 @@
+//! RemoteApp (RAIL, MS-RDPERP) for wayrail: every Linux window becomes a window of its own on
+//! the host. This crate holds the `rail` static channel's state machine and the windowing
+//! orders built from a window description; the RDP session drives both, and the compositor
+//! decides what the windows are.
+
+pub mod channel;
+pub mod exec;
+pub mod orders;
+
+pub use channel::{RailChannel, RailEvent};
+
+/// A rectangle in host desktop pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostRect {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl HostRect {
+    pub const fn new(x: i32, y: i32, width: u32, height: u32) -> Self {
+        Self { x, y, width, height }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WindowKind {
+    /// An application window: on the taskbar, with the host's move/size/min/max behaviour.
+    #[default]
+    Toplevel,
+    /// Menus, tooltips, combo lists: tool windows owned by their parent, off the taskbar.
+    Popup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Show {
+    #[default]
+    Normal,
+    Minimized,
+    Maximized,
+    Fullscreen,
+}
+
+/// What the host should show for one Linux window.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoteWindow {
+    /// The compositor's window id; never 0, 0xFFFFFFFF or 0xFFFFFFFE.
+    pub id: u32,
+    /// 0 when the window has no owner.
+    pub owner: u32,
+    pub kind: WindowKind,
+    pub title: String,
+    pub app_id: String,
+    /// The whole composed image (client-side shadows included), the surface's extent.
+    pub window: HostRect,
+    /// The window proper (what the app calls its geometry), inside `window`.
+    pub client: HostRect,
+    pub show: Show,
+}

@@ -1,0 +1,256 @@
+//! Windowing orders (MS-RDPERP 2.2.1.3) built from window descriptions: a full state for a
+//! new window, only what changed for an existing one, deletes, and the monitored desktop
+//! (active window and z-order). They ride in a fast-path Orders update, whose data
+//! `update_data` builds.
+
+use ironrdp_core::{encode_vec, EncodeResult};
+use ironrdp_pdu::geometry::ExclusiveRectangle;
+use ironrdp_pdu::window::{
+    DesktopOrder, MonitoredDesktop, ShowState, WindowOrder, WindowOrderBody, WindowPoint, WindowSize, WindowState,
+    WindowStyle, WindowingOrder,
+};
+
+use crate::{HostRect, RemoteWindow, Show, WindowKind};
+
+pub const WS_POPUP: u32 = 0x8000_0000;
+pub const WS_VISIBLE: u32 = 0x1000_0000;
+pub const WS_CLIPSIBLINGS: u32 = 0x0400_0000;
+pub const WS_CAPTION: u32 = 0x00C0_0000;
+pub const WS_SYSMENU: u32 = 0x0008_0000;
+pub const WS_THICKFRAME: u32 = 0x0004_0000;
+pub const WS_MINIMIZEBOX: u32 = 0x0002_0000;
+pub const WS_MAXIMIZEBOX: u32 = 0x0001_0000;
+pub const WS_EX_TOPMOST: u32 = 0x0000_0008;
+pub const WS_EX_TOOLWINDOW: u32 = 0x0000_0080;
+pub const WS_EX_WINDOWEDGE: u32 = 0x0000_0100;
+pub const WS_EX_APPWINDOW: u32 = 0x0004_0000;
+
+/// Window styles: application windows get the host's caption behaviours (snap, min/max) and
+/// a taskbar entry; popups are owned tool windows above their parent, off the taskbar.
+pub fn style(window: &RemoteWindow) -> WindowStyle {
+    match window.kind {
+        WindowKind::Toplevel => WindowStyle {
+            style: WS_VISIBLE
+                | WS_CLIPSIBLINGS
+                | WS_CAPTION
+                | WS_SYSMENU
+                | WS_THICKFRAME
+                | WS_MINIMIZEBOX
+                | WS_MAXIMIZEBOX,
+            extended_style: WS_EX_WINDOWEDGE | if window.owner == 0 { WS_EX_APPWINDOW } else { 0 },
+        },
+        WindowKind::Popup => WindowStyle {
+            style: WS_POPUP | WS_VISIBLE | WS_CLIPSIBLINGS,
+            extended_style: WS_EX_TOOLWINDOW | WS_EX_TOPMOST,
+        },
+    }
+}
+
+pub fn show_state(show: Show) -> ShowState {
+    match show {
+        Show::Normal | Show::Fullscreen => ShowState::Show,
+        Show::Minimized => ShowState::Minimized,
+        Show::Maximized => ShowState::Maximized,
+    }
+}
+
+fn point(x: i32, y: i32) -> WindowPoint {
+    WindowPoint { x, y }
+}
+
+fn rect_at(x: i32, y: i32, w: u32, h: u32) -> ExclusiveRectangle {
+    let clamp = |v: i64| v.clamp(0, u16::MAX as i64) as u16;
+    ExclusiveRectangle {
+        left: clamp(x as i64),
+        top: clamp(y as i64),
+        right: clamp(x as i64 + w as i64),
+        bottom: clamp(y as i64 + h as i64),
+    }
+}
+
+/// The geometry fields of a window. The surface covers `window`; only `client` is visible
+/// (client-side shadows are cut off by the visibility region).
+fn geometry(state: &mut WindowState, w: &RemoteWindow) {
+    let win: HostRect = w.window;
+    let client = w.client;
+    state.window_offset = Some(point(win.x, win.y));
+    state.window_size = Some(WindowSize { width: win.width, height: win.height });
+    state.client_offset = Some(point(client.x, client.y));
+    state.client_area_size = Some(WindowSize { width: client.width, height: client.height });
+    state.client_delta = Some(point(client.x - win.x, client.y - win.y));
+    state.window_rects = Some(vec![rect_at(0, 0, win.width, win.height)]);
+    state.visible_offset = Some(point(win.x, win.y));
+    state.visibility_rects = Some(vec![rect_at(client.x - win.x, client.y - win.y, client.width, client.height)]);
+}
+
+/// The order that creates a window on the host.
+pub fn new_window(w: &RemoteWindow) -> WindowingOrder {
+    let mut state = WindowState {
+        owner_window_id: Some(w.owner),
+        style: Some(style(w)),
+        show_state: Some(show_state(w.show)),
+        title: Some(title(w)),
+        ..Default::default()
+    };
+    geometry(&mut state, w);
+    WindowingOrder::Window(WindowOrder { window_id: w.id, is_new: true, body: WindowOrderBody::State(Box::new(state)) })
+}
+
+/// The order that brings the host from `old` to `new`; None when nothing it shows changed.
+pub fn update_window(old: &RemoteWindow, new: &RemoteWindow) -> Option<WindowingOrder> {
+    let mut state = WindowState::default();
+    let mut changed = false;
+    if old.owner != new.owner {
+        state.owner_window_id = Some(new.owner);
+        changed = true;
+    }
+    if old.kind != new.kind {
+        state.style = Some(style(new));
+        changed = true;
+    }
+    if old.show != new.show {
+        state.show_state = Some(show_state(new.show));
+        changed = true;
+    }
+    if title(old) != title(new) {
+        state.title = Some(title(new));
+        changed = true;
+    }
+    if old.window != new.window || old.client != new.client {
+        geometry(&mut state, new);
+        changed = true;
+    }
+    changed.then(|| {
+        WindowingOrder::Window(WindowOrder {
+            window_id: new.id,
+            is_new: false,
+            body: WindowOrderBody::State(Box::new(state)),
+        })
+    })
+}
+
+pub fn delete_window(id: u32) -> WindowingOrder {
+    WindowingOrder::Window(WindowOrder { window_id: id, is_new: false, body: WindowOrderBody::Deleted })
+}
+
+/// The desktop is monitored (sent once before the first window).
+pub fn desktop_hooked() -> WindowingOrder {
+    WindowingOrder::Desktop(DesktopOrder::ActivelyMonitored(MonitoredDesktop {
+        hooked: true,
+        arc_began: false,
+        arc_completed: false,
+        active_window_id: None,
+        z_order: None,
+    }))
+}
+
+/// The active window and the z-order, `top_first`.
+pub fn desktop_state(active: Option<u32>, top_first: Vec<u32>) -> WindowingOrder {
+    WindowingOrder::Desktop(DesktopOrder::ActivelyMonitored(MonitoredDesktop {
+        hooked: false,
+        arc_began: false,
+        arc_completed: false,
+        active_window_id: Some(active.unwrap_or(0xFFFF_FFFF)),
+        z_order: Some(top_first),
+    }))
+}
+
+/// Titles are UTF-16 on the wire with a 16-bit byte length; very long ones are cut.
+fn title(w: &RemoteWindow) -> String {
+    let base = if w.title.is_empty() { w.app_id.clone() } else { w.title.clone() };
+    let mut units = 0;
+    base.chars()
+        .take_while(|c| {
+            units += c.len_utf16();
+            units <= 1024
+        })
+        .collect()
+}
+
+/// The data of a fast-path Orders update carrying `orders`.
+pub fn update_data(orders: &[WindowingOrder]) -> EncodeResult<Vec<u8>> {
+    let mut data = (orders.len() as u16).to_le_bytes().to_vec();
+    for o in orders {
+        data.extend(encode_vec(o)?);
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> RemoteWindow {
+        RemoteWindow {
+            id: 5,
+            owner: 0,
+            kind: WindowKind::Toplevel,
+            title: "foot".into(),
+            app_id: "foot".into(),
+            window: HostRect::new(90, 40, 720, 520),
+            client: HostRect::new(100, 50, 700, 500),
+            show: Show::Normal,
+        }
+    }
+
+    fn state(o: &WindowingOrder) -> &WindowState {
+        match o {
+            WindowingOrder::Window(WindowOrder { body: WindowOrderBody::State(s), .. }) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_window_has_everything() {
+        let o = new_window(&window());
+        let s = state(&o);
+        assert_eq!(s.title.as_deref(), Some("foot"));
+        assert_eq!(s.owner_window_id, Some(0));
+        assert_eq!(s.window_offset, Some(point(90, 40)));
+        assert_eq!(s.client_delta, Some(point(10, 10)));
+        assert_eq!(
+            s.visibility_rects.as_ref().unwrap()[0],
+            ExclusiveRectangle { left: 10, top: 10, right: 710, bottom: 510 }
+        );
+        assert_ne!(s.style.unwrap().extended_style & WS_EX_APPWINDOW, 0);
+        let bytes = update_data(&[desktop_hooked(), o, desktop_state(Some(5), vec![5])]).unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[0], bytes[1]]), 3);
+    }
+
+    #[test]
+    fn updates_carry_only_changes() {
+        let a = window();
+        assert!(update_window(&a, &a).is_none());
+        let mut b = a.clone();
+        b.title = "vim".into();
+        let o = update_window(&a, &b).unwrap();
+        let s = state(&o);
+        assert_eq!(s.title.as_deref(), Some("vim"));
+        assert!(s.window_offset.is_none() && s.show_state.is_none());
+        let mut c = a.clone();
+        c.show = Show::Minimized;
+        c.window.x += 5;
+        let s2 = update_window(&a, &c).unwrap();
+        let s = state(&s2);
+        assert_eq!(s.show_state, Some(ShowState::Minimized));
+        assert_eq!(s.window_offset, Some(point(95, 40)));
+    }
+
+    #[test]
+    fn popups_are_owned_tool_windows() {
+        let mut p = window();
+        p.kind = WindowKind::Popup;
+        p.owner = 4;
+        let st = style(&p);
+        assert_ne!(st.style & WS_POPUP, 0);
+        assert_ne!(st.extended_style & WS_EX_TOOLWINDOW, 0);
+        assert_eq!(state(&new_window(&p)).owner_window_id, Some(4));
+    }
+
+    #[test]
+    fn long_titles_are_cut() {
+        let mut w = window();
+        w.title = "x".repeat(5000);
+        assert_eq!(title(&w).len(), 1024);
+    }
+}

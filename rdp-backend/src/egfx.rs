@@ -1,0 +1,154 @@
+//! EGFX output for the full-desktop mode: one surface the size of the desktop, mapped to the
+//! output, damaged tiles encoded with ClearCodec (lossless, mandatory for every EGFX client).
+
+use ironrdp_egfx::pdu::{CapabilitiesAdvertisePdu, CapabilitySet};
+use ironrdp_egfx::server::{GraphicsPipelineHandler, GraphicsPipelineServer, MixedTilePayload};
+use ironrdp_graphics::clearcodec::ClearCodecEncoder;
+use ironrdp_pdu::geometry::ExclusiveRectangle;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::DesktopFrame;
+
+/// What the graphics pipeline tells the session loop.
+#[derive(Debug)]
+pub enum GfxEvent {
+    Ready,
+    FrameAck { frame_id: u32 },
+    Closed,
+}
+
+/// Forwards the pipeline's callbacks into the session loop.
+pub struct GfxHandler {
+    pub events: UnboundedSender<GfxEvent>,
+}
+
+impl GraphicsPipelineHandler for GfxHandler {
+    fn capabilities_advertise(&mut self, pdu: &CapabilitiesAdvertisePdu) {
+        let versions: Vec<String> = pdu.0.iter().map(|c| format!("{:#x}", c.version.0)).collect();
+        tracing::debug!(?versions, "client EGFX capabilities");
+    }
+
+    fn on_ready(&mut self, negotiated: &CapabilitySet) {
+        tracing::info!(version = format!("{:#x}", negotiated.version().0), "EGFX ready");
+        let _ = self.events.send(GfxEvent::Ready);
+    }
+
+    fn on_frame_ack(&mut self, frame_id: u32, _queue_depth: u32, _total_frames_decoded: u32) {
+        let _ = self.events.send(GfxEvent::FrameAck { frame_id });
+    }
+
+    fn on_close(&mut self) {
+        let _ = self.events.send(GfxEvent::Closed);
+    }
+}
+
+/// The session's ClearCodec encoder (single-threaded session, so a plain Rc).
+pub type SharedEncoder = std::rc::Rc<std::cell::RefCell<ClearCodecEncoder>>;
+
+pub fn new_encoder() -> SharedEncoder {
+    std::rc::Rc::new(std::cell::RefCell::new(ClearCodecEncoder::new()))
+}
+
+/// An EGFX PDU already encoded and ZGFX-wrapped, as a DVC message.
+pub struct RawGfx(pub Vec<u8>);
+
+impl ironrdp_core::Encode for RawGfx {
+    fn encode(&self, dst: &mut ironrdp_core::WriteCursor<'_>) -> ironrdp_core::EncodeResult<()> {
+        dst.write_slice(&self.0);
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "RawGfx"
+    }
+
+    fn size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl ironrdp_dvc::DvcEncode for RawGfx {}
+
+/// The session's desktop surface.
+pub struct DesktopSurface {
+    pub surface_id: u16,
+    pub width: u16,
+    pub height: u16,
+    /// ClearCodec's sequence numbers run per connection: every surface shares one encoder.
+    encoder: SharedEncoder,
+}
+
+impl DesktopSurface {
+    /// (Re)creates the desktop surface: ResetGraphics with the desktop size, CreateSurface, MapSurfaceToOutput.
+    pub fn create(
+        gfx: &mut GraphicsPipelineServer,
+        encoder: &SharedEncoder,
+        width: u16,
+        height: u16,
+    ) -> Option<DesktopSurface> {
+        gfx.resize(width, height);
+        let surface_id = gfx.create_surface(width, height)?;
+        if !gfx.map_surface_to_output(surface_id, 0, 0) {
+            return None;
+        }
+        Some(DesktopSurface { surface_id, width, height, encoder: encoder.clone() })
+    }
+
+    /// A surface for one RemoteApp window (mapped separately by the caller).
+    pub fn for_window(
+        gfx: &mut GraphicsPipelineServer,
+        encoder: &SharedEncoder,
+        width: u16,
+        height: u16,
+    ) -> Option<DesktopSurface> {
+        let surface_id = gfx.create_surface(width.max(1), height.max(1))?;
+        Some(DesktopSurface { surface_id, width, height, encoder: encoder.clone() })
+    }
+
+    /// Queues one EGFX frame with every tile of `frame`; returns its EGFX frame id.
+    pub fn queue_frame(
+        &mut self,
+        gfx: &mut GraphicsPipelineServer,
+        frame: &DesktopFrame,
+        timestamp_ms: u32,
+    ) -> Option<u32> {
+        self.queue_tiles(gfx, &frame.tiles, timestamp_ms)
+    }
+
+    /// Queues one EGFX frame with these tiles; returns its EGFX frame id.
+    pub fn queue_tiles(
+        &mut self,
+        gfx: &mut GraphicsPipelineServer,
+        tiles_in: &[crate::Tile],
+        timestamp_ms: u32,
+    ) -> Option<u32> {
+        let mut tiles = Vec::with_capacity(tiles_in.len());
+        for t in tiles_in {
+            // Clip to the surface: a desktop resize may race a frame in flight.
+            let right = (t.x as u32 + t.width as u32).min(self.width as u32) as u16;
+            let bottom = (t.y as u32 + t.height as u32).min(self.height as u32) as u16;
+            if right <= t.x || bottom <= t.y || t.bgra.len() != t.width as usize * t.height as usize * 4 {
+                continue;
+            }
+            let (w, h) = (right - t.x, bottom - t.y);
+            let data = if w == t.width && h == t.height {
+                self.encoder.borrow_mut().encode(&t.bgra, w, h)
+            } else {
+                let mut clipped = Vec::with_capacity(w as usize * h as usize * 4);
+                for row in 0..h as usize {
+                    let start = row * t.width as usize * 4;
+                    clipped.extend_from_slice(&t.bgra[start..start + w as usize * 4]);
+                }
+                self.encoder.borrow_mut().encode(&clipped, w, h)
+            };
+            tiles.push(MixedTilePayload::ClearCodec {
+                destination: ExclusiveRectangle { left: t.x, top: t.y, right, bottom },
+                bitmap_data: data,
+            });
+        }
+        if tiles.is_empty() {
+            return None;
+        }
+        gfx.send_mixed_frame(self.surface_id, tiles, timestamp_ms)
+    }
+}

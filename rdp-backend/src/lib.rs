@@ -1,0 +1,122 @@
+//! wayrail's RDP server. It knows nothing of Wayland: the compositor gives it composed pixels
+//! and takes input and layout changes back, over channels, so the compositor never waits on
+//! the network.
+//!
+//! One tokio thread runs every listener and the sessions. One session is active at a time; a
+//! new connection that completes the connection sequence takes over from the old one (the
+//! reconnect case), and a vanished client changes nothing on the compositor's side but
+//! `HostEvent::Disconnected`.
+
+mod bitmap;
+mod egfx;
+mod exec;
+pub mod input;
+pub mod pointer;
+pub mod remoteapp;
+mod server;
+mod session;
+pub mod tls;
+pub mod transport;
+
+pub use pointer::Pointer;
+pub use remoteapp::RailCommand;
+pub use server::{RdpHandle, RdpServer};
+pub use transport::ListenAddr;
+pub use wayrail_rail::channel::SysCommand;
+pub use wayrail_rail::{HostRect, RailEvent, RemoteWindow, Show, WindowKind as RemoteKind};
+
+/// Settings of the RDP server.
+#[derive(Debug, Clone)]
+pub struct RdpConfig {
+    pub listen: Vec<ListenAddr>,
+    pub tls: tls::TlsSource,
+    /// When set, clients must log in with these (compared in constant time).
+    pub credentials: Option<Credentials>,
+    /// The desktop size offered to clients that do not ask for one.
+    pub default_size: (u16, u16),
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// A connection's identity, for logs and to tell sessions apart.
+pub type SessionId = u64;
+
+/// What the host did, for the compositor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostEvent {
+    /// A client finished the connection sequence and is now the active session.
+    Connected {
+        session: SessionId,
+        width: u16,
+        height: u16,
+        /// The client asked for RemoteApp: every window becomes a host window.
+        remote_app: bool,
+        /// The client's keyboard layout id (KLID), 0 when unknown.
+        keyboard_layout: u32,
+    },
+    /// The active session ended (closed, broken or replaced).
+    Disconnected { session: SessionId, reason: String },
+    /// A key by evdev code.
+    Key { code: u32, pressed: bool },
+    /// Text typed through unicode keyboard events (IME, on-screen keyboards, some clients).
+    Text { text: String },
+    /// Lock keys after a focus change; all held keys must be released.
+    Synchronize { caps_lock: bool, num_lock: bool, scroll_lock: bool },
+    /// The pointer moved, in desktop pixels.
+    PointerMotion { x: u16, y: u16 },
+    /// A button by evdev code (BTN_LEFT, ...).
+    PointerButton { button: u32, pressed: bool },
+    /// Wheel rotation in v120 units, positive down / right (Wayland's sense).
+    Wheel { vertical_v120: i32, horizontal_v120: i32 },
+    /// The client's desktop changed size (display control).
+    Resize { width: u16, height: u16 },
+    /// The host showed the frame: time for the apps' frame callbacks.
+    FrameDone { frame: u64 },
+    /// The host lost its picture (new graphics surface, refresh request): send the whole
+    /// desktop with the next frame.
+    Refresh,
+    /// The host lost a RemoteApp window's picture: send all of it with the next frame.
+    RefreshWindow { window: u32 },
+    /// A RemoteApp request of the host (activate, system command, move, ...).
+    Rail(RailEvent),
+}
+
+/// A changed part of one RemoteApp window: tiles in the window's surface pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowFrame {
+    pub window: u32,
+    /// The compositor's frame number, echoed in `HostEvent::FrameDone`.
+    pub frame: u64,
+    pub tiles: Vec<Tile>,
+}
+
+/// A changed rectangle of the desktop with its pixels: BGRA bytes (ARGB8888 little endian),
+/// `width * 4` bytes a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+    pub bgra: Vec<u8>,
+}
+
+/// A frame of the desktop: the damaged tiles since the previous frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesktopFrame {
+    /// The compositor's frame number, echoed in `HostEvent::FrameDone`.
+    pub frame: u64,
+    pub width: u16,
+    pub height: u16,
+    pub tiles: Vec<Tile>,
+}

@@ -1,0 +1,201 @@
+//! Pointer (cursor) updates: the host draws the cursor itself, from images we send.
+
+use ironrdp_core::encode_vec;
+use ironrdp_pdu::fast_path::{
+    EncryptionFlags, FastPathHeader, FastPathUpdate, FastPathUpdatePdu, Fragmentation, UpdateCode,
+};
+use ironrdp_pdu::pointer::{
+    ColorPointerAttribute, LargePointerAttribute, Point16, PointerAttribute, PointerUpdateData,
+};
+
+/// What the cursor looks like.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pointer {
+    Hidden,
+    /// The host's own default arrow.
+    Default,
+    /// Straight-alpha BGRA pixels, `width * 4` bytes a row, top row first.
+    Image {
+        width: u16,
+        height: u16,
+        hot_x: u16,
+        hot_y: u16,
+        bgra: Vec<u8>,
+    },
+}
+
+/// The largest pointer any client takes without the large-pointer capability.
+pub const MAX_POINTER: u16 = 96;
+/// The largest large pointer (MS-RDPBCGR 2.2.7.2.11).
+pub const MAX_LARGE_POINTER: u16 = 384;
+/// Fast-path PDUs stay well under the 15-bit length field.
+const FRAGMENT: usize = 16 * 1024;
+
+/// The fast-path update bytes that set this pointer. `large` says whether the client
+/// announced the large-pointer capability.
+pub fn encode(pointer: &Pointer, large: bool) -> anyhow::Result<Vec<u8>> {
+    match pointer {
+        Pointer::Hidden => fast_path(UpdateCode::HiddenPointer, &[]),
+        Pointer::Default => fast_path(UpdateCode::DefaultPointer, &[]),
+        Pointer::Image { width, height, hot_x, hot_y, bgra } => {
+            let limit = if large { MAX_LARGE_POINTER } else { MAX_POINTER };
+            if *width == 0 || *height == 0 || bgra.len() != *width as usize * *height as usize * 4 {
+                anyhow::bail!("pointer image {width}x{height} with {} bytes", bgra.len());
+            }
+            let (w, h, pixels) = if *width > limit || *height > limit {
+                crop(bgra, *width, *height, limit)
+            } else {
+                (*width, *height, bgra.clone())
+            };
+            let (xor_mask, and_mask) = masks(&pixels, w, h);
+            let hot_spot = Point16 { x: (*hot_x).min(w - 1), y: (*hot_y).min(h - 1) };
+            let update = if w > MAX_POINTER || h > MAX_POINTER {
+                PointerUpdateData::Large(LargePointerAttribute {
+                    xor_bpp: 32,
+                    cache_index: 0,
+                    hot_spot,
+                    width: w,
+                    height: h,
+                    xor_mask: &xor_mask,
+                    and_mask: &and_mask,
+                })
+            } else {
+                PointerUpdateData::New(PointerAttribute {
+                    xor_bpp: 32,
+                    color_pointer: ColorPointerAttribute {
+                        cache_index: 0,
+                        hot_spot,
+                        width: w,
+                        height: h,
+                        xor_mask: &xor_mask,
+                        and_mask: &and_mask,
+                    },
+                })
+            };
+            let code = if matches!(update, PointerUpdateData::Large(_)) {
+                UpdateCode::LargePointer
+            } else {
+                UpdateCode::NewPointer
+            };
+            let data = encode_vec(&FastPathUpdate::Pointer(update))?;
+            fast_path(code, &data)
+        }
+    }
+}
+
+/// Keeps the top-left `limit`×`limit` pixels (where the hotspot of nearly every cursor is).
+fn crop(bgra: &[u8], width: u16, height: u16, limit: u16) -> (u16, u16, Vec<u8>) {
+    let (w, h) = (width.min(limit), height.min(limit));
+    let mut out = Vec::with_capacity(w as usize * h as usize * 4);
+    for row in 0..h as usize {
+        let start = row * width as usize * 4;
+        out.extend_from_slice(&bgra[start..start + w as usize * 4]);
+    }
+    (w, h, out)
+}
+
+/// 32 bpp XOR mask and 1 bpp AND mask, bottom-up, rows padded to 2 bytes. With an alpha
+/// channel the AND mask is all zeros: the alpha decides.
+fn masks(bgra: &[u8], width: u16, height: u16) -> (Vec<u8>, Vec<u8>) {
+    let (w, h) = (width as usize, height as usize);
+    let mut xor = Vec::with_capacity(w * h * 4);
+    for row in (0..h).rev() {
+        xor.extend_from_slice(&bgra[row * w * 4..(row + 1) * w * 4]);
+    }
+    let and_stride = w.div_ceil(16) * 2;
+    (xor, vec![0u8; and_stride * h])
+}
+
+/// Wraps an update in fast-path PDUs, fragmenting what is too large for one.
+pub(crate) fn fast_path(code: UpdateCode, data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let chunks: Vec<&[u8]> = if data.is_empty() { vec![data] } else { data.chunks(FRAGMENT).collect() };
+    let n = chunks.len();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let fragmentation = match (n, i) {
+            (1, _) => Fragmentation::Single,
+            (_, 0) => Fragmentation::First,
+            (_, i) if i == n - 1 => Fragmentation::Last,
+            _ => Fragmentation::Next,
+        };
+        let pdu = FastPathUpdatePdu {
+            fragmentation,
+            update_code: code,
+            compression_flags: None,
+            compression_type: None,
+            data: chunk,
+        };
+        let body = encode_vec(&pdu)?;
+        out.extend(encode_vec(&FastPathHeader::new(EncryptionFlags::empty(), body.len()))?);
+        out.extend(body);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironrdp_core::decode;
+
+    fn parse(bytes: &[u8]) -> Vec<(UpdateCode, Fragmentation, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let header: FastPathHeader = decode(rest).unwrap();
+            let header_len = rest.len() - {
+                let mut c = ironrdp_core::ReadCursor::new(rest);
+                let _ = <FastPathHeader as ironrdp_core::Decode>::decode(&mut c).unwrap();
+                c.len()
+            };
+            let total = header_len + header.data_length;
+            let pdu: FastPathUpdatePdu<'_> = decode(&rest[header_len..total]).unwrap();
+            out.push((pdu.update_code, pdu.fragmentation, pdu.data.to_vec()));
+            rest = &rest[total..];
+        }
+        out
+    }
+
+    #[test]
+    fn small_pointer_round_trips() {
+        let bgra: Vec<u8> = (0..24 * 24).flat_map(|i| [i as u8, 0, 0, 255]).collect();
+        let p = Pointer::Image { width: 24, height: 24, hot_x: 3, hot_y: 4, bgra: bgra.clone() };
+        let frames = parse(&encode(&p, false).unwrap());
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0, UpdateCode::NewPointer);
+        let update = FastPathUpdate::decode_with_code(&frames[0].2, UpdateCode::NewPointer).unwrap();
+        let FastPathUpdate::Pointer(PointerUpdateData::New(attr)) = update else { panic!("{update:?}") };
+        assert_eq!(
+            (attr.xor_bpp, attr.color_pointer.width, attr.color_pointer.hot_spot.x, attr.color_pointer.hot_spot.y),
+            (32, 24, 3, 4)
+        );
+        // Bottom-up: the first row on the wire is the last row of the image.
+        assert_eq!(&attr.color_pointer.xor_mask[..4], &bgra[23 * 24 * 4..23 * 24 * 4 + 4]);
+        assert_eq!(attr.color_pointer.and_mask.len(), 4 * 24);
+    }
+
+    #[test]
+    fn large_pointer_is_fragmented_and_cropped_without_the_capability() {
+        let bgra = vec![255u8; 200 * 200 * 4];
+        let p = Pointer::Image { width: 200, height: 200, hot_x: 199, hot_y: 0, bgra };
+        let frames = parse(&encode(&p, true).unwrap());
+        assert!(frames.len() > 1);
+        assert_eq!(frames[0].1, Fragmentation::First);
+        assert_eq!(frames.last().unwrap().1, Fragmentation::Last);
+        assert!(frames.iter().all(|f| f.0 == UpdateCode::LargePointer));
+        let small = parse(&encode(&p, false).unwrap());
+        let data: Vec<u8> = small.iter().flat_map(|f| f.2.clone()).collect();
+        let FastPathUpdate::Pointer(PointerUpdateData::New(attr)) =
+            FastPathUpdate::decode_with_code(&data, UpdateCode::NewPointer).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((attr.color_pointer.width, attr.color_pointer.hot_spot.x), (MAX_POINTER, MAX_POINTER - 1));
+    }
+
+    #[test]
+    fn bad_images_are_refused() {
+        assert!(encode(&Pointer::Image { width: 2, height: 2, hot_x: 0, hot_y: 0, bgra: vec![0; 3] }, false).is_err());
+        assert!(encode(&Pointer::Image { width: 0, height: 2, hot_x: 0, hot_y: 0, bgra: vec![] }, false).is_err());
+        assert_eq!(parse(&encode(&Pointer::Hidden, false).unwrap())[0].0, UpdateCode::HiddenPointer);
+    }
+}

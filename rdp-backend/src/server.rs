@@ -1,0 +1,208 @@
+//! The RDP thread: listeners, the sessions, and which one is active.
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+
+use crate::session::{self, Note, SessionCmd, SessionSetup};
+use crate::transport::{BoxStream, Listener};
+use crate::{DesktopFrame, HostEvent, Pointer, RailCommand, RdpConfig, SessionId, WindowFrame};
+
+/// The compositor's side of the RDP server.
+pub struct RdpHandle {
+    frames: mpsc::Sender<DesktopFrame>,
+    window_frames: mpsc::Sender<WindowFrame>,
+    rail: mpsc::UnboundedSender<RailCommand>,
+    pointer: tokio::sync::watch::Sender<Option<Pointer>>,
+    /// What each listener is bound to (TCP port 0 resolved).
+    pub listening: Vec<String>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl RdpHandle {
+    /// Hands a frame to the active session without waiting; false when the queue is full (the
+    /// compositor sends the next one after a `FrameDone`, so this only happens when it ignores that).
+    pub fn send_frame(&self, frame: DesktopFrame) -> bool {
+        self.frames.try_send(frame).is_ok()
+    }
+
+    /// Whether the RDP thread still runs (it ends only when every listener is gone or it panicked).
+    pub fn is_running(&self) -> bool {
+        !self._thread.is_finished()
+    }
+
+    /// Hands a RemoteApp window's frame to the active session without waiting; false when
+    /// the queue is full.
+    pub fn send_window_frame(&self, frame: WindowFrame) -> bool {
+        self.window_frames.try_send(frame).is_ok()
+    }
+
+    /// Tells the active RemoteApp session about a window change (never blocks; these are
+    /// small and must not be lost).
+    pub fn send_rail(&self, command: RailCommand) {
+        let _ = self.rail.send(command);
+    }
+
+    /// Sets the cursor the host shows; only the newest one matters, so this never blocks.
+    pub fn set_pointer(&self, pointer: Pointer) {
+        self.pointer.send_replace(Some(pointer));
+    }
+}
+
+pub struct RdpServer;
+
+impl RdpServer {
+    /// Binds every listener (so address errors show at startup), then serves on a thread of
+    /// its own. Host events go to `host`.
+    pub fn spawn(config: RdpConfig, host: calloop::channel::Sender<HostEvent>) -> anyhow::Result<RdpHandle> {
+        let tls = tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&config.tls)?);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let listeners = runtime.block_on(async {
+            let mut out = Vec::new();
+            for addr in &config.listen {
+                let l = Listener::bind(addr).await.map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
+                out.push(l);
+            }
+            anyhow::Ok(out)
+        })?;
+        let listening: Vec<String> = listeners.iter().map(Listener::local_addr).collect();
+        for l in &listening {
+            tracing::info!("RDP listening on {l}");
+        }
+        let (frames_tx, frames_rx) = mpsc::channel(4);
+        let (pointer_tx, pointer_rx) = tokio::sync::watch::channel(None);
+        let (window_frames_tx, window_frames_rx) = mpsc::channel(256);
+        let (rail_tx, rail_rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new().name("wayrail-rdp".into()).spawn(move || {
+            // ironrdp's futures are not Send: everything runs on this one thread.
+            let local = tokio::task::LocalSet::new();
+            local.block_on(
+                &runtime,
+                serve(listeners, config, tls, host, frames_rx, pointer_rx, window_frames_rx, rail_rx),
+            );
+        })?;
+        Ok(RdpHandle {
+            frames: frames_tx,
+            window_frames: window_frames_tx,
+            rail: rail_tx,
+            pointer: pointer_tx,
+            listening,
+            _thread: thread,
+        })
+    }
+}
+
+struct Active {
+    id: SessionId,
+}
+
+async fn serve(
+    listeners: Vec<Listener>,
+    config: RdpConfig,
+    tls: tokio_rustls::TlsAcceptor,
+    host: calloop::channel::Sender<HostEvent>,
+    mut frames: mpsc::Receiver<DesktopFrame>,
+    pointer: tokio::sync::watch::Receiver<Option<Pointer>>,
+    mut window_frames: mpsc::Receiver<WindowFrame>,
+    mut rail: mpsc::UnboundedReceiver<RailCommand>,
+) {
+    let (conn_tx, mut conn_rx) = mpsc::channel::<(BoxStream, String)>(8);
+    for listener in listeners {
+        let tx = conn_tx.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(conn) => {
+                        if tx.send(conn).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!("accepting on {}: {err}", listener.local_addr());
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    drop(conn_tx);
+
+    let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
+    let mut sessions: HashMap<SessionId, mpsc::Sender<SessionCmd>> = HashMap::new();
+    let mut active: Option<Active> = None;
+    let mut next_id: SessionId = 1;
+
+    loop {
+        tokio::select! {
+            Some((stream, peer)) = conn_rx.recv() => {
+                let id = next_id;
+                next_id += 1;
+                let (tx, rx) = mpsc::channel(64);
+                sessions.insert(id, tx);
+                let setup = SessionSetup {
+                    id,
+                    tls: tls.clone(),
+                    credentials: config.credentials.clone(),
+                    default_size: config.default_size,
+                    notes: notes_tx.clone(),
+                    host: host.clone(),
+                    pointer: pointer.clone(),
+                };
+                tokio::task::spawn_local(session::run(stream, peer, setup, rx));
+            }
+            Some(note) = notes_rx.recv() => match note {
+                Note::Activated { id, width, height, keyboard_layout, remote_app } => {
+                    if let Some(old) = active.take() {
+                                                if let Some(tx) = sessions.get(&old.id).cloned() {
+                            // Never lost to a full queue: the old client must stop sending input.
+                            tokio::task::spawn_local(async move {
+                                let _ = tx.send(SessionCmd::Stop("replaced by a new connection".into())).await;
+                            });
+                        }
+                        let _ = host.send(HostEvent::Disconnected { session: old.id, reason: "replaced by a new connection".into() });
+                    }
+                    active = Some(Active { id });
+                    let _ = host.send(HostEvent::Connected { session: id, width, height, keyboard_layout, remote_app });
+                }
+                Note::Ended { id, reason } => {
+                    sessions.remove(&id);
+                    if active.as_ref().is_some_and(|a| a.id == id) {
+                        active = None;
+                        let _ = host.send(HostEvent::Disconnected { session: id, reason });
+                    }
+                }
+            },
+            Some(frame) = frames.recv() => {
+                let target = active.as_ref().and_then(|a| sessions.get(&a.id));
+                let number = frame.frame;
+                let delivered = match target {
+                    Some(tx) => tx.try_send(SessionCmd::Frame(frame)).is_ok(),
+                    None => false,
+                };
+                if !delivered {
+                    let _ = host.send(HostEvent::FrameDone { frame: number });
+                }
+            }
+            Some(frame) = window_frames.recv() => {
+                let target = active.as_ref().and_then(|a| sessions.get(&a.id));
+                let number = frame.frame;
+                let delivered = match target {
+                    Some(tx) => tx.try_send(SessionCmd::WindowFrame(frame)).is_ok(),
+                    None => false,
+                };
+                if !delivered {
+                    let _ = host.send(HostEvent::FrameDone { frame: number });
+                }
+            }
+            Some(command) = rail.recv() => {
+                // Without a session nothing is lost: a new session is told every window.
+                if let Some(tx) = active.as_ref().and_then(|a| sessions.get(&a.id)) {
+                    if tx.send(SessionCmd::Rail(command)).await.is_err() {
+                        tracing::debug!("RemoteApp change for a session that just ended");
+                    }
+                }
+            }
+            else => break,
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Where clients connect: TCP, Unix sockets, AF_VSOCK (a VM's host) and a listening socket
+//! handed over by a supervisor.
+
+use std::fmt;
+use std::os::fd::{FromRawFd, RawFd};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(String),
+    Unix(PathBuf),
+    Vsock {
+        cid: u32,
+        port: u32,
+    },
+    /// A listening socket inherited from a supervisor (TCP or Unix).
+    Fd(RawFd),
+}
+
+impl Default for ListenAddr {
+    fn default() -> Self {
+        ListenAddr::Tcp("127.0.0.1:3389".into())
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "tcp:{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+            ListenAddr::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
+            ListenAddr::Fd(fd) => write!(f, "fd:{fd}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("bad listen address {0:?}: expected tcp:HOST:PORT, unix:PATH, vsock:CID:PORT or fd:N")]
+pub struct ListenAddrError(String);
+
+impl FromStr for ListenAddr {
+    type Err = ListenAddrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ListenAddrError(s.to_string());
+        let (kind, rest) = s.split_once(':').ok_or_else(err)?;
+        match kind {
+            "tcp" => {
+                let (host, port) = rest.rsplit_once(':').ok_or_else(err)?;
+                port.parse::<u16>().map_err(|_| err())?;
+                if host.is_empty() {
+                    return Err(err());
+                }
+                Ok(ListenAddr::Tcp(rest.to_string()))
+            }
+            "unix" if !rest.is_empty() => Ok(ListenAddr::Unix(PathBuf::from(rest))),
+            "vsock" => {
+                let (cid, port) = rest.split_once(':').ok_or_else(err)?;
+                let cid = match cid {
+                    "any" => libc::VMADDR_CID_ANY,
+                    "local" => 1,
+                    c => c.parse().map_err(|_| err())?,
+                };
+                Ok(ListenAddr::Vsock { cid, port: port.parse().map_err(|_| err())? })
+            }
+            "fd" => Ok(ListenAddr::Fd(rest.parse::<RawFd>().ok().filter(|fd| *fd >= 0).ok_or_else(err)?)),
+            _ => Err(err()),
+        }
+    }
+}
+
+/// Any connected byte stream.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static> Stream for T {}
+
+pub type BoxStream = Box<dyn Stream>;
+
+pub enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener, Option<PathBuf>),
+    Vsock(tokio_vsock::VsockListener),
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, Some(path)) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Listener {
+    pub async fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
+        match addr {
+            ListenAddr::Tcp(a) => Ok(Listener::Tcp(tokio::net::TcpListener::bind(a).await?)),
+            ListenAddr::Unix(path) => {
+                // A socket file left by a previous run that nobody serves any more.
+                if std::os::unix::net::UnixStream::connect(path).is_err() {
+                    let _ = std::fs::remove_file(path);
+                }
+                Ok(Listener::Unix(tokio::net::UnixListener::bind(path)?, Some(path.clone())))
+            }
+            ListenAddr::Vsock { cid, port } => {
+                Ok(Listener::Vsock(tokio_vsock::VsockListener::bind(tokio_vsock::VsockAddr::new(*cid, *port))?))
+            }
+            ListenAddr::Fd(fd) => from_inherited_fd(*fd),
+        }
+    }
+
+    /// The bound address, for logs (TCP ports chosen by the kernel show up here).
+    pub fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(|a| format!("tcp:{a}")).unwrap_or_default(),
+            Listener::Unix(l, _) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+                .unwrap_or_else(|| "unix:(unnamed)".into()),
+            Listener::Vsock(l) => l.local_addr().map(|a| format!("vsock:{}:{}", a.cid(), a.port())).unwrap_or_default(),
+        }
+    }
+
+    pub async fn accept(&self) -> std::io::Result<(BoxStream, String)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok((Box::new(s), peer.to_string()))
+            }
+            Listener::Unix(l, _) => {
+                let (s, _) = l.accept().await?;
+                Ok((Box::new(s), "unix".into()))
+            }
+            Listener::Vsock(l) => {
+                let (s, peer) = l.accept().await?;
+                Ok((Box::new(s), format!("vsock:{}:{}", peer.cid(), peer.port())))
+            }
+        }
+    }
+}
+
+fn from_inherited_fd(fd: RawFd) -> std::io::Result<Listener> {
+    // SAFETY: the supervisor handed this descriptor to us; we take ownership of it once.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let domain = rustix_domain(&owned)?;
+    match domain {
+        libc::AF_UNIX => {
+            let l = std::os::unix::net::UnixListener::from(owned);
+            l.set_nonblocking(true)?;
+            Ok(Listener::Unix(tokio::net::UnixListener::from_std(l)?, None))
+        }
+        libc::AF_INET | libc::AF_INET6 => {
+            let l = std::net::TcpListener::from(owned);
+            l.set_nonblocking(true)?;
+            Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l)?))
+        }
+        other => Err(std::io::Error::other(format!("fd:{fd} is a socket of family {other}, not TCP or Unix"))),
+    }
+}
+
+fn rustix_domain(fd: &std::os::fd::OwnedFd) -> std::io::Result<i32> {
+    use std::os::fd::AsRawFd;
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: plain getsockopt into a c_int of the right size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut listening: libc::c_int = 0;
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut listening as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || listening == 0 {
+        return Err(std::io::Error::other("the inherited descriptor is not a listening socket"));
+    }
+    Ok(domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listen_addresses() {
+        assert_eq!("tcp:127.0.0.1:3389".parse(), Ok(ListenAddr::Tcp("127.0.0.1:3389".into())));
+        assert_eq!("tcp:[::1]:0".parse(), Ok(ListenAddr::Tcp("[::1]:0".into())));
+        assert_eq!("unix:/run/x.sock".parse(), Ok(ListenAddr::Unix("/run/x.sock".into())));
+        assert_eq!("vsock:2:3389".parse(), Ok(ListenAddr::Vsock { cid: 2, port: 3389 }));
+        assert_eq!("vsock:any:5".parse(), Ok(ListenAddr::Vsock { cid: libc::VMADDR_CID_ANY, port: 5 }));
+        assert_eq!("fd:3".parse(), Ok(ListenAddr::Fd(3)));
+        for bad in ["", "tcp:", "tcp:host", "tcp::1", "tcp:h:99999", "unix:", "vsock:1", "fd:-1", "udp:1:2"] {
+            assert!(bad.parse::<ListenAddr>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The test client: the connection sequence on `ironrdp-connector`, then `ironrdp-session`'s
+//! `ActiveStage` with the graphics pipeline on the dynamic channels, driven by the test.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use ironrdp_async::{FramedWrite as _, NetworkClient};
+use ironrdp_connector::sspi::generator::NetworkRequest;
+use ironrdp_connector::{ClientConnector, Config, ConnectorResult, Credentials, DesktopSize, ServerName};
+use ironrdp_dvc::{DrdynvcClient, DvcClientProcessor};
+use ironrdp_egfx::client::GraphicsPipelineClient;
+use ironrdp_egfx::compositor::WindowUpdate;
+use ironrdp_graphics::image_processing::PixelFormat;
+use ironrdp_pdu::gcc::KeyboardType;
+use ironrdp_pdu::input::fast_path::FastPathInputEvent;
+use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, McsMessage};
+use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
+use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
+use ironrdp_pdu::rdp::headers::ShareDataPdu;
+use ironrdp_pdu::window::WindowingOrder;
+use ironrdp_pdu::x224::X224;
+use ironrdp_pdu::Action;
+use ironrdp_session::image::DecodedImage;
+use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
+use ironrdp_svc::SvcClientProcessor;
+use tokio::io::AsyncWriteExt as _;
+use tokio::time::Instant;
+
+use crate::gfx::{GfxLog, RecordingHandler, SharedGfxLog};
+use crate::tls::TlsStream;
+use crate::transport::connect_stream;
+
+/// What the client asks for when it connects.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The desktop size (width, height) requested.
+    pub size: (u16, u16),
+    pub username: String,
+    pub password: String,
+    /// Ask for RemoteApp (RAIL): the INFO_RAIL flag and the RAIL capability sets. The RAIL
+    /// channel itself is attached with [`ClientBuilder::with_static_channel`].
+    pub remote_app: bool,
+    /// The keyboard layout id (KLID) reported, e.g. 0x409 en-US, 0x407 de-DE.
+    pub keyboard_layout: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            size: (1024, 768),
+            username: "test".into(),
+            password: "test".into(),
+            remote_app: false,
+            keyboard_layout: 0x409,
+        }
+    }
+}
+
+/// A pointer update from the server (the client does not draw pointers into the image).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PointerEvent {
+    Default,
+    Hidden,
+    Position {
+        x: u16,
+        y: u16,
+    },
+    /// A new pointer shape: size and hotspot.
+    Bitmap {
+        width: u16,
+        height: u16,
+        hotspot_x: u16,
+        hotspot_y: u16,
+    },
+}
+
+/// The connector's configuration for `opts`: TLS security (no CredSSP), EGFX advertised.
+pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
+    Config {
+        desktop_size: DesktopSize { width: opts.size.0, height: opts.size.1 },
+        monitor_layout: None,
+        desktop_scale_factor: 0,
+        desktop_physical_size: None,
+        desktop_orientation: None,
+        device_scale_factor: None,
+        monitor_extended_layout: None,
+        relative_mouse_input: false,
+        enable_tls: true,
+        enable_credssp: false,
+        enable_standard_rdp_security: false,
+        credentials: Credentials::UsernamePassword { username: opts.username.clone(), password: opts.password.clone() },
+        domain: None,
+        client_build: 0,
+        client_name: "wayrail-test".into(),
+        keyboard_type: KeyboardType::IBM_ENHANCED,
+        keyboard_subtype: 0,
+        keyboard_functional_keys_count: 12,
+        keyboard_layout: opts.keyboard_layout,
+        connection_type: ironrdp_pdu::gcc::ConnectionType::Lan,
+        ime_file_name: String::new(),
+        bitmap: None,
+        dig_product_id: String::new(),
+        client_dir: String::new(),
+        alternate_shell: String::new(),
+        work_dir: String::new(),
+        remote_application_mode: opts.remote_app,
+        rail_support_level: if opts.remote_app {
+            RailSupportLevel::SUPPORTED | RailSupportLevel::HANDSHAKE_EX_SUPPORTED
+        } else {
+            RailSupportLevel::empty()
+        },
+        platform: MajorPlatformType::UNIX,
+        hardware_id: None,
+        request_data: None,
+        autologon: true,
+        enable_audio_playback: false,
+        enable_audio_capture: false,
+        performance_flags: PerformanceFlags::default(),
+        license_cache: None,
+        timezone_info: TimezoneInfo::default(),
+        compression_type: None,
+        // Pointer updates are reported as events, never drawn into the image the test samples.
+        enable_server_pointer: true,
+        pointer_software_rendering: false,
+        multitransport_flags: None,
+        support_dyn_vc_gfx_protocol: true,
+    }
+}
+
+/// CredSSP is off, so the connector never needs the network on its own.
+struct NoNetwork;
+
+impl NetworkClient for NoNetwork {
+    async fn send(&mut self, _request: &NetworkRequest) -> ConnectorResult<Vec<u8>> {
+        Err(ironrdp_connector::general_err!("the test client makes no network requests of its own"))
+    }
+}
+
+type AttachStatic = Box<dyn FnOnce(&mut ClientConnector)>;
+
+/// A client with extra channels (RAIL, custom dynamic channels) before it connects.
+pub struct ClientBuilder {
+    opts: ClientOptions,
+    drdynvc: DrdynvcClient,
+    statics: Vec<AttachStatic>,
+    gfx: SharedGfxLog,
+}
+
+impl ClientBuilder {
+    pub fn new(opts: ClientOptions) -> ClientBuilder {
+        let gfx = SharedGfxLog::default();
+        let pipeline = GraphicsPipelineClient::new(Box::new(RecordingHandler { log: gfx.clone() }), None);
+        ClientBuilder { opts, drdynvc: DrdynvcClient::new().with_dynamic_channel(pipeline), statics: Vec::new(), gfx }
+    }
+
+    /// Adds a static virtual channel (e.g. `rail`); reach it later with
+    /// [`TestClient::stage_mut`]`.get_svc_processor_mut::<T>()`.
+    pub fn with_static_channel<T: SvcClientProcessor + 'static>(mut self, channel: T) -> ClientBuilder {
+        self.statics.push(Box::new(move |connector| connector.attach_static_channel(channel)));
+        self
+    }
+
+    /// Adds a dynamic channel listener next to the graphics pipeline.
+    pub fn with_dynamic_channel<T: DvcClientProcessor + 'static>(mut self, channel: T) -> ClientBuilder {
+        self.drdynvc = self.drdynvc.with_dynamic_channel(channel);
+        self
+    }
+
+    /// Connects to `addr` (`tcp:HOST:PORT`, `HOST:PORT`, `unix:PATH` or `vsock:CID:PORT`) and
+    /// completes the connection sequence.
+    pub async fn connect(self, addr: &str) -> Result<TestClient> {
+        let ClientBuilder { opts, drdynvc, statics, gfx } = self;
+        let (stream, client_addr) = connect_stream(addr).await?;
+        let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+        let mut connector = ClientConnector::new(connector_config(&opts), client_addr).with_static_channel(drdynvc);
+        for attach in statics {
+            attach(&mut connector);
+        }
+        let should_upgrade =
+            ironrdp_async::connect_begin(&mut framed, &mut connector).await.context("X.224 negotiation")?;
+        let tls = crate::tls::upgrade(framed.into_inner_no_leftover()).await?;
+        let upgraded = ironrdp_async::mark_as_upgraded(should_upgrade, &mut connector);
+        let mut framed = ironrdp_tokio::TokioFramed::new(tls);
+        let result = ironrdp_async::connect_finalize(
+            upgraded,
+            connector,
+            &mut framed,
+            &mut NoNetwork,
+            ServerName::new("localhost"),
+            Vec::new(),
+            None,
+        )
+        .await
+        .context("connection sequence")?
+        .into_connected()?;
+
+        let mut static_channels = result.static_channels;
+        let channel_ids = static_channels
+            .iter_mut()
+            .filter_map(|(_, channel, id)| Some((channel.channel_name().as_str()?.to_string(), id?)))
+            .collect();
+        let desktop = (result.desktop_size.width, result.desktop_size.height);
+        let mut stage = ActiveStageBuilder {
+            static_channels,
+            user_channel_id: result.user_channel_id,
+            io_channel_id: result.io_channel_id,
+            message_channel_id: result.message_channel_id,
+            share_id: result.share_id,
+            compression_type: result.compression_type,
+            enable_server_pointer: result.enable_server_pointer,
+            pointer_software_rendering: result.pointer_software_rendering,
+        }
+        .build();
+        stage.set_window_support_level(result.window_support_level);
+        Ok(TestClient {
+            framed,
+            stage,
+            image: DecodedImage::new(PixelFormat::RgbA32, desktop.0, desktop.1),
+            gfx,
+            user_channel_id: result.user_channel_id,
+            io_channel_id: result.io_channel_id,
+            channel_ids,
+            graphics_updates: 0,
+            pointer: Vec::new(),
+            windowing_orders: Vec::new(),
+            window_updates: Vec::new(),
+            terminated: None,
+            closed: None,
+        })
+    }
+}
+
+/// A connected, activated RDP client that the test drives: nothing happens unless the test
+/// calls [`TestClient::pump`] (or a method that pumps).
+pub struct TestClient {
+    framed: ironrdp_tokio::TokioFramed<TlsStream>,
+    stage: ActiveStage,
+    image: DecodedImage,
+    gfx: SharedGfxLog,
+    user_channel_id: u16,
+    io_channel_id: u16,
+    channel_ids: Vec<(String, u16)>,
+    graphics_updates: u64,
+    pointer: Vec<PointerEvent>,
+    windowing_orders: Vec<WindowingOrder>,
+    window_updates: Vec<WindowUpdate>,
+    terminated: Option<String>,
+    closed: Option<String>,
+}
+
+impl TestClient {
+    /// Connects with the graphics pipeline and nothing else; see [`ClientBuilder`] for more.
+    pub async fn connect(addr: &str, opts: ClientOptions) -> Result<TestClient> {
+        ClientBuilder::new(opts).connect(addr).await
+    }
+
+    /// Reads and processes server PDUs for `timeout`, answering what needs an answer (frame
+    /// acknowledgements, dynamic channel setup). Returns how many PDUs it processed; stops
+    /// early when the server closes the connection (see [`TestClient::closed`]).
+    pub async fn pump(&mut self, timeout: Duration) -> Result<usize> {
+        let deadline = Instant::now() + timeout;
+        let mut count = 0;
+        while self.closed.is_none() {
+            let (action, frame) = match tokio::time::timeout_at(deadline, self.framed.read_pdu()).await {
+                Err(_) => break,
+                Ok(Ok(pdu)) => pdu,
+                Ok(Err(e)) if is_closed(&e) => {
+                    self.closed = Some(e.to_string());
+                    break;
+                }
+                Ok(Err(e)) => return Err(anyhow::Error::new(e).context("reading from the server")),
+            };
+            count += 1;
+            self.process(action, &frame).await?;
+        }
+        Ok(count)
+    }
+
+    /// Pumps until `done(self)` holds; fails after `timeout`.
+    pub async fn pump_until(&mut self, timeout: Duration, mut done: impl FnMut(&TestClient) -> bool) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            if Instant::now() >= deadline {
+                bail!("condition not reached within {timeout:?}");
+            }
+            if self.closed.is_some() {
+                bail!("the server closed the connection: {}", self.closed.as_deref().unwrap_or_default());
+            }
+            self.pump(Duration::from_millis(10)).await?;
+        }
+        Ok(())
+    }
+
+    /// Pumps until the server has closed the connection; returns how it ended.
+    pub async fn wait_closed(&mut self, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        while self.closed.is_none() {
+            if Instant::now() >= deadline {
+                bail!("the server kept the connection open for {timeout:?}");
+            }
+            self.pump(Duration::from_millis(10)).await?;
+        }
+        Ok(self.closed.clone().unwrap_or_default())
+    }
+
+    async fn process(&mut self, action: Action, frame: &[u8]) -> Result<()> {
+        let outputs = self.stage.process(&mut self.image, action, frame, None).context("processing a server PDU")?;
+        for output in outputs {
+            match output {
+                ActiveStageOutput::ResponseFrame(bytes) => {
+                    if !bytes.is_empty() {
+                        self.framed.write_all(&bytes).await.context("answering the server")?;
+                    }
+                }
+                ActiveStageOutput::GraphicsUpdate(_) => self.graphics_updates += 1,
+                ActiveStageOutput::PointerDefault => self.pointer.push(PointerEvent::Default),
+                ActiveStageOutput::PointerHidden => self.pointer.push(PointerEvent::Hidden),
+                ActiveStageOutput::PointerPosition { x, y } => self.pointer.push(PointerEvent::Position { x, y }),
+                ActiveStageOutput::PointerBitmap(p) => self.pointer.push(PointerEvent::Bitmap {
+                    width: p.width,
+                    height: p.height,
+                    hotspot_x: p.hotspot_x,
+                    hotspot_y: p.hotspot_y,
+                }),
+                ActiveStageOutput::WindowingOrders(orders) => self.windowing_orders.extend(orders),
+                ActiveStageOutput::WindowSurfaceUpdates(updates) => self.window_updates.extend(updates),
+                ActiveStageOutput::Terminate(reason) => self.terminated = Some(reason.description()),
+                ActiveStageOutput::DeactivateAll => {
+                    bail!("the server started a deactivation-reactivation sequence, which the test client does not do")
+                }
+                other => tracing::debug!("server output ignored: {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends input events as fast-path input PDUs.
+    pub async fn send_input(&mut self, events: &[FastPathInputEvent]) -> Result<()> {
+        for output in self.stage.process_fastpath_input(&mut self.image, events)? {
+            if let ActiveStageOutput::ResponseFrame(bytes) = output {
+                self.framed.write_all(&bytes).await.context("sending input")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a share data PDU (slow path) on the I/O channel.
+    pub async fn send_share_data(&mut self, pdu: ShareDataPdu) -> Result<()> {
+        let mut buf = ironrdp_core::WriteBuf::new();
+        self.stage.encode_static(&mut buf, pdu)?;
+        self.framed.write_all(buf.filled()).await.context("sending a share data PDU")?;
+        Ok(())
+    }
+
+    /// Writes `bytes` as they are on the (TLS) connection, for robustness tests.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        let (stream, _) = self.framed.get_inner_mut();
+        stream.write_all(bytes).await?;
+        stream.flush().await?;
+        Ok(())
+    }
+
+    /// Sends `user_data` in an MCS Send Data Request on `channel_id` as it is (add the virtual
+    /// channel header with [`crate::raw::svc_chunk`] for a static channel).
+    pub async fn send_on_channel(&mut self, channel_id: u16, user_data: &[u8]) -> Result<()> {
+        let pdu = crate::raw::mcs_send_data(self.user_channel_id, channel_id, user_data);
+        self.send_raw(&pdu).await
+    }
+
+    /// Says goodbye (MCS Disconnect Provider Ultimatum, user requested) and closes TLS.
+    pub async fn disconnect(mut self) -> Result<()> {
+        if self.closed.is_some() {
+            return Ok(());
+        }
+        let pdu = X224(McsMessage::DisconnectProviderUltimatum(DisconnectProviderUltimatum::from_reason(
+            DisconnectReason::UserRequested,
+        )));
+        self.send_raw(&ironrdp_core::encode_vec(&pdu)?).await?;
+        let (stream, _) = self.framed.get_inner_mut();
+        let _ = stream.shutdown().await;
+        Ok(())
+    }
+
+    /// The colour at (x, y) of the decoded desktop, as [r, g, b, a].
+    ///
+    /// # Panics
+    ///
+    /// When (x, y) is outside the desktop.
+    pub fn pixel(&self, x: u16, y: u16) -> [u8; 4] {
+        let (w, h) = self.desktop_size();
+        assert!(x < w && y < h, "pixel ({x}, {y}) is outside the {w}x{h} desktop");
+        let at = usize::from(y) * self.image.stride() + usize::from(x) * self.image.bytes_per_pixel();
+        let p = &self.image.data()[at..at + 4];
+        [p[0], p[1], p[2], p[3]]
+    }
+
+    /// The decoded desktop (RGBA, `desktop_size().0 * 4` bytes a row).
+    pub fn image(&self) -> &DecodedImage {
+        &self.image
+    }
+
+    /// The desktop size now (the server may change it with ResetGraphics).
+    pub fn desktop_size(&self) -> (u16, u16) {
+        (self.image.width(), self.image.height())
+    }
+
+    /// How many EGFX frames (EndFrame) were received, decoded and acknowledged.
+    pub fn frames_received(&self) -> usize {
+        self.gfx.lock().frames.len()
+    }
+
+    /// Everything the graphics pipeline did so far.
+    pub fn gfx(&self) -> GfxLog {
+        self.gfx.lock().clone()
+    }
+
+    /// How many times the desktop image changed (graphics updates of any kind).
+    pub fn graphics_updates(&self) -> u64 {
+        self.graphics_updates
+    }
+
+    pub fn pointer_events(&self) -> &[PointerEvent] {
+        &self.pointer
+    }
+
+    pub fn windowing_orders(&self) -> &[WindowingOrder] {
+        &self.windowing_orders
+    }
+
+    pub fn window_updates(&self) -> &[WindowUpdate] {
+        &self.window_updates
+    }
+
+    /// The MCS channel id of a joined static channel by name (`drdynvc`, `rail`, ...).
+    pub fn static_channel_id(&self, name: &str) -> Option<u16> {
+        self.channel_ids.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
+    }
+
+    /// The id of an open dynamic channel by its processor type (e.g. `GraphicsPipelineClient`).
+    pub fn dvc_channel_id<T: DvcClientProcessor + 'static>(&self) -> Option<u32> {
+        self.stage.get_dvc::<T>().map(|c| c.channel_id())
+    }
+
+    /// The id of the graphics pipeline's dynamic channel, once the server opened it.
+    pub fn gfx_channel_id(&self) -> Option<u32> {
+        self.dvc_channel_id::<GraphicsPipelineClient>()
+    }
+
+    pub fn user_channel_id(&self) -> u16 {
+        self.user_channel_id
+    }
+
+    pub fn io_channel_id(&self) -> u16 {
+        self.io_channel_id
+    }
+
+    /// The server's reason when it ended the session with a disconnect PDU.
+    pub fn terminated(&self) -> Option<&str> {
+        self.terminated.as_deref()
+    }
+
+    /// Set once the connection is gone (EOF or reset), with the transport's words for it.
+    pub fn closed(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
+    /// The session layer, for channel processors (`get_svc_processor_mut`, `get_dvc_mut`).
+    pub fn stage_mut(&mut self) -> &mut ActiveStage {
+        &mut self.stage
+    }
+}
+
+fn is_closed(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe)
+}

@@ -1,0 +1,26 @@
+//! A scriptable RDP client for wayrail's tests, on IronRDP's client crates.
+//!
+//! [`TestClient::connect`] runs the whole connection sequence (X.224 negotiation, TLS without
+//! certificate checks, MCS, licensing, capabilities) over TCP, a Unix socket or AF_VSOCK, with
+//! the graphics pipeline (EGFX) on the dynamic channels. After that nothing happens unless the
+//! test calls [`TestClient::pump`], which reads server PDUs, decodes graphics into an RGBA
+//! desktop image ([`TestClient::pixel`]) and answers what needs answers (frame
+//! acknowledgements). Input goes out with [`TestClient::send_input`], arbitrary bytes with
+//! [`TestClient::send_raw`]. [`raw::RawConnection`] stops at an earlier stage of the sequence
+//! for robustness tests.
+//!
+//! More channels (RAIL, custom dynamic channels) attach through [`ClientBuilder`]; windowing
+//! orders and RemoteApp window pixels are collected already.
+
+pub mod client;
+pub mod gfx;
+pub mod raw;
+pub mod tls;
+pub mod transport;
+
+pub use client::{ClientBuilder, ClientOptions, PointerEvent, TestClient};
+pub use gfx::GfxLog;
+pub use raw::RawConnection;
+
+/// The IronRDP crates the client is built on, so tests name the same versions.
+pub use {ironrdp_core, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_session, ironrdp_svc};
