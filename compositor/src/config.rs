@@ -8,9 +8,12 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// Until the RDP backend lands, headless is the default.
+    /// Serve the desktop to RDP clients.
     #[default]
+    Rdp,
+    /// No display at all: virtual outputs (tests, benchmarks, automation).
     Headless,
+    /// A window inside the current Wayland/X11 session (development).
     Nested,
 }
 
@@ -153,6 +156,37 @@ pub struct Config {
     pub outputs: Vec<OutputSpec>,
     pub keyboard: KeyboardConfig,
     pub decorations: DecorationMode,
+    pub rdp: RdpSettings,
+}
+
+/// `[rdp]`: where and how RDP clients connect.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RdpSettings {
+    /// `tcp:HOST:PORT`, `unix:PATH`, `vsock:CID:PORT` or `fd:N`; default `tcp:127.0.0.1:3389`.
+    #[serde(deserialize_with = "listen_addrs")]
+    pub listen: Vec<wayrail_rdp::ListenAddr>,
+    /// PEM certificate and key; default: a self-signed pair made once in the state directory.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// When both are set, clients must log in with them.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+fn listen_addrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<wayrail_rdp::ListenAddr>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    v.iter().map(|s| s.parse().map_err(serde::de::Error::custom)).collect()
+}
+
+/// `$XDG_STATE_HOME/wayrail` (default `~/.local/state/wayrail`): the TLS certificate lives here.
+pub fn state_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .ok_or_else(|| anyhow::anyhow!("neither XDG_STATE_HOME nor HOME is set"))?;
+    Ok(base.join("wayrail"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +269,12 @@ mod tests {
         assert_eq!(c.keyboard.layout, "de");
         assert_eq!(c.keyboard.repeat_delay, 600);
         assert_eq!(c.decorations, DecorationMode::ClientSide);
+        let c = Config::parse(
+            "[rdp]\nlisten = [\"tcp:0.0.0.0:3390\", \"unix:/tmp/r.sock\"]\nusername = \"u\"\npassword = \"p\"",
+        )
+        .unwrap();
+        assert_eq!(c.rdp.listen.len(), 2);
+        assert!(Config::parse("[rdp]\nlisten = [\"udp:1\"]").is_err());
         let err = Config::parse("bogus = 1").unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
     }

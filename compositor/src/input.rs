@@ -52,7 +52,13 @@ impl State {
                 self.pointer_location = pos;
                 let Some(pointer) = self.seat.get_pointer() else { return };
                 let under = surface_under(self, pos);
-                pointer.motion(self, under, &MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time });
+                let event = MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time };
+                pointer.motion(self, under.clone(), &event);
+                if pointer.current_location() != pos {
+                    // A grab that had ended (a popup dismissed meanwhile) swallows the motion
+                    // that removes it and restores focus at the old location: send it again.
+                    pointer.motion(self, under, &event);
+                }
                 pointer.frame(self);
             }
             InputEvent::PointerButton { button, pressed } => {
@@ -104,5 +110,91 @@ impl State {
             }
         }
         best.map_or(pos, |(_, p)| p)
+    }
+}
+
+/// evdev codes of the modifiers used to type characters.
+const KEY_LEFTSHIFT: u32 = 42;
+const KEY_RIGHTALT: u32 = 100;
+
+/// How to type one character with the current keymap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStroke {
+    pub code: u32,
+    pub shift: bool,
+    pub altgr: bool,
+}
+
+impl State {
+    /// Delivers text from the host (unicode key events, IMEs): committed through
+    /// text-input-v3 when the focused client uses it, else typed as keys of the current
+    /// keymap. Characters the keymap cannot type are logged and skipped.
+    pub fn type_text(&mut self, text: &str) {
+        use smithay::wayland::text_input::TextInputSeat;
+        let text_input = self.seat.text_input().clone();
+        let mut committed = false;
+        text_input.with_active_text_input(|ti, _| {
+            ti.commit_string(Some(text.to_string()));
+            committed = true;
+        });
+        if committed {
+            text_input.done(false);
+            return;
+        }
+        for ch in text.chars() {
+            match self.key_stroke_for(ch) {
+                Some(stroke) => {
+                    let mods: Vec<u32> = [(stroke.shift, KEY_LEFTSHIFT), (stroke.altgr, KEY_RIGHTALT)]
+                        .into_iter()
+                        .filter_map(|(on, code)| on.then_some(code))
+                        .collect();
+                    for &m in &mods {
+                        self.handle_input(InputEvent::Key { code: m, pressed: true });
+                    }
+                    self.handle_input(InputEvent::Key { code: stroke.code, pressed: true });
+                    self.handle_input(InputEvent::Key { code: stroke.code, pressed: false });
+                    for &m in mods.iter().rev() {
+                        self.handle_input(InputEvent::Key { code: m, pressed: false });
+                    }
+                }
+                None => tracing::debug!(?ch, "the keymap cannot type this character; skipped"),
+            }
+        }
+    }
+
+    /// Finds a key (and Shift/AltGr) of the active layout that produces `ch`.
+    pub fn key_stroke_for(&mut self, ch: char) -> Option<KeyStroke> {
+        use smithay::input::keyboard::xkb;
+        let keyboard = self.seat.get_keyboard()?;
+        let wanted = xkb::utf32_to_keysym(ch as u32);
+        if wanted.raw() == 0 {
+            return None;
+        }
+        keyboard.with_xkb_state(self, |ctx| {
+            let xkb_guard = ctx.xkb().lock().unwrap();
+            let layout = xkb_guard.active_layout().0;
+            // SAFETY: the keymap reference does not outlive this callback.
+            let keymap = unsafe { xkb_guard.keymap() };
+            let mut probe = xkb::State::new(keymap);
+            let shift = 1u32 << keymap.mod_get_index(xkb::MOD_NAME_SHIFT);
+            let level3 = keymap.mod_get_index("Mod5");
+            let altgr = if level3 == xkb::MOD_INVALID { 0 } else { 1u32 << level3 };
+            for (mods, is_shift, is_altgr) in
+                [(0, false, false), (shift, true, false), (altgr, false, true), (shift | altgr, true, true)]
+            {
+                if is_altgr && altgr == 0 {
+                    continue;
+                }
+                probe.update_mask(mods, 0, 0, 0, 0, layout);
+                for raw in keymap.min_keycode().raw()..=keymap.max_keycode().raw() {
+                    let keycode = xkb::Keycode::new(raw);
+                    if raw < 8 || probe.key_get_one_sym(keycode) != wanted {
+                        continue;
+                    }
+                    return Some(KeyStroke { code: raw - 8, shift: is_shift, altgr: is_altgr });
+                }
+            }
+            None
+        })
     }
 }

@@ -33,6 +33,32 @@ pub enum Request {
         id: u32,
         op: WindowOp,
     },
+    /// Input events through the backend input API, in order (automation, tests).
+    Input {
+        events: Vec<InputRequest>,
+    },
+}
+
+/// Input over IPC: keys and buttons by evdev code, the pointer in global logical coordinates.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputRequest {
+    Key { code: u32, pressed: bool },
+    Motion { x: f64, y: f64 },
+    Button { button: u32, pressed: bool },
+    Axis { vertical_v120: i32, horizontal_v120: i32 },
+}
+
+impl From<InputRequest> for crate::input::InputEvent {
+    fn from(r: InputRequest) -> Self {
+        use crate::input::InputEvent as E;
+        match r {
+            InputRequest::Key { code, pressed } => E::Key { code, pressed },
+            InputRequest::Motion { x, y } => E::PointerMotion { x, y },
+            InputRequest::Button { button, pressed } => E::PointerButton { button, pressed },
+            InputRequest::Axis { vertical_v120, horizontal_v120 } => E::PointerAxis { vertical_v120, horizontal_v120 },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -152,10 +178,17 @@ pub fn find_socket() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("WAYRAIL_SOCKET").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .ok_or_else(|| anyhow::anyhow!("XDG_RUNTIME_DIR is not set"))?;
+    let runtime =
+        std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+            // Where `wayrail` goes when it finds no XDG_RUNTIME_DIR either.
+            let uid = rustix::process::getuid().as_raw();
+            let system = PathBuf::from(format!("/run/user/{uid}"));
+            if system.is_dir() {
+                system
+            } else {
+                std::env::temp_dir().join(format!("wayrail-runtime-{uid}"))
+            }
+        });
     if let Ok(display) = std::env::var("WAYLAND_DISPLAY") {
         let name = Path::new(&display).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(display);
         let p = socket_path(&runtime, &name);

@@ -2,6 +2,8 @@
 
 pub mod backend;
 pub mod config;
+pub mod cursor;
+pub mod grabs;
 mod handlers;
 pub mod input;
 pub mod ipc;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
 use wayrail_compositor::config::{BackendKind, Config, OutputSpec, XwaylandMode};
-use wayrail_compositor::ipc::{self, Request, WindowOp};
+use wayrail_compositor::ipc::{self, InputRequest, Request, WindowOp};
 use wayrail_compositor::{Server, ServerOptions};
 
 #[derive(Parser)]
@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Where the desktop goes.
+    /// Where the desktop goes (default: rdp).
     #[arg(long, value_enum)]
     backend: Option<BackendKind>,
     /// Wayland socket name in XDG_RUNTIME_DIR (default: the first free wayland-N).
@@ -33,6 +33,16 @@ struct RunArgs {
     /// A virtual output (headless): WIDTHxHEIGHT[@HZ][,scale=S][,x=X][,y=Y][,name=N]. Repeatable.
     #[arg(long = "output", value_name = "SPEC")]
     outputs: Vec<OutputSpec>,
+    /// Where RDP clients connect: tcp:HOST:PORT (default tcp:127.0.0.1:3389), unix:PATH,
+    /// vsock:CID:PORT or fd:N (a listening socket from a supervisor). Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<wayrail_rdp::ListenAddr>,
+    /// TLS certificate (PEM); default: a self-signed one made on first run.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Config file (default: $XDG_CONFIG_HOME/wayrail/config.toml).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -67,6 +77,12 @@ enum MsgCommand {
         output: Option<String>,
         #[arg(long)]
         window: Option<u32>,
+    },
+    /// Inject input: `key CODE down|up`, `tap CODE`, `motion X Y`, `button CODE down|up`,
+    /// `click X Y [CODE]`, `wheel V120 [H120]`; codes are evdev (KEY_A = 30, BTN_LEFT = 272).
+    Input {
+        #[arg(allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
     },
     /// Operate on a window: focus, close, maximize, unmaximize, minimize, restore, move X Y, resize W H.
     Window {
@@ -107,9 +123,24 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if !args.outputs.is_empty() {
         config.outputs = args.outputs;
     }
+    if !args.listen.is_empty() {
+        config.rdp.listen = args.listen;
+    }
+    if args.tls_cert.is_some() {
+        config.rdp.tls_cert = args.tls_cert;
+        config.rdp.tls_key = args.tls_key;
+    }
     let mut server = Server::new(ServerOptions { config, runtime_dir: None })?;
     println!("wayrail is running: WAYLAND_DISPLAY={}", server.socket_name);
-    println!("  try: WAYLAND_DISPLAY={} foot   |   wayrail msg windows", server.socket_name);
+    if let Some(wayrail_compositor::backend::Backend::Rdp(rdp)) = &server.state.backend {
+        for addr in rdp.listening() {
+            println!("  RDP on {addr}");
+            if let Some(hostport) = addr.strip_prefix("tcp:") {
+                println!("  connect: xfreerdp3 /v:{hostport} /cert:ignore /sec:tls /u:user /p:any /dynamic-resolution");
+            }
+        }
+    }
+    println!("  apps: WAYLAND_DISPLAY={} foot   |   wayrail msg windows", server.socket_name);
     server.run()
 }
 
@@ -124,6 +155,7 @@ fn msg(json: bool, what: MsgCommand) -> anyhow::Result<()> {
             Request::Screenshot { path, output, window }
         }
         MsgCommand::Window { id, op, args } => Request::Window { id, op: parse_op(&op, &args)? },
+        MsgCommand::Input { words } => Request::Input { events: parse_input(&words)? },
     };
     let kind = request.clone();
     let data = ipc::send(&ipc::find_socket()?, &request)?;
@@ -152,6 +184,45 @@ fn parse_op(op: &str, args: &[i32]) -> anyhow::Result<WindowOp> {
         "move" => two("X Y").map(|(x, y)| WindowOp::Move { x, y })?,
         "resize" => two("WIDTH HEIGHT").map(|(width, height)| WindowOp::Resize { width, height })?,
         other => anyhow::bail!("unknown window operation {other:?}"),
+    })
+}
+
+fn parse_input(words: &[String]) -> anyhow::Result<Vec<InputRequest>> {
+    let num = |i: usize| -> anyhow::Result<f64> {
+        words
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("{} needs more arguments", words[0]))?
+            .parse::<f64>()
+            .map_err(|_| anyhow::anyhow!("{:?} is not a number", words[i]))
+    };
+    let pressed = |i: usize| -> anyhow::Result<bool> {
+        match words.get(i).map(String::as_str) {
+            Some("down" | "press" | "pressed") => Ok(true),
+            Some("up" | "release" | "released") => Ok(false),
+            _ => anyhow::bail!("{} needs down or up", words[0]),
+        }
+    };
+    Ok(match words[0].as_str() {
+        "key" => vec![InputRequest::Key { code: num(1)? as u32, pressed: pressed(2)? }],
+        "tap" => {
+            let code = num(1)? as u32;
+            vec![InputRequest::Key { code, pressed: true }, InputRequest::Key { code, pressed: false }]
+        }
+        "motion" => vec![InputRequest::Motion { x: num(1)?, y: num(2)? }],
+        "button" => vec![InputRequest::Button { button: num(1)? as u32, pressed: pressed(2)? }],
+        "click" => {
+            let button = if words.len() > 3 { num(3)? as u32 } else { wayrail_compositor::input::BTN_LEFT };
+            vec![
+                InputRequest::Motion { x: num(1)?, y: num(2)? },
+                InputRequest::Button { button, pressed: true },
+                InputRequest::Button { button, pressed: false },
+            ]
+        }
+        "wheel" => vec![InputRequest::Axis {
+            vertical_v120: num(1)? as i32,
+            horizontal_v120: if words.len() > 2 { num(2)? as i32 } else { 0 },
+        }],
+        other => anyhow::bail!("unknown input {other:?}"),
     })
 }
 
@@ -219,6 +290,6 @@ fn print_human(request: &Request, data: &Value) {
             println!("DISPLAY={}", s(&data["x11_display"]));
         }
         Request::Screenshot { .. } => println!("{} ({}x{})", s(&data["path"]), s(&data["width"]), s(&data["height"])),
-        Request::Window { .. } => {}
+        Request::Window { .. } | Request::Input { .. } => {}
     }
 }

@@ -198,12 +198,35 @@ pub struct Composer {
     renderer: PixmanRenderer,
     windows: HashMap<WindowId, Target>,
     outputs: HashMap<String, Target>,
+    cursor: Option<Target>,
+    /// Screenshots' own targets (see [`Composer::for_screenshot`]).
+    shot_windows: HashMap<WindowId, Target>,
+    shot_outputs: HashMap<String, Target>,
 }
 
 impl Composer {
     pub fn new() -> anyhow::Result<Self> {
         let renderer = PixmanRenderer::new().map_err(|e| anyhow::anyhow!("pixman renderer: {e}"))?;
-        Ok(Self { renderer, windows: HashMap::new(), outputs: HashMap::new() })
+        Ok(Self {
+            renderer,
+            windows: HashMap::new(),
+            outputs: HashMap::new(),
+            cursor: None,
+            shot_windows: HashMap::new(),
+            shot_outputs: HashMap::new(),
+        })
+    }
+
+    /// Runs `f` (a screenshot) on targets of its own. Rendering a target takes its damage, so a
+    /// screenshot rendered into the targets a backend sends from would leave that damage out
+    /// of the backend's next frame: the host would keep stale pixels.
+    pub fn for_screenshot<T>(&mut self, f: impl FnOnce(&mut Composer) -> T) -> T {
+        std::mem::swap(&mut self.windows, &mut self.shot_windows);
+        std::mem::swap(&mut self.outputs, &mut self.shot_outputs);
+        let value = f(self);
+        std::mem::swap(&mut self.windows, &mut self.shot_windows);
+        std::mem::swap(&mut self.outputs, &mut self.shot_outputs);
+        value
     }
 
     /// The root surface of a window id, toplevel or popup.
@@ -252,8 +275,40 @@ impl Composer {
         Ok(Some((target.frame(damage), origin)))
     }
 
+    /// Composes a cursor surface tree at `scale`; None while it has no content.
+    pub fn render_cursor(
+        &mut self,
+        surface: &WlSurface,
+        scale: f64,
+    ) -> anyhow::Result<Option<(Frame<'_>, Point<i32, Physical>)>> {
+        if !surface_has_buffer(surface) {
+            return Ok(None);
+        }
+        let bbox = bbox_from_surface_tree(surface, (0, 0));
+        let size = bbox.size.to_physical_precise_round(scale);
+        if size.w <= 0 || size.h <= 0 {
+            return Ok(None);
+        }
+        let origin: Point<i32, Physical> =
+            (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);
+        // Cursors are small and change rarely: a fresh target each time, fully drawn.
+        let mut target = Target::new(&mut self.renderer, size, scale)?;
+        let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> =
+            render_elements_from_surface_tree(&mut self.renderer, surface, origin, scale, 1.0, Kind::Cursor);
+        {
+            let mut fb = self.renderer.bind(&mut target.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;
+            target
+                .tracker
+                .render_output(&mut self.renderer, &mut fb, 0, &elements, [0.0, 0.0, 0.0, 0.0])
+                .map_err(|e| anyhow::anyhow!("render cursor: {e:?}"))?;
+        }
+        self.cursor = Some(target);
+        Ok(self.cursor.as_ref().map(|t| (t.frame(Vec::new()), origin)))
+    }
+
     pub fn forget_window(&mut self, id: WindowId) {
         self.windows.remove(&id);
+        self.shot_windows.remove(&id);
     }
 
     /// Composes a whole output: every visible window with its popups, bottom to top.
@@ -290,6 +345,7 @@ impl Composer {
 
     pub fn forget_output(&mut self, name: &str) {
         self.outputs.remove(name);
+        self.shot_outputs.remove(name);
     }
 }
 

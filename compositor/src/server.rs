@@ -44,10 +44,7 @@ impl Server {
     pub fn new(options: ServerOptions) -> anyhow::Result<Server> {
         let runtime_dir = match options.runtime_dir {
             Some(d) => d,
-            None => std::env::var_os("XDG_RUNTIME_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .ok_or_else(|| anyhow::anyhow!("XDG_RUNTIME_DIR is not set; wayrail needs it for its sockets"))?,
+            None => runtime_dir()?,
         };
         // Smithay's socket source reads the runtime dir from the environment.
         std::env::set_var("XDG_RUNTIME_DIR", &runtime_dir);
@@ -92,16 +89,17 @@ impl Server {
             })
             .map_err(|e| anyhow::anyhow!("IPC source: {}", e.error))?;
 
-        // What programs started from here need to find us.
-        std::env::set_var("WAYLAND_DISPLAY", &socket_name);
-        std::env::set_var("WAYRAIL_SOCKET", &ipc_path);
-
         state.composer = Some(Composer::new()?);
         let backend = match backend_kind {
             BackendKind::Headless => Backend::Headless,
             BackendKind::Nested => crate::backend::nested::init(&event_loop.handle(), &mut state)?,
+            BackendKind::Rdp => crate::backend::rdp::init(&event_loop.handle(), &mut state)?,
         };
         state.backend = Some(backend);
+        // What programs started from here need to find us. Only now: the nested backend
+        // connects to the session we run in through the WAYLAND_DISPLAY we inherited.
+        std::env::set_var("WAYLAND_DISPLAY", &socket_name);
+        std::env::set_var("WAYRAIL_SOCKET", &ipc_path);
         tracing::info!(socket = %socket_name, ipc = %ipc_path.display(), backend = ?backend_kind, "wayrail is ready");
         Ok(Server { event_loop, state, socket_name, ipc_path, _ipc: ipc_server })
     }
@@ -124,10 +122,37 @@ impl Server {
     }
 }
 
+/// `XDG_RUNTIME_DIR`, or (in a shell without a login session) a private directory made for us.
+fn runtime_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let uid = rustix::process::getuid().as_raw();
+    let system = PathBuf::from(format!("/run/user/{uid}"));
+    if system.is_dir() {
+        return Ok(system);
+    }
+    let dir = std::env::temp_dir().join(format!("wayrail-runtime-{uid}"));
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => anyhow::bail!("creating {}: {e}", dir.display()),
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(&dir)?;
+    if !meta.is_dir() || meta.uid() != uid {
+        anyhow::bail!("{} is not a directory of ours; set XDG_RUNTIME_DIR", dir.display());
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    tracing::warn!("XDG_RUNTIME_DIR is not set; using {}", dir.display());
+    Ok(dir)
+}
+
 /// After every wakeup: settle the window model, flush to clients, run the frame clock.
 pub fn after_dispatch(state: &mut State) {
     state.refresh();
-    if state.frame_requested && !state.frame_clock.armed {
+    crate::backend::after_dispatch(state);
+    if state.frame_requested && !state.frame_clock.armed && !state.frame_blocked {
         arm_frame_clock(state);
     }
     if let Err(err) = state.display_handle.flush_clients() {
@@ -148,9 +173,10 @@ fn arm_frame_clock(state: &mut State) {
         state.frame_requested = false;
         state.frame_clock.last = Some(Instant::now());
         state.frame_clock.frames += 1;
-        crate::backend::on_frame(state);
-        let time = state.started.elapsed();
-        send_frame_callbacks(state, time);
+        if crate::backend::on_frame(state) {
+            let time = state.started.elapsed();
+            send_frame_callbacks(state, time);
+        }
         TimeoutAction::Drop
     });
     if let Err(err) = result {
@@ -175,6 +201,12 @@ fn handle_request(state: &mut State, request: Request) -> Value {
         Request::Clients => ipc::ok(clients_json(state)),
         Request::Screenshot { path, output, window } => screenshot(state, &path, output.as_deref(), window),
         Request::Window { id, op } => window_op(state, ipc::window_id(id), op),
+        Request::Input { events } => {
+            for event in events {
+                state.handle_input(event.into());
+            }
+            ipc::ok(Value::Null)
+        }
     }
 }
 
@@ -227,7 +259,7 @@ fn clients_json(state: &mut State) -> Value {
 
 fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, window: Option<u32>) -> Value {
     let Some(mut composer) = state.composer.take() else { return ipc::err("no renderer") };
-    let result = (|| -> anyhow::Result<Value> {
+    let result = composer.for_screenshot(|composer| -> anyhow::Result<Value> {
         if let Some(id) = window {
             let id = WindowId(id);
             let scale = state.windows.get(id).map(|w| w.scale).ok_or_else(|| anyhow::anyhow!("no window {id}"))?;
@@ -245,7 +277,7 @@ fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, w
             frame.write_png(path)?;
             Ok(json!({"path": path, "width": frame.width, "height": frame.height, "output": name}))
         }
-    })();
+    });
     state.composer = Some(composer);
     match result {
         Ok(v) => ipc::ok(v),

@@ -36,7 +36,9 @@ use smithay::wayland::selection::ext_data_control::DataControlState as ExtDataCo
 use smithay::wayland::selection::primary_selection::PrimarySelectionState;
 use smithay::wayland::selection::wlr_data_control::DataControlState as WlrDataControlState;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationState;
-use smithay::wayland::shell::xdg::{SurfaceCachedState, ToplevelSurface, XdgShellState, XdgToplevelSurfaceData};
+use smithay::wayland::shell::xdg::{
+    SurfaceCachedState, ToplevelSurface, XdgPopupSurfaceData, XdgShellState, XdgToplevelSurfaceData,
+};
 use smithay::wayland::shm::ShmState;
 use smithay::wayland::single_pixel_buffer::SinglePixelBufferState;
 use smithay::wayland::text_input::TextInputManagerState;
@@ -187,6 +189,16 @@ pub struct State {
     /// Set when output content changed (for backends that compose outputs).
     pub output_damaged: bool,
     pub frame_clock: crate::server::FrameClock,
+    /// Set when the cursor image may have changed (new status, or its surface committed).
+    pub cursor_dirty: bool,
+    pub cursor_loader: crate::cursor::CursorLoader,
+    /// Set while the backend waits for the host to show a frame; no new frame until then.
+    pub frame_blocked: bool,
+    /// A remote host moves and resizes windows itself (RemoteApp with local move/size):
+    /// interactive move/resize requests go to it instead of a compositor grab.
+    pub host_move_resize: bool,
+    /// Where maximized windows go, when a host says (its work area, without its taskbar).
+    pub work_area: Option<Rect>,
     /// Taken out while in use, so rendering can borrow the rest of the state.
     pub composer: Option<crate::render::Composer>,
     pub backend: Option<crate::backend::Backend>,
@@ -266,6 +278,11 @@ impl State {
             frame_requested: false,
             output_damaged: false,
             frame_clock: Default::default(),
+            cursor_dirty: true,
+            cursor_loader: Default::default(),
+            frame_blocked: false,
+            host_move_resize: false,
+            work_area: None,
             composer: None,
             backend: None,
             config,
@@ -548,7 +565,8 @@ impl State {
     fn after_window_removed(&mut self) {
         self.output_damaged = true;
         let focus = self.seat.get_keyboard().and_then(|k| k.current_focus());
-        let focus_alive = focus.as_ref().is_some_and(|f| f.is_alive() && self.window_id_for_any_surface(f).is_some());
+        // A minimized window keeps its id but must not keep the keyboard.
+        let focus_alive = focus.as_ref().is_some_and(|f| f.is_alive() && self.is_shown(f));
         if !focus_alive {
             // Focus goes to the topmost remaining window.
             let top = self.space.elements().last().and_then(|w| w.toplevel()).map(|t| t.wl_surface().clone());
@@ -557,6 +575,16 @@ impl State {
         } else {
             self.update_stacking();
         }
+    }
+
+    /// Whether a surface belongs to a window on screen: mapped and not minimized; popups and
+    /// subsurfaces by their toplevel.
+    fn is_shown(&self, surface: &WlSurface) -> bool {
+        let mut id = self.window_id_for_any_surface(surface);
+        while let Some(parent) = id.and_then(|i| self.popup_windows.get(&i)).map(|p| p.parent) {
+            id = parent;
+        }
+        id.and_then(|id| self.toplevel_by_id(id)).is_some_and(|t| self.space.elements().any(|w| w == &t.window))
     }
 
     /// Re-reads a mapped toplevel's title, geometry, outputs and scale into the registry.
@@ -694,30 +722,41 @@ impl State {
 
     /// A popup's geometry in global logical coordinates.
     pub fn popup_rect(&self, popup: &PopupKind) -> Rect {
-        let geo = popup.geometry();
+        // Its window geometry as xdg-shell defines it: what the client set, else the bounds
+        // of its surface tree (`PopupKind::geometry` is empty when never set).
+        let geo = match popup.geometry() {
+            g if !g.size.is_empty() => g,
+            _ => smithay::desktop::utils::bbox_from_surface_tree(popup.wl_surface(), (0, 0)),
+        };
         let Ok(root) = find_popup_root_surface(popup) else {
             return Rect::new(geo.loc.x, geo.loc.y, geo.size.w, geo.size.h);
         };
-        let root_loc = self.root_surface_origin(&root);
-        let loc = root_loc + get_popup_toplevel_coords(popup);
+        // Positioner results are relative to the parent's window geometry, so the popup's
+        // window geometry sits at the toplevel's geometry origin plus every positioned offset
+        // up the chain (its parents' and its own).
+        let own = match popup {
+            PopupKind::Xdg(xdg) => with_states(xdg.wl_surface(), |states| {
+                states
+                    .data_map
+                    .get::<XdgPopupSurfaceData>()
+                    .map_or_else(Default::default, |d| d.lock().unwrap().current.geometry.loc)
+            }),
+            _ => Point::default(),
+        };
+        let loc = self.root_geometry_origin(&root) + get_popup_toplevel_coords(popup) + own;
         Rect::new(loc.x, loc.y, geo.size.w, geo.size.h)
     }
 
-    /// Global position of a toplevel's root surface origin (window location minus its geometry offset).
-    fn root_surface_origin(&self, root: &WlSurface) -> Point<i32, Logical> {
-        self.toplevel_index(root)
-            .map(|i| {
-                let t = &self.toplevels[i];
-                t.location.unwrap_or_default() - t.window.geometry().loc
-            })
-            .unwrap_or_default()
+    /// Global position of a toplevel's window geometry origin (what positioners are relative to).
+    fn root_geometry_origin(&self, root: &WlSurface) -> Point<i32, Logical> {
+        self.toplevel_index(root).and_then(|i| self.toplevels[i].location).unwrap_or_default()
     }
 
     /// Constrains a popup to the output its parent is on, as its positioner allows.
     pub fn unconstrain_popup(&self, popup: &smithay::wayland::shell::xdg::PopupSurface) {
         let kind = PopupKind::Xdg(popup.clone());
         let Ok(root) = find_popup_root_surface(&kind) else { return };
-        let origin = self.root_surface_origin(&root);
+        let origin = self.root_geometry_origin(&root);
         let parent_offset = get_popup_toplevel_coords(&kind);
         let anchor_global = origin + parent_offset + popup.with_pending_state(|s| s.positioner.anchor_rect.loc);
         let Some(out) = self.output_at(anchor_global.x as f64, anchor_global.y as f64).or(self.outputs.first()) else {
@@ -738,9 +777,12 @@ impl State {
         let serial = SERIAL_COUNTER.next_serial();
         let target = id.and_then(|id| self.toplevel_by_id(id)).map(|t| t.window.clone());
         if let Some(window) = &target {
-            self.space.raise_element(window, true);
+            // Not `activate`: the space would flip the Activated states itself and the loop
+            // below would see nothing changed and send no configure.
+            self.space.raise_element(window, false);
         }
-        for w in self.space.elements() {
+        // Every toplevel, not only those in the space: a minimized one must lose the state too.
+        for w in self.toplevels.iter().map(|t| &t.window) {
             if let Some(tl) = w.toplevel() {
                 let active = target.as_ref() == Some(w);
                 let changed = tl.with_pending_state(|s| {
@@ -852,7 +894,12 @@ impl State {
             let current = Rectangle::new(loc, geo.size);
             let out_rect = self
                 .output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1)))
-                .map(|o| o.logical_rect());
+                .map(|o| o.logical_rect())
+                .map(|r| match self.work_area {
+                    // The host's work area, where it lies on this output.
+                    Some(wa) if wa.intersection_area(&r) > 0 => wa,
+                    _ => r,
+                });
             let entry = &mut self.toplevels[index];
             if entry.show == ShowState::Normal {
                 entry.restore = Some(current);
@@ -1025,8 +1072,9 @@ pub fn clamp_size(size: Size<i32, Logical>, min: Size<i32, Logical>, max: Size<i
 
 /// The window under a point, and the surface and its global origin under it.
 pub fn surface_under(state: &State, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
-    let (window, loc) = state.space.element_under(pos)?;
-    let render_loc = loc - window.geometry().loc;
+    // `element_under` gives the render location (the window's location minus its geometry
+    // offset): the origin of its root surface.
+    let (window, render_loc) = state.space.element_under(pos)?;
     window.surface_under(pos - render_loc.to_f64(), WindowSurfaceType::ALL).map(|(s, p)| (s, (p + render_loc).to_f64()))
 }
 

@@ -126,6 +126,14 @@ pub enum WindowEvent {
         active: Option<WindowId>,
     },
     Destroyed(WindowId),
+    /// The app asked to be moved (`edges` None) or resized interactively, and the host can
+    /// do it natively (`State::host_move_resize`): pointer at `x`, `y` (global logical).
+    MoveResizeRequested {
+        id: WindowId,
+        edges: Option<u32>,
+        x: f64,
+        y: f64,
+    },
 }
 
 /// Hands out window ids. Ids grow and wrap around, skipping ids still in use, so an id seen
@@ -242,6 +250,12 @@ impl WindowRegistry {
             self.push_stacking();
         }
         Some(info)
+    }
+
+    pub fn move_resize_requested(&mut self, id: WindowId, edges: Option<u32>, x: f64, y: f64) {
+        if self.windows.contains_key(&id) {
+            self.push(WindowEvent::MoveResizeRequested { id, edges, x, y });
+        }
     }
 
     pub fn damaged(&mut self, id: WindowId, rects: Vec<DamageRect>) {

@@ -4,16 +4,31 @@
 
 #[cfg(feature = "nested")]
 pub mod nested;
+pub mod rdp;
 
 pub enum Backend {
     Headless,
+    Rdp(Box<rdp::Rdp>),
     #[cfg(feature = "nested")]
     Nested(Box<nested::Nested>),
 }
 
-/// Called by the frame clock before frame callbacks go out.
-pub fn on_frame(state: &mut crate::state::State) {
+/// Called after every round of client requests.
+pub fn after_dispatch(state: &mut crate::state::State) {
+    if let Some(Backend::Rdp(mut r)) = state.backend.take() {
+        rdp::after_dispatch(&mut r, state);
+        state.backend = Some(Backend::Rdp(r));
+    }
+}
+
+/// Called by the frame clock; returns whether frame callbacks go out now.
+pub fn on_frame(state: &mut crate::state::State) -> bool {
+    let mut callbacks = true;
     match state.backend.take() {
+        Some(Backend::Rdp(mut r)) => {
+            callbacks = rdp::on_frame(&mut r, state);
+            state.backend = Some(Backend::Rdp(r));
+        }
         #[cfg(feature = "nested")]
         Some(Backend::Nested(mut nested)) => {
             nested.render(state);
@@ -21,6 +36,10 @@ pub fn on_frame(state: &mut crate::state::State) {
         }
         other => state.backend = other,
     }
+    if !callbacks {
+        state.frame_blocked = true;
+    }
+    callbacks
 }
 
 #[cfg(not(feature = "nested"))]

@@ -42,6 +42,9 @@ impl CompositorHandler for State {
         if wants_frame {
             self.frame_requested = true;
         }
+        if matches!(&self.cursor_status, smithay::input::pointer::CursorImageStatus::Surface(s) if s == surface) {
+            self.cursor_dirty = true;
+        }
         if is_sync_subsurface(surface) {
             // Applied (and reported) when the parent commits.
             return;

@@ -37,7 +37,10 @@ impl SeatHandler for State {
     }
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
-        self.cursor_status = image;
+        if self.cursor_status != image {
+            self.cursor_status = image;
+            self.cursor_dirty = true;
+        }
     }
 }
 

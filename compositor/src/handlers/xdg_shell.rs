@@ -6,7 +6,9 @@ use smithay::input::pointer::Focus;
 use smithay::input::Seat;
 use smithay::output::Output;
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_surface;
 use smithay::reexports::wayland_server::protocol::{wl_output::WlOutput, wl_seat::WlSeat, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::Resource;
 use smithay::utils::Serial;
 use smithay::wayland::shell::xdg::decoration::XdgDecorationHandler;
 use smithay::wayland::shell::xdg::{PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState};
@@ -29,6 +31,16 @@ impl XdgShellHandler for State {
     }
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        // smithay 0.7 lets get_toplevel be called twice on one xdg_surface; two toplevels
+        // for one wl_surface would confuse every lookup by surface. The xdg_surface itself
+        // is out of reach, so the error names the new xdg_toplevel.
+        if self.toplevel_index(surface.wl_surface()).is_some() {
+            surface.xdg_toplevel().post_error(
+                xdg_surface::Error::AlreadyConstructed as u32,
+                "xdg_surface.get_toplevel: the xdg_surface already has an xdg_toplevel",
+            );
+            return;
+        }
         State::new_toplevel(self, surface);
     }
 
@@ -84,6 +96,20 @@ impl XdgShellHandler for State {
             }
             pointer.set_grab(self, PopupPointerGrab::new(&grab), serial, Focus::Keep);
         }
+    }
+
+    fn move_request(&mut self, surface: ToplevelSurface, seat: WlSeat, serial: Serial) {
+        self.interactive_move_resize(surface.wl_surface(), &seat, serial, None);
+    }
+
+    fn resize_request(
+        &mut self,
+        surface: ToplevelSurface,
+        seat: WlSeat,
+        serial: Serial,
+        edges: smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::ResizeEdge,
+    ) {
+        self.interactive_move_resize(surface.wl_surface(), &seat, serial, Some(edges));
     }
 
     fn maximize_request(&mut self, surface: ToplevelSurface) {

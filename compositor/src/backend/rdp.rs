@@ -1,0 +1,579 @@
+//! `--backend rdp` (the default): the desktop served to an RDP client by `wayrail-rdp`.
+//! The RDP thread sends host events here over a calloop channel; composed frames go back
+//! through a bounded queue. Apps get their frame callbacks when the host acknowledged the
+//! previous frame, so a slow host slows the apps instead of growing queues.
+
+use smithay::reexports::calloop::channel::{self, Channel};
+use smithay::reexports::calloop::LoopHandle;
+use std::collections::{HashMap, HashSet};
+
+use wayrail_rdp::{
+    DesktopFrame, HostEvent, HostRect, Pointer, RailCommand, RailEvent, RdpConfig, RdpHandle, RdpServer, RemoteKind,
+    RemoteWindow, SessionId, Show, Tile, WindowFrame,
+};
+
+use crate::window::{ShowState, WindowEvent, WindowId, WindowInfo, WindowKind};
+
+use crate::cursor::CursorState;
+
+use crate::config::Config;
+use crate::input::InputEvent;
+use crate::render::send_frame_callbacks;
+use crate::state::State;
+
+/// evdev codes of the lock keys, to bring xkb's locks in line with the host's.
+const KEY_CAPSLOCK: u32 = 58;
+const KEY_NUMLOCK: u32 = 69;
+
+pub struct Rdp {
+    handle: RdpHandle,
+    session: Option<SessionId>,
+    /// The frame the host has not acknowledged yet.
+    in_flight: Option<u64>,
+    next_frame: u64,
+    last_pointer: Option<Pointer>,
+    /// The session is RemoteApp: windows go to the host one by one.
+    remote_app: bool,
+    /// RemoteApp window frames the host has not acknowledged yet.
+    window_frames_in_flight: HashSet<u64>,
+    /// Windows with content the host has not seen.
+    dirty: HashSet<WindowId>,
+    /// What the host was last told about each window.
+    sent: HashMap<WindowId, RemoteWindow>,
+}
+
+impl Rdp {
+    pub fn listening(&self) -> &[String] {
+        &self.handle.listening
+    }
+}
+
+pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
+    let rdp = &config.rdp;
+    let tls = match (&rdp.tls_cert, &rdp.tls_key) {
+        (Some(cert), Some(key)) => wayrail_rdp::tls::TlsSource::Files { cert: cert.clone(), key: key.clone() },
+        (None, None) => wayrail_rdp::tls::TlsSource::StateDir(crate::config::state_dir()?),
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
+    let credentials = match (&rdp.username, &rdp.password) {
+        (Some(username), Some(password)) => {
+            Some(wayrail_rdp::Credentials { username: username.clone(), password: password.clone() })
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("rdp.username and rdp.password go together"),
+    };
+    let listen = if rdp.listen.is_empty() { vec![wayrail_rdp::ListenAddr::default()] } else { rdp.listen.clone() };
+    let first = config.outputs.first().cloned().unwrap_or_default();
+    Ok(RdpConfig {
+        listen,
+        tls,
+        credentials,
+        default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
+    })
+}
+
+pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::Result<super::Backend> {
+    let config = rdp_config(&state.config)?;
+    // RemoteApp sessions follow the window model's change events.
+    state.windows.subscribe();
+    let (tx, rx): (channel::Sender<HostEvent>, Channel<HostEvent>) = channel::channel();
+    let server = RdpServer::spawn(config, tx)?;
+    handle
+        .insert_source(rx, |event, _, state| {
+            if let channel::Event::Msg(event) = event {
+                handle_host_event(state, event);
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("RDP events: {}", e.error))?;
+    Ok(super::Backend::Rdp(Box::new(Rdp {
+        handle: server,
+        session: None,
+        in_flight: None,
+        next_frame: 1,
+        last_pointer: None,
+        remote_app: false,
+        window_frames_in_flight: HashSet::new(),
+        dirty: HashSet::new(),
+        sent: HashMap::new(),
+    })))
+}
+
+fn with_rdp<T>(state: &mut State, f: impl FnOnce(&mut Rdp, &mut State) -> T) -> Option<T> {
+    match state.backend.take() {
+        Some(super::Backend::Rdp(mut rdp)) => {
+            let value = f(&mut rdp, state);
+            state.backend = Some(super::Backend::Rdp(rdp));
+            Some(value)
+        }
+        other => {
+            state.backend = other;
+            None
+        }
+    }
+}
+
+fn output_name(state: &State) -> Option<String> {
+    state.outputs.first().map(|o| o.name.clone())
+}
+
+/// Host desktop pixels → the global logical space (one output for now).
+fn to_logical(state: &State, x: u16, y: u16) -> (f64, f64) {
+    match state.outputs.first() {
+        Some(o) => (o.position.0 as f64 + x as f64 / o.scale, o.position.1 as f64 + y as f64 / o.scale),
+        None => (x as f64, y as f64),
+    }
+}
+
+fn full_refresh(state: &mut State) {
+    if let (Some(name), Some(composer)) = (output_name(state), state.composer.as_mut()) {
+        composer.forget_output(&name);
+    }
+    state.output_damaged = true;
+    state.frame_requested = true;
+}
+
+fn handle_host_event(state: &mut State, event: HostEvent) {
+    match event {
+        HostEvent::Connected { session, width, height, keyboard_layout, remote_app } => {
+            tracing::info!(session, width, height, remote_app, "RDP client connected");
+            with_rdp(state, |rdp, _| {
+                rdp.session = Some(session);
+                rdp.in_flight = None;
+                rdp.last_pointer = None;
+                rdp.remote_app = remote_app;
+                rdp.window_frames_in_flight.clear();
+                rdp.sent.clear();
+                rdp.dirty.clear();
+            });
+            state.cursor_dirty = true;
+            if let Some(name) = output_name(state) {
+                state.resize_output(&name, width as i32, height as i32);
+            }
+            if state.config.keyboard.layout.is_empty() {
+                match wayrail_rdp::input::klid_to_xkb(keyboard_layout) {
+                    Some((layout, variant)) => {
+                        if let Err(err) = state.set_keymap(layout, variant) {
+                            tracing::warn!("{err:#}");
+                        }
+                    }
+                    None => tracing::warn!(
+                        klid = format!("{keyboard_layout:#x}"),
+                        "unknown keyboard layout; set keyboard.layout in the config"
+                    ),
+                }
+            }
+            state.frame_blocked = false;
+            full_refresh(state);
+            if remote_app {
+                with_rdp(state, announce_all_windows);
+            }
+        }
+        HostEvent::Disconnected { session, reason } => {
+            tracing::info!(session, %reason, "RDP client gone; apps keep running");
+            with_rdp(state, |rdp, _| {
+                if rdp.session == Some(session) {
+                    rdp.session = None;
+                    rdp.in_flight = None;
+                    rdp.remote_app = false;
+                    rdp.window_frames_in_flight.clear();
+                }
+            });
+            state.host_move_resize = false;
+            state.work_area = None;
+            state.frame_blocked = false;
+            let time = state.started.elapsed();
+            send_frame_callbacks(state, time);
+        }
+        HostEvent::Key { code, pressed } => state.handle_input(InputEvent::Key { code, pressed }),
+        HostEvent::Text { text } => state.type_text(&text),
+        HostEvent::Synchronize { caps_lock, num_lock, .. } => sync_locks(state, caps_lock, num_lock),
+        HostEvent::PointerMotion { x, y } => {
+            let (x, y) = to_logical(state, x, y);
+            state.handle_input(InputEvent::PointerMotion { x, y });
+        }
+        HostEvent::PointerButton { button, pressed } => {
+            state.handle_input(InputEvent::PointerButton { button, pressed })
+        }
+        HostEvent::Wheel { vertical_v120, horizontal_v120 } => {
+            state.handle_input(InputEvent::PointerAxis { vertical_v120, horizontal_v120 })
+        }
+        HostEvent::Resize { width, height } => {
+            if let Some(name) = output_name(state) {
+                state.resize_output(&name, width as i32, height as i32);
+            }
+            full_refresh(state);
+        }
+        HostEvent::Refresh => full_refresh(state),
+        HostEvent::RefreshWindow { window } => {
+            let id = WindowId(window);
+            if let Some(c) = state.composer.as_mut() {
+                c.forget_window(id);
+            }
+            with_rdp(state, |rdp, _| {
+                rdp.dirty.insert(id);
+            });
+            state.frame_requested = true;
+        }
+        HostEvent::Rail(event) => handle_rail_event(state, event),
+        HostEvent::FrameDone { frame } => {
+            let done = with_rdp(state, |rdp, _| {
+                if rdp.in_flight == Some(frame) {
+                    rdp.in_flight = None;
+                    true
+                } else if rdp.window_frames_in_flight.remove(&frame) {
+                    rdp.window_frames_in_flight.is_empty()
+                } else {
+                    false
+                }
+            });
+            if done == Some(true) {
+                state.frame_blocked = false;
+                let time = state.started.elapsed();
+                send_frame_callbacks(state, time);
+            }
+        }
+    }
+}
+
+/// Taps Caps Lock / Num Lock where xkb's lock state differs from the host's.
+fn sync_locks(state: &mut State, caps_lock: bool, num_lock: bool) {
+    let Some(keyboard) = state.seat.get_keyboard() else { return };
+    let mods = keyboard.modifier_state();
+    for (want, have, code) in [(caps_lock, mods.caps_lock, KEY_CAPSLOCK), (num_lock, mods.num_lock, KEY_NUMLOCK)] {
+        if want != have {
+            state.handle_input(InputEvent::Key { code, pressed: true });
+            state.handle_input(InputEvent::Key { code, pressed: false });
+        }
+    }
+}
+
+/// Follows the window model (RemoteApp) and sends the cursor when it changed.
+pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
+    let events: Vec<WindowEvent> = state.windows.drain_events().collect();
+    if rdp.remote_app && rdp.session.is_some() {
+        for event in events {
+            match event {
+                WindowEvent::Created(info)
+                | WindowEvent::MetadataChanged(info)
+                | WindowEvent::GeometryChanged(info)
+                | WindowEvent::StateChanged(info) => upsert_window(rdp, state, &info),
+                WindowEvent::Damaged { id, .. } => {
+                    rdp.dirty.insert(id);
+                }
+                WindowEvent::StackingChanged { order, active } => rdp.handle.send_rail(RailCommand::Stacking {
+                    top_first: order.iter().rev().map(|id| id.0).collect(),
+                    active: active.map(|id| id.0),
+                }),
+                WindowEvent::MoveResizeRequested { id, edges, x, y } => {
+                    // The host drags the window natively (with its snapping) and reports the
+                    // final rectangle with a WindowMove.
+                    rdp.handle.send_rail(RailCommand::LocalMoveSize {
+                        window: id.0,
+                        edges,
+                        x: x.round() as i32,
+                        y: y.round() as i32,
+                    });
+                }
+                WindowEvent::Destroyed(id) => {
+                    rdp.dirty.remove(&id);
+                    if rdp.sent.remove(&id).is_some() {
+                        rdp.handle.send_rail(RailCommand::Remove(id.0));
+                    }
+                    if let Some(c) = state.composer.as_mut() {
+                        c.forget_window(id);
+                    }
+                }
+            }
+        }
+    }
+    if !state.cursor_dirty || rdp.session.is_none() {
+        return;
+    }
+    state.cursor_dirty = false;
+    let scale = state.outputs.first().map_or(1.0, |o| o.scale);
+    let Some(mut composer) = state.composer.take() else { return };
+    let cursor = crate::cursor::current(&state.cursor_status, &mut state.cursor_loader, &mut composer, scale);
+    state.composer = Some(composer);
+    let pointer = match cursor {
+        CursorState::Hidden => Pointer::Hidden,
+        CursorState::Image(image) => Pointer::Image {
+            width: image.width.min(u16::MAX as u32) as u16,
+            height: image.height.min(u16::MAX as u32) as u16,
+            hot_x: image.hot_x as u16,
+            hot_y: image.hot_y as u16,
+            bgra: image.bgra.clone(),
+        },
+    };
+    if rdp.last_pointer.as_ref() != Some(&pointer) {
+        rdp.handle.set_pointer(pointer.clone());
+        rdp.last_pointer = Some(pointer);
+    }
+}
+
+/// The frame clock ticked: compose the output and hand the damage to the host. Returns
+/// whether frame callbacks go out now (false while the host has a frame to acknowledge).
+pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
+    if rdp.session.is_none() {
+        return true;
+    }
+    if rdp.remote_app {
+        return window_frames(rdp, state);
+    }
+    if rdp.in_flight.is_some() {
+        return false;
+    }
+    let Some(name) = output_name(state) else { return true };
+    let Some(mut composer) = state.composer.take() else { return true };
+    let frame = match composer.render_output(state, &name) {
+        Ok(frame) => {
+            let tiles: Vec<Tile> = frame
+                .damage
+                .iter()
+                .filter_map(|r| {
+                    let x = r.x.clamp(0, frame.width as i32) as usize;
+                    let y = r.y.clamp(0, frame.height as i32) as usize;
+                    let right = (r.x + r.width).clamp(0, frame.width as i32) as usize;
+                    let bottom = (r.y + r.height).clamp(0, frame.height as i32) as usize;
+                    if right <= x || bottom <= y {
+                        return None;
+                    }
+                    let mut bgra = Vec::with_capacity((right - x) * (bottom - y) * 4);
+                    for row in y..bottom {
+                        let start = row * frame.stride + x * 4;
+                        bgra.extend_from_slice(&frame.data[start..start + (right - x) * 4]);
+                    }
+                    Some(Tile {
+                        x: x as u16,
+                        y: y as u16,
+                        width: (right - x) as u16,
+                        height: (bottom - y) as u16,
+                        bgra,
+                    })
+                })
+                .collect();
+            (!tiles.is_empty()).then_some(DesktopFrame {
+                frame: rdp.next_frame,
+                width: frame.width as u16,
+                height: frame.height as u16,
+                tiles,
+            })
+        }
+        Err(err) => {
+            tracing::error!("composing the desktop: {err:#}");
+            None
+        }
+    };
+    state.composer = Some(composer);
+    let Some(frame) = frame else { return true };
+    let number = frame.frame;
+    if rdp.handle.send_frame(frame) {
+        rdp.next_frame += 1;
+        rdp.in_flight = Some(number);
+        false
+    } else {
+        tracing::warn!("the RDP thread is behind; frame dropped");
+        full_refresh(state);
+        true
+    }
+}
+
+// ------------------------------------------------------------------ RemoteApp
+
+/// The host's view of a window: where its whole image goes and where the window proper is.
+fn remote_window(state: &State, info: &WindowInfo) -> Option<RemoteWindow> {
+    let (root, geometry_offset) = match info.kind {
+        WindowKind::Toplevel => {
+            let t = state.toplevel_by_id(info.id)?;
+            (t.window.toplevel()?.wl_surface().clone(), t.window.geometry().loc)
+        }
+        WindowKind::Popup => {
+            let p = state.popup_windows.get(&info.id)?;
+            (p.popup.wl_surface().clone(), p.popup.geometry().loc)
+        }
+    };
+    let bbox = smithay::desktop::utils::bbox_from_surface_tree(&root, (0, 0));
+    // The root surface's origin in the global space; the image starts at its bbox.
+    let (ox, oy) = (info.x - geometry_offset.x, info.y - geometry_offset.y);
+    let window = HostRect::new(ox + bbox.loc.x, oy + bbox.loc.y, bbox.size.w.max(1) as u32, bbox.size.h.max(1) as u32);
+    let client = HostRect::new(info.x, info.y, info.width.max(1) as u32, info.height.max(1) as u32);
+    Some(RemoteWindow {
+        id: info.id.0,
+        owner: info.parent.map_or(0, |p| p.0),
+        kind: match info.kind {
+            WindowKind::Toplevel => RemoteKind::Toplevel,
+            WindowKind::Popup => RemoteKind::Popup,
+        },
+        title: info.title.clone(),
+        app_id: info.app_id.clone(),
+        window,
+        client,
+        show: match info.state {
+            ShowState::Normal => Show::Normal,
+            ShowState::Maximized => Show::Maximized,
+            ShowState::Minimized => Show::Minimized,
+            ShowState::Fullscreen => Show::Fullscreen,
+        },
+    })
+}
+
+fn upsert_window(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
+    let Some(window) = remote_window(state, info) else { return };
+    if rdp.sent.get(&info.id) != Some(&window) {
+        rdp.sent.insert(info.id, window.clone());
+        rdp.handle.send_rail(RailCommand::Upsert(window));
+    }
+}
+
+/// A new RemoteApp session gets every window, the z-order and the active window.
+fn announce_all_windows(rdp: &mut Rdp, state: &mut State) {
+    let infos: Vec<WindowInfo> = state.windows.iter().cloned().collect();
+    for info in &infos {
+        upsert_window(rdp, state, info);
+        rdp.dirty.insert(info.id);
+    }
+    rdp.handle.send_rail(RailCommand::Stacking {
+        top_first: state.windows.stacking().iter().rev().map(|id| id.0).collect(),
+        active: state.windows.active().map(|id| id.0),
+    });
+}
+
+/// Sends what changed in each dirty window; returns whether frame callbacks go out now.
+fn window_frames(rdp: &mut Rdp, state: &mut State) -> bool {
+    if !rdp.window_frames_in_flight.is_empty() {
+        return false;
+    }
+    let Some(mut composer) = state.composer.take() else { return true };
+    let dirty: Vec<WindowId> = rdp.dirty.drain().collect();
+    for id in dirty {
+        if !rdp.sent.contains_key(&id) {
+            continue;
+        }
+        let scale = state.windows.get(id).map_or(1.0, |w| w.scale);
+        let tiles = match composer.render_window(state, id, scale) {
+            Ok(Some((frame, _origin))) => frame_tiles(&frame),
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(%id, "composing a window: {err:#}");
+                continue;
+            }
+        };
+        if tiles.is_empty() {
+            continue;
+        }
+        let number = rdp.next_frame;
+        rdp.next_frame += 1;
+        if rdp.handle.send_window_frame(WindowFrame { window: id.0, frame: number, tiles }) {
+            rdp.window_frames_in_flight.insert(number);
+        } else {
+            tracing::warn!(%id, "the RDP thread is behind; window frame dropped");
+            composer.forget_window(id);
+            rdp.dirty.insert(id);
+        }
+    }
+    state.composer = Some(composer);
+    rdp.window_frames_in_flight.is_empty()
+}
+
+fn frame_tiles(frame: &crate::render::Frame<'_>) -> Vec<Tile> {
+    frame
+        .damage
+        .iter()
+        .filter_map(|r| {
+            let x = r.x.clamp(0, frame.width as i32) as usize;
+            let y = r.y.clamp(0, frame.height as i32) as usize;
+            let right = (r.x + r.width).clamp(0, frame.width as i32) as usize;
+            let bottom = (r.y + r.height).clamp(0, frame.height as i32) as usize;
+            if right <= x || bottom <= y {
+                return None;
+            }
+            let mut bgra = Vec::with_capacity((right - x) * (bottom - y) * 4);
+            for row in y..bottom {
+                let start = row * frame.stride + x * 4;
+                bgra.extend_from_slice(&frame.data[start..start + (right - x) * 4]);
+            }
+            Some(Tile { x: x as u16, y: y as u16, width: (right - x) as u16, height: (bottom - y) as u16, bgra })
+        })
+        .collect()
+}
+
+fn handle_rail_event(state: &mut State, event: RailEvent) {
+    use wayrail_rdp::SysCommand as Sc;
+    match event {
+        RailEvent::Ready { client_status } => {
+            tracing::info!(client_status = format!("{client_status:#x}"), "RemoteApp ready");
+            // ALLOWLOCALMOVESIZE: the host moves and resizes windows itself.
+            state.host_move_resize = client_status & 0x1 != 0;
+        }
+        RailEvent::WorkArea(rect) => {
+            tracing::debug!(?rect, "host work area");
+            state.work_area = Some(crate::window::Rect::new(rect.x, rect.y, rect.width as i32, rect.height as i32));
+        }
+        RailEvent::Activate { window, enabled } => {
+            let id = WindowId(window);
+            if enabled && state.windows.get(id).is_some() && state.windows.active() != Some(id) {
+                state.set_minimized(id, false);
+                state.focus_window(Some(id));
+            }
+        }
+        RailEvent::SysCommand { window, command } => {
+            let id = WindowId(window);
+            let Some(info) = state.windows.get(id).cloned() else { return };
+            match command {
+                Sc::Minimize => {
+                    state.set_minimized(id, true);
+                }
+                Sc::Maximize => {
+                    state.set_maximized(id, true);
+                }
+                Sc::Restore => {
+                    if info.state == ShowState::Minimized {
+                        state.set_minimized(id, false);
+                    } else {
+                        state.set_maximized(id, false);
+                    }
+                }
+                Sc::Close => {
+                    state.close_window(id);
+                }
+                other => tracing::debug!(?other, %id, "system command ignored"),
+            }
+        }
+        RailEvent::WindowMove { window, rect } | RailEvent::SnapArrange { window, rect } => {
+            let id = WindowId(window);
+            let sent = with_rdp(state, |rdp, _| rdp.sent.get(&id).cloned()).flatten();
+            let Some(sent) = sent else { return };
+            // The host moved the whole image; the window proper keeps its offset inside it.
+            let (dx, dy) = (sent.client.x - sent.window.x, sent.client.y - sent.window.y);
+            let (extra_w, extra_h) = (
+                sent.window.width as i32 - sent.client.width as i32,
+                sent.window.height as i32 - sent.client.height as i32,
+            );
+            state.move_window(id, rect.x + dx, rect.y + dy);
+            let (w, h) = (rect.width as i32 - extra_w, rect.height as i32 - extra_h);
+            if (w, h) != (sent.client.width as i32, sent.client.height as i32) && w > 0 && h > 0 {
+                state.request_size(id, w, h);
+            }
+        }
+        RailEvent::KeyboardLayout { klid } => {
+            if state.config.keyboard.layout.is_empty() {
+                if let Some((layout, variant)) = wayrail_rdp::input::klid_to_xkb(klid) {
+                    if let Err(err) = state.set_keymap(layout, variant) {
+                        tracing::warn!("{err:#}");
+                    }
+                }
+            }
+        }
+        RailEvent::GetAppId { window } => {
+            let Some(info) = state.windows.get(WindowId(window)).cloned() else { return };
+            let pid = info.pid.unwrap_or(0).max(0) as u32;
+            let executable = info
+                .pid
+                .and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let app_id = if info.app_id.is_empty() { info.title.clone() } else { info.app_id.clone() };
+            with_rdp(state, |rdp, _| rdp.handle.send_rail(RailCommand::AppId { window, app_id, pid, executable }));
+        }
+        other => tracing::debug!(?other, "RemoteApp request not handled yet"),
+    }
+}

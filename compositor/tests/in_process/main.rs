@@ -1,0 +1,13 @@
+//! In-process compositor tests: the real compositor state with real wayland-client clients
+//! over socket pairs, both sides dispatched by hand in the test's thread (niri's `Fixture`
+//! model). Each module pins one area of protocol behaviour.
+
+mod fixture;
+
+mod configure;
+mod damage;
+mod input;
+mod misbehaving;
+mod popups;
+mod subsurfaces;
+mod window_model;
