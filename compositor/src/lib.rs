@@ -5,6 +5,7 @@ pub mod config;
 pub mod cursor;
 pub mod grabs;
 mod handlers;
+pub mod icons;
 pub mod input;
 pub mod ipc;
 pub mod render;

@@ -38,6 +38,7 @@ pub struct Server {
     pub socket_name: String,
     pub ipc_path: PathBuf,
     _ipc: IpcServer,
+    signals: Option<smithay::reexports::calloop::signals::Signals>,
 }
 
 impl Server {
@@ -46,6 +47,13 @@ impl Server {
             Some(d) => d,
             None => runtime_dir()?,
         };
+        // Blocked before any thread exists, so every thread inherits the mask and the loop
+        // alone receives these.
+        let signals = smithay::reexports::calloop::signals::Signals::new(&[
+            smithay::reexports::calloop::signals::Signal::SIGTERM,
+            smithay::reexports::calloop::signals::Signal::SIGINT,
+            smithay::reexports::calloop::signals::Signal::SIGHUP,
+        ])?;
         // Smithay's socket source reads the runtime dir from the environment.
         std::env::set_var("XDG_RUNTIME_DIR", &runtime_dir);
         let event_loop: EventLoop<'static, State> = EventLoop::try_new()?;
@@ -101,16 +109,31 @@ impl Server {
         std::env::set_var("WAYLAND_DISPLAY", &socket_name);
         std::env::set_var("WAYRAIL_SOCKET", &ipc_path);
         tracing::info!(socket = %socket_name, ipc = %ipc_path.display(), backend = ?backend_kind, "wayrail is ready");
-        Ok(Server { event_loop, state, socket_name, ipc_path, _ipc: ipc_server })
+        Ok(Server { event_loop, state, socket_name, ipc_path, _ipc: ipc_server, signals: Some(signals) })
     }
 
     pub fn loop_signal(&self) -> LoopSignal {
         self.event_loop.get_signal()
     }
 
-    /// Runs until the loop is stopped.
+    /// Runs until the loop is stopped or SIGTERM/SIGINT arrives; then sockets are removed.
     pub fn run(&mut self) -> anyhow::Result<()> {
+        let stop = self.event_loop.get_signal();
+        let Some(signals) = self.signals.take() else { anyhow::bail!("run() twice") };
+        self.event_loop
+            .handle()
+            .insert_source(signals, move |event, _, _| {
+                tracing::info!("{:?}: shutting down", event.signal());
+                stop.stop();
+            })
+            .map_err(|e| anyhow::anyhow!("signal source: {}", e.error))?;
         self.event_loop.run(None, &mut self.state, after_dispatch)?;
+        // Unix listeners of the RDP thread are not dropped at exit: remove their files here.
+        for addr in &self.state.config.rdp.listen {
+            if let wayrail_rdp::ListenAddr::Unix(path) = addr {
+                let _ = std::fs::remove_file(path);
+            }
+        }
         Ok(())
     }
 

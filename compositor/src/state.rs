@@ -199,6 +199,8 @@ pub struct State {
     pub host_move_resize: bool,
     /// Where maximized windows go, when a host says (its work area, without its taskbar).
     pub work_area: Option<Rect>,
+    /// Toplevels that set a new xdg-toplevel-icon.
+    pub icons_changed: std::collections::HashSet<WindowId>,
     /// Taken out while in use, so rendering can borrow the rest of the state.
     pub composer: Option<crate::render::Composer>,
     pub backend: Option<crate::backend::Backend>,
@@ -283,6 +285,7 @@ impl State {
             frame_blocked: false,
             host_move_resize: false,
             work_area: None,
+            icons_changed: Default::default(),
             composer: None,
             backend: None,
             config,

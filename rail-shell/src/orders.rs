@@ -254,3 +254,56 @@ mod tests {
         assert_eq!(title(&w).len(), 1024);
     }
 }
+
+/// A window's icon: 32 bpp straight-alpha BGRA (`size`×`size`, top row first), sent inline
+/// and not cached. `big` is the taskbar / Alt+Tab icon, else the small caption icon.
+pub fn icon(window: u32, big: bool, size: u16, bgra: &[u8]) -> Option<WindowingOrder> {
+    use ironrdp_pdu::window::{IconInfo, IconSource, WindowIcon};
+    let n = size as usize;
+    if n == 0 || bgra.len() != n * n * 4 {
+        return None;
+    }
+    // Bottom-up rows; 32 bpp rows are always 2-byte aligned.
+    let mut bits_color = Vec::with_capacity(bgra.len());
+    for row in (0..n).rev() {
+        bits_color.extend_from_slice(&bgra[row * n * 4..(row + 1) * n * 4]);
+    }
+    // With an alpha channel the AND mask is all zeros; rows padded to 2 bytes.
+    let bits_mask = vec![0u8; n.div_ceil(16) * 2 * n];
+    Some(WindowingOrder::Window(WindowOrder {
+        window_id: window,
+        is_new: false,
+        body: WindowOrderBody::Icon(WindowIcon {
+            big,
+            overlay: false,
+            icon: IconSource::Icon(IconInfo {
+                cache_entry: 0xFFFF,
+                cache_id: 0xFF,
+                bpp: 32,
+                width: size,
+                height: size,
+                bits_mask,
+                color_table: Vec::new(),
+                bits_color,
+            }),
+        }),
+    }))
+}
+
+#[cfg(test)]
+mod icon_tests {
+    use super::*;
+
+    #[test]
+    fn icon_orders_encode_bottom_up() {
+        let mut bgra = vec![0u8; 32 * 32 * 4];
+        bgra[..4].copy_from_slice(&[1, 2, 3, 255]);
+        let o = icon(9, true, 32, &bgra).unwrap();
+        let WindowingOrder::Window(WindowOrder { body: WindowOrderBody::Icon(i), .. }) = &o else { panic!() };
+        let ironrdp_pdu::window::IconSource::Icon(info) = &i.icon else { panic!() };
+        assert_eq!(&info.bits_color[31 * 32 * 4..31 * 32 * 4 + 4], &[1, 2, 3, 255]);
+        assert_eq!(info.bits_mask.len(), 4 * 32);
+        assert!(update_data(&[o]).unwrap().len() > 32 * 32 * 4);
+        assert!(icon(9, true, 32, &bgra[..10]).is_none());
+    }
+}

@@ -61,6 +61,13 @@ pub enum RailCommand {
         pid: u32,
         executable: String,
     },
+    /// A window's icon, `size`×`size` straight-alpha BGRA; `big` for the taskbar.
+    Icon {
+        window: u32,
+        big: bool,
+        size: u16,
+        bgra: Vec<u8>,
+    },
 }
 
 /// The RDP move/size kind for xdg_toplevel resize edges (None: a move).
@@ -93,6 +100,8 @@ pub struct RailState {
     pub surfaces: HashMap<u32, DesktopSurface>,
     /// Windows the host is moving or sizing for us (LocalMoveSize started).
     pub moving: std::collections::HashSet<u32>,
+    /// Icon orders by (window, big).
+    icons: HashMap<(u32, bool), WindowingOrder>,
 }
 
 /// What the session must do for a change: orders to write, and windows whose surface must be
@@ -122,6 +131,7 @@ impl RailState {
             }
             RailCommand::Remove(id) => {
                 self.wanted.remove(&id);
+                self.icons.retain(|(w, _), _| *w != id);
                 if self.known.remove(&id).is_some() {
                     actions.orders.push(orders::delete_window(id));
                 }
@@ -133,6 +143,15 @@ impl RailState {
                 self.stacking = (top_first, active);
                 if self.ready {
                     actions.orders.push(self.desktop_order());
+                }
+            }
+            RailCommand::Icon { window, big, size, bgra } => {
+                if let Some(order) = orders::icon(window, big, size, &bgra) {
+                    // Kept, so a window announced later (or again) gets it right after its new order.
+                    self.icons.insert((window, big), order.clone());
+                    if self.ready && self.known.contains_key(&window) {
+                        actions.orders.push(order);
+                    }
                 }
             }
             RailCommand::AppId { window, app_id, pid, executable } => {
@@ -175,7 +194,14 @@ impl RailState {
             actions.orders.push(orders::desktop_hooked());
         }
         match self.known.get(&id) {
-            None => actions.orders.push(orders::new_window(&want)),
+            None => {
+                actions.orders.push(orders::new_window(&want));
+                for big in [false, true] {
+                    if let Some(o) = self.icons.get(&(id, big)) {
+                        actions.orders.push(o.clone());
+                    }
+                }
+            }
             Some(old) => {
                 if let Some(o) = orders::update_window(old, &want) {
                     actions.orders.push(o);

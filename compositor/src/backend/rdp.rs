@@ -40,6 +40,11 @@ pub struct Rdp {
     dirty: HashSet<WindowId>,
     /// What the host was last told about each window.
     sent: HashMap<WindowId, RemoteWindow>,
+    /// The app id whose icon each window's host window shows.
+    icons_sent: HashMap<WindowId, String>,
+    icons: crate::icons::IconLoader,
+    /// The host takes 96 px icons (HIGH_DPI_ICONS).
+    high_dpi_icons: bool,
 }
 
 impl Rdp {
@@ -95,6 +100,9 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
         window_frames_in_flight: HashSet::new(),
         dirty: HashSet::new(),
         sent: HashMap::new(),
+        icons_sent: HashMap::new(),
+        icons: Default::default(),
+        high_dpi_icons: false,
     })))
 }
 
@@ -143,6 +151,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 rdp.remote_app = remote_app;
                 rdp.window_frames_in_flight.clear();
                 rdp.sent.clear();
+                rdp.icons_sent.clear();
                 rdp.dirty.clear();
             });
             state.cursor_dirty = true;
@@ -250,7 +259,13 @@ fn sync_locks(state: &mut State, caps_lock: bool, num_lock: bool) {
 /// Follows the window model (RemoteApp) and sends the cursor when it changed.
 pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
     let events: Vec<WindowEvent> = state.windows.drain_events().collect();
+    let icon_changes: Vec<WindowId> = state.icons_changed.drain().collect();
     if rdp.remote_app && rdp.session.is_some() {
+        for id in icon_changes {
+            if let Some(info) = state.windows.get(id).cloned() {
+                send_icons(rdp, state, &info);
+            }
+        }
         for event in events {
             match event {
                 WindowEvent::Created(info)
@@ -422,6 +437,29 @@ fn upsert_window(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
         rdp.sent.insert(info.id, window.clone());
         rdp.handle.send_rail(RailCommand::Upsert(window));
     }
+    if info.kind == WindowKind::Toplevel && rdp.icons_sent.get(&info.id) != Some(&info.app_id) {
+        send_icons(rdp, state, info);
+    }
+}
+
+/// The small (caption) and big (taskbar) icons of a toplevel, when it has any.
+fn send_icons(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
+    let Some(surface) = state.toplevel_by_id(info.id).and_then(|t| t.window.toplevel()).map(|t| t.wl_surface().clone())
+    else {
+        return;
+    };
+    rdp.icons_sent.insert(info.id, info.app_id.clone());
+    let (small, big) = if rdp.high_dpi_icons { (32, 96) } else { (16, 32) };
+    for (size, is_big) in [(small, false), (big, true)] {
+        if let Some(icon) = rdp.icons.for_toplevel(&surface, &info.app_id, size) {
+            rdp.handle.send_rail(RailCommand::Icon {
+                window: info.id.0,
+                big: is_big,
+                size: icon.size as u16,
+                bgra: icon.bgra,
+            });
+        }
+    }
 }
 
 /// A new RemoteApp session gets every window, the z-order and the active window.
@@ -503,6 +541,18 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
             tracing::info!(client_status = format!("{client_status:#x}"), "RemoteApp ready");
             // ALLOWLOCALMOVESIZE: the host moves and resizes windows itself.
             state.host_move_resize = client_status & 0x1 != 0;
+            with_rdp(state, |rdp, state| {
+                let high_dpi = client_status & 0x20 != 0;
+                if high_dpi != rdp.high_dpi_icons {
+                    // Icons go again at the size this host wants.
+                    rdp.high_dpi_icons = high_dpi;
+                    rdp.icons_sent.clear();
+                    let infos: Vec<WindowInfo> = state.windows.iter().cloned().collect();
+                    for info in infos.iter().filter(|i| i.kind == WindowKind::Toplevel) {
+                        send_icons(rdp, state, info);
+                    }
+                }
+            });
         }
         RailEvent::WorkArea(rect) => {
             tracing::debug!(?rect, "host work area");

@@ -206,7 +206,18 @@ impl XdgForeignHandler for State {
     }
 }
 
-impl XdgToplevelIconHandler for State {}
+impl XdgToplevelIconHandler for State {
+    fn set_icon(
+        &mut self,
+        _toplevel: smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::XdgToplevel,
+        wl_surface: WlSurface,
+    ) {
+        // The icon is current after the surface's next commit; backends pick it up after this dispatch.
+        if let Some(id) = self.window_id_for_surface(&wl_surface) {
+            self.icons_changed.insert(id);
+        }
+    }
+}
 
 delegate_xdg_shell!(State);
 delegate_xdg_decoration!(State);

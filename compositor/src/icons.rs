@@ -1,0 +1,304 @@
+//! Window icons for hosts that show them (RemoteApp taskbar entries): the app's own
+//! xdg-toplevel-icon, else the icon of its desktop entry (found by app id) from the icon
+//! theme, scaled to the size asked for.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::wayland::compositor::with_states;
+use smithay::wayland::shm;
+use smithay::wayland::xdg_toplevel_icon::ToplevelIconCachedState;
+
+/// Straight-alpha BGRA, top row first, `size`×`size`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Icon {
+    pub size: u32,
+    pub bgra: Vec<u8>,
+}
+
+/// Finds and caches themed icons by name and size.
+#[derive(Default)]
+pub struct IconLoader {
+    by_name: HashMap<(String, u32), Option<Icon>>,
+    desktop_icon: HashMap<String, Option<String>>,
+}
+
+impl IconLoader {
+    /// The icon of a toplevel: its xdg-toplevel-icon buffers or name, else its app's icon.
+    pub fn for_toplevel(&mut self, surface: &WlSurface, app_id: &str, size: u32) -> Option<Icon> {
+        let (buffers, name) = with_states(surface, |states| {
+            let mut cached = states.cached_state.get::<ToplevelIconCachedState>();
+            let current = cached.current();
+            (current.buffers().to_vec(), current.icon_name().map(str::to_string))
+        });
+        // The buffer nearest the size wanted, larger preferred.
+        let mut best: Option<Icon> = None;
+        for (buffer, scale) in &buffers {
+            let icon = shm::with_buffer_contents(buffer, |ptr, len, data| {
+                let (w, h, stride) = (data.width as usize, data.height as usize, data.stride as usize);
+                let start = data.offset as usize;
+                if w == 0 || w != h || start + stride * h > len {
+                    return None;
+                }
+                // SAFETY: the range was checked against the pool's length just above.
+                let bytes = unsafe { std::slice::from_raw_parts(ptr.add(start), stride * h) };
+                let mut rgba = Vec::with_capacity(w * h * 4);
+                for row in 0..h {
+                    for px in bytes[row * stride..row * stride + w * 4].chunks_exact(4) {
+                        // wl_shm ARGB8888 is premultiplied, B G R A in memory.
+                        let a = px[3] as u32;
+                        let un = |c: u8| (c as u32 * 255 + a / 2).checked_div(a).map_or(0, |v| v.min(255) as u8);
+                        rgba.extend_from_slice(&[un(px[2]), un(px[1]), un(px[0]), px[3]]);
+                    }
+                }
+                Some((w as u32, rgba))
+            })
+            .ok()
+            .flatten();
+            let Some((w, rgba)) = icon else { continue };
+            let _ = scale;
+            let better = best.as_ref().is_none_or(|b| (b.size < size && w > b.size) || (w >= size && w < b.size));
+            if better {
+                best = Some(Icon { size: w, bgra: rgba });
+            }
+        }
+        if let Some(icon) = best {
+            return Some(rgba_to_bgra(scale_square(&icon.bgra, icon.size, size), size));
+        }
+        if let Some(name) = name {
+            if let Some(icon) = self.named(&name, size) {
+                return Some(icon);
+            }
+        }
+        let name = self.desktop_entry_icon(app_id)?;
+        self.named(&name, size)
+    }
+
+    /// A themed icon by name (or an absolute path), PNG only.
+    pub fn named(&mut self, name: &str, size: u32) -> Option<Icon> {
+        let key = (name.to_string(), size);
+        if let Some(hit) = self.by_name.get(&key) {
+            return hit.clone();
+        }
+        let icon = find_icon_file(name, size).and_then(|path| load_png(&path)).map(|(w, h, rgba)| {
+            let square = if w == h { rgba } else { pad_square(&rgba, w, h) };
+            rgba_to_bgra(scale_square(&square, w.max(h), size), size)
+        });
+        if icon.is_none() {
+            tracing::debug!(name, size, "no PNG icon found");
+        }
+        self.by_name.insert(key, icon.clone());
+        icon
+    }
+
+    /// The Icon= of the desktop entry for an app id (`<app_id>.desktop`, or one whose
+    /// StartupWMClass is the app id).
+    pub fn desktop_entry_icon(&mut self, app_id: &str) -> Option<String> {
+        if app_id.is_empty() {
+            return None;
+        }
+        if let Some(hit) = self.desktop_icon.get(app_id) {
+            return hit.clone();
+        }
+        let found = application_dirs().into_iter().find_map(|dir| {
+            let direct = dir.join(format!("{app_id}.desktop"));
+            if let Some(icon) = desktop_icon(&direct, None) {
+                return Some(icon);
+            }
+            let entries = std::fs::read_dir(&dir).ok()?;
+            entries.filter_map(|e| e.ok()).find_map(|e| desktop_icon(&e.path(), Some(app_id)))
+        });
+        self.desktop_icon.insert(app_id.to_string(), found.clone());
+        found
+    }
+}
+
+fn application_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(home) = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+    {
+        dirs.push(home.join("applications"));
+    }
+    let data = std::env::var("XDG_DATA_DIRS")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    dirs.extend(data.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join("applications")));
+    dirs
+}
+
+/// The Icon= of a desktop file; with `wm_class`, only if its StartupWMClass matches.
+fn desktop_icon(path: &Path, wm_class: Option<&str>) -> Option<String> {
+    if path.extension().and_then(|e| e.to_str()) != Some("desktop") {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut in_entry = false;
+    let (mut icon, mut class) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_entry = line == "[Desktop Entry]";
+            continue;
+        }
+        if !in_entry {
+            continue;
+        }
+        if let Some(v) = line.strip_prefix("Icon=") {
+            icon = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("StartupWMClass=") {
+            class = Some(v.trim().to_string());
+        }
+    }
+    match wm_class {
+        Some(want) if class.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(want)) => icon,
+        Some(_) => None,
+        None => icon,
+    }
+}
+
+fn find_icon_file(name: &str, size: u32) -> Option<PathBuf> {
+    if name.starts_with('/') {
+        let p = PathBuf::from(name);
+        return p.is_file().then_some(p);
+    }
+    let mut bases: Vec<PathBuf> = Vec::new();
+    if let Some(home) = std::env::var_os("HOME") {
+        bases.push(PathBuf::from(home).join(".local/share/icons"));
+    }
+    let data = std::env::var("XDG_DATA_DIRS")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    bases.extend(data.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join("icons")));
+    // The size wanted first, then larger ones (scaled down), then smaller ones.
+    let mut sizes = vec![size];
+    sizes.extend([16u32, 22, 24, 32, 48, 64, 96, 128, 256, 512].iter().copied().filter(|s| *s > size));
+    sizes.extend([256u32, 128, 96, 64, 48, 32, 24, 22, 16].iter().copied().filter(|s| *s < size));
+    for theme in ["hicolor", "Adwaita"] {
+        for s in &sizes {
+            for base in &bases {
+                for category in ["apps", "legacy", "places", "devices"] {
+                    let p = base.join(theme).join(format!("{s}x{s}")).join(category).join(format!("{name}.png"));
+                    if p.is_file() {
+                        return Some(p);
+                    }
+                }
+            }
+        }
+    }
+    let p = Path::new("/usr/share/pixmaps").join(format!("{name}.png"));
+    p.is_file().then_some(p)
+}
+
+fn load_png(path: &Path) -> Option<(u32, u32, Vec<u8>)> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().ok()?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).ok()?;
+    let (w, h) = (info.width, info.height);
+    let px = (w * h) as usize;
+    let rgba = match info.color_type {
+        png::ColorType::Rgba => buf[..px * 4].to_vec(),
+        png::ColorType::Rgb => buf[..px * 3].chunks_exact(3).flat_map(|c| [c[0], c[1], c[2], 255]).collect(),
+        png::ColorType::GrayscaleAlpha => {
+            buf[..px * 2].chunks_exact(2).flat_map(|c| [c[0], c[0], c[0], c[1]]).collect()
+        }
+        png::ColorType::Grayscale => buf[..px].iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        png::ColorType::Indexed => return None,
+    };
+    Some((w, h, rgba))
+}
+
+fn pad_square(rgba: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let n = w.max(h) as usize;
+    let mut out = vec![0u8; n * n * 4];
+    let (ox, oy) = ((n - w as usize) / 2, (n - h as usize) / 2);
+    for y in 0..h as usize {
+        let src = &rgba[y * w as usize * 4..(y + 1) * w as usize * 4];
+        let dst = ((y + oy) * n + ox) * 4;
+        out[dst..dst + src.len()].copy_from_slice(src);
+    }
+    out
+}
+
+/// Box-filters (down) or nearest-neighbour scales (up) a square RGBA image.
+pub fn scale_square(rgba: &[u8], from: u32, to: u32) -> Vec<u8> {
+    if from == to {
+        return rgba.to_vec();
+    }
+    let (f, t) = (from as usize, to as usize);
+    let mut out = Vec::with_capacity(t * t * 4);
+    for y in 0..t {
+        for x in 0..t {
+            let (x0, x1) = (x * f / t, ((x + 1) * f / t).max(x * f / t + 1).min(f));
+            let (y0, y1) = (y * f / t, ((y + 1) * f / t).max(y * f / t + 1).min(f));
+            let mut acc = [0u32; 4];
+            let mut n = 0u32;
+            for sy in y0..y1 {
+                for sx in x0..x1 {
+                    let p = &rgba[(sy * f + sx) * 4..(sy * f + sx) * 4 + 4];
+                    // Weight colour by alpha so transparent pixels do not darken edges.
+                    let a = p[3] as u32;
+                    acc[0] += p[0] as u32 * a;
+                    acc[1] += p[1] as u32 * a;
+                    acc[2] += p[2] as u32 * a;
+                    acc[3] += a;
+                    n += 1;
+                }
+            }
+            let a = acc[3];
+            let c = |v: u32| v.checked_div(a).unwrap_or(0) as u8;
+            out.extend_from_slice(&[c(acc[0]), c(acc[1]), c(acc[2]), (a / n.max(1)) as u8]);
+        }
+    }
+    out
+}
+
+fn rgba_to_bgra(rgba: Vec<u8>, size: u32) -> Icon {
+    let mut bgra = rgba;
+    for px in bgra.chunks_exact_mut(4) {
+        px.swap(0, 2);
+    }
+    Icon { size, bgra }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_keeps_colour_and_alpha() {
+        let red: Vec<u8> = (0..64 * 64).flat_map(|_| [255, 0, 0, 255]).collect();
+        let s = scale_square(&red, 64, 32);
+        assert_eq!(s.len(), 32 * 32 * 4);
+        assert_eq!(&s[..4], &[255, 0, 0, 255]);
+        let up = scale_square(&red, 64, 96);
+        assert_eq!(up.len(), 96 * 96 * 4);
+        // Half transparent, half opaque blue: the colour stays pure blue.
+        let mixed: Vec<u8> = (0..4).flat_map(|i| if i % 2 == 0 { [0, 0, 0, 0] } else { [0, 0, 255, 255] }).collect();
+        assert_eq!(scale_square(&mixed, 2, 1), vec![0, 0, 255, 127]);
+    }
+
+    #[test]
+    fn desktop_entries() {
+        let dir = std::env::temp_dir().join(format!("wayrail-icons-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("x.desktop");
+        std::fs::write(
+            &f,
+            "[Desktop Entry]\nName=X\nIcon=xicon\nStartupWMClass=XClass\n[Desktop Action new]\nIcon=other\n",
+        )
+        .unwrap();
+        assert_eq!(desktop_icon(&f, None).as_deref(), Some("xicon"));
+        assert_eq!(desktop_icon(&f, Some("xclass")).as_deref(), Some("xicon"));
+        assert_eq!(desktop_icon(&f, Some("y")), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
