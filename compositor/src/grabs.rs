@@ -200,20 +200,6 @@ impl PointerGrab<State> for MoveResizeGrab {
     fn unset(&mut self, _data: &mut State) {}
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resize_edges() {
-        let (loc, size) = (Point::from((100, 100)), Size::from((400, 300)));
-        assert_eq!(resized(ResizeEdge::BottomRight, loc, size, (10, 20).into()), (loc, (410, 320).into()));
-        assert_eq!(resized(ResizeEdge::TopLeft, loc, size, (10, 20).into()), ((110, 120).into(), (390, 280).into()));
-        assert_eq!(resized(ResizeEdge::Left, loc, size, (-50, 99).into()), ((50, 100).into(), (450, 300).into()));
-        assert_eq!(resized(ResizeEdge::Top, loc, size, (0, 500).into()).1, (400, 1).into());
-    }
-}
-
 impl State {
     /// An app asked to be moved or resized with the pointer button it holds (`serial`): a
     /// host that can do it natively is asked to, otherwise the compositor drags the window.
@@ -244,5 +230,19 @@ impl State {
             Some(edges) => MoveResizeGrab::resizing(start, id, edges, location, size),
         };
         pointer.set_grab(self, grab, serial, smithay::input::pointer::Focus::Clear);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_edges() {
+        let (loc, size) = (Point::from((100, 100)), Size::from((400, 300)));
+        assert_eq!(resized(ResizeEdge::BottomRight, loc, size, (10, 20).into()), (loc, (410, 320).into()));
+        assert_eq!(resized(ResizeEdge::TopLeft, loc, size, (10, 20).into()), ((110, 120).into(), (390, 280).into()));
+        assert_eq!(resized(ResizeEdge::Left, loc, size, (-50, 99).into()), ((50, 100).into(), (450, 300).into()));
+        assert_eq!(resized(ResizeEdge::Top, loc, size, (0, 500).into()).1, (400, 1).into());
     }
 }

@@ -78,7 +78,18 @@ impl RdpServer {
             let local = tokio::task::LocalSet::new();
             local.block_on(
                 &runtime,
-                serve(listeners, config, tls, host, frames_rx, pointer_rx, window_frames_rx, rail_rx),
+                serve(
+                    listeners,
+                    config,
+                    tls,
+                    host,
+                    FromCompositor {
+                        frames: frames_rx,
+                        pointer: pointer_rx,
+                        window_frames: window_frames_rx,
+                        rail: rail_rx,
+                    },
+                ),
             );
         })?;
         Ok(RdpHandle {
@@ -96,16 +107,22 @@ struct Active {
     id: SessionId,
 }
 
+/// What the compositor sends to the RDP thread.
+struct FromCompositor {
+    frames: mpsc::Receiver<DesktopFrame>,
+    pointer: tokio::sync::watch::Receiver<Option<Pointer>>,
+    window_frames: mpsc::Receiver<WindowFrame>,
+    rail: mpsc::UnboundedReceiver<RailCommand>,
+}
+
 async fn serve(
     listeners: Vec<Listener>,
     config: RdpConfig,
     tls: tokio_rustls::TlsAcceptor,
     host: calloop::channel::Sender<HostEvent>,
-    mut frames: mpsc::Receiver<DesktopFrame>,
-    pointer: tokio::sync::watch::Receiver<Option<Pointer>>,
-    mut window_frames: mpsc::Receiver<WindowFrame>,
-    mut rail: mpsc::UnboundedReceiver<RailCommand>,
+    inputs: FromCompositor,
 ) {
+    let FromCompositor { mut frames, pointer, mut window_frames, mut rail } = inputs;
     let (conn_tx, mut conn_rx) = mpsc::channel::<(BoxStream, String)>(8);
     for listener in listeners {
         let tx = conn_tx.clone();

@@ -341,31 +341,7 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
     let Some(mut composer) = state.composer.take() else { return true };
     let frame = match composer.render_output(state, &name) {
         Ok(frame) => {
-            let tiles: Vec<Tile> = frame
-                .damage
-                .iter()
-                .filter_map(|r| {
-                    let x = r.x.clamp(0, frame.width as i32) as usize;
-                    let y = r.y.clamp(0, frame.height as i32) as usize;
-                    let right = (r.x + r.width).clamp(0, frame.width as i32) as usize;
-                    let bottom = (r.y + r.height).clamp(0, frame.height as i32) as usize;
-                    if right <= x || bottom <= y {
-                        return None;
-                    }
-                    let mut bgra = Vec::with_capacity((right - x) * (bottom - y) * 4);
-                    for row in y..bottom {
-                        let start = row * frame.stride + x * 4;
-                        bgra.extend_from_slice(&frame.data[start..start + (right - x) * 4]);
-                    }
-                    Some(Tile {
-                        x: x as u16,
-                        y: y as u16,
-                        width: (right - x) as u16,
-                        height: (bottom - y) as u16,
-                        bgra,
-                    })
-                })
-                .collect();
+            let tiles = frame_tiles(&frame);
             (!tiles.is_empty()).then_some(DesktopFrame {
                 frame: rdp.next_frame,
                 width: frame.width as u16,
