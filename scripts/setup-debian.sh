@@ -10,8 +10,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 
-build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev libssl-dev
-            xwayland openssl ca-certificates)
+build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
+            xwayland openssl ca-certificates adwaita-icon-theme)
 test_pkgs=(xvfb xdotool x11-utils x11-apps x11-xserver-utils xterm wayland-utils
            foot gtk-3-examples gtk-4-examples wl-clipboard xclip wtype imagemagick
            freerdp2-x11 python3-xlib procps iproute2)
