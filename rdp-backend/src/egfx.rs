@@ -12,8 +12,15 @@ use crate::DesktopFrame;
 /// What the graphics pipeline tells the session loop.
 #[derive(Debug)]
 pub enum GfxEvent {
+    /// What the client advertised; `scaled_map_disabled`: it cannot show surfaces mapped to
+    /// scaled windows (FreeRDP 2.x sets SCALEDMAP_DISABLE and draws only output-mapped ones).
+    Advertised {
+        scaled_map_disabled: bool,
+    },
     Ready,
-    FrameAck { frame_id: u32 },
+    FrameAck {
+        frame_id: u32,
+    },
     Closed,
 }
 
@@ -26,6 +33,11 @@ impl GraphicsPipelineHandler for GfxHandler {
     fn capabilities_advertise(&mut self, pdu: &CapabilitiesAdvertisePdu) {
         let versions: Vec<String> = pdu.0.iter().map(|c| format!("{:#x}", c.version.0)).collect();
         tracing::debug!(?versions, "client EGFX capabilities");
+        let scaled_map_disabled = pdu.0.iter().any(|raw| {
+            matches!(raw.parsed(), Ok(Some(CapabilitySet::V10_7 { flags }))
+                if flags.contains(ironrdp_egfx::pdu::CapabilitiesV107Flags::SCALEDMAP_DISABLE))
+        });
+        let _ = self.events.send(GfxEvent::Advertised { scaled_map_disabled });
     }
 
     fn on_ready(&mut self, negotiated: &CapabilitySet) {
@@ -35,6 +47,14 @@ impl GraphicsPipelineHandler for GfxHandler {
 
     fn on_frame_ack(&mut self, frame_id: u32, _queue_depth: u32, _total_frames_decoded: u32) {
         let _ = self.events.send(GfxEvent::FrameAck { frame_id });
+    }
+
+    /// No limit here: the compositor paces itself (one desktop frame, or one frame per changed
+    /// RemoteApp window, until they are acknowledged). The pipeline's default of 3 refused the
+    /// 4th window's frame of a round after it was encoded: its pixels never reached the host,
+    /// and the ClearCodec glyph cache and sequence numbers went out of step with the client's.
+    fn max_frames_in_flight(&self) -> u32 {
+        0
     }
 
     fn on_close(&mut self) {

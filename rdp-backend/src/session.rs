@@ -238,6 +238,7 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
         clear: crate::egfx::new_encoder(),
         rail: remote_app.then(crate::remoteapp::RailState::default),
         mapping: crate::remoteapp::Mapping::ScaledWindow,
+        scaled_map_disabled: false,
         egfx_ready: false,
         bitmap_mode: false,
         large_pointer,
@@ -276,6 +277,8 @@ struct Session {
     /// Set in RemoteApp sessions.
     rail: Option<crate::remoteapp::RailState>,
     mapping: crate::remoteapp::Mapping,
+    /// The client advertised SCALEDMAP_DISABLE.
+    scaled_map_disabled: bool,
     egfx_ready: bool,
     bitmap_mode: bool,
     large_pointer: bool,
@@ -505,6 +508,9 @@ impl Session {
                     self.in_flight.remove(0);
                     self.send_host(HostEvent::FrameDone { frame });
                 }
+            }
+            GfxEvent::Advertised { scaled_map_disabled } => {
+                self.scaled_map_disabled = scaled_map_disabled;
             }
             GfxEvent::Closed => {
                 tracing::warn!(session = self.id, "the client closed the graphics channel");
@@ -754,7 +760,11 @@ impl Session {
             })
             .await?
             .flatten();
-        self.mapping = crate::remoteapp::Mapping::for_caps(negotiated.as_ref());
+        self.mapping = if self.scaled_map_disabled {
+            crate::remoteapp::Mapping::Output
+        } else {
+            crate::remoteapp::Mapping::for_caps(negotiated.as_ref())
+        };
         tracing::info!(session = self.id, mapping = ?self.mapping, "RemoteApp surfaces");
         let ids: Vec<u32> = match self.rail.as_mut() {
             Some(rail) => {
