@@ -155,14 +155,19 @@ pub fn desktop_state(active: Option<u32>, top_first: Vec<u32>) -> WindowingOrder
     }))
 }
 
-/// Titles are UTF-16 on the wire with a 16-bit byte length; very long ones are cut.
+/// The most UTF-16 code units a title may have: TitleInfo is at most 520 bytes (MS-RDPERP
+/// 2.2.1.3.1.2.1), and a longer one does not even encode (`ironrdp-pdu` refuses it, which
+/// would end the session).
+pub const MAX_TITLE_UNITS: usize = 260;
+
+/// Titles are UTF-16 on the wire; long ones are cut (never inside a surrogate pair).
 fn title(w: &RemoteWindow) -> String {
     let base = if w.title.is_empty() { w.app_id.clone() } else { w.title.clone() };
     let mut units = 0;
     base.chars()
         .take_while(|c| {
             units += c.len_utf16();
-            units <= 1024
+            units <= MAX_TITLE_UNITS
         })
         .collect()
 }
@@ -251,7 +256,11 @@ mod tests {
     fn long_titles_are_cut() {
         let mut w = window();
         w.title = "x".repeat(5000);
-        assert_eq!(title(&w).len(), 1024);
+        assert_eq!(title(&w).len(), MAX_TITLE_UNITS);
+        // Astral characters take two units each and are never split.
+        w.title = "𝄞".repeat(200);
+        assert_eq!(title(&w).chars().count(), MAX_TITLE_UNITS / 2);
+        assert!(update_data(&[new_window(&w)]).is_ok(), "a cut title encodes");
     }
 }
 

@@ -22,7 +22,7 @@ use ironrdp_pdu::x224::X224;
 use ironrdp_pdu::Action;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
-use ironrdp_svc::SvcClientProcessor;
+use ironrdp_svc::{SvcClientProcessor, SvcProcessor};
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
@@ -224,6 +224,9 @@ impl ClientBuilder {
             pointer: Vec::new(),
             windowing_orders: Vec::new(),
             window_updates: Vec::new(),
+            window_images: std::collections::BTreeMap::new(),
+            keep_window_updates: true,
+            unaccounted_bytes: 0,
             terminated: None,
             closed: None,
         })
@@ -244,6 +247,11 @@ pub struct TestClient {
     pointer: Vec<PointerEvent>,
     windowing_orders: Vec<WindowingOrder>,
     window_updates: Vec<WindowUpdate>,
+    /// Each RemoteApp window's pixels, rebuilt from the window updates.
+    window_images: std::collections::BTreeMap<u64, crate::rail::WindowImage>,
+    keep_window_updates: bool,
+    /// Slow-path bytes received since the last EGFX frame ended.
+    unaccounted_bytes: usize,
     terminated: Option<String>,
     closed: Option<String>,
 }
@@ -304,7 +312,16 @@ impl TestClient {
     }
 
     async fn process(&mut self, action: Action, frame: &[u8]) -> Result<()> {
+        let frames_before = self.frames_received();
         let outputs = self.stage.process(&mut self.image, action, frame, None).context("processing a server PDU")?;
+        if action == Action::X224 {
+            // EGFX travels in slow-path PDUs; what arrived until a frame ended is that frame's.
+            self.unaccounted_bytes += frame.len();
+            let mut log = self.gfx.lock();
+            if log.frame_records.len() > frames_before {
+                log.frame_records[frames_before].wire_bytes = std::mem::take(&mut self.unaccounted_bytes);
+            }
+        }
         for output in outputs {
             match output {
                 ActiveStageOutput::ResponseFrame(bytes) => {
@@ -323,7 +340,14 @@ impl TestClient {
                     hotspot_y: p.hotspot_y,
                 }),
                 ActiveStageOutput::WindowingOrders(orders) => self.windowing_orders.extend(orders),
-                ActiveStageOutput::WindowSurfaceUpdates(updates) => self.window_updates.extend(updates),
+                ActiveStageOutput::WindowSurfaceUpdates(updates) => {
+                    for u in &updates {
+                        crate::rail::paint_window_update(&mut self.window_images, u);
+                    }
+                    if self.keep_window_updates {
+                        self.window_updates.extend(updates);
+                    }
+                }
                 ActiveStageOutput::Terminate(reason) => self.terminated = Some(reason.description()),
                 ActiveStageOutput::DeactivateAll => {
                     bail!("the server started a deactivation-reactivation sequence, which the test client does not do")
@@ -429,6 +453,49 @@ impl TestClient {
 
     pub fn window_updates(&self) -> &[WindowUpdate] {
         &self.window_updates
+    }
+
+    /// The host's RemoteApp windows as the windowing orders so far describe them.
+    pub fn host_windows(&self) -> crate::rail::HostWindows {
+        crate::rail::HostWindows::from_orders(&self.windowing_orders)
+    }
+
+    /// A RemoteApp window's pixels, rebuilt from the EGFX window updates so far.
+    pub fn window_image(&self, window_id: u32) -> Option<&crate::rail::WindowImage> {
+        self.window_images.get(&u64::from(window_id))
+    }
+
+    /// Stops keeping every window update (long sessions); the window images stay current.
+    pub fn keep_window_updates(&mut self, keep: bool) {
+        self.keep_window_updates = keep;
+        if !keep {
+            self.window_updates.clear();
+        }
+    }
+
+    /// One record per EGFX frame: the surfaces it updated and its size on the wire.
+    pub fn frame_records(&self) -> Vec<crate::gfx::FrameRecord> {
+        self.gfx.lock().frame_records.clone()
+    }
+
+    /// The RAIL channel's client end, when the client was built with one.
+    pub fn rail(&mut self) -> Option<&crate::rail::RailClient> {
+        self.stage.get_svc_processor::<crate::rail::RailClient>()
+    }
+
+    /// Sends PDUs on a static channel the client was built with (e.g. RAIL PDUs on `rail`).
+    pub async fn send_svc<T: SvcProcessor + 'static>(&mut self, messages: Vec<ironrdp_svc::SvcMessage>) -> Result<()> {
+        let bytes = self
+            .stage
+            .process_svc_processor_messages(ironrdp_svc::SvcProcessorMessages::<T>::new(messages))
+            .context("encoding static channel PDUs")?;
+        self.framed.write_all(&bytes).await.context("sending static channel PDUs")?;
+        Ok(())
+    }
+
+    /// Sends a RAIL PDU (Activate, SysCommand, WindowMove, ...) on the `rail` channel.
+    pub async fn send_rail(&mut self, pdu: ironrdp_rail::RailPdu) -> Result<()> {
+        self.send_svc::<crate::rail::RailClient>(vec![ironrdp_svc::SvcMessage::from(pdu)]).await
     }
 
     /// The MCS channel id of a joined static channel by name (`drdynvc`, `rail`, ...).

@@ -27,7 +27,25 @@ pub struct GfxLog {
     pub updates: Vec<(u16, Codec1Type, u16, u16, u16, u16)>,
     /// EGFX frame ids in the order their EndFrame arrived.
     pub frames: Vec<u32>,
+    /// One record per frame, in the order their EndFrame arrived.
+    pub frame_records: Vec<FrameRecord>,
+    /// Surfaces and pixels updated since the last EndFrame.
+    pending: FrameRecord,
     pub closed: bool,
+}
+
+/// What one EGFX frame carried.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FrameRecord {
+    pub frame_id: u32,
+    /// The surfaces its commands updated (in order, repeats kept).
+    pub surfaces: Vec<u16>,
+    /// How many surface pixels its commands covered.
+    pub pixels: u64,
+    /// The bytes of the slow-path PDUs (graphics channel traffic) that arrived since the
+    /// previous frame ended, up to and including this frame's EndFrame: the frame's encoded
+    /// surface commands and their framing.
+    pub wire_bytes: usize,
 }
 
 /// The shared log; the handler writes, the test reads.
@@ -77,11 +95,18 @@ impl GraphicsPipelineHandler for RecordingHandler {
 
     fn on_bitmap_updated(&mut self, update: &BitmapUpdate) {
         let r = &update.destination_rectangle;
-        self.log.lock().updates.push((update.surface_id, update.codec_id, r.left, r.top, r.right, r.bottom));
+        let mut log = self.log.lock();
+        log.updates.push((update.surface_id, update.codec_id, r.left, r.top, r.right, r.bottom));
+        log.pending.surfaces.push(update.surface_id);
+        log.pending.pixels += u64::from(r.right.saturating_sub(r.left)) * u64::from(r.bottom.saturating_sub(r.top));
     }
 
     fn on_frame_complete(&mut self, frame_id: u32) {
-        self.log.lock().frames.push(frame_id);
+        let mut log = self.log.lock();
+        log.frames.push(frame_id);
+        let mut record = std::mem::take(&mut log.pending);
+        record.frame_id = frame_id;
+        log.frame_records.push(record);
     }
 
     fn on_close(&mut self) {

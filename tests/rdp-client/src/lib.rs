@@ -10,17 +10,22 @@
 //! for robustness tests.
 //!
 //! More channels (RAIL, custom dynamic channels) attach through [`ClientBuilder`]; windowing
-//! orders and RemoteApp window pixels are collected already.
+//! orders and RemoteApp window pixels are collected already. [`rail::RailClient`] is the
+//! `rail` channel of a RemoteApp client; [`TestClient::host_windows`] and
+//! [`TestClient::window_image`] show what a host would show.
 
 pub mod client;
+pub mod fuzz;
 pub mod gfx;
+pub mod rail;
 pub mod raw;
 pub mod tls;
 pub mod transport;
 
 pub use client::{ClientBuilder, ClientOptions, PointerEvent, TestClient};
-pub use gfx::GfxLog;
+pub use gfx::{FrameRecord, GfxLog};
+pub use rail::{HostWindow, HostWindows, RailClient, WindowImage};
 pub use raw::RawConnection;
 
 /// The IronRDP crates the client is built on, so tests name the same versions.
-pub use {ironrdp_core, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_session, ironrdp_svc};
+pub use {ironrdp_core, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_session, ironrdp_svc};
