@@ -66,10 +66,10 @@ impl State {
                 let serial = SERIAL_COUNTER.next_serial();
                 if pressed && !pointer.is_grabbed() {
                     // Click to focus: the toplevel under the pointer is raised and focused.
-                    let target = self
-                        .space
-                        .element_under(self.pointer_location)
-                        .and_then(|(w, _)| w.toplevel().map(|t| t.wl_surface().clone()))
+                    // Not override-redirect X11 windows (menus): they never take the focus.
+                    let target = crate::state::window_under(self, self.pointer_location)
+                        .filter(|(w, _)| !w.x11_surface().is_some_and(|x| x.is_override_redirect()))
+                        .and_then(|(w, _)| crate::state::window_root(&w))
                         .and_then(|s| self.window_id_for_surface(&s));
                     if target.is_some() && target != self.windows.active() {
                         self.focus_window(target);

@@ -12,5 +12,6 @@ pub mod render;
 pub mod server;
 pub mod state;
 pub mod window;
+pub mod xwayland;
 
 pub use server::{Server, ServerOptions};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::surface::{render_elements_from_surface_tree, WaylandSurfaceRenderElement};
-use smithay::backend::renderer::element::Kind;
+use smithay::backend::renderer::element::{AsRenderElements, Kind};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::utils::{with_renderer_surface_state, CommitCounter};
 use smithay::backend::renderer::{Bind, Offscreen};
@@ -232,7 +232,7 @@ impl Composer {
     /// The root surface of a window id, toplevel or popup.
     fn window_root(state: &State, id: WindowId) -> Option<WlSurface> {
         if let Some(t) = state.toplevel_by_id(id) {
-            return t.window.toplevel().map(|t| t.wl_surface().clone());
+            return crate::state::window_root(&t.window);
         }
         state.popup_windows.get(&id).map(|p| match &p.popup {
             PopupKind::Xdg(x) => x.wl_surface().clone(),
@@ -322,20 +322,46 @@ impl Composer {
             self.outputs.insert(name.to_string(), target);
         }
         let target = self.outputs.get_mut(name).unwrap();
+        // Top to bottom, as the damage tracker wants them. Not smithay's space rendering: it
+        // cannot see X11 windows associated through WL_SURFACE_ID (Xwayland before 23.1).
+        let out_loc = Point::<i32, Logical>::from(entry.position);
+        let lr = entry.logical_rect();
+        let out_rect = Rectangle::<i32, Logical>::new(out_loc, (lr.width, lr.height).into());
+        let mut elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> = Vec::new();
+        for window in state.space.elements().rev() {
+            let Some(loc) = state.space.element_location(window) else { continue };
+            let render_loc = loc - window.geometry().loc;
+            let mut bbox = window.bbox_with_popups();
+            bbox.loc += render_loc;
+            if !out_rect.overlaps(bbox) {
+                continue;
+            }
+            let phys: Point<i32, Physical> = (render_loc - out_loc).to_physical_precise_round(entry.scale);
+            match window.x11_surface() {
+                Some(x) => {
+                    if let Some(root) = crate::state::x11_wl_surface(x) {
+                        elements.extend(render_elements_from_surface_tree(
+                            &mut self.renderer,
+                            &root,
+                            phys,
+                            entry.scale,
+                            1.0,
+                            Kind::Unspecified,
+                        ));
+                    }
+                }
+                None => elements.extend(AsRenderElements::<PixmanRenderer>::render_elements::<
+                    WaylandSurfaceRenderElement<PixmanRenderer>,
+                >(
+                    window, &mut self.renderer, phys, Scale::from(entry.scale), 1.0
+                )),
+            }
+        }
         let damage = {
             let mut fb = self.renderer.bind(&mut target.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;
-            let result =
-                smithay::desktop::space::render_output::<_, WaylandSurfaceRenderElement<PixmanRenderer>, _, _>(
-                    &entry.output,
-                    &mut self.renderer,
-                    &mut fb,
-                    1.0,
-                    target.age,
-                    [&state.space],
-                    &[],
-                    &mut target.tracker,
-                    [0.0, 0.0, 0.0, 1.0],
-                )
+            let result = target
+                .tracker
+                .render_output(&mut self.renderer, &mut fb, target.age, &elements, [0.0, 0.0, 0.0, 1.0])
                 .map_err(|e| anyhow::anyhow!("render output {name}: {e:?}"))?;
             to_damage_rects(result.damage)
         };
@@ -357,6 +383,10 @@ pub fn send_frame_callbacks(state: &mut State, time: Duration) {
     for window in state.space.elements() {
         let output =
             state.space.outputs_for_element(window).into_iter().next().unwrap_or_else(|| fallback_output.clone());
+        if let Some(root) = window.x11_surface().and_then(crate::state::x11_wl_surface) {
+            smithay::desktop::utils::send_frames_surface_tree(&root, &output, time, None, |_, _| Some(output.clone()));
+            continue;
+        }
         window.send_frame(&output, time, None, |_, _| Some(output.clone()));
         let mut feedback = OutputPresentationFeedback::new(&output);
         window.take_presentation_feedback(
@@ -376,14 +406,10 @@ pub fn send_frame_callbacks(state: &mut State, time: Duration) {
     // Toplevels waiting for their first buffer may block on a frame callback too.
     for t in &state.toplevels {
         if t.id.is_none() && t.show != crate::window::ShowState::Minimized {
-            if let Some(tl) = t.window.toplevel() {
-                smithay::desktop::utils::send_frames_surface_tree(
-                    tl.wl_surface(),
-                    &fallback_output,
-                    time,
-                    None,
-                    |_, _| Some(fallback_output.clone()),
-                );
+            if let Some(root) = crate::state::window_root(&t.window) {
+                smithay::desktop::utils::send_frames_surface_tree(&root, &fallback_output, time, None, |_, _| {
+                    Some(fallback_output.clone())
+                });
             }
         }
     }

@@ -104,6 +104,10 @@ impl Server {
             BackendKind::Rdp => crate::backend::rdp::init(&event_loop.handle(), &mut state)?,
         };
         state.backend = Some(backend);
+        let xwayland_mode = state.config.xwayland;
+        if let Some(n) = state.init_xwayland(xwayland_mode) {
+            std::env::set_var("DISPLAY", format!(":{n}"));
+        }
         // What programs started from here need to find us. Only now: the nested backend
         // connects to the session we run in through the WAYLAND_DISPLAY we inherited.
         std::env::set_var("WAYLAND_DISPLAY", &socket_name);
@@ -128,6 +132,7 @@ impl Server {
             })
             .map_err(|e| anyhow::anyhow!("signal source: {}", e.error))?;
         self.event_loop.run(None, &mut self.state, after_dispatch)?;
+        self.state.stop_xwayland();
         // Unix listeners of the RDP thread are not dropped at exit: remove their files here.
         for addr in &self.state.config.rdp.listen {
             if let wayrail_rdp::ListenAddr::Unix(path) = addr {
@@ -186,15 +191,19 @@ pub fn after_dispatch(state: &mut State) {
 fn arm_frame_clock(state: &mut State) {
     let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
     let now = Instant::now();
+    // Ticks stay on a grid of the refresh interval: the next one is due a whole interval
+    // after the last *scheduled* tick, so wakeup latency does not add up into a slower
+    // clock. After an idle stretch (a whole interval or more behind) the grid restarts now.
     let deadline = match state.frame_clock.last {
         Some(last) if last + interval > now => last + interval,
+        Some(last) if now - (last + interval) < interval => last + interval,
         _ => now,
     };
     state.frame_clock.armed = true;
-    let result = state.loop_handle.insert_source(Timer::from_deadline(deadline), |_, _, state| {
+    let result = state.loop_handle.insert_source(Timer::from_deadline(deadline), move |_, _, state| {
         state.frame_clock.armed = false;
         state.frame_requested = false;
-        state.frame_clock.last = Some(Instant::now());
+        state.frame_clock.last = Some(deadline);
         state.frame_clock.frames += 1;
         if crate::backend::on_frame(state) {
             let time = state.started.elapsed();
@@ -213,7 +222,7 @@ fn handle_request(state: &mut State, request: Request) -> Value {
         Request::Version => ipc::ok(json!({
             "version": env!("CARGO_PKG_VERSION"),
             "wayland_socket": state.socket_name,
-            "x11_display": Value::Null,
+            "x11_display": state.xwl.display.map(|n| format!(":{n}")),
             "backend": format!("{:?}", state.config.backend).to_lowercase(),
         })),
         Request::Windows => {
@@ -252,7 +261,7 @@ fn output_json(o: &crate::state::OutputEntry) -> Value {
 fn clients_json(state: &mut State) -> Value {
     let mut per_client: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
     for t in state.toplevels.iter().filter(|t| t.id.is_some()) {
-        if let Some(c) = t.window.toplevel().and_then(|tl| tl.wl_surface().client()) {
+        if let Some(c) = crate::state::window_root(&t.window).and_then(|s| s.client()) {
             *per_client.entry(c.id()).or_default() += 1;
         }
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smithay::desktop::utils::under_from_surface_tree;
 use smithay::desktop::{
     find_popup_root_surface, get_popup_toplevel_coords, PopupKind, PopupManager, Space, Window, WindowSurfaceType,
 };
@@ -47,6 +48,8 @@ use smithay::wayland::virtual_keyboard::VirtualKeyboardManagerState;
 use smithay::wayland::xdg_activation::XdgActivationState;
 use smithay::wayland::xdg_foreign::XdgForeignState;
 use smithay::wayland::xdg_toplevel_icon::XdgToplevelIconManager;
+use smithay::wayland::xwayland_shell::XWaylandShellState;
+use smithay::xwayland::{X11Surface, X11Wm};
 
 use crate::config::{Config, OutputSpec};
 use crate::window::{Rect, ShowState, WindowId, WindowInfo, WindowKind, WindowRegistry};
@@ -169,6 +172,11 @@ pub struct State {
     pub single_pixel_buffer_state: SinglePixelBufferState,
     pub virtual_keyboard_state: VirtualKeyboardManagerState,
     pub security_context_state: SecurityContextState,
+    pub xwayland_shell_state: XWaylandShellState,
+    /// The X11 window manager while Xwayland runs.
+    pub xwm: Option<X11Wm>,
+    /// Xwayland's life: the display held, the server starting or running.
+    pub xwl: crate::xwayland::Xwl,
 
     pub seat: Seat<State>,
     pub popups: PopupManager,
@@ -266,6 +274,9 @@ impl State {
             single_pixel_buffer_state: SinglePixelBufferState::new::<State>(dh),
             virtual_keyboard_state: VirtualKeyboardManagerState::new::<State, _>(dh, client_is_privileged),
             security_context_state: SecurityContextState::new::<State, _>(dh, client_is_privileged),
+            xwayland_shell_state: XWaylandShellState::new::<State>(dh),
+            xwm: None,
+            xwl: Default::default(),
             seat,
             popups: PopupManager::default(),
             space: Space::default(),
@@ -416,7 +427,7 @@ impl State {
     // ---------------------------------------------------------------- windows
 
     pub fn toplevel_index(&self, surface: &WlSurface) -> Option<usize> {
-        self.toplevels.iter().position(|t| t.window.toplevel().is_some_and(|tl| tl.wl_surface() == surface))
+        self.toplevels.iter().position(|t| window_root(&t.window).as_ref() == Some(surface))
     }
 
     pub fn toplevel_by_id(&self, id: WindowId) -> Option<&ToplevelEntry> {
@@ -471,12 +482,14 @@ impl State {
     pub fn toplevel_committed(&mut self, index: usize) {
         let entry = &mut self.toplevels[index];
         entry.window.on_commit();
-        let Some(toplevel) = entry.window.toplevel().cloned() else { return };
-        if !toplevel.is_initial_configure_sent() {
-            toplevel.send_configure();
-            return;
+        let Some(root) = window_root(&entry.window) else { return };
+        if let Some(toplevel) = entry.window.toplevel() {
+            if !toplevel.is_initial_configure_sent() {
+                toplevel.send_configure();
+                return;
+            }
         }
-        let has_buffer = crate::render::surface_has_buffer(toplevel.wl_surface());
+        let has_buffer = crate::render::surface_has_buffer(&root);
         match (entry.id, has_buffer) {
             (None, true) if entry.show != ShowState::Minimized => self.map_toplevel(index),
             (Some(id), false) => {
@@ -492,23 +505,27 @@ impl State {
 
     fn map_toplevel(&mut self, index: usize) {
         let window = self.toplevels[index].window.clone();
-        let toplevel = window.toplevel().unwrap().clone();
-        let parent = toplevel.parent().and_then(|p| self.window_id_for_surface(&p));
+        let Some(root) = window_root(&window) else { return };
+        let meta = self.window_meta(&window);
+        let parent = meta.parent;
         let geometry = window.geometry();
         let location = match (self.toplevels[index].location, self.toplevels[index].show) {
+            // X11 windows are where the X server has them (override-redirect ones place themselves).
+            _ if window.is_x11() => window.x11_surface().map(|x| x.geometry().loc).unwrap_or_default(),
             (Some(loc), ShowState::Normal) => loc,
             (_, ShowState::Maximized | ShowState::Fullscreen) => {
                 self.toplevels[index].location.unwrap_or_else(|| self.initial_location(geometry.size, parent))
             }
             _ => self.initial_location(geometry.size, parent),
         };
-        let (title, app_id) = toplevel_title_app_id(&toplevel);
-        let pid = self.client_pid(toplevel.wl_surface());
+        let override_redirect = window.x11_surface().is_some_and(|x| x.is_override_redirect());
+        // X11 windows: _NET_WM_PID only (Xwayland's connection would give Xwayland or us).
+        let pid = if window.is_x11() { meta.pid } else { self.client_pid(&root) };
         let info = WindowInfo {
             id: WindowId(0),
-            kind: WindowKind::Toplevel,
-            title,
-            app_id,
+            kind: if override_redirect { WindowKind::Popup } else { WindowKind::Toplevel },
+            title: meta.title,
+            app_id: meta.app_id,
             pid,
             parent,
             x: location.x,
@@ -526,13 +543,17 @@ impl State {
         entry.id = Some(id);
         entry.location = Some(location);
         self.space.map_element(window, location, false);
-        self.focus_window(Some(id));
+        if override_redirect {
+            self.update_stacking();
+        } else {
+            self.focus_window(Some(id));
+        }
         self.sync_window_info(id);
         self.output_damaged = true;
     }
 
     /// Where a new window goes: centered on its parent, else cascaded on the output under the pointer.
-    fn initial_location(&self, size: Size<i32, Logical>, parent: Option<WindowId>) -> Point<i32, Logical> {
+    pub fn initial_location(&self, size: Size<i32, Logical>, parent: Option<WindowId>) -> Point<i32, Logical> {
         if let Some(parent) = parent.and_then(|p| self.windows.get(p)) {
             return (parent.x + (parent.width - size.w) / 2, parent.y + (parent.height - size.h) / 2).into();
         }
@@ -547,7 +568,7 @@ impl State {
         (x.max(area.x), y.max(area.y)).into()
     }
 
-    fn unmap_toplevel(&mut self, index: usize) {
+    pub fn unmap_toplevel(&mut self, index: usize) {
         let entry = &mut self.toplevels[index];
         let window = entry.window.clone();
         if let Some(id) = entry.id.take() {
@@ -572,7 +593,12 @@ impl State {
         let focus_alive = focus.as_ref().is_some_and(|f| f.is_alive() && self.is_shown(f));
         if !focus_alive {
             // Focus goes to the topmost remaining window.
-            let top = self.space.elements().last().and_then(|w| w.toplevel()).map(|t| t.wl_surface().clone());
+            let top = self
+                .space
+                .elements()
+                .rev()
+                .filter(|w| !w.x11_surface().is_some_and(|x| x.is_override_redirect()))
+                .find_map(window_root);
             let id = top.and_then(|s| self.window_id_for_surface(&s));
             self.focus_window(id);
         } else {
@@ -594,9 +620,8 @@ impl State {
     pub fn sync_window_info(&mut self, id: WindowId) {
         let Some(index) = self.toplevel_index_by_id(id) else { return };
         let window = self.toplevels[index].window.clone();
-        let toplevel = window.toplevel().unwrap().clone();
-        let (title, app_id) = toplevel_title_app_id(&toplevel);
-        let parent = toplevel.parent().and_then(|p| self.window_id_for_surface(&p));
+        let Some(root) = window_root(&window) else { return };
+        let WindowMeta { title, app_id, parent, .. } = self.window_meta(&window);
         let geometry = window.geometry();
         let location = self.space.element_location(&window).or(self.toplevels[index].location).unwrap_or_default();
         self.toplevels[index].location = Some(location);
@@ -606,7 +631,7 @@ impl State {
         if let Some((name, _)) = &output {
             if self.toplevels[index].preferred_output.as_ref() != Some(name) {
                 self.toplevels[index].preferred_output = Some(name.clone());
-                self.send_preferred_scale(toplevel.wl_surface(), name);
+                self.send_preferred_scale(&root, name);
             }
         }
         self.windows.update(id, |w| {
@@ -786,6 +811,11 @@ impl State {
         }
         // Every toplevel, not only those in the space: a minimized one must lose the state too.
         for w in self.toplevels.iter().map(|t| &t.window) {
+            if let Some(x) = w.x11_surface() {
+                if !x.is_override_redirect() && x.is_activated() != (target.as_ref() == Some(w)) {
+                    let _ = x.set_activated(target.as_ref() == Some(w));
+                }
+            }
             if let Some(tl) = w.toplevel() {
                 let active = target.as_ref() == Some(w);
                 let changed = tl.with_pending_state(|s| {
@@ -802,7 +832,15 @@ impl State {
                 }
             }
         }
-        let surface = target.and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+        let surface = target.as_ref().and_then(window_root);
+        if let Some(x) = target.as_ref().and_then(|w| w.x11_surface()).cloned() {
+            // X11 focus: Xwayland routes the keys it gets to the X input focus.
+            if let Some(xwm) = self.xwm.as_mut() {
+                let _ = xwm.raise_window(&x);
+            }
+            let seat = self.seat.clone();
+            smithay::input::keyboard::KeyboardTarget::<State>::enter(&x, &seat, self, Vec::new(), serial);
+        }
         if let Some(keyboard) = self.seat.get_keyboard() {
             keyboard.set_focus(self, surface, serial);
         }
@@ -821,13 +859,13 @@ impl State {
     pub fn update_stacking_with_focus(&mut self, focus: Option<&WlSurface>) {
         let mut order = Vec::new();
         for w in self.space.elements() {
-            let Some(tl) = w.toplevel() else { continue };
-            let Some(id) = self.window_id_for_surface(tl.wl_surface()) else { continue };
+            let Some(root) = window_root(w) else { continue };
+            let Some(id) = self.window_id_for_surface(&root) else { continue };
             order.push(id);
             let mut popups: Vec<WindowId> = self
                 .popup_windows
                 .iter()
-                .filter(|(_, p)| find_popup_root_surface(&p.popup).ok().as_ref() == Some(tl.wl_surface()))
+                .filter(|(_, p)| find_popup_root_surface(&p.popup).ok().as_ref() == Some(&root))
                 .map(|(id, _)| *id)
                 .collect();
             popups.sort();
@@ -842,7 +880,13 @@ impl State {
     /// Asks a toplevel to take a size (a configure); the client's min/max size is respected.
     pub fn request_size(&mut self, id: WindowId, width: i32, height: i32) -> bool {
         let Some(t) = self.toplevel_by_id(id) else { return false };
-        let toplevel = t.window.toplevel().unwrap().clone();
+        if let Some(x) = t.window.x11_surface() {
+            let size =
+                clamp_size((width, height).into(), x.min_size().unwrap_or_default(), x.max_size().unwrap_or_default());
+            let loc = t.location.unwrap_or_else(|| x.geometry().loc);
+            return x.configure(Rectangle::new(loc, size)).is_ok();
+        }
+        let Some(toplevel) = t.window.toplevel().cloned() else { return false };
         let size = clamp_to_size_hints(&toplevel, (width, height).into());
         toplevel.with_pending_state(|s| s.size = Some(size));
         toplevel.send_pending_configure();
@@ -855,6 +899,9 @@ impl State {
         let window = self.toplevels[index].window.clone();
         self.toplevels[index].location = Some((x, y).into());
         let activate = self.windows.active() == Some(id);
+        if let Some(xs) = window.x11_surface() {
+            let _ = xs.configure(Rectangle::new((x, y).into(), xs.geometry().size));
+        }
         self.space.map_element(window, (x, y), activate);
         self.sync_window_info(id);
         self.refresh_popup_rects(id);
@@ -865,6 +912,7 @@ impl State {
     fn refresh_popup_rects(&mut self, parent: WindowId) {
         let Some(root) = self.toplevel_by_id(parent).and_then(|t| t.window.toplevel()).map(|t| t.wl_surface().clone())
         else {
+            // X11 popups (override-redirect windows) place themselves.
             return;
         };
         let popups: Vec<(WindowId, PopupKind)> = self
@@ -889,8 +937,12 @@ impl State {
     }
 
     pub fn set_toplevel_maximized(&mut self, index: usize, maximized: bool) {
+        if self.toplevels[index].window.is_x11() {
+            let show = if maximized { ShowState::Maximized } else { ShowState::Normal };
+            return self.set_x11_show(index, show, None);
+        }
         let entry = &self.toplevels[index];
-        let toplevel = entry.window.toplevel().unwrap().clone();
+        let Some(toplevel) = entry.window.toplevel().cloned() else { return };
         if maximized {
             let loc = entry.location.unwrap_or_default();
             let geo = entry.window.geometry();
@@ -946,8 +998,12 @@ impl State {
     }
 
     pub fn set_toplevel_fullscreen(&mut self, index: usize, fullscreen: bool, output: Option<&Output>) {
+        if self.toplevels[index].window.is_x11() {
+            let show = if fullscreen { ShowState::Fullscreen } else { ShowState::Normal };
+            return self.set_x11_show(index, show, output);
+        }
         let entry = &self.toplevels[index];
-        let toplevel = entry.window.toplevel().unwrap().clone();
+        let Some(toplevel) = entry.window.toplevel().cloned() else { return };
         if fullscreen {
             let loc = entry.location.unwrap_or_default();
             let geo = entry.window.geometry();
@@ -1012,7 +1068,14 @@ impl State {
     /// Asks a window to close (xdg_toplevel.close / xdg_popup.popup_done).
     pub fn close_window(&mut self, id: WindowId) -> bool {
         if let Some(t) = self.toplevel_by_id(id) {
-            t.window.toplevel().unwrap().send_close();
+            if let Some(tl) = t.window.toplevel() {
+                tl.send_close();
+            } else if let Some(x) = t.window.x11_surface() {
+                // WM_DELETE_WINDOW when the client takes it, else the connection is killed.
+                if let Err(err) = x.close() {
+                    tracing::warn!(%id, "closing an X11 window: {err}");
+                }
+            }
             return true;
         }
         if let Some(p) = self.popup_windows.get(&id) {
@@ -1026,6 +1089,7 @@ impl State {
 
     /// Everything the backend must do after a round of client requests.
     pub fn refresh(&mut self) {
+        self.associate_x11_surfaces();
         self.space.refresh();
         self.popups.cleanup();
         // Popups whose surface died without a destroy request.
@@ -1073,12 +1137,140 @@ pub fn clamp_size(size: Size<i32, Logical>, min: Size<i32, Logical>, max: Size<i
     (clamp(size.w, min.w, max.w), clamp(size.h, min.h, max.h)).into()
 }
 
+/// The wl_surface an X11 window draws into: through xwayland-shell (smithay sets it), or
+/// through the older WL_SURFACE_ID message, which Xwayland before 23.1 uses; that one we
+/// resolve ourselves (see `State::associate_x11_surfaces`) and keep in the window's user data.
+pub fn x11_wl_surface(x: &X11Surface) -> Option<WlSurface> {
+    x.wl_surface().or_else(|| {
+        x.user_data().get::<LegacyWlSurface>().and_then(|l| l.0.lock().unwrap().clone()).filter(|s| s.is_alive())
+    })
+}
+
+/// The WL_SURFACE_ID association of an X11 window.
+#[derive(Default)]
+pub struct LegacyWlSurface(pub std::sync::Mutex<Option<WlSurface>>);
+
+/// The root wl_surface of a window: its xdg toplevel's, or its X11 window's once known.
+pub fn window_root(window: &Window) -> Option<WlSurface> {
+    match window.x11_surface() {
+        Some(x) => x11_wl_surface(x),
+        None => window.toplevel().map(|t| t.wl_surface().clone()),
+    }
+}
+
+/// The topmost window under a point and its render location (its root surface's origin).
+/// smithay's `Space::element_under` cannot see X11 windows associated through WL_SURFACE_ID.
+pub fn window_under(state: &State, pos: Point<f64, Logical>) -> Option<(Window, Point<i32, Logical>)> {
+    state.space.elements().rev().find_map(|w| {
+        let render_loc = state.space.element_location(w)? - w.geometry().loc;
+        let local = pos - render_loc.to_f64();
+        let hit = match w.x11_surface() {
+            Some(x) => x11_wl_surface(x)
+                .is_some_and(|s| under_from_surface_tree(&s, local, (0, 0), WindowSurfaceType::ALL).is_some()),
+            None => smithay::desktop::space::SpaceElement::is_in_input_region(w, &local),
+        };
+        hit.then(|| (w.clone(), render_loc))
+    })
+}
+
+/// What the registry shows of a window besides geometry.
+pub struct WindowMeta {
+    pub title: String,
+    pub app_id: String,
+    pub parent: Option<WindowId>,
+    pub pid: Option<i32>,
+}
+
+impl State {
+    /// Title, app id, parent and pid of a toplevel entry's window, xdg or X11.
+    pub fn window_meta(&self, window: &Window) -> WindowMeta {
+        if let Some(x) = window.x11_surface() {
+            let own = self.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id);
+            let transient = x.is_transient_for().and_then(|w| self.x11_window_id(w));
+            let parent =
+                transient.or_else(|| own.and_then(|id| self.windows.get(id)).and_then(|w| w.parent)).or_else(|| {
+                    // An override-redirect window (menu, tooltip) belongs to the focused window.
+                    x.is_override_redirect().then(|| self.windows.active()).flatten().filter(|a| Some(*a) != own)
+                });
+            let class = x.class();
+            return WindowMeta {
+                title: x.title(),
+                app_id: if class.is_empty() { x.instance() } else { class },
+                parent,
+                pid: x.pid().map(|p| p as i32),
+            };
+        }
+        let Some(toplevel) = window.toplevel() else {
+            return WindowMeta { title: String::new(), app_id: String::new(), parent: None, pid: None };
+        };
+        let (title, app_id) = toplevel_title_app_id(toplevel);
+        let parent = toplevel.parent().and_then(|p| self.window_id_for_surface(&p));
+        WindowMeta { title, app_id, parent, pid: None }
+    }
+
+    /// The window id of an X11 window by its X11 id.
+    pub fn x11_window_id(&self, window: u32) -> Option<WindowId> {
+        self.toplevels
+            .iter()
+            .find(|t| t.window.x11_surface().is_some_and(|x| x.window_id() == window))
+            .and_then(|t| t.id)
+    }
+
+    /// Maximize, fullscreen or restore an X11 window: it gets the area and the _NET_WM_STATE.
+    fn set_x11_show(&mut self, index: usize, show: ShowState, output: Option<&Output>) {
+        let entry = &self.toplevels[index];
+        let Some(x) = entry.window.x11_surface().cloned() else { return };
+        let geo = x.geometry();
+        let loc = entry.location.unwrap_or(geo.loc);
+        let current = Rectangle::new(loc, geo.size);
+        let rect = match show {
+            ShowState::Normal | ShowState::Minimized => entry.restore.unwrap_or(current),
+            ShowState::Maximized | ShowState::Fullscreen => {
+                let out = output
+                    .and_then(|o| self.outputs.iter().find(|e| &e.output == o))
+                    .or_else(|| self.output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1))));
+                let Some(mut area) = out.map(|o| o.logical_rect()) else { return };
+                if show == ShowState::Maximized {
+                    if let Some(wa) = self.work_area.filter(|wa| wa.intersection_area(&area) > 0) {
+                        area = wa;
+                    }
+                }
+                Rectangle::new((area.x, area.y).into(), (area.width, area.height).into())
+            }
+        };
+        let entry = &mut self.toplevels[index];
+        if entry.show == ShowState::Normal && show != ShowState::Normal {
+            entry.restore = Some(current);
+        }
+        if show == ShowState::Normal {
+            entry.restore = None;
+        }
+        entry.show = show;
+        entry.location = Some(rect.loc);
+        let _ = x.set_maximized(show == ShowState::Maximized);
+        let _ = x.set_fullscreen(show == ShowState::Fullscreen);
+        let _ = x.configure(rect);
+        if let Some(id) = entry.id {
+            let window = entry.window.clone();
+            self.space.map_element(window, rect.loc, false);
+            self.windows.update(id, |w| w.state = show);
+            self.sync_window_info(id);
+        }
+        self.output_damaged = true;
+    }
+}
+
 /// The window under a point, and the surface and its global origin under it.
 pub fn surface_under(state: &State, pos: Point<f64, Logical>) -> Option<(WlSurface, Point<f64, Logical>)> {
     // `element_under` gives the render location (the window's location minus its geometry
     // offset): the origin of its root surface.
-    let (window, render_loc) = state.space.element_under(pos)?;
-    window.surface_under(pos - render_loc.to_f64(), WindowSurfaceType::ALL).map(|(s, p)| (s, (p + render_loc).to_f64()))
+    let (window, render_loc) = window_under(state, pos)?;
+    let local = pos - render_loc.to_f64();
+    let found = match window.x11_surface() {
+        Some(x) => under_from_surface_tree(&x11_wl_surface(x)?, local, (0, 0), WindowSurfaceType::ALL),
+        None => window.surface_under(local, WindowSurfaceType::ALL),
+    };
+    found.map(|(s, p)| (s, (p + render_loc).to_f64()))
 }
 
 #[cfg(test)]

@@ -372,12 +372,11 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
 
 /// The host's view of a window: where its whole image goes and where the window proper is.
 fn remote_window(state: &State, info: &WindowInfo) -> Option<RemoteWindow> {
-    let (root, geometry_offset) = match info.kind {
-        WindowKind::Toplevel => {
-            let t = state.toplevel_by_id(info.id)?;
-            (t.window.toplevel()?.wl_surface().clone(), t.window.geometry().loc)
-        }
-        WindowKind::Popup => {
+    // Toplevels, and X11 windows of either kind (override-redirect ones are popups), are
+    // toplevel entries; xdg popups are popup entries.
+    let (root, geometry_offset) = match state.toplevel_by_id(info.id) {
+        Some(t) => (crate::state::window_root(&t.window)?, t.window.geometry().loc),
+        None => {
             let p = state.popup_windows.get(&info.id)?;
             (p.popup.wl_surface().clone(), p.popup.geometry().loc)
         }
@@ -420,8 +419,7 @@ fn upsert_window(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
 
 /// The small (caption) and big (taskbar) icons of a toplevel, when it has any.
 fn send_icons(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
-    let Some(surface) = state.toplevel_by_id(info.id).and_then(|t| t.window.toplevel()).map(|t| t.wl_surface().clone())
-    else {
+    let Some(surface) = state.toplevel_by_id(info.id).and_then(|t| crate::state::window_root(&t.window)) else {
         return;
     };
     rdp.icons_sent.insert(info.id, info.app_id.clone());
@@ -575,7 +573,10 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
                 sent.window.height as i32 - sent.client.height as i32,
             );
             state.move_window(id, rect.x + dx, rect.y + dy);
-            let (w, h) = (rect.width as i32 - extra_w, rect.height as i32 - extra_h);
+            // A host rectangle spans up to 65535 pixels; no desktop is larger than 8192 (the RDP
+            // server's limit), and an app asked for more would try to allocate gigabytes.
+            const MAX_SIDE: i32 = 8192;
+            let (w, h) = ((rect.width as i32 - extra_w).min(MAX_SIDE), (rect.height as i32 - extra_h).min(MAX_SIDE));
             if (w, h) != (sent.client.width as i32, sent.client.height as i32) && w > 0 && h > 0 {
                 state.request_size(id, w, h);
             }

@@ -4,3 +4,4 @@ mod compositor;
 mod seat;
 mod selection;
 mod xdg_shell;
+mod xwayland;

@@ -1,6 +1,9 @@
 //! Clipboard and primary selection: wl_data_device, primary selection and the two
 //! data-control protocols clipboard managers use.
 
+use std::os::fd::OwnedFd;
+
+use smithay::input::Seat;
 use smithay::wayland::selection::data_device::{
     ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
 };
@@ -11,13 +14,58 @@ use smithay::wayland::selection::primary_selection::{PrimarySelectionHandler, Pr
 use smithay::wayland::selection::wlr_data_control::{
     DataControlHandler as WlrDataControlHandler, DataControlState as WlrDataControlState,
 };
-use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::selection::{SelectionHandler, SelectionSource, SelectionTarget};
 use smithay::{delegate_data_control, delegate_data_device, delegate_ext_data_control, delegate_primary_selection};
 
 use crate::state::State;
 
 impl SelectionHandler for State {
     type SelectionUserData = ();
+
+    fn new_selection(&mut self, ty: SelectionTarget, source: Option<SelectionSource>, _seat: Seat<State>) {
+        // A Wayland client took the selection: X11 clients see it too.
+        self.x11_selection_owned(ty, false);
+        let mimes = source.map(|s| s.mime_types());
+        match ty {
+            SelectionTarget::Clipboard => self.xwl.wayland_clipboard = mimes.clone(),
+            SelectionTarget::Primary => self.xwl.wayland_primary = mimes.clone(),
+        }
+        if let Some(xwm) = self.xwm.as_mut() {
+            if let Err(err) = xwm.new_selection(ty, mimes) {
+                tracing::warn!(?ty, "offering a selection to X11: {err}");
+            }
+        }
+    }
+
+    fn send_selection(&mut self, ty: SelectionTarget, mime_type: String, fd: OwnedFd, _seat: Seat<State>, _: &()) {
+        // A Wayland client reads a selection an X11 client owns.
+        if !self.x11_selection_owns(ty) {
+            return;
+        }
+        let handle = self.loop_handle.clone();
+        if let Some(xwm) = self.xwm.as_mut() {
+            if let Err(err) = xwm.send_selection(ty, mime_type, fd, handle) {
+                tracing::warn!(?ty, "reading an X11 selection: {err}");
+            }
+        }
+    }
+}
+
+impl State {
+    /// Whether an X11 client owns a selection (wayrail offers it to Wayland clients).
+    pub fn x11_selection_owns(&self, ty: SelectionTarget) -> bool {
+        match ty {
+            SelectionTarget::Clipboard => self.xwl.owns_clipboard,
+            SelectionTarget::Primary => self.xwl.owns_primary,
+        }
+    }
+
+    pub fn x11_selection_owned(&mut self, ty: SelectionTarget, owned: bool) {
+        match ty {
+            SelectionTarget::Clipboard => self.xwl.owns_clipboard = owned,
+            SelectionTarget::Primary => self.xwl.owns_primary = owned,
+        }
+    }
 }
 
 impl DataDeviceHandler for State {

@@ -1,0 +1,316 @@
+//! Xwayland's life: `--xwayland off|lazy|on`.
+//!
+//! - lazy (default): wayrail holds an X11 display (`wayrail_xwayland::X11Display`: lock file
+//!   and sockets) from the start, so `DISPLAY` works at once. When the first X client connects,
+//!   wayrail accepts it, lets the display go and starts Xwayland on the same number through
+//!   smithay (which binds the same paths again); the connections accepted early are handed over
+//!   through a proxy that carries bytes and file descriptors. Later clients reach Xwayland
+//!   directly. When Xwayland dies, wayrail holds the display again and waits for the next client.
+//! - on: Xwayland starts with the compositor and is started again when it dies.
+//!
+//! The X11 window manager (smithay's `X11Wm`, with wayrail's `XwmHandler` in
+//! `handlers/xwayland.rs`) runs while Xwayland does.
+
+use std::os::unix::net::UnixStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
+use smithay::reexports::calloop::{Interest, Mode, PostAction, RegistrationToken};
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::Client;
+use smithay::xwayland::{X11Wm, XWayland, XWaylandEvent};
+use wayrail_xwayland::X11Display;
+
+use smithay::wayland::selection::data_device::{clear_data_device_selection, set_data_device_selection};
+use smithay::wayland::selection::primary_selection::{clear_primary_selection, set_primary_selection};
+use smithay::wayland::selection::SelectionTarget;
+
+use crate::config::XwaylandMode;
+use crate::state::{x11_wl_surface, LegacyWlSurface, State};
+
+/// The state of Xwayland.
+#[derive(Default)]
+pub struct Xwl {
+    pub mode: Option<XwaylandMode>,
+    /// The display number (`DISPLAY=:n`) while X11 is enabled.
+    pub display: Option<u32>,
+    /// Lazy mode, before the first X client: the display we hold and its sources.
+    held: Option<(X11Display, Vec<RegistrationToken>)>,
+    start_queued: bool,
+    /// The Xwayland instance (its event source; dropping it ends the instance).
+    server: Option<RegistrationToken>,
+    /// Xwayland's Wayland client.
+    pub client: Option<Client>,
+    /// Connections accepted before Xwayland ran, handed over once it is ready.
+    early: Vec<UnixStream>,
+    /// When the current Xwayland was started (or the first client connected).
+    started: Option<Instant>,
+    /// An X11 client owns the clipboard / the primary selection.
+    pub owns_clipboard: bool,
+    pub owns_primary: bool,
+    /// The mime types of the selections Wayland clients hold, offered to a new Xwayland.
+    pub wayland_clipboard: Option<Vec<String>>,
+    pub wayland_primary: Option<Vec<String>>,
+}
+
+impl State {
+    /// Sets up X11 as configured; returns the display number, if any.
+    pub fn init_xwayland(&mut self, mode: XwaylandMode) -> Option<u32> {
+        self.xwl.mode = Some(mode);
+        if mode == XwaylandMode::Off {
+            return None;
+        }
+        let display = match X11Display::bind_free(true) {
+            Ok(d) => d,
+            Err(err) => {
+                tracing::error!("no X11 display for Xwayland: {err}; X11 apps will not work");
+                return None;
+            }
+        };
+        let n = display.number();
+        self.xwl.display = Some(n);
+        tracing::info!(display = format!(":{n}"), ?mode, "X11 display");
+        match mode {
+            XwaylandMode::Lazy => self.hold_display(display),
+            _ => {
+                drop(display);
+                self.start_xwayland();
+            }
+        }
+        Some(n)
+    }
+
+    /// Lazy mode: waits on the display's sockets for a first client.
+    fn hold_display(&mut self, display: X11Display) {
+        let mut tokens = Vec::new();
+        for listener in display.listeners() {
+            let Ok(fd) = listener.try_clone() else { continue };
+            let result =
+                self.loop_handle.insert_source(Generic::new(fd, Interest::READ, Mode::Level), |_, _, state| {
+                    if !state.xwl.start_queued {
+                        state.xwl.start_queued = true;
+                        // Not from inside this source's own callback: starting removes it.
+                        state.loop_handle.insert_idle(|state| state.start_xwayland());
+                    }
+                    Ok(PostAction::Continue)
+                });
+            match result {
+                Ok(t) => tokens.push(t),
+                Err(err) => tracing::error!("X11 socket source: {}", err.error),
+            }
+        }
+        self.xwl.held = Some((display, tokens));
+    }
+
+    /// Starts Xwayland on our display number, handing over clients that connected early.
+    pub fn start_xwayland(&mut self) {
+        self.xwl.start_queued = false;
+        let Some(n) = self.xwl.display else { return };
+        if self.xwl.server.is_some() {
+            return;
+        }
+        self.xwl.started = Some(Instant::now());
+        if let Some((display, tokens)) = self.xwl.held.take() {
+            self.xwl.early = display.accept_pending();
+            for t in tokens {
+                self.loop_handle.remove(t);
+            }
+            drop(display);
+        }
+        tracing::info!(display = format!(":{n}"), early_clients = self.xwl.early.len(), "starting Xwayland");
+        let spawned = XWayland::spawn(
+            &self.display_handle,
+            Some(n),
+            wayrail_xwayland::xwayland_env(),
+            true,
+            Stdio::null(),
+            Stdio::null(),
+            |_| {},
+        );
+        let (xwayland, client) = match spawned {
+            Ok(x) => x,
+            Err(err) => {
+                tracing::error!("starting Xwayland: {err}");
+                self.xwayland_gone();
+                return;
+            }
+        };
+        self.xwl.client = Some(client.clone());
+        let result = self.loop_handle.insert_source(xwayland, move |event, _, state| match event {
+            XWaylandEvent::Ready { x11_socket, display_number } => {
+                match X11Wm::start_wm(state.loop_handle.clone(), x11_socket, client.clone()) {
+                    Ok(mut wm) => {
+                        // What Wayland clients hold is offered to X11 clients at once.
+                        for ty in [SelectionTarget::Clipboard, SelectionTarget::Primary] {
+                            if let Some(mimes) = wayland_selection_mimes(state, ty) {
+                                let _ = wm.new_selection(ty, Some(mimes));
+                            }
+                        }
+                        state.xwm = Some(wm);
+                        let ms = state.xwl.started.map_or(0, |s| s.elapsed().as_millis());
+                        tracing::info!(display = format!(":{display_number}"), ms, "Xwayland is ready");
+                        for stream in state.xwl.early.drain(..) {
+                            if let Err(err) = wayrail_xwayland::proxy(stream, display_number) {
+                                tracing::warn!("handing an early X client over: {err}");
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!("the X11 window manager could not start: {err}");
+                        state.loop_handle.insert_idle(|state| state.xwayland_gone());
+                    }
+                }
+            }
+            XWaylandEvent::Error => {
+                tracing::error!("Xwayland exited while starting");
+                state.loop_handle.insert_idle(|state| state.xwayland_gone());
+            }
+        });
+        match result {
+            Ok(token) => self.xwl.server = Some(token),
+            Err(err) => {
+                tracing::error!("Xwayland source: {}", err.error);
+                self.xwl.client = None;
+                self.xwayland_gone();
+            }
+        }
+    }
+
+    /// Xwayland died (or never came up): its windows go, and X11 comes back as configured.
+    pub fn xwayland_gone(&mut self) {
+        let x11: Vec<_> = self.toplevels.iter().filter_map(|t| t.window.x11_surface().cloned()).collect();
+        for window in x11 {
+            self.remove_x11_window(&window);
+        }
+        self.xwm = None;
+        self.xwl.early.clear();
+        for ty in [SelectionTarget::Clipboard, SelectionTarget::Primary] {
+            if self.x11_selection_owns(ty) {
+                self.x11_selection_owned(ty, false);
+                clear_selection(self, ty);
+            }
+        }
+        if let Some(client) = self.xwl.client.take() {
+            self.display_handle.backend_handle().kill_client(
+                client.id(),
+                smithay::reexports::wayland_server::backend::DisconnectReason::ConnectionClosed,
+            );
+        }
+        // Dropping the instance removes its lock and socket files.
+        if let Some(token) = self.xwl.server.take() {
+            // The source disabled itself once Xwayland was ready; calloop warns when a disabled
+            // source is removed.
+            let _ = self.loop_handle.enable(&token);
+            self.loop_handle.remove(token);
+        }
+        let Some(n) = self.xwl.display else { return };
+        match self.xwl.mode {
+            Some(XwaylandMode::Lazy) => match X11Display::bind(n, true) {
+                Ok(display) => {
+                    tracing::info!(display = format!(":{n}"), "waiting for the next X client to start Xwayland");
+                    self.hold_display(display);
+                }
+                Err(err) => {
+                    // Somebody took the number meanwhile: another one, and DISPLAY follows.
+                    tracing::warn!(display = format!(":{n}"), "holding the X11 display again: {err}");
+                    match X11Display::bind_free(true) {
+                        Ok(display) => {
+                            let n = display.number();
+                            tracing::warn!(display = format!(":{n}"), "X11 moved to another display");
+                            self.xwl.display = Some(n);
+                            std::env::set_var("DISPLAY", format!(":{n}"));
+                            self.hold_display(display);
+                        }
+                        Err(err) => {
+                            tracing::error!("no X11 display: {err}; X11 apps will not work");
+                            self.xwl.display = None;
+                        }
+                    }
+                }
+            },
+            Some(XwaylandMode::On) => {
+                tracing::info!("starting Xwayland again in a second");
+                let result =
+                    self.loop_handle.insert_source(Timer::from_duration(Duration::from_secs(1)), |_, _, state| {
+                        state.start_xwayland();
+                        TimeoutAction::Drop
+                    });
+                if let Err(err) = result {
+                    tracing::error!("Xwayland restart timer: {err}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// At exit: Xwayland ends and the display's lock and socket files go.
+    pub fn stop_xwayland(&mut self) {
+        self.xwl.mode = Some(XwaylandMode::Off);
+        self.xwl.display = None;
+        if let Some((display, tokens)) = self.xwl.held.take() {
+            for t in tokens {
+                self.loop_handle.remove(t);
+            }
+            drop(display);
+        }
+        self.xwayland_gone();
+    }
+
+    /// Resolves WL_SURFACE_ID (Xwayland before 23.1) for X11 windows that have none yet, and
+    /// lets those with content map. Runs after every dispatch: the X11 message and the
+    /// surface's first commit come on different sockets, in either order.
+    pub fn associate_x11_surfaces(&mut self) {
+        let Some(client) = self.xwl.client.clone() else { return };
+        let mut ready = Vec::new();
+        for (index, t) in self.toplevels.iter().enumerate() {
+            let Some(x) = t.window.x11_surface() else { continue };
+            if t.id.is_some() || x11_wl_surface(x).is_some() {
+                continue;
+            }
+            #[allow(deprecated)]
+            let Some(id) = x.wl_surface_id() else {
+                continue;
+            };
+            let Ok(surface) = client.object_from_protocol_id::<WlSurface>(&self.display_handle, id) else { continue };
+            x.user_data().insert_if_missing(LegacyWlSurface::default);
+            *x.user_data().get::<LegacyWlSurface>().unwrap().0.lock().unwrap() = Some(surface);
+            ready.push(index);
+        }
+        if !ready.is_empty() {
+            // A frame callback the surface asked for before we knew whose it was is still
+            // pending: Xwayland draws nothing more until it gets it.
+            self.frame_requested = true;
+        }
+        for index in ready {
+            self.toplevel_committed(index);
+        }
+    }
+}
+
+/// Makes an X11 client's selection the seat's (a compositor-owned one; Wayland clients that
+/// read it get `SelectionHandler::send_selection`).
+pub fn set_selection(state: &mut State, ty: SelectionTarget, mime_types: Vec<String>) {
+    let (dh, seat) = (state.display_handle.clone(), state.seat.clone());
+    match ty {
+        SelectionTarget::Clipboard => set_data_device_selection(&dh, &seat, mime_types, ()),
+        SelectionTarget::Primary => set_primary_selection(&dh, &seat, mime_types, ()),
+    }
+}
+
+pub fn clear_selection(state: &mut State, ty: SelectionTarget) {
+    let (dh, seat) = (state.display_handle.clone(), state.seat.clone());
+    match ty {
+        SelectionTarget::Clipboard => clear_data_device_selection(&dh, &seat),
+        SelectionTarget::Primary => clear_primary_selection(&dh, &seat),
+    }
+}
+
+/// The mime types of the selection a Wayland client holds, if one does.
+fn wayland_selection_mimes(state: &State, ty: SelectionTarget) -> Option<Vec<String>> {
+    match ty {
+        SelectionTarget::Clipboard => state.xwl.wayland_clipboard.clone(),
+        SelectionTarget::Primary => state.xwl.wayland_primary.clone(),
+    }
+}

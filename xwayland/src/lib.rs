@@ -1,0 +1,317 @@
+//! wayrail's Xwayland glue that does not need the compositor's state.
+//!
+//! - [`X11Display`]: an X11 display number held without an X server: the `/tmp/.X<n>-lock`
+//!   file and the listening sockets `/tmp/.X11-unix/X<n>` and `@/tmp/.X11-unix/X<n>`. `DISPLAY`
+//!   works from the start; the compositor starts Xwayland when the first client connects.
+//! - [`proxy`]: hands a connection accepted before Xwayland ran over to Xwayland: bytes and
+//!   passed file descriptors (MIT-SHM, DRI3) both ways.
+//! - [`xwayland_env`]: what Xwayland needs from our environment (smithay clears it).
+//!
+//! The lazy start, in order: [`X11Display::bind_free`] holds `:n`; a client connects; the
+//! compositor [`X11Display::accept_pending`]s, drops the display (lock and socket files go), lets
+//! smithay's `XWayland::spawn(Some(n))` take the same number (it binds the same paths), and
+//! [`proxy`]s the accepted connections to it. Later clients reach Xwayland directly.
+
+use std::fs::OpenOptions;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::path::PathBuf;
+
+use rustix::net::{
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags,
+};
+
+/// The display numbers tried, as smithay and Xwayland do.
+pub const DISPLAYS: std::ops::Range<u32> = 0..33;
+
+fn lock_path(n: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/.X{n}-lock"))
+}
+
+fn socket_path(n: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/.X11-unix/X{n}"))
+}
+
+/// An X11 display number we hold: its lock file and listening sockets. Dropping it removes
+/// the lock and the socket file.
+#[derive(Debug)]
+pub struct X11Display {
+    number: u32,
+    listeners: Vec<UnixListener>,
+}
+
+impl X11Display {
+    /// Holds the first free display number (a lock file we could create, or a stale one whose
+    /// process is gone) with its filesystem socket and, when `abstract_socket`, the abstract one.
+    pub fn bind_free(abstract_socket: bool) -> io::Result<X11Display> {
+        for n in DISPLAYS {
+            if !grab_lock(n) {
+                continue;
+            }
+            match bind_sockets(n, abstract_socket) {
+                Ok(listeners) => return Ok(X11Display { number: n, listeners }),
+                Err(err) => {
+                    tracing::debug!(display = n, "X11 sockets: {err}");
+                    let _ = std::fs::remove_file(lock_path(n));
+                }
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AddrInUse, "no free X11 display number in :0..:32"))
+    }
+
+    /// Holds display `n` again (after the Xwayland that used it is gone).
+    pub fn bind(n: u32, abstract_socket: bool) -> io::Result<X11Display> {
+        if !grab_lock(n) {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("display :{n} is locked")));
+        }
+        match bind_sockets(n, abstract_socket) {
+            Ok(listeners) => Ok(X11Display { number: n, listeners }),
+            Err(err) => {
+                let _ = std::fs::remove_file(lock_path(n));
+                Err(err)
+            }
+        }
+    }
+
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// The listening sockets (non-blocking), to poll for a first client.
+    pub fn listeners(&self) -> &[UnixListener] {
+        &self.listeners
+    }
+
+    /// Accepts every connection waiting on any of the sockets.
+    pub fn accept_pending(&self) -> Vec<UnixStream> {
+        let mut streams = Vec::new();
+        for listener in &self.listeners {
+            while let Ok((stream, _)) = listener.accept() {
+                let _ = stream.set_nonblocking(false);
+                streams.push(stream);
+            }
+        }
+        streams
+    }
+}
+
+impl Drop for X11Display {
+    fn drop(&mut self) {
+        self.listeners.clear();
+        let _ = std::fs::remove_file(socket_path(self.number));
+        let _ = std::fs::remove_file(lock_path(self.number));
+    }
+}
+
+/// Creates `/tmp/.X<n>-lock` with our pid, taking over a stale one.
+fn grab_lock(n: u32) -> bool {
+    let path = lock_path(n);
+    for _ in 0..2 {
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => {
+                if writeln!(file, "{:>10}", std::process::id()).is_ok() {
+                    return true;
+                }
+                let _ = std::fs::remove_file(&path);
+                return false;
+            }
+            Err(_) => {
+                let mut text = String::new();
+                let Ok(mut file) = std::fs::File::open(&path) else { return false };
+                if file.read_to_string(&mut text).is_err() {
+                    return false;
+                }
+                let Ok(pid) = text.trim().parse::<i32>() else { return false };
+                // SAFETY: kill(2) with signal 0 only checks whether the process exists.
+                let gone = pid > 0
+                    && unsafe { libc::kill(pid, 0) } == -1
+                    && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+                if !gone || std::fs::remove_file(&path).is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+    false
+}
+
+fn bind_sockets(n: u32, abstract_socket: bool) -> io::Result<Vec<UnixListener>> {
+    let path = socket_path(n);
+    let _ = std::fs::create_dir("/tmp/.X11-unix");
+    // We hold the lock: a socket file left there belongs to a dead server.
+    let _ = std::fs::remove_file(&path);
+    let mut listeners = vec![UnixListener::bind(&path)?];
+    if abstract_socket {
+        let addr = SocketAddr::from_abstract_name(path.as_os_str().as_encoded_bytes())?;
+        match UnixListener::bind_addr(&addr) {
+            Ok(l) => listeners.push(l),
+            Err(err) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(err);
+            }
+        }
+    }
+    for l in &listeners {
+        l.set_nonblocking(true)?;
+    }
+    Ok(listeners)
+}
+
+/// Connects to display `n`'s filesystem socket and forwards `client` to it, bytes and file
+/// descriptors both ways, on two threads that end with the connection.
+pub fn proxy(client: UnixStream, n: u32) -> io::Result<()> {
+    std::thread::Builder::new().name("x11-proxy-up".into()).spawn(move || {
+        let server = match connect_retrying(n) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(display = n, "handing an early X client to Xwayland: {err}");
+                return;
+            }
+        };
+        let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
+        let down = std::thread::Builder::new().name("x11-proxy-down".into()).spawn(move || forward(&s2, &c2));
+        forward(&client, &server);
+        if let Ok(down) = down {
+            let _ = down.join();
+        }
+    })?;
+    Ok(())
+}
+
+fn connect_retrying(n: u32) -> io::Result<UnixStream> {
+    let path = socket_path(n);
+    let mut last = None;
+    for _ in 0..100 {
+        match UnixStream::connect(&path) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("connect")))
+}
+
+/// The most descriptors one X request carries is small; leave room.
+const MAX_FDS: usize = 16;
+
+/// Copies from `from` to `to` until `from` ends, passing descriptors along with their bytes.
+fn forward(from: &UnixStream, to: &UnixStream) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    loop {
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let received = match recvmsg(from, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Ok(r) => r.bytes,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        };
+        let fds: Vec<OwnedFd> = control
+            .drain()
+            .flat_map(|m| match m {
+                RecvAncillaryMessage::ScmRights(fds) => fds.collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        if received == 0 && fds.is_empty() {
+            break;
+        }
+        if send_all(to, &buf[..received], &fds).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+    let _ = from.shutdown(std::net::Shutdown::Read);
+}
+
+fn send_all(to: &UnixStream, mut bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+    let mut pending_fds = !borrowed.is_empty();
+    // Descriptors ride on the first byte of the data they came with.
+    while !bytes.is_empty() || pending_fds {
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if pending_fds {
+            control.push(SendAncillaryMessage::ScmRights(&borrowed));
+        }
+        let iov = [IoSlice::new(bytes)];
+        match sendmsg(to, &iov, &mut control, SendFlags::NOSIGNAL) {
+            Ok(n) => {
+                pending_fds = false;
+                bytes = &bytes[n..];
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        if bytes.is_empty() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The environment Xwayland gets besides smithay's (PATH, XDG_RUNTIME_DIR): home, cursor
+/// theme, locale, fonts, XKB overrides.
+pub fn xwayland_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            matches!(k.as_str(), "HOME" | "USER" | "LANG" | "LC_ALL" | "LC_CTYPE" | "XAUTHORITY" | "FONTCONFIG_FILE")
+                || k.starts_with("XCURSOR_")
+                || k.starts_with("XKB_")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn forwards_bytes_and_descriptors() {
+        let (client, proxy_in) = UnixStream::pair().unwrap();
+        let (proxy_out, server) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || forward(&proxy_in, &proxy_out));
+        let (pipe_r, pipe_w) = rustix::pipe::pipe().unwrap();
+        send_all(&client, b"hello", &[pipe_w]).unwrap();
+        let mut buf = [0u8; 16];
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = recvmsg(&server, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::empty()).unwrap();
+        assert_eq!(&buf[..got.bytes], b"hello");
+        let fds: Vec<OwnedFd> = control
+            .drain()
+            .flat_map(|m| match m {
+                RecvAncillaryMessage::ScmRights(fds) => fds.collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(fds.len(), 1);
+        // The passed descriptor is the pipe's write end: writing to it reaches our read end.
+        rustix::io::write(&fds[0], b"x").unwrap();
+        let mut one = [0u8; 1];
+        assert_eq!(rustix::io::read(&pipe_r, &mut one).unwrap(), 1);
+        assert!(fds[0].as_raw_fd() >= 0);
+        drop(client);
+        t.join().unwrap();
+        let mut rest = Vec::new();
+        (&server).read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn holds_and_releases_a_display() {
+        let d = X11Display::bind_free(false).unwrap();
+        let n = d.number();
+        assert!(lock_path(n).exists() && socket_path(n).exists());
+        let c = UnixStream::connect(socket_path(n)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(d.accept_pending().len(), 1);
+        drop(c);
+        drop(d);
+        assert!(!lock_path(n).exists() && !socket_path(n).exists());
+    }
+}
