@@ -18,8 +18,10 @@ pub enum GfxEvent {
         scaled_map_disabled: bool,
     },
     Ready,
+    /// `suspended`: the client asked for no more acks (queue depth SUSPEND_FRAME_ACKNOWLEDGEMENT).
     FrameAck {
         frame_id: u32,
+        suspended: bool,
     },
     Closed,
 }
@@ -45,8 +47,8 @@ impl GraphicsPipelineHandler for GfxHandler {
         let _ = self.events.send(GfxEvent::Ready);
     }
 
-    fn on_frame_ack(&mut self, frame_id: u32, _queue_depth: u32, _total_frames_decoded: u32) {
-        let _ = self.events.send(GfxEvent::FrameAck { frame_id });
+    fn on_frame_ack(&mut self, frame_id: u32, queue_depth: u32, _total_frames_decoded: u32) {
+        let _ = self.events.send(GfxEvent::FrameAck { frame_id, suspended: queue_depth == 0xFFFF_FFFF });
     }
 
     /// No limit here: the compositor paces itself (one desktop frame, or one frame per changed

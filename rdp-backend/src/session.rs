@@ -239,6 +239,7 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
         rail: remote_app.then(crate::remoteapp::RailState::default),
         mapping: crate::remoteapp::Mapping::ScaledWindow,
         scaled_map_disabled: false,
+        acks_suspended: false,
         egfx_ready: false,
         bitmap_mode: false,
         large_pointer,
@@ -279,6 +280,8 @@ struct Session {
     mapping: crate::remoteapp::Mapping,
     /// The client advertised SCALEDMAP_DISABLE.
     scaled_map_disabled: bool,
+    /// The client suspended frame acknowledgements: frames count as shown once sent.
+    acks_suspended: bool,
     egfx_ready: bool,
     bitmap_mode: bool,
     large_pointer: bool,
@@ -499,7 +502,7 @@ impl Session {
                     self.recreate_surface().await?
                 }
             }
-            GfxEvent::FrameAck { frame_id } => {
+            GfxEvent::FrameAck { frame_id, suspended } => {
                 // Acks come in order; anything older than this one was shown too.
                 while let Some(&(id, frame)) = self.in_flight.first() {
                     if id.wrapping_sub(frame_id) as i32 > 0 {
@@ -507,6 +510,16 @@ impl Session {
                     }
                     self.in_flight.remove(0);
                     self.send_host(HostEvent::FrameDone { frame });
+                }
+                if suspended != self.acks_suspended {
+                    tracing::debug!(session = self.id, suspended, "client frame acknowledgements");
+                    self.acks_suspended = suspended;
+                }
+                if suspended {
+                    // No acks will come: nothing may wait for them.
+                    for (_, frame) in self.in_flight.drain(..) {
+                        let _ = self.host.send(HostEvent::FrameDone { frame });
+                    }
                 }
             }
             GfxEvent::Advertised { scaled_map_disabled } => {
@@ -589,6 +602,7 @@ impl Session {
         let timestamp = self.started.elapsed().as_millis() as u32;
         let queued = self.with_gfx(|gfx, surface| surface.as_mut().and_then(|s| s.queue_frame(gfx, &frame, timestamp)));
         match queued.await?.flatten() {
+            Some(_) if self.acks_suspended => self.send_host(HostEvent::FrameDone { frame: frame.frame }),
             Some(frame_id) => self.in_flight.push((frame_id, frame.frame)),
             None => self.send_host(HostEvent::FrameDone { frame: frame.frame }),
         }
@@ -814,6 +828,7 @@ impl Session {
             rail.surfaces.insert(window, s);
         }
         match queued?.flatten() {
+            Some(_) if self.acks_suspended => self.send_host(HostEvent::FrameDone { frame: frame.frame }),
             Some(frame_id) => self.in_flight.push((frame_id, frame.frame)),
             None => self.send_host(HostEvent::FrameDone { frame: frame.frame }),
         }
