@@ -1,0 +1,196 @@
+//! X11 apps through Xwayland: windows of the window model with titles and pixels, typing,
+//! override-redirect menus as popups, Xwayland started on demand and surviving its death.
+
+use std::time::{Duration, Instant};
+
+use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, Value, MAP_TIMEOUT};
+
+/// Waits for the window titled `title` of kind toplevel.
+fn wait_titled(wr: &Compositor, title: &str) -> Value {
+    wr.wait_for_window(MAP_TIMEOUT, &format!("titled {title:?}"), |w| w["kind"] == "toplevel" && w["title"] == title)
+}
+
+#[test]
+fn lazy_display_exists_before_xwayland_and_starts_it_on_connect() {
+    require_programs!("Xwayland", "xprop", "xeyes");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let display = wr.x11_display().expect("lazy mode has an X11 display");
+    assert!(display.starts_with(':'), "{display}");
+    // The display's socket is there, and nothing runs behind it yet.
+    let n: u32 = display[1..].parse().unwrap();
+    assert!(std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(wr.xwayland_pid(), None, "Xwayland runs before any X client");
+
+    // The first client (a window of its own) starts Xwayland and is served.
+    let started = Instant::now();
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    let window = wait_titled(&wr, "xeyes");
+    eprintln!("first X client connect -> window mapped: {} ms", started.elapsed().as_millis());
+    assert_eq!(window["app_id"], "XEyes", "{window}");
+    assert!(wr.xwayland_pid().is_some(), "no Xwayland child after an X client connected");
+    // Later clients reach Xwayland directly.
+    let status = wr.x11_command("xprop").args(["-root", "_NET_SUPPORTING_WM_CHECK"]).status().unwrap();
+    assert!(status.success(), "xprop -root failed");
+}
+
+#[test]
+fn x11_apps_map_with_titles_and_pixels() {
+    require_programs!("Xwayland", "xterm", "xeyes", "xclock");
+    let wr = Compositor::start_xwayland("on", &["--output", "1600x900"]);
+    assert!(wait_until(Duration::from_secs(10), || wr.xwayland_pid().is_some()), "--xwayland on started nothing");
+    let _term = wr.spawn_x11_client("xterm", &[]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    let _clock = wr.spawn_x11_client("xclock", &[]);
+    let mut rects = Vec::new();
+    for (i, (title, class)) in [("xterm", "XTerm"), ("xeyes", "XEyes"), ("xclock", "XClock")].into_iter().enumerate() {
+        let w = wait_titled(&wr, title);
+        assert_eq!(w["app_id"], class, "{w}");
+        let id = w["id"].as_u64().unwrap();
+        // Side by side, so each one's pixels are visible.
+        let x = (20 + i * 520).to_string();
+        wr.window_op(id, &["move", &x, "40"]);
+        rects.push((title, id));
+    }
+    assert!(wait_until(Duration::from_secs(5), || {
+        rects.iter().all(|(_, id)| wr.window(*id).is_some_and(|w| w["y"] == 40))
+    }));
+    // Let them redraw after the move.
+    std::thread::sleep(Duration::from_millis(500));
+    let shot = wr.screenshot_output(&wr.path("x11.png"));
+    for (title, id) in rects {
+        let w = wr.window(id).unwrap();
+        let rect = Rect::of(&w);
+        assert!(rect.width >= 50 && rect.height >= 50, "tiny window: {w}");
+        assert!(shot.distinct_colors(rect, 2) >= 2, "{title}'s window area shows nothing: {w}");
+        let (image, _) = wr.screenshot_window(id, &wr.path(&format!("{title}.png")));
+        assert!(image.width >= 50, "{title}: empty window screenshot");
+    }
+}
+
+#[test]
+fn typing_reaches_xterm() {
+    require_programs!("Xwayland", "xterm");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let _term = wr.spawn_x11_client("xterm", &["-e", "sh"]);
+    let window = wait_titled(&wr, "sh");
+    let id = window["id"].as_u64().unwrap();
+    wr.window_op(id, &["focus"]);
+    // xterm reads keys once its shell is up; type until the file appears.
+    let file = wr.path("typed");
+    let ok = wait_until(Duration::from_secs(20), || {
+        wr.type_text("echo ok > typed\n");
+        wait_until(Duration::from_secs(2), || file.exists())
+    });
+    assert!(ok, "typing into xterm made no file");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "ok");
+}
+
+#[test]
+fn xterm_menu_is_a_popup_of_the_xterm() {
+    require_programs!("Xwayland", "xterm");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let _term = wr.spawn_x11_client("xterm", &[]);
+    let window = wait_titled(&wr, "xterm");
+    let id = window["id"].as_u64().unwrap();
+    let rect = Rect::of(&window);
+    let (x, y) = ((rect.x + rect.width / 2).to_string(), (rect.y + rect.height / 2).to_string());
+    wr.input(&["motion", &x, &y]);
+    // Ctrl + left button held: xterm's main menu, an override-redirect window.
+    wr.input(&["key", "29", "down"]);
+    wr.input(&["button", "272", "down"]);
+    let popup = wr.wait_for_window(Duration::from_secs(10), "xterm's menu", |w| w["kind"] == "popup");
+    assert_eq!(popup["parent"].as_u64(), Some(id), "{popup}");
+    wr.input(&["button", "272", "up"]);
+    wr.input(&["key", "29", "up"]);
+    wr.wait_for_no_window(Duration::from_secs(10), "xterm's menu", |w| w["kind"] == "popup");
+}
+
+#[test]
+fn compositor_survives_xwayland_death_and_serves_the_next_client() {
+    require_programs!("Xwayland", "xeyes", "xclock");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let mut eyes = wr.spawn_x11_client("xeyes", &[]);
+    wait_titled(&wr, "xeyes");
+    let pid = wr.xwayland_pid().expect("no Xwayland child");
+    // SAFETY: kill(2) on wayrail's child, which it has not reaped while it shows in /proc.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wr.wait_for_no_window(Duration::from_secs(10), "of the dead Xwayland", |w| w["title"] == "xeyes");
+    assert!(eyes.wait_exit(Duration::from_secs(10)).is_some(), "xeyes outlived its X server");
+    assert!(wr.msg_json(&["version"])["x11_display"].is_string());
+    // A fresh Xwayland for the next client.
+    let _clock = wr.spawn_x11_client("xclock", &[]);
+    wait_titled(&wr, "xclock");
+    let again = wr.xwayland_pid().expect("no new Xwayland");
+    assert_ne!(again, pid);
+}
+
+/// Runs `program args` under `timeout 5` and returns its stdout.
+fn read_output(mut cmd: std::process::Command) -> String {
+    cmd.stdin(std::process::Stdio::null());
+    let out = cmd.output().expect("running a clipboard tool");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn selections_are_bridged_both_ways() {
+    require_programs!("Xwayland", "xeyes", "xclip", "wl-copy", "wl-paste", "timeout");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    // An X11 window with the keyboard focus: X11 clients may read the selections then.
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    wait_titled(&wr, "xeyes");
+    let wl_paste = |primary: bool| {
+        let mut cmd = wr.command("timeout");
+        cmd.args(["5", "wl-paste", "-n"]);
+        if primary {
+            cmd.arg("-p");
+        }
+        read_output(cmd)
+    };
+    let xclip_out = |selection: &str| {
+        let mut cmd = wr.x11_command("timeout");
+        cmd.args(["5", "xclip", "-selection", selection, "-o"]);
+        read_output(cmd)
+    };
+    for (selection, primary) in [("clipboard", false), ("primary", true)] {
+        // X11 → Wayland.
+        let text = format!("from-x11-{selection}");
+        let mut cmd = wr.x11_command("sh");
+        cmd.args(["-c", &format!("printf {text} | xclip -selection {selection} -i")]);
+        let _xclip = wr.spawn("xclip", cmd);
+        assert!(
+            wait_until(Duration::from_secs(10), || wl_paste(primary) == text),
+            "wl-paste did not see the X11 {selection}: {:?}",
+            wl_paste(primary)
+        );
+        // Wayland → X11.
+        let text = format!("from-wayland-{selection}");
+        let mut cmd = wr.command("wl-copy");
+        if primary {
+            cmd.arg("-p");
+        }
+        cmd.arg(&text);
+        let _wl_copy = wr.spawn("wl-copy", cmd);
+        assert!(
+            wait_until(Duration::from_secs(10), || xclip_out(selection) == text),
+            "xclip did not see the Wayland {selection}: {:?}",
+            xclip_out(selection)
+        );
+    }
+}
+
+#[test]
+fn gtk3_over_x11_draws_as_first_client() {
+    require_programs!("Xwayland", "gtk3-demo");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    // The first X client: it reaches Xwayland through the hand-over proxy.
+    let _demo = wr.spawn_x11_client("gtk3-demo", &[]);
+    let window = wait_titled(&wr, "Application Class");
+    assert_eq!(window["app_id"], "Gtk3-demo", "{window}");
+    let rect = Rect::of(&window);
+    // Drawn after its first frame: Xwayland waits for frame callbacks between frames.
+    let drawn = wait_until(Duration::from_secs(10), || {
+        wr.screenshot_output(&wr.path("gtk3-x11.png")).distinct_colors(rect, 8) >= 8
+    });
+    assert!(drawn, "gtk3-demo's X11 window shows nothing: {window}");
+}
