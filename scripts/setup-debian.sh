@@ -11,10 +11,10 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
-            xwayland openssl ca-certificates adwaita-icon-theme)
+            xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core)
 test_pkgs=(xvfb xdotool x11-utils x11-apps x11-xserver-utils xterm wayland-utils
            foot gtk-3-examples gtk-4-examples wl-clipboard xclip wtype imagemagick
-           freerdp2-x11 python3-xlib procps iproute2)
+           freerdp2-x11 python3-xlib procps iproute2 coreutils fonts-dejavu-core xauth)
 backports_pkgs=()
 [ "$want" = test ] && backports_pkgs=(freerdp3-x11 weston)
 
