@@ -216,8 +216,20 @@ impl State {
         if !pointer.has_grab(serial) {
             return;
         }
-        let Some(start) = pointer.grab_start_data() else { return };
         let Some(id) = self.window_id_for_surface(surface) else { return };
+        self.start_move_resize(id, &pointer, serial, edges);
+    }
+
+    /// Hands a move/resize of window `id` to the host when it can do it natively, else starts
+    /// the compositor's grab; `pointer` must hold the grab that started it.
+    pub fn start_move_resize(
+        &mut self,
+        id: WindowId,
+        pointer: &smithay::input::pointer::PointerHandle<State>,
+        serial: smithay::utils::Serial,
+        edges: Option<ResizeEdge>,
+    ) {
+        let Some(start) = pointer.grab_start_data() else { return };
         if self.host_move_resize {
             self.windows.move_resize_requested(id, edges.map(|e| e as u32), start.location.x, start.location.y);
             return;

@@ -107,6 +107,21 @@ struct Active {
     id: SessionId,
 }
 
+/// Hands a frame to the active session; a frame nobody can show is done at once, so the apps
+/// never wait for it.
+fn deliver_frame(
+    active: &Option<Active>,
+    sessions: &HashMap<SessionId, mpsc::Sender<SessionCmd>>,
+    host: &calloop::channel::Sender<HostEvent>,
+    number: u64,
+    command: SessionCmd,
+) {
+    let delivered = active.as_ref().and_then(|a| sessions.get(&a.id)).is_some_and(|tx| tx.try_send(command).is_ok());
+    if !delivered {
+        let _ = host.send(HostEvent::FrameDone { frame: number });
+    }
+}
+
 /// What the compositor sends to the RDP thread.
 struct FromCompositor {
     frames: mpsc::Receiver<DesktopFrame>,
@@ -190,26 +205,12 @@ async fn serve(
                 }
             },
             Some(frame) = frames.recv() => {
-                let target = active.as_ref().and_then(|a| sessions.get(&a.id));
                 let number = frame.frame;
-                let delivered = match target {
-                    Some(tx) => tx.try_send(SessionCmd::Frame(frame)).is_ok(),
-                    None => false,
-                };
-                if !delivered {
-                    let _ = host.send(HostEvent::FrameDone { frame: number });
-                }
+                deliver_frame(&active, &sessions, &host, number, SessionCmd::Frame(frame));
             }
             Some(frame) = window_frames.recv() => {
-                let target = active.as_ref().and_then(|a| sessions.get(&a.id));
                 let number = frame.frame;
-                let delivered = match target {
-                    Some(tx) => tx.try_send(SessionCmd::WindowFrame(frame)).is_ok(),
-                    None => false,
-                };
-                if !delivered {
-                    let _ = host.send(HostEvent::FrameDone { frame: number });
-                }
+                deliver_frame(&active, &sessions, &host, number, SessionCmd::WindowFrame(frame));
             }
             Some(command) = rail.recv() => {
                 // Without a session nothing is lost: a new session is told every window.

@@ -67,20 +67,9 @@ impl State {
     ) {
         let Some(id) = self.x11_index(window).and_then(|i| self.toplevels[i].id) else { return };
         let Some(pointer) = self.seat.get_pointer() else { return };
-        let Some(start) = pointer.grab_start_data() else { return };
-        if self.host_move_resize {
-            self.windows.move_resize_requested(id, edges.map(|e| e as u32), start.location.x, start.location.y);
-            return;
-        }
-        let Some(entry) = self.toplevel_by_id(id) else { return };
-        let location = entry.location.unwrap_or_default();
-        let size = entry.window.geometry().size;
-        let grab = match edges {
-            None => crate::grabs::MoveResizeGrab::moving(start, id, location),
-            Some(edges) => crate::grabs::MoveResizeGrab::resizing(start, id, edges, location, size),
-        };
+        // X11 has no serial of the button press: a fresh one starts the grab.
         let serial = smithay::utils::SERIAL_COUNTER.next_serial();
-        pointer.set_grab(self, grab, serial, smithay::input::pointer::Focus::Clear);
+        self.start_move_resize(id, &pointer, serial, edges);
     }
 
     /// An X11 window unmapped or was destroyed.
