@@ -2,14 +2,22 @@
 # Builds wayrail and wayrail-bench in release and prints the benchmark figures: composition
 # cost per window and per output, the compositor's wakeups with idle and animating clients,
 # and the RDP comparison with Weston 14's RDP backend (same xfreerdp3 client, same app: CPU
-# per frame, frames/s at the client, bytes per frame). Takes about 100 s. Arguments go to
-# wayrail-bench (see `--help`): e.g. `scripts/bench.sh rdp` for the RDP comparison alone,
-# `--skip-rdp`, `--rdp-secs 10`.
+# per frame, frames/s at the client, bytes per frame); then RemoteApp (wr-rail-bench: commit to
+# EGFX EndFrame latency and bytes per frame at the IronRDP test client). Takes about 120 s.
+# Arguments go to wayrail-bench (see `--help`): e.g. `scripts/bench.sh rdp` for the RDP
+# comparison alone, `--skip-rdp`, `--rdp-secs 10`. WAYRAIL_BENCH_SKIP_RAIL=1 skips RemoteApp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-debian.sh test
 . scripts/rust-env.sh
 cargo build --locked --release -p wayrail-compositor --bins --features bench
-WAYRAIL_BENCH_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)" \
-  exec target/release/wayrail-bench "$@"
+cargo build --locked --release -p wayrail-e2e --bin wr-rail-bench
+WAYRAIL_BENCH_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)"
+export WAYRAIL_BENCH_REV
+target/release/wayrail-bench "$@"
+case " $* " in *" --help "* | *" -h "*) exit 0 ;; esac
+if [ -z "${WAYRAIL_BENCH_SKIP_RAIL:-}" ]; then
+  echo
+  WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-rail-bench
+fi

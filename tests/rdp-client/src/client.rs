@@ -312,6 +312,7 @@ impl TestClient {
     }
 
     async fn process(&mut self, action: Action, frame: &[u8]) -> Result<()> {
+        let arrived = std::time::Instant::now();
         let frames_before = self.frames_received();
         let outputs = self.stage.process(&mut self.image, action, frame, None).context("processing a server PDU")?;
         if action == Action::X224 {
@@ -320,6 +321,9 @@ impl TestClient {
             let mut log = self.gfx.lock();
             if log.frame_records.len() > frames_before {
                 log.frame_records[frames_before].wire_bytes = std::mem::take(&mut self.unaccounted_bytes);
+            }
+            for record in &mut log.frame_records[frames_before..] {
+                record.arrived = Some(arrived);
             }
         }
         for output in outputs {

@@ -46,6 +46,8 @@ pub struct FrameRecord {
     /// previous frame ended, up to and including this frame's EndFrame: the frame's encoded
     /// surface commands and their framing.
     pub wire_bytes: usize,
+    /// When the PDU carrying its EndFrame came off the connection (before decoding it).
+    pub arrived: Option<std::time::Instant>,
 }
 
 /// The shared log; the handler writes, the test reads.

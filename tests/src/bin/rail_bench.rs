@@ -1,0 +1,636 @@
+//! `wr-rail-bench [--frames N]`: RemoteApp (RAIL) figures against a real `wayrail --backend
+//! rdp` (the `wayrail` next to this binary, or `$WAYRAIL_BIN`) with the IronRDP test client as
+//! the host. Prints, per kind of change a probe window (800x600) makes:
+//!
+//! - the latency from the probe's `wl_surface.commit` to the arrival of the EGFX EndFrame that
+//!   carries it at the client (both processes read the same `CLOCK_MONOTONIC`; p50, p99, max);
+//! - the bytes on the wire per EGFX frame and the pixels it covered.
+//!
+//! The changes: a 16x16 square moving one step (like a typed character) every 50 ms, the
+//! whole window repainted with a new colour, and the whole window repainted with noise (the
+//! worst case for any codec). A frame that carries several commits is counted as coalesced and
+//! left out of the latency figures. Not a test: it asserts nothing. `scripts/bench.sh` runs it.
+//!
+//! The probe is this binary again (`wr-rail-bench --probe --commands FILE`): it reads phases
+//! (`small N MS`, `full N MS`, `noise N MS`, `quit`) from lines appended to FILE and prints
+//! `commit KIND SEQ NANOSECONDS` for each commit and `done KIND` after a phase.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use wayrail_e2e::{Client, Compositor, MAP_TIMEOUT};
+use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, RailClient, TestClient};
+
+const WIDTH: i32 = 800;
+const HEIGHT: i32 = 600;
+const TITLE: &str = "wr-rail-bench";
+const STEP: Duration = Duration::from_secs(15);
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--probe") {
+        return probe::run(&args[1..]);
+    }
+    let mut frames = 200;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--frames" => frames = it.next().context("--frames needs a number")?.parse().context("--frames")?,
+            "-h" | "--help" => {
+                println!("usage: wr-rail-bench [--frames N]   (N small changes, 50 ms apart; default 200)");
+                return Ok(());
+            }
+            other => bail!("unknown argument {other:?} (see --help)"),
+        }
+    }
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(bench(frames))
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Maps `Instant`s to `CLOCK_MONOTONIC` nanoseconds (on Linux `Instant` is that clock; the
+/// pair read together fixes the offset to within a microsecond).
+struct Clock {
+    instant: Instant,
+    ns: u64,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        let instant = Instant::now();
+        Clock { instant, ns: monotonic_ns() }
+    }
+
+    fn ns(&self, t: Instant) -> u64 {
+        match t.checked_duration_since(self.instant) {
+            Some(d) => self.ns + d.as_nanos() as u64,
+            None => self.ns.saturating_sub(self.instant.duration_since(t).as_nanos() as u64),
+        }
+    }
+}
+
+/// What one phase measured.
+#[derive(Default)]
+struct Phase {
+    commits: usize,
+    frames: usize,
+    /// Frames that carried more than one commit, and how many commits they carried.
+    coalesced: usize,
+    coalesced_commits: usize,
+    /// Frames for the window that came before any commit was left to match.
+    unmatched: usize,
+    /// Commit → EndFrame, in ms, of frames that carried exactly one commit.
+    latency_ms: Vec<f64>,
+    /// Bytes on the wire and pixels of the frames that carried exactly one commit.
+    bytes: Vec<usize>,
+    pixels: Vec<u64>,
+}
+
+fn quantile<T: Copy + PartialOrd>(sorted: &[T], q: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    Some(sorted[((sorted.len() - 1) as f64 * q).round() as usize])
+}
+
+fn sorted<T: Copy + PartialOrd>(v: &[T]) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v
+}
+
+impl Phase {
+    /// Matches commits (ns, in order) to the window's frames (arrival ns, bytes, pixels).
+    fn of(commits: &[u64], frames: &[(u64, usize, u64)]) -> Phase {
+        let mut p = Phase { commits: commits.len(), frames: frames.len(), ..Default::default() };
+        let mut next = 0;
+        for &(arrived, bytes, pixels) in frames {
+            let first = next;
+            while next < commits.len() && commits[next] <= arrived {
+                next += 1;
+            }
+            match next - first {
+                0 => p.unmatched += 1,
+                1 => {
+                    p.latency_ms.push((arrived - commits[first]) as f64 / 1e6);
+                    p.bytes.push(bytes);
+                    p.pixels.push(pixels);
+                }
+                n => {
+                    p.coalesced += 1;
+                    p.coalesced_commits += n;
+                }
+            }
+        }
+        p
+    }
+
+    fn row(&self, name: &str) {
+        let lat = sorted(&self.latency_ms);
+        let ms = |q: f64| quantile(&lat, q).map_or_else(|| "-".into(), |v| format!("{v:.2}"));
+        let bytes = sorted(&self.bytes);
+        let mean = if bytes.is_empty() { 0 } else { bytes.iter().sum::<usize>() / bytes.len() };
+        let b = |q: f64| quantile(&bytes, q).map_or_else(|| "-".into(), |v| v.to_string());
+        let px = quantile(&sorted(&self.pixels), 0.5).map_or_else(|| "-".into(), |v| v.to_string());
+        println!(
+            "{name:<28} {:>7} {:>6} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}",
+            self.commits,
+            self.frames,
+            format!("{}/{}", self.coalesced, self.unmatched),
+            ms(0.5),
+            ms(0.99),
+            ms(1.0),
+            b(0.5),
+            mean,
+            b(1.0),
+            px,
+        );
+    }
+}
+
+/// Everything the benchmark runs; dropped (killed, reaped, removed) on any exit.
+struct Session {
+    // Fields drop in order: the probe before the compositor, whose directory goes last.
+    probe: Option<Client>,
+    wr: Compositor,
+    commands: std::path::PathBuf,
+}
+
+impl Session {
+    fn send(&self, line: &str) -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.commands)?;
+        writeln!(f, "{line}")?;
+        Ok(())
+    }
+
+    fn probe_log(&self) -> String {
+        self.probe.as_ref().map(Client::log_text).unwrap_or_default()
+    }
+}
+
+async fn pump(client: &mut TestClient, ms: u64) -> anyhow::Result<()> {
+    client.pump(Duration::from_millis(ms)).await?;
+    if let Some(why) = client.closed() {
+        bail!("wayrail closed the RDP connection: {why}");
+    }
+    Ok(())
+}
+
+/// Pumps until no frame came for 400 ms (the window holds still).
+async fn wait_quiet(client: &mut TestClient) -> anyhow::Result<()> {
+    let mut seen = client.frames_received();
+    for _ in 0..40 {
+        pump(client, 400).await?;
+        let n = client.frames_received();
+        if n == seen {
+            return Ok(());
+        }
+        seen = n;
+    }
+    bail!("the frames never stopped coming")
+}
+
+async fn run_phase(
+    s: &Session,
+    client: &mut TestClient,
+    clock: &Clock,
+    surface: u16,
+    kind: &str,
+    n: usize,
+    interval_ms: u64,
+) -> anyhow::Result<Phase> {
+    let before = client.frame_records().len();
+    s.send(&format!("{kind} {n} {interval_ms}"))?;
+    let done = format!("done {kind}\n");
+    let deadline = Instant::now() + Duration::from_millis(n as u64 * interval_ms) + STEP;
+    while !s.probe_log().contains(&done) {
+        if Instant::now() > deadline {
+            bail!("the probe did not finish {kind}:\n{}", s.probe_log());
+        }
+        pump(client, 50).await?;
+    }
+    wait_quiet(client).await?;
+    let commits: Vec<u64> = s
+        .probe_log()
+        .lines()
+        .filter_map(|l| l.strip_prefix("commit "))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next()? == kind).then_some(())?;
+            w.nth(1)?.parse().ok()
+        })
+        .collect();
+    let frames: Vec<(u64, usize, u64)> = client.frame_records()[before..]
+        .iter()
+        .filter(|r| r.surfaces.contains(&surface))
+        .filter_map(|r| Some((clock.ns(r.arrived?), r.wire_bytes, r.pixels)))
+        .collect();
+    Ok(Phase::of(&commits, &frames))
+}
+
+async fn bench(small_frames: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    print_header();
+    let clock = Clock::now();
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let commands = wr.path("bench-commands");
+    let mut s = Session { probe: None, wr, commands };
+    let addr = format!("127.0.0.1:{}", s.wr.rdp_port().context("no RDP port")?);
+    let mut rail = RailClient::new(None);
+    rail.work_area = Some((0, 0, 1280, 760));
+    let opts = ClientOptions { size: (1280, 800), remote_app: true, ..Default::default() };
+    let mut client = ClientBuilder::new(opts).with_static_channel(rail).connect(&addr).await.context("connecting")?;
+    client.keep_window_updates(false);
+    client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await.context("no graphics pipeline")?;
+
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_str().context("a UTF-8 path")?;
+    let commands = s.commands.to_str().context("a UTF-8 path")?.to_string();
+    s.probe = Some(s.wr.spawn_client(exe, &["--probe", "--commands", &commands], &[]));
+
+    // The window, as the compositor and then the host know it, with its surface.
+    let deadline = Instant::now() + MAP_TIMEOUT;
+    let id = loop {
+        if let Some(w) = s.wr.windows().into_iter().find(|w| w["title"] == TITLE) {
+            break w["id"].as_u64().context("a window id")? as u32;
+        }
+        if Instant::now() > deadline {
+            bail!("the probe's window never mapped:\n{}\n{}", s.probe_log(), s.wr.log_tail(20));
+        }
+        pump(&mut client, 30).await?;
+    };
+    client
+        .pump_until(STEP, |c| {
+            c.host_windows().windows.get(&id).is_some_and(|w| w.window_size == (WIDTH as u32, HEIGHT as u32))
+                && c.gfx().mapped_to_scaled_window.iter().any(|m| m.window_id == u64::from(id))
+        })
+        .await
+        .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a surface"))?;
+    wait_quiet(&mut client).await?;
+    let gfx = client.gfx();
+    let surface = gfx
+        .mapped_to_scaled_window
+        .iter()
+        .rev()
+        .find(|m| m.window_id == u64::from(id))
+        .map(|m| m.surface_id)
+        .context("the window's surface")?;
+
+    let small = run_phase(&s, &mut client, &clock, surface, "small", small_frames, 50).await?;
+    let full = run_phase(&s, &mut client, &clock, surface, "full", 30, 100).await?;
+    let noise = run_phase(&s, &mut client, &clock, surface, "noise", 20, 100).await?;
+    s.send("quit")?;
+    let _ = client.disconnect().await;
+
+    println!();
+    println!("RemoteApp: commit -> EGFX EndFrame at the IronRDP client, and EGFX bytes per frame");
+    println!("(one {WIDTH}x{HEIGHT} probe window; coal/unm = frames carrying several commits / none)");
+    println!(
+        "{:<28} {:>7} {:>6} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}",
+        "change",
+        "commits",
+        "frames",
+        "coal/unm",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "B/fr p50",
+        "B/fr mean",
+        "B/fr max",
+        "px/frame"
+    );
+    small.row("16x16 square moves, 50 ms");
+    full.row("whole window, new colour");
+    noise.row("whole window, noise");
+    let mean = |p: &Phase| p.bytes.iter().sum::<usize>() as f64 / p.bytes.len().max(1) as f64;
+    println!(
+        "mean bytes per frame: small change {:.0}, whole window solid {:.0} (x{:.2}), whole window noise {:.0} (x{:.0})",
+        mean(&small),
+        mean(&full),
+        mean(&full) / mean(&small).max(1.0),
+        mean(&noise),
+        mean(&noise) / mean(&small).max(1.0)
+    );
+    println!();
+    println!("load average at the end: {}", load_average());
+    println!("total run time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn print_header() {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into());
+    let nproc = std::thread::available_parallelism().map_or_else(|e| format!("unknown ({e})"), |n| n.to_string());
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M:%S UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let profile = if cfg!(debug_assertions) { "debug (NOT representative)" } else { "release" };
+    println!("wr-rail-bench (RemoteApp over RDP, IronRDP test client)");
+    println!("date:         {date}");
+    if let Some(rev) = std::env::var("WAYRAIL_BENCH_REV").ok().filter(|r| !r.is_empty()) {
+        println!("revision:     {rev}");
+    }
+    println!("machine:      {nproc} CPUs, {model}");
+    println!("build:        {profile}; wayrail: {}", wayrail_e2e::wayrail_bin().display());
+    println!("load average: {}", load_average());
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The probe window: 800x600, changes on command, prints when it commits.
+mod probe {
+    use super::*;
+    use wayland_client::globals::{registry_queue_init, GlobalListContents};
+    use wayland_client::protocol::{wl_buffer, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface};
+    use wayland_client::{Connection, Dispatch, QueueHandle};
+    use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+
+    #[derive(Default)]
+    struct State {
+        configured: bool,
+        needs_draw: bool,
+        closed: bool,
+    }
+
+    macro_rules! ignore_events {
+        ($($iface:ty),*) => {$(
+            impl Dispatch<$iface, ()> for State {
+                fn event(_: &mut Self, _: &$iface, _: <$iface as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
+            }
+        )*};
+    }
+
+    ignore_events!(wl_compositor::WlCompositor, wl_surface::WlSurface, wl_shm::WlShm, wl_shm_pool::WlShmPool);
+
+    impl Dispatch<wl_buffer::WlBuffer, ()> for State {
+        fn event(
+            _: &mut Self,
+            b: &wl_buffer::WlBuffer,
+            e: wl_buffer::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let wl_buffer::Event::Release = e {
+                b.destroy();
+            }
+        }
+    }
+
+    impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
+        fn event(
+            _: &mut Self,
+            _: &wl_registry::WlRegistry,
+            _: wl_registry::Event,
+            _: &GlobalListContents,
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+        }
+    }
+
+    impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
+        fn event(
+            _: &mut Self,
+            wm: &xdg_wm_base::XdgWmBase,
+            e: xdg_wm_base::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let xdg_wm_base::Event::Ping { serial } = e {
+                wm.pong(serial);
+            }
+        }
+    }
+
+    impl Dispatch<xdg_surface::XdgSurface, ()> for State {
+        fn event(
+            state: &mut Self,
+            s: &xdg_surface::XdgSurface,
+            e: xdg_surface::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let xdg_surface::Event::Configure { serial } = e {
+                s.ack_configure(serial);
+                state.configured = true;
+                state.needs_draw = true;
+            }
+        }
+    }
+
+    impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
+        fn event(
+            state: &mut Self,
+            _: &xdg_toplevel::XdgToplevel,
+            e: xdg_toplevel::Event,
+            _: &(),
+            _: &Connection,
+            _: &QueueHandle<Self>,
+        ) {
+            if let xdg_toplevel::Event::Close = e {
+                state.closed = true;
+            }
+        }
+    }
+
+    const BACKGROUND: u32 = 0xff20_2830;
+    const SQUARE: i32 = 16;
+
+    /// A new memfd-backed buffer holding `pixels` (the compositor releases it after use).
+    fn buffer(pixels: &[u32], shm: &wl_shm::WlShm, qh: &QueueHandle<State>) -> anyhow::Result<wl_buffer::WlBuffer> {
+        // SAFETY: memfd_create with a static NUL-terminated name; we own the new descriptor.
+        let fd = unsafe { libc::memfd_create(c"wr-rail-bench".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            bail!("memfd_create: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let mut file = unsafe { File::from_raw_fd(fd) };
+        let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+        file.write_all(&bytes).context("filling the buffer")?;
+        let pool = shm.create_pool(file.as_fd(), bytes.len() as i32, qh, ());
+        let b = pool.create_buffer(0, WIDTH, HEIGHT, WIDTH * 4, wl_shm::Format::Argb8888, qh, ());
+        pool.destroy();
+        Ok(b)
+    }
+
+    /// The lines appended to the command file since the last call.
+    fn poll_commands(path: &str, offset: &mut u64, partial: &mut String) -> Vec<String> {
+        let Ok(mut file) = File::open(path) else { return Vec::new() };
+        let mut text = String::new();
+        if file.seek(SeekFrom::Start(*offset)).is_err() || file.read_to_string(&mut text).is_err() {
+            return Vec::new();
+        }
+        *offset += text.len() as u64;
+        partial.push_str(&text);
+        let mut lines = Vec::new();
+        while let Some(end) = partial.find('\n') {
+            lines.push(partial.drain(..=end).collect::<String>().trim().to_string());
+        }
+        lines
+    }
+
+    /// The phase running: kind, commits left, interval, next commit, sequence number.
+    struct Running {
+        kind: String,
+        left: usize,
+        interval: Duration,
+        next: Instant,
+        seq: usize,
+    }
+
+    pub fn run(args: &[String]) -> anyhow::Result<()> {
+        let path = match args {
+            [flag, path] if flag == "--commands" => path.clone(),
+            _ => bail!("usage: wr-rail-bench --probe --commands FILE"),
+        };
+        let conn = Connection::connect_to_env().context("connecting to WAYLAND_DISPLAY")?;
+        let (globals, mut queue) = registry_queue_init::<State>(&conn).context("registry")?;
+        let qh = queue.handle();
+        let compositor: wl_compositor::WlCompositor = globals.bind(&qh, 1..=6, ()).context("wl_compositor")?;
+        let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).context("wl_shm")?;
+        let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=6, ()).context("xdg_wm_base")?;
+        let mut state = State::default();
+        let surface = compositor.create_surface(&qh, ());
+        let xdg = wm.get_xdg_surface(&surface, &qh, ());
+        let toplevel = xdg.get_toplevel(&qh, ());
+        toplevel.set_title(TITLE.to_string());
+        toplevel.set_app_id("org.wayrail.e2e.rail-bench".to_string());
+        surface.commit();
+        while !state.configured {
+            queue.blocking_dispatch(&mut state).context("waiting for the first configure")?;
+        }
+
+        let mut pixels = vec![BACKGROUND; (WIDTH * HEIGHT) as usize];
+        let (mut offset, mut partial) = (0, String::new());
+        let mut running: Option<Running> = None;
+        let mut rng: u32 = 0x2545_f491;
+        let mut out = std::io::stdout().lock();
+        loop {
+            let mut damage: Vec<(i32, i32, i32, i32)> = Vec::new();
+            if state.needs_draw {
+                state.needs_draw = false;
+                damage.push((0, 0, WIDTH, HEIGHT));
+            }
+            for line in poll_commands(&path, &mut offset, &mut partial) {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words[..] {
+                    ["quit"] => return Ok(()),
+                    [kind, n, ms] => {
+                        running = Some(Running {
+                            kind: kind.to_string(),
+                            left: n.parse()?,
+                            interval: Duration::from_millis(ms.parse()?),
+                            next: Instant::now(),
+                            seq: 0,
+                        })
+                    }
+                    [] => {}
+                    _ => bail!("unknown command {line:?}"),
+                }
+            }
+            let mut tick = None;
+            if let Some(r) = running.as_mut().filter(|r| r.left > 0 && Instant::now() >= r.next) {
+                let seq = r.seq as i32;
+                match r.kind.as_str() {
+                    "small" => {
+                        // Erase the square's last place, draw it one step on (a typed character).
+                        let place = |s: i32| (16 + (s % 40) * SQUARE, 100 + (s / 40 % 20) * SQUARE);
+                        for (s, colour) in [(seq - 1, BACKGROUND), (seq, 0xffe0_c040)] {
+                            if s < 0 {
+                                continue;
+                            }
+                            let (x0, y0) = place(s);
+                            for y in y0..y0 + SQUARE {
+                                pixels[(y * WIDTH + x0) as usize..(y * WIDTH + x0 + SQUARE) as usize].fill(colour);
+                            }
+                            damage.push((x0, y0, SQUARE, SQUARE));
+                        }
+                    }
+                    "full" => {
+                        let palette = [0xff30_a050, 0xff10_60e0, 0xffe0_3030, 0xffd0_d0d0];
+                        pixels.fill(palette[r.seq % palette.len()]);
+                        damage.push((0, 0, WIDTH, HEIGHT));
+                    }
+                    "noise" => {
+                        for p in pixels.iter_mut() {
+                            rng ^= rng << 13;
+                            rng ^= rng >> 17;
+                            rng ^= rng << 5;
+                            *p = 0xff00_0000 | (rng & 0x00ff_ffff);
+                        }
+                        damage.push((0, 0, WIDTH, HEIGHT));
+                    }
+                    other => bail!("unknown change {other:?}"),
+                }
+                tick = Some((r.kind.clone(), r.seq));
+                r.seq += 1;
+                r.left -= 1;
+                r.next += r.interval;
+            }
+            if !damage.is_empty() {
+                let b = buffer(&pixels, &shm, &qh)?;
+                surface.attach(Some(&b), 0, 0);
+                for &(x, y, w, h) in &damage {
+                    surface.damage_buffer(x, y, w, h);
+                }
+                let at = monotonic_ns();
+                surface.commit();
+                conn.flush().context("flushing")?;
+                if let Some((kind, seq)) = &tick {
+                    writeln!(out, "commit {kind} {seq} {at}")?;
+                }
+            }
+            if let Some(r) = running.as_ref().filter(|r| r.left == 0) {
+                writeln!(out, "done {}", r.kind)?;
+                running = None;
+            }
+            out.flush()?;
+            if state.closed {
+                return Ok(());
+            }
+
+            // Wait for Wayland events, the next commit or the next look at the command file.
+            let wait = running.as_ref().map_or(Duration::from_millis(20), |r| {
+                r.next.saturating_duration_since(Instant::now()).min(Duration::from_millis(20))
+            });
+            conn.flush().context("flushing")?;
+            if let Some(guard) = queue.prepare_read() {
+                let mut pfd = libc::pollfd { fd: guard.connection_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd for the length given.
+                let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
+                if n > 0 {
+                    if let Err(err) = guard.read() {
+                        if !matches!(err, wayland_client::backend::WaylandError::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                        {
+                            return Err(err).context("reading events");
+                        }
+                    }
+                } else {
+                    drop(guard);
+                }
+            }
+            queue.dispatch_pending(&mut state).context("dispatching")?;
+        }
+    }
+}
