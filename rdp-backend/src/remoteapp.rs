@@ -3,9 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ironrdp_egfx::pdu::{
-    CapabilitySet, GfxPdu, MapSurfaceToOutputPdu, MapSurfaceToScaledWindowPdu, MapSurfaceToWindowPdu,
-};
+use ironrdp_egfx::pdu::{CapabilitySet, GfxPdu, MapSurfaceToOutputPdu, MapSurfaceToScaledWindowPdu};
 use ironrdp_pdu::fast_path::UpdateCode;
 use ironrdp_pdu::window::WindowingOrder;
 use wayrail_rail::{orders, RemoteWindow};
@@ -240,17 +238,6 @@ impl RailState {
             }),
         })
     }
-}
-
-/// Not used on the wire by any client we know, kept for completeness of the mapping kinds.
-#[allow(dead_code)]
-fn map_to_window(surface_id: u16, w: &RemoteWindow) -> GfxPdu {
-    GfxPdu::MapSurfaceToWindow(MapSurfaceToWindowPdu {
-        surface_id,
-        window_id: w.id as u64,
-        mapped_width: w.window.width,
-        mapped_height: w.window.height,
-    })
 }
 
 /// The fast-path bytes for these orders.
