@@ -180,6 +180,11 @@ fn runtime_dir() -> anyhow::Result<PathBuf> {
 pub fn after_dispatch(state: &mut State) {
     state.refresh();
     crate::backend::after_dispatch(state);
+    // Changes no client committed (a window moved, raised, closed or gone, an output resized)
+    // need a frame too, or a host that is sent damage would keep the old picture.
+    if std::mem::take(&mut state.output_damaged) {
+        state.frame_requested = true;
+    }
     if state.frame_requested && !state.frame_clock.armed && !state.frame_blocked {
         arm_frame_clock(state);
     }

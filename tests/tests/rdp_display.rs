@@ -191,3 +191,45 @@ fn a_killed_client_leaves_the_apps_running_and_the_next_one_sees_them() {
     let found = wait_for(Duration::from_secs(5), || wr.windows().into_iter().find(|w| w["pid"].as_i64() == Some(pid)));
     assert!(found.is_some(), "simple-shm's window is gone after reconnecting");
 }
+
+/// Changes the compositor makes on its own, with no client committing anything (a window
+/// moved, raised, or gone with its client), reach the client too.
+#[test]
+fn compositor_side_changes_reach_the_client() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let probe = |color: &str| {
+        let events = wr.path(&format!("probe-{color}.txt"));
+        let client =
+            wr.spawn_client(env!("CARGO_BIN_EXE_wr-input-probe"), &[events.to_str().unwrap(), "300x200", color], &[]);
+        let id = wr.wait_for_toplevel_of(&client, MAP_TIMEOUT)["id"].as_u64().unwrap();
+        (client, id)
+    };
+    let (_a, a) = probe("2060c0");
+    let (b, b_id) = probe("c06020");
+    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &[]);
+    let desktop = Rect { x: 0, y: 0, width: 1280, height: 800 };
+    let mut step = 0;
+    let mut previous = wr.screenshot_output(&wr.path("step-0.png"));
+    let mut check = |what: &str| {
+        step += 1;
+        let shown = wait_client_shows_output(&wr, &x, &rdp, desktop, SETTLE_TIMEOUT, &format!("step-{step}"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let now = wr.screenshot_output(&wr.path(&format!("step-{step}.png")));
+        assert!(step == 1 || now.count_differences(&previous, desktop) > 0, "{what} changed nothing on the desktop");
+        previous = now;
+        eprintln!("{what}: on the client after {shown:?}");
+    };
+    check("two windows");
+    // A moved half over B (moving raises it), then B raised over A.
+    let b_rect = Rect::of(&wr.window(b_id).unwrap());
+    let (ax, ay) = ((b_rect.x + 150).to_string(), (b_rect.y + 100).to_string());
+    wr.window_op(a, &["move", &ax, &ay]);
+    check("a window moved half over another");
+    wr.window_op(b_id, &["focus"]);
+    check("the window below raised");
+    b.signal(libc::SIGKILL);
+    wr.wait_for_no_window(Duration::from_secs(5), "of the killed probe", |w| w["id"].as_u64() == Some(b_id));
+    check("a window gone with its client");
+}

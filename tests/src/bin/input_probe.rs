@@ -1,5 +1,6 @@
-//! `wr-input-probe FILE [WIDTHxHEIGHT]`: maps one toplevel (title `input-probe`) filled with a
-//! solid colour and appends every pointer event it gets to FILE, one line each, written at once:
+//! `wr-input-probe FILE [WIDTHxHEIGHT [RRGGBB]]`: maps one toplevel (title `input-probe`) filled
+//! with a solid colour (default e04010) and appends every pointer event it gets to FILE, one
+//! line each, written at once:
 //!
 //! - `seat VERSION` once the seat is bound (version 8 or later, so wheel steps come as
 //!   `axis_value120`);
@@ -23,7 +24,7 @@ use wayland_client::protocol::{
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, WEnum};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
-/// The fill colour, ARGB: a pure, opaque orange-red that no background uses.
+/// The default fill colour, ARGB: a pure, opaque orange-red that no background uses.
 const COLOR: u32 = 0xffe0_4010;
 
 struct Probe {
@@ -209,8 +210,12 @@ fn parse_size(arg: Option<&str>) -> anyhow::Result<(i32, i32)> {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().context("usage: wr-input-probe FILE [WIDTHxHEIGHT]")?;
+    let path = args.next().context("usage: wr-input-probe FILE [WIDTHxHEIGHT [RRGGBB]]")?;
     let (width, height) = parse_size(args.next().as_deref())?;
+    let color = match args.next() {
+        Some(hex) => 0xff00_0000 | u32::from_str_radix(&hex, 16).context("colour is RRGGBB")? & 0x00ff_ffff,
+        None => COLOR,
+    };
     let log = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {path}"))?;
 
     let conn = Connection::connect_to_env().context("connecting to WAYLAND_DISPLAY")?;
@@ -239,7 +244,7 @@ fn main() -> anyhow::Result<()> {
     }
     // SAFETY: `fd` is a fresh descriptor nobody else owns.
     let mut file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let pixels: Vec<u8> = COLOR.to_le_bytes().iter().copied().cycle().take(size).collect();
+    let pixels: Vec<u8> = color.to_le_bytes().iter().copied().cycle().take(size).collect();
     file.write_all(&pixels).context("filling the buffer")?;
     let pool = shm.create_pool(file.as_fd(), size as i32, &qh, ());
     let buffer = pool.create_buffer(0, width, height, stride, wl_shm::Format::Argb8888, &qh, ());
