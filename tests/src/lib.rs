@@ -295,12 +295,33 @@ impl Client {
         unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
     }
 
-    /// The exit status, once it has exited (reaping it).
+    /// The exit status, once it has exited (reaping it). What the process left running in its
+    /// process group is killed first, while the group id is still surely ours.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
+        if self.status.is_none() && self.leader_exited() {
+            let pid = self.child.id() as libc::pid_t;
+            // The exited leader is a zombie until reaped below, so its pid (the group id) cannot
+            // have been reused: this reaches only what it started.
+            // SAFETY: killpg(2) on the group of our own unreaped child.
+            unsafe { libc::killpg(pid, libc::SIGKILL) };
             self.status = self.child.try_wait().ok().flatten();
         }
         self.status
+    }
+
+    /// Whether the process has exited, without reaping it.
+    fn leader_exited(&self) -> bool {
+        // SAFETY: waitid(2) with WNOWAIT only looks at our own child; siginfo_t is plain data.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::waitid(
+                libc::P_PID,
+                self.child.id() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            r == 0 && info.si_pid() != 0
+        }
     }
 
     pub fn has_exited(&mut self) -> bool {
@@ -330,20 +351,20 @@ impl Client {
     }
 
     fn kill_and_reap(&mut self) {
+        if self.status.is_some() {
+            // Reaped by `try_status`, which ended the rest of the group first. The pid may
+            // belong to somebody else by now: no signals to it.
+            return;
+        }
         let pid = self.child.id() as libc::pid_t;
         // The child leads its own process group (see `Compositor::spawn`), so this also ends
-        // what it started (foot's shell). Its pid is not reused while we have not reaped it,
-        // and the group lives on in its members until they die.
-        // SAFETY: plain kill(2)/killpg(2) calls on processes we started.
+        // what it started (foot's shell). Its pid is not reused while we have not reaped it.
+        // SAFETY: plain kill(2)/killpg(2) calls on a process we started and have not reaped.
         unsafe {
             libc::killpg(pid, libc::SIGKILL);
-            if self.status.is_none() {
-                libc::kill(pid, libc::SIGKILL);
-            }
+            libc::kill(pid, libc::SIGKILL);
         }
-        if self.status.is_none() {
-            self.status = self.child.wait().ok();
-        }
+        self.status = self.child.wait().ok();
     }
 }
 

@@ -23,9 +23,9 @@ pub const XVFB_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an RDP client may take from start to its window (TLS, the connection sequence).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// `Xvfb :N -screen 0 1920x1080x24 -nolisten tcp` on a display number nobody uses, killed and
-/// reaped on drop. The number is tried, not guessed: X's own lock file decides, and a taken
-/// one makes Xvfb exit at once, so the next candidate is tried.
+/// `Xvfb :N -screen 0 1920x1080x24 -nolisten tcp` on a display number nobody uses, stopped
+/// (SIGTERM, then SIGKILL) and reaped on drop. The number is tried, not guessed: X's own lock
+/// file decides, and a taken one makes Xvfb exit at once, so the next candidate is tried.
 pub struct Xvfb {
     process: Client,
     pub display: u32,
@@ -39,9 +39,8 @@ impl Xvfb {
         let mut tried = Vec::new();
         for attempt in 0..40 {
             let display = 300 + (spread + attempt * 7) % 600;
-            if Path::new(&format!("/tmp/.X11-unix/X{display}")).exists()
-                || Path::new(&format!("/tmp/.X{display}-lock")).exists()
-            {
+            if display_in_use(display) {
+                tried.push(format!(":{display}: in use"));
                 continue;
             }
             match Xvfb::try_start(log_dir, display) {
@@ -164,6 +163,35 @@ impl Xvfb {
             bail!("`import -window {window}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
         }
         Image::load(path)
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        // Asked to go, the server removes its lock file and socket; killed (by the guard, if
+        // it does not go), it would leave them behind.
+        if !self.process.has_exited() {
+            self.process.signal(libc::SIGTERM);
+            self.process.wait_exit(Duration::from_secs(3));
+        }
+    }
+}
+
+/// Whether an X server holds display `:N`: its lock file names a live process. (A socket
+/// without one, or a lock of a dead process, is what a killed server left; Xvfb takes those
+/// over.)
+fn display_in_use(display: u32) -> bool {
+    match std::fs::read_to_string(format!("/tmp/.X{display}-lock")) {
+        Ok(text) => match text.trim().parse::<libc::pid_t>() {
+            Ok(pid) if pid > 0 => {
+                // SAFETY: kill(2) with signal 0 only checks whether the process exists.
+                let alive = unsafe { libc::kill(pid, 0) } == 0;
+                alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+            }
+            // Being written right now, or unreadable: somebody's.
+            _ => true,
+        },
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
     }
 }
 
