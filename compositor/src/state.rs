@@ -433,14 +433,29 @@ impl State {
 
     /// Takes the host's monitors as the outputs: output i becomes monitor i (existing outputs
     /// are reused in order, keeping their names; extra ones are removed), laid out as
-    /// [`crate::layout::logical_origins`] says. Windows left off every output, or with their
-    /// top-left off the desktop, are brought back onto it; maximized and fullscreen windows
-    /// take their new output's size; every window is told its output's scale again.
+    /// [`crate::layout::logical_origins`] says. Windows keep their physical place on their
+    /// monitor; those left off every output, or reaching off the desktop, are brought back
+    /// onto it; maximized and fullscreen windows take their new output's size; every window
+    /// is told its output's scale again.
     pub fn set_host_layout(&mut self, monitors: &[crate::layout::PhysMonitor]) {
         if monitors.is_empty() {
             return;
         }
         let origins = crate::layout::logical_origins(monitors);
+        // Where each window is on its monitor, in physical pixels, to keep it there.
+        let places: Vec<(WindowId, String, (f64, f64))> = self
+            .toplevels
+            .iter()
+            .filter(|t| !t.window.x11_surface().is_some_and(|x| x.is_override_redirect()))
+            .filter_map(|t| {
+                let id = t.id?;
+                let loc = self.space.element_location(&t.window).or(t.location)?;
+                let size = t.window.geometry().size;
+                let o = self.output_for_rect(Rect::new(loc.x, loc.y, size.w.max(1), size.h.max(1)))?;
+                let rel = ((loc.x - o.position.0) as f64 * o.scale, (loc.y - o.position.1) as f64 * o.scale);
+                Some((id, o.name.clone(), rel))
+            })
+            .collect();
         for (i, (m, &position)) in monitors.iter().zip(&origins).enumerate() {
             if i < self.outputs.len() {
                 let entry = &mut self.outputs[i];
@@ -487,13 +502,26 @@ impl State {
             outputs = ?self.outputs.iter().map(|o| (&o.name, o.host_rect, o.logical_rect(), o.scale)).collect::<Vec<_>>(),
             "host monitor layout"
         );
+        for (id, name, rel) in places {
+            let Some(o) = self.output_by_name(&name) else { continue };
+            let at = (o.position.0 + (rel.0 / o.scale).round() as i32, o.position.1 + (rel.1 / o.scale).round() as i32);
+            let Some(index) = self.toplevel_index_by_id(id) else { continue };
+            match self.toplevels[index].show {
+                ShowState::Normal => {
+                    self.move_window(id, at.0, at.1);
+                }
+                ShowState::Minimized => self.toplevels[index].location = Some(at.into()),
+                // Placed on their output again below.
+                ShowState::Maximized | ShowState::Fullscreen => {}
+            }
+        }
         self.rescue_windows();
         self.output_damaged = true;
     }
 
     /// After the outputs changed: windows nobody can see come back onto the primary output,
-    /// windows whose top-left is off the desktop move in until it is on it, and maximized or
-    /// fullscreen windows fit their output again.
+    /// windows reaching off the desktop move onto the output they are mostly on (as far as
+    /// they fit), and maximized or fullscreen windows fit their output again.
     fn rescue_windows(&mut self) {
         let ids: Vec<WindowId> = self.toplevels.iter().filter_map(|t| t.id).collect();
         for id in ids {
@@ -507,7 +535,9 @@ impl State {
             let size = entry.window.geometry().size;
             let rect = Rect::new(loc.x, loc.y, size.w.max(1), size.h.max(1));
             let seen = self.outputs.iter().any(|o| o.logical_rect().intersection_area(&rect) > 0);
-            let corner_on = self.output_at(loc.x as f64, loc.y as f64).is_some();
+            // All of it on the desktop (possibly across monitors)?
+            let on_desktop: i64 = self.outputs.iter().map(|o| o.logical_rect().intersection_area(&rect)).sum();
+            let fully_on = on_desktop >= rect.width as i64 * rect.height as i64;
             let target = if seen { self.output_for_rect(rect) } else { self.outputs.iter().find(|o| o.primary) }
                 .map(|o| o.logical_rect());
             match show {
@@ -522,7 +552,7 @@ impl State {
                         self.set_toplevel_fullscreen(index, true, output.as_ref());
                     }
                 }
-                _ if !seen || !corner_on => {
+                _ if !seen || !fully_on => {
                     if let Some(area) = target {
                         let x = loc.x.clamp(area.x, (area.x + area.width - rect.width.min(area.width)).max(area.x));
                         let y = loc.y.clamp(area.y, (area.y + area.height - rect.height.min(area.height)).max(area.y));
