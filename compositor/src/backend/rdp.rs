@@ -46,6 +46,8 @@ pub struct Rdp {
     icons: crate::icons::IconLoader,
     /// The host takes 96 px icons (HIGH_DPI_ICONS).
     high_dpi_icons: bool,
+    /// The scale the host's cursor image was made for.
+    cursor_scale: f64,
 }
 
 impl Rdp {
@@ -104,6 +106,7 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
         icons_sent: HashMap::new(),
         icons: Default::default(),
         high_dpi_icons: false,
+        cursor_scale: 1.0,
     })))
 }
 
@@ -309,13 +312,15 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
             }
         }
     }
-    if !state.cursor_dirty || rdp.session.is_none() {
+    // The cursor image at the physical size of the monitor it is on: again when the pointer
+    // crosses onto a monitor of another scale.
+    let (px, py) = (state.pointer_location.x, state.pointer_location.y);
+    let scale = state.output_at(px, py).or(state.outputs.first()).map_or(1.0, |o| o.scale);
+    if (!state.cursor_dirty && scale == rdp.cursor_scale) || rdp.session.is_none() {
         return;
     }
     state.cursor_dirty = false;
-    // The cursor image at the physical size of the monitor it is on.
-    let (px, py) = (state.pointer_location.x, state.pointer_location.y);
-    let scale = state.output_at(px, py).or(state.outputs.first()).map_or(1.0, |o| o.scale);
+    rdp.cursor_scale = scale;
     let Some(mut composer) = state.composer.take() else { return };
     let cursor = crate::cursor::current(&state.cursor_status, &mut state.cursor_loader, &mut composer, scale);
     state.composer = Some(composer);
