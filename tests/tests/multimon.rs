@@ -1,0 +1,803 @@
+//! Several host monitors and per-monitor scale: the host's monitors become outputs (at connect
+//! and when the host's layout changes at run time), each with one exact mapping between the
+//! host's physical pixels and the compositor's logical space, so pointer input lands on the
+//! intended surface pixel at every monitor's corners, windows enter the output they are on,
+//! fractional-scale-aware apps draw at exactly the physical size and are shown unscaled, and
+//! other apps get an integer buffer scale with the host scaling their window.
+//!
+//! The hosts: `xfreerdp3 /multimon` in a two-head Xorg (dummy driver) and `xfreerdp3
+//! /scale-desktop:150`, and the in-repo test client for exact layouts (mixed scales, stacked,
+//! L-shaped, negative coordinates), DisplayControl layout changes and PDU-level checks
+//! (ResetGraphics' monitor list, RemoteApp window rectangles, scaled-window target sizes). The
+//! Wayland side is `wr-scale-probe`, which logs what it is told and what it draws.
+//!
+//! Monitor sizes are chosen so that physical / scale is a whole number: the expected logical
+//! rectangles are then exact, whatever rounding the compositor uses elsewhere.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
+use wayrail_e2e::{require_programs, wait_until, Client, Compositor, Rect, Value, MAP_TIMEOUT};
+use wayrail_rdp_testclient::ironrdp_pdu::input::fast_path::FastPathInputEvent;
+use wayrail_rdp_testclient::ironrdp_pdu::input::mouse::{MousePdu, PointerFlags};
+use wayrail_rdp_testclient::ironrdp_rail::{RailPdu, Rectangle, WindowMovePdu};
+use wayrail_rdp_testclient::monitors::bounding_box;
+use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, MonitorSpec, RailClient, TestClient};
+
+/// How long one step (a layout change, a redraw, a pointer event) may take on a busy machine.
+const STEP: Duration = Duration::from_secs(20);
+const SCALE_PROBE: &str = env!("CARGO_BIN_EXE_wr-scale-probe");
+/// The probe's colour (opaque) and its checkerboard's other colour.
+const BLUE: [u8; 3] = [0x20, 0x60, 0xc0];
+const BLACK: [u8; 3] = [0, 0, 0];
+
+/// A `wr-scale-probe` run by a test: its log and its command file.
+struct Probe {
+    client: Client,
+    log: PathBuf,
+    commands: PathBuf,
+}
+
+impl Probe {
+    fn spawn(wr: &Compositor, name: &str, args: &[&str]) -> Probe {
+        let log = wr.path(&format!("{name}.log"));
+        let commands = wr.path(&format!("{name}.commands"));
+        let mut all = vec![log.to_str().unwrap(), "--title", name, "--commands", commands.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let client = wr.spawn_client(SCALE_PROBE, &all, &[]);
+        Probe { client, log, commands }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn send(&self, command: &str) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.commands).unwrap();
+        writeln!(f, "{command}").unwrap();
+    }
+
+    /// The logged lines from byte `from` on.
+    fn lines_since(&self, from: usize) -> Vec<String> {
+        let text = self.text();
+        text.get(from..).unwrap_or("").lines().map(str::to_string).collect()
+    }
+
+    /// The last `draw` line: (buffer width, buffer height, buffer scale, viewport size).
+    fn last_draw(&self) -> Option<Draw> {
+        let text = self.text();
+        let line = text.lines().rev().find(|l| l.starts_with("draw "))?;
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| w.get(i).and_then(|s| s.parse::<i32>().ok());
+        Some((num(1)?, num(2)?, num(4)?, num(6).zip(num(7))))
+    }
+
+    /// The output the surface is on now, from its enter and leave events.
+    fn entered(&self) -> Vec<String> {
+        let mut on: Vec<String> = Vec::new();
+        for line in self.text().lines() {
+            if let Some(name) = line.strip_prefix("surface enter ") {
+                on.push(name.to_string());
+            } else if let Some(name) = line.strip_prefix("surface leave ") {
+                on.retain(|n| n != name);
+            }
+        }
+        on
+    }
+}
+
+/// A `draw` line: (buffer width, buffer height, buffer scale, viewport destination).
+type Draw = (i32, i32, i32, Option<(i32, i32)>);
+
+/// A monitor on the wire: (left, top, right, bottom, primary), right and bottom inclusive.
+type WireMonitor = (i32, i32, i32, i32, bool);
+
+/// An output as `wayrail msg outputs` reports it.
+#[derive(Debug, Clone, PartialEq)]
+struct Out {
+    name: String,
+    physical: Rect,
+    logical: Rect,
+    scale: f64,
+}
+
+fn out(name: &str, physical: (i32, i32, i32, i32), logical: (i32, i32, i32, i32), scale: f64) -> Out {
+    let r = |(x, y, width, height)| Rect { x, y, width, height };
+    Out { name: name.into(), physical: r(physical), logical: r(logical), scale }
+}
+
+fn outputs_of(wr: &Compositor) -> Vec<Out> {
+    wr.outputs()
+        .iter()
+        .map(|o| Out {
+            name: o["name"].as_str().unwrap_or_default().to_string(),
+            physical: Rect::of(o),
+            logical: Rect::of(&o["logical"]),
+            scale: o["scale"].as_f64().unwrap_or(f64::NAN),
+        })
+        .collect()
+}
+
+fn same_outputs(got: &[Out], want: &[Out]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, w)| {
+            g.name == w.name && g.physical == w.physical && g.logical == w.logical && (g.scale - w.scale).abs() < 1e-6
+        })
+}
+
+/// Pumps the client until the compositor's outputs are `want` (in order); fails with both.
+async fn wait_outputs(wr: &Compositor, client: &mut TestClient, want: &[Out]) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let got = outputs_of(wr);
+        if same_outputs(&got, want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outputs after {STEP:?}:\n{got:#?}\nexpected:\n{want:#?}\nmsg outputs: {}\ncompositor log:\n{}",
+            Value::Array(wr.outputs()),
+            wr.log_tail(30)
+        );
+        pump(client, 30).await;
+    }
+}
+
+async fn pump(client: &mut TestClient, ms: u64) {
+    client.pump(Duration::from_millis(ms)).await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// Pumps the client until `cond` holds on the probe's log; fails with the log.
+async fn until_probe(
+    wr: &Compositor,
+    client: &mut TestClient,
+    probe: &Probe,
+    what: &str,
+    cond: impl Fn(&Probe) -> bool,
+) {
+    let deadline = Instant::now() + STEP;
+    while !cond(probe) {
+        assert!(
+            Instant::now() < deadline,
+            "the probe never got {what} within {STEP:?}; its log:\n{}\noutputs: {}\nwindows: {}\ncompositor log:\n{}",
+            probe.text(),
+            Value::Array(wr.outputs()),
+            Value::Array(wr.windows()),
+            wr.log_tail(30)
+        );
+        pump(client, 30).await;
+    }
+}
+
+/// Pumps the client until `cond` holds on it; fails with `what` and the compositor's state.
+async fn until(wr: &Compositor, client: &mut TestClient, what: &str, cond: impl FnMut(&TestClient) -> bool) {
+    if let Err(e) = client.pump_until(STEP, cond).await {
+        panic!(
+            "{what}: {e:#}\nhost windows: {:#?}\noutputs: {}\nwindows: {}\ncompositor log:\n{}",
+            client.host_windows().windows,
+            Value::Array(wr.outputs()),
+            Value::Array(wr.windows()),
+            wr.log_tail(30)
+        );
+    }
+}
+
+/// Connects the test client announcing `monitors` (with the DisplayControl channel), as a
+/// RemoteApp host when `rail` is given; waits for the graphics pipeline.
+async fn connect(wr: &Compositor, monitors: &[MonitorSpec], rail: Option<RailClient>) -> TestClient {
+    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
+    let opts = ClientOptions {
+        monitors: monitors.to_vec(),
+        display_control: true,
+        remote_app: rail.is_some(),
+        ..Default::default()
+    };
+    let mut builder = ClientBuilder::new(opts);
+    if let Some(rail) = rail {
+        builder = builder.with_static_channel(rail);
+    }
+    let mut client = builder.connect(&addr).await.unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
+    client.keep_window_updates(false);
+    let ready = client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await;
+    ready.unwrap_or_else(|e| panic!("no graphics pipeline: {e:#}\n{}", wr.log_tail(20)));
+    client
+}
+
+/// Waits for the compositor window of a probe (pumping the client meanwhile).
+async fn probe_window(wr: &Compositor, client: &mut TestClient, probe: &Probe) -> Value {
+    let pid = probe.client.pid() as i64;
+    let deadline = Instant::now() + MAP_TIMEOUT;
+    loop {
+        if let Some(w) = wr.windows().into_iter().find(|w| w["kind"] == "toplevel" && w["pid"].as_i64() == Some(pid)) {
+            return w;
+        }
+        assert!(Instant::now() < deadline, "the probe mapped no window: {}\n{}", probe.text(), wr.log_tail(20));
+        pump(client, 30).await;
+    }
+}
+
+fn id_of(w: &Value) -> u64 {
+    w["id"].as_u64().unwrap_or_else(|| panic!("no id in {w}"))
+}
+
+/// Host pixel → RDP input coordinates (from the top-left of the monitors' bounding box).
+fn input_point(monitors: &[MonitorSpec], (x, y): (i32, i32)) -> (u16, u16) {
+    let (left, top, _, _) = bounding_box(monitors);
+    ((x - left) as u16, (y - top) as u16)
+}
+
+async fn move_pointer(client: &mut TestClient, (x, y): (u16, u16), flags: PointerFlags) {
+    let event = FastPathInputEvent::MouseEvent(MousePdu {
+        flags,
+        number_of_wheel_rotation_units: 0,
+        x_position: x,
+        y_position: y,
+    });
+    client.send_input(&[event]).await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// The surface-local position of the probe's last pointer enter or motion logged after byte `from`.
+fn pointer_after(probe: &Probe, from: usize) -> Option<(f64, f64)> {
+    probe.lines_since(from).iter().rev().find_map(|l| {
+        let rest = l.strip_prefix("pointer enter ").or_else(|| l.strip_prefix("pointer motion "))?;
+        let (x, y) = rest.split_once(' ')?;
+        Some((x.parse().ok()?, y.parse().ok()?))
+    })
+}
+
+/// Makes the probe fullscreen on `output` and waits until it drew for it: `logical` size, and
+/// it entered that output.
+async fn fullscreen_on(wr: &Compositor, client: &mut TestClient, probe: &Probe, output: &str, logical: (i32, i32)) {
+    probe.send(&format!("fullscreen {output}"));
+    until_probe(wr, client, probe, &format!("fullscreen on {output} at {logical:?}"), |p| {
+        p.last_draw().is_some_and(|(_, _, _, viewport)| viewport == Some(logical)) && p.entered() == [output]
+    })
+    .await;
+}
+
+/// Moves the pointer to each corner pixel of `monitor` and checks where the fullscreen probe
+/// (on that monitor's output) says it is: (p - monitor origin) / scale, to the 1/256 pixel of
+/// wl_fixed.
+async fn check_corners(
+    wr: &Compositor,
+    client: &mut TestClient,
+    probe: &Probe,
+    monitors: &[MonitorSpec],
+    monitor: &MonitorSpec,
+) {
+    let s = f64::from(monitor.scale) / 100.0;
+    let (w, h) = (monitor.width as i32, monitor.height as i32);
+    for (dx, dy) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        let host = (monitor.x + dx, monitor.y + dy);
+        let want = (f64::from(dx) / s, f64::from(dy) / s);
+        let from = probe.text().len();
+        move_pointer(client, input_point(monitors, host), PointerFlags::MOVE).await;
+        let deadline = Instant::now() + STEP;
+        loop {
+            let got = pointer_after(probe, from);
+            if got.is_some_and(|(x, y)| (x - want.0).abs() < 0.01 && (y - want.1).abs() < 0.01) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host pixel {host:?} on monitor {monitor:?}: the probe got {got:?}, expected {want:?}\n\
+                 probe log since:\n{}\noutputs: {}\ncompositor log:\n{}",
+                probe.lines_since(from).join("\n"),
+                Value::Array(wr.outputs()),
+                wr.log_tail(20)
+            );
+            pump(client, 30).await;
+        }
+    }
+}
+
+/// Whether the host's desktop image shows the probe's one-pixel checkerboard, unscaled, over
+/// the host rectangle `rect` (desktop image coordinates): the colour where (x + y) is even
+/// counting from the rectangle's corner, black elsewhere. A scaled or shifted mapping mixes
+/// or swaps them.
+fn checker_mismatches(client: &TestClient, rect: Rect) -> (usize, Vec<String>) {
+    let mut bad = 0;
+    let mut shown = Vec::new();
+    for y in rect.y..rect.y + rect.height {
+        for x in rect.x..rect.x + rect.width {
+            let [r, g, b, _] = client.pixel(x as u16, y as u16);
+            let want = if (x - rect.x + y - rect.y) % 2 == 0 { BLUE } else { BLACK };
+            if [r, g, b] != want {
+                bad += 1;
+                if shown.len() < 8 {
+                    shown.push(format!("({x},{y}): {:02x?} not {want:02x?}", [r, g, b]));
+                }
+            }
+        }
+    }
+    (bad, shown)
+}
+
+/// Pumps until the host shows the checkerboard over `rect` exactly; fails with where it does not.
+async fn wait_checker(wr: &Compositor, client: &mut TestClient, rect: Rect) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let (bad, shown) = checker_mismatches(client, rect);
+        if bad == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host does not show the probe's pixels unscaled in {rect:?}: {bad} pixels differ, e.g.\n{}\n\
+             outputs: {}\ncompositor log:\n{}",
+            shown.join("\n"),
+            Value::Array(wr.outputs()),
+            wr.log_tail(20)
+        );
+        pump(client, 50).await;
+    }
+}
+
+/// ResetGraphics' monitor list as (left, top, right, bottom, primary), right and bottom
+/// inclusive as on the wire.
+fn reset_monitors(client: &TestClient) -> Option<Vec<WireMonitor>> {
+    let reset = client.gfx_tap().resets.last()?;
+    Some(reset.monitors.iter().map(|m| (m.left, m.top, m.right, m.bottom, m.flags.bits() & 1 == 1)).collect())
+}
+
+fn wire_monitors(monitors: &[MonitorSpec]) -> Vec<WireMonitor> {
+    monitors
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let primary = if monitors.iter().any(|m| m.primary) { m.primary } else { i == 0 };
+            (m.x, m.y, m.x + m.width as i32 - 1, m.y + m.height as i32 - 1, primary)
+        })
+        .collect()
+}
+
+/// The test client's tap on the graphics channel follows the real server's traffic: it sees
+/// the ResetGraphics of the desktop it asked for, and nothing it could not follow.
+#[tokio::test(flavor = "current_thread")]
+async fn the_graphics_tap_sees_reset_graphics() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let addr = format!("127.0.0.1:{}", wr.rdp_port().unwrap());
+    let opts = ClientOptions { size: (1024, 768), ..Default::default() };
+    let mut client = ClientBuilder::new(opts).connect(&addr).await.unwrap();
+    until(&wr, &mut client, "a ResetGraphics seen by the tap", |c| !c.gfx_tap().resets.is_empty()).await;
+    // Some frames after it, so the tap has followed more than one message.
+    until(&wr, &mut client, "a frame", |c| c.frames_received() > 0).await;
+    let tap = client.gfx_tap();
+    let reset = tap.resets.last().unwrap();
+    assert_eq!((reset.width, reset.height), (1024, 768), "{reset:?}");
+    assert_eq!(client.gfx().resets.last(), Some(&(1024, 768)), "the pipeline client saw the same");
+    assert!(tap.errors.is_empty(), "{:?}", tap.errors);
+    client.disconnect().await.unwrap();
+}
+
+/// One monitor at 125, 150 and 200 %: the output's scale and logical size; an aware probe is
+/// told scale × 120, draws at exactly the monitor's pixels and is shown unscaled (its
+/// one-pixel checkerboard arrives intact); a non-aware probe is told buffer scale 2.
+async fn one_monitor_at(percent: u32) {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let monitor = MonitorSpec::new(0, 0, 1200, 750, percent);
+    let s = f64::from(percent) / 100.0;
+    let logical = ((1200.0 / s) as i32, (750.0 / s) as i32);
+    let mut client = connect(&wr, &[monitor], None).await;
+    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, logical.0, logical.1), s)]).await;
+
+    let aware = Probe::spawn(&wr, "aware", &["--aware", "--checker", "--size", "200x100"]);
+    probe_window(&wr, &mut client, &aware).await;
+    let want = format!("fractional_scale {}", percent * 120 / 100);
+    until_probe(&wr, &mut client, &aware, &want, |p| p.text().lines().any(|l| l == want)).await;
+    fullscreen_on(&wr, &mut client, &aware, "WR-1", logical).await;
+    let draw = aware.last_draw().unwrap();
+    assert_eq!(draw, (1200, 750, 1, Some(logical)), "the aware probe's buffer is the monitor's size");
+    wait_checker(&wr, &mut client, Rect { x: 0, y: 0, width: 1200, height: 750 }).await;
+
+    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
+    probe_window(&wr, &mut client, &plain).await;
+    until_probe(&wr, &mut client, &plain, "buffer_scale 2 and a buffer at scale 2", |p| {
+        p.text().lines().any(|l| l == "buffer_scale 2") && p.last_draw() == Some((400, 200, 2, None))
+    })
+    .await;
+    assert!(!plain.text().contains("fractional_scale"), "{}", plain.text());
+    client.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn one_monitor_at_125_percent() {
+    one_monitor_at(125).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn one_monitor_at_150_percent() {
+    one_monitor_at(150).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn one_monitor_at_200_percent() {
+    one_monitor_at(200).await;
+}
+
+/// Client Core Data's desktopScaleFactor alone (no monitor data) sets the scale of the one output.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn core_data_scale_alone_scales_the_output() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let addr = format!("127.0.0.1:{}", wr.rdp_port().unwrap());
+    let opts = ClientOptions { size: (1200, 750), desktop_scale: 150, ..Default::default() };
+    let mut client = ClientBuilder::new(opts).connect(&addr).await.unwrap();
+    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5)]).await;
+    client.disconnect().await.unwrap();
+}
+
+/// Two monitors side by side at 150 % and 200 %, the second one lower: two outputs with the
+/// logical layout kept adjacent, ResetGraphics carries both monitors, a probe moved onto the
+/// second output enters it and is told 240 there and 180 back on the first, and a click on the
+/// second monitor lands on the intended surface pixel.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn mixed_scales_side_by_side() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 150, 1280, 800, 200)];
+    let mut client = connect(&wr, &monitors, None).await;
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5),
+            // Right of the first: starts at its logical right edge, 150 / 1.5 lower.
+            out("WR-2", (1200, 150, 1280, 800), (800, 100, 640, 400), 2.0),
+        ],
+    )
+    .await;
+    until(&wr, &mut client, "a ResetGraphics with both monitors", |c| {
+        reset_monitors(c) == Some(wire_monitors(&monitors))
+    })
+    .await;
+    assert!(client.gfx_tap().errors.is_empty(), "{:?}", client.gfx_tap().errors);
+
+    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
+    let window = probe_window(&wr, &mut client, &probe).await;
+    let id = id_of(&window);
+    until_probe(&wr, &mut client, &probe, "fractional_scale 180 on WR-1", |p| {
+        p.entered() == ["WR-1"] && p.text().lines().any(|l| l == "fractional_scale 180")
+    })
+    .await;
+
+    wr.window_op(id, &["move", "900", "150"]);
+    until_probe(&wr, &mut client, &probe, "WR-2 only, at 240, drawn at 400x200", |p| {
+        p.entered() == ["WR-2"]
+            && p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some("fractional_scale 240")
+            && p.last_draw() == Some((400, 200, 1, Some((200, 100))))
+    })
+    .await;
+
+    // Surface-local (37, 23) is logical (937, 173): host (1200 + 137 * 2, 150 + 73 * 2).
+    let host = (1200 + 137 * 2, 150 + 73 * 2);
+    let from = probe.text().len();
+    let point = input_point(&monitors, host);
+    move_pointer(&mut client, point, PointerFlags::MOVE).await;
+    move_pointer(&mut client, point, PointerFlags::LEFT_BUTTON | PointerFlags::DOWN).await;
+    move_pointer(&mut client, point, PointerFlags::LEFT_BUTTON).await;
+    until_probe(&wr, &mut client, &probe, "a click at 37,23", |p| {
+        p.lines_since(from).iter().any(|l| l == "pointer button 272 pressed 37.000 23.000")
+    })
+    .await;
+
+    wr.window_op(id, &["move", "100", "100"]);
+    until_probe(&wr, &mut client, &probe, "WR-1 again at 180", |p| {
+        p.entered() == ["WR-1"]
+            && p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some("fractional_scale 180")
+    })
+    .await;
+    client.disconnect().await.unwrap();
+}
+
+/// Vertically stacked with a horizontal offset, and an L of three monitors reaching into
+/// negative coordinates: scaling stays on for every monitor, and the pointer at each
+/// monitor's four corner pixels lands where it should on a probe fullscreen on that monitor.
+async fn corners_of(monitors: &[MonitorSpec], want: &[Out]) {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let mut client = connect(&wr, monitors, None).await;
+    wait_outputs(&wr, &mut client, want).await;
+    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
+    probe_window(&wr, &mut client, &probe).await;
+    for (monitor, output) in monitors.iter().zip(want) {
+        let logical = (output.logical.width, output.logical.height);
+        fullscreen_on(&wr, &mut client, &probe, &output.name, logical).await;
+        let scale120 = format!("fractional_scale {}", monitor.scale * 120 / 100);
+        until_probe(&wr, &mut client, &probe, &scale120, |p| {
+            p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some(scale120.as_str())
+        })
+        .await;
+        check_corners(&wr, &mut client, &probe, monitors, monitor).await;
+        probe.send("unfullscreen");
+    }
+    client.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn stacked_with_an_offset_maps_every_corner() {
+    let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(300, 750, 1280, 800, 200)];
+    corners_of(
+        &monitors,
+        &[
+            out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5),
+            // Below the first: starts at its logical bottom edge, 300 / 1.5 to the right.
+            out("WR-2", (300, 750, 1280, 800), (200, 500, 640, 400), 2.0),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn an_l_shape_with_negative_coordinates_maps_every_corner() {
+    let monitors = [
+        MonitorSpec::new(0, 0, 1200, 750, 150),
+        MonitorSpec::new(1200, 0, 1280, 800, 200),
+        MonitorSpec::new(-300, 750, 1000, 600, 125),
+    ];
+    corners_of(
+        &monitors,
+        &[
+            out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5),
+            out("WR-2", (1200, 0, 1280, 800), (800, 0, 640, 400), 2.0),
+            // Below the first, 300 / 1.5 to its left.
+            out("WR-3", (-300, 750, 1000, 600), (-200, 500, 800, 480), 1.25),
+        ],
+    )
+    .await;
+}
+
+/// DisplayControl layouts at run time, on one connection: a second monitor comes (a new output,
+/// the first keeps its name), a window moved onto it enters it; the scale of the first changes
+/// (an aware app is told at once); the second goes away and its window comes back inside the
+/// desktop, still shown.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn display_control_changes_outputs_without_reconnecting() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let one = [MonitorSpec::new(0, 0, 1280, 800, 100)];
+    let mut client = connect(&wr, &one, None).await;
+    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0)]).await;
+    let caps = client.wait_display_control(STEP).await.unwrap_or_else(|e| panic!("{e:#}\n{}", wr.log_tail(20)));
+    assert!(caps.max_num_monitors() >= 16, "the server takes up to 16 monitors: {caps:?}");
+
+    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
+    let id = id_of(&probe_window(&wr, &mut client, &probe).await);
+
+    let two = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1024, 768, 100)];
+    client.send_monitor_layout(&two).await.unwrap();
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0),
+            out("WR-2", (1280, 0, 1024, 768), (1280, 0, 1024, 768), 1.0),
+        ],
+    )
+    .await;
+    until(&wr, &mut client, "a ResetGraphics with both monitors", |c| reset_monitors(c) == Some(wire_monitors(&two)))
+        .await;
+    until(&wr, &mut client, "a 2304x800 desktop", |c| c.desktop_size() == (2304, 800)).await;
+    wr.window_op(id, &["move", "1500", "300"]);
+    until_probe(&wr, &mut client, &probe, "WR-2", |p| p.entered() == ["WR-2"]).await;
+
+    // The first monitor goes to 150 % (same pixels): the app is told without a reconnect.
+    let scaled = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1024, 768, 100)];
+    client.send_monitor_layout(&scaled).await.unwrap();
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5),
+            out("WR-2", (1200, 0, 1024, 768), (800, 0, 1024, 768), 1.0),
+        ],
+    )
+    .await;
+    wr.window_op(id, &["move", "100", "100"]);
+    until_probe(&wr, &mut client, &probe, "180 on WR-1", |p| {
+        p.entered() == ["WR-1"]
+            && p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some("fractional_scale 180")
+            && p.last_draw() == Some((300, 150, 1, Some((200, 100))))
+    })
+    .await;
+
+    // Back onto the second, which then goes away: the window comes back to the primary.
+    wr.window_op(id, &["move", "1000", "300"]);
+    until_probe(&wr, &mut client, &probe, "WR-2 again", |p| p.entered() == ["WR-2"]).await;
+    let single = [MonitorSpec::new(0, 0, 1200, 750, 150)];
+    client.send_monitor_layout(&single).await.unwrap();
+    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5)]).await;
+    let inside = wait_until(STEP, || {
+        wr.window(id).is_some_and(|w| Rect { x: 0, y: 0, width: 800, height: 500 }.contains_rect(&Rect::of(&w)))
+    });
+    assert!(inside, "the window is not inside the remaining output: {:?}", wr.window(id));
+    until_probe(&wr, &mut client, &probe, "WR-1 only", |p| p.entered() == ["WR-1"]).await;
+    assert!(client.closed().is_none(), "the connection stayed up");
+    // Still shown: the host's desktop has the probe's colour at the window's place.
+    let w = Rect::of(&wr.window(id).unwrap());
+    let centre = (((w.x + w.width / 2) as f64 * 1.5) as u16, ((w.y + w.height / 2) as f64 * 1.5) as u16);
+    until(&wr, &mut client, "the window shown after the change", |c| {
+        let [r, g, b, _] = c.pixel(centre.0, centre.1);
+        [r, g, b] == BLUE
+    })
+    .await;
+    client.disconnect().await.unwrap();
+}
+
+/// RemoteApp across two monitors at 150 % and 200 %: window rectangles on the wire are host
+/// pixels of the monitor the window is on, a host WindowMove onto the second monitor maps back
+/// to its logical place (and the app is told that monitor's scale), and a non-aware app's
+/// window is sent at its integer buffer scale with the host's target size logical × scale.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+async fn remote_app_rects_and_scaled_window_targets() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1280, 800, 200)];
+    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
+    let aware = Probe::spawn(&wr, "aware", &["--aware", "--size", "200x100"]);
+    let mut client = connect(&wr, &monitors, Some(RailClient::new(None))).await;
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5),
+            out("WR-2", (1200, 0, 1280, 800), (800, 0, 640, 400), 2.0),
+        ],
+    )
+    .await;
+    let plain_id = id_of(&probe_window(&wr, &mut client, &plain).await);
+    let aware_id = id_of(&probe_window(&wr, &mut client, &aware).await);
+
+    // The non-aware window at logical (100, 60) on WR-1: host (150, 90), 300x150; its surface
+    // holds the buffer at scale 2 (400x200) and is scaled to 300x150 by the host.
+    wr.window_op(plain_id, &["move", "100", "60"]);
+    until_probe(&wr, &mut client, &plain, "buffer scale 2", |p| p.last_draw() == Some((400, 200, 2, None))).await;
+    let wid = plain_id as u32;
+    until(&wr, &mut client, "the plain window at host (150, 90) 300x150", |c| {
+        c.host_windows().windows.get(&wid).is_some_and(|w| w.window_offset == (150, 90) && w.window_size == (300, 150))
+    })
+    .await;
+    until(&wr, &mut client, "a scaled mapping 400x200 → 300x150", |c| {
+        c.gfx()
+            .mapped_to_scaled_window
+            .iter()
+            .rev()
+            .find(|m| m.window_id == plain_id)
+            .is_some_and(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height) == (400, 200, 300, 150))
+    })
+    .await;
+
+    // The host drags the aware window onto the second monitor: host (1400, 100) 400x200 is
+    // logical (800 + 200 / 2, 100 / 2) = (900, 50), 200x100.
+    let rect = Rectangle { left: 1400, top: 100, right: 1800, bottom: 300 };
+    client.send_rail(RailPdu::WindowMove(WindowMovePdu { window_id: aware_id as u32, rectangle: rect })).await.unwrap();
+    let deadline = Instant::now() + STEP;
+    loop {
+        let w = wr.window(aware_id).map(|w| Rect::of(&w));
+        if w == Some(Rect { x: 900, y: 50, width: 200, height: 100 }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after the host's move the window is at {w:?}\n{}", wr.log_tail(20));
+        pump(&mut client, 30).await;
+    }
+    until_probe(&wr, &mut client, &aware, "WR-2 at 240, drawn at 400x200", |p| {
+        p.entered() == ["WR-2"]
+            && p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some("fractional_scale 240")
+            && p.last_draw() == Some((400, 200, 1, Some((200, 100))))
+    })
+    .await;
+    let wid = aware_id as u32;
+    until(&wr, &mut client, "the aware window at host (1400, 100) 400x200", |c| {
+        c.host_windows()
+            .windows
+            .get(&wid)
+            .is_some_and(|w| w.window_offset == (1400, 100) && w.window_size == (400, 200))
+    })
+    .await;
+    let h = client.host_windows();
+    assert!(h.inconsistencies.is_empty(), "{:?}", h.inconsistencies);
+    client.disconnect().await.unwrap();
+}
+
+/// `xfreerdp3 /multimon` in a two-head Xorg: two outputs with the heads' rectangles; a window
+/// moved onto the second head enters the second output, and a click there (through the real
+/// client, xdotool in the X display) lands on the intended surface pixel.
+#[test]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+fn freerdp_multimon_in_a_two_head_xorg() {
+    require_programs!("Xorg", "xdotool", "xfreerdp3");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start_dummy_heads(wr.runtime_dir(), &[(1280, 800), (1024, 768)]);
+    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (0, 0), &["/multimon"]);
+    let want = [
+        out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0),
+        out("WR-2", (1280, 0, 1024, 768), (1280, 0, 1024, 768), 1.0),
+    ];
+    let same = wait_until(STEP, || same_outputs(&outputs_of(&wr), &want));
+    assert!(
+        same,
+        "outputs {:#?}, expected {want:#?}\nxfreerdp3 log:\n{}\ncompositor log:\n{}",
+        outputs_of(&wr),
+        rdp.client.log_tail(20),
+        wr.log_tail(30)
+    );
+
+    let probe = Probe::spawn(&wr, "probe", &["--size", "200x100"]);
+    let window = wr.wait_for_toplevel_of(&probe.client, MAP_TIMEOUT);
+    let id = id_of(&window);
+    wr.window_op(id, &["move", "1500", "300"]);
+    let entered = wait_until(STEP, || probe.entered() == ["WR-2"]);
+    assert!(entered, "the probe did not enter WR-2 only:\n{}", probe.text());
+
+    // Surface-local (37, 23) is X root (1537, 323): the client's window spans both heads.
+    let from = probe.text().len();
+    let xid = rdp.window().to_string();
+    x.xdotool(&["windowfocus", "--sync", &xid]);
+    x.xdotool(&["mousemove", "1537", "323", "click", "1"]);
+    let clicked =
+        wait_until(STEP, || probe.lines_since(from).iter().any(|l| l == "pointer button 272 pressed 37.000 23.000"));
+    assert!(
+        clicked,
+        "the click did not land at 37,23:\n{}\nX client window geometry: {}",
+        probe.lines_since(from).join("\n"),
+        x.xdotool(&["getwindowgeometry", &xid])
+    );
+}
+
+/// `xfreerdp3 /scale-desktop:150`: the output gets scale 1.5; an aware app is told 180 and
+/// draws at the physical size, shown unscaled in the real client's window; a non-aware app is
+/// told buffer scale 2.
+#[test]
+#[ignore = "needs the multi-monitor outputs of issue 6 on main"]
+fn freerdp_scale_desktop_150() {
+    require_programs!("Xvfb", "xdotool", "xfreerdp3", "import");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1200, 750), &["/scale-desktop:150"]);
+    let want = [out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5)];
+    let same = wait_until(STEP, || same_outputs(&outputs_of(&wr), &want));
+    assert!(same, "outputs {:#?}, expected {want:#?}\n{}", outputs_of(&wr), wr.log_tail(30));
+
+    let aware = Probe::spawn(&wr, "aware", &["--aware", "--checker", "--size", "200x100"]);
+    let id = id_of(&wr.wait_for_toplevel_of(&aware.client, MAP_TIMEOUT));
+    let told = wait_until(STEP, || aware.text().lines().any(|l| l == "fractional_scale 180"));
+    assert!(told, "{}", aware.text());
+    // Logical (100, 60) is host (150, 90); the buffer 300x150.
+    wr.window_op(id, &["move", "100", "60"]);
+    let drawn = wait_until(STEP, || {
+        aware.last_draw() == Some((300, 150, 1, Some((200, 100))))
+            && wr.window(id).is_some_and(|w| (Rect::of(&w).x, Rect::of(&w).y) == (100, 60))
+    });
+    assert!(drawn, "{}\n{:?}", aware.text(), wr.window(id));
+    let shot = wr.path("freerdp-150.png");
+    let area = Rect { x: 150, y: 90, width: 300, height: 150 };
+    let mut last = String::new();
+    let crisp = wait_until(STEP, || {
+        let Ok(img) = rdp.capture(&x, &shot) else { return false };
+        let mut bad = 0;
+        for yy in area.y..area.y + area.height {
+            for xx in area.x..area.x + area.width {
+                let want = if (xx - area.x + yy - area.y) % 2 == 0 { BLUE } else { BLACK };
+                if img.rgb(xx as u32, yy as u32) != want {
+                    bad += 1;
+                }
+            }
+        }
+        last = format!("{bad} pixels differ");
+        bad == 0
+    });
+    assert!(crisp, "the client does not show the aware probe unscaled at {area:?}: {last} ({})", shot.display());
+
+    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
+    wr.wait_for_toplevel_of(&plain.client, MAP_TIMEOUT);
+    let told = wait_until(STEP, || {
+        plain.text().lines().any(|l| l == "buffer_scale 2") && plain.last_draw() == Some((400, 200, 2, None))
+    });
+    assert!(told, "{}", plain.text());
+}
