@@ -251,12 +251,13 @@ fn output_json(o: &crate::state::OutputEntry) -> Value {
     let logical = o.logical_rect();
     json!({
         "name": o.name,
-        // The host desktop's pixels; the same origin as the logical layout until a remote
-        // host supplies its own monitor layout.
-        "x": o.position.0,
-        "y": o.position.1,
-        "width": o.physical_size.0,
-        "height": o.physical_size.1,
+        // Where it is on the host, in the host's pixels (its virtual desktop, primary monitor
+        // at 0,0); without a host, the logical position and the physical size.
+        "x": o.host_rect.x,
+        "y": o.host_rect.y,
+        "width": o.host_rect.width,
+        "height": o.host_rect.height,
+        "primary": o.primary,
         "logical": {"x": logical.x, "y": logical.y, "width": logical.width, "height": logical.height},
         "scale": o.scale,
         "refresh": o.refresh_mhz as f64 / 1000.0,

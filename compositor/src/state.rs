@@ -101,12 +101,32 @@ pub struct OutputEntry {
     pub scale: f64,
     /// Top-left in global logical coordinates.
     pub position: (i32, i32),
+    /// Where it is on the host, in physical pixels of the host's virtual desktop (the
+    /// primary monitor's top-left is 0,0). Without a host's monitor layout: the logical
+    /// position and the physical size.
+    pub host_rect: Rect,
+    pub primary: bool,
 }
 
 impl OutputEntry {
     pub fn logical_rect(&self) -> Rect {
         let size = logical_size(self.physical_size, self.scale);
         Rect::new(self.position.0, self.position.1, size.0, size.1)
+    }
+
+    /// A host point on this output to the global logical space.
+    pub fn host_to_logical(&self, x: f64, y: f64) -> (f64, f64) {
+        crate::layout::to_logical(self.host_rect, self.position, self.scale, x, y)
+    }
+
+    /// A logical rectangle (on this output, or reaching past it) in host pixels.
+    pub fn logical_to_host(&self, rect: Rect) -> Rect {
+        crate::layout::to_physical(self.host_rect, self.position, self.scale, rect)
+    }
+
+    /// A host rectangle on this output in logical coordinates.
+    pub fn host_to_logical_rect(&self, rect: Rect) -> Rect {
+        crate::layout::rect_to_logical(self.host_rect, self.position, self.scale, rect)
     }
 
     pub fn frame_interval(&self) -> Duration {
@@ -205,8 +225,9 @@ pub struct State {
     /// A remote host moves and resizes windows itself (RemoteApp with local move/size):
     /// interactive move/resize requests go to it instead of a compositor grab.
     pub host_move_resize: bool,
-    /// Where maximized windows go, when a host says (its work area, without its taskbar).
-    pub work_area: Option<Rect>,
+    /// Where maximized windows go, when a host says: its work areas (monitors without their
+    /// taskbars), in host pixels.
+    pub work_areas: Vec<Rect>,
     /// Toplevels that set a new xdg-toplevel-icon.
     pub icons_changed: std::collections::HashSet<WindowId>,
     /// Taken out while in use, so rendering can borrow the rest of the state.
@@ -295,7 +316,7 @@ impl State {
             cursor_loader: Default::default(),
             frame_blocked: false,
             host_move_resize: false,
-            work_area: None,
+            work_areas: Vec::new(),
             icons_changed: Default::default(),
             composer: None,
             backend: None,
@@ -366,6 +387,7 @@ impl State {
         output.set_preferred(mode);
         self.space.map_output(&output, position);
         tracing::info!(%name, width = spec.width, height = spec.height, scale = spec.scale, x = position.0, y = position.1, "output added");
+        let primary = self.outputs.is_empty();
         self.outputs.push(OutputEntry {
             output: output.clone(),
             name,
@@ -373,6 +395,8 @@ impl State {
             refresh_mhz: spec.refresh,
             scale: spec.scale,
             position,
+            host_rect: Rect::new(position.0, position.1, spec.width, spec.height),
+            primary,
         });
         self.output_damaged = true;
         output
@@ -396,6 +420,8 @@ impl State {
         entry.output.change_current_state(Some(mode), None, None, None);
         entry.output.set_preferred(mode);
         entry.physical_size = (width, height);
+        entry.host_rect.width = width;
+        entry.host_rect.height = height;
         let (output, position) = (entry.output.clone(), entry.position);
         self.space.map_output(&output, position);
         self.output_damaged = true;
@@ -403,6 +429,204 @@ impl State {
         for id in ids {
             self.sync_window_info(id);
         }
+    }
+
+    /// Takes the host's monitors as the outputs: output i becomes monitor i (existing outputs
+    /// are reused in order, keeping their names; extra ones are removed), laid out as
+    /// [`crate::layout::logical_origins`] says. Windows keep their physical place on their
+    /// monitor; those left off every output, or reaching off the desktop, are brought back
+    /// onto it; maximized and fullscreen windows take their new output's size; every window
+    /// is told its output's scale again.
+    pub fn set_host_layout(&mut self, monitors: &[crate::layout::PhysMonitor]) {
+        if monitors.is_empty() {
+            return;
+        }
+        let origins = crate::layout::logical_origins(monitors);
+        // Where each window is on its monitor, in physical pixels, to keep it there.
+        let places: Vec<(WindowId, String, (f64, f64))> = self
+            .toplevels
+            .iter()
+            .filter(|t| !t.window.x11_surface().is_some_and(|x| x.is_override_redirect()))
+            .filter_map(|t| {
+                let id = t.id?;
+                let loc = self.space.element_location(&t.window).or(t.location)?;
+                let size = t.window.geometry().size;
+                let o = self.output_for_rect(Rect::new(loc.x, loc.y, size.w.max(1), size.h.max(1)))?;
+                let rel = ((loc.x - o.position.0) as f64 * o.scale, (loc.y - o.position.1) as f64 * o.scale);
+                Some((id, o.name.clone(), rel))
+            })
+            .collect();
+        for (i, (m, &position)) in monitors.iter().zip(&origins).enumerate() {
+            if i < self.outputs.len() {
+                let entry = &mut self.outputs[i];
+                let mode = Mode { size: (m.rect.width, m.rect.height).into(), refresh: entry.refresh_mhz };
+                entry.output.change_current_state(
+                    Some(mode),
+                    None,
+                    Some(Scale::Fractional(m.scale)),
+                    Some(position.into()),
+                );
+                entry.output.set_preferred(mode);
+                entry.physical_size = (m.rect.width, m.rect.height);
+                entry.scale = m.scale;
+                entry.position = position;
+                entry.host_rect = m.rect;
+                entry.primary = m.primary;
+                let output = entry.output.clone();
+                self.space.map_output(&output, position);
+            } else {
+                let spec = OutputSpec {
+                    name: None,
+                    width: m.rect.width,
+                    height: m.rect.height,
+                    refresh: self.outputs.first().map_or(60_000, |o| o.refresh_mhz),
+                    scale: m.scale,
+                    position: Some(position),
+                };
+                self.add_output(&spec);
+                let entry = self.outputs.last_mut().unwrap();
+                entry.host_rect = m.rect;
+                entry.primary = m.primary;
+            }
+        }
+        let extra: Vec<String> = self.outputs[monitors.len()..].iter().map(|o| o.name.clone()).collect();
+        for name in extra {
+            self.remove_output(&name);
+        }
+        if let Some(c) = self.composer.as_mut() {
+            for o in &self.outputs {
+                c.forget_output(&o.name);
+            }
+        }
+        tracing::info!(
+            outputs = ?self.outputs.iter().map(|o| (&o.name, o.host_rect, o.logical_rect(), o.scale)).collect::<Vec<_>>(),
+            "host monitor layout"
+        );
+        for (id, name, rel) in places {
+            let Some(o) = self.output_by_name(&name) else { continue };
+            let at = (o.position.0 + (rel.0 / o.scale).round() as i32, o.position.1 + (rel.1 / o.scale).round() as i32);
+            let Some(index) = self.toplevel_index_by_id(id) else { continue };
+            match self.toplevels[index].show {
+                ShowState::Normal => {
+                    self.move_window(id, at.0, at.1);
+                }
+                ShowState::Minimized => self.toplevels[index].location = Some(at.into()),
+                // Placed on their output again below.
+                ShowState::Maximized | ShowState::Fullscreen => {}
+            }
+        }
+        self.rescue_windows();
+        self.output_damaged = true;
+    }
+
+    /// After the outputs changed: windows nobody can see come back onto the primary output,
+    /// windows reaching off the desktop move onto the output they are mostly on (as far as
+    /// they fit), and maximized or fullscreen windows fit their output again.
+    fn rescue_windows(&mut self) {
+        let ids: Vec<WindowId> = self.toplevels.iter().filter_map(|t| t.id).collect();
+        for id in ids {
+            let Some(index) = self.toplevel_index_by_id(id) else { continue };
+            let entry = &self.toplevels[index];
+            let show = entry.show;
+            if entry.window.x11_surface().is_some_and(|x| x.is_override_redirect()) {
+                continue;
+            }
+            let Some(loc) = self.space.element_location(&entry.window).or(entry.location) else { continue };
+            let size = entry.window.geometry().size;
+            let rect = Rect::new(loc.x, loc.y, size.w.max(1), size.h.max(1));
+            let seen = self.outputs.iter().any(|o| o.logical_rect().intersection_area(&rect) > 0);
+            // All of it on the desktop (possibly across monitors)?
+            let on_desktop: i64 = self.outputs.iter().map(|o| o.logical_rect().intersection_area(&rect)).sum();
+            let fully_on = on_desktop >= rect.width as i64 * rect.height as i64;
+            let target = if seen { self.output_for_rect(rect) } else { self.outputs.iter().find(|o| o.primary) }
+                .map(|o| o.logical_rect());
+            match show {
+                ShowState::Maximized => {
+                    self.set_maximized(id, true);
+                }
+                ShowState::Fullscreen => {
+                    if let Some(index) = self.toplevel_index_by_id(id) {
+                        let output = target
+                            .and_then(|t| self.outputs.iter().find(|o| o.logical_rect() == t))
+                            .map(|o| o.output.clone());
+                        self.set_toplevel_fullscreen(index, true, output.as_ref());
+                    }
+                }
+                _ if !seen || !fully_on => {
+                    if let Some(area) = target {
+                        let x = loc.x.clamp(area.x, (area.x + area.width - rect.width.min(area.width)).max(area.x));
+                        let y = loc.y.clamp(area.y, (area.y + area.height - rect.height.min(area.height)).max(area.y));
+                        tracing::debug!(%id, from = ?(loc.x, loc.y), to = ?(x, y), "window brought back onto the desktop");
+                        if show == ShowState::Minimized {
+                            // Where it comes back when restored; it stays minimized.
+                            self.toplevels[index].location = Some((x, y).into());
+                        } else {
+                            self.move_window(id, x, y);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some(index) = self.toplevel_index_by_id(id) {
+                // Scales may have changed on an output of the same name.
+                self.toplevels[index].preferred_output = None;
+            }
+            self.sync_window_info(id);
+        }
+    }
+
+    /// Where a window maximized on an output goes: the host's work area on that monitor
+    /// (without its taskbar), else the whole output.
+    pub fn maximize_area(&self, output: &OutputEntry) -> Rect {
+        let host = output.host_rect;
+        self.work_areas
+            .iter()
+            .filter_map(|wa| host.intersection(wa))
+            .max_by_key(|r| r.width as i64 * r.height as i64)
+            .map(|r| output.host_to_logical_rect(r))
+            .unwrap_or_else(|| output.logical_rect())
+    }
+
+    /// The output whose monitor holds most of a host rectangle; the primary when it is on
+    /// none.
+    pub fn output_for_host_rect(&self, rect: Rect) -> Option<&OutputEntry> {
+        self.outputs
+            .iter()
+            .map(|o| (o.host_rect.intersection_area(&rect), o))
+            .filter(|(area, _)| *area > 0)
+            .max_by_key(|(area, _)| *area)
+            .map(|(_, o)| o)
+            .or_else(|| self.outputs.iter().find(|o| o.primary))
+            .or_else(|| self.outputs.first())
+    }
+
+    /// A host point (physical pixels of its virtual desktop) to the global logical space:
+    /// through the output whose host rectangle holds it, else the nearest one.
+    pub fn host_to_logical(&self, x: f64, y: f64) -> (f64, f64) {
+        let distance = |o: &&OutputEntry| {
+            let r = o.host_rect;
+            let dx = (r.x as f64 - x).max(x - (r.x + r.width - 1) as f64).max(0.0);
+            let dy = (r.y as f64 - y).max(y - (r.y + r.height - 1) as f64).max(0.0);
+            dx + dy
+        };
+        match self.outputs.iter().min_by(|a, b| distance(a).total_cmp(&distance(b))) {
+            Some(o) => {
+                let r = o.host_rect;
+                let x = x.clamp(r.x as f64, (r.x + r.width) as f64 - 0.001);
+                let y = y.clamp(r.y as f64, (r.y + r.height) as f64 - 0.001);
+                o.host_to_logical(x, y)
+            }
+            None => (x, y),
+        }
+    }
+
+    /// The bounding box of every output's host rectangle.
+    pub fn host_desktop(&self) -> Rect {
+        let left = self.outputs.iter().map(|o| o.host_rect.x).min().unwrap_or(0);
+        let top = self.outputs.iter().map(|o| o.host_rect.y).min().unwrap_or(0);
+        let right = self.outputs.iter().map(|o| o.host_rect.x + o.host_rect.width).max().unwrap_or(0);
+        let bottom = self.outputs.iter().map(|o| o.host_rect.y + o.host_rect.height).max().unwrap_or(0);
+        Rect::new(left, top, right - left, bottom - top)
     }
 
     pub fn output_by_name(&self, name: &str) -> Option<&OutputEntry> {
@@ -949,12 +1173,7 @@ impl State {
             let current = Rectangle::new(loc, geo.size);
             let out_rect = self
                 .output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1)))
-                .map(|o| o.logical_rect())
-                .map(|r| match self.work_area {
-                    // The host's work area, where it lies on this output.
-                    Some(wa) if wa.intersection_area(&r) > 0 => wa,
-                    _ => r,
-                });
+                .map(|o| self.maximize_area(o));
             let entry = &mut self.toplevels[index];
             if entry.show == ShowState::Normal {
                 entry.restore = Some(current);
@@ -1229,12 +1448,12 @@ impl State {
                 let out = output
                     .and_then(|o| self.outputs.iter().find(|e| &e.output == o))
                     .or_else(|| self.output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1))));
-                let Some(mut area) = out.map(|o| o.logical_rect()) else { return };
-                if show == ShowState::Maximized {
-                    if let Some(wa) = self.work_area.filter(|wa| wa.intersection_area(&area) > 0) {
-                        area = wa;
-                    }
-                }
+                let Some(area) = out.map(|o| match show {
+                    ShowState::Maximized => self.maximize_area(o),
+                    _ => o.logical_rect(),
+                }) else {
+                    return;
+                };
                 Rectangle::new((area.x, area.y).into(), (area.width, area.height).into())
             }
         };

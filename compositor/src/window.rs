@@ -50,6 +50,15 @@ impl Rect {
         Self { x, y, width, height }
     }
 
+    /// The common part of two rectangles, when they share at least a pixel.
+    pub fn intersection(&self, other: &Rect) -> Option<Rect> {
+        let x0 = self.x.max(other.x);
+        let y0 = self.y.max(other.y);
+        let x1 = (self.x + self.width).min(other.x + other.width);
+        let y1 = (self.y + self.height).min(other.y + other.height);
+        (x1 > x0 && y1 > y0).then(|| Rect::new(x0, y0, x1 - x0, y1 - y0))
+    }
+
     pub fn intersection_area(&self, other: &Rect) -> i64 {
         let x0 = self.x.max(other.x);
         let y0 = self.y.max(other.y);

@@ -57,4 +57,15 @@ pub struct RemoteWindow {
     /// The window proper (what the app calls its geometry), inside `window`.
     pub client: HostRect,
     pub show: Show,
+    /// The size in pixels of the image sent for the window, when it is not `window`'s size:
+    /// the host scales it to `window` (an app drawing at an integer scale above the
+    /// monitor's fractional one).
+    pub surface: Option<(u32, u32)>,
+}
+
+impl RemoteWindow {
+    /// The size in pixels of the image sent for the window.
+    pub fn surface_size(&self) -> (u32, u32) {
+        self.surface.unwrap_or((self.window.width, self.window.height))
+    }
 }

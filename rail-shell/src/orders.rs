@@ -195,6 +195,7 @@ mod tests {
             window: HostRect::new(90, 40, 720, 520),
             client: HostRect::new(100, 50, 700, 500),
             show: Show::Normal,
+            surface: None,
         }
     }
 

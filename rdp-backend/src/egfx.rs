@@ -101,14 +101,16 @@ pub struct DesktopSurface {
 }
 
 impl DesktopSurface {
-    /// (Re)creates the desktop surface: ResetGraphics with the desktop size, CreateSurface, MapSurfaceToOutput.
+    /// (Re)creates the desktop surface: ResetGraphics with the desktop size and the monitors,
+    /// CreateSurface, MapSurfaceToOutput.
     pub fn create(
         gfx: &mut GraphicsPipelineServer,
         encoder: &SharedEncoder,
         width: u16,
         height: u16,
+        monitors: Vec<ironrdp_pdu::gcc::Monitor>,
     ) -> Option<DesktopSurface> {
-        gfx.resize(width, height);
+        gfx.resize_with_monitors(width, height, monitors);
         let surface_id = gfx.create_surface(width, height)?;
         if !gfx.map_surface_to_output(surface_id, 0, 0) {
             return None;

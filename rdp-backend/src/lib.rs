@@ -11,6 +11,7 @@ mod bitmap;
 mod egfx;
 mod exec;
 pub mod input;
+pub mod monitors;
 pub mod pointer;
 pub mod remoteapp;
 mod server;
@@ -18,6 +19,7 @@ mod session;
 pub mod tls;
 pub mod transport;
 
+pub use monitors::HostMonitor;
 pub use pointer::Pointer;
 pub use remoteapp::RailCommand;
 pub use server::{RdpHandle, RdpServer};
@@ -63,6 +65,9 @@ pub enum HostEvent {
         remote_app: bool,
         /// The client's keyboard layout id (KLID), 0 when unknown.
         keyboard_layout: u32,
+        /// The client's monitors (at least one, exactly one primary); `width`×`height` is
+        /// their bounding box, whose top-left is the origin of pointer coordinates.
+        monitors: Vec<HostMonitor>,
     },
     /// The active session ended (closed, broken or replaced).
     Disconnected { session: SessionId, reason: String },
@@ -78,8 +83,8 @@ pub enum HostEvent {
     PointerButton { button: u32, pressed: bool },
     /// Wheel rotation in v120 units, positive down / right (Wayland's sense).
     Wheel { vertical_v120: i32, horizontal_v120: i32 },
-    /// The client's desktop changed size (display control).
-    Resize { width: u16, height: u16 },
+    /// The client's monitors changed (display control): a new layout, sizes or scales.
+    Layout { monitors: Vec<HostMonitor> },
     /// The host showed the frame: time for the apps' frame callbacks.
     FrameDone { frame: u64 },
     /// The host lost its picture (new graphics surface, refresh request): send the whole

@@ -209,11 +209,16 @@ impl RailState {
                 }
             }
         }
-        let size_ok = self
-            .surfaces
+        // A new surface for a new image size, and for a new size on the host (the mapping
+        // of a surface to a scaled window holds its target size).
+        let (sw, sh) = want.surface_size();
+        let same_target = self
+            .known
             .get(&id)
-            .is_some_and(|s| s.width as u32 == want.window.width && s.height as u32 == want.window.height);
-        if !size_ok {
+            .is_some_and(|old| (old.window.width, old.window.height) == (want.window.width, want.window.height));
+        let surface_ok =
+            same_target && self.surfaces.get(&id).is_some_and(|s| (s.width as u32, s.height as u32) == (sw, sh));
+        if !surface_ok {
             actions.surfaces.push(id);
         }
         self.known.insert(id, want);
@@ -222,12 +227,13 @@ impl RailState {
     /// The map PDU for a window's surface.
     pub fn map_pdu(&self, id: u32, surface_id: u16, mapping: Mapping) -> Option<GfxPdu> {
         let w = self.known.get(&id)?;
+        let (mapped_width, mapped_height) = w.surface_size();
         Some(match mapping {
             Mapping::ScaledWindow => GfxPdu::MapSurfaceToScaledWindow(MapSurfaceToScaledWindowPdu {
                 surface_id,
                 window_id: id as u64,
-                mapped_width: w.window.width,
-                mapped_height: w.window.height,
+                mapped_width,
+                mapped_height,
                 target_width: w.window.width,
                 target_height: w.window.height,
             }),
@@ -264,6 +270,7 @@ mod tests {
             window: HostRect::new(x, 10, 100, 50),
             client: HostRect::new(x, 10, 100, 50),
             show: Show::Normal,
+            surface: None,
         }
     }
 

@@ -183,9 +183,9 @@ async fn serve(
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }
             Some(note) = notes_rx.recv() => match note {
-                Note::Activated { id, width, height, keyboard_layout, remote_app } => {
+                Note::Activated { id, width, height, keyboard_layout, remote_app, monitors } => {
                     if let Some(old) = active.take() {
-                                                if let Some(tx) = sessions.get(&old.id).cloned() {
+                        if let Some(tx) = sessions.get(&old.id).cloned() {
                             // Never lost to a full queue: the old client must stop sending input.
                             tokio::task::spawn_local(async move {
                                 let _ = tx.send(SessionCmd::Stop("replaced by a new connection".into())).await;
@@ -194,7 +194,7 @@ async fn serve(
                         let _ = host.send(HostEvent::Disconnected { session: old.id, reason: "replaced by a new connection".into() });
                     }
                     active = Some(Active { id });
-                    let _ = host.send(HostEvent::Connected { session: id, width, height, keyboard_layout, remote_app });
+                    let _ = host.send(HostEvent::Connected { session: id, width, height, keyboard_layout, remote_app, monitors });
                 }
                 Note::Ended { id, reason } => {
                     sessions.remove(&id);

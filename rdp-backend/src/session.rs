@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ironrdp_acceptor::{accept_finalize, Acceptor, AcceptorResult, DesktopSize};
+use ironrdp_acceptor::{Acceptor, AcceptorResult, DesktopSize};
 use ironrdp_async::FramedWrite as _;
+use ironrdp_connector::Sequence as _;
 use ironrdp_core::decode;
-use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
+use ironrdp_displaycontrol::pdu::{DisplayControlCapabilities, DisplayControlMonitorLayout};
 use ironrdp_displaycontrol::server::{DisplayControlHandler, DisplayControlServer};
 use ironrdp_dvc::{encode_dvc_messages, DrdynvcServer};
 use ironrdp_egfx::server::GraphicsPipelineServer;
@@ -24,6 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::egfx::{DesktopSurface, GfxEvent, GfxHandler};
 use crate::input::InputTranslator;
+use crate::monitors::{self, HostMonitor};
 use crate::tls::constant_time_eq;
 use crate::transport::BoxStream;
 use crate::{Credentials, DesktopFrame, HostEvent, SessionId};
@@ -49,8 +51,18 @@ pub(crate) struct SessionSetup {
 /// What a session tells the server task.
 #[derive(Debug)]
 pub(crate) enum Note {
-    Activated { id: SessionId, width: u16, height: u16, keyboard_layout: u32, remote_app: bool },
-    Ended { id: SessionId, reason: String },
+    Activated {
+        id: SessionId,
+        width: u16,
+        height: u16,
+        keyboard_layout: u32,
+        remote_app: bool,
+        monitors: Vec<HostMonitor>,
+    },
+    Ended {
+        id: SessionId,
+        reason: String,
+    },
 }
 
 #[derive(Debug)]
@@ -82,6 +94,14 @@ struct DisplayHandler {
 }
 
 impl DisplayControlHandler for DisplayHandler {
+    /// Up to 16 monitors of up to 8K each, so clients send their true multi-monitor layouts
+    /// (the default, one 3840x2400 monitor, makes them send one monitor or none).
+    fn capabilities(&self) -> ironrdp_pdu::PduResult<DisplayControlCapabilities> {
+        // Constant and within the encoding's limits; the fallback is never taken.
+        Ok(DisplayControlCapabilities::new(monitors::MAX_MONITORS as u32, 7680, 4320)
+            .unwrap_or_else(|_| DisplayControlCapabilities::single_monitor()))
+    }
+
     fn monitor_layout(&self, layout: DisplayControlMonitorLayout) {
         let _ = self.tx.send(layout);
     }
@@ -147,6 +167,46 @@ pub(crate) fn capabilities(size: DesktopSize) -> Vec<caps::CapabilitySet> {
 
 type Framed = ironrdp_tokio::TokioFramed<tokio_rustls::server::TlsStream<BoxStream>>;
 
+/// The connection sequence after TLS, step by step as `ironrdp_acceptor::accept_finalize`
+/// runs it, plus two things the acceptor does not do: it keeps the client's monitors from
+/// the Connect Initial (with their scale factors, which the acceptor drops), and it puts
+/// them into the Monitor Layout PDU (where the acceptor lists one desktop-sized monitor).
+async fn finalize(
+    mut framed: Framed,
+    acceptor: &mut Acceptor,
+) -> anyhow::Result<(Framed, AcceptorResult, Option<Vec<HostMonitor>>)> {
+    let mut buf = ironrdp_core::WriteBuf::new();
+    let mut client_monitors = None;
+    loop {
+        if let Some(result) = acceptor.get_result() {
+            return Ok((framed, result, client_monitors));
+        }
+        buf.clear();
+        let sending_layout = acceptor.state().name() == "MonitorLayoutSend";
+        let written = match acceptor.next_pdu_hint() {
+            Some(hint) => {
+                let pdu = framed.read_by_hint(hint).await.context("reading")?;
+                if client_monitors.is_none() {
+                    client_monitors = monitors::connect_initial_blocks(&pdu).map(|blocks| monitors::from_gcc(&blocks));
+                }
+                acceptor.step(&pdu, framed.last_read_at(), &mut buf)?
+            }
+            None => acceptor.step_no_input(&mut buf)?,
+        };
+        let Some(len) = written.size() else { continue };
+        let mut bytes = buf.filled()[..len].to_vec();
+        if sending_layout {
+            if let Some(list) = client_monitors.clone().and_then(|m| monitors::validate(m).ok()) {
+                match monitors::rewrite_monitor_layout(&bytes, &list) {
+                    Some(rewritten) => bytes = rewritten,
+                    None => tracing::warn!("the acceptor's monitor layout PDU could not be rewritten"),
+                }
+            }
+        }
+        framed.write_all(&bytes).await.context("writing")?;
+    }
+}
+
 async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<SessionCmd>) -> anyhow::Result<String> {
     let size = DesktopSize { width: setup.default_size.0, height: setup.default_size.1 };
     let mut acceptor = Acceptor::new(SecurityProtocol::SSL, size, capabilities(size), None);
@@ -182,9 +242,9 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
         }
         let tls_stream = setup.tls.accept(stream).await.context("TLS handshake")?;
         acceptor.mark_security_upgrade_as_done();
-        accept_finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor).await.context("connection sequence")
+        finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor).await.context("connection sequence")
     };
-    let (framed, mut result) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+    let (framed, mut result, client_monitors) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
         .await
         .map_err(|_| anyhow::anyhow!("the client did not finish connecting within {HANDSHAKE_TIMEOUT:?}"))??;
 
@@ -208,6 +268,22 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
         })
         .unwrap_or(setup.default_size);
     let keyboard_layout = result.keyboard_layout;
+    // What the client said, or (when that makes no sense) one monitor of the desktop size.
+    let single =
+        vec![HostMonitor { x: 0, y: 0, width: width.into(), height: height.into(), primary: true, scale: 100 }];
+    let client_monitors = match client_monitors.map(monitors::validate) {
+        Some(Ok(list)) => list,
+        Some(Err(why)) => {
+            tracing::warn!(session = setup.id, "the client's monitor layout is refused ({why}): one monitor");
+            single
+        }
+        None => single,
+    };
+    let (_, _, bw, bh) = monitors::bounding_box(&client_monitors);
+    if (bw, bh) != (u32::from(width), u32::from(height)) {
+        tracing::warn!(session = setup.id, width, height, bw, bh, "the desktop size is not the monitors' bounding box");
+    }
+    let (width, height) = (bw as u16, bh as u16);
     // Clients that want RemoteApp say so with a Rail capability set.
     let rail_caps = result.capabilities.iter().find_map(|c| match c {
         caps::CapabilitySet::Rail(r) => Some(r.support_level),
@@ -230,8 +306,15 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
         keyboard_layout = format!("{keyboard_layout:#x}"),
         "client connected"
     );
-    tracing::info!(session = setup.id, remote_app, "session mode");
-    let _ = setup.notes.send(Note::Activated { id: setup.id, width, height, keyboard_layout, remote_app });
+    tracing::info!(session = setup.id, remote_app, monitors = ?client_monitors, "session mode and monitors");
+    let _ = setup.notes.send(Note::Activated {
+        id: setup.id,
+        width,
+        height,
+        keyboard_layout,
+        remote_app,
+        monitors: client_monitors.clone(),
+    });
 
     let large_pointer = result.capabilities.iter().any(|c| matches!(c, caps::CapabilitySet::LargePointer(l) if l.flags.contains(caps::LargePointerSupportFlags::UP_TO_384X384_PIXELS)));
     let mut session = Session {
@@ -252,6 +335,7 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
         surface: None,
         width,
         height,
+        monitors: client_monitors,
         in_flight: Vec::new(),
         started: Instant::now(),
         output_suppressed: false,
@@ -294,6 +378,8 @@ struct Session {
     surface: Option<DesktopSurface>,
     width: u16,
     height: u16,
+    /// The client's monitors; `width`×`height` is their bounding box.
+    monitors: Vec<HostMonitor>,
     /// EGFX frame id → compositor frame number, oldest first.
     in_flight: Vec<(u32, u64)>,
     started: Instant,
@@ -536,8 +622,9 @@ impl Session {
     async fn recreate_surface(&mut self) -> anyhow::Result<()> {
         let clear = self.clear.clone();
         let (w, h) = (self.width, self.height);
+        let layout = monitors::to_gcc(&self.monitors);
         let created = self.with_gfx(|gfx, surface| {
-            *surface = DesktopSurface::create(gfx, &clear, w, h);
+            *surface = DesktopSurface::create(gfx, &clear, w, h, layout);
             surface.is_some()
         });
         match created.await? {
@@ -551,21 +638,28 @@ impl Session {
     }
 
     async fn handle_layout(&mut self, layout: DisplayControlMonitorLayout) -> anyhow::Result<()> {
-        let (w, h) = layout.desktop_size();
-        let (w, h) = (w.clamp(200, MAX_DESKTOP.width as u32) as u16, h.clamp(200, MAX_DESKTOP.height as u32) as u16);
-        tracing::info!(
-            session = self.id,
-            width = w,
-            height = h,
-            monitors = layout.monitors().len(),
-            "client resized its desktop"
-        );
-        if (w, h) == (self.width, self.height) {
+        let list = match monitors::validate(monitors::from_display_control(&layout)) {
+            Ok(list) => list,
+            Err(why) => {
+                // A layout we cannot show changes nothing; the session goes on as it was.
+                tracing::warn!(session = self.id, "monitor layout refused: {why}");
+                return Ok(());
+            }
+        };
+        tracing::info!(session = self.id, monitors = ?list, "client monitor layout");
+        if list == self.monitors {
             return Ok(());
         }
-        self.width = w;
-        self.height = h;
-        self.send_host(HostEvent::Resize { width: w, height: h });
+        let (_, _, w, h) = monitors::bounding_box(&list);
+        let same_rects = monitors::to_gcc(&list) == monitors::to_gcc(&self.monitors);
+        self.monitors = list.clone();
+        self.send_host(HostEvent::Layout { monitors: list });
+        if same_rects {
+            // Only scales changed: the compositor sends new pixels, the graphics stay.
+            return Ok(());
+        }
+        self.width = w as u16;
+        self.height = h as u16;
         for (_, frame) in self.in_flight.drain(..) {
             let _ = self.host.send(HostEvent::FrameDone { frame });
         }
@@ -734,8 +828,7 @@ impl Session {
     /// A fresh surface for a window, mapped to it; the compositor then repaints the window.
     async fn create_window_surface(&mut self, id: u32) -> anyhow::Result<()> {
         let clear = self.clear.clone();
-        let Some(size) = self.rail.as_ref().and_then(|r| r.known.get(&id)).map(|w| (w.window.width, w.window.height))
-        else {
+        let Some(size) = self.rail.as_ref().and_then(|r| r.known.get(&id)).map(|w| w.surface_size()) else {
             return Ok(());
         };
         let (w, h) = (size.0.clamp(1, 8192) as u16, size.1.clamp(1, 8192) as u16);
@@ -767,9 +860,10 @@ impl Session {
     /// After EGFX comes up or the desktop changes size: ResetGraphics, then a surface per window.
     async fn reset_window_surfaces(&mut self) -> anyhow::Result<()> {
         let (w, h) = (self.width, self.height);
+        let layout = monitors::to_gcc(&self.monitors);
         let negotiated = self
             .with_gfx(|gfx, _| {
-                gfx.resize(w, h);
+                gfx.resize_with_monitors(w, h, layout);
                 gfx.negotiated_capabilities().cloned()
             })
             .await?

@@ -128,7 +128,7 @@ fn dynamic_resolution_follows_the_client_window() {
     wait_output_size(&wr, (1280, 800), Duration::from_secs(10), "after connecting");
     // FreeRDP drops resizes until the display control channel is up; then it sends its layout
     // once. Resize only after that.
-    let ready = wait_until(Duration::from_secs(10), || wr.log_text().contains("client resized its desktop"));
+    let ready = wait_until(Duration::from_secs(10), || wr.log_text().contains("client monitor layout"));
     assert!(ready, "xfreerdp3 sent no monitor layout (display control):\n{}", wr.log_tail(20));
     let id = rdp.window().to_string();
     for (w, h) in [(1000, 700), (1400, 900)] {

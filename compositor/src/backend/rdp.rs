@@ -7,9 +7,10 @@ use smithay::reexports::calloop::channel::{self, Channel};
 use smithay::reexports::calloop::LoopHandle;
 use std::collections::{HashMap, HashSet};
 
+use crate::layout::PhysMonitor;
 use wayrail_rdp::{
-    DesktopFrame, HostEvent, HostRect, Pointer, RailCommand, RailEvent, RdpConfig, RdpHandle, RdpServer, RemoteKind,
-    RemoteWindow, SessionId, Show, Tile, WindowFrame,
+    DesktopFrame, HostEvent, HostMonitor, HostRect, Pointer, RailCommand, RailEvent, RdpConfig, RdpHandle, RdpServer,
+    RemoteKind, RemoteWindow, SessionId, Show, Tile, WindowFrame,
 };
 
 use crate::window::{ShowState, WindowEvent, WindowId, WindowInfo, WindowKind};
@@ -120,21 +121,31 @@ fn with_rdp<T>(state: &mut State, f: impl FnOnce(&mut Rdp, &mut State) -> T) -> 
     }
 }
 
-fn output_name(state: &State) -> Option<String> {
-    state.outputs.first().map(|o| o.name.clone())
+/// Pointer coordinates (relative to the top-left of the host's monitors' bounding box) →
+/// the global logical space, through the monitor under the point.
+fn to_logical(state: &State, x: u16, y: u16) -> (f64, f64) {
+    let desktop = state.host_desktop();
+    state.host_to_logical(desktop.x as f64 + x as f64, desktop.y as f64 + y as f64)
 }
 
-/// Host desktop pixels → the global logical space (one output for now).
-fn to_logical(state: &State, x: u16, y: u16) -> (f64, f64) {
-    match state.outputs.first() {
-        Some(o) => (o.position.0 as f64 + x as f64 / o.scale, o.position.1 as f64 + y as f64 / o.scale),
-        None => (x as f64, y as f64),
-    }
+/// The host's monitors as outputs.
+fn apply_monitors(state: &mut State, monitors: &[HostMonitor]) {
+    let layout: Vec<PhysMonitor> = monitors
+        .iter()
+        .map(|m| PhysMonitor {
+            rect: crate::window::Rect::new(m.x, m.y, m.width as i32, m.height as i32),
+            scale: m.scale as f64 / 100.0,
+            primary: m.primary,
+        })
+        .collect();
+    state.set_host_layout(&layout);
 }
 
 fn full_refresh(state: &mut State) {
-    if let (Some(name), Some(composer)) = (output_name(state), state.composer.as_mut()) {
-        composer.forget_output(&name);
+    if let Some(composer) = state.composer.as_mut() {
+        for o in &state.outputs {
+            composer.forget_output(&o.name);
+        }
     }
     state.output_damaged = true;
     state.frame_requested = true;
@@ -142,8 +153,8 @@ fn full_refresh(state: &mut State) {
 
 fn handle_host_event(state: &mut State, event: HostEvent) {
     match event {
-        HostEvent::Connected { session, width, height, keyboard_layout, remote_app } => {
-            tracing::info!(session, width, height, remote_app, "RDP client connected");
+        HostEvent::Connected { session, width, height, keyboard_layout, remote_app, monitors } => {
+            tracing::info!(session, width, height, remote_app, monitors = monitors.len(), "RDP client connected");
             with_rdp(state, |rdp, _| {
                 rdp.session = Some(session);
                 rdp.in_flight = None;
@@ -155,9 +166,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 rdp.dirty.clear();
             });
             state.cursor_dirty = true;
-            if let Some(name) = output_name(state) {
-                state.resize_output(&name, width as i32, height as i32);
-            }
+            apply_monitors(state, &monitors);
             if state.config.keyboard.layout.is_empty() {
                 match wayrail_rdp::input::klid_to_xkb(keyboard_layout) {
                     Some((layout, variant)) => {
@@ -188,7 +197,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 }
             });
             state.host_move_resize = false;
-            state.work_area = None;
+            state.work_areas.clear();
             state.frame_blocked = false;
             let time = state.started.elapsed();
             send_frame_callbacks(state, time);
@@ -206,10 +215,9 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
         HostEvent::Wheel { vertical_v120, horizontal_v120 } => {
             state.handle_input(InputEvent::PointerAxis { vertical_v120, horizontal_v120 })
         }
-        HostEvent::Resize { width, height } => {
-            if let Some(name) = output_name(state) {
-                state.resize_output(&name, width as i32, height as i32);
-            }
+        HostEvent::Layout { monitors } => {
+            apply_monitors(state, &monitors);
+            state.cursor_dirty = true;
             full_refresh(state);
         }
         HostEvent::Refresh => full_refresh(state),
@@ -282,12 +290,12 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
                 WindowEvent::MoveResizeRequested { id, edges, x, y } => {
                     // The host drags the window natively (with its snapping) and reports the
                     // final rectangle with a WindowMove.
-                    rdp.handle.send_rail(RailCommand::LocalMoveSize {
-                        window: id.0,
-                        edges,
-                        x: x.round() as i32,
-                        y: y.round() as i32,
+                    let (x, y) = (x.round() as i32, y.round() as i32);
+                    let at = state.output_at(x as f64, y as f64).or(state.outputs.first()).map_or((x, y), |o| {
+                        let p = o.logical_to_host(crate::window::Rect::new(x, y, 0, 0));
+                        (p.x, p.y)
                     });
+                    rdp.handle.send_rail(RailCommand::LocalMoveSize { window: id.0, edges, x: at.0, y: at.1 });
                 }
                 WindowEvent::Destroyed(id) => {
                     rdp.dirty.remove(&id);
@@ -305,7 +313,9 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
         return;
     }
     state.cursor_dirty = false;
-    let scale = state.outputs.first().map_or(1.0, |o| o.scale);
+    // The cursor image at the physical size of the monitor it is on.
+    let (px, py) = (state.pointer_location.x, state.pointer_location.y);
+    let scale = state.output_at(px, py).or(state.outputs.first()).map_or(1.0, |o| o.scale);
     let Some(mut composer) = state.composer.take() else { return };
     let cursor = crate::cursor::current(&state.cursor_status, &mut state.cursor_loader, &mut composer, scale);
     state.composer = Some(composer);
@@ -337,25 +347,28 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
     if rdp.in_flight.is_some() {
         return false;
     }
-    let Some(name) = output_name(state) else { return true };
+    // Every output, each at its scale, where its monitor is on the host's desktop.
+    let desktop = state.host_desktop();
     let Some(mut composer) = state.composer.take() else { return true };
-    let frame = match composer.render_output(state, &name) {
-        Ok(frame) => {
-            let tiles = frame_tiles(&frame);
-            (!tiles.is_empty()).then_some(DesktopFrame {
-                frame: rdp.next_frame,
-                width: frame.width as u16,
-                height: frame.height as u16,
-                tiles,
-            })
+    let mut tiles = Vec::new();
+    let places: Vec<(String, i32, i32)> =
+        state.outputs.iter().map(|o| (o.name.clone(), o.host_rect.x - desktop.x, o.host_rect.y - desktop.y)).collect();
+    for (name, dx, dy) in places {
+        match composer.render_output(state, &name) {
+            Ok(frame) => tiles.extend(frame_tiles(&frame).into_iter().map(|mut t| {
+                t.x = (t.x as i32 + dx).clamp(0, u16::MAX as i32) as u16;
+                t.y = (t.y as i32 + dy).clamp(0, u16::MAX as i32) as u16;
+                t
+            })),
+            Err(err) => tracing::error!(output = name, "composing the desktop: {err:#}"),
         }
-        Err(err) => {
-            tracing::error!("composing the desktop: {err:#}");
-            None
-        }
-    };
+    }
     state.composer = Some(composer);
-    let Some(frame) = frame else { return true };
+    if tiles.is_empty() {
+        return true;
+    }
+    let frame =
+        DesktopFrame { frame: rdp.next_frame, width: desktop.width as u16, height: desktop.height as u16, tiles };
     let number = frame.frame;
     if rdp.handle.send_frame(frame) {
         rdp.next_frame += 1;
@@ -370,7 +383,32 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
 
 // ------------------------------------------------------------------ RemoteApp
 
-/// The host's view of a window: where its whole image goes and where the window proper is.
+/// The output a window is shown on (its own idea of it, else where it mostly is).
+fn window_output<'a>(state: &'a State, info: &WindowInfo) -> Option<&'a crate::state::OutputEntry> {
+    info.output.as_deref().and_then(|name| state.output_by_name(name)).or_else(|| {
+        state.output_for_rect(crate::window::Rect::new(info.x, info.y, info.width.max(1), info.height.max(1)))
+    })
+}
+
+/// The scale a RemoteApp window's image is composed at: its monitor's scale for apps that
+/// draw at fractional scales (their buffers then go out pixel for pixel), else that scale
+/// rounded up, the buffer scale such apps draw at (the host scales the image down to the
+/// window's size, so the compositor never scales their pixels).
+fn render_scale(state: &State, info: &WindowInfo) -> f64 {
+    let scale = window_output(state, info).map_or(1.0, |o| o.scale);
+    let root = match state.toplevel_by_id(info.id) {
+        Some(t) => crate::state::window_root(&t.window),
+        None => state.popup_windows.get(&info.id).map(|p| p.popup.wl_surface().clone()),
+    };
+    if root.is_some_and(|s| crate::handlers::is_fractional_aware(&s)) {
+        scale
+    } else {
+        scale.ceil()
+    }
+}
+
+/// The host's view of a window: where its whole image goes and where the window proper is,
+/// in host pixels of the monitor it is on.
 fn remote_window(state: &State, info: &WindowInfo) -> Option<RemoteWindow> {
     // Toplevels, and X11 windows of either kind (override-redirect ones are popups), are
     // toplevel entries; xdg popups are popup entries.
@@ -384,9 +422,26 @@ fn remote_window(state: &State, info: &WindowInfo) -> Option<RemoteWindow> {
     let bbox = smithay::desktop::utils::bbox_from_surface_tree(&root, (0, 0));
     // The root surface's origin in the global space; the image starts at its bbox.
     let (ox, oy) = (info.x - geometry_offset.x, info.y - geometry_offset.y);
-    let window = HostRect::new(ox + bbox.loc.x, oy + bbox.loc.y, bbox.size.w.max(1) as u32, bbox.size.h.max(1) as u32);
-    let client = HostRect::new(info.x, info.y, info.width.max(1) as u32, info.height.max(1) as u32);
+    let image = crate::window::Rect::new(ox + bbox.loc.x, oy + bbox.loc.y, bbox.size.w.max(1), bbox.size.h.max(1));
+    let client = crate::window::Rect::new(info.x, info.y, info.width.max(1), info.height.max(1));
+    let output = window_output(state, info)?;
+    let (image, client) = (output.logical_to_host(image), output.logical_to_host(client));
+    // The image's size in pixels, as the composer makes it.
+    let scale = render_scale(state, info);
+    let pixels = bbox.size.to_physical_precise_round::<f64, i32>(scale);
+    let pixels = (pixels.w.max(1) as u32, pixels.h.max(1) as u32);
+    let mut window = HostRect::new(image.x, image.y, image.width.max(1) as u32, image.height.max(1) as u32);
+    let surface = if scale == output.scale {
+        // Pixel for pixel (rounding may differ by a pixel from the edges' mapping).
+        window.width = pixels.0;
+        window.height = pixels.1;
+        None
+    } else {
+        Some(pixels)
+    };
+    let client = HostRect::new(client.x, client.y, client.width.max(1) as u32, client.height.max(1) as u32);
     Some(RemoteWindow {
+        surface,
         id: info.id.0,
         owner: info.parent.map_or(0, |p| p.0),
         kind: match info.kind {
@@ -460,7 +515,7 @@ fn window_frames(rdp: &mut Rdp, state: &mut State) -> bool {
         if !rdp.sent.contains_key(&id) {
             continue;
         }
-        let scale = state.windows.get(id).map_or(1.0, |w| w.scale);
+        let scale = state.windows.get(id).map_or(1.0, |w| render_scale(state, w));
         let tiles = match composer.render_window(state, id, scale) {
             Ok(Some((frame, _origin))) => frame_tiles(&frame),
             Ok(None) => continue,
@@ -530,7 +585,10 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
         }
         RailEvent::WorkArea(rect) => {
             tracing::debug!(?rect, "host work area");
-            state.work_area = Some(crate::window::Rect::new(rect.x, rect.y, rect.width as i32, rect.height as i32));
+            // One per monitor: a new one replaces those it overlaps.
+            let area = crate::window::Rect::new(rect.x, rect.y, rect.width as i32, rect.height as i32);
+            state.work_areas.retain(|wa| wa.intersection_area(&area) == 0);
+            state.work_areas.push(area);
         }
         RailEvent::Activate { window, enabled } => {
             let id = WindowId(window);
@@ -572,13 +630,24 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
                 sent.window.width as i32 - sent.client.width as i32,
                 sent.window.height as i32 - sent.client.height as i32,
             );
-            state.move_window(id, rect.x + dx, rect.y + dy);
             // A host rectangle spans up to 65535 pixels; no desktop is larger than 8192 (the RDP
             // server's limit), and an app asked for more would try to allocate gigabytes.
             const MAX_SIDE: i32 = 8192;
-            let (w, h) = ((rect.width as i32 - extra_w).min(MAX_SIDE), (rect.height as i32 - extra_h).min(MAX_SIDE));
-            if (w, h) != (sent.client.width as i32, sent.client.height as i32) && w > 0 && h > 0 {
-                state.request_size(id, w, h);
+            let host_client = crate::window::Rect::new(
+                rect.x + dx,
+                rect.y + dy,
+                (rect.width as i32 - extra_w).clamp(1, MAX_SIDE),
+                (rect.height as i32 - extra_h).clamp(1, MAX_SIDE),
+            );
+            // Into logical space through the monitor the window now mostly is on.
+            let Some(output) = state.output_for_host_rect(host_client) else { return };
+            let logical = output.host_to_logical_rect(host_client);
+            let old = state.windows.get(id).map(|w| (w.width, w.height));
+            state.move_window(id, logical.x, logical.y);
+            let resized =
+                (host_client.width, host_client.height) != (sent.client.width as i32, sent.client.height as i32);
+            if resized && old != Some((logical.width, logical.height)) && logical.width > 0 && logical.height > 0 {
+                state.request_size(id, logical.width, logical.height);
             }
         }
         RailEvent::KeyboardLayout { klid } => {

@@ -81,7 +81,23 @@ impl ShmHandler for State {
 }
 
 impl OutputHandler for State {}
-impl FractionalScaleHandler for State {}
+impl FractionalScaleHandler for State {
+    fn new_fractional_scale(&mut self, surface: WlSurface) {
+        // Its buffers will come at the output's exact scale: RemoteApp sends them unscaled.
+        smithay::wayland::compositor::with_states(&surface, |states| {
+            states.data_map.insert_if_missing_threadsafe(|| FractionalAware);
+        });
+    }
+}
+
+/// Marks a surface whose client asked for wp_fractional_scale.
+struct FractionalAware;
+
+/// Whether the client of a surface draws at fractional scales (it asked for
+/// wp_fractional_scale on it).
+pub fn is_fractional_aware(surface: &WlSurface) -> bool {
+    smithay::wayland::compositor::with_states(surface, |states| states.data_map.get::<FractionalAware>().is_some())
+}
 
 impl SecurityContextHandler for State {
     fn context_created(&mut self, source: SecurityContextListenerSource, context: SecurityContext) {

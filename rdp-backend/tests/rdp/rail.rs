@@ -60,6 +60,7 @@ fn window(id: u32, title: &str, (x, y, w, h): (i32, i32, u32, u32)) -> RemoteWin
         window: HostRect::new(x, y, w, h),
         client: HostRect::new(x, y, w, h),
         show: Show::Normal,
+        surface: None,
     }
 }
 
