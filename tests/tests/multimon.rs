@@ -633,7 +633,6 @@ async fn maximize_fills_the_work_area_of_its_monitor() {
     let mut rail = RailClient::new(None);
     // Taskbars: 60 host pixels at the bottom of the first monitor, 40 on the second.
     rail.monitor_work_areas = vec![(0, 0, 1200, 690), (1200, 0, 2480, 760)];
-    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
     let mut client = connect(&wr, &monitors, Some(rail)).await;
     wait_outputs(
         &wr,
@@ -644,6 +643,7 @@ async fn maximize_fills_the_work_area_of_its_monitor() {
         ],
     )
     .await;
+    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
     let id = id_of(&probe_window(&wr, &mut client, &probe).await);
     let wid = id as u32;
     // (The order of the cases matters not; both monitors are checked from a normal window.)
@@ -672,6 +672,54 @@ async fn maximize_fills_the_work_area_of_its_monitor() {
         wr.window_op(id, &["unmaximize"]);
         until(&wr, &mut client, "unmaximized", |_| wr.window(id).is_some_and(|w| w["state"] == "normal")).await;
     }
+    client.disconnect().await.unwrap();
+}
+
+/// Apps already running when a host connects and whose output changes scale under them are
+/// told the new scale (an aware one the fractional scale, the other the buffer scale) and draw
+/// again at it.
+#[tokio::test(flavor = "current_thread")]
+async fn running_apps_follow_a_scale_change_of_their_output() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let aware = Probe::spawn(&wr, "aware", &["--aware", "--size", "200x100"]);
+    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
+    for probe in [&aware, &plain] {
+        wr.wait_for_toplevel_of(&probe.client, MAP_TIMEOUT);
+        let on = wait_until(STEP, || probe.entered() == ["WR-1"] && probe.last_draw().is_some());
+        assert!(on, "{}", probe.text());
+    }
+    let mut client = connect(&wr, &[MonitorSpec::new(0, 0, 1200, 750, 150)], None).await;
+    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary()]).await;
+    until_probe(&wr, &mut client, &aware, "fractional_scale 180 and a 300x150 buffer", |p| {
+        p.text().lines().any(|l| l == "fractional_scale 180") && p.last_draw() == Some((300, 150, 1, Some((200, 100))))
+    })
+    .await;
+    until_probe(&wr, &mut client, &plain, "buffer_scale 2 and a 400x200 buffer", |p| {
+        p.text().lines().any(|l| l == "buffer_scale 2") && p.last_draw() == Some((400, 200, 2, None))
+    })
+    .await;
+    client.disconnect().await.unwrap();
+}
+
+/// An app whose toplevel exists (configured, no buffer yet) when the host's layout changes
+/// the scale, and which maps only afterwards, is told the new scale: apps starting while a host
+/// connects must not stay at the old one.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "fails on main: a toplevel created before a scale change and mapped after it keeps the old buffer scale"]
+async fn an_app_mapping_after_a_scale_change_is_told_the_new_scale() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let late = Probe::spawn(&wr, "late", &["--size", "200x100", "--hold"]);
+    let configured = wait_until(STEP, || late.text().lines().any(|l| l.starts_with("configure ")));
+    assert!(configured, "{}", late.text());
+    let mut client = connect(&wr, &[MonitorSpec::new(0, 0, 1200, 750, 150)], None).await;
+    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary()]).await;
+    late.send("map");
+    until_probe(&wr, &mut client, &late, "buffer_scale 2 and a 400x200 buffer once mapped", |p| {
+        p.entered() == ["WR-1"]
+            && p.text().lines().any(|l| l == "buffer_scale 2")
+            && p.last_draw() == Some((400, 200, 2, None))
+    })
+    .await;
     client.disconnect().await.unwrap();
 }
 
@@ -759,8 +807,6 @@ async fn display_control_changes_outputs_without_reconnecting() {
 async fn remote_app_rects_and_scaled_window_targets() {
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1280, 800, 200)];
-    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
-    let aware = Probe::spawn(&wr, "aware", &["--aware", "--size", "200x100"]);
     let mut client = connect(&wr, &monitors, Some(RailClient::new(None))).await;
     wait_outputs(
         &wr,
@@ -771,6 +817,10 @@ async fn remote_app_rects_and_scaled_window_targets() {
         ],
     )
     .await;
+    // Started once the layout is in place (apps that raced the host's layout are tested in
+    // `running_apps_follow_a_scale_change_of_their_output`).
+    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
+    let aware = Probe::spawn(&wr, "aware", &["--aware", "--size", "200x100"]);
     let plain_id = id_of(&probe_window(&wr, &mut client, &plain).await);
     let aware_id = id_of(&probe_window(&wr, &mut client, &aware).await);
 

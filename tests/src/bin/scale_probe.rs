@@ -1,5 +1,5 @@
 //! `wr-scale-probe LOG [--aware] [--size WxH] [--color RRGGBB] [--checker] [--title T]
-//! [--commands FILE]`: one toplevel that follows the compositor's scale hints the way a real
+//! [--commands FILE] [--hold]`: one toplevel that follows the compositor's scale hints the way a real
 //! app does, and appends what it was told and what it did to LOG, one line each, written at once.
 //!
 //! With `--aware` it is fractional-scale aware: it binds wp_fractional_scale_manager_v1 and
@@ -21,7 +21,8 @@
 //!   `pointer leave`: surface-local coordinates with three decimals.
 //!
 //! Commands, one a line appended to FILE: `fullscreen NAME` (on that output), `unfullscreen`,
-//! `maximize`, `unmaximize`, `quit`. Exits when the compositor closes the window or the
+//! `maximize`, `unmaximize`, `map` (draws the first buffer of a `--hold` probe, which until then
+//! has a toplevel that is configured but not mapped), `quit`. Exits when the compositor closes the window or the
 //! connection.
 
 use std::collections::HashMap;
@@ -397,6 +398,7 @@ fn main() -> anyhow::Result<()> {
     let mut color = parse_color("2060c0")?;
     let mut title = "scale-probe".to_string();
     let mut commands = Commands { path: None, offset: 0, partial: String::new() };
+    let mut hold = false;
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -406,6 +408,7 @@ fn main() -> anyhow::Result<()> {
             "--color" => color = parse_color(&value()?)?,
             "--title" => title = value()?,
             "--commands" => commands.path = Some(value()?),
+            "--hold" => hold = true,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -470,12 +473,16 @@ fn main() -> anyhow::Result<()> {
                 ("unfullscreen", _) => toplevel.unset_fullscreen(),
                 ("maximize", _) => toplevel.set_maximized(),
                 ("unmaximize", _) => toplevel.unset_maximized(),
+                ("map", _) => {
+                    hold = false;
+                    probe.needs_draw = true;
+                }
                 ("quit", _) => return Ok(()),
                 ("", _) => {}
                 (other, _) => probe.record(format!("error unknown command {other}")),
             }
         }
-        if probe.needs_draw {
+        if probe.needs_draw && !hold {
             probe.needs_draw = false;
             let logical = match probe.pending_size {
                 (w, h) if w > 0 && h > 0 => (w.min(4096), h.min(4096)),
