@@ -969,3 +969,49 @@ fn freerdp_scale_desktop_150() {
     });
     assert!(told, "{}", plain.text());
 }
+
+/// `xfreerdp3 /multimon /scale-desktop:150` in a two-head Xorg: both monitors at 150 %, laid
+/// out side by side in logical space, and pointer input exact at the second head's corners of
+/// a probe fullscreen there (through the real client: xdotool in the X display).
+#[test]
+fn freerdp_multimon_at_150_percent() {
+    require_programs!("Xorg", "xdotool", "xfreerdp3");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start_dummy_heads(wr.runtime_dir(), &[(1200, 750), (1200, 750)]);
+    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (0, 0), &["/multimon", "/scale-desktop:150"]);
+    let want = [
+        out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
+        out("WR-2", (1200, 0, 1200, 750), (800, 0, 800, 500), 1.5),
+    ];
+    let same = wait_until(STEP, || same_outputs(&outputs_of(&wr), &want));
+    assert!(
+        same,
+        "outputs {:#?}, expected {want:#?}\nxfreerdp3 log:\n{}\ncompositor log:\n{}",
+        outputs_of(&wr),
+        rdp.client.log_tail(20),
+        wr.log_tail(30)
+    );
+    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
+    wr.wait_for_toplevel_of(&probe.client, MAP_TIMEOUT);
+    probe.send("fullscreen WR-2");
+    let full =
+        wait_until(STEP, || probe.entered() == ["WR-2"] && probe.last_draw() == Some((1200, 750, 1, Some((800, 500)))));
+    assert!(full, "the probe did not go fullscreen on WR-2 at 1200x750:\n{}", probe.text());
+    let xid = rdp.window().to_string();
+    x.xdotool(&["windowfocus", "--sync", &xid]);
+    for (dx, dy) in [(0, 0), (1199, 0), (0, 749), (1199, 749)] {
+        let from = probe.text().len();
+        x.xdotool(&["mousemove", &(1200 + dx).to_string(), &dy.to_string()]);
+        let want = (f64::from(dx) / 1.5, f64::from(dy) / 1.5);
+        let ok = wait_until(STEP, || {
+            pointer_after(&probe, from).is_some_and(|(px, py)| (px - want.0).abs() < 0.01 && (py - want.1).abs() < 0.01)
+        });
+        assert!(
+            ok,
+            "X root ({}, {dy}): the probe got {:?}, expected {want:?}\n{}",
+            1200 + dx,
+            pointer_after(&probe, from),
+            probe.lines_since(from).join("\n")
+        );
+    }
+}
