@@ -1015,3 +1015,42 @@ fn freerdp_multimon_at_150_percent() {
         );
     }
 }
+
+/// RemoteApp with `xfreerdp3 /multimon /scale-desktop:150 /app` in a two-head Xorg: a window
+/// moved onto the second head becomes an X window at that head's host pixels and size, and a
+/// click into it lands on the intended surface pixel.
+#[test]
+fn freerdp_remote_app_on_the_second_head_at_150_percent() {
+    use wayrail_e2e::rail::{RailDesk, RAIL_TIMEOUT};
+    require_programs!("Xorg", "xdotool", "xfreerdp3");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start_dummy_heads(wr.runtime_dir(), &[(1200, 750), (1200, 750)]);
+    let log = wr.path("probe.log");
+    let app = format!("{SCALE_PROBE},cmd:{} --aware --size 200x100", log.display());
+    let mut desk = RailDesk::start_in(&wr, x, FreeRdpVersion::V3, (0, 0), &["/multimon", "/scale-desktop:150"], &app);
+    let want = [
+        out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
+        out("WR-2", (1200, 0, 1200, 750), (800, 0, 800, 500), 1.5),
+    ];
+    let same = wait_until(STEP, || same_outputs(&outputs_of(&wr), &want));
+    assert!(same, "outputs {:#?}, expected {want:#?}\n{}", outputs_of(&wr), desk.rdp.client.log_tail(20));
+    let window = wr.wait_for_window(MAP_TIMEOUT, "of the probe", |w| w["title"] == "scale-probe");
+    let id = id_of(&window);
+    // Logical (900, 100) on WR-2 is host (1200 + 100 * 1.5, 100 * 1.5): 300x150 there.
+    wr.window_op(id, &["move", "900", "100"]);
+    let rail = desk.wait_window(RAIL_TIMEOUT, "at host (1350, 150) 300x150", |r| {
+        u64::from(r.rail_id) == id && (r.x, r.y, r.width, r.height) == (1350, 150, 300, 150)
+    });
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let entered =
+        wait_until(STEP, || text().lines().rev().find(|l| l.starts_with("surface ")) == Some("surface enter WR-2"));
+    assert!(entered, "the probe did not enter WR-2:\n{}", text());
+    // Surface-local (40, 20) is host (1350 + 60, 150 + 30).
+    let from = text().len();
+    desk.focus(&rail);
+    desk.x.xdotool(&["mousemove", "1410", "180", "click", "1"]);
+    let clicked = wait_until(STEP, || {
+        text().get(from..).unwrap_or("").lines().any(|l| l == "pointer button 272 pressed 40.000 20.000")
+    });
+    assert!(clicked, "the click did not land at 40,20:\n{}", text().get(from..).unwrap_or(""));
+}
