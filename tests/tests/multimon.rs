@@ -385,30 +385,36 @@ async fn the_graphics_tap_sees_reset_graphics() {
     client.disconnect().await.unwrap();
 }
 
-/// One monitor at 125, 150 and 200 %: the output's scale and logical size; an aware probe is
-/// told scale × 120, draws at exactly the monitor's pixels and is shown unscaled (its
-/// one-pixel checkerboard arrives intact); a non-aware probe is told buffer scale 2.
-async fn one_monitor_at(percent: u32) {
+/// One monitor at 125, 150, 175, 200 and 500 %: the output's scale and logical size; an aware
+/// probe is told scale × 120, draws at exactly the monitor's pixels and is shown unscaled (its
+/// one-pixel checkerboard arrives intact); a non-aware probe is told the scale rounded up as its
+/// buffer scale. The monitor's size divides by the scale.
+async fn one_monitor_at(percent: u32, (width, height): (u32, u32)) {
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let monitor = MonitorSpec::new(0, 0, 1200, 750, percent);
+    let monitor = MonitorSpec::new(0, 0, width, height, percent);
     let s = f64::from(percent) / 100.0;
-    let logical = ((1200.0 / s) as i32, (750.0 / s) as i32);
+    let logical = ((f64::from(width) / s) as i32, (f64::from(height) / s) as i32);
+    assert_eq!((f64::from(logical.0) * s, f64::from(logical.1) * s), (f64::from(width), f64::from(height)));
+    let physical = (0, 0, width as i32, height as i32);
     let mut client = connect(&wr, &[monitor], None).await;
-    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, logical.0, logical.1), s).primary()]).await;
+    wait_outputs(&wr, &mut client, &[out("WR-1", physical, (0, 0, logical.0, logical.1), s).primary()]).await;
 
-    let aware = Probe::spawn(&wr, "aware", &["--aware", "--checker", "--size", "200x100"]);
+    let aware = Probe::spawn(&wr, "aware", &["--aware", "--checker", "--size", "100x50"]);
     probe_window(&wr, &mut client, &aware).await;
     let want = format!("fractional_scale {}", percent * 120 / 100);
     until_probe(&wr, &mut client, &aware, &want, |p| p.text().lines().any(|l| l == want)).await;
     fullscreen_on(&wr, &mut client, &aware, "WR-1", logical).await;
     let draw = aware.last_draw().unwrap();
-    assert_eq!(draw, (1200, 750, 1, Some(logical)), "the aware probe's buffer is the monitor's size");
-    wait_checker(&wr, &mut client, Rect { x: 0, y: 0, width: 1200, height: 750 }).await;
+    assert_eq!(draw, (width as i32, height as i32, 1, Some(logical)), "the aware probe's buffer is the monitor's size");
+    wait_checker(&wr, &mut client, Rect { x: 0, y: 0, width: width as i32, height: height as i32 }).await;
 
-    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
+    let buffer_scale = percent.div_ceil(100) as i32;
+    let plain = Probe::spawn(&wr, "plain", &["--size", "100x50"]);
     probe_window(&wr, &mut client, &plain).await;
-    until_probe(&wr, &mut client, &plain, "buffer_scale 2 and a buffer at scale 2", |p| {
-        p.text().lines().any(|l| l == "buffer_scale 2") && p.last_draw() == Some((400, 200, 2, None))
+    let want = format!("buffer_scale {buffer_scale}");
+    until_probe(&wr, &mut client, &plain, &format!("{want} and a buffer at that scale"), |p| {
+        p.text().lines().any(|l| l == want)
+            && p.last_draw() == Some((100 * buffer_scale, 50 * buffer_scale, buffer_scale, None))
     })
     .await;
     assert!(!plain.text().contains("fractional_scale"), "{}", plain.text());
@@ -417,17 +423,27 @@ async fn one_monitor_at(percent: u32) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn one_monitor_at_125_percent() {
-    one_monitor_at(125).await;
+    one_monitor_at(125, (1200, 750)).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn one_monitor_at_150_percent() {
-    one_monitor_at(150).await;
+    one_monitor_at(150, (1200, 750)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_monitor_at_175_percent() {
+    one_monitor_at(175, (1400, 875)).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn one_monitor_at_200_percent() {
-    one_monitor_at(200).await;
+    one_monitor_at(200, (1200, 750)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_monitor_at_500_percent() {
+    one_monitor_at(500, (1500, 1000)).await;
 }
 
 /// Client Core Data's desktopScaleFactor alone (no monitor data) sets the scale of the one output.
@@ -872,6 +888,154 @@ async fn remote_app_rects_and_scaled_window_targets() {
     .await;
     let h = client.host_windows();
     assert!(h.inconsistencies.is_empty(), "{:?}", h.inconsistencies);
+    client.disconnect().await.unwrap();
+}
+
+/// RemoteApp at 150 %: a fractional-scale-aware app's window goes to the host pixel for pixel
+/// (its surface is the window's host size, mapped unscaled) and its one-pixel checkerboard
+/// arrives intact in the host's window.
+#[tokio::test(flavor = "current_thread")]
+async fn remote_app_aware_windows_go_out_pixel_for_pixel() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150)];
+    let mut client = connect(&wr, &monitors, Some(RailClient::new(None))).await;
+    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary()]).await;
+    let probe = Probe::spawn(&wr, "aware", &["--aware", "--checker", "--size", "200x100"]);
+    let id = id_of(&probe_window(&wr, &mut client, &probe).await);
+    wr.window_op(id, &["move", "100", "60"]);
+    until_probe(&wr, &mut client, &probe, "a 300x150 buffer", |p| {
+        p.last_draw() == Some((300, 150, 1, Some((200, 100))))
+    })
+    .await;
+    let wid = id as u32;
+    until(&wr, &mut client, "the window at host (150, 90) 300x150", |c| {
+        c.host_windows().windows.get(&wid).is_some_and(|w| w.window_offset == (150, 90) && w.window_size == (300, 150))
+    })
+    .await;
+    until(&wr, &mut client, "the checkerboard in the host's window, unscaled", |c| {
+        c.window_image(wid).is_some_and(|img| {
+            (img.width, img.height) == (300, 150)
+                && (0..150u16).all(|y| {
+                    (0..300u16).all(|x| {
+                        let [r, g, b, _] = img.pixel(x, y);
+                        [r, g, b] == if (x + y) % 2 == 0 { BLUE } else { BLACK }
+                    })
+                })
+        })
+    })
+    .await;
+    // Mapped 1:1: a plain mapping of the 300x150 surface, or a scaled one whose target is the same.
+    let gfx = client.gfx();
+    let plain =
+        gfx.mapped_to_window.iter().rev().find(|m| m.window_id == id).map(|m| (m.mapped_width, m.mapped_height));
+    let scaled = gfx
+        .mapped_to_scaled_window
+        .iter()
+        .rev()
+        .find(|m| m.window_id == id)
+        .map(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height));
+    assert!(
+        plain == Some((300, 150)) || scaled == Some((300, 150, 300, 150)),
+        "the window's surface is not mapped 1:1 at 300x150: {plain:?} / {scaled:?}"
+    );
+    client.disconnect().await.unwrap();
+}
+
+/// A window across two monitors of different scales enters both, and its preferred scale is
+/// the one of the monitor it is mostly on.
+#[tokio::test(flavor = "current_thread")]
+async fn the_preferred_scale_follows_where_most_of_the_window_is() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let monitors = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1280, 800, 200)];
+    let mut client = connect(&wr, &monitors, None).await;
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
+            out("WR-2", (1280, 0, 1280, 800), (1280, 0, 640, 400), 2.0),
+        ],
+    )
+    .await;
+    let aware = Probe::spawn(&wr, "aware", &["--aware", "--size", "200x100"]);
+    let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
+    let ids =
+        [id_of(&probe_window(&wr, &mut client, &aware).await), id_of(&probe_window(&wr, &mut client, &plain).await)];
+    let last = |p: &Probe, what: &str| p.text().lines().rev().find(|l| l.starts_with(what)).map(str::to_string);
+    // 150 of its 200 logical pixels on WR-2 (x 1230..1430), then 150 on WR-1 (x 1130..1330).
+    for (x, aware_scale, plain_scale) in
+        [(1230, "fractional_scale 240", "buffer_scale 2"), (1130, "fractional_scale 120", "buffer_scale 1")]
+    {
+        for id in ids {
+            wr.window_op(id, &["move", &x.to_string(), "100"]);
+        }
+        until_probe(&wr, &mut client, &aware, &format!("both outputs and {aware_scale} at x {x}"), |p| {
+            let mut on = p.entered();
+            on.sort();
+            on == ["WR-1", "WR-2"] && last(p, "fractional_scale").as_deref() == Some(aware_scale)
+        })
+        .await;
+        until_probe(&wr, &mut client, &plain, &format!("{plain_scale} at x {x}"), |p| {
+            p.entered().len() == 2 && last(p, "buffer_scale").as_deref() == Some(plain_scale)
+        })
+        .await;
+    }
+    client.disconnect().await.unwrap();
+}
+
+/// A layout of three monitors becomes one of two: the outputs are reused in order (names
+/// kept), the third is removed, and the window that was on it comes back to the primary.
+#[tokio::test(flavor = "current_thread")]
+async fn a_removed_monitor_takes_its_output_and_leaves_its_windows_on_the_primary() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let three = [
+        MonitorSpec::new(0, 0, 1280, 800, 100),
+        MonitorSpec::new(1280, 0, 1024, 768, 100),
+        MonitorSpec::new(2304, 0, 1200, 750, 150),
+    ];
+    let mut client = connect(&wr, &three, None).await;
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
+            out("WR-2", (1280, 0, 1024, 768), (1280, 0, 1024, 768), 1.0),
+            out("WR-3", (2304, 0, 1200, 750), (2304, 0, 800, 500), 1.5),
+        ],
+    )
+    .await;
+    client.wait_display_control(STEP).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
+    let id = id_of(&probe_window(&wr, &mut client, &probe).await);
+    wr.window_op(id, &["move", "2500", "200"]);
+    until_probe(&wr, &mut client, &probe, "WR-3 at 180", |p| {
+        p.entered() == ["WR-3"]
+            && p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some("fractional_scale 180")
+    })
+    .await;
+    // The second monitor changes size, the third goes.
+    let two = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1280, 800, 200)];
+    client.send_monitor_layout(&two).await.unwrap();
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
+            out("WR-2", (1280, 0, 1280, 800), (1280, 0, 640, 400), 2.0),
+        ],
+    )
+    .await;
+    until(&wr, &mut client, "a ResetGraphics with the two monitors", |c| {
+        reset_monitors(c) == Some(wire_monitors(&two))
+    })
+    .await;
+    until_probe(&wr, &mut client, &probe, "WR-1 at 120", |p| {
+        p.entered() == ["WR-1"]
+            && p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some("fractional_scale 120")
+    })
+    .await;
+    let w = Rect::of(&wr.window(id).unwrap());
+    assert!(Rect { x: 0, y: 0, width: 1280, height: 800 }.contains_rect(&w), "the window is not on the primary: {w:?}");
     client.disconnect().await.unwrap();
 }
 
