@@ -531,20 +531,26 @@ async fn corners_of(monitors: &[MonitorSpec], want: &[Out]) {
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let mut client = connect(&wr, monitors, None).await;
     wait_outputs(&wr, &mut client, want).await;
-    let probe = Probe::spawn(&wr, "probe", &["--aware", "--size", "200x100"]);
-    probe_window(&wr, &mut client, &probe).await;
-    for (monitor, output) in monitors.iter().zip(want) {
+    check_every_monitor(&wr, &mut client, monitors, want).await;
+    client.disconnect().await.unwrap();
+}
+
+/// For each monitor: a probe fullscreen on its output is told its scale, and the pointer at its
+/// four corner pixels lands where it should.
+async fn check_every_monitor(wr: &Compositor, client: &mut TestClient, monitors: &[MonitorSpec], outputs: &[Out]) {
+    let probe = Probe::spawn(wr, "probe", &["--aware", "--size", "200x100"]);
+    probe_window(wr, client, &probe).await;
+    for (monitor, output) in monitors.iter().zip(outputs) {
         let logical = (output.logical.width, output.logical.height);
-        fullscreen_on(&wr, &mut client, &probe, &output.name, logical).await;
+        fullscreen_on(wr, client, &probe, &output.name, logical).await;
         let scale120 = format!("fractional_scale {}", monitor.scale * 120 / 100);
-        until_probe(&wr, &mut client, &probe, &scale120, |p| {
+        until_probe(wr, client, &probe, &scale120, |p| {
             p.text().lines().rev().find(|l| l.starts_with("fractional_scale")) == Some(scale120.as_str())
         })
         .await;
-        check_corners(&wr, &mut client, &probe, monitors, monitor).await;
+        check_corners(wr, client, &probe, monitors, monitor).await;
         probe.send("unfullscreen");
     }
-    client.disconnect().await.unwrap();
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -736,6 +742,104 @@ async fn an_app_mapping_after_a_scale_change_is_told_the_new_scale() {
             && p.last_draw() == Some((400, 200, 2, None))
     })
     .await;
+    client.disconnect().await.unwrap();
+}
+
+/// Mixed scales that cannot all touch in logical space (a wide 100 % monitor under a 150 % one
+/// and the 100 % one right of it): whatever the compositor does to the layout, outputs never
+/// overlap, each has its monitor's size divided by its scale and the primary sits at (0,0),
+/// and every monitor's corners still map exactly.
+#[tokio::test(flavor = "current_thread")]
+async fn an_arrangement_that_cannot_touch_everywhere_still_maps_exactly() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let monitors = [
+        MonitorSpec::new(0, 0, 1200, 750, 150),
+        MonitorSpec::new(1200, 0, 1280, 800, 100),
+        MonitorSpec::new(0, 800, 2480, 600, 100),
+    ];
+    let mut client = connect(&wr, &monitors, None).await;
+    let deadline = Instant::now() + STEP;
+    let outputs = loop {
+        let got = outputs_of(&wr);
+        if got.len() == 3
+            && got
+                .iter()
+                .zip(&monitors)
+                .all(|(o, m)| o.physical == Rect { x: m.x, y: m.y, width: m.width as i32, height: m.height as i32 })
+        {
+            break got;
+        }
+        assert!(Instant::now() < deadline, "outputs: {got:#?}\n{}", wr.log_tail(20));
+        pump(&mut client, 30).await;
+    };
+    for (o, m) in outputs.iter().zip(&monitors) {
+        let s = f64::from(m.scale) / 100.0;
+        assert!((o.scale - s).abs() < 1e-6, "{o:?}");
+        assert_eq!(
+            (o.logical.width, o.logical.height),
+            ((f64::from(m.width) / s) as i32, (f64::from(m.height) / s) as i32),
+            "{o:?}"
+        );
+    }
+    assert_eq!((outputs[0].logical.x, outputs[0].logical.y, outputs[0].primary), (0, 0, true), "{outputs:#?}");
+    for (i, a) in outputs.iter().enumerate() {
+        for b in &outputs[i + 1..] {
+            let overlap = a.logical.x < b.logical.x + b.logical.width
+                && b.logical.x < a.logical.x + a.logical.width
+                && a.logical.y < b.logical.y + b.logical.height
+                && b.logical.y < a.logical.y + a.logical.height;
+            assert!(!overlap, "{} and {} overlap in logical space: {outputs:#?}", a.name, b.name);
+        }
+    }
+    check_every_monitor(&wr, &mut client, &monitors, &outputs).await;
+    client.disconnect().await.unwrap();
+}
+
+/// A new layout keeps windows where they were on their monitor, in host pixels: the first
+/// monitor going from 100 % to 150 % (same origin) and the second moving left.
+#[tokio::test(flavor = "current_thread")]
+async fn a_new_layout_keeps_windows_at_their_place_on_their_monitor() {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let before = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1024, 768, 100)];
+    let mut client = connect(&wr, &before, None).await;
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
+            out("WR-2", (1280, 0, 1024, 768), (1280, 0, 1024, 768), 1.0),
+        ],
+    )
+    .await;
+    client.wait_display_control(STEP).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let first = Probe::spawn(&wr, "first", &["--aware", "--size", "200x100"]);
+    let second = Probe::spawn(&wr, "second", &["--aware", "--size", "200x100"]);
+    let ids =
+        [id_of(&probe_window(&wr, &mut client, &first).await), id_of(&probe_window(&wr, &mut client, &second).await)];
+    wr.window_op(ids[0], &["move", "300", "150"]);
+    wr.window_op(ids[1], &["move", "1500", "300"]);
+    let at = |id: u64| wr.window(id).map(|w| (Rect::of(&w).x, Rect::of(&w).y));
+    let placed = wait_until(STEP, || at(ids[0]) == Some((300, 150)) && at(ids[1]) == Some((1500, 300)));
+    assert!(placed, "{:?} {:?}", at(ids[0]), at(ids[1]));
+
+    let after = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1024, 768, 100)];
+    client.send_monitor_layout(&after).await.unwrap();
+    wait_outputs(
+        &wr,
+        &mut client,
+        &[
+            out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
+            out("WR-2", (1200, 0, 1024, 768), (800, 0, 1024, 768), 1.0),
+        ],
+    )
+    .await;
+    // Host (300, 150) on the first monitor is logical (200, 100) now; host offset (220, 300) on
+    // the second is logical (800 + 220, 300).
+    let deadline = Instant::now() + STEP;
+    while (at(ids[0]), at(ids[1])) != (Some((200, 100)), Some((1020, 300))) {
+        assert!(Instant::now() < deadline, "windows at {:?} and {:?}\n{}", at(ids[0]), at(ids[1]), wr.log_tail(20));
+        pump(&mut client, 30).await;
+    }
     client.disconnect().await.unwrap();
 }
 
