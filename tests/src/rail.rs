@@ -30,7 +30,19 @@ impl RailDesk {
     /// Starts Xvfb, the stand-in window manager, then the FreeRDP client asking to run `app`
     /// (a command line) as a RemoteApp, with a `size` desktop. Does not wait for windows.
     pub fn start(wr: &Compositor, version: FreeRdpVersion, size: (u32, u32), app: &str) -> RailDesk {
-        let x = Xvfb::start(wr.runtime_dir());
+        RailDesk::start_in(wr, Xvfb::start(wr.runtime_dir()), version, size, &[], app)
+    }
+
+    /// As [`RailDesk::start`], in a given X server (e.g. [`Xvfb::start_dummy_heads`]) and with
+    /// `extra` client options (`/multimon`, `/scale-desktop:N`).
+    pub fn start_in(
+        wr: &Compositor,
+        x: Xvfb,
+        version: FreeRdpVersion,
+        size: (u32, u32),
+        extra_options: &[&str],
+        app: &str,
+    ) -> RailDesk {
         let wm = X11::connect(&x.name()).unwrap_or_else(|e| panic!("{e:#}"));
         wm.become_fake_wm().unwrap_or_else(|e| panic!("{e:#}"));
         let app_arg = match version {
@@ -39,6 +51,7 @@ impl RailDesk {
         };
         // RAIL needs the graphics pipeline; 2.x does not ask for it on its own.
         let mut extra = vec![app_arg.as_str()];
+        extra.extend_from_slice(extra_options);
         if version == FreeRdpVersion::V2 {
             extra.push("/gfx");
         }

@@ -4,7 +4,8 @@
 //! what the compositor composed, and hand-built X.224 packets for the raw-socket tests.
 //!
 //! The RDP client's window lies at the origin of the X screen (Xvfb has no window manager) and
-//! shows the remote desktop 1:1, so desktop coordinates are window coordinates.
+//! shows the remote desktop 1:1, so desktop coordinates are window coordinates. For more than
+//! one monitor, [`Xvfb::start_dummy_heads`] runs Xorg with the dummy driver instead.
 
 use std::fs::File;
 use std::io::Read;
@@ -34,6 +35,20 @@ pub struct Xvfb {
 impl Xvfb {
     /// Starts an X server; its log goes to `log_dir`.
     pub fn start(log_dir: &Path) -> Xvfb {
+        Xvfb::start_with(log_dir, &XServerKind::Xvfb)
+    }
+
+    /// Starts Xorg with the dummy video driver instead, one X screen per head in `heads`
+    /// (width, height), left to right, joined by Xinerama into one desktop: an X display with
+    /// real separate monitors (Xvfb's `+xinerama` puts every head at 0,0), as `xfreerdp3
+    /// /multimon` needs. Its generated config and log go to `log_dir`; it needs no VT, no input
+    /// devices and no system config. Xorg must be allowed to start (root, or a console user).
+    pub fn start_dummy_heads(log_dir: &Path, heads: &[(u32, u32)]) -> Xvfb {
+        assert!(!heads.is_empty(), "at least one head");
+        Xvfb::start_with(log_dir, &XServerKind::DummyHeads(heads.to_vec()))
+    }
+
+    fn start_with(log_dir: &Path, kind: &XServerKind) -> Xvfb {
         // Spread parallel tests (and other test processes) over distinct numbers from the start.
         let spread = (std::process::id() * 37 + NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 11) % 600;
         let mut tried = Vec::new();
@@ -43,16 +58,16 @@ impl Xvfb {
                 tried.push(format!(":{display}: in use"));
                 continue;
             }
-            match Xvfb::try_start(log_dir, display) {
+            match Xvfb::try_start(log_dir, display, kind) {
                 Ok(xvfb) => return xvfb,
                 Err(err) => tried.push(format!(":{display}: {err:#}")),
             }
         }
-        panic!("could not start Xvfb on any display tried:\n{}", tried.join("\n"));
+        panic!("could not start {} on any display tried:\n{}", kind.program(), tried.join("\n"));
     }
 
-    fn try_start(log_dir: &Path, display: u32) -> anyhow::Result<Xvfb> {
-        // Xvfb writes the display number to -displayfd once it accepts connections.
+    fn try_start(log_dir: &Path, display: u32, kind: &XServerKind) -> anyhow::Result<Xvfb> {
+        // The server writes the display number to -displayfd once it accepts connections.
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills two new descriptors, owned from here on.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -60,16 +75,33 @@ impl Xvfb {
         }
         // SAFETY: both descriptors were just created and are not owned elsewhere.
         let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let log = log_dir.join(format!("Xvfb-{display}-{}.log", unique_id()));
+        let program = kind.program();
+        let tag = format!("{program}-{display}-{}", unique_id());
+        let log = log_dir.join(format!("{tag}.log"));
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let mut cmd = Command::new("Xvfb");
-        cmd.arg(format!(":{display}"))
-            .args(["-displayfd", &write_end.as_raw_fd().to_string()])
-            .args(["-screen", "0", "1920x1080x24", "-nolisten", "tcp"])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .process_group(0);
+        let mut cmd = Command::new(program);
+        cmd.arg(format!(":{display}")).args(["-displayfd", &write_end.as_raw_fd().to_string()]);
+        match kind {
+            XServerKind::Xvfb => {
+                cmd.args(["-screen", "0", "1920x1080x24", "-nolisten", "tcp"]);
+            }
+            XServerKind::DummyHeads(heads) => {
+                let config = log_dir.join(format!("{tag}.conf"));
+                std::fs::write(&config, dummy_heads_config(heads))
+                    .with_context(|| format!("writing {}", config.display()))?;
+                // An empty directory instead of the system's xorg.conf.d snippets.
+                let config_dir = log_dir.join(format!("{tag}.conf.d"));
+                std::fs::create_dir_all(&config_dir)?;
+                cmd.arg("-config")
+                    .arg(&config)
+                    .arg("-configdir")
+                    .arg(&config_dir)
+                    .arg("-logfile")
+                    .arg(log_dir.join(format!("{tag}.server.log")))
+                    .args(["-novtswitch", "-sharevts", "-nolisten", "tcp", "-noreset", "+xinerama"]);
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).process_group(0);
         let write_fd = write_end.as_raw_fd();
         // SAFETY: between fork and exec only fcntl(2) runs, which is async-signal-safe; it lets
         // the child (and no other process this test starts) inherit the pipe's write end.
@@ -81,10 +113,10 @@ impl Xvfb {
                 Ok(())
             });
         }
-        let child = cmd.spawn().context("starting Xvfb")?;
+        let child = cmd.spawn().with_context(|| format!("starting {program}"))?;
         drop(write_end);
-        let mut process = Client { name: format!("Xvfb :{display}"), child, log: Some(log), status: None };
-        let answer = read_line_with_timeout(&read_end, XVFB_TIMEOUT);
+        let mut process = Client { name: format!("{program} :{display}"), child, log: Some(log), status: None };
+        let answer = read_line_with_timeout(&read_end, kind.timeout());
         match answer {
             Some(line) if line.trim() == display.to_string() => Ok(Xvfb { process, display }),
             other => {
@@ -92,7 +124,7 @@ impl Xvfb {
                 // Killed and reaped by the guard's drop; it must not print its log as a failure.
                 process.log = None;
                 drop(process);
-                bail!("Xvfb answered {other:?}: {tail}")
+                bail!("{program} answered {other:?}: {tail}")
             }
         }
     }
@@ -177,6 +209,68 @@ impl Drop for Xvfb {
     }
 }
 
+/// Which X server [`Xvfb`] runs.
+enum XServerKind {
+    Xvfb,
+    /// Xorg with the dummy driver, one screen per head (width, height), left to right.
+    DummyHeads(Vec<(u32, u32)>),
+}
+
+impl XServerKind {
+    fn program(&self) -> &'static str {
+        match self {
+            XServerKind::Xvfb => "Xvfb",
+            XServerKind::DummyHeads(_) => "Xorg",
+        }
+    }
+
+    /// Xorg loads modules and probes its drivers first: slower than Xvfb on a busy machine.
+    fn timeout(&self) -> Duration {
+        match self {
+            XServerKind::Xvfb => XVFB_TIMEOUT,
+            XServerKind::DummyHeads(_) => XVFB_TIMEOUT * 3,
+        }
+    }
+}
+
+/// An xorg.conf for the dummy driver: a Device, Monitor and Screen per head (each with one
+/// mode of exactly its size), screens placed left to right in a ServerLayout, Xinerama on, and
+/// no input devices or hotplugging (XTEST's virtual devices are enough for xdotool).
+fn dummy_heads_config(heads: &[(u32, u32)]) -> String {
+    let mut conf = String::from(
+        "Section \"ServerFlags\"\n    Option \"AutoAddDevices\" \"false\"\n    Option \"AutoAddGPU\" \"false\"\n    \
+         Option \"AutoEnableDevices\" \"false\"\n    Option \"DontVTSwitch\" \"true\"\n    \
+         Option \"Xinerama\" \"true\"\nEndSection\n",
+    );
+    let mut layout = String::from("Section \"ServerLayout\"\n    Identifier \"heads\"\n");
+    for (i, &(w, h)) in heads.iter().enumerate() {
+        // A mode with a little blanking at 60 Hz; the dummy driver only checks the ranges below.
+        let (ht, vt) = (w + 160, h + 25);
+        let clock = f64::from(ht) * f64::from(vt) * 60.0 / 1e6;
+        let video_ram_kb = (w * h * 4).div_ceil(1024) + 4096;
+        conf.push_str(&format!(
+            "Section \"Device\"\n    Identifier \"dev{i}\"\n    Driver \"dummy\"\n    VideoRam {video_ram_kb}\nEndSection\n\
+             Section \"Monitor\"\n    Identifier \"mon{i}\"\n    HorizSync 5.0-1000.0\n    VertRefresh 5.0-200.0\n    \
+             Modeline \"{w}x{h}\" {clock:.2} {w} {} {} {ht} {h} {} {} {vt}\nEndSection\n\
+             Section \"Screen\"\n    Identifier \"scr{i}\"\n    Device \"dev{i}\"\n    Monitor \"mon{i}\"\n    \
+             DefaultDepth 24\n    SubSection \"Display\"\n        Depth 24\n        Modes \"{w}x{h}\"\n        \
+             Virtual {w} {h}\n    EndSubSection\nEndSection\n",
+            w + 48,
+            w + 80,
+            h + 3,
+            h + 6,
+        ));
+        if i == 0 {
+            layout.push_str("    Screen 0 \"scr0\" 0 0\n");
+        } else {
+            layout.push_str(&format!("    Screen {i} \"scr{i}\" RightOf \"scr{}\"\n", i - 1));
+        }
+    }
+    layout.push_str("EndSection\n");
+    conf.push_str(&layout);
+    conf
+}
+
 /// Whether an X server holds display `:N`: its lock file names a live process. (A socket
 /// without one, or a lock of a dead process, is what a killed server left; Xvfb takes those
 /// over.)
@@ -256,13 +350,21 @@ pub struct FreeRdp {
 
 impl FreeRdp {
     /// Starts the client with the usual options (`/cert:ignore /sec:tls /u /p /size`, a US
-    /// keyboard on 3.x) and `extra` ones; does not wait.
+    /// keyboard on 3.x) and `extra` ones; does not wait. A `size` of (0, 0) leaves `/size` out
+    /// (`/multimon` takes the monitors' own sizes).
     pub fn start(wr: &Compositor, x: &Xvfb, version: FreeRdpVersion, size: (u32, u32), extra: &[&str]) -> FreeRdp {
         let port = wr.rdp_port().expect("an RDP compositor (Compositor::start_rdp)");
         let mut cmd = x.command(version.program());
-        cmd.arg(format!("/v:127.0.0.1:{port}"))
-            .args(["/cert:ignore", "/sec:tls", "/u:test", "/p:test", "/log-level:WARN"])
-            .arg(format!("/size:{}x{}", size.0, size.1));
+        cmd.arg(format!("/v:127.0.0.1:{port}")).args([
+            "/cert:ignore",
+            "/sec:tls",
+            "/u:test",
+            "/p:test",
+            "/log-level:WARN",
+        ]);
+        if size != (0, 0) {
+            cmd.arg(format!("/size:{}x{}", size.0, size.1));
+        }
         if version == FreeRdpVersion::V3 {
             cmd.arg("/kbd:layout:0x409");
         }
@@ -493,6 +595,15 @@ pub fn log_tail(client: &Client, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dummy_heads_config_has_a_screen_per_head() {
+        let conf = dummy_heads_config(&[(1280, 800), (1024, 768)]);
+        assert_eq!(conf.matches("Driver \"dummy\"").count(), 2);
+        assert!(conf.contains("Modes \"1024x768\""), "{conf}");
+        assert!(conf.contains("Screen 1 \"scr1\" RightOf \"scr0\""), "{conf}");
+        assert!(conf.contains("Option \"Xinerama\" \"true\""), "{conf}");
+    }
 
     #[test]
     fn connection_request_layout() {

@@ -7,11 +7,13 @@ use anyhow::{bail, Context as _, Result};
 use ironrdp_async::{FramedWrite as _, NetworkClient};
 use ironrdp_connector::sspi::generator::NetworkRequest;
 use ironrdp_connector::{ClientConnector, Config, ConnectorResult, Credentials, DesktopSize, ServerName};
+use ironrdp_displaycontrol::client::DisplayControlClient;
+use ironrdp_displaycontrol::pdu::DisplayControlCapabilities;
 use ironrdp_dvc::{DrdynvcClient, DvcClientProcessor};
 use ironrdp_egfx::client::GraphicsPipelineClient;
 use ironrdp_egfx::compositor::WindowUpdate;
 use ironrdp_graphics::image_processing::PixelFormat;
-use ironrdp_pdu::gcc::KeyboardType;
+use ironrdp_pdu::gcc::{KeyboardType, Monitor};
 use ironrdp_pdu::input::fast_path::FastPathInputEvent;
 use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, McsMessage};
 use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
@@ -27,6 +29,8 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
 use crate::gfx::{GfxLog, RecordingHandler, SharedGfxLog};
+use crate::monitors::MonitorSpec;
+use crate::tap::{GfxTap, TapLog};
 use crate::tls::TlsStream;
 use crate::transport::connect_stream;
 
@@ -42,6 +46,13 @@ pub struct ClientOptions {
     pub remote_app: bool,
     /// The keyboard layout id (KLID) reported, e.g. 0x409 en-US, 0x407 de-DE.
     pub keyboard_layout: u32,
+    /// The host's monitors, announced in Client Monitor Data and Client Monitor Extended Data;
+    /// the desktop size is then their bounding box. Empty: one monitor of `size`.
+    pub monitors: Vec<MonitorSpec>,
+    /// Client Core Data's desktopScaleFactor in percent (0: not sent).
+    pub desktop_scale: u32,
+    /// Open the DisplayControl channel, for [`TestClient::send_monitor_layout`].
+    pub display_control: bool,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +63,9 @@ impl Default for ClientOptions {
             password: "test".into(),
             remote_app: false,
             keyboard_layout: 0x409,
+            monitors: Vec::new(),
+            desktop_scale: 0,
+            display_control: false,
         }
     }
 }
@@ -76,14 +90,21 @@ pub enum PointerEvent {
 
 /// The connector's configuration for `opts`: TLS security (no CredSSP), EGFX advertised.
 pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
+    let desktop_size = if opts.monitors.is_empty() {
+        DesktopSize { width: opts.size.0, height: opts.size.1 }
+    } else {
+        let (_, _, width, height) = crate::monitors::bounding_box(&opts.monitors);
+        DesktopSize { width: width as u16, height: height as u16 }
+    };
+    let with_monitors = !opts.monitors.is_empty();
     Config {
-        desktop_size: DesktopSize { width: opts.size.0, height: opts.size.1 },
-        monitor_layout: None,
-        desktop_scale_factor: 0,
+        desktop_size,
+        monitor_layout: with_monitors.then(|| crate::monitors::client_monitor_data(&opts.monitors)),
+        desktop_scale_factor: opts.desktop_scale,
         desktop_physical_size: None,
         desktop_orientation: None,
         device_scale_factor: None,
-        monitor_extended_layout: None,
+        monitor_extended_layout: with_monitors.then(|| crate::monitors::client_monitor_extended_data(&opts.monitors)),
         relative_mouse_input: false,
         enable_tls: true,
         enable_credssp: false,
@@ -150,7 +171,11 @@ impl ClientBuilder {
     pub fn new(opts: ClientOptions) -> ClientBuilder {
         let gfx = SharedGfxLog::default();
         let pipeline = GraphicsPipelineClient::new(Box::new(RecordingHandler { log: gfx.clone() }), None);
-        ClientBuilder { opts, drdynvc: DrdynvcClient::new().with_dynamic_channel(pipeline), statics: Vec::new(), gfx }
+        let mut drdynvc = DrdynvcClient::new().with_dynamic_channel(pipeline);
+        if opts.display_control {
+            drdynvc = drdynvc.with_dynamic_channel(DisplayControlClient::new(|_| Ok(Vec::new())));
+        }
+        ClientBuilder { opts, drdynvc, statics: Vec::new(), gfx }
     }
 
     /// Adds a static virtual channel (e.g. `rail`); reach it later with
@@ -195,7 +220,7 @@ impl ClientBuilder {
         .into_connected()?;
 
         let mut static_channels = result.static_channels;
-        let channel_ids = static_channels
+        let channel_ids: Vec<(String, u16)> = static_channels
             .iter_mut()
             .filter_map(|(_, channel, id)| Some((channel.channel_name().as_str()?.to_string(), id?)))
             .collect();
@@ -212,6 +237,8 @@ impl ClientBuilder {
         }
         .build();
         stage.set_window_support_level(result.window_support_level);
+        let drdynvc_id = channel_ids.iter().find(|(name, _)| name == "drdynvc").map(|(_, id)| *id);
+        let monitor_layouts = result.monitor_layout.into_iter().map(|pdu| pdu.monitors).collect();
         Ok(TestClient {
             framed,
             stage,
@@ -220,6 +247,8 @@ impl ClientBuilder {
             user_channel_id: result.user_channel_id,
             io_channel_id: result.io_channel_id,
             channel_ids,
+            tap: GfxTap::new(drdynvc_id),
+            monitor_layouts,
             graphics_updates: 0,
             pointer: Vec::new(),
             windowing_orders: Vec::new(),
@@ -243,6 +272,9 @@ pub struct TestClient {
     user_channel_id: u16,
     io_channel_id: u16,
     channel_ids: Vec<(String, u16)>,
+    tap: GfxTap,
+    /// Every Monitor Layout PDU (the one of the connection sequence first, if any).
+    monitor_layouts: Vec<Vec<Monitor>>,
     graphics_updates: u64,
     pointer: Vec<PointerEvent>,
     windowing_orders: Vec<WindowingOrder>,
@@ -316,6 +348,7 @@ impl TestClient {
         let frames_before = self.frames_received();
         let outputs = self.stage.process(&mut self.image, action, frame, None).context("processing a server PDU")?;
         if action == Action::X224 {
+            self.tap.feed(frame);
             // EGFX travels in slow-path PDUs; what arrived until a frame ended is that frame's.
             self.unaccounted_bytes += frame.len();
             let mut log = self.gfx.lock();
@@ -352,6 +385,7 @@ impl TestClient {
                         self.window_updates.extend(updates);
                     }
                 }
+                ActiveStageOutput::MonitorLayout(monitors) => self.monitor_layouts.push(monitors),
                 ActiveStageOutput::Terminate(reason) => self.terminated = Some(reason.description()),
                 ActiveStageOutput::DeactivateAll => {
                     bail!("the server started a deactivation-reactivation sequence, which the test client does not do")
@@ -370,6 +404,48 @@ impl TestClient {
             }
         }
         Ok(())
+    }
+
+    /// Waits until the server opened the DisplayControl channel and sent its capabilities.
+    pub async fn wait_display_control(&mut self, timeout: Duration) -> Result<DisplayControlCapabilities> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(caps) = self.stage.display_control_capabilities() {
+                return Ok(caps);
+            }
+            if self.stage.display_control_ready().is_none() {
+                bail!("the client was built without the DisplayControl channel (ClientOptions::display_control)");
+            }
+            if Instant::now() >= deadline {
+                bail!("no DisplayControl capabilities from the server within {timeout:?}");
+            }
+            if let Some(closed) = &self.closed {
+                bail!("the server closed the connection: {closed}");
+            }
+            self.pump(Duration::from_millis(10)).await?;
+        }
+    }
+
+    /// Sends a new monitor layout on the DisplayControl channel (after
+    /// [`TestClient::wait_display_control`]), as a host does when its monitors change.
+    pub async fn send_monitor_layout(&mut self, monitors: &[MonitorSpec]) -> Result<()> {
+        let layout = crate::monitors::display_control_layout(monitors)?;
+        let bytes = match self.stage.encode_monitor_layout(&layout) {
+            Some(bytes) => bytes.context("encoding the monitor layout")?,
+            None => bail!("the DisplayControl channel is not ready"),
+        };
+        self.framed.write_all(&bytes).await.context("sending the monitor layout")?;
+        Ok(())
+    }
+
+    /// The Monitor Layout PDUs the server sent (each a list of monitor rectangles, inclusive).
+    pub fn monitor_layouts(&self) -> &[Vec<Monitor>] {
+        &self.monitor_layouts
+    }
+
+    /// What the tap on the graphics channel saw: ResetGraphics with its monitor list.
+    pub fn gfx_tap(&self) -> &TapLog {
+        &self.tap.log
     }
 
     /// Sends a share data PDU (slow path) on the I/O channel.

@@ -17,15 +17,22 @@
 pub mod client;
 pub mod fuzz;
 pub mod gfx;
+pub mod monitors;
 pub mod rail;
 pub mod raw;
+pub mod tap;
 pub mod tls;
 pub mod transport;
 
 pub use client::{ClientBuilder, ClientOptions, PointerEvent, TestClient};
 pub use gfx::{FrameRecord, GfxLog};
+pub use monitors::MonitorSpec;
 pub use rail::{HostWindow, HostWindows, RailClient, WindowImage};
 pub use raw::RawConnection;
+pub use tap::TapLog;
 
 /// The IronRDP crates the client is built on, so tests name the same versions.
-pub use {ironrdp_core, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_session, ironrdp_svc};
+pub use {
+    ironrdp_core, ironrdp_displaycontrol, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_session,
+    ironrdp_svc,
+};

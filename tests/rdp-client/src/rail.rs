@@ -26,6 +26,8 @@ pub struct RailClient {
     pub status_flags: u32,
     /// A work area (left, top, right, bottom) sent as a client system parameter.
     pub work_area: Option<(u16, u16, u16, u16)>,
+    /// More work areas sent after it, one a monitor, as hosts with several monitors do.
+    pub monitor_work_areas: Vec<(u16, u16, u16, u16)>,
     /// The Exec sent right after the handshake, if any.
     pub exec: Option<ExecutePdu>,
     /// Every PDU the server sent, decoded, in order.
@@ -75,7 +77,7 @@ impl RailClient {
             SvcMessage::from(RailPdu::Handshake(HandshakePdu { build_number: 0x1DB1 })),
             SvcMessage::from(RailPdu::ClientStatus(ClientStatusPdu { flags: self.status_flags })),
         ];
-        if let Some((left, top, right, bottom)) = self.work_area {
+        for &(left, top, right, bottom) in self.work_area.iter().chain(&self.monitor_work_areas) {
             out.push(SvcMessage::from(RailPdu::ClientSystemParameters(ClientSystemParametersPdu {
                 parameter: ClientSystemParameter::WorkArea(SystemParameterRectangle { left, top, right, bottom }),
             })));
@@ -328,5 +330,13 @@ mod tests {
         assert!(rail.process(&[1, 2, 3]).unwrap().is_empty());
         assert_eq!(rail.undecodable.len(), 1);
         assert_eq!(rail.received.len(), 2);
+    }
+
+    #[test]
+    fn sends_a_work_area_per_monitor() {
+        let mut rail = RailClient::new(None);
+        rail.monitor_work_areas = vec![(0, 0, 800, 560), (800, 0, 1824, 728)];
+        let hs = encode_vec(&RailPdu::Handshake(HandshakePdu { build_number: 1 })).unwrap();
+        assert_eq!(rail.process(&hs).unwrap().len(), 4, "handshake, client status, two work areas");
     }
 }
