@@ -517,12 +517,8 @@ impl State {
         }
         self.rescue_windows();
         // Toplevels not mapped yet were told the scale of an output that may have changed.
-        let unmapped: Vec<WlSurface> = self
-            .toplevels
-            .iter()
-            .filter(|t| t.id.is_none())
-            .filter_map(|t| window_root(&t.window))
-            .collect();
+        let unmapped: Vec<WlSurface> =
+            self.toplevels.iter().filter(|t| t.id.is_none()).filter_map(|t| window_root(&t.window)).collect();
         if let Some(name) = self.placement_output_name() {
             for root in unmapped {
                 if let Some(index) = self.toplevel_index(&root) {

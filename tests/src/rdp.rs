@@ -216,10 +216,17 @@ enum XServerKind {
     DummyHeads(Vec<(u32, u32)>),
 }
 
+/// Debian's Xorg server binary.
+const XORG_SERVER: &str = "/usr/lib/xorg/Xorg";
+
 impl XServerKind {
     fn program(&self) -> &'static str {
         match self {
             XServerKind::Xvfb => "Xvfb",
+            // The server itself, not the `Xorg` script: where Debian's setuid wrapper
+            // (xserver-xorg-legacy) is installed, the script runs it, and it lets only console
+            // users start X. The dummy driver needs no privileges.
+            XServerKind::DummyHeads(_) if std::path::Path::new(XORG_SERVER).exists() => XORG_SERVER,
             XServerKind::DummyHeads(_) => "Xorg",
         }
     }
