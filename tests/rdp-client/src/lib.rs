@@ -15,6 +15,7 @@
 //! [`TestClient::window_image`] show what a host would show.
 
 pub mod client;
+pub mod clipboard;
 pub mod fuzz;
 pub mod gfx;
 pub mod rail;
@@ -23,6 +24,7 @@ pub mod tls;
 pub mod transport;
 
 pub use client::{ClientBuilder, ClientOptions, PointerEvent, TestClient};
+pub use clipboard::{ClipboardClient, DataRequests};
 pub use gfx::{FrameRecord, GfxLog};
 pub use rail::{HostWindow, HostWindows, RailClient, WindowImage};
 pub use raw::RawConnection;
