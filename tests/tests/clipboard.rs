@@ -454,3 +454,64 @@ async fn edge_cases_leave_the_session_and_the_clipboard_usable() {
     assert!(client.closed().is_none(), "the session ended: {:?}", client.closed());
     assert!(wr.try_msg_json(&["version"]).is_ok(), "wayrail is gone:\n{}", wr.log_tail(30));
 }
+
+fn wl_paste_primary(wr: &Compositor) -> Vec<u8> {
+    let mut cmd = wr.command("timeout");
+    cmd.args(["10", "wl-paste", "-n", "-p"]);
+    output(cmd)
+}
+
+fn wl_copy_primary(wr: &Compositor, text: &str) -> Client {
+    let mut cmd = wr.command("wl-copy");
+    cmd.args(["--foreground", "-p", text]);
+    wr.spawn("wl-copy-primary", cmd)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn primary_stays_on_linux_by_default_and_a_reconnect_keeps_the_linux_selection() {
+    require_programs!("wl-copy", "wl-paste", "timeout");
+    let wr = Compositor::start_rdp(&["--output", "1024x768"]);
+    let mut client = connect(&wr).await;
+    // A host copy reaches CLIPBOARD, not PRIMARY.
+    client_copy(&wr, &mut client, vec![(13, None, utf16("host text"))]).await;
+    let (got, _) = paste_in_linux(&wr, &mut client, "text/plain", STEP).await;
+    assert_eq!(lossy(&got), "host text");
+    assert!(wl_paste_primary(&wr).is_empty(), "PRIMARY got the host's clipboard");
+    // A Linux PRIMARY selection does not reach the host; the next CLIPBOARD copy does (and
+    // is the only list the host gets).
+    let lists = clip(&mut client).server_lists.len();
+    let _primary = wl_copy_primary(&wr, "selected text");
+    let _copy = wl_copy(&wr, "text/plain;charset=utf-8", &write_file(&wr, "clip.txt", b"copied text"));
+    wait_offer(&wr, &mut client, lists, 13).await;
+    client.pump(Duration::from_millis(300)).await.unwrap();
+    assert_eq!(clip(&mut client).server_lists.len(), lists + 1, "PRIMARY went to the host");
+    assert_eq!(from_utf16(&client_paste(&wr, &mut client, 13).await.expect("text")), "copied text");
+
+    // A new connection (a reconnect) hears of the Linux selection and can paste it.
+    client.disconnect().await.expect("disconnecting");
+    let mut client = connect(&wr).await;
+    wait_offer(&wr, &mut client, 0, 13).await;
+    assert_eq!(from_utf16(&client_paste(&wr, &mut client, 13).await.expect("text")), "copied text");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn with_clipboard_primary_the_host_shares_primary_too() {
+    require_programs!("wl-copy", "wl-paste", "timeout");
+    let wr = Compositor::start_rdp(&["--output", "1024x768", "--clipboard-primary"]);
+    let mut client = connect(&wr).await;
+    client_copy(&wr, &mut client, vec![(13, None, utf16("host text 😀"))]).await;
+    // wl-paste waits for the host: the client is pumped meanwhile.
+    let out = wr.path("paste-primary.out");
+    let mut cmd = wr.command("timeout");
+    cmd.args(["60", "wl-paste", "-n", "-p"]).stdin(Stdio::null()).stderr(Stdio::null());
+    cmd.stdout(std::fs::File::create(&out).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    pump_while_running(&mut client, &mut child, STEP).await;
+    let got = std::fs::read(&out).unwrap_or_default();
+    assert_eq!(lossy(&got), "host text 😀", "PRIMARY\n{}", wr.log_tail(20));
+    // Selecting text in a Linux app (PRIMARY) is a copy for the host.
+    let lists = clip(&mut client).server_lists.len();
+    let _primary = wl_copy_primary(&wr, "selected text");
+    wait_offer(&wr, &mut client, lists, 13).await;
+    assert_eq!(from_utf16(&client_paste(&wr, &mut client, 13).await.expect("text")), "selected text");
+}
