@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{require_programs, wait_for, wait_until, Client, Compositor, Image};
+use wayrail_rdp_testclient::ironrdp_core;
+use wayrail_rdp_testclient::ironrdp_pdu::rdp::vc::{ChannelControlFlags, ChannelPduHeader};
 use wayrail_rdp_testclient::{raw, ClientBuilder, ClientOptions, ClipboardClient, DataRequests, TestClient};
 
 /// How long one clipboard step may take on a loaded machine.
@@ -435,6 +437,14 @@ async fn edge_cases_leave_the_session_and_the_clipboard_usable() {
         &[5u8, 0][..],
     ] {
         client.send_on_channel(channel, &raw::svc_chunk(bytes)).await.unwrap();
+    }
+
+    // A chunk sequence that declares more than the 256 MB cap is dropped whole.
+    for flags in [ChannelControlFlags::FLAG_FIRST, ChannelControlFlags::empty(), ChannelControlFlags::FLAG_LAST] {
+        let header = ChannelPduHeader { length: 300 * 1024 * 1024, flags };
+        let mut bytes = ironrdp_core::encode_vec(&header).unwrap();
+        bytes.extend_from_slice(&[5, 0, 1, 0, 0, 0, 0, 0x12]);
+        client.send_on_channel(channel, &bytes).await.unwrap();
     }
 
     // A data request the host never answers: the paste ends empty after wayrail's timeout.

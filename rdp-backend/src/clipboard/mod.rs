@@ -582,6 +582,24 @@ mod tests {
     }
 
     #[test]
+    fn oversized_chunk_sequences_are_dropped_whole() {
+        use ironrdp_pdu::rdp::vc::{ChannelControlFlags as F, ChannelPduHeader};
+        let chunk = |length: usize, flags: F| {
+            let mut out = encode_vec(&ChannelPduHeader { length: length as u32, flags }).unwrap();
+            out.extend_from_slice(&[0; 16]);
+            out
+        };
+        let mut channel = ClipboardChannel::default();
+        let huge = MAX_CLIPBOARD_BYTES + 1024;
+        assert!(!channel.screen_fragment(&chunk(huge, F::FLAG_FIRST)));
+        assert!(!channel.screen_fragment(&chunk(huge, F::empty())));
+        assert!(!channel.screen_fragment(&chunk(huge, F::FLAG_LAST)));
+        // The next sequence passes again, small or just under the cap.
+        assert!(channel.screen_fragment(&chunk(16, F::FLAG_FIRST | F::FLAG_LAST)));
+        assert!(channel.screen_fragment(&chunk(MAX_CLIPBOARD_BYTES, F::FLAG_FIRST)));
+    }
+
+    #[test]
     fn malformed_pdus_are_skipped() {
         let (mut channel, mut state) = ready();
         let mut out = Vec::new();
