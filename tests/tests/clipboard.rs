@@ -5,15 +5,17 @@
 //! non-ASCII and emoji, HTML and a PNG image cross both ways (pixels compared), and payloads
 //! as large as FreeRDP's own X clipboard code can move (see below), followed by ordinary
 //! copies. With the IronRDP test client as the host, whose clipboard has no such limits:
-//! 20 MB of text both ways, then ordinary copies; and the edge cases no packaged client
-//! sends (unknown formats, empty data, wrong lengths, a data request never answered), after
-//! which the session and the clipboard still work.
+//! 20 MB of text both ways, then ordinary copies; RTF and a CF_DIBV5 with alpha; PRIMARY kept
+//! on Linux (and shared with `--clipboard-primary`); a reconnect that finds the Linux
+//! selection; and the edge cases no packaged client sends (unknown formats, empty data, wrong
+//! lengths, a sequence over the size cap, a data request never answered), after which the
+//! session and the clipboard still work.
 //!
 //! FreeRDP's limits, measured here: xfreerdp 2.11 and 3.10 fail (CB_RESPONSE_FAIL) a data
 //! request when their X clipboard holds more than about 1 MB (xclip hands it over in INCR
-//! pieces), and
-//! xfreerdp 2.11 dies with BadLength when it stores more than the X server's largest request
-//! (16 MB) in one property, and loses its X connection after serving 12 MB. wayrail's side of those transfers is covered by the test client.
+//! pieces); xfreerdp 2.11 dies with BadLength when it stores more than the X server's largest
+//! request (16 MB) in one property, and at 12 MB it loses its X connection afterwards.
+//! wayrail's side of such transfers is covered by the test client.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -524,4 +526,72 @@ async fn with_clipboard_primary_the_host_shares_primary_too() {
     let _primary = wl_copy_primary(&wr, "selected text");
     wait_offer(&wr, &mut client, lists, 13).await;
     assert_eq!(from_utf16(&client_paste(&wr, &mut client, 13).await.expect("text")), "selected text");
+}
+
+/// A 3x2 top-down 32-bit CF_DIBV5 with an alpha mask, written by hand as Windows apps do.
+fn dibv5_3x2() -> (Vec<u8>, Vec<[u8; 4]>) {
+    // RGBA, top row first.
+    let pixels = vec![
+        [255, 0, 0, 255],
+        [0, 255, 0, 128],
+        [0, 0, 255, 255],
+        [10, 20, 30, 255],
+        [200, 100, 50, 64],
+        [1, 2, 3, 255],
+    ];
+    let mut d = Vec::new();
+    d.extend_from_slice(&124u32.to_le_bytes());
+    d.extend_from_slice(&3i32.to_le_bytes());
+    d.extend_from_slice(&(-2i32).to_le_bytes()); // top-down
+    d.extend_from_slice(&1u16.to_le_bytes());
+    d.extend_from_slice(&32u16.to_le_bytes());
+    d.extend_from_slice(&3u32.to_le_bytes()); // BI_BITFIELDS
+    d.extend_from_slice(&24u32.to_le_bytes());
+    d.extend_from_slice(&[0; 16]);
+    for mask in [0x00ff_0000u32, 0x0000_ff00, 0x0000_00ff, 0xff00_0000] {
+        d.extend_from_slice(&mask.to_le_bytes());
+    }
+    d.extend_from_slice(&0x7352_4742u32.to_le_bytes());
+    d.extend_from_slice(&[0; 64]);
+    assert_eq!(d.len(), 124);
+    for [r, g, b, a] in &pixels {
+        d.extend_from_slice(&[*b, *g, *r, *a]);
+    }
+    (d, pixels)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rtf_and_a_dibv5_through_the_test_client() {
+    require_programs!("wl-copy", "wl-paste", "timeout");
+    let wr = Compositor::start_rdp(&["--output", "1024x768"]);
+    let mut client = connect(&wr).await;
+
+    // Host → Linux: RTF (the terminating NUL dropped) and a bitmap with alpha as PNG.
+    let rtf = r"{\rtf1\ansi {\b fett} \u252?}";
+    let mut rtf_nul = rtf.as_bytes().to_vec();
+    rtf_nul.push(0);
+    let (dib, pixels) = dibv5_3x2();
+    client_copy(&wr, &mut client, vec![(0xC0F1, Some("Rich Text Format"), rtf_nul), (17, None, dib)]).await;
+    let (got, _) = paste_in_linux(&wr, &mut client, "text/rtf", STEP).await;
+    assert_eq!(lossy(&got), rtf);
+    let (png, _) = paste_in_linux(&wr, &mut client, "image/png", STEP).await;
+    let path = write_file(&wr, "dibv5.png", &png);
+    let image = Image::load(&path).unwrap_or_else(|e| panic!("{e:#}\n{}", wr.log_tail(20)));
+    assert_eq!((image.width, image.height), (3, 2));
+    for (i, expected) in pixels.iter().enumerate() {
+        assert_eq!(image.pixel(i as u32 % 3, i as u32 / 3), *expected, "pixel {i}");
+    }
+
+    // Linux → host: RTF under its registered name.
+    let lists = clip(&mut client).server_lists.len();
+    let _copy = wl_copy(&wr, "text/rtf", &write_file(&wr, "linux.rtf", rtf.as_bytes()));
+    until(&wr, &mut client, STEP, "a format list from wayrail", |c| c.server_lists.len() > lists).await;
+    let formats = clip(&mut client).server_formats().unwrap_or_default().to_vec();
+    let rtf_id = formats
+        .iter()
+        .find(|(_, name)| name.as_deref() == Some("Rich Text Format"))
+        .map(|(id, _)| *id)
+        .unwrap_or_else(|| panic!("no Rich Text Format in {formats:?}"));
+    let data = client_paste(&wr, &mut client, rtf_id).await.expect("RTF");
+    assert_eq!(data, [rtf.as_bytes(), &[0]].concat());
 }
