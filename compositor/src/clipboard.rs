@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use smithay::wayland::selection::data_device::{
@@ -285,7 +285,7 @@ fn linux_request(state: &mut State, session: SessionId, id: u64, kind: FormatKin
 }
 
 /// Waits until `fd` is ready for `events` or `timeout` passes; false on timeout.
-fn wait_fd(fd: &OwnedFd, events: libc::c_short, timeout: Duration) -> std::io::Result<bool> {
+fn wait_fd(fd: BorrowedFd<'_>, events: libc::c_short, timeout: Duration) -> std::io::Result<bool> {
     let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
     loop {
         // SAFETY: one valid pollfd for the duration of the call.
@@ -318,8 +318,7 @@ pub fn write_with_timeout(fd: OwnedFd, data: &[u8], idle: Duration) -> Result<()
             Ok(0) => return Err("the reader is gone".into()),
             Ok(n) => written += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let fd: OwnedFd = file.try_clone().map_err(|e| e.to_string())?.into();
-                if !wait_fd(&fd, libc::POLLOUT, idle).map_err(|e| e.to_string())? {
+                if !wait_fd(file.as_fd(), libc::POLLOUT, idle).map_err(|e| e.to_string())? {
                     return Err(format!("the reader took nothing for {idle:?} ({written} of {} bytes)", data.len()));
                 }
             }
@@ -334,7 +333,6 @@ pub fn write_with_timeout(fd: OwnedFd, data: &[u8], idle: Duration) -> Result<()
 /// `cap` bytes.
 pub fn read_with_timeout(fd: OwnedFd, idle: Duration, cap: usize) -> Result<Vec<u8>, String> {
     set_nonblocking(&fd).map_err(|e| e.to_string())?;
-    let wait = fd.try_clone().map_err(|e| e.to_string())?;
     let mut file = std::fs::File::from(fd);
     let mut data = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -348,7 +346,7 @@ pub fn read_with_timeout(fd: OwnedFd, idle: Duration, cap: usize) -> Result<Vec<
                 data.extend_from_slice(&buf[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if !wait_fd(&wait, libc::POLLIN, idle).map_err(|e| e.to_string())? {
+                if !wait_fd(file.as_fd(), libc::POLLIN, idle).map_err(|e| e.to_string())? {
                     return Err(format!("the app wrote nothing for {idle:?} (after {} bytes)", data.len()));
                 }
             }
