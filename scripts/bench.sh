@@ -3,16 +3,18 @@
 # cost per window and per output, the compositor's wakeups with idle and animating clients,
 # and the RDP comparison with Weston 14's RDP backend (same xfreerdp3 client, same app: CPU
 # per frame, frames/s at the client, bytes per frame); then RemoteApp (wr-rail-bench: commit to
-# EGFX EndFrame latency and bytes per frame at the IronRDP test client). Takes about 120 s.
+# EGFX EndFrame latency and bytes per frame at the IronRDP test client), then the clipboard
+# (wr-clip-bench: paste latency both ways for 1 KB and 20 MB). Takes about 150 s.
 # Arguments go to wayrail-bench (see `--help`): e.g. `scripts/bench.sh rdp` for the RDP
-# comparison alone, `--skip-rdp`, `--rdp-secs 10`. WAYRAIL_BENCH_SKIP_RAIL=1 skips RemoteApp.
+# comparison alone, `--skip-rdp`, `--rdp-secs 10`. WAYRAIL_BENCH_SKIP_RAIL=1 skips RemoteApp,
+# WAYRAIL_BENCH_SKIP_CLIPBOARD=1 the clipboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-debian.sh test
 . scripts/rust-env.sh
 cargo build --locked --release -p wayrail-compositor --bins --features bench
-cargo build --locked --release -p wayrail-e2e --bin wr-rail-bench
+cargo build --locked --release -p wayrail-e2e --bin wr-rail-bench --bin wr-clip-bench
 WAYRAIL_BENCH_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)"
 export WAYRAIL_BENCH_REV
 target/release/wayrail-bench "$@"
@@ -20,4 +22,8 @@ case " $* " in *" --help "* | *" -h "*) exit 0 ;; esac
 if [ -z "${WAYRAIL_BENCH_SKIP_RAIL:-}" ]; then
   echo
   WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-rail-bench
+fi
+if [ -z "${WAYRAIL_BENCH_SKIP_CLIPBOARD:-}" ]; then
+  echo
+  WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-clip-bench
 fi

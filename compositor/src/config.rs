@@ -157,6 +157,17 @@ pub struct Config {
     pub keyboard: KeyboardConfig,
     pub decorations: DecorationMode,
     pub rdp: RdpSettings,
+    pub clipboard: ClipboardSettings,
+}
+
+/// `[clipboard]`: how the host's clipboard meets the Linux selections.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClipboardSettings {
+    /// Also share the PRIMARY selection with the host: a host copy sets PRIMARY too, and a
+    /// Linux PRIMARY selection (selecting text) goes to the host like a copy. Off by default:
+    /// selecting text in a Linux app would replace the host's clipboard otherwise.
+    pub primary: bool,
 }
 
 /// `[rdp]`: where and how RDP clients connect.

@@ -1,6 +1,7 @@
 //! wayrail's compositor: a Smithay compositor whose windows are remoted one by one.
 
 pub mod backend;
+pub mod clipboard;
 pub mod config;
 pub mod cursor;
 pub mod grabs;

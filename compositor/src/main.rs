@@ -43,6 +43,9 @@ struct RunArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Share the PRIMARY selection with the host too (config `clipboard.primary`).
+    #[arg(long)]
+    clipboard_primary: bool,
     /// Config file (default: $XDG_CONFIG_HOME/wayrail/config.toml).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -119,6 +122,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if let Some(x) = args.xwayland {
         config.xwayland = x;
+    }
+    if args.clipboard_primary {
+        config.clipboard.primary = true;
     }
     if !args.outputs.is_empty() {
         config.outputs = args.outputs;

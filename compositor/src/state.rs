@@ -197,6 +197,8 @@ pub struct State {
     pub xwm: Option<X11Wm>,
     /// Xwayland's life: the display held, the server starting or running.
     pub xwl: crate::xwayland::Xwl,
+    /// The host's clipboard and what the host reads of Linux's (see `clipboard`).
+    pub clipboard: crate::clipboard::HostClipboard,
 
     pub seat: Seat<State>,
     pub popups: PopupManager,
@@ -298,6 +300,7 @@ impl State {
             xwayland_shell_state: XWaylandShellState::new::<State>(dh),
             xwm: None,
             xwl: Default::default(),
+            clipboard: crate::clipboard::HostClipboard::new(config.clipboard.primary),
             seat,
             popups: PopupManager::default(),
             space: Space::default(),

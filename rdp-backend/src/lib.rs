@@ -8,6 +8,7 @@
 //! `HostEvent::Disconnected`.
 
 mod bitmap;
+pub mod clipboard;
 mod egfx;
 mod exec;
 pub mod input;
@@ -19,10 +20,11 @@ mod session;
 pub mod tls;
 pub mod transport;
 
+pub use clipboard::{ClipboardCommand, ClipboardEvent};
 pub use monitors::HostMonitor;
 pub use pointer::Pointer;
 pub use remoteapp::RailCommand;
-pub use server::{RdpHandle, RdpServer};
+pub use server::{ClipboardSender, RdpHandle, RdpServer};
 pub use transport::ListenAddr;
 pub use wayrail_rail::channel::SysCommand;
 pub use wayrail_rail::{HostRect, RailEvent, RemoteWindow, Show, WindowKind as RemoteKind};
@@ -94,6 +96,8 @@ pub enum HostEvent {
     RefreshWindow { window: u32 },
     /// A RemoteApp request of the host (activate, system command, move, ...).
     Rail(RailEvent),
+    /// The host's clipboard: a copy, data for a paste, or a paste of Linux data.
+    Clipboard(ClipboardEvent),
 }
 
 /// A changed part of one RemoteApp window: tiles in the window's surface pixels.

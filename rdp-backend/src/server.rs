@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
+use crate::clipboard::{ClipboardCommand, ClipboardEvent};
 use crate::session::{self, Note, SessionCmd, SessionSetup};
 use crate::transport::{BoxStream, Listener};
 use crate::{DesktopFrame, HostEvent, Pointer, RailCommand, RdpConfig, SessionId, WindowFrame};
@@ -14,6 +15,7 @@ pub struct RdpHandle {
     window_frames: mpsc::Sender<WindowFrame>,
     rail: mpsc::UnboundedSender<RailCommand>,
     pointer: tokio::sync::watch::Sender<Option<Pointer>>,
+    clipboard: ClipboardSender,
     /// What each listener is bound to (TCP port 0 resolved).
     pub listening: Vec<String>,
     _thread: std::thread::JoinHandle<()>,
@@ -47,6 +49,21 @@ impl RdpHandle {
     pub fn set_pointer(&self, pointer: Pointer) {
         self.pointer.send_replace(Some(pointer));
     }
+
+    /// A sender for clipboard commands that worker threads can own.
+    pub fn clipboard(&self) -> ClipboardSender {
+        self.clipboard.clone()
+    }
+}
+
+/// Clipboard commands to the active session, from any thread, never blocking.
+#[derive(Debug, Clone)]
+pub struct ClipboardSender(mpsc::UnboundedSender<ClipboardCommand>);
+
+impl ClipboardSender {
+    pub fn send(&self, command: ClipboardCommand) {
+        let _ = self.0.send(command);
+    }
 }
 
 pub struct RdpServer;
@@ -73,6 +90,7 @@ impl RdpServer {
         let (pointer_tx, pointer_rx) = tokio::sync::watch::channel(None);
         let (window_frames_tx, window_frames_rx) = mpsc::channel(256);
         let (rail_tx, rail_rx) = mpsc::unbounded_channel();
+        let (clipboard_tx, clipboard_rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new().name("wayrail-rdp".into()).spawn(move || {
             // ironrdp's futures are not Send: everything runs on this one thread.
             let local = tokio::task::LocalSet::new();
@@ -88,6 +106,7 @@ impl RdpServer {
                         pointer: pointer_rx,
                         window_frames: window_frames_rx,
                         rail: rail_rx,
+                        clipboard: clipboard_rx,
                     },
                 ),
             );
@@ -97,6 +116,7 @@ impl RdpServer {
             window_frames: window_frames_tx,
             rail: rail_tx,
             pointer: pointer_tx,
+            clipboard: ClipboardSender(clipboard_tx),
             listening,
             _thread: thread,
         })
@@ -128,6 +148,7 @@ struct FromCompositor {
     pointer: tokio::sync::watch::Receiver<Option<Pointer>>,
     window_frames: mpsc::Receiver<WindowFrame>,
     rail: mpsc::UnboundedReceiver<RailCommand>,
+    clipboard: mpsc::UnboundedReceiver<ClipboardCommand>,
 }
 
 async fn serve(
@@ -137,7 +158,7 @@ async fn serve(
     host: calloop::channel::Sender<HostEvent>,
     inputs: FromCompositor,
 ) {
-    let FromCompositor { mut frames, pointer, mut window_frames, mut rail } = inputs;
+    let FromCompositor { mut frames, pointer, mut window_frames, mut rail, mut clipboard } = inputs;
     let (conn_tx, mut conn_rx) = mpsc::channel::<(BoxStream, String)>(8);
     for listener in listeners {
         let tx = conn_tx.clone();
@@ -218,6 +239,22 @@ async fn serve(
                     if tx.send(SessionCmd::Rail(command)).await.is_err() {
                         tracing::debug!("RemoteApp change for a session that just ended");
                     }
+                }
+            }
+            Some(command) = clipboard.recv() => {
+                let tx = active.as_ref().and_then(|a| sessions.get(&a.id)).cloned();
+                let unsent = match tx {
+                    Some(tx) => match tx.send(SessionCmd::Clipboard(command)).await {
+                        Err(mpsc::error::SendError(SessionCmd::Clipboard(c))) => Some(c),
+                        _ => None,
+                    },
+                    None => Some(command),
+                };
+                // A paste with no host to answer it fails now instead of waiting.
+                if let Some(ClipboardCommand::Request { id, mime }) = unsent {
+                    let result = Err("no RDP session".to_owned());
+                    let kind = crate::clipboard::FormatKind::UnicodeText;
+                    let _ = host.send(HostEvent::Clipboard(ClipboardEvent::HostData { id, kind, mime, result }));
                 }
             }
             else => break,

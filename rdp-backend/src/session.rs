@@ -23,6 +23,7 @@ use ironrdp_pdu::Action;
 use ironrdp_svc::{server_encode_svc_messages, ChannelFlags};
 use tokio::sync::mpsc;
 
+use crate::clipboard::ClipboardChannel;
 use crate::egfx::{DesktopSurface, GfxEvent, GfxHandler};
 use crate::input::InputTranslator;
 use crate::monitors::{self, HostMonitor};
@@ -70,6 +71,7 @@ pub(crate) enum SessionCmd {
     Frame(DesktopFrame),
     WindowFrame(crate::WindowFrame),
     Rail(crate::RailCommand),
+    Clipboard(crate::ClipboardCommand),
     Stop(String),
 }
 
@@ -219,6 +221,7 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
             .with_dynamic_channel(DisplayControlServer::new(Box::new(DisplayHandler { tx: display_tx }))),
     );
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
+    acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
 
     let handshake = async {
         // `accept_begin` would do this, but it panics when the client sent more than its
@@ -339,11 +342,15 @@ async fn session(stream: BoxStream, setup: &SessionSetup, cmds: mpsc::Receiver<S
         in_flight: Vec::new(),
         started: Instant::now(),
         output_suppressed: false,
+        clipboard: crate::clipboard::ClipboardState::new(setup.id),
     };
     session.start_channels().await?;
     session.pointer.mark_changed();
     tracing::debug!(session = session.id, large_pointer = session.large_pointer, "pointer support");
     let reason = session.run(cmds, gfx_rx, display_rx).await;
+    for event in session.clipboard.on_end() {
+        session.send_host(HostEvent::Clipboard(event));
+    }
     let mut released = Vec::new();
     session.input.release_all(&mut released);
     for e in released {
@@ -384,6 +391,7 @@ struct Session {
     in_flight: Vec<(u32, u64)>,
     started: Instant,
     output_suppressed: bool,
+    clipboard: crate::clipboard::ClipboardState,
 }
 
 impl Session {
@@ -421,6 +429,9 @@ impl Session {
                     Some(SessionCmd::Frame(frame)) => self.send_frame(frame).await?,
                     Some(SessionCmd::WindowFrame(frame)) => self.send_window_frame(frame).await?,
                     Some(SessionCmd::Rail(command)) => self.apply_rail(command).await?,
+                    Some(SessionCmd::Clipboard(command)) => {
+                        self.with_clipboard(|state, channel, out| state.on_command(channel, command, out)).await?
+                    }
                     Some(SessionCmd::Stop(reason)) => {
                         self.disconnect().await;
                         return Ok(reason);
@@ -437,6 +448,9 @@ impl Session {
                     }
                 }
                 Some(layout) = display.recv() => self.handle_layout(layout).await?,
+                () = clipboard_deadline(self.clipboard.deadline()) => {
+                    self.with_clipboard(|state, _, out| state.on_timeout(out)).await?
+                }
             }
         }
     }
@@ -470,6 +484,13 @@ impl Session {
                             return self.handle_io_channel(&data.user_data).await;
                         }
                         let user = self.result.user_channel_id;
+                        let clipboard_id = self.result.static_channels.get_channel_id_by_type::<ClipboardChannel>();
+                        if Some(channel) == clipboard_id {
+                            self.clipboard.touch();
+                            if !self.clipboard_channel().is_some_and(|c| c.screen_fragment(&data.user_data)) {
+                                return Ok(None);
+                            }
+                        }
                         let Some(svc) = self.result.static_channels.get_by_channel_id_mut(channel) else {
                             tracing::debug!(session = self.id, channel, "data for an unknown channel ignored");
                             return Ok(None);
@@ -486,6 +507,9 @@ impl Session {
                             == self.result.static_channels.get_channel_id_by_type::<wayrail_rail::RailChannel>()
                         {
                             self.handle_rail_events().await?;
+                        }
+                        if Some(channel) == clipboard_id {
+                            self.with_clipboard(|state, channel, out| state.on_channel(channel, out)).await?;
                         }
                         Ok(None)
                     }
@@ -699,6 +723,44 @@ impl Session {
             Some(_) if self.acks_suspended => self.send_host(HostEvent::FrameDone { frame: frame.frame }),
             Some(frame_id) => self.in_flight.push((frame_id, frame.frame)),
             None => self.send_host(HostEvent::FrameDone { frame: frame.frame }),
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ clipboard
+
+    fn clipboard_channel(&mut self) -> Option<&mut ClipboardChannel> {
+        self.result
+            .static_channels
+            .get_by_type_mut::<ClipboardChannel>()
+            .and_then(|c| c.channel_processor_downcast_mut::<ClipboardChannel>())
+    }
+
+    /// Runs a step of the clipboard state, then writes its PDUs and hands its events on.
+    async fn with_clipboard(
+        &mut self,
+        f: impl FnOnce(
+            &mut crate::clipboard::ClipboardState,
+            &mut ClipboardChannel,
+            &mut Vec<ironrdp_svc::SvcMessage>,
+        ) -> Vec<crate::ClipboardEvent>,
+    ) -> anyhow::Result<()> {
+        let Some(id) = self.result.static_channels.get_channel_id_by_type::<ClipboardChannel>() else {
+            return Ok(());
+        };
+        let mut state = std::mem::replace(&mut self.clipboard, crate::clipboard::ClipboardState::new(self.id));
+        let mut out = Vec::new();
+        let events = match self.clipboard_channel() {
+            Some(channel) => f(&mut state, channel, &mut out),
+            None => Vec::new(),
+        };
+        self.clipboard = state;
+        for event in events {
+            self.send_host(HostEvent::Clipboard(event));
+        }
+        if !out.is_empty() {
+            let bytes = server_encode_svc_messages(out, id, self.result.user_channel_id)?;
+            self.framed.write_all(&bytes).await.context("writing")?;
         }
         Ok(())
     }
@@ -946,6 +1008,14 @@ impl Session {
         if let Ok(bytes) = ironrdp_core::encode_vec(&pdu) {
             let _ = self.framed.write_all(&bytes).await;
         }
+    }
+}
+
+/// Resolves when the clipboard request in flight times out; never when none is.
+async fn clipboard_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

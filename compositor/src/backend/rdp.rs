@@ -86,6 +86,7 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
     state.windows.subscribe();
     let (tx, rx): (channel::Sender<HostEvent>, Channel<HostEvent>) = channel::channel();
     let server = RdpServer::spawn(config, tx)?;
+    state.clipboard.connect(server.clipboard());
     handle
         .insert_source(rx, |event, _, state| {
             if let channel::Event::Msg(event) = event {
@@ -188,6 +189,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             if remote_app {
                 with_rdp(state, announce_all_windows);
             }
+            crate::clipboard::on_connected(state);
         }
         HostEvent::Disconnected { session, reason } => {
             tracing::info!(session, %reason, "RDP client gone; apps keep running");
@@ -199,6 +201,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                     rdp.window_frames_in_flight.clear();
                 }
             });
+            crate::clipboard::on_disconnected(state, session);
             state.host_move_resize = false;
             state.work_areas.clear();
             state.frame_blocked = false;
@@ -235,6 +238,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             state.frame_requested = true;
         }
         HostEvent::Rail(event) => handle_rail_event(state, event),
+        HostEvent::Clipboard(event) => crate::clipboard::handle_host_event(state, event),
         HostEvent::FrameDone { frame } => {
             let done = with_rdp(state, |rdp, _| {
                 if rdp.in_flight == Some(frame) {

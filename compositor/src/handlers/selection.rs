@@ -26,6 +26,7 @@ impl SelectionHandler for State {
         // A Wayland client took the selection: X11 clients see it too.
         self.x11_selection_owned(ty, false);
         let mimes = source.map(|s| s.mime_types());
+        crate::clipboard::linux_selection(self, ty, mimes.clone());
         match ty {
             SelectionTarget::Clipboard => self.xwl.wayland_clipboard = mimes.clone(),
             SelectionTarget::Primary => self.xwl.wayland_primary = mimes.clone(),
@@ -38,6 +39,10 @@ impl SelectionHandler for State {
     }
 
     fn send_selection(&mut self, ty: SelectionTarget, mime_type: String, fd: OwnedFd, _seat: Seat<State>, _: &()) {
+        if self.clipboard.host_owns(ty) {
+            crate::clipboard::paste_from_host(self, mime_type, fd);
+            return;
+        }
         // A Wayland client reads a selection an X11 client owns.
         if !self.x11_selection_owns(ty) {
             return;

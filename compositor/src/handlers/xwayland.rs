@@ -248,6 +248,10 @@ impl XwmHandler for State {
     }
 
     fn send_selection(&mut self, _xwm: XwmId, selection: SelectionTarget, mime_type: String, fd: OwnedFd) {
+        if self.clipboard.host_owns(selection) {
+            crate::clipboard::paste_from_host(self, mime_type, fd);
+            return;
+        }
         // An X11 client reads what a Wayland client offers.
         let seat = self.seat.clone();
         let result = match selection {
@@ -267,12 +271,14 @@ impl XwmHandler for State {
         // An X11 client took the selection: Wayland clients see it too.
         tracing::debug!(?selection, ?mime_types, "X11 selection");
         self.x11_selection_owned(selection, true);
+        crate::clipboard::linux_selection(self, selection, Some(mime_types.clone()));
         crate::xwayland::set_selection(self, selection, mime_types);
     }
 
     fn cleared_selection(&mut self, _xwm: XwmId, selection: SelectionTarget) {
         if self.x11_selection_owns(selection) {
             self.x11_selection_owned(selection, false);
+            crate::clipboard::linux_selection(self, selection, None);
             crate::xwayland::clear_selection(self, selection);
         }
     }

@@ -563,6 +563,11 @@ impl TestClient {
         self.stage.get_svc_processor::<crate::rail::RailClient>()
     }
 
+    /// The `cliprdr` channel, when the client was built with a [`crate::ClipboardClient`].
+    pub fn clipboard(&mut self) -> Option<&mut crate::clipboard::ClipboardClient> {
+        self.stage.get_svc_processor_mut::<crate::clipboard::ClipboardClient>()
+    }
+
     /// Sends PDUs on a static channel the client was built with (e.g. RAIL PDUs on `rail`).
     pub async fn send_svc<T: SvcProcessor + 'static>(&mut self, messages: Vec<ironrdp_svc::SvcMessage>) -> Result<()> {
         let bytes = self

@@ -15,6 +15,7 @@
 //! [`TestClient::window_image`] show what a host would show.
 
 pub mod client;
+pub mod clipboard;
 pub mod fuzz;
 pub mod gfx;
 pub mod monitors;
@@ -25,6 +26,7 @@ pub mod tls;
 pub mod transport;
 
 pub use client::{ClientBuilder, ClientOptions, PointerEvent, TestClient};
+pub use clipboard::{ClipboardClient, DataRequests};
 pub use gfx::{FrameRecord, GfxLog};
 pub use monitors::MonitorSpec;
 pub use rail::{HostWindow, HostWindows, RailClient, WindowImage};

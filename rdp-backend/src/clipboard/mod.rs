@@ -1,0 +1,619 @@
+//! The clipboard (MS-RDPECLIP, static channel `cliprdr`), server side, with delayed
+//! rendering: format lists cross at once, data only when someone pastes.
+//!
+//! - `ClipboardChannel` is the channel processor: it decodes PDUs (skipping malformed ones
+//!   with a warning, so a bad clipboard PDU costs the clipboard nothing else) and queues
+//!   what the host said.
+//! - `ClipboardState` is the session's side of it: who owns the clipboard, the queue of
+//!   compositor paste requests (the protocol allows one data request in flight, and a
+//!   response names no format), the timeouts, and the size cap.
+//!
+//! Conversions between host formats and mime types run in the compositor's worker threads
+//! (`formats`), never on this thread.
+
+pub mod formats;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use ironrdp_cliprdr::pdu::{
+    Capabilities, ClipboardFormat, ClipboardFormatId, ClipboardFormatName, ClipboardGeneralCapabilityFlags,
+    ClipboardPdu, ClipboardProtocolVersion, FileContentsResponse, FormatDataRequest, FormatDataResponse, FormatList,
+    FormatListResponse,
+};
+use ironrdp_core::{decode, impl_as_any, IntoOwned as _};
+use ironrdp_pdu::gcc::ChannelName;
+use ironrdp_pdu::PduResult;
+use ironrdp_svc::{ChannelFlags, SvcMessage, SvcProcessor, SvcServerProcessor};
+
+pub use formats::{FormatKind, MAX_CLIPBOARD_BYTES};
+
+use crate::SessionId;
+
+/// How long the host may stay silent while wayrail waits for clipboard data it asked for.
+/// Every chunk that arrives on the channel restarts the clock, so a large transfer that
+/// makes progress never times out.
+pub const HOST_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the host's clipboard did, for the compositor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClipboardEvent {
+    /// The host copied: these mime types are on offer (delayed: nothing fetched yet).
+    /// `initial`: the list every client sends when it connects, which describes whatever
+    /// its clipboard held before; a Linux selection that exists wins over it (so a reconnect
+    /// loses nothing), by answering with `ClipboardCommand::Offer`.
+    HostOffer { session: SessionId, mimes: Vec<String>, initial: bool },
+    /// The answer to `ClipboardCommand::Request`: the host's data in its own format.
+    HostData { id: u64, kind: FormatKind, mime: String, result: Result<Vec<u8>, String> },
+    /// The host pastes: read the Linux selection as `mime`, convert to `kind`, and answer
+    /// with `ClipboardCommand::LinuxData` carrying the same id.
+    LinuxRequest { session: SessionId, id: u64, kind: FormatKind, mime: String },
+}
+
+/// What the compositor tells the clipboard of the active session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClipboardCommand {
+    /// A Linux app copied (or a session needs to hear the current Linux selection).
+    Offer { mimes: Vec<String> },
+    /// A Linux app pastes what the host owns, as `mime`.
+    Request { id: u64, mime: String },
+    /// The data for a `ClipboardEvent::LinuxRequest`, already in the host's format.
+    LinuxData { session: SessionId, id: u64, result: Result<Vec<u8>, String> },
+}
+
+/// What a PDU from the host amounts to.
+#[derive(Debug)]
+enum ChannelEvent {
+    FormatList(Vec<ClipboardFormat>),
+    DataRequest(u32),
+    DataResponse(Result<Vec<u8>, String>),
+}
+
+/// The `cliprdr` channel processor.
+#[derive(Debug, Default)]
+pub struct ClipboardChannel {
+    long_names: bool,
+    events: VecDeque<ChannelEvent>,
+    skipped: u64,
+    /// A chunk sequence larger than the cap is being dropped.
+    dropping_oversized: bool,
+}
+
+impl_as_any!(ClipboardChannel);
+
+/// Clipboard PDUs carry chunked data: the header flag says so (MS-RDPBCGR).
+fn message(pdu: ClipboardPdu<'static>) -> SvcMessage {
+    SvcMessage::from(pdu).with_flags(ChannelFlags::SHOW_PROTOCOL)
+}
+
+impl ClipboardChannel {
+    pub const NAME: &'static [u8; 8] = b"cliprdr\0";
+
+    fn format_list(&self, formats: &[ClipboardFormat]) -> Option<SvcMessage> {
+        match FormatList::new_unicode(formats, self.long_names) {
+            Ok(list) => Some(message(ClipboardPdu::FormatList(list))),
+            Err(err) => {
+                tracing::warn!("clipboard format list not built: {err}");
+                None
+            }
+        }
+    }
+
+    /// Called with every PDU fragment of this channel before the channel reassembles it:
+    /// false when the fragment belongs to a sequence that declares more than the cap (it is
+    /// dropped whole, and the transfer it carried fails by timeout or by the next response).
+    pub fn screen_fragment(&mut self, user_data: &[u8]) -> bool {
+        let Ok(header) = decode::<ironrdp_pdu::rdp::vc::ChannelPduHeader>(user_data) else {
+            return true;
+        };
+        use ironrdp_pdu::rdp::vc::ChannelControlFlags as F;
+        let first = header.flags.contains(F::FLAG_FIRST);
+        let last = header.flags.contains(F::FLAG_LAST);
+        if first && header.length as usize > MAX_CLIPBOARD_BYTES + 64 {
+            tracing::warn!(
+                bytes = header.length,
+                cap = MAX_CLIPBOARD_BYTES,
+                "clipboard PDU larger than the cap: dropped"
+            );
+            self.dropping_oversized = !last;
+            return false;
+        }
+        if self.dropping_oversized {
+            if last {
+                self.dropping_oversized = false;
+            }
+            return false;
+        }
+        true
+    }
+}
+
+impl SvcProcessor for ClipboardChannel {
+    fn channel_name(&self) -> ChannelName {
+        ChannelName::from_static(Self::NAME)
+    }
+
+    fn start(&mut self) -> PduResult<Vec<SvcMessage>> {
+        // Long format names are all this side speaks; file copy and locking are not offered.
+        let caps =
+            Capabilities::new(ClipboardProtocolVersion::V2, ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES);
+        Ok(vec![message(ClipboardPdu::Capabilities(caps)), message(ClipboardPdu::MonitorReady)])
+    }
+
+    fn process(&mut self, payload: &[u8]) -> PduResult<Vec<SvcMessage>> {
+        let pdu = match decode::<ClipboardPdu<'_>>(payload) {
+            Ok(pdu) => pdu,
+            Err(err) => {
+                self.skipped += 1;
+                let kind = payload.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+                tracing::warn!(msg_type = ?kind, len = payload.len(), skipped = self.skipped, "clipboard PDU skipped: {err}");
+                // A broken data response still ends the request it answers.
+                if kind == Some(0x0005) {
+                    self.events.push_back(ChannelEvent::DataResponse(Err(format!("malformed data response: {err}"))));
+                }
+                return Ok(Vec::new());
+            }
+        };
+        let mut out = Vec::new();
+        match pdu {
+            ClipboardPdu::Capabilities(caps) => {
+                self.long_names = caps.flags().contains(ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES);
+                tracing::debug!(long_names = self.long_names, version = ?caps.version(), "clipboard capabilities");
+            }
+            ClipboardPdu::FormatList(list) => {
+                // An unreadable list is still a list: the host copied something.
+                let formats = list.get_formats(self.long_names).unwrap_or_else(|err| {
+                    tracing::warn!("clipboard format list unreadable: {err}");
+                    Vec::new()
+                });
+                out.push(message(ClipboardPdu::FormatListResponse(FormatListResponse::Ok)));
+                self.events.push_back(ChannelEvent::FormatList(formats));
+            }
+            ClipboardPdu::FormatListResponse(response) => {
+                if response == FormatListResponse::Fail {
+                    tracing::debug!("the host refused wayrail's clipboard format list");
+                }
+            }
+            ClipboardPdu::FormatDataRequest(request) => {
+                self.events.push_back(ChannelEvent::DataRequest(request.format.value()));
+            }
+            ClipboardPdu::FormatDataResponse(response) => {
+                let result = if response.is_error() {
+                    Err("the host could not render the data".to_owned())
+                } else if response.data().len() > MAX_CLIPBOARD_BYTES {
+                    Err(format!("{} bytes is more than the cap of {MAX_CLIPBOARD_BYTES}", response.data().len()))
+                } else {
+                    Ok(response.into_owned().into_data().into_owned())
+                };
+                self.events.push_back(ChannelEvent::DataResponse(result));
+            }
+            ClipboardPdu::FileContentsRequest(request) => {
+                // No file lists are offered, so no request can be served.
+                let response = FileContentsResponse::new_error(request.stream_id);
+                out.push(message(ClipboardPdu::FileContentsResponse(response.into_owned())));
+            }
+            ClipboardPdu::MonitorReady
+            | ClipboardPdu::TemporaryDirectory(_)
+            | ClipboardPdu::FileContentsResponse(_)
+            | ClipboardPdu::LockData(_)
+            | ClipboardPdu::UnlockData(_) => {
+                tracing::trace!("clipboard PDU ignored");
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SvcServerProcessor for ClipboardChannel {}
+
+/// A compositor paste request sent to the host and not answered yet.
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    kind: FormatKind,
+    mime: String,
+    last_activity: Instant,
+}
+
+/// The session's clipboard: ownership, queues and timeouts.
+#[derive(Debug)]
+pub struct ClipboardState {
+    session: SessionId,
+    /// The client sent its first format list: the channel is up.
+    ready: bool,
+    /// The host's current formats that wayrail carries (id, kind); empty when Linux owns.
+    host_formats: Vec<(u32, FormatKind)>,
+    /// What Linux offers when Linux owns the clipboard.
+    linux_mimes: Option<Vec<String>>,
+    /// A Linux offer that came before the channel was up.
+    pending_offer: Option<Vec<String>>,
+    /// Compositor paste requests waiting for their turn.
+    queue: VecDeque<(u64, String)>,
+    in_flight: Option<InFlight>,
+    /// Host data requests (format ids) not answered yet; the front one is with the compositor.
+    host_requests: VecDeque<u32>,
+    host_request_sent: Option<u64>,
+    next_linux_id: u64,
+    timeout: Duration,
+}
+
+impl ClipboardState {
+    pub fn new(session: SessionId) -> Self {
+        Self {
+            session,
+            ready: false,
+            host_formats: Vec::new(),
+            linux_mimes: None,
+            pending_offer: None,
+            queue: VecDeque::new(),
+            in_flight: None,
+            host_requests: VecDeque::new(),
+            host_request_sent: None,
+            next_linux_id: 1,
+            timeout: HOST_IDLE_TIMEOUT,
+        }
+    }
+
+    /// Data arrived on the channel: an answer in progress is not idle.
+    pub fn touch(&mut self) {
+        if let Some(f) = self.in_flight.as_mut() {
+            f.last_activity = Instant::now();
+        }
+    }
+
+    /// When the request in flight times out, if one is.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.in_flight.as_ref().map(|f| f.last_activity + self.timeout)
+    }
+
+    /// Handles what the host sent; returns the PDUs to send and the events for the compositor.
+    pub fn on_channel(&mut self, channel: &mut ClipboardChannel, out: &mut Vec<SvcMessage>) -> Vec<ClipboardEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = channel.events.pop_front() {
+            match event {
+                ChannelEvent::FormatList(formats) => self.on_host_list(channel, formats, out, &mut events),
+                ChannelEvent::DataRequest(format) => {
+                    self.host_requests.push_back(format);
+                    self.pump_host_requests(out, &mut events);
+                }
+                ChannelEvent::DataResponse(result) => match self.in_flight.take() {
+                    Some(f) => {
+                        if let Err(err) = &result {
+                            tracing::warn!(session = self.session, id = f.id, "host clipboard data: {err}");
+                        }
+                        events.push(ClipboardEvent::HostData { id: f.id, kind: f.kind, mime: f.mime, result });
+                        self.pump_requests(out, &mut events);
+                    }
+                    None => tracing::debug!(session = self.session, "clipboard data nobody waits for (late?) dropped"),
+                },
+            }
+        }
+        events
+    }
+
+    fn on_host_list(
+        &mut self,
+        channel: &mut ClipboardChannel,
+        formats: Vec<ClipboardFormat>,
+        out: &mut Vec<SvcMessage>,
+        events: &mut Vec<ClipboardEvent>,
+    ) {
+        let first = !self.ready;
+        self.ready = true;
+        let carried: Vec<(u32, FormatKind)> = formats
+            .iter()
+            .filter_map(|f| {
+                let id = f.id().value();
+                FormatKind::of_host_format(id, f.name().map(|n| n.value())).map(|k| (id, k))
+            })
+            .collect();
+        tracing::debug!(
+            session = self.session,
+            formats = ?formats.iter().map(|f| (f.id().value(), f.name().map(|n| n.value().to_owned()))).collect::<Vec<_>>(),
+            carried = carried.len(),
+            "host clipboard format list"
+        );
+        if first {
+            // The client's clipboard from before it connected: a Linux selection wins.
+            if let Some(mimes) = self.pending_offer.take() {
+                self.send_offer(channel, mimes, out);
+                return;
+            }
+        }
+        if carried.is_empty() {
+            // Nothing wayrail can carry: Linux keeps its selection.
+            return;
+        }
+        self.pending_offer = None;
+        self.linux_mimes = None;
+        let mut mimes: Vec<String> = Vec::new();
+        for (_, kind) in &carried {
+            for m in kind.linux_mimes() {
+                if !mimes.iter().any(|x| x == m) {
+                    mimes.push(m.to_string());
+                }
+            }
+        }
+        self.host_formats = carried;
+        events.push(ClipboardEvent::HostOffer { session: self.session, mimes, initial: first });
+    }
+
+    fn send_offer(&mut self, channel: &ClipboardChannel, mimes: Vec<String>, out: &mut Vec<SvcMessage>) {
+        let mut formats: Vec<ClipboardFormat> = Vec::new();
+        for mime in &mimes {
+            for (id, name) in FormatKind::host_formats_for_mime(mime) {
+                if formats.iter().any(|f| f.id().value() == *id) {
+                    continue;
+                }
+                let format = ClipboardFormat::new(ClipboardFormatId::new(*id));
+                formats.push(match name {
+                    Some(n) => format.with_name(ClipboardFormatName::new_static(n)),
+                    None => format,
+                });
+            }
+        }
+        tracing::debug!(session = self.session, ?mimes, formats = formats.len(), "Linux clipboard offered to the host");
+        self.host_formats.clear();
+        self.linux_mimes = Some(mimes);
+        out.extend(channel.format_list(&formats));
+    }
+
+    /// Handles a command of the compositor.
+    pub fn on_command(
+        &mut self,
+        channel: &mut ClipboardChannel,
+        command: ClipboardCommand,
+        out: &mut Vec<SvcMessage>,
+    ) -> Vec<ClipboardEvent> {
+        let mut events = Vec::new();
+        match command {
+            ClipboardCommand::Offer { mimes } => {
+                if self.ready {
+                    self.send_offer(channel, mimes, out);
+                } else {
+                    self.pending_offer = Some(mimes);
+                }
+            }
+            ClipboardCommand::Request { id, mime } => {
+                self.queue.push_back((id, mime));
+                self.pump_requests(out, &mut events);
+            }
+            ClipboardCommand::LinuxData { session, id, result } => {
+                if session != self.session || self.host_request_sent != Some(id) {
+                    tracing::debug!(session = self.session, id, "Linux clipboard data for an old request dropped");
+                    return events;
+                }
+                self.host_request_sent = None;
+                self.host_requests.pop_front();
+                let response = match result {
+                    Ok(data) => FormatDataResponse::new_data(data),
+                    Err(err) => {
+                        tracing::warn!(session = self.session, id, "the host asked for clipboard data: {err}");
+                        FormatDataResponse::new_error()
+                    }
+                };
+                out.push(message(ClipboardPdu::FormatDataResponse(response.into_owned())));
+                self.pump_host_requests(out, &mut events);
+            }
+        }
+        events
+    }
+
+    /// Sends the next queued paste request to the host if none is in flight.
+    fn pump_requests(&mut self, out: &mut Vec<SvcMessage>, events: &mut Vec<ClipboardEvent>) {
+        while self.in_flight.is_none() {
+            let Some((id, mime)) = self.queue.pop_front() else { return };
+            match FormatKind::pick_host_format(&mime, &self.host_formats) {
+                Some((format, kind)) => {
+                    tracing::debug!(session = self.session, id, %mime, format, ?kind, "clipboard data requested from the host");
+                    let request = FormatDataRequest { format: ClipboardFormatId::new(format) };
+                    out.push(message(ClipboardPdu::FormatDataRequest(request)));
+                    self.in_flight = Some(InFlight { id, kind, mime, last_activity: Instant::now() });
+                }
+                None => events.push(ClipboardEvent::HostData {
+                    id,
+                    kind: FormatKind::UnicodeText,
+                    mime: mime.clone(),
+                    result: Err(format!("the host offers nothing for {mime}")),
+                }),
+            }
+        }
+    }
+
+    /// Hands the front host data request to the compositor, or answers it with a failure at
+    /// once when Linux has nothing for it.
+    fn pump_host_requests(&mut self, out: &mut Vec<SvcMessage>, events: &mut Vec<ClipboardEvent>) {
+        while self.host_request_sent.is_none() {
+            let Some(&format) = self.host_requests.front() else { return };
+            let kind = match format {
+                formats::HTML_FORMAT_ID => Some(FormatKind::Html),
+                formats::RTF_FORMAT_ID => Some(FormatKind::Rtf),
+                formats::PNG_FORMAT_ID => Some(FormatKind::Png),
+                id => FormatKind::of_host_format(id, None),
+            };
+            let mime = kind.zip(self.linux_mimes.as_ref()).and_then(|(k, offered)| k.pick_linux_mime(offered));
+            match (kind, mime) {
+                (Some(kind), Some(mime)) => {
+                    let id = self.next_linux_id;
+                    self.next_linux_id += 1;
+                    self.host_request_sent = Some(id);
+                    events.push(ClipboardEvent::LinuxRequest { session: self.session, id, kind, mime });
+                }
+                _ => {
+                    tracing::debug!(session = self.session, format, "the host asked for a format Linux does not offer");
+                    self.host_requests.pop_front();
+                    out.push(message(ClipboardPdu::FormatDataResponse(FormatDataResponse::new_error())));
+                }
+            }
+        }
+    }
+
+    /// The request in flight timed out: it fails, and the next one goes.
+    pub fn on_timeout(&mut self, out: &mut Vec<SvcMessage>) -> Vec<ClipboardEvent> {
+        let mut events = Vec::new();
+        if let Some(f) = self.in_flight.take() {
+            tracing::warn!(session = self.session, id = f.id, mime = %f.mime, "the host did not answer a clipboard data request within {:?}", self.timeout);
+            events.push(ClipboardEvent::HostData {
+                id: f.id,
+                kind: f.kind,
+                mime: f.mime,
+                result: Err(format!("the host did not answer within {:?}", self.timeout)),
+            });
+        }
+        self.pump_requests(out, &mut events);
+        events
+    }
+
+    /// The session ends: every paste waiting for the host fails now.
+    pub fn on_end(&mut self) -> Vec<ClipboardEvent> {
+        let mut events = Vec::new();
+        let waiting = self.in_flight.take().map(|f| (f.id, f.kind, f.mime));
+        let queued = self.queue.drain(..).map(|(id, mime)| (id, FormatKind::UnicodeText, mime));
+        for (id, kind, mime) in waiting.into_iter().chain(queued) {
+            events.push(ClipboardEvent::HostData { id, kind, mime, result: Err("the RDP session ended".into()) });
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironrdp_core::encode_vec;
+
+    fn feed(channel: &mut ClipboardChannel, pdu: ClipboardPdu<'_>) -> Vec<SvcMessage> {
+        channel.process(&encode_vec(&pdu).unwrap()).unwrap()
+    }
+
+    fn host_list(ids: &[(u32, Option<&'static str>)]) -> ClipboardPdu<'static> {
+        let formats: Vec<ClipboardFormat> = ids
+            .iter()
+            .map(|(id, name)| {
+                let f = ClipboardFormat::new(ClipboardFormatId::new(*id));
+                match name {
+                    Some(n) => f.with_name(ClipboardFormatName::new_static(n)),
+                    None => f,
+                }
+            })
+            .collect();
+        ClipboardPdu::FormatList(FormatList::new_unicode(&formats, true).unwrap())
+    }
+
+    fn ready() -> (ClipboardChannel, ClipboardState) {
+        let mut channel = ClipboardChannel::default();
+        let caps =
+            Capabilities::new(ClipboardProtocolVersion::V2, ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES);
+        feed(&mut channel, ClipboardPdu::Capabilities(caps));
+        (channel, ClipboardState::new(7))
+    }
+
+    #[test]
+    fn host_copy_then_paste_in_linux() {
+        let (mut channel, mut state) = ready();
+        let replies =
+            feed(&mut channel, host_list(&[(13, None), (0xC004, Some("HTML Format")), (0xC005, Some("Odd"))]));
+        assert_eq!(replies.len(), 1, "a format list response");
+        let mut out = Vec::new();
+        let events = state.on_channel(&mut channel, &mut out);
+        let [ClipboardEvent::HostOffer { session: 7, mimes, initial: true }] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert!(mimes.contains(&"text/plain;charset=utf-8".to_string()) && mimes.contains(&"text/html".to_string()));
+        // Two pastes: one request on the wire at a time.
+        state.on_command(&mut channel, ClipboardCommand::Request { id: 1, mime: "UTF8_STRING".into() }, &mut out);
+        state.on_command(&mut channel, ClipboardCommand::Request { id: 2, mime: "text/html".into() }, &mut out);
+        assert_eq!(out.len(), 1);
+        feed(&mut channel, ClipboardPdu::FormatDataResponse(FormatDataResponse::new_unicode_string("hi")));
+        let events = state.on_channel(&mut channel, &mut out);
+        assert!(matches!(
+            &events[..],
+            [ClipboardEvent::HostData { id: 1, kind: FormatKind::UnicodeText, result: Ok(_), .. }]
+        ));
+        assert_eq!(out.len(), 2, "the second request went out after the first answer");
+        // The host never answers: the request times out and the clipboard goes on.
+        let events = state.on_timeout(&mut out);
+        assert!(matches!(&events[..], [ClipboardEvent::HostData { id: 2, result: Err(_), .. }]));
+        assert!(state.deadline().is_none());
+        // A format nobody offers fails at once.
+        let events =
+            state.on_command(&mut channel, ClipboardCommand::Request { id: 3, mime: "image/png".into() }, &mut out);
+        assert!(matches!(&events[..], [ClipboardEvent::HostData { id: 3, result: Err(_), .. }]));
+    }
+
+    #[test]
+    fn linux_offer_waits_for_the_host_list_and_host_requests_go_in_order() {
+        let (mut channel, mut state) = ready();
+        let mut out = Vec::new();
+        state.on_command(
+            &mut channel,
+            ClipboardCommand::Offer { mimes: vec!["text/plain;charset=utf-8".into()] },
+            &mut out,
+        );
+        assert!(out.is_empty(), "not before the client's first list");
+        // The client's list from before it connected loses against the Linux selection.
+        feed(&mut channel, host_list(&[(13, None)]));
+        let events = state.on_channel(&mut channel, &mut out);
+        assert!(events.is_empty());
+        assert_eq!(out.len(), 1, "the Linux list went out after the host's first one");
+        feed(&mut channel, ClipboardPdu::FormatDataRequest(FormatDataRequest { format: ClipboardFormatId::new(13) }));
+        feed(&mut channel, ClipboardPdu::FormatDataRequest(FormatDataRequest { format: ClipboardFormatId::new(8) }));
+        feed(&mut channel, ClipboardPdu::FormatDataRequest(FormatDataRequest { format: ClipboardFormatId::new(1) }));
+        let events = state.on_channel(&mut channel, &mut out);
+        let [ClipboardEvent::LinuxRequest { id, kind: FormatKind::UnicodeText, mime, .. }] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(mime, "text/plain;charset=utf-8");
+        let id = *id;
+        // An answer for an unknown id changes nothing.
+        state.on_command(
+            &mut channel,
+            ClipboardCommand::LinuxData { session: 7, id: 99, result: Ok(vec![]) },
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        // The answer goes out; the DIB request fails at once (no image offered); then CF_TEXT.
+        let events = state.on_command(
+            &mut channel,
+            ClipboardCommand::LinuxData { session: 7, id, result: Ok(vec![1, 0]) },
+            &mut out,
+        );
+        assert_eq!(out.len(), 3);
+        assert!(matches!(&events[..], [ClipboardEvent::LinuxRequest { kind: FormatKind::Text, .. }]));
+    }
+
+    #[test]
+    fn oversized_chunk_sequences_are_dropped_whole() {
+        use ironrdp_pdu::rdp::vc::{ChannelControlFlags as F, ChannelPduHeader};
+        let chunk = |length: usize, flags: F| {
+            let mut out = encode_vec(&ChannelPduHeader { length: length as u32, flags }).unwrap();
+            out.extend_from_slice(&[0; 16]);
+            out
+        };
+        let mut channel = ClipboardChannel::default();
+        let huge = MAX_CLIPBOARD_BYTES + 1024;
+        assert!(!channel.screen_fragment(&chunk(huge, F::FLAG_FIRST)));
+        assert!(!channel.screen_fragment(&chunk(huge, F::empty())));
+        assert!(!channel.screen_fragment(&chunk(huge, F::FLAG_LAST)));
+        // The next sequence passes again, small or just under the cap.
+        assert!(channel.screen_fragment(&chunk(16, F::FLAG_FIRST | F::FLAG_LAST)));
+        assert!(channel.screen_fragment(&chunk(MAX_CLIPBOARD_BYTES, F::FLAG_FIRST)));
+    }
+
+    #[test]
+    fn malformed_pdus_are_skipped() {
+        let (mut channel, mut state) = ready();
+        let mut out = Vec::new();
+        feed(&mut channel, host_list(&[(13, None)]));
+        state.on_channel(&mut channel, &mut out);
+        state.on_command(&mut channel, ClipboardCommand::Request { id: 1, mime: "text/plain".into() }, &mut out);
+        // A data response whose length field claims more than it carries.
+        let bad = [5u8, 0, 1, 0, 0xff, 0xff, 0, 0, b'a', 0];
+        assert!(channel.process(&bad).unwrap().is_empty());
+        let events = state.on_channel(&mut channel, &mut out);
+        assert!(matches!(&events[..], [ClipboardEvent::HostData { id: 1, result: Err(_), .. }]));
+        // Unknown PDU types and truncated headers.
+        assert!(channel.process(&[0x42, 0, 0, 0]).unwrap().is_empty());
+        assert!(channel.process(&[]).unwrap().is_empty());
+        assert!(state.on_channel(&mut channel, &mut out).is_empty());
+    }
+}
