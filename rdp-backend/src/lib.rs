@@ -94,6 +94,10 @@ pub enum HostEvent {
     Refresh,
     /// The host lost a RemoteApp window's picture: send all of it with the next frame.
     RefreshWindow { window: u32 },
+    /// How this RemoteApp host shows window surfaces: `scaled` when it scales each surface to
+    /// its window (EGFX scaled-window mapping); else it draws them pixel for pixel, so window
+    /// images must have the window's size.
+    WindowMapping { scaled: bool },
     /// A RemoteApp request of the host (activate, system command, move, ...).
     Rail(RailEvent),
     /// The host's clipboard: a copy, data for a paste, or a paste of Linux data.

@@ -936,6 +936,7 @@ impl Session {
             crate::remoteapp::Mapping::for_caps(negotiated.as_ref())
         };
         tracing::info!(session = self.id, mapping = ?self.mapping, "RemoteApp surfaces");
+        self.send_host(HostEvent::WindowMapping { scaled: self.mapping == crate::remoteapp::Mapping::ScaledWindow });
         let ids: Vec<u32> = match self.rail.as_mut() {
             Some(rail) => {
                 rail.surfaces.clear();

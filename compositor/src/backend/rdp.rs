@@ -48,6 +48,8 @@ pub struct Rdp {
     high_dpi_icons: bool,
     /// The scale the host's cursor image was made for.
     cursor_scale: f64,
+    /// The RemoteApp host scales window images to their windows (else they must fit exactly).
+    scaled_windows: bool,
 }
 
 impl Rdp {
@@ -108,6 +110,7 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
         icons: Default::default(),
         high_dpi_icons: false,
         cursor_scale: 1.0,
+        scaled_windows: true,
     })))
 }
 
@@ -165,6 +168,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 rdp.last_pointer = None;
                 rdp.remote_app = remote_app;
                 rdp.window_frames_in_flight.clear();
+                rdp.scaled_windows = true;
                 rdp.sent.clear();
                 rdp.icons_sent.clear();
                 rdp.dirty.clear();
@@ -238,6 +242,14 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             state.frame_requested = true;
         }
         HostEvent::Rail(event) => handle_rail_event(state, event),
+        HostEvent::WindowMapping { scaled } => {
+            let changed = with_rdp(state, |rdp, _| std::mem::replace(&mut rdp.scaled_windows, scaled) != scaled);
+            if changed == Some(true) {
+                tracing::info!(scaled, "RemoteApp host: scaling of window images");
+                with_rdp(state, announce_all_windows);
+                state.frame_requested = true;
+            }
+        }
         HostEvent::Clipboard(event) => crate::clipboard::handle_host_event(state, event),
         HostEvent::FrameDone { frame } => {
             let done = with_rdp(state, |rdp, _| {
@@ -402,9 +414,13 @@ fn window_output<'a>(state: &'a State, info: &WindowInfo) -> Option<&'a crate::s
 /// The scale a RemoteApp window's image is composed at: its monitor's scale for apps that
 /// draw at fractional scales (their buffers then go out pixel for pixel), else that scale
 /// rounded up, the buffer scale such apps draw at (the host scales the image down to the
-/// window's size, so the compositor never scales their pixels).
-fn render_scale(state: &State, info: &WindowInfo) -> f64 {
+/// window's size, so the compositor never scales their pixels) — unless the host cannot
+/// scale images (`scaled_windows` false): then the compositor does.
+fn render_scale(state: &State, info: &WindowInfo, scaled_windows: bool) -> f64 {
     let scale = window_output(state, info).map_or(1.0, |o| o.scale);
+    if !scaled_windows {
+        return scale;
+    }
     let root = match state.toplevel_by_id(info.id) {
         Some(t) => crate::state::window_root(&t.window),
         None => state.popup_windows.get(&info.id).map(|p| p.popup.wl_surface().clone()),
@@ -418,7 +434,7 @@ fn render_scale(state: &State, info: &WindowInfo) -> f64 {
 
 /// The host's view of a window: where its whole image goes and where the window proper is,
 /// in host pixels of the monitor it is on.
-fn remote_window(state: &State, info: &WindowInfo) -> Option<RemoteWindow> {
+fn remote_window(state: &State, info: &WindowInfo, scaled_windows: bool) -> Option<RemoteWindow> {
     // Toplevels, and X11 windows of either kind (override-redirect ones are popups), are
     // toplevel entries; xdg popups are popup entries.
     let (root, geometry_offset) = match state.toplevel_by_id(info.id) {
@@ -436,7 +452,7 @@ fn remote_window(state: &State, info: &WindowInfo) -> Option<RemoteWindow> {
     let output = window_output(state, info)?;
     let (image, client) = (output.logical_to_host(image), output.logical_to_host(client));
     // The image's size in pixels, as the composer makes it.
-    let scale = render_scale(state, info);
+    let scale = render_scale(state, info, scaled_windows);
     let pixels = bbox.size.to_physical_precise_round::<f64, i32>(scale);
     let pixels = (pixels.w.max(1) as u32, pixels.h.max(1) as u32);
     let mut window = HostRect::new(image.x, image.y, image.width.max(1) as u32, image.height.max(1) as u32);
@@ -471,7 +487,7 @@ fn remote_window(state: &State, info: &WindowInfo) -> Option<RemoteWindow> {
 }
 
 fn upsert_window(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
-    let Some(window) = remote_window(state, info) else { return };
+    let Some(window) = remote_window(state, info, rdp.scaled_windows) else { return };
     if rdp.sent.get(&info.id) != Some(&window) {
         rdp.sent.insert(info.id, window.clone());
         rdp.handle.send_rail(RailCommand::Upsert(window));
@@ -524,7 +540,7 @@ fn window_frames(rdp: &mut Rdp, state: &mut State) -> bool {
         if !rdp.sent.contains_key(&id) {
             continue;
         }
-        let scale = state.windows.get(id).map_or(1.0, |w| render_scale(state, w));
+        let scale = state.windows.get(id).map_or(1.0, |w| render_scale(state, w, rdp.scaled_windows));
         let tiles = match composer.render_window(state, id, scale) {
             Ok(Some((frame, _origin))) => frame_tiles(&frame),
             Ok(None) => continue,
