@@ -1,6 +1,7 @@
 //! X11 apps through Xwayland: windows of the window model with titles and pixels, typing,
 //! override-redirect menus as popups, Xwayland started on demand and surviving its death.
 
+use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, Value, MAP_TIMEOUT};
@@ -176,6 +177,97 @@ fn selections_are_bridged_both_ways() {
             "xclip did not see the Wayland {selection}: {:?}",
             xclip_out(selection)
         );
+    }
+}
+
+/// `cmd` with its stdout into `out` (bounded by `timeout`); whether it succeeded.
+fn run_into(mut cmd: std::process::Command, out: &std::path::Path) -> bool {
+    let file = std::fs::File::create(out).expect("creating an output file");
+    cmd.stdin(std::process::Stdio::null()).stdout(file);
+    cmd.status().is_ok_and(|s| s.success())
+}
+
+/// `size` bytes of text that no shorter period repeats, so a lost or doubled chunk shows.
+fn payload(size: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let mut out = Vec::with_capacity(size);
+    while out.len() < size {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        out.push(b"abcdefghijklmnopqrstuvwxyz0123456789\n"[(state % 37) as usize]);
+    }
+    out
+}
+
+/// Where two byte strings first differ, for a failure message.
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let at = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    format!("lengths {} and {}, first difference at byte {at}", a.len(), b.len())
+}
+
+/// A PNG image and a 5 MB text (X11 moves it in INCR chunks) go through
+/// the clipboard from X11 to Wayland and back, byte for byte.
+#[test]
+fn clipboard_carries_images_and_large_payloads_both_ways() {
+    require_programs!("Xwayland", "xeyes", "xclip", "wl-copy", "wl-paste", "timeout", "convert");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    wait_titled(&wr, "xeyes");
+
+    let png = wr.path("in.png");
+    let status = wr.command("convert").args(["-size", "97x61", "gradient:red-blue"]).arg(&png).status().unwrap();
+    assert!(status.success(), "convert made no PNG");
+    let image = wayrail_e2e::Image::load(&png).expect("convert's PNG decodes");
+    let all = Rect { x: 0, y: 0, width: 97, height: 61 };
+    assert!(image.width == 97 && image.distinct_colors(all, 32) >= 32, "the test image is not a gradient");
+    let big = wr.path("in.txt");
+    std::fs::write(&big, payload(5 * 1024 * 1024)).unwrap();
+
+    for (name, file, mime) in [("png", &png, "image/png"), ("5MB", &big, "text/plain")] {
+        let want = std::fs::read(file).unwrap();
+        // X11 → Wayland: xclip serves the file, wl-paste reads it.
+        let mut cmd = wr.x11_command("xclip");
+        cmd.args(["-selection", "clipboard", "-t", mime, "-i"]).arg(file);
+        let _xclip = wr.spawn("xclip", cmd);
+        let got_path = wr.path(&format!("x11-to-wayland-{name}"));
+        let mut got = Vec::new();
+        let same = wait_until(Duration::from_secs(30), || {
+            let mut cmd = wr.command("timeout");
+            cmd.args(["20", "wl-paste", "-n", "-t", mime]);
+            got = if run_into(cmd, &got_path) { std::fs::read(&got_path).unwrap() } else { Vec::new() };
+            got == want
+        });
+        assert!(same, "{name} X11 → Wayland: {}\n{}", first_difference(&got, &want), wr.log_tail(20));
+
+        // Wayland → X11: wl-copy serves it, xclip reads it.
+        let mut cmd = wr.command("wl-copy");
+        cmd.args(["-t", mime]).stdin(std::fs::File::open(file).unwrap());
+        let wl_copy = {
+            let log = std::fs::File::create(wr.path(&format!("wl-copy-{name}.log"))).unwrap();
+            cmd.stdout(log.try_clone().unwrap()).stderr(log).process_group(0);
+            cmd.spawn().expect("starting wl-copy")
+        };
+        let _reap = ChildGuard(wl_copy);
+        let got_path = wr.path(&format!("wayland-to-x11-{name}"));
+        let same = wait_until(Duration::from_secs(30), || {
+            let mut cmd = wr.x11_command("timeout");
+            cmd.args(["20", "xclip", "-selection", "clipboard", "-t", mime, "-o"]);
+            got = if run_into(cmd, &got_path) { std::fs::read(&got_path).unwrap() } else { Vec::new() };
+            got == want
+        });
+        assert!(same, "{name} Wayland → X11: {}\n{}", first_difference(&got, &want), wr.log_tail(20));
+    }
+}
+
+/// Kills and reaps a child started without the harness (one whose stdin must be a file).
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's process group, which we have not reaped yet.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
     }
 }
 

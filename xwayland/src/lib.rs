@@ -5,6 +5,7 @@
 //!   works from the start; the compositor starts Xwayland when the first client connects.
 //! - [`proxy`]: hands a connection accepted before Xwayland ran over to Xwayland: bytes and
 //!   passed file descriptors (MIT-SHM, DRI3) both ways.
+//! - [`selection`]: reads an X11 selection as any target (smithay does only text).
 //! - [`xwayland_env`]: what Xwayland needs from our environment (smithay clears it).
 //!
 //! The lazy start, in order: [`X11Display::bind_free`] holds `:n`; a client connects; the
@@ -19,6 +20,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
+
+pub mod selection;
 
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
