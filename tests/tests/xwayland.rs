@@ -286,3 +286,38 @@ fn gtk3_over_x11_draws_as_first_client() {
     });
     assert!(drawn, "gtk3-demo's X11 window shows nothing: {window}");
 }
+
+/// gtk3-demo under X11: its "Dialogs" demo window is transient for the main window, and the
+/// message dialog it opens (space on its focused first button) is transient for the demo window:
+/// `msg windows` gives each its owner, and the dialog is placed over its owner.
+#[test]
+fn gtk3_over_x11_dialog_has_its_owner() {
+    require_programs!("Xwayland", "gtk3-demo");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let _demo = wr.spawn_x11_client("gtk3-demo", &["--run=dialog"]);
+    let main = wait_titled(&wr, "Application Class");
+    let demo = wait_titled(&wr, "Dialogs and Message Boxes");
+    assert_eq!(demo["parent"], main["id"], "the demo window's owner: {demo}");
+    let demo_id = demo["id"].as_u64().unwrap();
+    wr.window_op(demo_id, &["focus"]);
+    let is_dialog = |w: &Value| w["kind"] == "toplevel" && w["parent"].as_u64() == Some(demo_id);
+    // GTK takes keys once the window has focus for it: press until the dialog shows.
+    let opened = wait_until(Duration::from_secs(30), || {
+        wr.input(&["tap", "57"]);
+        wait_until(Duration::from_secs(3), || wr.windows().iter().any(is_dialog))
+    });
+    assert!(opened, "no message dialog owned by the demo window: {}", Value::Array(wr.windows()));
+    let dialog = wr.windows().into_iter().find(is_dialog).unwrap();
+    assert_eq!(dialog["app_id"], "Gtk3-demo", "{dialog}");
+    let (owner, d) = (Rect::of(&wr.window(demo_id).unwrap()), Rect::of(&dialog));
+    assert!(owner.contains(d.x + d.width / 2, d.y + d.height / 2), "dialog {d:?} is not over its owner {owner:?}");
+    // Its own pixels are there (a message and a button).
+    let drawn = wait_until(Duration::from_secs(10), || {
+        wr.screenshot_output(&wr.path("gtk3-dialog.png")).distinct_colors(d, 8) >= 8
+    });
+    assert!(drawn, "the dialog shows nothing: {dialog}");
+    // Closing the dialog leaves its owner.
+    wr.window_op(dialog["id"].as_u64().unwrap(), &["close"]);
+    wr.wait_for_no_window(Duration::from_secs(10), "(the closed dialog)", is_dialog);
+    assert!(wr.window(demo_id).is_some(), "the owner went away with its dialog");
+}
