@@ -1070,11 +1070,8 @@ impl State {
         if let Some(t) = self.toplevel_by_id(id) {
             if let Some(tl) = t.window.toplevel() {
                 tl.send_close();
-            } else if let Some(x) = t.window.x11_surface() {
-                // WM_DELETE_WINDOW when the client takes it, else the connection is killed.
-                if let Err(err) = x.close() {
-                    tracing::warn!(%id, "closing an X11 window: {err}");
-                }
+            } else if let Some(x) = t.window.x11_surface().cloned() {
+                self.close_x11_window(&x);
             }
             return true;
         }

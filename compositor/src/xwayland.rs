@@ -20,7 +20,7 @@ use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{Interest, Mode, PostAction, RegistrationToken};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Client;
-use smithay::xwayland::{X11Wm, XWayland, XWaylandEvent};
+use smithay::xwayland::{X11Surface, X11Wm, XWayland, XWaylandEvent};
 use wayrail_xwayland::X11Display;
 
 use smithay::wayland::selection::data_device::{clear_data_device_selection, set_data_device_selection};
@@ -55,7 +55,32 @@ pub struct Xwl {
     pub wayland_primary: Option<Vec<String>>,
 }
 
+/// How long an X11 app may take to close a window before it counts as hung (see
+/// `wayrail_xwayland::close`).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// When wayrail first asked an X11 window to close.
+#[derive(Default)]
+struct CloseRequested(std::sync::Mutex<Option<Instant>>);
+
 impl State {
+    /// Asks an X11 window to close: WM_DELETE_WINDOW (smithay destroys windows that do not take
+    /// it), and a watch that kills the client if it hangs; a request repeated after the grace
+    /// period kills a client that cannot be pinged.
+    pub fn close_x11_window(&mut self, x: &X11Surface) {
+        x.user_data().insert_if_missing(CloseRequested::default);
+        let force = {
+            let mut first = x.user_data().get::<CloseRequested>().unwrap().0.lock().unwrap();
+            first.get_or_insert_with(Instant::now).elapsed() >= CLOSE_GRACE
+        };
+        if let Err(err) = x.close() {
+            tracing::warn!(window = x.window_id(), "closing an X11 window: {err}");
+        }
+        if let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) {
+            wayrail_xwayland::close::watch_close(display, x.window_id(), CLOSE_GRACE, force);
+        }
+    }
+
     /// Sets up X11 as configured; returns the display number, if any.
     pub fn init_xwayland(&mut self, mode: XwaylandMode) -> Option<u32> {
         self.xwl.mode = Some(mode);

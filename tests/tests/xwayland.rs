@@ -321,3 +321,53 @@ fn gtk3_over_x11_dialog_has_its_owner() {
     wr.wait_for_no_window(Duration::from_secs(10), "(the closed dialog)", is_dialog);
     assert!(wr.window(demo_id).is_some(), "the owner went away with its dialog");
 }
+
+/// Starts `tests/probes/x11_close_probe.py MODE TITLE` (an X11 app that does not close when
+/// asked) and waits for its window.
+fn close_probe(wr: &Compositor, mode: &str, title: &str) -> (wayrail_e2e::Client, u64) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_close_probe.py");
+    // Debian's python3 has python3-xlib; another python3 earlier on PATH may not.
+    let mut cmd = wr.x11_command("/usr/bin/python3");
+    cmd.args([script, mode, title]);
+    let probe = wr.spawn("x11_close_probe", cmd);
+    let window = wait_titled(wr, title);
+    assert_eq!(window["pid"].as_u64(), Some(u64::from(probe.pid())), "{window}");
+    (probe, window["id"].as_u64().unwrap())
+}
+
+/// An X11 app that stopped answering (it takes _NET_WM_PING but reads no events) is killed
+/// when its window does not close after a close request.
+#[test]
+fn a_hung_x11_app_is_killed_when_closed() {
+    require_programs!("Xwayland", "/usr/bin/python3");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let (mut probe, id) = close_probe(&wr, "hung", "hung app");
+    wr.window_op(id, &["close"]);
+    wr.wait_for_no_window(Duration::from_secs(20), "of the hung app", |w| w["id"].as_u64() == Some(id));
+    assert!(probe.wait_exit(Duration::from_secs(10)).is_some(), "the hung app still runs");
+    assert!(wr.log_text().contains("killed the X11 client"), "{}", wr.log_tail(20));
+}
+
+/// An app that ignores WM_DELETE_WINDOW but answers pings (as one asking "save changes?" does)
+/// stays; one that cannot be pinged stays too, until it is asked a second time.
+#[test]
+fn x11_apps_that_ignore_close_are_killed_only_when_unresponsive_or_asked_twice() {
+    require_programs!("Xwayland", "/usr/bin/python3");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let (mut stubborn, stubborn_id) = close_probe(&wr, "stubborn", "stubborn app");
+    let (mut noping, noping_id) = close_probe(&wr, "noping", "no-ping app");
+    wr.window_op(stubborn_id, &["close"]);
+    wr.window_op(noping_id, &["close"]);
+    let decided = wait_until(Duration::from_secs(20), || {
+        let log = wr.log_text();
+        log.contains("answered the ping after a close request") && log.contains("takes no _NET_WM_PING")
+    });
+    assert!(decided, "no decision on the two close requests:\n{}", wr.log_tail(20));
+    assert!(wr.window(stubborn_id).is_some() && !stubborn.has_exited(), "the responsive app was closed");
+    assert!(wr.window(noping_id).is_some() && !noping.has_exited(), "the unpingable app was killed at once");
+    // Asked again (after the grace period): the app that cannot be pinged goes.
+    wr.window_op(noping_id, &["close"]);
+    wr.wait_for_no_window(Duration::from_secs(10), "of the no-ping app", |w| w["id"].as_u64() == Some(noping_id));
+    assert!(noping.wait_exit(Duration::from_secs(10)).is_some(), "the no-ping app still runs");
+    assert!(wr.window(stubborn_id).is_some() && !stubborn.has_exited(), "the responsive app went too");
+}

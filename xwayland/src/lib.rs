@@ -5,6 +5,7 @@
 //!   works from the start; the compositor starts Xwayland when the first client connects.
 //! - [`proxy`]: hands a connection accepted before Xwayland ran over to Xwayland: bytes and
 //!   passed file descriptors (MIT-SHM, DRI3) both ways.
+//! - [`close`]: closing X11 windows, killing hung clients.
 //! - [`selection`]: reads an X11 selection as any target (smithay does only text).
 //! - [`xwayland_env`]: what Xwayland needs from our environment (smithay clears it).
 //!
@@ -21,6 +22,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
 
+pub mod close;
 pub mod selection;
 
 use rustix::net::{
@@ -254,6 +256,15 @@ fn send_all(to: &UnixStream, mut bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()
         }
     }
     Ok(())
+}
+
+/// Waits until an X connection has something to read, or `limit` (at most 200 ms) passes.
+fn wait_readable(conn: &x11rb::rust_connection::RustConnection, limit: std::time::Duration) {
+    use std::os::fd::AsRawFd;
+    let slice = limit.min(std::time::Duration::from_millis(200)).as_millis() as i32;
+    let mut pfd = libc::pollfd { fd: conn.stream().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd for the connection's socket, which outlives the call.
+    unsafe { libc::poll(&mut pfd, 1, slice) };
 }
 
 /// The environment Xwayland gets besides smithay's (PATH, XDG_RUNTIME_DIR): home, cursor

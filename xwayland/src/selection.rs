@@ -9,7 +9,7 @@
 //! stops reading, only ends that thread (with a bounded wait); the compositor never waits.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -59,11 +59,7 @@ fn wait_event<T>(conn: &RustConnection, mut pick: impl FnMut(&Event) -> Option<T
         if left.is_zero() {
             bail!("the selection owner did not answer within {STEP_TIMEOUT:?}");
         }
-        // Sleep until the connection has something, or a slice of the time left.
-        let slice = left.min(Duration::from_millis(200)).as_millis() as i32;
-        let mut pfd = libc::pollfd { fd: conn.stream().as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the connection's socket, which outlives the call.
-        unsafe { libc::poll(&mut pfd, 1, slice) };
+        crate::wait_readable(conn, left);
     }
 }
 

@@ -1,0 +1,49 @@
+"""An X11 app that does not close when asked (WM_DELETE_WINDOW), for the close tests.
+
+Usage: x11_close_probe.py MODE TITLE, with MODE one of
+  hung      takes WM_DELETE_WINDOW and _NET_WM_PING, then stops reading events (a hung app);
+  stubborn  takes both, answers pings, ignores the delete request (an app asking "save?");
+  noping    takes WM_DELETE_WINDOW only and ignores it, reading events all along.
+Prints "mapped" once its window is mapped. Needs python3-xlib (Debian's python3).
+"""
+
+import os
+import sys
+import time
+
+from Xlib import X, Xatom, display
+from Xlib.protocol import event
+
+mode, title = sys.argv[1], sys.argv[2]
+d = display.Display()
+screen = d.screen()
+root = screen.root
+w = root.create_window(40, 40, 200, 120, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+                       background_pixel=screen.white_pixel, event_mask=X.StructureNotifyMask | X.ExposureMask)
+delete = d.intern_atom("WM_DELETE_WINDOW")
+ping = d.intern_atom("_NET_WM_PING")
+protocols = d.intern_atom("WM_PROTOCOLS")
+w.set_wm_name(title)
+w.change_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"), 8, title.encode())
+w.set_wm_class("closeprobe", "CloseProbe")
+w.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
+w.set_wm_protocols([delete] if mode == "noping" else [delete, ping])
+w.map()
+d.flush()
+
+while True:
+    e = d.next_event()
+    if e.type == X.MapNotify:
+        print("mapped", flush=True)
+        if mode == "hung":
+            # Hung: nothing is read or answered from now on.
+            while True:
+                time.sleep(3600)
+    elif e.type == X.ClientMessage and e.client_type == protocols:
+        kind = e.data[1][0]
+        if kind == ping and mode == "stubborn":
+            # The answer goes to the root window, as _NET_WM_PING asks.
+            reply = event.ClientMessage(window=root, client_type=protocols, data=(32, e.data[1]))
+            root.send_event(reply, event_mask=X.SubstructureNotifyMask | X.SubstructureRedirectMask)
+            d.flush()
+        # WM_DELETE_WINDOW: ignored.
