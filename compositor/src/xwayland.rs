@@ -15,12 +15,14 @@ use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use smithay::reexports::calloop::channel::{self, Sender};
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{Interest, Mode, PostAction, RegistrationToken};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Client;
 use smithay::xwayland::{X11Surface, X11Wm, XWayland, XWaylandEvent};
+use wayrail_xwayland::icon::IconImage;
 use wayrail_xwayland::X11Display;
 
 use smithay::wayland::selection::data_device::{clear_data_device_selection, set_data_device_selection};
@@ -28,6 +30,7 @@ use smithay::wayland::selection::primary_selection::{clear_primary_selection, se
 use smithay::wayland::selection::SelectionTarget;
 
 use crate::config::XwaylandMode;
+use crate::icons::X11IconSlot;
 use crate::state::{x11_wl_surface, LegacyWlSurface, State};
 
 /// The state of Xwayland.
@@ -53,6 +56,8 @@ pub struct Xwl {
     /// The mime types of the selections Wayland clients hold, offered to a new Xwayland.
     pub wayland_clipboard: Option<Vec<String>>,
     pub wayland_primary: Option<Vec<String>>,
+    /// Where `_NET_WM_ICON` reads (on threads) report: the X11 window and its images.
+    icons: Option<Sender<(u32, Vec<IconImage>)>>,
 }
 
 /// How long an X11 app may take to close a window before it counts as hung (see
@@ -78,6 +83,60 @@ impl State {
         }
         if let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) {
             wayrail_xwayland::close::watch_close(display, x.window_id(), CLOSE_GRACE, force);
+        }
+    }
+
+    /// Reads an X11 window's `_NET_WM_ICON` on a thread; the images land in the window's
+    /// `X11IconSlot` and hosts are told its icon changed.
+    pub fn request_x11_icons(&mut self, x: &X11Surface) {
+        let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) else { return };
+        x.user_data().insert_if_missing_threadsafe(X11IconSlot::default);
+        if self.xwl.icons.is_none() {
+            let (tx, rx) = channel::channel::<(u32, Vec<IconImage>)>();
+            let result = self.loop_handle.insert_source(rx, |event, _, state| {
+                if let channel::Event::Msg((window, images)) = event {
+                    state.x11_icons_read(window, images);
+                }
+            });
+            if let Err(err) = result {
+                tracing::warn!("X11 icon source: {}", err.error);
+                return;
+            }
+            self.xwl.icons = Some(tx);
+        }
+        let tx = self.xwl.icons.clone().unwrap();
+        let window = x.window_id();
+        let spawned =
+            std::thread::Builder::new().name("x11-icon".into()).spawn(
+                move || match wayrail_xwayland::icon::read_icons(display, window) {
+                    Ok(images) if !images.is_empty() => {
+                        let _ = tx.send((window, images));
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::debug!(window, "reading _NET_WM_ICON: {err:#}"),
+                },
+            );
+        if let Err(err) = spawned {
+            tracing::warn!("no thread to read an X11 icon: {err}");
+        }
+    }
+
+    fn x11_icons_read(&mut self, window: u32, images: Vec<IconImage>) {
+        let Some(entry) =
+            self.toplevels.iter().find(|t| t.window.x11_surface().is_some_and(|x| x.window_id() == window))
+        else {
+            return;
+        };
+        let x = entry.window.x11_surface().unwrap();
+        if let Some(slot) = x.user_data().get::<X11IconSlot>() {
+            tracing::debug!(window, sizes = ?images.iter().map(|i| (i.width, i.height)).collect::<Vec<_>>(), "X11 icon");
+            *slot.0.lock().unwrap() = images;
+        }
+        if let Some(surface) = x11_wl_surface(x) {
+            attach_x11_icon(x, &surface);
+        }
+        if let Some(id) = entry.id {
+            self.icons_changed.insert(id);
         }
     }
 
@@ -300,6 +359,7 @@ impl State {
             };
             let Ok(surface) = client.object_from_protocol_id::<WlSurface>(&self.display_handle, id) else { continue };
             x.user_data().insert_if_missing(LegacyWlSurface::default);
+            attach_x11_icon(x, &surface);
             *x.user_data().get::<LegacyWlSurface>().unwrap().0.lock().unwrap() = Some(surface);
             ready.push(index);
         }
@@ -312,6 +372,14 @@ impl State {
             self.toplevel_committed(index);
         }
     }
+}
+
+/// Shares an X11 window's icon slot with its wl_surface, where icon lookups look.
+pub fn attach_x11_icon(x: &X11Surface, surface: &WlSurface) {
+    let Some(slot) = x.user_data().get::<X11IconSlot>().cloned() else { return };
+    smithay::wayland::compositor::with_states(surface, |states| {
+        states.data_map.insert_if_missing_threadsafe(|| slot);
+    });
 }
 
 /// Makes an X11 client's selection the seat's (a compositor-owned one; Wayland clients that

@@ -322,14 +322,14 @@ fn gtk3_over_x11_dialog_has_its_owner() {
     assert!(wr.window(demo_id).is_some(), "the owner went away with its dialog");
 }
 
-/// Starts `tests/probes/x11_close_probe.py MODE TITLE` (an X11 app that does not close when
+/// Starts `tests/probes/x11_probe.py MODE TITLE` (in these modes, an X11 app that does not close when
 /// asked) and waits for its window.
 fn close_probe(wr: &Compositor, mode: &str, title: &str) -> (wayrail_e2e::Client, u64) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_close_probe.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
     // Debian's python3 has python3-xlib; another python3 earlier on PATH may not.
     let mut cmd = wr.x11_command("/usr/bin/python3");
     cmd.args([script, mode, title]);
-    let probe = wr.spawn("x11_close_probe", cmd);
+    let probe = wr.spawn("x11_probe", cmd);
     let window = wait_titled(wr, title);
     assert_eq!(window["pid"].as_u64(), Some(u64::from(probe.pid())), "{window}");
     (probe, window["id"].as_u64().unwrap())

@@ -99,3 +99,29 @@ fn xfreerdp3_remote_app_xeyes_and_xclock() {
         wr.wait_for_no_window(Duration::from_secs(10), &format!("of {app}, closed"), |w| w["title"] == app);
     }
 }
+
+/// An X11 window's own icon (`_NET_WM_ICON`) is its RAIL window's icon: xfreerdp3 puts what
+/// it gets on its window as `_NET_WM_ICON`, where the probe's red and blue halves must show.
+#[test]
+fn xfreerdp3_shows_an_x11_windows_own_icon() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "Xwayland", "/usr/bin/python3");
+    let wr = Compositor::start_rdp(&["--output", "1280x800", "--xwayland", "lazy"]);
+    // The host runs a program that shows no window; the probe starts on the Linux side.
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "true");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    let mut cmd = wr.x11_command("/usr/bin/python3");
+    cmd.args([script, "icon", "icon probe"]);
+    let _probe = wr.spawn("x11_probe", cmd);
+    let (_, rail) = wait_app_window(&wr, &mut desk, "icon probe");
+    let halves = |(w, h, argb): &(u32, u32, Vec<u32>)| {
+        let px = |x: u32| argb[(h / 2 * w + x) as usize] & 0x00ff_ffff;
+        *w >= 16 && px(1) == 0xff_0000 && px(w - 2) == 0x00_00ff
+    };
+    let mut icons = Vec::new();
+    let shown = wait_until(RAIL_TIMEOUT, || {
+        icons = desk.wm.net_wm_icon(rail.xid).unwrap_or_default();
+        !icons.is_empty() && icons.iter().all(halves)
+    });
+    let sizes: Vec<_> = icons.iter().map(|(w, h, _)| (*w, *h)).collect();
+    assert!(shown, "the RAIL window's icons {sizes:?} are not the app's red and blue halves\n{}", wr.log_tail(20));
+}

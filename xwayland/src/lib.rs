@@ -6,6 +6,7 @@
 //! - [`proxy`]: hands a connection accepted before Xwayland ran over to Xwayland: bytes and
 //!   passed file descriptors (MIT-SHM, DRI3) both ways.
 //! - [`close`]: closing X11 windows, killing hung clients.
+//! - [`icon`]: reads `_NET_WM_ICON`.
 //! - [`selection`]: reads an X11 selection as any target (smithay does only text).
 //! - [`xwayland_env`]: what Xwayland needs from our environment (smithay clears it).
 //!
@@ -23,6 +24,7 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
 
 pub mod close;
+pub mod icon;
 pub mod selection;
 
 use rustix::net::{

@@ -22,7 +22,8 @@ impl XWaylandShellHandler for State {
         &mut self.xwayland_shell_state
     }
 
-    fn surface_associated(&mut self, _xwm: XwmId, _surface: WlSurface, window: X11Surface) {
+    fn surface_associated(&mut self, _xwm: XwmId, surface: WlSurface, window: X11Surface) {
+        crate::xwayland::attach_x11_icon(&window, &surface);
         if let Some(index) = self.x11_index(&window) {
             self.toplevel_committed(index);
         }
@@ -42,6 +43,9 @@ impl State {
             return;
         }
         let location = Some(window.geometry().loc);
+        if !window.is_override_redirect() {
+            self.request_x11_icons(&window);
+        }
         self.toplevels.push(ToplevelEntry {
             window: Window::new_x11_window(window),
             id: None,

@@ -1,9 +1,11 @@
-"""An X11 app that does not close when asked (WM_DELETE_WINDOW), for the close tests.
+"""A small X11 app for the Xwayland tests.
 
-Usage: x11_close_probe.py MODE TITLE, with MODE one of
+Usage: x11_probe.py MODE TITLE, with MODE one of
   hung      takes WM_DELETE_WINDOW and _NET_WM_PING, then stops reading events (a hung app);
   stubborn  takes both, answers pings, ignores the delete request (an app asking "save?");
-  noping    takes WM_DELETE_WINDOW only and ignores it, reading events all along.
+  noping    takes WM_DELETE_WINDOW only and ignores it, reading events all along;
+  icon      sets _NET_WM_ICON (16 and 48 px, left half red, right half blue) and exits when
+            asked to close.
 Prints "mapped" once its window is mapped. Needs python3-xlib (Debian's python3).
 """
 
@@ -27,7 +29,13 @@ w.set_wm_name(title)
 w.change_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"), 8, title.encode())
 w.set_wm_class("closeprobe", "CloseProbe")
 w.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
-w.set_wm_protocols([delete] if mode == "noping" else [delete, ping])
+w.set_wm_protocols([delete] if mode in ("noping", "icon") else [delete, ping])
+if mode == "icon":
+    icon = []
+    for size in (16, 48):
+        icon += [size, size]
+        icon += [0xFFFF0000 if x < size // 2 else 0xFF0000FF for y in range(size) for x in range(size)]
+    w.change_property(d.intern_atom("_NET_WM_ICON"), Xatom.CARDINAL, 32, icon)
 w.map()
 d.flush()
 
@@ -41,6 +49,8 @@ while True:
                 time.sleep(3600)
     elif e.type == X.ClientMessage and e.client_type == protocols:
         kind = e.data[1][0]
+        if kind == delete and mode == "icon":
+            sys.exit(0)
         if kind == ping and mode == "stubborn":
             # The answer goes to the root window, as _NET_WM_PING asks.
             reply = event.ClientMessage(window=root, client_type=protocols, data=(32, e.data[1]))
