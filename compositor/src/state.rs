@@ -375,6 +375,7 @@ impl State {
             position,
         });
         self.output_damaged = true;
+        self.update_xwayland_scale();
         output
     }
 
@@ -387,6 +388,7 @@ impl State {
         }
         tracing::info!(%name, "output removed");
         self.output_damaged = true;
+        self.update_xwayland_scale();
     }
 
     /// Changes an output's physical size (the host window or monitor was resized).

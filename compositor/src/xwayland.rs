@@ -21,6 +21,7 @@ use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{Interest, Mode, PostAction, RegistrationToken};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Client;
+use smithay::xwayland::xwm::settings::Value as XSettingsValue;
 use smithay::xwayland::{X11Surface, X11Wm, XWayland, XWaylandEvent};
 use wayrail_xwayland::icon::IconImage;
 use wayrail_xwayland::X11Display;
@@ -58,6 +59,8 @@ pub struct Xwl {
     pub wayland_primary: Option<Vec<String>>,
     /// Where `_NET_WM_ICON` reads (on threads) report: the X11 window and its images.
     icons: Option<Sender<(u32, Vec<IconImage>)>>,
+    /// The scale X11 apps are given (see `State::update_xwayland_scale`).
+    scale: Option<f64>,
 }
 
 /// How long an X11 app may take to close a window before it counts as hung (see
@@ -83,6 +86,74 @@ impl State {
         }
         if let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) {
             wayrail_xwayland::close::watch_close(display, x.window_id(), CLOSE_GRACE, force);
+        }
+    }
+
+    /// The HiDPI policy for X11 apps, recomputed from the outputs; cheap when nothing changed,
+    /// so call it whenever outputs come, go or change scale.
+    ///
+    /// X11 has one coordinate space for all monitors, so X11 apps get one scale: the largest
+    /// output's. Xwayland gets it as its client scale: it sees outputs in device pixels, its
+    /// windows' X geometry is logical geometry times the scale, and its buffers are taken at
+    /// that scale, so X11 apps draw at full resolution (crisp on the largest-scale output,
+    /// scaled down elsewhere). Toolkits are told to scale themselves by as much: `Xft.dpi`
+    /// and `Xcursor.size` in RESOURCE_MANAGER, and XSETTINGS `Xft/DPI`,
+    /// `Gdk/WindowScalingFactor` (the integer part, at least 1), `Gdk/UnscaledDPI` and
+    /// `Gtk/CursorThemeSize`. Apps that do neither (xterm with bitmap fonts) come out small.
+    pub fn update_xwayland_scale(&mut self) {
+        let scale = self.outputs.iter().map(|o| o.scale).fold(1.0_f64, f64::max);
+        if self.xwl.scale == Some(scale) {
+            return;
+        }
+        self.xwl.scale = Some(scale);
+        self.apply_xwayland_scale();
+    }
+
+    /// The scale X11 apps have now.
+    pub fn x11_scale(&self) -> f64 {
+        self.xwl.scale.unwrap_or(1.0)
+    }
+
+    /// Gives the running Xwayland and its clients the scale of `update_xwayland_scale`.
+    fn apply_xwayland_scale(&mut self) {
+        let scale = self.xwl.scale.unwrap_or(1.0);
+        let Some(client) = self.xwl.client.clone() else { return };
+        if let Some(data) = client.get_data::<smithay::xwayland::XWaylandClientData>() {
+            data.compositor_state.set_client_scale(scale);
+        }
+        // Xwayland learns the outputs' sizes in its pixels (xdg-output), sent again on a change.
+        for o in &self.outputs {
+            o.output.change_current_state(None, None, None, None);
+        }
+        // X11 windows keep their logical geometry; their X geometry follows the scale.
+        for t in &self.toplevels {
+            if let Some(x) = t.window.x11_surface().filter(|x| !x.is_override_redirect()) {
+                let _ = x.configure(None);
+            }
+        }
+        let Some(xwm) = self.xwm.as_mut() else { return };
+        let dpi = (96.0 * scale).round() as i32;
+        let window_scale = (scale.floor() as i32).max(1);
+        let cursor = (24.0 * scale).round() as i32;
+        let settings = [
+            ("Xft/DPI", dpi * 1024),
+            ("Gdk/WindowScalingFactor", window_scale),
+            ("Gdk/UnscaledDPI", dpi * 1024 / window_scale),
+            ("Gtk/CursorThemeSize", cursor),
+        ];
+        let settings = settings.into_iter().map(|(k, v)| (k.to_string(), XSettingsValue::Integer(v)));
+        if let Err(err) = xwm.set_xsettings(settings) {
+            tracing::warn!("setting XSETTINGS: {err}");
+        }
+        let Some(display) = self.xwl.display else { return };
+        tracing::info!(scale, dpi, cursor, "X11 scale");
+        let spawned = std::thread::Builder::new().name("x11-resources".into()).spawn(move || {
+            if let Err(err) = wayrail_xwayland::resources::set_resources(display, dpi as u32, cursor as u32) {
+                tracing::warn!("setting X resources: {err:#}");
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::warn!("no thread to set X resources: {err}");
         }
     }
 
@@ -222,6 +293,9 @@ impl State {
             }
         };
         self.xwl.client = Some(client.clone());
+        // The client scale before Xwayland looks at the outputs.
+        self.xwl.scale = None;
+        self.update_xwayland_scale();
         let result = self.loop_handle.insert_source(xwayland, move |event, _, state| match event {
             XWaylandEvent::Ready { x11_socket, display_number } => {
                 match X11Wm::start_wm(state.loop_handle.clone(), x11_socket, client.clone()) {
@@ -233,6 +307,7 @@ impl State {
                             }
                         }
                         state.xwm = Some(wm);
+                        state.apply_xwayland_scale();
                         let ms = state.xwl.started.map_or(0, |s| s.elapsed().as_millis());
                         tracing::info!(display = format!(":{display_number}"), ms, "Xwayland is ready");
                         for stream in state.xwl.early.drain(..) {

@@ -4,6 +4,7 @@ Usage: x11_probe.py MODE TITLE, with MODE one of
   hung      takes WM_DELETE_WINDOW and _NET_WM_PING, then stops reading events (a hung app);
   stubborn  takes both, answers pings, ignores the delete request (an app asking "save?");
   noping    takes WM_DELETE_WINDOW only and ignores it, reading events all along;
+  click     prints "press X Y" (window coordinates) for each button press;
   icon      sets _NET_WM_ICON (16 and 48 px, left half red, right half blue) and exits when
             asked to close.
 Prints "mapped" once its window is mapped. Needs python3-xlib (Debian's python3).
@@ -21,7 +22,7 @@ d = display.Display()
 screen = d.screen()
 root = screen.root
 w = root.create_window(40, 40, 200, 120, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
-                       background_pixel=screen.white_pixel, event_mask=X.StructureNotifyMask | X.ExposureMask)
+                       background_pixel=screen.white_pixel, event_mask=X.StructureNotifyMask | X.ExposureMask | X.ButtonPressMask)
 delete = d.intern_atom("WM_DELETE_WINDOW")
 ping = d.intern_atom("_NET_WM_PING")
 protocols = d.intern_atom("WM_PROTOCOLS")
@@ -29,7 +30,7 @@ w.set_wm_name(title)
 w.change_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"), 8, title.encode())
 w.set_wm_class("closeprobe", "CloseProbe")
 w.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
-w.set_wm_protocols([delete] if mode in ("noping", "icon") else [delete, ping])
+w.set_wm_protocols([delete] if mode in ("noping", "icon", "click") else [delete, ping])
 if mode == "icon":
     icon = []
     for size in (16, 48):
@@ -47,9 +48,11 @@ while True:
             # Hung: nothing is read or answered from now on.
             while True:
                 time.sleep(3600)
+    elif e.type == X.ButtonPress and mode == "click":
+        print(f"press {e.event_x} {e.event_y}", flush=True)
     elif e.type == X.ClientMessage and e.client_type == protocols:
         kind = e.data[1][0]
-        if kind == delete and mode == "icon":
+        if kind == delete and mode in ("icon", "click"):
             sys.exit(0)
         if kind == ping and mode == "stubborn":
             # The answer goes to the root window, as _NET_WM_PING asks.

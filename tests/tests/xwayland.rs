@@ -371,3 +371,57 @@ fn x11_apps_that_ignore_close_are_killed_only_when_unresponsive_or_asked_twice()
     assert!(noping.wait_exit(Duration::from_secs(10)).is_some(), "the no-ping app still runs");
     assert!(wr.window(stubborn_id).is_some() && !stubborn.has_exited(), "the responsive app went too");
 }
+
+/// HiDPI: on a scaled output, X11 apps get the output's scale: an X11 window is its X size
+/// divided by the scale in logical space, a click lands on the X pixel under it, and
+/// `xrdb -query` tells toolkits the DPI.
+fn x11_window_at_scale(scale: &str, factor: f64) {
+    require_programs!("Xwayland", "/usr/bin/python3", "xrdb");
+    let output = format!("1280x800,scale={scale}");
+    let wr = Compositor::start_xwayland("lazy", &["--output", &output]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    let mut cmd = wr.x11_command("/usr/bin/python3");
+    cmd.args([script, "click", "click probe"]);
+    let probe = wr.spawn("x11_probe", cmd);
+    let window = wait_titled(&wr, "click probe");
+    // The probe's window is 200x120 X pixels.
+    let r = Rect::of(&window);
+    let logical = ((200.0 / factor).round() as i32, (120.0 / factor).round() as i32);
+    assert_eq!((r.width, r.height), logical, "logical size at scale {scale}: {window}");
+    assert_eq!(window["scale"].as_f64(), Some(factor), "{window}");
+
+    let (dx, dy) = (40, 30);
+    wr.input(&["motion", &(r.x + dx).to_string(), &(r.y + dy).to_string()]);
+    wr.input(&["button", "272", "down"]);
+    wr.input(&["button", "272", "up"]);
+    let mut log = String::new();
+    let pressed = wait_until(Duration::from_secs(10), || {
+        log = probe.log_text();
+        log.contains("press ")
+    });
+    assert!(pressed, "the probe saw no click: {log}");
+    let line = log.lines().find(|l| l.starts_with("press ")).unwrap();
+    let xy: Vec<f64> = line[6..].split(' ').map(|v| v.parse().unwrap()).collect();
+    let want = (f64::from(dx) * factor, f64::from(dy) * factor);
+    assert!(
+        (xy[0] - want.0).abs() <= 1.0 && (xy[1] - want.1).abs() <= 1.0,
+        "a click at logical +{dx},+{dy} reached X pixel {xy:?}, not {want:?}"
+    );
+
+    let out = wr.x11_command("xrdb").arg("-query").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dpi = (96.0 * factor).round() as i32;
+    assert!(text.contains(&format!("Xft.dpi:\t{dpi}\n")), "xrdb -query: {text}");
+    let cursor = (24.0 * factor).round() as i32;
+    assert!(text.contains(&format!("Xcursor.size:\t{cursor}\n")), "xrdb -query: {text}");
+}
+
+#[test]
+fn x11_window_at_scale_2() {
+    x11_window_at_scale("2", 2.0);
+}
+
+#[test]
+fn x11_window_at_scale_1_5() {
+    x11_window_at_scale("1.5", 1.5);
+}

@@ -7,6 +7,7 @@
 //!   passed file descriptors (MIT-SHM, DRI3) both ways.
 //! - [`close`]: closing X11 windows, killing hung clients.
 //! - [`icon`]: reads `_NET_WM_ICON`.
+//! - [`resources`]: `Xft.dpi` and `Xcursor.size` for HiDPI.
 //! - [`selection`]: reads an X11 selection as any target (smithay does only text).
 //! - [`xwayland_env`]: what Xwayland needs from our environment (smithay clears it).
 //!
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 pub mod close;
 pub mod icon;
+pub mod resources;
 pub mod selection;
 
 use rustix::net::{
