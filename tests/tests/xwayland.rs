@@ -374,7 +374,7 @@ fn x11_apps_that_ignore_close_are_killed_only_when_unresponsive_or_asked_twice()
 
 /// HiDPI: on a scaled output, X11 apps get the output's scale: an X11 window is its X size
 /// divided by the scale in logical space, a click lands on the X pixel under it, and
-/// `xrdb -query` tells toolkits the DPI.
+/// `xrdb -query` and XSETTINGS tell toolkits the DPI, scale and cursor size.
 fn x11_window_at_scale(scale: &str, factor: f64) {
     require_programs!("Xwayland", "/usr/bin/python3", "xrdb");
     let output = format!("1280x800,scale={scale}");
@@ -414,6 +414,14 @@ fn x11_window_at_scale(scale: &str, factor: f64) {
     assert!(text.contains(&format!("Xft.dpi:\t{dpi}\n")), "xrdb -query: {text}");
     let cursor = (24.0 * factor).round() as i32;
     assert!(text.contains(&format!("Xcursor.size:\t{cursor}\n")), "xrdb -query: {text}");
+
+    // XSETTINGS, as GTK reads them.
+    let settings = wayrail_e2e::xwayland::xsettings_integers(&wr.x11_display().unwrap()).unwrap();
+    let window_scale = (factor.floor() as i32).max(1);
+    assert_eq!(settings.get("Xft/DPI"), Some(&(dpi * 1024)), "{settings:?}");
+    assert_eq!(settings.get("Gdk/WindowScalingFactor"), Some(&window_scale), "{settings:?}");
+    assert_eq!(settings.get("Gdk/UnscaledDPI"), Some(&(dpi * 1024 / window_scale)), "{settings:?}");
+    assert_eq!(settings.get("Gtk/CursorThemeSize"), Some(&cursor), "{settings:?}");
 }
 
 #[test]
