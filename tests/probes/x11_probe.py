@@ -5,6 +5,9 @@ Usage: x11_probe.py MODE TITLE, with MODE one of
   stubborn  takes both, answers pings, ignores the delete request (an app asking "save?");
   noping    takes WM_DELETE_WINDOW only and ignores it, reading events all along;
   click     prints "press X Y" (window coordinates) for each button press;
+  move      on a button press, asks the window manager to move the window with the pointer
+            (_NET_WM_MOVERESIZE), as apps with their own title bar do;
+  resize    the same, resizing from the bottom-right corner;
   icon      sets _NET_WM_ICON (16 and 48 px, left half red, right half blue) and exits when
             asked to close.
 Prints "mapped" once its window is mapped. Needs python3-xlib (Debian's python3).
@@ -30,7 +33,7 @@ w.set_wm_name(title)
 w.change_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"), 8, title.encode())
 w.set_wm_class("closeprobe", "CloseProbe")
 w.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
-w.set_wm_protocols([delete] if mode in ("noping", "icon", "click") else [delete, ping])
+w.set_wm_protocols([delete] if mode in ("noping", "icon", "click", "move", "resize") else [delete, ping])
 if mode == "icon":
     icon = []
     for size in (16, 48):
@@ -50,9 +53,18 @@ while True:
                 time.sleep(3600)
     elif e.type == X.ButtonPress and mode == "click":
         print(f"press {e.event_x} {e.event_y}", flush=True)
+    elif e.type == X.ButtonPress and mode in ("move", "resize"):
+        # The window manager takes the pointer from here: let go of the implicit grab.
+        d.ungrab_pointer(X.CurrentTime)
+        direction = 8 if mode == "move" else 4  # _NET_WM_MOVERESIZE_MOVE / _SIZE_BOTTOMRIGHT
+        data = [e.root_x, e.root_y, direction, e.detail, 1]
+        request = event.ClientMessage(window=w, client_type=d.intern_atom("_NET_WM_MOVERESIZE"), data=(32, data))
+        root.send_event(request, event_mask=X.SubstructureNotifyMask | X.SubstructureRedirectMask)
+        d.flush()
+        print("moveresize sent", flush=True)
     elif e.type == X.ClientMessage and e.client_type == protocols:
         kind = e.data[1][0]
-        if kind == delete and mode in ("icon", "click"):
+        if kind == delete and mode in ("icon", "click", "move", "resize"):
             sys.exit(0)
         if kind == ping and mode == "stubborn":
             # The answer goes to the root window, as _NET_WM_PING asks.

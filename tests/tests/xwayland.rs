@@ -433,3 +433,49 @@ fn x11_window_at_scale_2() {
 fn x11_window_at_scale_1_5() {
     x11_window_at_scale("1.5", 1.5);
 }
+
+/// Interactive move and resize asked for by an X11 app (`_NET_WM_MOVERESIZE` on a button press,
+/// as apps with their own title bar do): the window follows the pointer until the button goes up.
+#[test]
+fn x11_app_moves_and_resizes_its_window_with_the_pointer() {
+    require_programs!("Xwayland", "/usr/bin/python3");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1280x800"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    for mode in ["move", "resize"] {
+        let title = format!("{mode} probe");
+        let mut cmd = wr.x11_command("/usr/bin/python3");
+        cmd.args([script, mode, &title]);
+        let probe = wr.spawn("x11_probe", cmd);
+        let before = Rect::of(&wait_titled(&wr, &title));
+        let id = wait_titled(&wr, &title)["id"].as_u64().unwrap();
+        let (x, y) = (before.x + 20, before.y + 20);
+        wr.input(&["motion", &x.to_string(), &y.to_string()]);
+        wr.input(&["button", "272", "down"]);
+        let sent = wait_until(Duration::from_secs(10), || probe.log_text().contains("moveresize sent"));
+        assert!(sent, "{mode}: the probe sent no request: {}", probe.log_text());
+        // The request and the motion travel different ways: move on until the window follows.
+        let (dx, dy) = (120, 70);
+        let followed = wait_until(Duration::from_secs(10), || {
+            wr.input(&["motion", &(x + dx).to_string(), &(y + dy).to_string()]);
+            wr.window(id).is_some_and(|w| {
+                let r = Rect::of(&w);
+                match mode {
+                    "move" => {
+                        (r.x, r.y, r.width, r.height) == (before.x + dx, before.y + dy, before.width, before.height)
+                    }
+                    _ => (r.x, r.y, r.width, r.height) == (before.x, before.y, before.width + dx, before.height + dy),
+                }
+            })
+        });
+        wr.input(&["button", "272", "up"]);
+        assert!(followed, "{mode}: window {before:?} did not follow (+{dx},+{dy}): {:?}", wr.window(id));
+        // The button is up: the grab is over, the pointer moves alone (a grab would have moved
+        // the window by the time the IPC request returns).
+        let released = Rect::of(&wr.window(id).unwrap());
+        wr.input(&["motion", "5", "5"]);
+        let after = Rect::of(&wr.window(id).unwrap());
+        assert_eq!(after, released, "{mode}: the window kept following the pointer");
+        wr.window_op(id, &["close"]);
+        wr.wait_for_no_window(Duration::from_secs(10), &title, |w| w["id"].as_u64() == Some(id));
+    }
+}
