@@ -1049,6 +1049,10 @@ impl State {
             }
             entry.restore_show = Some(entry.show);
             entry.show = ShowState::Minimized;
+            if let Some(x) = window.x11_surface() {
+                // _NET_WM_STATE_HIDDEN: X11 apps learn they are minimized.
+                let _ = x.set_suspended(true);
+            }
             self.space.unmap_elem(&window);
             self.windows.update(id, |w| w.state = ShowState::Minimized);
             self.after_window_removed();
@@ -1057,6 +1061,9 @@ impl State {
                 return true;
             }
             entry.show = entry.restore_show.take().unwrap_or(ShowState::Normal);
+            if let Some(x) = window.x11_surface() {
+                let _ = x.set_suspended(false);
+            }
             let loc = entry.location.unwrap_or_default();
             let show = entry.show;
             self.space.map_element(window, loc, false);

@@ -479,3 +479,45 @@ fn x11_app_moves_and_resizes_its_window_with_the_pointer() {
         wr.wait_for_no_window(Duration::from_secs(10), &title, |w| w["id"].as_u64() == Some(id));
     }
 }
+
+/// `_NET_WM_STATE` both ways: an X11 app minimizing itself (WM_CHANGE_STATE, as `xdotool
+/// windowminimize` sends) is minimized and marked hidden; restoring and maximizing from the
+/// compositor's side reach the app's `_NET_WM_STATE` and X geometry.
+#[test]
+fn x11_window_states_both_ways() {
+    require_programs!("Xwayland", "xeyes", "xdotool", "xprop", "xwininfo");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1280x800"]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    let id = wait_titled(&wr, "xeyes")["id"].as_u64().unwrap();
+    let x11 = |program: &str, args: &[&str]| {
+        let out = wr.x11_command(program).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let xid = x11("xdotool", &["search", "--name", "^xeyes$"]).trim().to_string();
+    assert!(!xid.is_empty(), "xdotool found no xeyes window");
+    let net_state = || x11("xprop", &["-id", &xid, "_NET_WM_STATE"]);
+    let state_is = |s: &str| wr.window(id).is_some_and(|w| w["state"] == s);
+
+    x11("xdotool", &["windowminimize", &xid]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("minimized")), "{:?}", wr.window(id));
+    assert!(wait_until(Duration::from_secs(5), || net_state().contains("_NET_WM_STATE_HIDDEN")), "{}", net_state());
+
+    wr.window_op(id, &["restore"]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("normal")), "{:?}", wr.window(id));
+    assert!(wait_until(Duration::from_secs(5), || !net_state().contains("HIDDEN")), "{}", net_state());
+
+    wr.window_op(id, &["maximize"]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("maximized")), "{:?}", wr.window(id));
+    let maximized = || {
+        let s = net_state();
+        let geometry = x11("xwininfo", &["-id", &xid]);
+        s.contains("_NET_WM_STATE_MAXIMIZED_VERT")
+            && s.contains("_NET_WM_STATE_MAXIMIZED_HORZ")
+            && geometry.contains("Width: 1280")
+            && geometry.contains("Height: 800")
+    };
+    assert!(wait_until(Duration::from_secs(5), maximized), "{}", net_state());
+    wr.window_op(id, &["unmaximize"]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("normal")), "{:?}", wr.window(id));
+    assert!(wait_until(Duration::from_secs(5), || !net_state().contains("MAXIMIZED")), "{}", net_state());
+}

@@ -248,6 +248,12 @@ impl XwmHandler for State {
         }
     }
 
+    fn unminimize_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        if let Some(id) = self.x11_index(&window).and_then(|i| self.toplevels[i].id) {
+            self.set_minimized(id, false);
+        }
+    }
+
     fn resize_request(&mut self, _xwm: XwmId, window: X11Surface, _button: u32, edges: ResizeEdge) {
         use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::ResizeEdge as Edge;
         let edge = match edges {
