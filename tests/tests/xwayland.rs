@@ -521,3 +521,27 @@ fn x11_window_states_both_ways() {
     assert!(wait_until(Duration::from_secs(10), || state_is("normal")), "{:?}", wr.window(id));
     assert!(wait_until(Duration::from_secs(5), || !net_state().contains("MAXIMIZED")), "{}", net_state());
 }
+
+/// Clients that connect while Xwayland starts (lazy mode, a burst of them) are all served:
+/// those before the hand-over through the proxy, the later ones by Xwayland itself.
+#[test]
+fn a_burst_of_x_clients_across_the_lazy_start_is_served() {
+    require_programs!("Xwayland", "xprop", "timeout");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let mut clients = Vec::new();
+    for _ in 0..60 {
+        let mut cmd = wr.x11_command("timeout");
+        cmd.args(["20", "xprop", "-root", "_NET_SUPPORTING_WM_CHECK"]);
+        clients.push(wr.spawn("xprop", cmd));
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let mut failed = Vec::new();
+    for mut c in clients {
+        let status = c.wait_exit(Duration::from_secs(30));
+        if !status.is_some_and(|s| s.success()) {
+            failed.push(format!("{status:?}: {}", c.log_tail(3)));
+        }
+    }
+    assert!(failed.is_empty(), "{} of 60 X clients failed: {failed:#?}\n{}", failed.len(), wr.log_tail(10));
+    assert!(wr.xwayland_pid().is_some());
+}
