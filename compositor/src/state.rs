@@ -1193,11 +1193,9 @@ impl State {
         if let Some(x) = window.x11_surface() {
             let own = self.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id);
             let transient = x.is_transient_for().and_then(|w| self.x11_window_id(w));
-            let parent =
-                transient.or_else(|| own.and_then(|id| self.windows.get(id)).and_then(|w| w.parent)).or_else(|| {
-                    // An override-redirect window (menu, tooltip) belongs to the focused window.
-                    x.is_override_redirect().then(|| self.windows.active()).flatten().filter(|a| Some(*a) != own)
-                });
+            let parent = transient
+                .or_else(|| own.and_then(|id| self.windows.get(id)).and_then(|w| w.parent))
+                .or_else(|| x.is_override_redirect().then(|| self.x11_popup_owner(x, own)).flatten());
             let class = x.class();
             return WindowMeta {
                 title: x.title(),
@@ -1212,6 +1210,19 @@ impl State {
         let (title, app_id) = toplevel_title_app_id(toplevel);
         let parent = toplevel.parent().and_then(|p| self.window_id_for_surface(&p));
         WindowMeta { title, app_id, parent, pid: None }
+    }
+
+    /// Whose an override-redirect window (menu, tooltip) without WM_TRANSIENT_FOR is: the
+    /// topmost X11 window it opens over, else the focused window.
+    fn x11_popup_owner(&self, x: &X11Surface, own: Option<WindowId>) -> Option<WindowId> {
+        let at = x.geometry().loc;
+        let under = self.space.elements().rev().find_map(|w| {
+            let id = self.toplevels.iter().find(|t| &t.window == w).and_then(|t| t.id)?;
+            let managed_x11 = w.x11_surface().is_some_and(|o| !o.is_override_redirect());
+            let info = self.windows.get(id)?;
+            (managed_x11 && Some(id) != own && info.rect().contains(at.x as f64, at.y as f64)).then_some(id)
+        });
+        under.or_else(|| self.windows.active()).filter(|a| Some(*a) != own)
     }
 
     /// The window id of an X11 window by its X11 id.

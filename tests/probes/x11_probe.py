@@ -8,12 +8,16 @@ Usage: x11_probe.py MODE TITLE, with MODE one of
   move      on a button press, asks the window manager to move the window with the pointer
             (_NET_WM_MOVERESIZE), as apps with their own title bar do;
   resize    the same, resizing from the bottom-right corner;
+  popup     on SIGUSR1, opens an override-redirect window (no WM_TRANSIENT_FOR) over its
+            window, as tooltips do;
   icon      sets _NET_WM_ICON (16 and 48 px, left half red, right half blue) and exits when
             asked to close.
 Prints "mapped" once its window is mapped. Needs python3-xlib (Debian's python3).
 """
 
 import os
+import select
+import signal
 import sys
 import time
 
@@ -33,7 +37,7 @@ w.set_wm_name(title)
 w.change_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"), 8, title.encode())
 w.set_wm_class("closeprobe", "CloseProbe")
 w.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
-w.set_wm_protocols([delete] if mode in ("noping", "icon", "click", "move", "resize") else [delete, ping])
+w.set_wm_protocols([delete] if mode in ("noping", "icon", "click", "move", "resize", "popup") else [delete, ping])
 if mode == "icon":
     icon = []
     for size in (16, 48):
@@ -43,7 +47,22 @@ if mode == "icon":
 w.map()
 d.flush()
 
+wanted = []
+signal.signal(signal.SIGUSR1, lambda *_: wanted.append(1))
+
 while True:
+    if mode == "popup":
+        if wanted:
+            wanted.clear()
+            at = root.translate_coords(w, 10, 10)
+            tip = root.create_window(at.x, at.y, 80, 30, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+                                     background_pixel=screen.black_pixel, override_redirect=True)
+            tip.map()
+            d.flush()
+            print("popup shown", flush=True)
+        if not d.pending_events():
+            select.select([d], [], [], 0.1)
+            continue
     e = d.next_event()
     if e.type == X.MapNotify:
         print("mapped", flush=True)
@@ -64,7 +83,7 @@ while True:
         print("moveresize sent", flush=True)
     elif e.type == X.ClientMessage and e.client_type == protocols:
         kind = e.data[1][0]
-        if kind == delete and mode in ("icon", "click", "move", "resize"):
+        if kind == delete and mode in ("icon", "click", "move", "resize", "popup"):
             sys.exit(0)
         if kind == ping and mode == "stubborn":
             # The answer goes to the root window, as _NET_WM_PING asks.

@@ -545,3 +545,30 @@ fn a_burst_of_x_clients_across_the_lazy_start_is_served() {
     assert!(failed.is_empty(), "{} of 60 X clients failed: {failed:#?}\n{}", failed.len(), wr.log_tail(10));
     assert!(wr.xwayland_pid().is_some());
 }
+
+/// An override-redirect window without WM_TRANSIENT_FOR (a tooltip) belongs to the X11 window
+/// it opens over, even while another window has the focus.
+#[test]
+fn x11_tooltip_belongs_to_the_window_it_opens_over() {
+    require_programs!("Xwayland", "/usr/bin/python3", "xeyes");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1600x900"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    let mut cmd = wr.x11_command("/usr/bin/python3");
+    cmd.args([script, "popup", "tooltip probe"]);
+    let probe = wr.spawn("x11_probe", cmd);
+    let owner = wait_titled(&wr, "tooltip probe")["id"].as_u64().unwrap();
+    wr.window_op(owner, &["move", "50", "50"]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    let eyes = wait_titled(&wr, "xeyes")["id"].as_u64().unwrap();
+    wr.window_op(eyes, &["move", "900", "400"]);
+    wr.window_op(eyes, &["focus"]);
+    let placed = wait_until(Duration::from_secs(10), || {
+        let (o, e) = (wr.window(owner).unwrap(), wr.window(eyes).unwrap());
+        o["x"] == 50 && e["x"] == 900 && e["activated"] == true
+    });
+    assert!(placed, "windows not placed and focused: {}", Value::Array(wr.windows()));
+    probe.signal(libc::SIGUSR1);
+    let tip = wr.wait_for_window(Duration::from_secs(10), "(the tooltip)", |w| w["kind"] == "popup");
+    assert_eq!(tip["parent"].as_u64(), Some(owner), "the tooltip is not the probe's: {tip}");
+    assert_eq!(wr.window(eyes).unwrap()["activated"], true, "the focus moved");
+}

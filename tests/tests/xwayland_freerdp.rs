@@ -62,9 +62,11 @@ fn xfreerdp3_remote_app_xterm_types_and_its_menu_is_an_owned_popup() {
     let popup = wr.wait_for_window(Duration::from_secs(15), "(xterm's menu)", |w| w["kind"] == "popup");
     assert_eq!(popup["parent"].as_u64(), Some(id), "the menu is not the xterm's: {popup}");
     let popup_id = id_of(&popup);
-    let menu = desk.wait_window(RAIL_TIMEOUT, "for xterm's menu", |r| u64::from(r.rail_id) == popup_id);
+    // xfreerdp sets WM_TRANSIENT_FOR (from the RAIL owner) once the window is up: wait for it.
+    let menu = desk.wait_window(RAIL_TIMEOUT, "for xterm's menu, owned by xterm's", |r| {
+        u64::from(r.rail_id) == popup_id && r.transient_for == Some(rail.xid)
+    });
     assert!(menu.override_redirect, "a menu is an override-redirect window on the host: {menu:?}");
-    assert_eq!(menu.transient_for, Some(rail.xid), "the menu is not owned by xterm's RAIL window: {menu:?}");
     let p = Rect::of(&compositor_window(&wr, popup_id));
     assert!(menu.rect().contains_rect(&p), "the menu's RAIL window {menu:?} does not cover the menu {p:?}");
     assert_rail_window_shows(&wr, &desk, &menu, &popup, SETTLE, "xterm-menu");
