@@ -572,3 +572,22 @@ fn x11_tooltip_belongs_to_the_window_it_opens_over() {
     assert_eq!(tip["parent"].as_u64(), Some(owner), "the tooltip is not the probe's: {tip}");
     assert_eq!(wr.window(eyes).unwrap()["activated"], true, "the focus moved");
 }
+
+/// GTK 3 under X11 follows the XSETTINGS scale: gtk3-demo's window has (about) the same logical
+/// size on a scale-2 output as on a scale-1 one, drawn with twice the pixels, instead of half
+/// the size.
+#[test]
+fn gtk3_over_x11_scales_itself_on_a_scale_2_output() {
+    require_programs!("Xwayland", "gtk3-demo");
+    let mut sizes = Vec::new();
+    for scale in ["1", "2"] {
+        let wr = Compositor::start_xwayland("lazy", &["--output", &format!("2560x1600,scale={scale}")]);
+        let _demo = wr.spawn_x11_client("gtk3-demo", &[]);
+        let window = wait_titled(&wr, "Application Class");
+        sizes.push((window["width"].as_i64().unwrap(), window["height"].as_i64().unwrap()));
+    }
+    let (one, two) = (sizes[0], sizes[1]);
+    let close = |a: i64, b: i64| (a - b).abs() * 10 <= a;
+    eprintln!("gtk3-demo logical size: {one:?} at scale 1, {two:?} at scale 2");
+    assert!(close(one.0, two.0) && close(one.1, two.1), "logical size at scale 1 {one:?}, at scale 2 {two:?}");
+}
