@@ -267,12 +267,13 @@ impl State {
             return;
         }
         self.xwl.started = Some(Instant::now());
+        let mut handed_over = None;
         if let Some((display, tokens)) = self.xwl.held.take() {
             self.xwl.early = display.accept_pending();
             for t in tokens {
                 self.loop_handle.remove(t);
             }
-            drop(display);
+            handed_over = Some(display.hand_over());
         }
         tracing::info!(display = format!(":{n}"), early_clients = self.xwl.early.len(), "starting Xwayland");
         let spawned = XWayland::spawn(
@@ -284,6 +285,10 @@ impl State {
             Stdio::null(),
             |_| {},
         );
+        // Clients that reached the old socket while Xwayland's replaced it are handed over too.
+        if let Some(old) = handed_over.take() {
+            self.xwl.early.extend(old.accept_pending());
+        }
         let (xwayland, client) = match spawned {
             Ok(x) => x,
             Err(err) => {

@@ -42,9 +42,10 @@ fn xfreerdp3_remote_app_xterm_types_and_its_menu_is_an_owned_popup() {
 
     // Typing on the host reaches xterm's shell.
     let out = wr.path("typed.txt");
-    desk.focus(&rail);
     let command = format!("echo typed-into-xterm > {}", out.display());
     let typed = wait_until(Duration::from_secs(30), || {
+        // Focus again each round: on a loaded machine the first activation may come late.
+        desk.focus(&rail);
         desk.x.xdotool(&["type", "--delay", "15", &command]);
         desk.x.xdotool(&["key", "Return"]);
         wait_until(Duration::from_secs(3), || out.exists())
