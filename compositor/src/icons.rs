@@ -1,20 +1,45 @@
 //! Window icons for hosts that show them (RemoteApp taskbar entries): the app's own
 //! xdg-toplevel-icon, else the icon of its desktop entry (found by app id) from the icon
-//! theme, scaled to the size asked for.
+//! theme, scaled to the size asked for. X11 windows: their `_NET_WM_ICON`, else the same.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::shm;
 use smithay::wayland::xdg_toplevel_icon::ToplevelIconCachedState;
+use wayrail_xwayland::icon::IconImage;
 
 /// Straight-alpha BGRA, top row first, `size`×`size`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Icon {
     pub size: u32,
     pub bgra: Vec<u8>,
+}
+
+/// The `_NET_WM_ICON` images of an X11 window, shared by its `X11Surface` (where they are read
+/// into) and its wl_surface (where [`IconLoader::for_toplevel`] looks).
+#[derive(Default, Clone)]
+pub struct X11IconSlot(pub Arc<Mutex<Vec<IconImage>>>);
+
+/// An X11 window's own icon, the image nearest `size` (larger preferred), squared and scaled.
+fn x11_icon(surface: &WlSurface, size: u32) -> Option<Icon> {
+    let images = with_states(surface, |s| s.data_map.get::<X11IconSlot>().map(|slot| slot.0.lock().unwrap().clone()))?;
+    let side = |i: &IconImage| i.width.max(i.height);
+    let mut best: Option<&IconImage> = None;
+    for image in &images {
+        let better = best.is_none_or(|b| {
+            (side(b) < size && side(image) > side(b)) || (side(image) >= size && side(image) < side(b))
+        });
+        if better {
+            best = Some(image);
+        }
+    }
+    let best = best?;
+    let square = pad_square(&best.rgba, best.width, best.height);
+    Some(rgba_to_bgra(scale_square(&square, side(best), size), size))
 }
 
 /// Finds and caches themed icons by name and size.
@@ -27,6 +52,9 @@ pub struct IconLoader {
 impl IconLoader {
     /// The icon of a toplevel: its xdg-toplevel-icon buffers or name, else its app's icon.
     pub fn for_toplevel(&mut self, surface: &WlSurface, app_id: &str, size: u32) -> Option<Icon> {
+        if let Some(icon) = x11_icon(surface, size) {
+            return Some(icon);
+        }
         let (buffers, name) = with_states(surface, |states| {
             let mut cached = states.cached_state.get::<ToplevelIconCachedState>();
             let current = cached.current();

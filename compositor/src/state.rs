@@ -402,6 +402,7 @@ impl State {
             primary,
         });
         self.output_damaged = true;
+        self.update_xwayland_scale();
         output
     }
 
@@ -414,6 +415,7 @@ impl State {
         }
         tracing::info!(%name, "output removed");
         self.output_damaged = true;
+        self.update_xwayland_scale();
     }
 
     /// Changes an output's physical size (the host window or monitor was resized).
@@ -518,6 +520,8 @@ impl State {
                 ShowState::Maximized | ShowState::Fullscreen => {}
             }
         }
+        // X11 apps take the largest scale (see `update_xwayland_scale`).
+        self.update_xwayland_scale();
         self.rescue_windows();
         // Toplevels not mapped yet were told the scale of an output that may have changed.
         let unmapped: Vec<WlSurface> =
@@ -1280,6 +1284,10 @@ impl State {
             }
             entry.restore_show = Some(entry.show);
             entry.show = ShowState::Minimized;
+            if let Some(x) = window.x11_surface() {
+                // _NET_WM_STATE_HIDDEN: X11 apps learn they are minimized.
+                let _ = x.set_suspended(true);
+            }
             self.space.unmap_elem(&window);
             self.windows.update(id, |w| w.state = ShowState::Minimized);
             self.after_window_removed();
@@ -1288,6 +1296,9 @@ impl State {
                 return true;
             }
             entry.show = entry.restore_show.take().unwrap_or(ShowState::Normal);
+            if let Some(x) = window.x11_surface() {
+                let _ = x.set_suspended(false);
+            }
             let loc = entry.location.unwrap_or_default();
             let show = entry.show;
             self.space.map_element(window, loc, false);
@@ -1303,11 +1314,8 @@ impl State {
         if let Some(t) = self.toplevel_by_id(id) {
             if let Some(tl) = t.window.toplevel() {
                 tl.send_close();
-            } else if let Some(x) = t.window.x11_surface() {
-                // WM_DELETE_WINDOW when the client takes it, else the connection is killed.
-                if let Err(err) = x.close() {
-                    tracing::warn!(%id, "closing an X11 window: {err}");
-                }
+            } else if let Some(x) = t.window.x11_surface().cloned() {
+                self.close_x11_window(&x);
             }
             return true;
         }
@@ -1420,11 +1428,9 @@ impl State {
         if let Some(x) = window.x11_surface() {
             let own = self.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id);
             let transient = x.is_transient_for().and_then(|w| self.x11_window_id(w));
-            let parent =
-                transient.or_else(|| own.and_then(|id| self.windows.get(id)).and_then(|w| w.parent)).or_else(|| {
-                    // An override-redirect window (menu, tooltip) belongs to the focused window.
-                    x.is_override_redirect().then(|| self.windows.active()).flatten().filter(|a| Some(*a) != own)
-                });
+            let parent = transient
+                .or_else(|| own.and_then(|id| self.windows.get(id)).and_then(|w| w.parent))
+                .or_else(|| x.is_override_redirect().then(|| self.x11_popup_owner(x, own)).flatten());
             let class = x.class();
             return WindowMeta {
                 title: x.title(),
@@ -1439,6 +1445,19 @@ impl State {
         let (title, app_id) = toplevel_title_app_id(toplevel);
         let parent = toplevel.parent().and_then(|p| self.window_id_for_surface(&p));
         WindowMeta { title, app_id, parent, pid: None }
+    }
+
+    /// Whose an override-redirect window (menu, tooltip) without WM_TRANSIENT_FOR is: the
+    /// topmost X11 window it opens over, else the focused window.
+    fn x11_popup_owner(&self, x: &X11Surface, own: Option<WindowId>) -> Option<WindowId> {
+        let at = x.geometry().loc;
+        let under = self.space.elements().rev().find_map(|w| {
+            let id = self.toplevels.iter().find(|t| &t.window == w).and_then(|t| t.id)?;
+            let managed_x11 = w.x11_surface().is_some_and(|o| !o.is_override_redirect());
+            let info = self.windows.get(id)?;
+            (managed_x11 && Some(id) != own && info.rect().contains(at.x as f64, at.y as f64)).then_some(id)
+        });
+        under.or_else(|| self.windows.active()).filter(|a| Some(*a) != own)
     }
 
     /// The window id of an X11 window by its X11 id.

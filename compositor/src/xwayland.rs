@@ -15,12 +15,15 @@ use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use smithay::reexports::calloop::channel::{self, Sender};
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{Interest, Mode, PostAction, RegistrationToken};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Client;
-use smithay::xwayland::{X11Wm, XWayland, XWaylandEvent};
+use smithay::xwayland::xwm::settings::Value as XSettingsValue;
+use smithay::xwayland::{X11Surface, X11Wm, XWayland, XWaylandEvent};
+use wayrail_xwayland::icon::IconImage;
 use wayrail_xwayland::X11Display;
 
 use smithay::wayland::selection::data_device::{clear_data_device_selection, set_data_device_selection};
@@ -28,6 +31,7 @@ use smithay::wayland::selection::primary_selection::{clear_primary_selection, se
 use smithay::wayland::selection::SelectionTarget;
 
 use crate::config::XwaylandMode;
+use crate::icons::X11IconSlot;
 use crate::state::{x11_wl_surface, LegacyWlSurface, State};
 
 /// The state of Xwayland.
@@ -53,9 +57,160 @@ pub struct Xwl {
     /// The mime types of the selections Wayland clients hold, offered to a new Xwayland.
     pub wayland_clipboard: Option<Vec<String>>,
     pub wayland_primary: Option<Vec<String>>,
+    /// Where `_NET_WM_ICON` reads (on threads) report: the X11 window and its images.
+    icons: Option<Sender<(u32, Vec<IconImage>)>>,
+    /// The scale X11 apps are given (see `State::update_xwayland_scale`).
+    scale: Option<f64>,
 }
 
+/// How long an X11 app may take to close a window before it counts as hung (see
+/// `wayrail_xwayland::close`).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// When wayrail first asked an X11 window to close.
+#[derive(Default)]
+struct CloseRequested(std::sync::Mutex<Option<Instant>>);
+
 impl State {
+    /// Asks an X11 window to close: WM_DELETE_WINDOW (smithay destroys windows that do not take
+    /// it), and a watch that kills the client if it hangs; a request repeated after the grace
+    /// period kills a client that cannot be pinged.
+    pub fn close_x11_window(&mut self, x: &X11Surface) {
+        x.user_data().insert_if_missing(CloseRequested::default);
+        let force = {
+            let mut first = x.user_data().get::<CloseRequested>().unwrap().0.lock().unwrap();
+            first.get_or_insert_with(Instant::now).elapsed() >= CLOSE_GRACE
+        };
+        if let Err(err) = x.close() {
+            tracing::warn!(window = x.window_id(), "closing an X11 window: {err}");
+        }
+        if let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) {
+            wayrail_xwayland::close::watch_close(display, x.window_id(), CLOSE_GRACE, force);
+        }
+    }
+
+    /// The HiDPI policy for X11 apps, recomputed from the outputs; cheap when nothing changed,
+    /// so call it whenever outputs come, go or change scale.
+    ///
+    /// X11 has one coordinate space for all monitors, so X11 apps get one scale: the largest
+    /// output's. Xwayland gets it as its client scale: it sees outputs in device pixels, its
+    /// windows' X geometry is logical geometry times the scale, and its buffers are taken at
+    /// that scale, so X11 apps draw at full resolution (crisp on the largest-scale output,
+    /// scaled down elsewhere). Toolkits are told to scale themselves by as much: `Xft.dpi`
+    /// and `Xcursor.size` in RESOURCE_MANAGER, and XSETTINGS `Xft/DPI`,
+    /// `Gdk/WindowScalingFactor` (the integer part, at least 1), `Gdk/UnscaledDPI` and
+    /// `Gtk/CursorThemeSize`. Apps that do neither (xterm with bitmap fonts) come out small.
+    pub fn update_xwayland_scale(&mut self) {
+        let scale = self.outputs.iter().map(|o| o.scale).fold(1.0_f64, f64::max);
+        if self.xwl.scale == Some(scale) {
+            return;
+        }
+        self.xwl.scale = Some(scale);
+        self.apply_xwayland_scale();
+    }
+
+    /// The scale X11 apps have now.
+    pub fn x11_scale(&self) -> f64 {
+        self.xwl.scale.unwrap_or(1.0)
+    }
+
+    /// Gives the running Xwayland and its clients the scale of `update_xwayland_scale`.
+    fn apply_xwayland_scale(&mut self) {
+        let scale = self.xwl.scale.unwrap_or(1.0);
+        let Some(client) = self.xwl.client.clone() else { return };
+        if let Some(data) = client.get_data::<smithay::xwayland::XWaylandClientData>() {
+            data.compositor_state.set_client_scale(scale);
+        }
+        // Xwayland learns the outputs' sizes in its pixels (xdg-output), sent again on a change.
+        for o in &self.outputs {
+            o.output.change_current_state(None, None, None, None);
+        }
+        // X11 windows keep their logical geometry; their X geometry follows the scale.
+        for t in &self.toplevels {
+            if let Some(x) = t.window.x11_surface().filter(|x| !x.is_override_redirect()) {
+                let _ = x.configure(None);
+            }
+        }
+        let Some(xwm) = self.xwm.as_mut() else { return };
+        let dpi = (96.0 * scale).round() as i32;
+        let window_scale = (scale.floor() as i32).max(1);
+        let cursor = (24.0 * scale).round() as i32;
+        let settings = [
+            ("Xft/DPI", dpi * 1024),
+            ("Gdk/WindowScalingFactor", window_scale),
+            ("Gdk/UnscaledDPI", dpi * 1024 / window_scale),
+            ("Gtk/CursorThemeSize", cursor),
+        ];
+        let settings = settings.into_iter().map(|(k, v)| (k.to_string(), XSettingsValue::Integer(v)));
+        if let Err(err) = xwm.set_xsettings(settings) {
+            tracing::warn!("setting XSETTINGS: {err}");
+        }
+        let Some(display) = self.xwl.display else { return };
+        tracing::info!(scale, dpi, cursor, "X11 scale");
+        let spawned = std::thread::Builder::new().name("x11-resources".into()).spawn(move || {
+            if let Err(err) = wayrail_xwayland::resources::set_resources(display, dpi as u32, cursor as u32) {
+                tracing::warn!("setting X resources: {err:#}");
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::warn!("no thread to set X resources: {err}");
+        }
+    }
+
+    /// Reads an X11 window's `_NET_WM_ICON` on a thread; the images land in the window's
+    /// `X11IconSlot` and hosts are told its icon changed.
+    pub fn request_x11_icons(&mut self, x: &X11Surface) {
+        let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) else { return };
+        x.user_data().insert_if_missing_threadsafe(X11IconSlot::default);
+        if self.xwl.icons.is_none() {
+            let (tx, rx) = channel::channel::<(u32, Vec<IconImage>)>();
+            let result = self.loop_handle.insert_source(rx, |event, _, state| {
+                if let channel::Event::Msg((window, images)) = event {
+                    state.x11_icons_read(window, images);
+                }
+            });
+            if let Err(err) = result {
+                tracing::warn!("X11 icon source: {}", err.error);
+                return;
+            }
+            self.xwl.icons = Some(tx);
+        }
+        let tx = self.xwl.icons.clone().unwrap();
+        let window = x.window_id();
+        let spawned =
+            std::thread::Builder::new().name("x11-icon".into()).spawn(
+                move || match wayrail_xwayland::icon::read_icons(display, window) {
+                    Ok(images) if !images.is_empty() => {
+                        let _ = tx.send((window, images));
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::debug!(window, "reading _NET_WM_ICON: {err:#}"),
+                },
+            );
+        if let Err(err) = spawned {
+            tracing::warn!("no thread to read an X11 icon: {err}");
+        }
+    }
+
+    fn x11_icons_read(&mut self, window: u32, images: Vec<IconImage>) {
+        let Some(entry) =
+            self.toplevels.iter().find(|t| t.window.x11_surface().is_some_and(|x| x.window_id() == window))
+        else {
+            return;
+        };
+        let x = entry.window.x11_surface().unwrap();
+        if let Some(slot) = x.user_data().get::<X11IconSlot>() {
+            tracing::debug!(window, sizes = ?images.iter().map(|i| (i.width, i.height)).collect::<Vec<_>>(), "X11 icon");
+            *slot.0.lock().unwrap() = images;
+        }
+        if let Some(surface) = x11_wl_surface(x) {
+            attach_x11_icon(x, &surface);
+        }
+        if let Some(id) = entry.id {
+            self.icons_changed.insert(id);
+        }
+    }
+
     /// Sets up X11 as configured; returns the display number, if any.
     pub fn init_xwayland(&mut self, mode: XwaylandMode) -> Option<u32> {
         self.xwl.mode = Some(mode);
@@ -112,12 +267,13 @@ impl State {
             return;
         }
         self.xwl.started = Some(Instant::now());
+        let mut handed_over = None;
         if let Some((display, tokens)) = self.xwl.held.take() {
             self.xwl.early = display.accept_pending();
             for t in tokens {
                 self.loop_handle.remove(t);
             }
-            drop(display);
+            handed_over = Some(display.hand_over());
         }
         tracing::info!(display = format!(":{n}"), early_clients = self.xwl.early.len(), "starting Xwayland");
         let spawned = XWayland::spawn(
@@ -129,6 +285,10 @@ impl State {
             Stdio::null(),
             |_| {},
         );
+        // Clients that reached the old socket while Xwayland's replaced it are handed over too.
+        if let Some(old) = handed_over.take() {
+            self.xwl.early.extend(old.accept_pending());
+        }
         let (xwayland, client) = match spawned {
             Ok(x) => x,
             Err(err) => {
@@ -138,6 +298,9 @@ impl State {
             }
         };
         self.xwl.client = Some(client.clone());
+        // The client scale before Xwayland looks at the outputs.
+        self.xwl.scale = None;
+        self.update_xwayland_scale();
         let result = self.loop_handle.insert_source(xwayland, move |event, _, state| match event {
             XWaylandEvent::Ready { x11_socket, display_number } => {
                 match X11Wm::start_wm(state.loop_handle.clone(), x11_socket, client.clone()) {
@@ -149,6 +312,7 @@ impl State {
                             }
                         }
                         state.xwm = Some(wm);
+                        state.apply_xwayland_scale();
                         let ms = state.xwl.started.map_or(0, |s| s.elapsed().as_millis());
                         tracing::info!(display = format!(":{display_number}"), ms, "Xwayland is ready");
                         for stream in state.xwl.early.drain(..) {
@@ -275,6 +439,7 @@ impl State {
             };
             let Ok(surface) = client.object_from_protocol_id::<WlSurface>(&self.display_handle, id) else { continue };
             x.user_data().insert_if_missing(LegacyWlSurface::default);
+            attach_x11_icon(x, &surface);
             *x.user_data().get::<LegacyWlSurface>().unwrap().0.lock().unwrap() = Some(surface);
             ready.push(index);
         }
@@ -287,6 +452,14 @@ impl State {
             self.toplevel_committed(index);
         }
     }
+}
+
+/// Shares an X11 window's icon slot with its wl_surface, where icon lookups look.
+pub fn attach_x11_icon(x: &X11Surface, surface: &WlSurface) {
+    let Some(slot) = x.user_data().get::<X11IconSlot>().cloned() else { return };
+    smithay::wayland::compositor::with_states(surface, |states| {
+        states.data_map.insert_if_missing_threadsafe(|| slot);
+    });
 }
 
 /// Makes an X11 client's selection the seat's (a compositor-owned one; Wayland clients that
@@ -305,6 +478,27 @@ pub fn clear_selection(state: &mut State, ty: SelectionTarget) {
         SelectionTarget::Clipboard => clear_data_device_selection(&dh, &seat),
         SelectionTarget::Primary => clear_primary_selection(&dh, &seat),
     }
+}
+
+/// A Wayland client reads the selection an X11 client owns: the two text types through
+/// smithay's window manager (which maps them to `UTF8_STRING` and `TEXT`), every other type
+/// (images, rich text) through `wayrail_xwayland::selection`, as the X11 target of that name.
+pub fn read_x11_selection(state: &mut State, ty: SelectionTarget, mime_type: String, fd: std::os::fd::OwnedFd) {
+    if matches!(mime_type.as_str(), "text/plain;charset=utf-8" | "text/plain") {
+        let handle = state.loop_handle.clone();
+        if let Some(xwm) = state.xwm.as_mut() {
+            if let Err(err) = xwm.send_selection(ty, mime_type, fd, handle) {
+                tracing::warn!(?ty, "reading an X11 selection: {err}");
+            }
+        }
+        return;
+    }
+    let Some(display) = state.xwl.display.filter(|_| state.xwm.is_some()) else { return };
+    let selection = match ty {
+        SelectionTarget::Clipboard => wayrail_xwayland::selection::Selection::Clipboard,
+        SelectionTarget::Primary => wayrail_xwayland::selection::Selection::Primary,
+    };
+    wayrail_xwayland::selection::read_selection(display, selection, mime_type, fd);
 }
 
 /// The mime types of the selection a Wayland client holds, if one does.

@@ -443,6 +443,9 @@ impl Compositor {
             .env("XDG_STATE_HOME", dir.path().join("wayrail-state"))
             .env("RUST_LOG", std::env::var("WAYRAIL_E2E_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
+            // Apps a RemoteApp host starts (foot, xterm) run the user's shell; the tests must
+            // not wait on this machine's interactive shell setup (a slow or stuck ~/.bashrc).
+            .env("SHELL", "/bin/sh")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log_file(&dir.path().join("wayrail.stdout")))

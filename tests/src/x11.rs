@@ -134,6 +134,21 @@ impl X11 {
         Ok(reply.value32().map(|v| v.collect()).unwrap_or_default())
     }
 
+    /// A window's `_NET_WM_ICON` as (width, height, ARGB values) per image.
+    pub fn net_wm_icon(&self, window: Window) -> anyhow::Result<Vec<(u32, u32, Vec<u32>)>> {
+        let mut data = &self.property32(window, "_NET_WM_ICON", AtomEnum::CARDINAL)?[..];
+        let mut out = Vec::new();
+        while let [w, h, rest @ ..] = data {
+            let n = (*w as usize) * (*h as usize);
+            if n == 0 || rest.len() < n {
+                break;
+            }
+            out.push((*w, *h, rest[..n].to_vec()));
+            data = &rest[n..];
+        }
+        Ok(out)
+    }
+
     /// Makes this connection the stand-in window manager (see the module's documentation):
     /// keep it open for as long as the RDP client runs.
     pub fn become_fake_wm(&self) -> anyhow::Result<()> {

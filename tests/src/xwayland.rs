@@ -58,3 +58,48 @@ pub fn child_pids(parent: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+/// The integer XSETTINGS of X display `display` (`":N"`): what the `_XSETTINGS_S0` owner holds
+/// in `_XSETTINGS_SETTINGS`, as toolkits read it.
+pub fn xsettings_integers(display: &str) -> anyhow::Result<std::collections::HashMap<String, i32>> {
+    use anyhow::{bail, Context};
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _};
+
+    let (conn, _) = x11rb::connect(Some(display)).with_context(|| format!("connecting to {display}"))?;
+    let atom = |name: &str| -> anyhow::Result<u32> { Ok(conn.intern_atom(false, name.as_bytes())?.reply()?.atom) };
+    let owner = conn.get_selection_owner(atom("_XSETTINGS_S0")?)?.reply()?.owner;
+    if owner == x11rb::NONE {
+        bail!("nobody owns _XSETTINGS_S0");
+    }
+    let prop = atom("_XSETTINGS_SETTINGS")?;
+    let data = conn.get_property(false, owner, prop, AtomEnum::ANY, 0, 1 << 16)?.reply()?.value;
+    let big = data.first() == Some(&1);
+    let u16_at = |at: usize| -> anyhow::Result<u16> {
+        let b: [u8; 2] = data.get(at..at + 2).context("short XSETTINGS")?.try_into()?;
+        Ok(if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+    };
+    let u32_at = |at: usize| -> anyhow::Result<u32> {
+        let b: [u8; 4] = data.get(at..at + 4).context("short XSETTINGS")?.try_into()?;
+        Ok(if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    };
+    let pad = |n: usize| n.div_ceil(4) * 4;
+    let count = u32_at(8)?;
+    let mut at = 12;
+    let mut out = std::collections::HashMap::new();
+    for _ in 0..count {
+        let kind = *data.get(at).context("short XSETTINGS")?;
+        let name_len = usize::from(u16_at(at + 2)?);
+        let name = String::from_utf8_lossy(data.get(at + 4..at + 4 + name_len).context("short XSETTINGS")?);
+        at += 4 + pad(name_len) + 4; // header, name, last-change serial
+        match kind {
+            0 => {
+                out.insert(name.into_owned(), u32_at(at)? as i32);
+                at += 4;
+            }
+            1 => at += 4 + pad(u32_at(at)? as usize),
+            2 => at += 8,
+            other => bail!("XSETTINGS value type {other}"),
+        }
+    }
+    Ok(out)
+}

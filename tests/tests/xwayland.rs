@@ -1,6 +1,7 @@
 //! X11 apps through Xwayland: windows of the window model with titles and pixels, typing,
 //! override-redirect menus as popups, Xwayland started on demand and surviving its death.
 
+use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, Value, MAP_TIMEOUT};
@@ -179,6 +180,97 @@ fn selections_are_bridged_both_ways() {
     }
 }
 
+/// `cmd` with its stdout into `out` (bounded by `timeout`); whether it succeeded.
+fn run_into(mut cmd: std::process::Command, out: &std::path::Path) -> bool {
+    let file = std::fs::File::create(out).expect("creating an output file");
+    cmd.stdin(std::process::Stdio::null()).stdout(file);
+    cmd.status().is_ok_and(|s| s.success())
+}
+
+/// `size` bytes of text that no shorter period repeats, so a lost or doubled chunk shows.
+fn payload(size: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let mut out = Vec::with_capacity(size);
+    while out.len() < size {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        out.push(b"abcdefghijklmnopqrstuvwxyz0123456789\n"[(state % 37) as usize]);
+    }
+    out
+}
+
+/// Where two byte strings first differ, for a failure message.
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let at = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    format!("lengths {} and {}, first difference at byte {at}", a.len(), b.len())
+}
+
+/// A PNG image and a 5 MB text (X11 moves it in INCR chunks) go through
+/// the clipboard from X11 to Wayland and back, byte for byte.
+#[test]
+fn clipboard_carries_images_and_large_payloads_both_ways() {
+    require_programs!("Xwayland", "xeyes", "xclip", "wl-copy", "wl-paste", "timeout", "convert");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    wait_titled(&wr, "xeyes");
+
+    let png = wr.path("in.png");
+    let status = wr.command("convert").args(["-size", "97x61", "gradient:red-blue"]).arg(&png).status().unwrap();
+    assert!(status.success(), "convert made no PNG");
+    let image = wayrail_e2e::Image::load(&png).expect("convert's PNG decodes");
+    let all = Rect { x: 0, y: 0, width: 97, height: 61 };
+    assert!(image.width == 97 && image.distinct_colors(all, 32) >= 32, "the test image is not a gradient");
+    let big = wr.path("in.txt");
+    std::fs::write(&big, payload(5 * 1024 * 1024)).unwrap();
+
+    for (name, file, mime) in [("png", &png, "image/png"), ("5MB", &big, "text/plain")] {
+        let want = std::fs::read(file).unwrap();
+        // X11 → Wayland: xclip serves the file, wl-paste reads it.
+        let mut cmd = wr.x11_command("xclip");
+        cmd.args(["-selection", "clipboard", "-t", mime, "-i"]).arg(file);
+        let _xclip = wr.spawn("xclip", cmd);
+        let got_path = wr.path(&format!("x11-to-wayland-{name}"));
+        let mut got = Vec::new();
+        let same = wait_until(Duration::from_secs(30), || {
+            let mut cmd = wr.command("timeout");
+            cmd.args(["20", "wl-paste", "-n", "-t", mime]);
+            got = if run_into(cmd, &got_path) { std::fs::read(&got_path).unwrap() } else { Vec::new() };
+            got == want
+        });
+        assert!(same, "{name} X11 → Wayland: {}\n{}", first_difference(&got, &want), wr.log_tail(20));
+
+        // Wayland → X11: wl-copy serves it, xclip reads it.
+        let mut cmd = wr.command("wl-copy");
+        cmd.args(["-t", mime]).stdin(std::fs::File::open(file).unwrap());
+        let wl_copy = {
+            let log = std::fs::File::create(wr.path(&format!("wl-copy-{name}.log"))).unwrap();
+            cmd.stdout(log.try_clone().unwrap()).stderr(log).process_group(0);
+            cmd.spawn().expect("starting wl-copy")
+        };
+        let _reap = ChildGuard(wl_copy);
+        let got_path = wr.path(&format!("wayland-to-x11-{name}"));
+        let same = wait_until(Duration::from_secs(30), || {
+            let mut cmd = wr.x11_command("timeout");
+            cmd.args(["20", "xclip", "-selection", "clipboard", "-t", mime, "-o"]);
+            got = if run_into(cmd, &got_path) { std::fs::read(&got_path).unwrap() } else { Vec::new() };
+            got == want
+        });
+        assert!(same, "{name} Wayland → X11: {}\n{}", first_difference(&got, &want), wr.log_tail(20));
+    }
+}
+
+/// Kills and reaps a child started without the harness (one whose stdin must be a file).
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's process group, which we have not reaped yet.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn gtk3_over_x11_draws_as_first_client() {
     require_programs!("Xwayland", "gtk3-demo");
@@ -193,4 +285,309 @@ fn gtk3_over_x11_draws_as_first_client() {
         wr.screenshot_output(&wr.path("gtk3-x11.png")).distinct_colors(rect, 8) >= 8
     });
     assert!(drawn, "gtk3-demo's X11 window shows nothing: {window}");
+}
+
+/// gtk3-demo under X11: its "Dialogs" demo window is transient for the main window, and the
+/// message dialog it opens (space on its focused first button) is transient for the demo window:
+/// `msg windows` gives each its owner, and the dialog is placed over its owner.
+#[test]
+fn gtk3_over_x11_dialog_has_its_owner() {
+    require_programs!("Xwayland", "gtk3-demo");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let _demo = wr.spawn_x11_client("gtk3-demo", &["--run=dialog"]);
+    let main = wait_titled(&wr, "Application Class");
+    let demo = wait_titled(&wr, "Dialogs and Message Boxes");
+    assert_eq!(demo["parent"], main["id"], "the demo window's owner: {demo}");
+    let demo_id = demo["id"].as_u64().unwrap();
+    wr.window_op(demo_id, &["focus"]);
+    let is_dialog = |w: &Value| w["kind"] == "toplevel" && w["parent"].as_u64() == Some(demo_id);
+    // GTK takes keys once the window has focus for it: press until the dialog shows.
+    let opened = wait_until(Duration::from_secs(30), || {
+        wr.input(&["tap", "57"]);
+        wait_until(Duration::from_secs(3), || wr.windows().iter().any(is_dialog))
+    });
+    assert!(opened, "no message dialog owned by the demo window: {}", Value::Array(wr.windows()));
+    let dialog = wr.windows().into_iter().find(is_dialog).unwrap();
+    assert_eq!(dialog["app_id"], "Gtk3-demo", "{dialog}");
+    let (owner, d) = (Rect::of(&wr.window(demo_id).unwrap()), Rect::of(&dialog));
+    assert!(owner.contains(d.x + d.width / 2, d.y + d.height / 2), "dialog {d:?} is not over its owner {owner:?}");
+    // Its own pixels are there (a message and a button).
+    let drawn = wait_until(Duration::from_secs(10), || {
+        wr.screenshot_output(&wr.path("gtk3-dialog.png")).distinct_colors(d, 8) >= 8
+    });
+    assert!(drawn, "the dialog shows nothing: {dialog}");
+    // Closing the dialog leaves its owner.
+    wr.window_op(dialog["id"].as_u64().unwrap(), &["close"]);
+    wr.wait_for_no_window(Duration::from_secs(10), "(the closed dialog)", is_dialog);
+    assert!(wr.window(demo_id).is_some(), "the owner went away with its dialog");
+}
+
+/// Starts `tests/probes/x11_probe.py MODE TITLE` (in these modes, an X11 app that does not close when
+/// asked) and waits for its window.
+fn close_probe(wr: &Compositor, mode: &str, title: &str) -> (wayrail_e2e::Client, u64) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    // Debian's python3 has python3-xlib; another python3 earlier on PATH may not.
+    let mut cmd = wr.x11_command("/usr/bin/python3");
+    cmd.args([script, mode, title]);
+    let probe = wr.spawn("x11_probe", cmd);
+    let window = wait_titled(wr, title);
+    assert_eq!(window["pid"].as_u64(), Some(u64::from(probe.pid())), "{window}");
+    (probe, window["id"].as_u64().unwrap())
+}
+
+/// An X11 app that stopped answering (it takes _NET_WM_PING but reads no events) is killed
+/// when its window does not close after a close request.
+#[test]
+fn a_hung_x11_app_is_killed_when_closed() {
+    require_programs!("Xwayland", "/usr/bin/python3");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let (mut probe, id) = close_probe(&wr, "hung", "hung app");
+    wr.window_op(id, &["close"]);
+    wr.wait_for_no_window(Duration::from_secs(20), "of the hung app", |w| w["id"].as_u64() == Some(id));
+    assert!(probe.wait_exit(Duration::from_secs(10)).is_some(), "the hung app still runs");
+    assert!(wr.log_text().contains("killed the X11 client"), "{}", wr.log_tail(20));
+}
+
+/// An app that ignores WM_DELETE_WINDOW but answers pings (as one asking "save changes?" does)
+/// stays; one that cannot be pinged stays too, until it is asked a second time.
+#[test]
+fn x11_apps_that_ignore_close_are_killed_only_when_unresponsive_or_asked_twice() {
+    require_programs!("Xwayland", "/usr/bin/python3");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let (mut stubborn, stubborn_id) = close_probe(&wr, "stubborn", "stubborn app");
+    let (mut noping, noping_id) = close_probe(&wr, "noping", "no-ping app");
+    wr.window_op(stubborn_id, &["close"]);
+    wr.window_op(noping_id, &["close"]);
+    let decided = wait_until(Duration::from_secs(20), || {
+        let log = wr.log_text();
+        log.contains("answered the ping after a close request") && log.contains("takes no _NET_WM_PING")
+    });
+    assert!(decided, "no decision on the two close requests:\n{}", wr.log_tail(20));
+    assert!(wr.window(stubborn_id).is_some() && !stubborn.has_exited(), "the responsive app was closed");
+    assert!(wr.window(noping_id).is_some() && !noping.has_exited(), "the unpingable app was killed at once");
+    // Asked again (after the grace period): the app that cannot be pinged goes.
+    wr.window_op(noping_id, &["close"]);
+    wr.wait_for_no_window(Duration::from_secs(10), "of the no-ping app", |w| w["id"].as_u64() == Some(noping_id));
+    assert!(noping.wait_exit(Duration::from_secs(10)).is_some(), "the no-ping app still runs");
+    assert!(wr.window(stubborn_id).is_some() && !stubborn.has_exited(), "the responsive app went too");
+}
+
+/// HiDPI: on a scaled output, X11 apps get the output's scale: an X11 window is its X size
+/// divided by the scale in logical space, a click lands on the X pixel under it, and
+/// `xrdb -query` and XSETTINGS tell toolkits the DPI, scale and cursor size.
+fn x11_window_at_scale(scale: &str, factor: f64) {
+    require_programs!("Xwayland", "/usr/bin/python3", "xrdb");
+    let output = format!("1280x800,scale={scale}");
+    let wr = Compositor::start_xwayland("lazy", &["--output", &output]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    let mut cmd = wr.x11_command("/usr/bin/python3");
+    cmd.args([script, "click", "click probe"]);
+    let probe = wr.spawn("x11_probe", cmd);
+    let window = wait_titled(&wr, "click probe");
+    // The probe's window is 200x120 X pixels.
+    let r = Rect::of(&window);
+    let logical = ((200.0 / factor).round() as i32, (120.0 / factor).round() as i32);
+    assert_eq!((r.width, r.height), logical, "logical size at scale {scale}: {window}");
+    assert_eq!(window["scale"].as_f64(), Some(factor), "{window}");
+
+    let (dx, dy) = (40, 30);
+    wr.input(&["motion", &(r.x + dx).to_string(), &(r.y + dy).to_string()]);
+    wr.input(&["button", "272", "down"]);
+    wr.input(&["button", "272", "up"]);
+    let mut log = String::new();
+    let pressed = wait_until(Duration::from_secs(10), || {
+        log = probe.log_text();
+        log.contains("press ")
+    });
+    assert!(pressed, "the probe saw no click: {log}");
+    let line = log.lines().find(|l| l.starts_with("press ")).unwrap();
+    let xy: Vec<f64> = line[6..].split(' ').map(|v| v.parse().unwrap()).collect();
+    let want = (f64::from(dx) * factor, f64::from(dy) * factor);
+    assert!(
+        (xy[0] - want.0).abs() <= 1.0 && (xy[1] - want.1).abs() <= 1.0,
+        "a click at logical +{dx},+{dy} reached X pixel {xy:?}, not {want:?}"
+    );
+
+    let out = wr.x11_command("xrdb").arg("-query").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dpi = (96.0 * factor).round() as i32;
+    assert!(text.contains(&format!("Xft.dpi:\t{dpi}\n")), "xrdb -query: {text}");
+    let cursor = (24.0 * factor).round() as i32;
+    assert!(text.contains(&format!("Xcursor.size:\t{cursor}\n")), "xrdb -query: {text}");
+
+    // XSETTINGS, as GTK reads them.
+    let settings = wayrail_e2e::xwayland::xsettings_integers(&wr.x11_display().unwrap()).unwrap();
+    let window_scale = (factor.floor() as i32).max(1);
+    assert_eq!(settings.get("Xft/DPI"), Some(&(dpi * 1024)), "{settings:?}");
+    assert_eq!(settings.get("Gdk/WindowScalingFactor"), Some(&window_scale), "{settings:?}");
+    assert_eq!(settings.get("Gdk/UnscaledDPI"), Some(&(dpi * 1024 / window_scale)), "{settings:?}");
+    assert_eq!(settings.get("Gtk/CursorThemeSize"), Some(&cursor), "{settings:?}");
+}
+
+#[test]
+fn x11_window_at_scale_2() {
+    x11_window_at_scale("2", 2.0);
+}
+
+#[test]
+fn x11_window_at_scale_1_5() {
+    x11_window_at_scale("1.5", 1.5);
+}
+
+/// Interactive move and resize asked for by an X11 app (`_NET_WM_MOVERESIZE` on a button press,
+/// as apps with their own title bar do): the window follows the pointer until the button goes up.
+#[test]
+fn x11_app_moves_and_resizes_its_window_with_the_pointer() {
+    require_programs!("Xwayland", "/usr/bin/python3");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1280x800"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    for mode in ["move", "resize"] {
+        let title = format!("{mode} probe");
+        let mut cmd = wr.x11_command("/usr/bin/python3");
+        cmd.args([script, mode, &title]);
+        let probe = wr.spawn("x11_probe", cmd);
+        let before = Rect::of(&wait_titled(&wr, &title));
+        let id = wait_titled(&wr, &title)["id"].as_u64().unwrap();
+        let (x, y) = (before.x + 20, before.y + 20);
+        wr.input(&["motion", &x.to_string(), &y.to_string()]);
+        wr.input(&["button", "272", "down"]);
+        let sent = wait_until(Duration::from_secs(10), || probe.log_text().contains("moveresize sent"));
+        assert!(sent, "{mode}: the probe sent no request: {}", probe.log_text());
+        // The request and the motion travel different ways: move on until the window follows.
+        let (dx, dy) = (120, 70);
+        let followed = wait_until(Duration::from_secs(10), || {
+            wr.input(&["motion", &(x + dx).to_string(), &(y + dy).to_string()]);
+            wr.window(id).is_some_and(|w| {
+                let r = Rect::of(&w);
+                match mode {
+                    "move" => {
+                        (r.x, r.y, r.width, r.height) == (before.x + dx, before.y + dy, before.width, before.height)
+                    }
+                    _ => (r.x, r.y, r.width, r.height) == (before.x, before.y, before.width + dx, before.height + dy),
+                }
+            })
+        });
+        wr.input(&["button", "272", "up"]);
+        assert!(followed, "{mode}: window {before:?} did not follow (+{dx},+{dy}): {:?}", wr.window(id));
+        // The button is up: the grab is over, the pointer moves alone (a grab would have moved
+        // the window by the time the IPC request returns).
+        let released = Rect::of(&wr.window(id).unwrap());
+        wr.input(&["motion", "5", "5"]);
+        let after = Rect::of(&wr.window(id).unwrap());
+        assert_eq!(after, released, "{mode}: the window kept following the pointer");
+        wr.window_op(id, &["close"]);
+        wr.wait_for_no_window(Duration::from_secs(10), &title, |w| w["id"].as_u64() == Some(id));
+    }
+}
+
+/// `_NET_WM_STATE` both ways: an X11 app minimizing itself (WM_CHANGE_STATE, as `xdotool
+/// windowminimize` sends) is minimized and marked hidden; restoring and maximizing from the
+/// compositor's side reach the app's `_NET_WM_STATE` and X geometry.
+#[test]
+fn x11_window_states_both_ways() {
+    require_programs!("Xwayland", "xeyes", "xdotool", "xprop", "xwininfo");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1280x800"]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    let id = wait_titled(&wr, "xeyes")["id"].as_u64().unwrap();
+    let x11 = |program: &str, args: &[&str]| {
+        let out = wr.x11_command(program).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let xid = x11("xdotool", &["search", "--name", "^xeyes$"]).trim().to_string();
+    assert!(!xid.is_empty(), "xdotool found no xeyes window");
+    let net_state = || x11("xprop", &["-id", &xid, "_NET_WM_STATE"]);
+    let state_is = |s: &str| wr.window(id).is_some_and(|w| w["state"] == s);
+
+    x11("xdotool", &["windowminimize", &xid]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("minimized")), "{:?}", wr.window(id));
+    assert!(wait_until(Duration::from_secs(5), || net_state().contains("_NET_WM_STATE_HIDDEN")), "{}", net_state());
+
+    wr.window_op(id, &["restore"]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("normal")), "{:?}", wr.window(id));
+    assert!(wait_until(Duration::from_secs(5), || !net_state().contains("HIDDEN")), "{}", net_state());
+
+    wr.window_op(id, &["maximize"]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("maximized")), "{:?}", wr.window(id));
+    let maximized = || {
+        let s = net_state();
+        let geometry = x11("xwininfo", &["-id", &xid]);
+        s.contains("_NET_WM_STATE_MAXIMIZED_VERT")
+            && s.contains("_NET_WM_STATE_MAXIMIZED_HORZ")
+            && geometry.contains("Width: 1280")
+            && geometry.contains("Height: 800")
+    };
+    assert!(wait_until(Duration::from_secs(5), maximized), "{}", net_state());
+    wr.window_op(id, &["unmaximize"]);
+    assert!(wait_until(Duration::from_secs(10), || state_is("normal")), "{:?}", wr.window(id));
+    assert!(wait_until(Duration::from_secs(5), || !net_state().contains("MAXIMIZED")), "{}", net_state());
+}
+
+/// Clients that connect while Xwayland starts (lazy mode, a burst of them) are all served:
+/// those before the hand-over through the proxy, the later ones by Xwayland itself.
+#[test]
+fn a_burst_of_x_clients_across_the_lazy_start_is_served() {
+    require_programs!("Xwayland", "xprop", "timeout");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let mut clients = Vec::new();
+    for _ in 0..60 {
+        let mut cmd = wr.x11_command("timeout");
+        cmd.args(["20", "xprop", "-root", "_NET_SUPPORTING_WM_CHECK"]);
+        clients.push(wr.spawn("xprop", cmd));
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let mut failed = Vec::new();
+    for mut c in clients {
+        let status = c.wait_exit(Duration::from_secs(30));
+        if !status.is_some_and(|s| s.success()) {
+            failed.push(format!("{status:?}: {}", c.log_tail(3)));
+        }
+    }
+    assert!(failed.is_empty(), "{} of 60 X clients failed: {failed:#?}\n{}", failed.len(), wr.log_tail(10));
+    assert!(wr.xwayland_pid().is_some());
+}
+
+/// An override-redirect window without WM_TRANSIENT_FOR (a tooltip) belongs to the X11 window
+/// it opens over, even while another window has the focus.
+#[test]
+fn x11_tooltip_belongs_to_the_window_it_opens_over() {
+    require_programs!("Xwayland", "/usr/bin/python3", "xeyes");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1600x900"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
+    let mut cmd = wr.x11_command("/usr/bin/python3");
+    cmd.args([script, "popup", "tooltip probe"]);
+    let probe = wr.spawn("x11_probe", cmd);
+    let owner = wait_titled(&wr, "tooltip probe")["id"].as_u64().unwrap();
+    wr.window_op(owner, &["move", "50", "50"]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    let eyes = wait_titled(&wr, "xeyes")["id"].as_u64().unwrap();
+    wr.window_op(eyes, &["move", "900", "400"]);
+    wr.window_op(eyes, &["focus"]);
+    let placed = wait_until(Duration::from_secs(10), || {
+        let (o, e) = (wr.window(owner).unwrap(), wr.window(eyes).unwrap());
+        o["x"] == 50 && e["x"] == 900 && e["activated"] == true
+    });
+    assert!(placed, "windows not placed and focused: {}", Value::Array(wr.windows()));
+    probe.signal(libc::SIGUSR1);
+    let tip = wr.wait_for_window(Duration::from_secs(10), "(the tooltip)", |w| w["kind"] == "popup");
+    assert_eq!(tip["parent"].as_u64(), Some(owner), "the tooltip is not the probe's: {tip}");
+    assert_eq!(wr.window(eyes).unwrap()["activated"], true, "the focus moved");
+}
+
+/// GTK 3 under X11 follows the XSETTINGS scale: gtk3-demo's window has (about) the same logical
+/// size on a scale-2 output as on a scale-1 one, drawn with twice the pixels, instead of half
+/// the size.
+#[test]
+fn gtk3_over_x11_scales_itself_on_a_scale_2_output() {
+    require_programs!("Xwayland", "gtk3-demo");
+    let mut sizes = Vec::new();
+    for scale in ["1", "2"] {
+        let wr = Compositor::start_xwayland("lazy", &["--output", &format!("2560x1600,scale={scale}")]);
+        let _demo = wr.spawn_x11_client("gtk3-demo", &[]);
+        let window = wait_titled(&wr, "Application Class");
+        sizes.push((window["width"].as_i64().unwrap(), window["height"].as_i64().unwrap()));
+    }
+    let (one, two) = (sizes[0], sizes[1]);
+    let close = |a: i64, b: i64| (a - b).abs() * 10 <= a;
+    eprintln!("gtk3-demo logical size: {one:?} at scale 1, {two:?} at scale 2");
+    assert!(close(one.0, two.0) && close(one.1, two.1), "logical size at scale 1 {one:?}, at scale 2 {two:?}");
 }

@@ -5,12 +5,18 @@
 //!   works from the start; the compositor starts Xwayland when the first client connects.
 //! - [`proxy`]: hands a connection accepted before Xwayland ran over to Xwayland: bytes and
 //!   passed file descriptors (MIT-SHM, DRI3) both ways.
+//! - [`close`]: closing X11 windows, killing hung clients.
+//! - [`icon`]: reads `_NET_WM_ICON`.
+//! - [`resources`]: `Xft.dpi` and `Xcursor.size` for HiDPI.
+//! - [`selection`]: reads an X11 selection as any target (smithay does only text).
 //! - [`xwayland_env`]: what Xwayland needs from our environment (smithay clears it).
 //!
 //! The lazy start, in order: [`X11Display::bind_free`] holds `:n`; a client connects; the
-//! compositor [`X11Display::accept_pending`]s, drops the display (lock and socket files go), lets
-//! smithay's `XWayland::spawn(Some(n))` take the same number (it binds the same paths), and
-//! [`proxy`]s the accepted connections to it. Later clients reach Xwayland directly.
+//! compositor [`X11Display::accept_pending`]s, [`X11Display::hand_over`]s the display (the lock
+//! file and abstract socket go, the filesystem socket stays until replaced), lets smithay's
+//! `XWayland::spawn(Some(n))` take the same number (it binds the same paths), takes what reached
+//! the old socket meanwhile ([`HandOver::accept_pending`]) and [`proxy`]s the accepted
+//! connections to it. Later clients reach Xwayland directly.
 
 use std::fs::OpenOptions;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -19,6 +25,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
+
+pub mod close;
+pub mod icon;
+pub mod resources;
+pub mod selection;
 
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
@@ -94,6 +105,45 @@ impl X11Display {
                 let _ = stream.set_nonblocking(false);
                 streams.push(stream);
             }
+        }
+        streams
+    }
+}
+
+impl X11Display {
+    /// Lets the display go to an X server that binds the same number, leaving no moment in which
+    /// a connecting client finds nothing: the lock file and the abstract socket go now (the
+    /// server must take them), but the filesystem socket stays bound and keeps its path until
+    /// the server replaces it. libxcb tries the abstract socket first and, refused, the path:
+    /// such clients wait in the returned listener's backlog, to be taken with
+    /// [`HandOver::accept_pending`] once the server has bound its sockets.
+    pub fn hand_over(mut self) -> HandOver {
+        let mut listeners = std::mem::take(&mut self.listeners);
+        let number = self.number;
+        // No Drop: it would remove the path the server is about to own (nothing is left to leak).
+        std::mem::forget(self);
+        // The filesystem socket comes first (`bind_sockets`); the abstract one closes here.
+        let filesystem = listeners.remove(0);
+        drop(listeners);
+        let _ = std::fs::remove_file(lock_path(number));
+        HandOver { listener: filesystem }
+    }
+}
+
+/// The filesystem socket of a display handed over (see [`X11Display::hand_over`]). Dropping it
+/// closes the socket and leaves the path alone (it is the server's by then).
+#[derive(Debug)]
+pub struct HandOver {
+    listener: UnixListener,
+}
+
+impl HandOver {
+    /// Accepts the connections that reached the old socket before the server replaced it.
+    pub fn accept_pending(&self) -> Vec<UnixStream> {
+        let mut streams = Vec::new();
+        while let Ok((stream, _)) = self.listener.accept() {
+            let _ = stream.set_nonblocking(false);
+            streams.push(stream);
         }
         streams
     }
@@ -253,6 +303,15 @@ fn send_all(to: &UnixStream, mut bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()
     Ok(())
 }
 
+/// Waits until an X connection has something to read, or `limit` (at most 200 ms) passes.
+fn wait_readable(conn: &x11rb::rust_connection::RustConnection, limit: std::time::Duration) {
+    use std::os::fd::AsRawFd;
+    let slice = limit.min(std::time::Duration::from_millis(200)).as_millis() as i32;
+    let mut pfd = libc::pollfd { fd: conn.stream().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd for the connection's socket, which outlives the call.
+    unsafe { libc::poll(&mut pfd, 1, slice) };
+}
+
 /// The environment Xwayland gets besides smithay's (PATH, XDG_RUNTIME_DIR): home, cursor
 /// theme, locale, fonts, XKB overrides.
 pub fn xwayland_env() -> Vec<(String, String)> {
@@ -300,6 +359,24 @@ mod tests {
         let mut rest = Vec::new();
         (&server).read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn a_handed_over_display_keeps_its_path_and_queues_clients() {
+        let d = X11Display::bind_free(true).unwrap();
+        let n = d.number();
+        let handed = d.hand_over();
+        // The lock is free for the server; the path still leads to us.
+        assert!(!lock_path(n).exists() && socket_path(n).exists());
+        let c = UnixStream::connect(socket_path(n)).unwrap();
+        // The server replaces the path; the connection made before is still ours to pass on.
+        std::fs::remove_file(socket_path(n)).unwrap();
+        let server = UnixListener::bind(socket_path(n)).unwrap();
+        assert_eq!(handed.accept_pending().len(), 1);
+        drop(handed);
+        assert!(socket_path(n).exists(), "dropping the hand-over removed the server's path");
+        drop((c, server));
+        let _ = std::fs::remove_file(socket_path(n));
     }
 
     #[test]

@@ -47,12 +47,7 @@ impl SelectionHandler for State {
         if !self.x11_selection_owns(ty) {
             return;
         }
-        let handle = self.loop_handle.clone();
-        if let Some(xwm) = self.xwm.as_mut() {
-            if let Err(err) = xwm.send_selection(ty, mime_type, fd, handle) {
-                tracing::warn!(?ty, "reading an X11 selection: {err}");
-            }
-        }
+        crate::xwayland::read_x11_selection(self, ty, mime_type, fd);
     }
 }
 

@@ -22,7 +22,8 @@ impl XWaylandShellHandler for State {
         &mut self.xwayland_shell_state
     }
 
-    fn surface_associated(&mut self, _xwm: XwmId, _surface: WlSurface, window: X11Surface) {
+    fn surface_associated(&mut self, _xwm: XwmId, surface: WlSurface, window: X11Surface) {
+        crate::xwayland::attach_x11_icon(&window, &surface);
         if let Some(index) = self.x11_index(&window) {
             self.toplevel_committed(index);
         }
@@ -31,7 +32,33 @@ impl XWaylandShellHandler for State {
 
 delegate_xwayland_shell!(State);
 
+/// Set once wayrail configured an X11 window (its geometry is then exact; see
+/// `State::x11_geometry`).
+struct GeometrySettled;
+
 impl State {
+    /// An X11 window's logical geometry. smithay 0.7 converts a new window's X geometry with the
+    /// client scale cut to an integer (later conversions are exact): at fractional scales that is
+    /// corrected here until wayrail has configured the window once.
+    fn x11_geometry(&self, window: &X11Surface) -> Rectangle<i32, Logical> {
+        let geo = window.geometry();
+        let scale = self.x11_scale();
+        if scale.fract() == 0.0 || window.user_data().get::<GeometrySettled>().is_some() {
+            return geo;
+        }
+        let f = scale.floor().max(1.0) / scale;
+        let m = |v: i32| (f64::from(v) * f).round() as i32;
+        Rectangle::new((m(geo.loc.x), m(geo.loc.y)).into(), (m(geo.size.w), m(geo.size.h)).into())
+    }
+
+    /// Configures a managed X11 window (position and size in logical space).
+    fn configure_x11(&self, window: &X11Surface, rect: Rectangle<i32, Logical>) {
+        if let Err(err) = window.configure(rect) {
+            tracing::debug!(window = window.window_id(), "configuring an X11 window: {err}");
+        }
+        window.user_data().insert_if_missing_threadsafe(|| GeometrySettled);
+    }
+
     fn x11_index(&self, window: &X11Surface) -> Option<usize> {
         self.toplevels.iter().position(|t| t.window.x11_surface() == Some(window))
     }
@@ -42,6 +69,9 @@ impl State {
             return;
         }
         let location = Some(window.geometry().loc);
+        if !window.is_override_redirect() {
+            self.request_x11_icons(&window);
+        }
         self.toplevels.push(ToplevelEntry {
             window: Window::new_x11_window(window),
             id: None,
@@ -96,10 +126,10 @@ impl XwmHandler for State {
             return;
         }
         // Placed as Wayland windows are: on its transient parent, else cascaded.
-        let geo = window.geometry();
+        let geo = self.x11_geometry(&window);
         let parent = window.is_transient_for().and_then(|w| self.x11_window_id(w));
         let loc = self.initial_location(geo.size, parent);
-        let _ = window.configure(Rectangle::new(loc, geo.size));
+        self.configure_x11(&window, Rectangle::new(loc, geo.size));
         tracing::debug!(window = window.window_id(), title = %window.title(), "X11 window mapped");
         self.add_x11_window(window);
     }
@@ -130,10 +160,10 @@ impl XwmHandler for State {
         _reorder: Option<Reorder>,
     ) {
         let entry = self.x11_index(&window).map(|i| (self.toplevels[i].id, self.toplevels[i].show));
-        let mut geo = window.geometry();
+        let mut geo = self.x11_geometry(&window);
         // Maximized and fullscreen windows keep the size we gave them.
         if matches!(entry, Some((_, ShowState::Maximized | ShowState::Fullscreen))) {
-            let _ = window.configure(geo);
+            self.configure_x11(&window, geo);
             return;
         }
         if let Some(w) = w {
@@ -152,7 +182,7 @@ impl XwmHandler for State {
                 geo.loc.y = y;
             }
         }
-        let _ = window.configure(geo);
+        self.configure_x11(&window, geo);
         if let Some((Some(id), _)) = entry {
             self.sync_window_info(id);
         }
@@ -165,6 +195,8 @@ impl XwmHandler for State {
         geometry: Rectangle<i32, Logical>,
         _above: Option<u32>,
     ) {
+        // smithay converted this geometry exactly.
+        window.user_data().insert_if_missing_threadsafe(|| GeometrySettled);
         let Some(index) = self.x11_index(&window) else { return };
         if window.is_override_redirect() {
             // Menus and tooltips place themselves.
@@ -213,6 +245,12 @@ impl XwmHandler for State {
     fn minimize_request(&mut self, _xwm: XwmId, window: X11Surface) {
         if let Some(id) = self.x11_index(&window).and_then(|i| self.toplevels[i].id) {
             self.set_minimized(id, true);
+        }
+    }
+
+    fn unminimize_request(&mut self, _xwm: XwmId, window: X11Surface) {
+        if let Some(id) = self.x11_index(&window).and_then(|i| self.toplevels[i].id) {
+            self.set_minimized(id, false);
         }
     }
 
