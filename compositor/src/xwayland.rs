@@ -480,19 +480,11 @@ pub fn clear_selection(state: &mut State, ty: SelectionTarget) {
     }
 }
 
-/// A Wayland client reads the selection an X11 client owns: the two text types through
-/// smithay's window manager (which maps them to `UTF8_STRING` and `TEXT`), every other type
-/// (images, rich text) through `wayrail_xwayland::selection`, as the X11 target of that name.
+/// A Wayland client reads the selection an X11 client owns, through
+/// `wayrail_xwayland::selection` on a thread of its own: as the X11 target of that name, and
+/// text also as the X11 text targets. (Not smithay's window manager: it gives only text, and
+/// its INCR transfers of several megabytes stalled now and then.)
 pub fn read_x11_selection(state: &mut State, ty: SelectionTarget, mime_type: String, fd: std::os::fd::OwnedFd) {
-    if matches!(mime_type.as_str(), "text/plain;charset=utf-8" | "text/plain") {
-        let handle = state.loop_handle.clone();
-        if let Some(xwm) = state.xwm.as_mut() {
-            if let Err(err) = xwm.send_selection(ty, mime_type, fd, handle) {
-                tracing::warn!(?ty, "reading an X11 selection: {err}");
-            }
-        }
-        return;
-    }
     let Some(display) = state.xwl.display.filter(|_| state.xwm.is_some()) else { return };
     let selection = match ty {
         SelectionTarget::Clipboard => wayrail_xwayland::selection::Selection::Clipboard,

@@ -63,6 +63,17 @@ fn wait_event<T>(conn: &RustConnection, mut pick: impl FnMut(&Event) -> Option<T
     }
 }
 
+/// The X11 targets to ask for, in order, for a MIME type: the type itself (X11 apps name
+/// non-text targets by MIME type, and some offer `text/plain` too), then for text the X11
+/// text targets.
+fn targets_for(mime_type: &str) -> Vec<&str> {
+    match mime_type {
+        "text/plain;charset=utf-8" => vec![mime_type, "UTF8_STRING", "text/plain"],
+        "text/plain" => vec![mime_type, "UTF8_STRING", "STRING"],
+        _ => vec![mime_type],
+    }
+}
+
 fn transfer(display: u32, selection: Selection, mime_type: &str, out: &mut impl Write) -> anyhow::Result<usize> {
     let (conn, screen) =
         x11rb::connect(Some(&format!(":{display}"))).with_context(|| format!("connecting to :{display}"))?;
@@ -74,16 +85,23 @@ fn transfer(display: u32, selection: Selection, mime_type: &str, out: &mut impl 
         Selection::Clipboard => atom(&conn, "CLIPBOARD")?,
         Selection::Primary => AtomEnum::PRIMARY.into(),
     };
-    let target = atom(&conn, mime_type)?;
     let property = atom(&conn, "_WAYRAIL_SELECTION")?;
     let incr = atom(&conn, "INCR")?;
-    conn.convert_selection(window, selection_atom, target, property, x11rb::CURRENT_TIME)?;
-    conn.flush()?;
-    let answered = wait_event(&conn, |e| match e {
-        Event::SelectionNotify(n) if n.requestor == window => Some(n.property),
-        _ => None,
-    })?;
-    if answered == u32::from(AtomEnum::NONE) {
+    let mut converted = false;
+    for name in targets_for(mime_type) {
+        let target = atom(&conn, name)?;
+        conn.convert_selection(window, selection_atom, target, property, x11rb::CURRENT_TIME)?;
+        conn.flush()?;
+        let answered = wait_event(&conn, |e| match e {
+            Event::SelectionNotify(n) if n.requestor == window => Some(n.property),
+            _ => None,
+        })?;
+        if answered != u32::from(AtomEnum::NONE) {
+            converted = true;
+            break;
+        }
+    }
+    if !converted {
         bail!("the owner cannot give the selection as {mime_type}");
     }
     let reply = conn.get_property(true, window, property, AtomEnum::ANY, 0, u32::MAX / 4)?.reply()?;
