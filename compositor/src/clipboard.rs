@@ -113,7 +113,7 @@ fn clear_seat_selection(state: &mut State, ty: SelectionTarget) {
         }
     }
     if let Some(xwm) = state.xwm.as_mut() {
-        if let Err(err) = xwm.new_selection(ty, None) {
+        if let Err(err) = crate::xwayland::offer_selection_to_x11(xwm, ty, None) {
             tracing::debug!(?ty, "clearing an X11 selection: {err}");
         }
     }
@@ -182,7 +182,7 @@ fn host_offer(state: &mut State, session: SessionId, mimes: Vec<String>) {
             }
         }
         if let Some(xwm) = state.xwm.as_mut() {
-            if let Err(err) = xwm.new_selection(ty, Some(mimes.clone())) {
+            if let Err(err) = crate::xwayland::offer_selection_to_x11(xwm, ty, Some(mimes.clone())) {
                 tracing::warn!(?ty, "offering the host's selection to X11: {err}");
             }
         }

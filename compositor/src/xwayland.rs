@@ -308,7 +308,7 @@ impl State {
                         // What Wayland clients hold is offered to X11 clients at once.
                         for ty in [SelectionTarget::Clipboard, SelectionTarget::Primary] {
                             if let Some(mimes) = wayland_selection_mimes(state, ty) {
-                                let _ = wm.new_selection(ty, Some(mimes));
+                                let _ = offer_selection_to_x11(&mut wm, ty, Some(mimes));
                             }
                         }
                         state.xwm = Some(wm);
@@ -478,6 +478,17 @@ pub fn clear_selection(state: &mut State, ty: SelectionTarget) {
         SelectionTarget::Clipboard => clear_data_device_selection(&dh, &seat),
         SelectionTarget::Primary => clear_primary_selection(&dh, &seat),
     }
+}
+
+/// Offers a selection to X11 clients (or withdraws ours, with `None`), and sends that to the X
+/// server at once. smithay's window manager only buffers the ownership change until its next
+/// flush; an X11 app copying in between would take the selection first and then lose it to
+/// our stale ownership (the first X11 copy after a Wayland one was lost).
+pub fn offer_selection_to_x11(xwm: &mut X11Wm, ty: SelectionTarget, mimes: Option<Vec<String>>) -> anyhow::Result<()> {
+    xwm.new_selection(ty, mimes)?;
+    // X11Wm has no flush of its own; restacking nothing flushes and changes nothing.
+    xwm.update_stacking_order_upwards(std::iter::empty::<&X11Surface>())?;
+    Ok(())
 }
 
 /// A Wayland client reads the selection an X11 client owns, through

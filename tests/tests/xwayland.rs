@@ -180,6 +180,38 @@ fn selections_are_bridged_both_ways() {
     }
 }
 
+/// An X11 copy made right after a Wayland copy wins. (wayrail's ownership of the X11 selection
+/// for the Wayland copy sat unsent until the next X event, then overrode the X11 app's.)
+#[test]
+fn an_x11_copy_right_after_a_wayland_copy_wins() {
+    require_programs!("Xwayland", "xeyes", "xclip", "wl-copy", "wl-paste", "timeout");
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let _eyes = wr.spawn_x11_client("xeyes", &[]);
+    wait_titled(&wr, "xeyes");
+    let wl_paste = || {
+        let mut cmd = wr.command("timeout");
+        cmd.args(["5", "wl-paste", "-n"]);
+        read_output(cmd)
+    };
+    for round in 0..3 {
+        let wayland = format!("wayland-{round}");
+        let mut cmd = wr.command("wl-copy");
+        cmd.arg(&wayland);
+        let _wl_copy = wr.spawn("wl-copy", cmd);
+        // Read on the Wayland side only: no X11 traffic between the two copies.
+        assert!(wait_until(Duration::from_secs(10), || wl_paste() == wayland), "wl-copy did not take the selection");
+        let x11 = format!("x11-{round}");
+        let mut cmd = wr.x11_command("sh");
+        cmd.args(["-c", &format!("printf {x11} | xclip -selection clipboard -i")]);
+        let _xclip = wr.spawn("xclip", cmd);
+        assert!(
+            wait_until(Duration::from_secs(10), || wl_paste() == x11),
+            "round {round}: the X11 copy was lost, wl-paste gives {:?}",
+            wl_paste()
+        );
+    }
+}
+
 /// `cmd` with its stdout into `out` (bounded by `timeout`); whether it succeeded.
 fn run_into(mut cmd: std::process::Command, out: &std::path::Path) -> bool {
     let file = std::fs::File::create(out).expect("creating an output file");

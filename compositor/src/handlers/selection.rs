@@ -32,7 +32,7 @@ impl SelectionHandler for State {
             SelectionTarget::Primary => self.xwl.wayland_primary = mimes.clone(),
         }
         if let Some(xwm) = self.xwm.as_mut() {
-            if let Err(err) = xwm.new_selection(ty, mimes) {
+            if let Err(err) = crate::xwayland::offer_selection_to_x11(xwm, ty, mimes) {
                 tracing::warn!(?ty, "offering a selection to X11: {err}");
             }
         }
