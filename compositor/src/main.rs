@@ -138,12 +138,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let mut server = Server::new(ServerOptions { config, runtime_dir: None })?;
     println!("wayrail is running: WAYLAND_DISPLAY={}", server.socket_name);
-    if let Some(wayrail_compositor::backend::Backend::Rdp(rdp)) = &server.state.backend {
-        for addr in rdp.listening() {
-            println!("  RDP on {addr}");
-            if let Some(hostport) = addr.strip_prefix("tcp:") {
-                println!("  connect: xfreerdp3 /v:{hostport} /cert:ignore /sec:tls /u:user /p:any /dynamic-resolution");
-            }
+    for addr in server.state.backend.listening() {
+        println!("  RDP on {addr}");
+        if let Some(hostport) = addr.strip_prefix("tcp:") {
+            println!("  connect: xfreerdp3 /v:{hostport} /cert:ignore /sec:tls /u:user /p:any /dynamic-resolution");
         }
     }
     println!("  apps: WAYLAND_DISPLAY={} foot   |   wayrail msg windows", server.socket_name);

@@ -22,7 +22,7 @@ use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::{Buffer, Logical, Physical, Point, Rectangle, Scale, Size, Transform};
 use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, TraversalAction};
 
-use crate::state::State;
+use crate::state::Core;
 use crate::window::{DamageRect, WindowId};
 
 pub fn surface_has_buffer(surface: &WlSurface) -> bool {
@@ -230,7 +230,7 @@ impl Composer {
     }
 
     /// The root surface of a window id, toplevel or popup.
-    fn window_root(state: &State, id: WindowId) -> Option<WlSurface> {
+    fn window_root(state: &Core, id: WindowId) -> Option<WlSurface> {
         if let Some(t) = state.toplevel_by_id(id) {
             return crate::state::window_root(&t.window);
         }
@@ -244,7 +244,7 @@ impl Composer {
     /// the surface tree's bounding box; `origin` in the result is where the root surface sits in it.
     pub fn render_window(
         &mut self,
-        state: &State,
+        state: &Core,
         id: WindowId,
         scale: f64,
     ) -> anyhow::Result<Option<(Frame<'_>, Point<i32, Physical>)>> {
@@ -312,7 +312,7 @@ impl Composer {
     }
 
     /// Composes a whole output: every visible window with its popups, bottom to top.
-    pub fn render_output(&mut self, state: &State, name: &str) -> anyhow::Result<Frame<'_>> {
+    pub fn render_output(&mut self, state: &Core, name: &str) -> anyhow::Result<Frame<'_>> {
         let entry = state.output_by_name(name).ok_or_else(|| anyhow::anyhow!("no output {name}"))?;
         let size: Size<i32, Physical> = entry.physical_size.into();
         let reuse = self.outputs.get(name).is_some_and(|t| t.size() == size && t.scale == entry.scale);
@@ -377,7 +377,7 @@ impl Composer {
 
 /// Delivers frame callbacks and presentation feedback to every visible surface: what a
 /// backend calls when a frame was shown (a vblank of its clock, or the host's frame ack).
-pub fn send_frame_callbacks(state: &mut State, time: Duration) {
+pub fn send_frame_callbacks(state: &Core, time: Duration) {
     let primary = state.outputs.first().map(|o| (o.output.clone(), o.frame_interval()));
     let Some((fallback_output, fallback_refresh)) = primary else { return };
     for window in state.space.elements() {

@@ -13,7 +13,7 @@ use smithay::wayland::socket::ListeningSocketSource;
 use crate::backend::Backend;
 use crate::config::{BackendKind, Config};
 use crate::ipc::{self, IpcServer, Request, WindowOp};
-use crate::render::{send_frame_callbacks, Composer};
+use crate::render::send_frame_callbacks;
 use crate::state::State;
 use crate::window::WindowId;
 
@@ -97,13 +97,12 @@ impl Server {
             })
             .map_err(|e| anyhow::anyhow!("IPC source: {}", e.error))?;
 
-        state.composer = Some(Composer::new()?);
         let backend = match backend_kind {
             BackendKind::Headless => Backend::Headless,
             BackendKind::Nested => crate::backend::nested::init(&event_loop.handle(), &mut state)?,
             BackendKind::Rdp => crate::backend::rdp::init(&event_loop.handle(), &mut state)?,
         };
-        state.backend = Some(backend);
+        state.backend = backend;
         let xwayland_mode = state.config.xwayland;
         if let Some(n) = state.init_xwayland(xwayland_mode) {
             std::env::set_var("DISPLAY", format!(":{n}"));
@@ -296,7 +295,7 @@ fn clients_json(state: &mut State) -> Value {
 }
 
 fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, window: Option<u32>) -> Value {
-    let Some(mut composer) = state.composer.take() else { return ipc::err("no renderer") };
+    let State { core: state, composer, .. } = state;
     let result = composer.for_screenshot(|composer| -> anyhow::Result<Value> {
         if let Some(id) = window {
             let id = WindowId(id);
@@ -316,7 +315,6 @@ fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, w
             Ok(json!({"path": path, "width": frame.width, "height": frame.height, "output": name}))
         }
     });
-    state.composer = Some(composer);
     match result {
         Ok(v) => ipc::ok(v),
         Err(e) => ipc::err(format!("{e:#}")),

@@ -32,7 +32,7 @@ use smithay::wayland::selection::SelectionTarget;
 
 use crate::config::XwaylandMode;
 use crate::icons::X11IconSlot;
-use crate::state::{x11_wl_surface, LegacyWlSurface, State};
+use crate::state::{x11_wl_surface, Core, LegacyWlSurface, State};
 
 /// The state of Xwayland.
 #[derive(Default)]
@@ -71,24 +71,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 #[derive(Default)]
 struct CloseRequested(std::sync::Mutex<Option<Instant>>);
 
-impl State {
-    /// Asks an X11 window to close: WM_DELETE_WINDOW (smithay destroys windows that do not take
-    /// it), and a watch that kills the client if it hangs; a request repeated after the grace
-    /// period kills a client that cannot be pinged.
-    pub fn close_x11_window(&mut self, x: &X11Surface) {
-        x.user_data().insert_if_missing(CloseRequested::default);
-        let force = {
-            let mut first = x.user_data().get::<CloseRequested>().unwrap().0.lock().unwrap();
-            first.get_or_insert_with(Instant::now).elapsed() >= CLOSE_GRACE
-        };
-        if let Err(err) = x.close() {
-            tracing::warn!(window = x.window_id(), "closing an X11 window: {err}");
-        }
-        if let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) {
-            wayrail_xwayland::close::watch_close(display, x.window_id(), CLOSE_GRACE, force);
-        }
-    }
-
+impl Core {
     /// The HiDPI policy for X11 apps, recomputed from the outputs; cheap when nothing changed,
     /// so call it whenever outputs come, go or change scale.
     ///
@@ -154,6 +137,25 @@ impl State {
         });
         if let Err(err) = spawned {
             tracing::warn!("no thread to set X resources: {err}");
+        }
+    }
+}
+
+impl State {
+    /// Asks an X11 window to close: WM_DELETE_WINDOW (smithay destroys windows that do not take
+    /// it), and a watch that kills the client if it hangs; a request repeated after the grace
+    /// period kills a client that cannot be pinged.
+    pub fn close_x11_window(&mut self, x: &X11Surface) {
+        x.user_data().insert_if_missing(CloseRequested::default);
+        let force = {
+            let mut first = x.user_data().get::<CloseRequested>().unwrap().0.lock().unwrap();
+            first.get_or_insert_with(Instant::now).elapsed() >= CLOSE_GRACE
+        };
+        if let Err(err) = x.close() {
+            tracing::warn!(window = x.window_id(), "closing an X11 window: {err}");
+        }
+        if let Some(display) = self.xwl.display.filter(|_| self.xwm.is_some()) {
+            wayrail_xwayland::close::watch_close(display, x.window_id(), CLOSE_GRACE, force);
         }
     }
 

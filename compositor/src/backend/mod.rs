@@ -1,10 +1,14 @@
 //! Backends of the compositor core. `headless` has no display at all: virtual outputs and a
 //! frame clock (see `server::FrameClock`). `nested` shows the desktop in a window of an
-//! existing Wayland/X11 session, for developers.
+//! existing Wayland/X11 session, for developers. `rdp` serves it to RDP clients.
+//!
+//! The backend is a sibling of the core in [`State`]: backend code borrows both at once.
 
 #[cfg(feature = "nested")]
 pub mod nested;
 pub mod rdp;
+
+use crate::state::State;
 
 pub enum Backend {
     Headless,
@@ -13,31 +17,45 @@ pub enum Backend {
     Nested(Box<nested::Nested>),
 }
 
+impl Backend {
+    pub fn rdp_mut(&mut self) -> Option<&mut rdp::Rdp> {
+        match self {
+            Backend::Rdp(rdp) => Some(rdp),
+            _ => None,
+        }
+    }
+
+    /// The addresses an RDP backend listens on (nothing for the others).
+    pub fn listening(&self) -> &[String] {
+        match self {
+            Backend::Rdp(rdp) => rdp.listening(),
+            _ => &[],
+        }
+    }
+}
+
 /// Called after every round of client requests.
-pub fn after_dispatch(state: &mut crate::state::State) {
-    if let Some(Backend::Rdp(mut r)) = state.backend.take() {
-        rdp::after_dispatch(&mut r, state);
-        state.backend = Some(Backend::Rdp(r));
+pub fn after_dispatch(state: &mut State) {
+    let State { core, backend, composer } = state;
+    if let Backend::Rdp(rdp) = backend {
+        rdp::after_dispatch(rdp, core, composer);
     }
 }
 
 /// Called by the frame clock; returns whether frame callbacks go out now.
-pub fn on_frame(state: &mut crate::state::State) -> bool {
-    let mut callbacks = true;
-    match state.backend.take() {
-        Some(Backend::Rdp(mut r)) => {
-            callbacks = rdp::on_frame(&mut r, state);
-            state.backend = Some(Backend::Rdp(r));
-        }
+pub fn on_frame(state: &mut State) -> bool {
+    let State { core, backend, composer } = state;
+    let callbacks = match backend {
+        Backend::Headless => true,
+        Backend::Rdp(rdp) => rdp::on_frame(rdp, core, composer),
         #[cfg(feature = "nested")]
-        Some(Backend::Nested(mut nested)) => {
-            nested.render(state);
-            state.backend = Some(Backend::Nested(nested));
+        Backend::Nested(nested) => {
+            nested.render(core);
+            true
         }
-        other => state.backend = other,
-    }
+    };
     if !callbacks {
-        state.frame_blocked = true;
+        core.frame_blocked = true;
     }
     callbacks
 }

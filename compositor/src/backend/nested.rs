@@ -13,7 +13,7 @@ use smithay::reexports::calloop::LoopHandle;
 
 use crate::config::OutputSpec;
 use crate::input::InputEvent;
-use crate::state::State;
+use crate::state::{Core, State};
 
 pub struct Nested {
     backend: WinitGraphicsBackend<GlesRenderer>,
@@ -48,12 +48,12 @@ fn handle_event(state: &mut State, event: WinitEvent) {
     match event {
         WinitEvent::Resized { size, .. } => {
             let name = match &state.backend {
-                Some(super::Backend::Nested(n)) => n.output_name.clone(),
+                super::Backend::Nested(n) => n.output_name.clone(),
                 _ => return,
             };
             state.resize_output(&name, size.w, size.h);
-            if let Some(super::Backend::Nested(n)) = &mut state.backend {
-                if let Some(o) = state.outputs.iter().find(|o| o.name == name) {
+            if let super::Backend::Nested(n) = &mut state.backend {
+                if let Some(o) = state.core.outputs.iter().find(|o| o.name == name) {
                     n.tracker = OutputDamageTracker::from_output(&o.output);
                 }
             }
@@ -97,7 +97,7 @@ fn handle_input(state: &mut State, input: BackendInput<winit::WinitInput>) {
 }
 
 impl Nested {
-    pub fn render(&mut self, state: &mut State) {
+    pub fn render(&mut self, state: &Core) {
         let Some(output) = state.output_by_name(&self.output_name).map(|o| o.output.clone()) else { return };
         let age = self.backend.buffer_age().unwrap_or(0);
         let damage = {

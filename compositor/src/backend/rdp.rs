@@ -19,8 +19,8 @@ use crate::cursor::CursorState;
 
 use crate::config::Config;
 use crate::input::InputEvent;
-use crate::render::send_frame_callbacks;
-use crate::state::State;
+use crate::render::{send_frame_callbacks, Composer};
+use crate::state::{Core, State};
 
 /// evdev codes of the lock keys, to bring xkb's locks in line with the host's.
 const KEY_CAPSLOCK: u32 = 58;
@@ -114,23 +114,15 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
     })))
 }
 
-fn with_rdp<T>(state: &mut State, f: impl FnOnce(&mut Rdp, &mut State) -> T) -> Option<T> {
-    match state.backend.take() {
-        Some(super::Backend::Rdp(mut rdp)) => {
-            let value = f(&mut rdp, state);
-            state.backend = Some(super::Backend::Rdp(rdp));
-            Some(value)
-        }
-        other => {
-            state.backend = other;
-            None
-        }
-    }
+/// The RDP backend's own state beside the core; host events arrive only while it runs.
+fn rdp_of(state: &mut State) -> Option<(&mut Rdp, &mut Core)> {
+    let State { core, backend, .. } = state;
+    backend.rdp_mut().map(|rdp| (rdp, core))
 }
 
 /// Pointer coordinates (relative to the top-left of the host's monitors' bounding box) →
 /// the global logical space, through the monitor under the point.
-fn to_logical(state: &State, x: u16, y: u16) -> (f64, f64) {
+fn to_logical(state: &Core, x: u16, y: u16) -> (f64, f64) {
     let desktop = state.host_desktop();
     state.host_to_logical(desktop.x as f64 + x as f64, desktop.y as f64 + y as f64)
 }
@@ -148,11 +140,9 @@ fn apply_monitors(state: &mut State, monitors: &[HostMonitor]) {
     state.set_host_layout(&layout);
 }
 
-fn full_refresh(state: &mut State) {
-    if let Some(composer) = state.composer.as_mut() {
-        for o in &state.outputs {
-            composer.forget_output(&o.name);
-        }
+fn full_refresh(state: &mut Core, composer: &mut Composer) {
+    for o in &state.outputs {
+        composer.forget_output(&o.name);
     }
     state.output_damaged = true;
     state.frame_requested = true;
@@ -162,7 +152,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
     match event {
         HostEvent::Connected { session, width, height, keyboard_layout, remote_app, monitors } => {
             tracing::info!(session, width, height, remote_app, monitors = monitors.len(), "RDP client connected");
-            with_rdp(state, |rdp, _| {
+            if let Some((rdp, _)) = rdp_of(state) {
                 rdp.session = Some(session);
                 rdp.in_flight = None;
                 rdp.last_pointer = None;
@@ -172,7 +162,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 rdp.sent.clear();
                 rdp.icons_sent.clear();
                 rdp.dirty.clear();
-            });
+            }
             state.cursor_dirty = true;
             apply_monitors(state, &monitors);
             if state.config.keyboard.layout.is_empty() {
@@ -189,22 +179,24 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 }
             }
             state.frame_blocked = false;
-            full_refresh(state);
+            full_refresh(&mut state.core, &mut state.composer);
             if remote_app {
-                with_rdp(state, announce_all_windows);
+                if let Some((rdp, core)) = rdp_of(state) {
+                    announce_all_windows(rdp, core);
+                }
             }
             crate::clipboard::on_connected(state);
         }
         HostEvent::Disconnected { session, reason } => {
             tracing::info!(session, %reason, "RDP client gone; apps keep running");
-            with_rdp(state, |rdp, _| {
+            if let Some((rdp, _)) = rdp_of(state) {
                 if rdp.session == Some(session) {
                     rdp.session = None;
                     rdp.in_flight = None;
                     rdp.remote_app = false;
                     rdp.window_frames_in_flight.clear();
                 }
-            });
+            }
             crate::clipboard::on_disconnected(state, session);
             state.host_move_resize = false;
             state.work_areas.clear();
@@ -228,41 +220,38 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
         HostEvent::Layout { monitors } => {
             apply_monitors(state, &monitors);
             state.cursor_dirty = true;
-            full_refresh(state);
+            full_refresh(&mut state.core, &mut state.composer);
         }
-        HostEvent::Refresh => full_refresh(state),
+        HostEvent::Refresh => full_refresh(&mut state.core, &mut state.composer),
         HostEvent::RefreshWindow { window } => {
             let id = WindowId(window);
-            if let Some(c) = state.composer.as_mut() {
-                c.forget_window(id);
-            }
-            with_rdp(state, |rdp, _| {
+            state.composer.forget_window(id);
+            if let Some((rdp, _)) = rdp_of(state) {
                 rdp.dirty.insert(id);
-            });
+            }
             state.frame_requested = true;
         }
         HostEvent::Rail(event) => handle_rail_event(state, event),
         HostEvent::WindowMapping { scaled } => {
-            let changed = with_rdp(state, |rdp, _| std::mem::replace(&mut rdp.scaled_windows, scaled) != scaled);
-            if changed == Some(true) {
+            let Some((rdp, core)) = rdp_of(state) else { return };
+            if std::mem::replace(&mut rdp.scaled_windows, scaled) != scaled {
                 tracing::info!(scaled, "RemoteApp host: scaling of window images");
-                with_rdp(state, announce_all_windows);
-                state.frame_requested = true;
+                announce_all_windows(rdp, core);
+                core.frame_requested = true;
             }
         }
         HostEvent::Clipboard(event) => crate::clipboard::handle_host_event(state, event),
         HostEvent::FrameDone { frame } => {
-            let done = with_rdp(state, |rdp, _| {
-                if rdp.in_flight == Some(frame) {
-                    rdp.in_flight = None;
-                    true
-                } else if rdp.window_frames_in_flight.remove(&frame) {
-                    rdp.window_frames_in_flight.is_empty()
-                } else {
-                    false
-                }
-            });
-            if done == Some(true) {
+            let Some((rdp, _)) = rdp_of(state) else { return };
+            let done = if rdp.in_flight == Some(frame) {
+                rdp.in_flight = None;
+                true
+            } else if rdp.window_frames_in_flight.remove(&frame) {
+                rdp.window_frames_in_flight.is_empty()
+            } else {
+                false
+            };
+            if done {
                 state.frame_blocked = false;
                 let time = state.started.elapsed();
                 send_frame_callbacks(state, time);
@@ -284,7 +273,7 @@ fn sync_locks(state: &mut State, caps_lock: bool, num_lock: bool) {
 }
 
 /// Follows the window model (RemoteApp) and sends the cursor when it changed.
-pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
+pub fn after_dispatch(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) {
     let events: Vec<WindowEvent> = state.windows.drain_events().collect();
     let icon_changes: Vec<WindowId> = state.icons_changed.drain().collect();
     if rdp.remote_app && rdp.session.is_some() {
@@ -321,9 +310,7 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
                     if rdp.sent.remove(&id).is_some() {
                         rdp.handle.send_rail(RailCommand::Remove(id.0));
                     }
-                    if let Some(c) = state.composer.as_mut() {
-                        c.forget_window(id);
-                    }
+                    composer.forget_window(id);
                 }
             }
         }
@@ -337,9 +324,7 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
     }
     state.cursor_dirty = false;
     rdp.cursor_scale = scale;
-    let Some(mut composer) = state.composer.take() else { return };
-    let cursor = crate::cursor::current(&state.cursor_status, &mut state.cursor_loader, &mut composer, scale);
-    state.composer = Some(composer);
+    let cursor = crate::cursor::current(&state.cursor_status, &mut state.cursor_loader, composer, scale);
     let pointer = match cursor {
         CursorState::Hidden => Pointer::Hidden,
         CursorState::Image(image) => Pointer::Image {
@@ -358,19 +343,18 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut State) {
 
 /// The frame clock ticked: compose the output and hand the damage to the host. Returns
 /// whether frame callbacks go out now (false while the host has a frame to acknowledge).
-pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
+pub fn on_frame(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) -> bool {
     if rdp.session.is_none() {
         return true;
     }
     if rdp.remote_app {
-        return window_frames(rdp, state);
+        return window_frames(rdp, state, composer);
     }
     if rdp.in_flight.is_some() {
         return false;
     }
     // Every output, each at its scale, where its monitor is on the host's desktop.
     let desktop = state.host_desktop();
-    let Some(mut composer) = state.composer.take() else { return true };
     let mut tiles = Vec::new();
     let places: Vec<(String, i32, i32)> =
         state.outputs.iter().map(|o| (o.name.clone(), o.host_rect.x - desktop.x, o.host_rect.y - desktop.y)).collect();
@@ -384,7 +368,6 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
             Err(err) => tracing::error!(output = name, "composing the desktop: {err:#}"),
         }
     }
-    state.composer = Some(composer);
     if tiles.is_empty() {
         return true;
     }
@@ -397,7 +380,7 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
         false
     } else {
         tracing::warn!("the RDP thread is behind; frame dropped");
-        full_refresh(state);
+        full_refresh(state, composer);
         true
     }
 }
@@ -405,7 +388,7 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut State) -> bool {
 // ------------------------------------------------------------------ RemoteApp
 
 /// The output a window is shown on (its own idea of it, else where it mostly is).
-fn window_output<'a>(state: &'a State, info: &WindowInfo) -> Option<&'a crate::state::OutputEntry> {
+fn window_output<'a>(state: &'a Core, info: &WindowInfo) -> Option<&'a crate::state::OutputEntry> {
     info.output.as_deref().and_then(|name| state.output_by_name(name)).or_else(|| {
         state.output_for_rect(crate::window::Rect::new(info.x, info.y, info.width.max(1), info.height.max(1)))
     })
@@ -416,7 +399,7 @@ fn window_output<'a>(state: &'a State, info: &WindowInfo) -> Option<&'a crate::s
 /// rounded up, the buffer scale such apps draw at (the host scales the image down to the
 /// window's size, so the compositor never scales their pixels) — unless the host cannot
 /// scale images (`scaled_windows` false): then the compositor does.
-fn render_scale(state: &State, info: &WindowInfo, scaled_windows: bool) -> f64 {
+fn render_scale(state: &Core, info: &WindowInfo, scaled_windows: bool) -> f64 {
     let scale = window_output(state, info).map_or(1.0, |o| o.scale);
     if !scaled_windows {
         return scale;
@@ -434,7 +417,7 @@ fn render_scale(state: &State, info: &WindowInfo, scaled_windows: bool) -> f64 {
 
 /// The host's view of a window: where its whole image goes and where the window proper is,
 /// in host pixels of the monitor it is on.
-fn remote_window(state: &State, info: &WindowInfo, scaled_windows: bool) -> Option<RemoteWindow> {
+fn remote_window(state: &Core, info: &WindowInfo, scaled_windows: bool) -> Option<RemoteWindow> {
     // Toplevels, and X11 windows of either kind (override-redirect ones are popups), are
     // toplevel entries; xdg popups are popup entries.
     let (root, geometry_offset) = match state.toplevel_by_id(info.id) {
@@ -486,7 +469,7 @@ fn remote_window(state: &State, info: &WindowInfo, scaled_windows: bool) -> Opti
     })
 }
 
-fn upsert_window(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
+fn upsert_window(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
     let Some(window) = remote_window(state, info, rdp.scaled_windows) else { return };
     if rdp.sent.get(&info.id) != Some(&window) {
         rdp.sent.insert(info.id, window.clone());
@@ -498,7 +481,7 @@ fn upsert_window(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
 }
 
 /// The small (caption) and big (taskbar) icons of a toplevel, when it has any.
-fn send_icons(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
+fn send_icons(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
     let Some(surface) = state.toplevel_by_id(info.id).and_then(|t| crate::state::window_root(&t.window)) else {
         return;
     };
@@ -517,7 +500,7 @@ fn send_icons(rdp: &mut Rdp, state: &State, info: &WindowInfo) {
 }
 
 /// A new RemoteApp session gets every window, the z-order and the active window.
-fn announce_all_windows(rdp: &mut Rdp, state: &mut State) {
+fn announce_all_windows(rdp: &mut Rdp, state: &Core) {
     let infos: Vec<WindowInfo> = state.windows.iter().cloned().collect();
     for info in &infos {
         upsert_window(rdp, state, info);
@@ -530,11 +513,10 @@ fn announce_all_windows(rdp: &mut Rdp, state: &mut State) {
 }
 
 /// Sends what changed in each dirty window; returns whether frame callbacks go out now.
-fn window_frames(rdp: &mut Rdp, state: &mut State) -> bool {
+fn window_frames(rdp: &mut Rdp, state: &Core, composer: &mut Composer) -> bool {
     if !rdp.window_frames_in_flight.is_empty() {
         return false;
     }
-    let Some(mut composer) = state.composer.take() else { return true };
     let dirty: Vec<WindowId> = rdp.dirty.drain().collect();
     for id in dirty {
         if !rdp.sent.contains_key(&id) {
@@ -562,7 +544,6 @@ fn window_frames(rdp: &mut Rdp, state: &mut State) -> bool {
             rdp.dirty.insert(id);
         }
     }
-    state.composer = Some(composer);
     rdp.window_frames_in_flight.is_empty()
 }
 
@@ -595,7 +576,7 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
             tracing::info!(client_status = format!("{client_status:#x}"), "RemoteApp ready");
             // ALLOWLOCALMOVESIZE: the host moves and resizes windows itself.
             state.host_move_resize = client_status & 0x1 != 0;
-            with_rdp(state, |rdp, state| {
+            if let Some((rdp, state)) = rdp_of(state) {
                 let high_dpi = client_status & 0x20 != 0;
                 if high_dpi != rdp.high_dpi_icons {
                     // Icons go again at the size this host wants.
@@ -606,7 +587,7 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
                         send_icons(rdp, state, info);
                     }
                 }
-            });
+            }
         }
         RailEvent::WorkArea(rect) => {
             tracing::debug!(?rect, "host work area");
@@ -647,8 +628,7 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
         }
         RailEvent::WindowMove { window, rect } | RailEvent::SnapArrange { window, rect } => {
             let id = WindowId(window);
-            let sent = with_rdp(state, |rdp, _| rdp.sent.get(&id).cloned()).flatten();
-            let Some(sent) = sent else { return };
+            let Some(sent) = rdp_of(state).and_then(|(rdp, _)| rdp.sent.get(&id).cloned()) else { return };
             // The host moved the whole image; the window proper keeps its offset inside it.
             let (dx, dy) = (sent.client.x - sent.window.x, sent.client.y - sent.window.y);
             let (extra_w, extra_h) = (
@@ -693,7 +673,9 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             let app_id = if info.app_id.is_empty() { info.title.clone() } else { info.app_id.clone() };
-            with_rdp(state, |rdp, _| rdp.handle.send_rail(RailCommand::AppId { window, app_id, pid, executable }));
+            if let Some((rdp, _)) = rdp_of(state) {
+                rdp.handle.send_rail(RailCommand::AppId { window, app_id, pid, executable });
+            }
         }
         other => tracing::debug!(?other, "RemoteApp request not handled yet"),
     }

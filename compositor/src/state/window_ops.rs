@@ -1,0 +1,199 @@
+//! What can be done to a window: move, resize, maximize, fullscreen, minimize, close.
+
+use smithay::desktop::PopupKind;
+use smithay::output::Output;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::utils::Rectangle;
+
+use super::{clamp_size, clamp_to_size_hints, State};
+use crate::window::{Rect, ShowState, WindowId};
+
+impl State {
+    /// Asks a toplevel to take a size (a configure); the client's min/max size is respected.
+    pub fn request_size(&mut self, id: WindowId, width: i32, height: i32) -> bool {
+        let Some(t) = self.toplevel_by_id(id) else { return false };
+        if let Some(x) = t.window.x11_surface() {
+            let size =
+                clamp_size((width, height).into(), x.min_size().unwrap_or_default(), x.max_size().unwrap_or_default());
+            let loc = t.location.unwrap_or_else(|| x.geometry().loc);
+            return x.configure(Rectangle::new(loc, size)).is_ok();
+        }
+        let Some(toplevel) = t.window.toplevel().cloned() else { return false };
+        let size = clamp_to_size_hints(&toplevel, (width, height).into());
+        toplevel.with_pending_state(|s| s.size = Some(size));
+        toplevel.send_pending_configure();
+        true
+    }
+
+    /// Moves a window (its geometry's top-left) in global logical coordinates.
+    pub fn move_window(&mut self, id: WindowId, x: i32, y: i32) -> bool {
+        let Some(index) = self.toplevel_index_by_id(id) else { return false };
+        let window = self.toplevels[index].window.clone();
+        self.toplevels[index].location = Some((x, y).into());
+        let activate = self.windows.active() == Some(id);
+        if let Some(xs) = window.x11_surface() {
+            let _ = xs.configure(Rectangle::new((x, y).into(), xs.geometry().size));
+        }
+        self.space.map_element(window, (x, y), activate);
+        self.sync_window_info(id);
+        self.refresh_popup_rects(id);
+        self.output_damaged = true;
+        true
+    }
+
+    pub fn set_maximized(&mut self, id: WindowId, maximized: bool) -> bool {
+        let Some(index) = self.toplevel_index_by_id(id) else { return false };
+        self.set_toplevel_maximized(index, maximized);
+        true
+    }
+
+    pub fn set_toplevel_maximized(&mut self, index: usize, maximized: bool) {
+        if self.toplevels[index].window.is_x11() {
+            let show = if maximized { ShowState::Maximized } else { ShowState::Normal };
+            return self.set_x11_show(index, show, None);
+        }
+        let entry = &self.toplevels[index];
+        let Some(toplevel) = entry.window.toplevel().cloned() else { return };
+        if maximized {
+            let loc = entry.location.unwrap_or_default();
+            let geo = entry.window.geometry();
+            let current = Rectangle::new(loc, geo.size);
+            let out_rect = self
+                .output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1)))
+                .map(|o| self.maximize_area(o));
+            let entry = &mut self.toplevels[index];
+            if entry.show == ShowState::Normal {
+                entry.restore = Some(current);
+            }
+            entry.show = ShowState::Maximized;
+            if let Some(area) = out_rect {
+                entry.location = Some((area.x, area.y).into());
+                toplevel.with_pending_state(|s| {
+                    s.states.set(xdg_toplevel::State::Maximized);
+                    s.states.unset(xdg_toplevel::State::Fullscreen);
+                    s.size = Some((area.width, area.height).into());
+                });
+                if let Some(id) = entry.id {
+                    let window = entry.window.clone();
+                    self.space.map_element(window, (area.x, area.y), false);
+                    self.windows.update(id, |w| w.state = ShowState::Maximized);
+                }
+            }
+        } else {
+            let entry = &mut self.toplevels[index];
+            let restore = entry.restore.take();
+            entry.show = ShowState::Normal;
+            toplevel.with_pending_state(|s| {
+                s.states.unset(xdg_toplevel::State::Maximized);
+                s.states.unset(xdg_toplevel::State::Fullscreen);
+                s.size = restore.map(|r| r.size);
+            });
+            if let Some(r) = restore {
+                entry.location = Some(r.loc);
+                if let Some(id) = entry.id {
+                    let window = entry.window.clone();
+                    self.space.map_element(window, r.loc, false);
+                    self.windows.update(id, |w| w.state = ShowState::Normal);
+                }
+            }
+        }
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+        self.output_damaged = true;
+    }
+
+    pub fn set_toplevel_fullscreen(&mut self, index: usize, fullscreen: bool, output: Option<&Output>) {
+        if self.toplevels[index].window.is_x11() {
+            let show = if fullscreen { ShowState::Fullscreen } else { ShowState::Normal };
+            return self.set_x11_show(index, show, output);
+        }
+        let entry = &self.toplevels[index];
+        let Some(toplevel) = entry.window.toplevel().cloned() else { return };
+        if fullscreen {
+            let loc = entry.location.unwrap_or_default();
+            let geo = entry.window.geometry();
+            let area = output
+                .and_then(|o| self.outputs.iter().find(|e| &e.output == o))
+                .or_else(|| self.output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1))))
+                .map(|o| o.logical_rect());
+            let entry = &mut self.toplevels[index];
+            if entry.show == ShowState::Normal {
+                entry.restore = Some(Rectangle::new(loc, geo.size));
+            }
+            entry.show = ShowState::Fullscreen;
+            if let Some(area) = area {
+                entry.location = Some((area.x, area.y).into());
+                toplevel.with_pending_state(|s| {
+                    s.states.set(xdg_toplevel::State::Fullscreen);
+                    s.size = Some((area.width, area.height).into());
+                });
+                if let Some(id) = entry.id {
+                    let window = entry.window.clone();
+                    self.space.map_element(window, (area.x, area.y), false);
+                    self.windows.update(id, |w| w.state = ShowState::Fullscreen);
+                }
+            }
+            if toplevel.is_initial_configure_sent() {
+                toplevel.send_pending_configure();
+            }
+        } else {
+            self.set_toplevel_maximized(index, false);
+        }
+    }
+
+    /// Minimize hides the window from view; the app keeps running. Restore brings it back.
+    pub fn set_minimized(&mut self, id: WindowId, minimized: bool) -> bool {
+        let Some(index) = self.toplevel_index_by_id(id) else { return false };
+        let entry = &mut self.toplevels[index];
+        let window = entry.window.clone();
+        if minimized {
+            if entry.show == ShowState::Minimized {
+                return true;
+            }
+            entry.restore_show = Some(entry.show);
+            entry.show = ShowState::Minimized;
+            if let Some(x) = window.x11_surface() {
+                // _NET_WM_STATE_HIDDEN: X11 apps learn they are minimized.
+                let _ = x.set_suspended(true);
+            }
+            self.space.unmap_elem(&window);
+            self.windows.update(id, |w| w.state = ShowState::Minimized);
+            self.after_window_removed();
+        } else {
+            if entry.show != ShowState::Minimized {
+                return true;
+            }
+            entry.show = entry.restore_show.take().unwrap_or(ShowState::Normal);
+            if let Some(x) = window.x11_surface() {
+                let _ = x.set_suspended(false);
+            }
+            let loc = entry.location.unwrap_or_default();
+            let show = entry.show;
+            self.space.map_element(window, loc, false);
+            self.windows.update(id, |w| w.state = show);
+            self.focus_window(Some(id));
+        }
+        self.output_damaged = true;
+        true
+    }
+
+    /// Asks a window to close (xdg_toplevel.close / xdg_popup.popup_done).
+    pub fn close_window(&mut self, id: WindowId) -> bool {
+        if let Some(t) = self.toplevel_by_id(id) {
+            if let Some(tl) = t.window.toplevel() {
+                tl.send_close();
+            } else if let Some(x) = t.window.x11_surface().cloned() {
+                self.close_x11_window(&x);
+            }
+            return true;
+        }
+        if let Some(p) = self.popup_windows.get(&id) {
+            if let PopupKind::Xdg(xdg) = &p.popup {
+                xdg.send_popup_done();
+            }
+            return true;
+        }
+        false
+    }
+}
