@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 use crate::clipboard::{ClipboardCommand, ClipboardEvent};
-use crate::session::{self, Note, SessionCmd, SessionSetup};
+use crate::session::{self, FrameSink as _, Note, SessionCmd, SessionSetup};
 use crate::transport::{BoxStream, Listener};
 use crate::{DesktopFrame, HostEvent, Pointer, RailCommand, RdpConfig, SessionId, WindowFrame};
 
@@ -138,7 +138,7 @@ fn deliver_frame(
 ) {
     let delivered = active.as_ref().and_then(|a| sessions.get(&a.id)).is_some_and(|tx| tx.try_send(command).is_ok());
     if !delivered {
-        let _ = host.send(HostEvent::FrameDone { frame: number });
+        host.frame_done(number);
     }
 }
 

@@ -145,7 +145,7 @@ impl Listener {
 fn from_inherited_fd(fd: RawFd) -> std::io::Result<Listener> {
     // SAFETY: the supervisor handed this descriptor to us; we take ownership of it once.
     let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-    let domain = rustix_domain(&owned)?;
+    let domain = listening_domain(&owned)?;
     match domain {
         libc::AF_UNIX => {
             let l = std::os::unix::net::UnixListener::from(owned);
@@ -161,38 +161,28 @@ fn from_inherited_fd(fd: RawFd) -> std::io::Result<Listener> {
     }
 }
 
-fn rustix_domain(fd: &std::os::fd::OwnedFd) -> std::io::Result<i32> {
+/// The address family of an inherited socket, which must be listening.
+fn listening_domain(fd: &std::os::fd::OwnedFd) -> std::io::Result<i32> {
+    let domain = socket_option(fd, libc::SO_DOMAIN)?;
+    if socket_option(fd, libc::SO_ACCEPTCONN).unwrap_or(0) == 0 {
+        return Err(std::io::Error::other("the inherited descriptor is not a listening socket"));
+    }
+    Ok(domain)
+}
+
+/// An integer option of the socket level.
+fn socket_option(fd: &std::os::fd::OwnedFd, option: libc::c_int) -> std::io::Result<libc::c_int> {
     use std::os::fd::AsRawFd;
-    let mut domain: libc::c_int = 0;
+    let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: plain getsockopt into a c_int of the right size.
     let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_DOMAIN,
-            (&mut domain as *mut libc::c_int).cast(),
-            &mut len,
-        )
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, option, (&mut value as *mut libc::c_int).cast(), &mut len)
     };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let mut listening: libc::c_int = 0;
-    // SAFETY: as above.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut listening as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r != 0 || listening == 0 {
-        return Err(std::io::Error::other("the inherited descriptor is not a listening socket"));
-    }
-    Ok(domain)
+    Ok(value)
 }
 
 #[cfg(test)]

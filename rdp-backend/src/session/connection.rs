@@ -1,0 +1,334 @@
+//! The connection sequence (X.224, TLS, MCS, capabilities) on `ironrdp-acceptor`, the login
+//! check and what the client negotiated; then `Connection`, the wire every channel of the
+//! session writes to.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ironrdp_acceptor::{Acceptor, AcceptorResult, DesktopSize};
+use ironrdp_async::FramedWrite as _;
+use ironrdp_connector::Sequence as _;
+use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
+use ironrdp_displaycontrol::server::DisplayControlServer;
+use ironrdp_dvc::DrdynvcServer;
+use ironrdp_egfx::server::GraphicsPipelineServer;
+use ironrdp_pdu::mcs::{self, DisconnectProviderUltimatum, DisconnectReason};
+use ironrdp_pdu::nego::SecurityProtocol;
+use ironrdp_pdu::rdp::capability_sets as caps;
+use ironrdp_pdu::x224::X224;
+use ironrdp_svc::{server_encode_svc_messages, SvcMessage, SvcProcessor};
+use tokio::sync::mpsc;
+
+use super::display::DisplayHandler;
+use super::SessionSetup;
+use crate::egfx::{GfxEvent, GfxHandler};
+use crate::monitors::{self, HostMonitor};
+use crate::tls::constant_time_eq;
+use crate::transport::BoxStream;
+
+/// How long a client may take for the whole connection sequence.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest desktop a client may ask for.
+const MAX_DESKTOP: DesktopSize = DesktopSize { width: 8192, height: 8192 };
+
+fn capabilities(size: DesktopSize) -> Vec<caps::CapabilitySet> {
+    vec![
+        caps::CapabilitySet::General(caps::General {
+            extra_flags: caps::GeneralExtraFlags::FASTPATH_OUTPUT_SUPPORTED,
+            refresh_rect_support: true,
+            suppress_output_support: true,
+            ..Default::default()
+        }),
+        caps::CapabilitySet::Bitmap(caps::Bitmap {
+            pref_bits_per_pix: 32,
+            desktop_width: size.width,
+            desktop_height: size.height,
+            desktop_resize_flag: true,
+            drawing_flags: caps::BitmapDrawingFlags::empty(),
+        }),
+        caps::CapabilitySet::Order(caps::Order::new(
+            caps::OrderFlags::empty(),
+            caps::OrderSupportExFlags::empty(),
+            2048,
+            224,
+        )),
+        caps::CapabilitySet::SurfaceCommands(caps::SurfaceCommands { flags: caps::CmdFlags::all() }),
+        caps::CapabilitySet::Pointer(caps::Pointer { color_pointer_cache_size: 32, pointer_cache_size: 32 }),
+        caps::CapabilitySet::LargePointer(caps::LargePointer {
+            flags: caps::LargePointerSupportFlags::UP_TO_384X384_PIXELS,
+        }),
+        caps::CapabilitySet::Input(caps::Input {
+            input_flags: caps::InputFlags::SCANCODES
+                | caps::InputFlags::MOUSEX
+                | caps::InputFlags::FASTPATH_INPUT
+                | caps::InputFlags::UNICODE
+                | caps::InputFlags::FASTPATH_INPUT_2
+                | caps::InputFlags::TS_MOUSE_HWHEEL,
+            keyboard_layout: 0,
+            keyboard_type: None,
+            keyboard_subtype: 0,
+            keyboard_function_key: 12,
+            keyboard_ime_filename: String::new(),
+        }),
+        caps::CapabilitySet::VirtualChannel(caps::VirtualChannel {
+            flags: caps::VirtualChannelFlags::NO_COMPRESSION,
+            chunk_size: None,
+        }),
+        caps::CapabilitySet::MultiFragmentUpdate(caps::MultifragmentUpdate { max_request_size: 8 * 1024 * 1024 }),
+        // RemoteApp, for the clients that ask for it.
+        caps::CapabilitySet::Rail(caps::Rail {
+            support_level: caps::RailSupportLevel::SUPPORTED
+                | caps::RailSupportLevel::HANDSHAKE_EX_SUPPORTED
+                | caps::RailSupportLevel::WINDOW_CLOAKING_SUPPORTED,
+        }),
+        caps::CapabilitySet::WindowList(caps::WindowList {
+            support_level: caps::WindowSupportLevel::SupportedEx,
+            num_icon_caches: 3,
+            num_icon_cache_entries: 12,
+        }),
+    ]
+}
+
+type Framed = ironrdp_tokio::TokioFramed<tokio_rustls::server::TlsStream<BoxStream>>;
+
+/// The connection sequence after TLS, step by step as `ironrdp_acceptor::accept_finalize`
+/// runs it, plus two things the acceptor does not do: it keeps the client's monitors from
+/// the Connect Initial (with their scale factors, which the acceptor drops), and it puts
+/// them into the Monitor Layout PDU (where the acceptor lists one desktop-sized monitor).
+async fn finalize(
+    mut framed: Framed,
+    acceptor: &mut Acceptor,
+) -> anyhow::Result<(Framed, AcceptorResult, Option<Vec<HostMonitor>>)> {
+    let mut buf = ironrdp_core::WriteBuf::new();
+    let mut client_monitors = None;
+    loop {
+        if let Some(result) = acceptor.get_result() {
+            return Ok((framed, result, client_monitors));
+        }
+        buf.clear();
+        let sending_layout = acceptor.state().name() == "MonitorLayoutSend";
+        let written = match acceptor.next_pdu_hint() {
+            Some(hint) => {
+                let pdu = framed.read_by_hint(hint).await.context("reading")?;
+                if client_monitors.is_none() {
+                    client_monitors = monitors::connect_initial_blocks(&pdu).map(|blocks| monitors::from_gcc(&blocks));
+                }
+                acceptor.step(&pdu, framed.last_read_at(), &mut buf)?
+            }
+            None => acceptor.step_no_input(&mut buf)?,
+        };
+        let Some(len) = written.size() else { continue };
+        let mut bytes = buf.filled()[..len].to_vec();
+        if sending_layout {
+            if let Some(list) = client_monitors.clone().and_then(|m| monitors::validate(m).ok()) {
+                match monitors::rewrite_monitor_layout(&bytes, &list) {
+                    Some(rewritten) => bytes = rewritten,
+                    None => tracing::warn!("the acceptor's monitor layout PDU could not be rewritten"),
+                }
+            }
+        }
+        framed.write_all(&bytes).await.context("writing")?;
+    }
+}
+
+/// A client that finished the connection sequence, and what it negotiated.
+pub(super) struct Accepted {
+    pub conn: Connection,
+    /// The bounding box of `monitors`.
+    pub width: u16,
+    pub height: u16,
+    pub keyboard_layout: u32,
+    /// The client's monitors, or (when what it said makes no sense) one of the desktop size.
+    pub monitors: Vec<HostMonitor>,
+    /// The client asked for RemoteApp with a Rail capability set.
+    pub remote_app: bool,
+    pub large_pointer: bool,
+    pub gfx_events: mpsc::UnboundedReceiver<GfxEvent>,
+    pub layouts: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
+}
+
+/// Runs the connection sequence with its time limit and checks the login.
+pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::Result<Accepted> {
+    let size = DesktopSize { width: setup.default_size.0, height: setup.default_size.1 };
+    let mut acceptor = Acceptor::new(SecurityProtocol::SSL, size, capabilities(size), None);
+    acceptor.set_honor_client_desktop_size(Some(MAX_DESKTOP));
+    let (gfx_tx, gfx_events) = mpsc::unbounded_channel();
+    let (display_tx, layouts) = mpsc::unbounded_channel();
+    acceptor.attach_static_channel(
+        DrdynvcServer::new()
+            .with_dynamic_channel(GraphicsPipelineServer::new(Box::new(GfxHandler { events: gfx_tx })))
+            .with_dynamic_channel(DisplayControlServer::new(Box::new(DisplayHandler { tx: display_tx }))),
+    );
+    acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
+    acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
+
+    let handshake = async {
+        // `accept_begin` would do this, but it panics when the client sent more than its
+        // connection request before the TLS handshake (`into_inner_no_leftover`).
+        let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+        let mut buf = ironrdp_core::WriteBuf::new();
+        let security = loop {
+            if let Some(security) = acceptor.reached_security_upgrade() {
+                break security;
+            }
+            ironrdp_async::single_sequence_step(&mut framed, &mut acceptor, &mut buf)
+                .await
+                .context("connection request")?;
+        };
+        if security.is_empty() {
+            bail!("the client does not do TLS, which wayrail requires");
+        }
+        let (stream, leftover) = framed.into_inner();
+        if !leftover.is_empty() {
+            bail!("the client sent {} bytes after its connection request, before the TLS handshake", leftover.len());
+        }
+        let tls_stream = setup.tls.accept(stream).await.context("TLS handshake")?;
+        acceptor.mark_security_upgrade_as_done();
+        finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor).await.context("connection sequence")
+    };
+    let (framed, mut result, client_monitors) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| anyhow::anyhow!("the client did not finish connecting within {HANDSHAKE_TIMEOUT:?}"))??;
+
+    if let Some(expected) = &setup.credentials {
+        let given = result.credentials.as_ref().map(|c| (c.username.clone(), c.password.clone()));
+        let ok = given.as_ref().is_some_and(|(user, pass)| {
+            constant_time_eq(user.as_bytes(), expected.username.as_bytes())
+                & constant_time_eq(pass.as_bytes(), expected.password.as_bytes())
+        });
+        if !ok {
+            bail!("login refused for user {:?}", given.map(|g| g.0).unwrap_or_default());
+        }
+    }
+
+    let (width, height) = result
+        .capabilities
+        .iter()
+        .find_map(|c| match c {
+            caps::CapabilitySet::Bitmap(b) => Some((b.desktop_width, b.desktop_height)),
+            _ => None,
+        })
+        .unwrap_or(setup.default_size);
+    let keyboard_layout = result.keyboard_layout;
+    // What the client said, or (when that makes no sense) one monitor of the desktop size.
+    let single =
+        vec![HostMonitor { x: 0, y: 0, width: width.into(), height: height.into(), primary: true, scale: 100 }];
+    let client_monitors = match client_monitors.map(monitors::validate) {
+        Some(Ok(list)) => list,
+        Some(Err(why)) => {
+            tracing::warn!(session = setup.id, "the client's monitor layout is refused ({why}): one monitor");
+            single
+        }
+        None => single,
+    };
+    let (_, _, bw, bh) = monitors::bounding_box(&client_monitors);
+    if (bw, bh) != (u32::from(width), u32::from(height)) {
+        tracing::warn!(session = setup.id, width, height, bw, bh, "the desktop size is not the monitors' bounding box");
+    }
+    let (width, height) = (bw as u16, bh as u16);
+    // Clients that want RemoteApp say so with a Rail capability set.
+    let rail_caps = result.capabilities.iter().find_map(|c| match c {
+        caps::CapabilitySet::Rail(r) => Some(r.support_level),
+        _ => None,
+    });
+    let remote_app = rail_caps.is_some();
+    if let Some(level) = rail_caps {
+        if let Some(rail) = result
+            .static_channels
+            .get_by_type_mut::<wayrail_rail::RailChannel>()
+            .and_then(|c| c.channel_processor_downcast_mut::<wayrail_rail::RailChannel>())
+        {
+            rail.handshake_ex = level.contains(caps::RailSupportLevel::HANDSHAKE_EX_SUPPORTED);
+        }
+    }
+    let large_pointer = result.capabilities.iter().any(|c| matches!(c, caps::CapabilitySet::LargePointer(l) if l.flags.contains(caps::LargePointerSupportFlags::UP_TO_384X384_PIXELS)));
+    Ok(Accepted {
+        conn: Connection { framed, result },
+        width,
+        height,
+        keyboard_layout,
+        monitors: client_monitors,
+        remote_app,
+        large_pointer,
+        gfx_events,
+        layouts,
+    })
+}
+
+/// The connected client: the framed TLS stream and the channels the acceptor joined.
+pub(super) struct Connection {
+    framed: Framed,
+    pub result: AcceptorResult,
+}
+
+impl Connection {
+    pub async fn read_pdu(&mut self) -> std::io::Result<(ironrdp_pdu::Action, ironrdp_async::bytes::BytesMut)> {
+        self.framed.read_pdu().await
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.framed.write_all(bytes).await.context("writing")
+    }
+
+    /// The processor of the static channel of type `T`, when the client joined it.
+    pub fn channel_mut<T: SvcProcessor + 'static>(&mut self) -> Option<&mut T> {
+        self.result.static_channels.get_by_type_mut::<T>().and_then(|c| c.channel_processor_downcast_mut::<T>())
+    }
+
+    pub fn channel_id<T: SvcProcessor + 'static>(&self) -> Option<u16> {
+        self.result.static_channels.get_channel_id_by_type::<T>()
+    }
+
+    /// Writes messages on channel `channel`.
+    pub async fn send_on(&mut self, channel: u16, messages: Vec<SvcMessage>) -> anyhow::Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let bytes = server_encode_svc_messages(messages, channel, self.result.user_channel_id)?;
+        self.write(&bytes).await
+    }
+
+    /// Writes messages on the static channel of type `T`; nothing when the client has none.
+    pub async fn send_svc<T: SvcProcessor + 'static>(&mut self, messages: Vec<SvcMessage>) -> anyhow::Result<()> {
+        match self.channel_id::<T>() {
+            Some(id) => self.send_on(id, messages).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The first PDUs of every joined static channel.
+    pub async fn start_channels(&mut self) -> anyhow::Result<()> {
+        let user = self.result.user_channel_id;
+        let mut out = Vec::new();
+        for (_, channel, id) in self.result.static_channels.iter_mut() {
+            let Some(id) = id else { continue };
+            let messages = channel.start().context("starting a static channel")?;
+            out.extend(server_encode_svc_messages(messages, id, user)?);
+        }
+        self.write(&out).await
+    }
+
+    /// Hands data of a static channel to its processor and writes its answer; false for a
+    /// channel the client did not join.
+    pub async fn process_svc(&mut self, channel: u16, data: &[u8]) -> anyhow::Result<bool> {
+        let Some(svc) = self.result.static_channels.get_by_channel_id_mut(channel) else {
+            return Ok(false);
+        };
+        let name = svc.channel_name().as_str().unwrap_or("?").to_owned();
+        let out = svc
+            .process(data)
+            .map_err(|e| anyhow::anyhow!("malformed data on channel {name} ({channel}): {}", e.report()))?;
+        self.send_on(channel, out).await?;
+        Ok(true)
+    }
+
+    /// Tells the client the server ends the connection; a write error changes nothing now.
+    pub async fn disconnect(&mut self) {
+        let pdu = X224(mcs::McsMessage::DisconnectProviderUltimatum(DisconnectProviderUltimatum::from_reason(
+            DisconnectReason::ProviderInitiated,
+        )));
+        if let Ok(bytes) = ironrdp_core::encode_vec(&pdu) {
+            let _ = self.framed.write_all(&bytes).await;
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! One RDP connection: the connection sequence (`connection`), then a loop that reads client
+//! PDUs and the compositor's commands and hands each to the channel it belongs to: input
+//! (`input`), graphics (`egfx`), monitors (`display`), RemoteApp (`rail`), clipboard
+//! (`clipboard`). Every frame in flight is in `frames`, the one place that says a frame is done.
+//! Anything malformed ends this session with a logged reason and nothing else.
+
+mod clipboard;
+mod connection;
+mod display;
+mod egfx;
+mod frames;
+mod input;
+mod rail;
+
+use ironrdp_core::decode;
+use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
+use ironrdp_pdu::mcs;
+use ironrdp_pdu::x224::X224;
+use ironrdp_pdu::Action;
+use tokio::sync::mpsc;
+
+use self::connection::{Accepted, Connection};
+use self::display::Desktop;
+use self::egfx::Graphics;
+use self::rail::RemoteApp;
+use crate::clipboard::{ClipboardChannel, ClipboardState};
+use crate::egfx::GfxEvent;
+use crate::input::InputTranslator;
+use crate::monitors::HostMonitor;
+use crate::transport::BoxStream;
+use crate::{Credentials, DesktopFrame, HostEvent, SessionId};
+
+pub(crate) use self::frames::FrameSink;
+use self::frames::FrameTracker;
+
+pub(crate) struct SessionSetup {
+    pub id: SessionId,
+    pub tls: tokio_rustls::TlsAcceptor,
+    pub credentials: Option<Credentials>,
+    pub default_size: (u16, u16),
+    pub notes: mpsc::UnboundedSender<Note>,
+    pub host: calloop::channel::Sender<HostEvent>,
+    /// The newest cursor; every session shows it from its start.
+    pub pointer: tokio::sync::watch::Receiver<Option<crate::Pointer>>,
+}
+
+/// What a session tells the server task.
+#[derive(Debug)]
+pub(crate) enum Note {
+    Activated {
+        id: SessionId,
+        width: u16,
+        height: u16,
+        keyboard_layout: u32,
+        remote_app: bool,
+        monitors: Vec<HostMonitor>,
+    },
+    Ended {
+        id: SessionId,
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum SessionCmd {
+    Frame(DesktopFrame),
+    WindowFrame(crate::WindowFrame),
+    Rail(crate::RailCommand),
+    Clipboard(crate::ClipboardCommand),
+    Stop(String),
+}
+
+pub(crate) async fn run(stream: BoxStream, peer: String, setup: SessionSetup, cmds: mpsc::Receiver<SessionCmd>) {
+    let id = setup.id;
+    let notes = setup.notes.clone();
+    tracing::info!(session = id, %peer, "connection");
+    // On a task of its own so that a panic (in a decoder, say) ends only this session, and
+    // still as an ordinary end the server and the host hear of.
+    let task = tokio::task::spawn_local(async move { session(stream, &setup, cmds).await });
+    let reason = match task.await {
+        Ok(Ok(reason)) => reason,
+        Ok(Err(err)) => format!("{err:#}"),
+        Err(err) => format!("the session failed: {err}"),
+    };
+    tracing::info!(session = id, %peer, "session ended: {reason}");
+    let _ = notes.send(Note::Ended { id, reason });
+}
+
+async fn session(
+    stream: BoxStream,
+    setup: &SessionSetup,
+    mut cmds: mpsc::Receiver<SessionCmd>,
+) -> anyhow::Result<String> {
+    let accepted = connection::accept(stream, setup).await?;
+    let Accepted { conn, width, height, keyboard_layout, monitors, remote_app, large_pointer, gfx_events, layouts } =
+        accepted;
+    tracing::info!(
+        session = setup.id,
+        width,
+        height,
+        keyboard_layout = format!("{keyboard_layout:#x}"),
+        "client connected"
+    );
+    tracing::info!(session = setup.id, remote_app, monitors = ?monitors, "session mode and monitors");
+    let _ = setup.notes.send(Note::Activated {
+        id: setup.id,
+        width,
+        height,
+        keyboard_layout,
+        remote_app,
+        monitors: monitors.clone(),
+    });
+
+    let mut session = Session {
+        id: setup.id,
+        conn,
+        host: setup.host.clone(),
+        frames: FrameTracker::new(setup.host.clone()),
+        input: InputTranslator::default(),
+        desktop: Desktop { width, height, monitors, suppressed: false },
+        graphics: Graphics::new(),
+        rail: remote_app.then(RemoteApp::new),
+        clipboard: ClipboardState::new(setup.id),
+        pointer: setup.pointer.clone(),
+        large_pointer,
+    };
+    session.conn.start_channels().await?;
+    session.pointer.mark_changed();
+    tracing::debug!(session = session.id, large_pointer = session.large_pointer, "pointer support");
+    let reason = session.run(&mut cmds, gfx_events, layouts).await;
+    session.end(&mut cmds);
+    reason
+}
+
+/// A connected client and, side by side, the state of each of its channels.
+struct Session {
+    id: SessionId,
+    conn: Connection,
+    host: calloop::channel::Sender<HostEvent>,
+    /// Every frame sent and not yet done.
+    frames: FrameTracker,
+    input: InputTranslator,
+    desktop: Desktop,
+    graphics: Graphics,
+    /// Set in RemoteApp sessions.
+    rail: Option<RemoteApp>,
+    clipboard: ClipboardState,
+    pointer: tokio::sync::watch::Receiver<Option<crate::Pointer>>,
+    large_pointer: bool,
+}
+
+impl Session {
+    async fn run(
+        &mut self,
+        cmds: &mut mpsc::Receiver<SessionCmd>,
+        mut gfx: mpsc::UnboundedReceiver<GfxEvent>,
+        mut display: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
+    ) -> anyhow::Result<String> {
+        loop {
+            tokio::select! {
+                pdu = self.conn.read_pdu() => {
+                    let (action, frame) = match pdu {
+                        Ok(p) => p,
+                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok("the client closed the connection".into()),
+                        Err(e) => return Err(anyhow::anyhow!(e).context("reading from the client")),
+                    };
+                    if let Some(reason) = self.handle_pdu(action, &frame).await? {
+                        return Ok(reason);
+                    }
+                }
+                cmd = cmds.recv() => match cmd {
+                    Some(SessionCmd::Frame(frame)) => self.send_frame(frame).await?,
+                    Some(SessionCmd::WindowFrame(frame)) => self.send_window_frame(frame).await?,
+                    Some(SessionCmd::Rail(command)) => self.apply_rail(command).await?,
+                    Some(SessionCmd::Clipboard(command)) => {
+                        self.with_clipboard(|state, channel, out| state.on_command(channel, command, out)).await?
+                    }
+                    Some(SessionCmd::Stop(reason)) => {
+                        self.conn.disconnect().await;
+                        return Ok(reason);
+                    }
+                    None => {
+                        self.conn.disconnect().await;
+                        return Ok("the server is shutting down".into());
+                    }
+                },
+                Some(event) = gfx.recv() => self.handle_gfx(event).await?,
+                changed = self.pointer.changed() => {
+                    if changed.is_ok() {
+                        self.send_pointer().await?;
+                    }
+                }
+                Some(layout) = display.recv() => self.handle_layout(layout).await?,
+                () = clipboard::deadline(self.clipboard.deadline()) => {
+                    self.with_clipboard(|state, _, out| state.on_timeout(out)).await?
+                }
+            }
+        }
+    }
+
+    /// The session is over: the compositor hears the clipboard's end, keys and buttons are
+    /// released, and every frame is done, those still queued for this session included.
+    fn end(&mut self, cmds: &mut mpsc::Receiver<SessionCmd>) {
+        for event in self.clipboard.on_end() {
+            self.send_host(HostEvent::Clipboard(event));
+        }
+        self.release_input();
+        self.frames.release_all();
+        cmds.close();
+        while let Ok(cmd) = cmds.try_recv() {
+            match cmd {
+                SessionCmd::Frame(frame) => self.frames.done_now(frame.frame),
+                SessionCmd::WindowFrame(frame) => self.frames.done_now(frame.frame),
+                SessionCmd::Rail(_) | SessionCmd::Clipboard(_) | SessionCmd::Stop(_) => {}
+            }
+        }
+    }
+
+    fn send_host(&self, event: HostEvent) {
+        let _ = self.host.send(event);
+    }
+
+    /// Returns Some(reason) when the client ended the session.
+    async fn handle_pdu(&mut self, action: Action, frame: &[u8]) -> anyhow::Result<Option<String>> {
+        if matches!(action, Action::FastPath) {
+            self.handle_fast_path_input(frame)?;
+            return Ok(None);
+        }
+        let message: X224<mcs::McsMessage<'_>> =
+            decode(frame).map_err(|e| anyhow::anyhow!("malformed X.224/MCS PDU: {e}"))?;
+        match message.0 {
+            mcs::McsMessage::SendDataRequest(data) => {
+                let channel = data.channel_id;
+                if channel == self.conn.result.io_channel_id {
+                    return self.handle_io_channel(&data.user_data);
+                }
+                let clipboard = Some(channel) == self.conn.channel_id::<ClipboardChannel>();
+                if clipboard && !self.screen_clipboard_fragment(&data.user_data) {
+                    return Ok(None);
+                }
+                if !self.conn.process_svc(channel, &data.user_data).await? {
+                    tracing::debug!(session = self.id, channel, "data for an unknown channel ignored");
+                    return Ok(None);
+                }
+                if Some(channel) == self.conn.channel_id::<wayrail_rail::RailChannel>() {
+                    self.handle_rail_events().await?;
+                }
+                if clipboard {
+                    self.with_clipboard(|state, channel, out| state.on_channel(channel, out)).await?;
+                }
+                Ok(None)
+            }
+            mcs::McsMessage::DisconnectProviderUltimatum(_) => Ok(Some("the client disconnected".into())),
+            other => {
+                tracing::debug!(session = self.id, "MCS message ignored: {}", mcs_name(&other));
+                Ok(None)
+            }
+        }
+    }
+
+    async fn send_pointer(&mut self) -> anyhow::Result<()> {
+        let pointer = self.pointer.borrow_and_update().clone();
+        let Some(pointer) = pointer else { return Ok(()) };
+        match crate::pointer::encode(&pointer, self.large_pointer) {
+            Ok(bytes) => self.conn.write(&bytes).await?,
+            Err(err) => tracing::warn!(session = self.id, "pointer not sent: {err:#}"),
+        }
+        Ok(())
+    }
+}
+
+fn mcs_name(message: &mcs::McsMessage<'_>) -> &'static str {
+    match message {
+        mcs::McsMessage::ErectDomainRequest(_) => "ErectDomainRequest",
+        mcs::McsMessage::AttachUserRequest(_) => "AttachUserRequest",
+        mcs::McsMessage::AttachUserConfirm(_) => "AttachUserConfirm",
+        mcs::McsMessage::ChannelJoinRequest(_) => "ChannelJoinRequest",
+        mcs::McsMessage::ChannelJoinConfirm(_) => "ChannelJoinConfirm",
+        mcs::McsMessage::SendDataIndication(_) => "SendDataIndication",
+        _ => "other",
+    }
+}
