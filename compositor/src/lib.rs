@@ -10,6 +10,7 @@ pub mod icons;
 pub mod input;
 pub mod ipc;
 pub mod layout;
+pub mod remote;
 pub mod render;
 pub mod server;
 pub mod state;

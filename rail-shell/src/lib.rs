@@ -6,8 +6,10 @@
 pub mod channel;
 pub mod exec;
 pub mod orders;
+pub mod place;
 
 pub use channel::{RailChannel, RailEvent};
+pub use wayrail_remote::{Show, WindowDesc, WindowKind};
 
 /// A rectangle in host desktop pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,24 +24,6 @@ impl HostRect {
     pub const fn new(x: i32, y: i32, width: u32, height: u32) -> Self {
         Self { x, y, width, height }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WindowKind {
-    /// An application window: on the taskbar, with the host's move/size/min/max behaviour.
-    #[default]
-    Toplevel,
-    /// Menus, tooltips, combo lists: tool windows owned by their parent, off the taskbar.
-    Popup,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Show {
-    #[default]
-    Normal,
-    Minimized,
-    Maximized,
-    Fullscreen,
 }
 
 /// What the host should show for one Linux window.

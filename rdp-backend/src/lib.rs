@@ -98,8 +98,12 @@ pub enum HostEvent {
     /// its window (EGFX scaled-window mapping); else it draws them pixel for pixel, so window
     /// images must have the window's size.
     WindowMapping { scaled: bool },
-    /// A RemoteApp request of the host (activate, system command, move, ...).
+    /// A RemoteApp request of the host (activate, system command, ...). Host moves and
+    /// sizes come as `WindowPlaced`.
     Rail(RailEvent),
+    /// The host moved or sized a RemoteApp window itself (the end of a local move/size, or
+    /// a snap): where the window proper now is, in host pixels, and whether its size changed.
+    WindowPlaced { window: u32, client: HostRect, resized: bool },
     /// The host's clipboard: a copy, data for a paste, or a paste of Linux data.
     Clipboard(ClipboardEvent),
 }

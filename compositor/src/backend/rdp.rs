@@ -8,9 +8,10 @@ use smithay::reexports::calloop::LoopHandle;
 use std::collections::{HashMap, HashSet};
 
 use crate::layout::PhysMonitor;
+use wayrail_rail::place;
 use wayrail_rdp::{
-    DesktopFrame, HostEvent, HostMonitor, HostRect, Pointer, RailCommand, RailEvent, RdpConfig, RdpHandle, RdpServer,
-    RemoteKind, RemoteWindow, SessionId, Show, Tile, WindowFrame,
+    DesktopFrame, HostEvent, HostMonitor, Pointer, RailCommand, RailEvent, RdpConfig, RdpHandle, RdpServer, SessionId,
+    Tile, WindowFrame,
 };
 
 use crate::window::{ShowState, WindowEvent, WindowId, WindowInfo, WindowKind};
@@ -39,13 +40,11 @@ pub struct Rdp {
     window_frames_in_flight: HashSet<u64>,
     /// Windows with content the host has not seen.
     dirty: HashSet<WindowId>,
-    /// What the host was last told about each window.
-    sent: HashMap<WindowId, RemoteWindow>,
     /// The app id whose icon each window's host window shows.
     icons_sent: HashMap<WindowId, String>,
     icons: crate::icons::IconLoader,
-    /// The host takes 96 px icons (HIGH_DPI_ICONS).
-    high_dpi_icons: bool,
+    /// What the RemoteApp host said it can do.
+    host: place::HostAbilities,
     /// The scale the host's cursor image was made for.
     cursor_scale: f64,
     /// The RemoteApp host scales window images to their windows (else they must fit exactly).
@@ -105,10 +104,9 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
         remote_app: false,
         window_frames_in_flight: HashSet::new(),
         dirty: HashSet::new(),
-        sent: HashMap::new(),
         icons_sent: HashMap::new(),
         icons: Default::default(),
-        high_dpi_icons: false,
+        host: Default::default(),
         cursor_scale: 1.0,
         scaled_windows: true,
     })))
@@ -159,7 +157,6 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 rdp.remote_app = remote_app;
                 rdp.window_frames_in_flight.clear();
                 rdp.scaled_windows = true;
-                rdp.sent.clear();
                 rdp.icons_sent.clear();
                 rdp.dirty.clear();
             }
@@ -232,6 +229,18 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             state.frame_requested = true;
         }
         HostEvent::Rail(event) => handle_rail_event(state, event),
+        HostEvent::WindowPlaced { window, client, resized } => {
+            let id = WindowId(window);
+            let host = crate::window::Rect::new(client.x, client.y, client.width as i32, client.height as i32);
+            // Into logical space through the monitor the window now mostly is on.
+            let Some(output) = state.output_for_host_rect(host) else { return };
+            let logical = output.host_to_logical_rect(host);
+            let old = state.windows.get(id).map(|w| (w.width, w.height));
+            state.move_window(id, logical.x, logical.y);
+            if resized && old != Some((logical.width, logical.height)) && logical.width > 0 && logical.height > 0 {
+                state.request_size(id, logical.width, logical.height);
+            }
+        }
         HostEvent::WindowMapping { scaled } => {
             let Some((rdp, core)) = rdp_of(state) else { return };
             if std::mem::replace(&mut rdp.scaled_windows, scaled) != scaled {
@@ -307,9 +316,8 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) 
                 }
                 WindowEvent::Destroyed(id) => {
                     rdp.dirty.remove(&id);
-                    if rdp.sent.remove(&id).is_some() {
-                        rdp.handle.send_rail(RailCommand::Remove(id.0));
-                    }
+                    rdp.icons_sent.remove(&id);
+                    rdp.handle.send_rail(RailCommand::Remove(id.0));
                     composer.forget_window(id);
                 }
             }
@@ -387,94 +395,10 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) -> boo
 
 // ------------------------------------------------------------------ RemoteApp
 
-/// The output a window is shown on (its own idea of it, else where it mostly is).
-fn window_output<'a>(state: &'a Core, info: &WindowInfo) -> Option<&'a crate::state::OutputEntry> {
-    info.output.as_deref().and_then(|name| state.output_by_name(name)).or_else(|| {
-        state.output_for_rect(crate::window::Rect::new(info.x, info.y, info.width.max(1), info.height.max(1)))
-    })
-}
-
-/// The scale a RemoteApp window's image is composed at: its monitor's scale for apps that
-/// draw at fractional scales (their buffers then go out pixel for pixel), else that scale
-/// rounded up, the buffer scale such apps draw at (the host scales the image down to the
-/// window's size, so the compositor never scales their pixels) — unless the host cannot
-/// scale images (`scaled_windows` false): then the compositor does.
-fn render_scale(state: &Core, info: &WindowInfo, scaled_windows: bool) -> f64 {
-    let scale = window_output(state, info).map_or(1.0, |o| o.scale);
-    if !scaled_windows {
-        return scale;
-    }
-    let root = match state.toplevel_by_id(info.id) {
-        Some(t) => crate::state::window_root(&t.window),
-        None => state.popup_windows.get(&info.id).map(|p| p.popup.wl_surface().clone()),
-    };
-    if root.is_some_and(|s| crate::handlers::is_fractional_aware(&s)) {
-        scale
-    } else {
-        scale.ceil()
-    }
-}
-
-/// The host's view of a window: where its whole image goes and where the window proper is,
-/// in host pixels of the monitor it is on.
-fn remote_window(state: &Core, info: &WindowInfo, scaled_windows: bool) -> Option<RemoteWindow> {
-    // Toplevels, and X11 windows of either kind (override-redirect ones are popups), are
-    // toplevel entries; xdg popups are popup entries.
-    let (root, geometry_offset) = match state.toplevel_by_id(info.id) {
-        Some(t) => (crate::state::window_root(&t.window)?, t.window.geometry().loc),
-        None => {
-            let p = state.popup_windows.get(&info.id)?;
-            (p.popup.wl_surface().clone(), p.popup.geometry().loc)
-        }
-    };
-    let bbox = smithay::desktop::utils::bbox_from_surface_tree(&root, (0, 0));
-    // The root surface's origin in the global space; the image starts at its bbox.
-    let (ox, oy) = (info.x - geometry_offset.x, info.y - geometry_offset.y);
-    let image = crate::window::Rect::new(ox + bbox.loc.x, oy + bbox.loc.y, bbox.size.w.max(1), bbox.size.h.max(1));
-    let client = crate::window::Rect::new(info.x, info.y, info.width.max(1), info.height.max(1));
-    let output = window_output(state, info)?;
-    let (image, client) = (output.logical_to_host(image), output.logical_to_host(client));
-    // The image's size in pixels, as the composer makes it.
-    let scale = render_scale(state, info, scaled_windows);
-    let pixels = bbox.size.to_physical_precise_round::<f64, i32>(scale);
-    let pixels = (pixels.w.max(1) as u32, pixels.h.max(1) as u32);
-    let mut window = HostRect::new(image.x, image.y, image.width.max(1) as u32, image.height.max(1) as u32);
-    let surface = if scale == output.scale {
-        // Pixel for pixel (rounding may differ by a pixel from the edges' mapping).
-        window.width = pixels.0;
-        window.height = pixels.1;
-        None
-    } else {
-        Some(pixels)
-    };
-    let client = HostRect::new(client.x, client.y, client.width.max(1) as u32, client.height.max(1) as u32);
-    Some(RemoteWindow {
-        surface,
-        id: info.id.0,
-        owner: info.parent.map_or(0, |p| p.0),
-        kind: match info.kind {
-            WindowKind::Toplevel => RemoteKind::Toplevel,
-            WindowKind::Popup => RemoteKind::Popup,
-        },
-        title: info.title.clone(),
-        app_id: info.app_id.clone(),
-        window,
-        client,
-        show: match info.state {
-            ShowState::Normal => Show::Normal,
-            ShowState::Maximized => Show::Maximized,
-            ShowState::Minimized => Show::Minimized,
-            ShowState::Fullscreen => Show::Fullscreen,
-        },
-    })
-}
-
+/// Tells the host what a window is now (the session sends only what changed).
 fn upsert_window(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
-    let Some(window) = remote_window(state, info, rdp.scaled_windows) else { return };
-    if rdp.sent.get(&info.id) != Some(&window) {
-        rdp.sent.insert(info.id, window.clone());
-        rdp.handle.send_rail(RailCommand::Upsert(window));
-    }
+    let Some(desc) = crate::remote::describe(state, info) else { return };
+    rdp.handle.send_rail(RailCommand::Upsert(place::remote_window(&desc, rdp.scaled_windows)));
     if info.kind == WindowKind::Toplevel && rdp.icons_sent.get(&info.id) != Some(&info.app_id) {
         send_icons(rdp, state, info);
     }
@@ -486,7 +410,7 @@ fn send_icons(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
         return;
     };
     rdp.icons_sent.insert(info.id, info.app_id.clone());
-    let (small, big) = if rdp.high_dpi_icons { (32, 96) } else { (16, 32) };
+    let (small, big) = rdp.host.icon_sizes();
     for (size, is_big) in [(small, false), (big, true)] {
         if let Some(icon) = rdp.icons.for_toplevel(&surface, &info.app_id, size) {
             rdp.handle.send_rail(RailCommand::Icon {
@@ -519,10 +443,8 @@ fn window_frames(rdp: &mut Rdp, state: &Core, composer: &mut Composer) -> bool {
     }
     let dirty: Vec<WindowId> = rdp.dirty.drain().collect();
     for id in dirty {
-        if !rdp.sent.contains_key(&id) {
-            continue;
-        }
-        let scale = state.windows.get(id).map_or(1.0, |w| render_scale(state, w, rdp.scaled_windows));
+        let Some(desc) = state.windows.get(id).and_then(|w| crate::remote::describe(state, w)) else { continue };
+        let scale = desc.image_scale(rdp.scaled_windows);
         let tiles = match composer.render_window(state, id, scale) {
             Ok(Some((frame, _origin))) => frame_tiles(&frame),
             Ok(None) => continue,
@@ -574,13 +496,11 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
     match event {
         RailEvent::Ready { client_status } => {
             tracing::info!(client_status = format!("{client_status:#x}"), "RemoteApp ready");
-            // ALLOWLOCALMOVESIZE: the host moves and resizes windows itself.
-            state.host_move_resize = client_status & 0x1 != 0;
+            let host = place::HostAbilities::from_client_status(client_status);
+            state.host_move_resize = host.local_move_size;
             if let Some((rdp, state)) = rdp_of(state) {
-                let high_dpi = client_status & 0x20 != 0;
-                if high_dpi != rdp.high_dpi_icons {
+                if std::mem::replace(&mut rdp.host, host).icon_sizes() != host.icon_sizes() {
                     // Icons go again at the size this host wants.
-                    rdp.high_dpi_icons = high_dpi;
                     rdp.icons_sent.clear();
                     let infos: Vec<WindowInfo> = state.windows.iter().cloned().collect();
                     for info in infos.iter().filter(|i| i.kind == WindowKind::Toplevel) {
@@ -626,35 +546,6 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
                 other => tracing::debug!(?other, %id, "system command ignored"),
             }
         }
-        RailEvent::WindowMove { window, rect } | RailEvent::SnapArrange { window, rect } => {
-            let id = WindowId(window);
-            let Some(sent) = rdp_of(state).and_then(|(rdp, _)| rdp.sent.get(&id).cloned()) else { return };
-            // The host moved the whole image; the window proper keeps its offset inside it.
-            let (dx, dy) = (sent.client.x - sent.window.x, sent.client.y - sent.window.y);
-            let (extra_w, extra_h) = (
-                sent.window.width as i32 - sent.client.width as i32,
-                sent.window.height as i32 - sent.client.height as i32,
-            );
-            // A host rectangle spans up to 65535 pixels; no desktop is larger than 8192 (the RDP
-            // server's limit), and an app asked for more would try to allocate gigabytes.
-            const MAX_SIDE: i32 = 8192;
-            let host_client = crate::window::Rect::new(
-                rect.x + dx,
-                rect.y + dy,
-                (rect.width as i32 - extra_w).clamp(1, MAX_SIDE),
-                (rect.height as i32 - extra_h).clamp(1, MAX_SIDE),
-            );
-            // Into logical space through the monitor the window now mostly is on.
-            let Some(output) = state.output_for_host_rect(host_client) else { return };
-            let logical = output.host_to_logical_rect(host_client);
-            let old = state.windows.get(id).map(|w| (w.width, w.height));
-            state.move_window(id, logical.x, logical.y);
-            let resized =
-                (host_client.width, host_client.height) != (sent.client.width as i32, sent.client.height as i32);
-            if resized && old != Some((logical.width, logical.height)) && logical.width > 0 && logical.height > 0 {
-                state.request_size(id, logical.width, logical.height);
-            }
-        }
         RailEvent::KeyboardLayout { klid } => {
             if state.config.keyboard.layout.is_empty() {
                 if let Some((layout, variant)) = wayrail_rdp::input::klid_to_xkb(klid) {
@@ -672,7 +563,7 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
                 .and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok())
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            let app_id = if info.app_id.is_empty() { info.title.clone() } else { info.app_id.clone() };
+            let app_id = place::app_id(&info.app_id, &info.title);
             if let Some((rdp, _)) = rdp_of(state) {
                 rdp.handle.send_rail(RailCommand::AppId { window, app_id, pid, executable });
             }

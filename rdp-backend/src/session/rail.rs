@@ -61,12 +61,24 @@ impl Session {
                         );
                         self.send_rail_messages(vec![message]).await?;
                     }
-                    self.send_host(HostEvent::Rail(event));
+                    self.host_placed(window, rect);
                 }
+                wayrail_rail::RailEvent::SnapArrange { window, rect } => self.host_placed(window, rect),
                 other => self.send_host(HostEvent::Rail(other)),
             }
         }
         Ok(())
+    }
+
+    /// The host put a window's image at `rect`: the compositor learns where the window
+    /// proper is, from what the host was told of the window.
+    fn host_placed(&mut self, window: u32, rect: wayrail_rail::HostRect) {
+        let Some(shown) = self.rail.as_ref().and_then(|r| r.state.known.get(&window)) else {
+            tracing::debug!(window, "the host placed a window it was never shown; ignored");
+            return;
+        };
+        let placed = wayrail_rail::place::after_host_move(shown, rect);
+        self.send_host(HostEvent::WindowPlaced { window, client: placed.client, resized: placed.resized });
     }
 
     pub(super) async fn apply_rail(&mut self, command: RailCommand) -> anyhow::Result<()> {

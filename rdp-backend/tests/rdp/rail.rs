@@ -289,8 +289,9 @@ async fn remote_app_windows_become_host_windows_with_their_pixels() -> Result<()
     }
     let rect = Rectangle { left: 300, top: 200, right: 620, bottom: 440 };
     client.send_rail(RailPdu::WindowMove(WindowMovePdu { window_id: 7, rectangle: rect })).await?;
-    expect_rail(&mut server, &mut client, RailEvent::WindowMove { window: 7, rect: HostRect::new(300, 200, 320, 240) })
-        .await?;
+    // A host move arrives as where the window proper now is: its offset inside the image kept.
+    let placed = HostEvent::WindowPlaced { window: 7, client: HostRect::new(310, 210, 200, 150), resized: false };
+    server.host.expect(&mut [&mut client], |e| *e == placed).await.context("waiting for the placed window")?;
     let seen = client.rail().unwrap().received.len();
     client.send_rail(RailPdu::GetApplicationIdRequest(GetApplicationIdRequestPdu { window_id: 7 })).await?;
     expect_rail(&mut server, &mut client, RailEvent::GetAppId { window: 7 }).await?;
