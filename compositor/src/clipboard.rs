@@ -28,8 +28,8 @@ use smithay::wayland::selection::primary_selection::{
     clear_primary_selection, request_primary_client_selection, set_primary_selection,
 };
 use smithay::wayland::selection::SelectionTarget;
-use wayrail_rdp::clipboard::formats::{self, FormatKind, MAX_CLIPBOARD_BYTES};
-use wayrail_rdp::{ClipboardCommand, ClipboardEvent, ClipboardSender, SessionId};
+use wayrail_clipboard::formats::{self, FormatKind, MAX_CLIPBOARD_BYTES};
+use wayrail_clipboard::{ClipboardCommand, ClipboardEvent, ClipboardSender, SessionId};
 
 use crate::state::State;
 
@@ -58,9 +58,9 @@ impl HostClipboard {
         Self { primary, ..Default::default() }
     }
 
-    /// The RDP server is up: commands go to its active session from now on.
-    pub fn connect(&mut self, sender: ClipboardSender) {
-        self.sender = Some(sender);
+    /// The remoting server is up: commands go to its active session from now on.
+    pub fn connect(&mut self, sender: impl Into<ClipboardSender>) {
+        self.sender = Some(sender.into());
     }
 
     /// Whether reads of this selection are served by the host.

@@ -52,8 +52,8 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// A connection's identity, for logs and to tell sessions apart.
-pub type SessionId = u64;
+/// A connection's identity, for logs and to tell sessions apart (the clipboard seam's too).
+pub use wayrail_clipboard::SessionId;
 
 /// What the host did, for the compositor.
 #[derive(Debug, Clone, PartialEq)]

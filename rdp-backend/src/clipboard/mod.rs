@@ -8,10 +8,9 @@
 //!   compositor paste requests (the protocol allows one data request in flight, and a
 //!   response names no format), the timeouts, and the size cap.
 //!
-//! Conversions between host formats and mime types run in the compositor's worker threads
-//! (`formats`), never on this thread.
-
-pub mod formats;
+//! Conversions between host formats and mime types (`formats`) and the commands and events
+//! the compositor exchanges with a session live in `wayrail-clipboard`; the conversions run
+//! in the compositor's worker threads, never on this thread.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -26,7 +25,7 @@ use ironrdp_pdu::gcc::ChannelName;
 use ironrdp_pdu::PduResult;
 use ironrdp_svc::{ChannelFlags, SvcMessage, SvcProcessor, SvcServerProcessor};
 
-pub use formats::{FormatKind, MAX_CLIPBOARD_BYTES};
+pub use wayrail_clipboard::{formats, ClipboardCommand, ClipboardEvent, FormatKind, MAX_CLIPBOARD_BYTES};
 
 use crate::SessionId;
 
@@ -34,32 +33,6 @@ use crate::SessionId;
 /// Every chunk that arrives on the channel restarts the clock, so a large transfer that
 /// makes progress never times out.
 pub const HOST_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the host's clipboard did, for the compositor.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClipboardEvent {
-    /// The host copied: these mime types are on offer (delayed: nothing fetched yet).
-    /// `initial`: the list every client sends when it connects, which describes whatever
-    /// its clipboard held before; a Linux selection that exists wins over it (so a reconnect
-    /// loses nothing), by answering with `ClipboardCommand::Offer`.
-    HostOffer { session: SessionId, mimes: Vec<String>, initial: bool },
-    /// The answer to `ClipboardCommand::Request`: the host's data in its own format.
-    HostData { id: u64, kind: FormatKind, mime: String, result: Result<Vec<u8>, String> },
-    /// The host pastes: read the Linux selection as `mime`, convert to `kind`, and answer
-    /// with `ClipboardCommand::LinuxData` carrying the same id.
-    LinuxRequest { session: SessionId, id: u64, kind: FormatKind, mime: String },
-}
-
-/// What the compositor tells the clipboard of the active session.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClipboardCommand {
-    /// A Linux app copied (or a session needs to hear the current Linux selection).
-    Offer { mimes: Vec<String> },
-    /// A Linux app pastes what the host owns, as `mime`.
-    Request { id: u64, mime: String },
-    /// The data for a `ClipboardEvent::LinuxRequest`, already in the host's format.
-    LinuxData { session: SessionId, id: u64, result: Result<Vec<u8>, String> },
-}
 
 /// What a PDU from the host amounts to.
 #[derive(Debug)]
@@ -205,6 +178,13 @@ impl SvcProcessor for ClipboardChannel {
 }
 
 impl SvcServerProcessor for ClipboardChannel {}
+
+/// The compositor holds the seam's sender; this server's commands go through a channel.
+impl From<crate::ClipboardSender> for wayrail_clipboard::ClipboardSender {
+    fn from(sender: crate::ClipboardSender) -> Self {
+        Self::new(move |command| sender.send(command))
+    }
+}
 
 /// A compositor paste request sent to the host and not answered yet.
 #[derive(Debug)]

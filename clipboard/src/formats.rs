@@ -674,4 +674,226 @@ mod tests {
         assert_eq!(FormatKind::UnicodeText.pick_linux_mime(&linux).as_deref(), Some("text/plain;charset=utf-8"));
         assert_eq!(FormatKind::Dib.pick_linux_mime(&linux), None);
     }
+
+    #[test]
+    fn every_offered_mime_maps_back_to_itself() {
+        let mimes = TEXT_MIMES.iter().chain([HTML_MIME, PNG_MIME, BMP_MIME].iter()).chain(RTF_MIMES);
+        for &mime in mimes {
+            let formats = FormatKind::host_formats_for_mime(mime);
+            assert!(!formats.is_empty(), "{mime}");
+            let mut offered = Vec::new();
+            for &(id, name) in formats {
+                let kind = FormatKind::of_host_format(id, name).unwrap_or_else(|| panic!("{mime}: {id:#x} {name:?}"));
+                assert!(kind.linux_mimes().contains(&mime), "{mime} → {kind:?}");
+                assert_eq!(kind.pick_linux_mime(&[mime.to_owned()]).as_deref(), Some(mime));
+                offered.push((id, kind));
+            }
+            assert!(FormatKind::pick_host_format(mime, &offered).is_some(), "{mime}");
+        }
+        assert!(FormatKind::host_formats_for_mime("application/x-unknown").is_empty());
+    }
+
+    #[test]
+    fn rtf_passes_through_with_a_terminator_on_the_host_side() {
+        let rtf = br"{\rtf1\ansi{\fonttbl\f0\fswiss Helvetica;}\f0\pard Zwei {\b fette} Worte.\par}";
+        let host = linux_to_host(FormatKind::Rtf, rtf, "text/rtf").unwrap();
+        assert_eq!(&host[..rtf.len()], rtf);
+        assert_eq!(host[rtf.len()..], [0]);
+        assert_eq!(host_to_linux(FormatKind::Rtf, &host, "text/rtf").unwrap(), rtf);
+        // Hosts may leave out the terminator, or pad behind it.
+        assert_eq!(host_to_linux(FormatKind::Rtf, rtf, "application/rtf").unwrap(), rtf);
+        let mut padded = host.clone();
+        padded.extend_from_slice(b"\0\0junk");
+        assert_eq!(host_to_linux(FormatKind::Rtf, &padded, "application/rtf").unwrap(), rtf);
+    }
+
+    /// A 32-bit BI_RGB DIB header that claims `width`x`height` pixels and carries none.
+    fn bare_dib_header(width: i32, height: i32) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&40u32.to_le_bytes());
+        d.extend_from_slice(&width.to_le_bytes());
+        d.extend_from_slice(&height.to_le_bytes());
+        d.extend_from_slice(&1u16.to_le_bytes());
+        d.extend_from_slice(&32u16.to_le_bytes());
+        d.extend_from_slice(&[0u8; 24]);
+        d
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A valid 1x1 PNG whose IHDR claims `width`x`height` pixels.
+    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+        let image = Rgba { width: 1, height: 1, pixels: vec![1, 2, 3, 4] };
+        let mut png = encode_png(&image).unwrap();
+        // Signature (8), IHDR length (4) and type (4), then width and height; the CRC covers
+        // type and data and follows the 13 data bytes.
+        assert_eq!(&png[12..16], b"IHDR");
+        png[16..20].copy_from_slice(&width.to_be_bytes());
+        png[20..24].copy_from_slice(&height.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        png
+    }
+
+    #[test]
+    fn images_over_the_cap_are_rejected_before_their_pixels_are_read() {
+        // 8192x8192 pixels of 4 bytes are exactly the cap.
+        let side = 8192;
+        assert_eq!(side as usize * side as usize * 4, MAX_CLIPBOARD_BYTES);
+        for (w, h) in [(side + 1, side), (side, -(side + 1)), (i32::MAX, 1), (1, i32::MIN)] {
+            let err = decode_dib(&bare_dib_header(w, h)).unwrap_err().to_string();
+            assert!(err.contains("too large"), "{w}x{h}: {err}");
+        }
+        // At the cap the size passes, and the missing pixels are what fails.
+        let err = decode_dib(&bare_dib_header(side, -side)).unwrap_err().to_string();
+        assert!(err.contains("cut short"), "{err}");
+        // The conversions a paste runs, both ways.
+        let err = host_to_linux(FormatKind::DibV5, &bare_dib_header(side + 1, side), PNG_MIME).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        let (side, more) = (side as u32, side as u32 + 1);
+        assert!(decode_png(&png_claiming(1, 1)).is_ok(), "the patched PNG is still valid");
+        for png in [png_claiming(more, side), png_claiming(side, more), png_claiming(1 << 16, 1 << 16)] {
+            let err = format!("{:#}", decode_png(&png).unwrap_err());
+            assert!(err.contains("too large"), "{err}");
+            assert!(linux_to_host(FormatKind::DibV5, &png, PNG_MIME).is_err());
+            assert!(host_to_linux(FormatKind::Png, &png, BMP_MIME).is_err());
+        }
+    }
+}
+
+/// Round trips over generated inputs: what crosses to the host and back comes back the same.
+#[cfg(test)]
+mod round_trips {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn image() -> impl Strategy<Value = Rgba> {
+        (1u32..=20, 1u32..=20).prop_flat_map(|(width, height)| {
+            proptest::collection::vec(any::<u8>(), (width * height * 4) as usize).prop_map(move |pixels| Rgba {
+                width,
+                height,
+                pixels,
+            })
+        })
+    }
+
+    /// The header fields of a CF_HTML block wayrail built.
+    fn cf_html_offsets(cf: &[u8]) -> [usize; 4] {
+        let text = std::str::from_utf8(&cf[..cf.iter().position(|&b| b == b'<').unwrap()]).unwrap();
+        let field = |name: &str| -> usize {
+            text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).unwrap().parse().unwrap()
+        };
+        [field("StartHTML"), field("EndHTML"), field("StartFragment"), field("EndFragment")]
+    }
+
+    /// Any text without NUL, or text made mostly of line ends in every mix.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[^\0]*", "[\r\na ä😀]*"]
+    }
+
+    proptest! {
+        #[test]
+        fn unicode_text_survives_the_host(text in text()) {
+            let host = linux_to_host(FormatKind::UnicodeText, text.as_bytes(), "text/plain;charset=utf-8").unwrap();
+            prop_assert_eq!(host.len() % 2, 0);
+            prop_assert_eq!(&host[host.len() - 2..], &[0u8, 0][..]);
+            let on_host = utf16_to_string(&host);
+            prop_assert!(!on_host.replace("\r\n", "").contains('\n'), "every line ends in CRLF: {:?}", on_host);
+            let back = host_to_linux(FormatKind::UnicodeText, &host, "text/plain;charset=utf-8").unwrap();
+            prop_assert_eq!(String::from_utf8(back).unwrap(), text.replace("\r\n", "\n"));
+        }
+
+        #[test]
+        fn latin1_text_survives_the_host(text in prop_oneof!["[\u{1}-\u{ff}]*", "[\r\na ä]*"]) {
+            let host = linux_to_host(FormatKind::Text, text.as_bytes(), "STRING").unwrap();
+            prop_assert_eq!(host.last(), Some(&0));
+            let back = host_to_linux(FormatKind::Text, &host, "STRING").unwrap();
+            prop_assert_eq!(String::from_utf8(back).unwrap(), text.replace("\r\n", "\n"));
+        }
+
+        #[test]
+        fn images_with_alpha_survive_every_path(image in image()) {
+            // A bitmap whose alpha is zero everywhere reads as opaque (the next property).
+            prop_assume!(image.pixels.chunks_exact(4).any(|p| p[3] != 0));
+            let png = encode_png(&image).unwrap();
+            for kind in [FormatKind::DibV5, FormatKind::Dib] {
+                let dib = linux_to_host(kind, &png, PNG_MIME).unwrap();
+                prop_assert_eq!(&decode_dib(&dib).unwrap(), &image);
+                let back = host_to_linux(kind, &dib, PNG_MIME).unwrap();
+                prop_assert_eq!(&decode_png(&back).unwrap(), &image);
+                let bmp = host_to_linux(kind, &dib, BMP_MIME).unwrap();
+                prop_assert_eq!(&decode_bmp_file(&bmp).unwrap(), &image);
+                let from_bmp = linux_to_host(kind, &bmp, BMP_MIME).unwrap();
+                prop_assert_eq!(&decode_dib(&from_bmp).unwrap(), &image);
+            }
+            // A PNG crosses untouched; a BMP becomes one.
+            prop_assert_eq!(&linux_to_host(FormatKind::Png, &png, PNG_MIME).unwrap(), &png);
+            prop_assert_eq!(&host_to_linux(FormatKind::Png, &png, PNG_MIME).unwrap(), &png);
+            let bmp = host_to_linux(FormatKind::Png, &png, BMP_MIME).unwrap();
+            prop_assert_eq!(&decode_bmp_file(&bmp).unwrap(), &image);
+            let from_bmp = linux_to_host(FormatKind::Png, &bmp, BMP_MIME).unwrap();
+            prop_assert_eq!(&decode_png(&from_bmp).unwrap(), &image);
+        }
+
+        #[test]
+        fn bitmaps_without_alpha_are_opaque(image in image()) {
+            let mut clear = image;
+            clear.pixels.chunks_exact_mut(4).for_each(|p| p[3] = 0);
+            let mut opaque = clear.clone();
+            opaque.pixels.chunks_exact_mut(4).for_each(|p| p[3] = 255);
+            for v5 in [true, false] {
+                let dib = encode_dib(&clear, v5);
+                prop_assert_eq!(&decode_dib(&dib).unwrap(), &opaque);
+                let kind = if v5 { FormatKind::DibV5 } else { FormatKind::Dib };
+                let png = host_to_linux(kind, &dib, PNG_MIME).unwrap();
+                prop_assert_eq!(&decode_png(&png).unwrap(), &opaque);
+            }
+        }
+
+        #[test]
+        fn cf_html_offsets_point_at_the_fragment(html in "[^\0]*") {
+            prop_assume!(!html.contains(START_FRAGMENT) && !html.contains(END_FRAGMENT));
+            let cf = linux_to_host(FormatKind::Html, html.as_bytes(), HTML_MIME).unwrap();
+            prop_assert_eq!(cf.last(), Some(&0));
+            let [start_html, end_html, start_fragment, end_fragment] = cf_html_offsets(&cf);
+            prop_assert_eq!(&cf[start_fragment..end_fragment], html.as_bytes());
+            prop_assert_eq!(start_html, cf.iter().position(|&b| b == b'<').unwrap());
+            prop_assert_eq!(end_html, cf.len() - 1);
+            prop_assert!(start_html <= start_fragment && end_fragment <= end_html);
+            prop_assert!(cf[start_html..end_html].starts_with(b"<html>"));
+            prop_assert!(cf[start_html..end_html].ends_with(b"</html>"));
+            prop_assert_eq!(host_to_linux(FormatKind::Html, &cf, HTML_MIME).unwrap(), html.as_bytes());
+        }
+
+        #[test]
+        fn cf_html_keeps_a_marked_fragment(
+            before in "[^\0]*", fragment in "[^\0]*", after in "[^\0]*",
+        ) {
+            let markers = |s: &str| s.contains(START_FRAGMENT) || s.contains(END_FRAGMENT);
+            prop_assume!(!markers(&before) && !markers(&fragment) && !markers(&after));
+            let html = format!("{before}{START_FRAGMENT}{fragment}{END_FRAGMENT}{after}");
+            let cf = build_cf_html(&html);
+            let [start_html, end_html, start_fragment, end_fragment] = cf_html_offsets(&cf);
+            prop_assert_eq!(&cf[start_html..end_html], html.as_bytes());
+            prop_assert_eq!(&cf[start_fragment..end_fragment], fragment.as_bytes());
+            prop_assert_eq!(strip_cf_html(&cf).unwrap(), fragment.as_bytes());
+        }
+
+        #[test]
+        fn rtf_passes_through(rtf in proptest::collection::vec(1u8..=255, 0..4096)) {
+            let host = linux_to_host(FormatKind::Rtf, &rtf, "text/rtf").unwrap();
+            prop_assert_eq!(&host[..rtf.len()], &rtf[..]);
+            prop_assert_eq!(&host[rtf.len()..], &[0u8][..]);
+            prop_assert_eq!(host_to_linux(FormatKind::Rtf, &host, "application/rtf").unwrap(), rtf);
+        }
+    }
 }

@@ -1,0 +1,13 @@
+//! The clipboard between Linux apps and a remote host, apart from any one remoting protocol.
+//!
+//! - [`formats`]: which Windows clipboard format stands for which Linux mime type, and the
+//!   conversions between the two. Pure functions, run on the compositor's worker threads.
+//! - [`seam`]: what the compositor and a remote session tell each other about the clipboard
+//!   (commands one way, events the other, a sender the compositor's threads can own). The
+//!   compositor speaks only this; the RDP crate's `cliprdr` channel turns it into PDUs.
+
+pub mod formats;
+pub mod seam;
+
+pub use formats::{FormatKind, MAX_CLIPBOARD_BYTES};
+pub use seam::{ClipboardCommand, ClipboardEvent, ClipboardSender, SessionId};
