@@ -6,7 +6,9 @@ mod fixture;
 
 mod configure;
 mod damage;
+mod host_layouts;
 mod input;
+mod layout_props;
 mod misbehaving;
 mod popups;
 mod subsurfaces;
