@@ -10,6 +10,7 @@ mod host_layouts;
 mod input;
 mod layout_props;
 mod misbehaving;
+mod placement_props;
 mod popups;
 mod subsurfaces;
 mod window_model;
