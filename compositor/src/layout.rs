@@ -32,22 +32,24 @@ fn overlaps_range(a0: i32, a1: i32, b0: i32, b1: i32) -> bool {
 
 /// Where monitor `j` goes in logical space next to the placed monitor `i` (logical top-left
 /// `li`), when the two touch on the host. The offset along the shared edge is measured in
-/// `i`'s logical units.
+/// `i`'s logical units, and kept to where the two still share at least a logical pixel of
+/// edge (with mixed scales, `j` starting far before `i` along the edge would otherwise end
+/// before `i` begins, e.g. a 200 % monitor bottom-aligned right of a 100 % one).
 fn beside(i: &PhysMonitor, li: (i32, i32), j: &PhysMonitor) -> Option<(i32, i32)> {
     let (pi, pj) = (i.rect, j.rect);
     let (iw, ih) = i.logical_size();
     let (jw, jh) = j.logical_size();
-    let along = |d: i32| (d as f64 / i.scale).round() as i32;
+    let along = |d: i32, i_len: i32, j_len: i32| ((d as f64 / i.scale).round() as i32).clamp(1 - j_len, i_len - 1);
     let vertical_overlap = overlaps_range(pi.y, pi.y + pi.height, pj.y, pj.y + pj.height);
     let horizontal_overlap = overlaps_range(pi.x, pi.x + pi.width, pj.x, pj.x + pj.width);
     if vertical_overlap && pj.x == pi.x + pi.width {
-        Some((li.0 + iw, li.1 + along(pj.y - pi.y)))
+        Some((li.0 + iw, li.1 + along(pj.y - pi.y, ih, jh)))
     } else if vertical_overlap && pj.x + pj.width == pi.x {
-        Some((li.0 - jw, li.1 + along(pj.y - pi.y)))
+        Some((li.0 - jw, li.1 + along(pj.y - pi.y, ih, jh)))
     } else if horizontal_overlap && pj.y == pi.y + pi.height {
-        Some((li.0 + along(pj.x - pi.x), li.1 + ih))
+        Some((li.0 + along(pj.x - pi.x, iw, jw), li.1 + ih))
     } else if horizontal_overlap && pj.y + pj.height == pi.y {
-        Some((li.0 + along(pj.x - pi.x), li.1 - jh))
+        Some((li.0 + along(pj.x - pi.x, iw, jw), li.1 - jh))
     } else {
         None
     }
@@ -160,6 +162,146 @@ pub fn rect_to_logical(physical: Rect, logical_origin: (i32, i32), scale: f64, r
     Rect::new(left, top, right - left, bottom - top)
 }
 
+/// Whether two rectangles share a stretch of edge of positive length (they lie side by side or
+/// one above the other, without overlapping).
+pub fn share_edge(a: Rect, b: Rect) -> bool {
+    share_edge_within(a, b, 0)
+}
+
+/// As [`share_edge`], with edges up to `gap` apart counted as shared.
+fn share_edge_within(a: Rect, b: Rect, gap: i32) -> bool {
+    let near = |a_end: i32, b_start: i32| (0..=gap).contains(&(b_start - a_end));
+    let side_by_side = (near(a.x + a.width, b.x) || near(b.x + b.width, a.x))
+        && overlaps_range(a.y, a.y + a.height, b.y, b.y + b.height);
+    let stacked = (near(a.y + a.height, b.y) || near(b.y + b.height, a.y))
+        && overlaps_range(a.x, a.x + a.width, b.x, b.x + b.width);
+    side_by_side || stacked
+}
+
+/// Checks what this module promises of `origins` (as [`logical_origins`] returns them) for
+/// `monitors`, which must not overlap on the host: every output has a positive size; the
+/// primary (else the first) is at (0,0); outputs never overlap; each output maps onto its
+/// monitor exactly (corners both ways, and a logical rectangle through host pixels and
+/// back); of two monitors that touch on the host, at least one touches some output in
+/// logical space, and with one scale everywhere the two touch each other (up to a logical
+/// pixel of rounding); and with one
+/// scale everywhere, on a grid where that scale divides every coordinate, the
+/// logical layout is exactly the host layout shrunk by the scale.
+pub fn verify_invariants(monitors: &[PhysMonitor], origins: &[(i32, i32)]) -> Result<(), String> {
+    if monitors.len() != origins.len() {
+        return Err(format!("{} origins for {} monitors", origins.len(), monitors.len()));
+    }
+    if monitors.is_empty() {
+        return Ok(());
+    }
+    let logical: Vec<Rect> = monitors
+        .iter()
+        .zip(origins)
+        .map(|(m, o)| {
+            let (w, h) = m.logical_size();
+            Rect::new(o.0, o.1, w, h)
+        })
+        .collect();
+    for (i, (m, l)) in monitors.iter().zip(&logical).enumerate() {
+        if m.rect.width <= 0 || m.rect.height <= 0 || !(m.scale >= 1.0 && m.scale.is_finite()) {
+            return Err(format!("monitor {i} is not a monitor: {m:?}"));
+        }
+        if l.width <= 0 || l.height <= 0 {
+            return Err(format!("output {i} has no area: {l:?} for {m:?}"));
+        }
+    }
+    for (i, a) in monitors.iter().enumerate() {
+        for (j, b) in monitors.iter().enumerate().skip(i + 1) {
+            if a.rect.intersection_area(&b.rect) > 0 {
+                return Err(format!("monitors {i} and {j} overlap on the host: {:?} {:?}", a.rect, b.rect));
+            }
+        }
+    }
+    let first = monitors.iter().position(|m| m.primary).unwrap_or(0);
+    if origins[first] != (0, 0) {
+        return Err(format!("the primary (monitor {first}) is at {:?}, not (0,0)", origins[first]));
+    }
+    for (i, a) in logical.iter().enumerate() {
+        for (j, b) in logical.iter().enumerate().skip(i + 1) {
+            if a.intersection_area(b) > 0 {
+                return Err(format!("outputs {i} and {j} overlap: {a:?} {b:?}"));
+            }
+        }
+    }
+    for (i, (m, l)) in monitors.iter().zip(&logical).enumerate() {
+        let (p, s, o) = (m.rect, m.scale, origins[i]);
+        // Host corners to logical: the top-left exactly, the bottom-right within the
+        // rounding of the logical size.
+        let (x0, y0) = to_logical(p, o, s, p.x as f64, p.y as f64);
+        if (x0, y0) != (o.0 as f64, o.1 as f64) {
+            return Err(format!("output {i}: host top-left {:?} maps to ({x0},{y0}), not {o:?}", (p.x, p.y)));
+        }
+        let (x1, y1) = to_logical(p, o, s, (p.x + p.width) as f64, (p.y + p.height) as f64);
+        if (x1 - (l.x + l.width) as f64).abs() > 0.5 + 1e-9 || (y1 - (l.y + l.height) as f64).abs() > 0.5 + 1e-9 {
+            return Err(format!("output {i}: host bottom-right maps to ({x1},{y1}), off the corner of {l:?}"));
+        }
+        // The host point p is L + (p - P) / s, and back.
+        for (hx, hy) in [(p.x, p.y), (p.x + p.width / 3, p.y + p.height / 2), (p.x + p.width - 1, p.y + p.height - 1)] {
+            let (lx, ly) = to_logical(p, o, s, hx as f64, hy as f64);
+            let back = (p.x as f64 + (lx - o.0 as f64) * s, p.y as f64 + (ly - o.1 as f64) * s);
+            if (back.0 - hx as f64).abs() > 1e-6 || (back.1 - hy as f64).abs() > 1e-6 {
+                return Err(format!("output {i}: host ({hx},{hy}) -> logical ({lx},{ly}) -> host {back:?}"));
+            }
+        }
+        // The whole output onto the whole monitor, within the rounding of the logical size.
+        let host = to_physical(p, o, s, *l);
+        let slack = s / 2.0 + 0.5;
+        if (host.x, host.y) != (p.x, p.y)
+            || (host.width - p.width).abs() as f64 > slack
+            || (host.height - p.height).abs() as f64 > slack
+        {
+            return Err(format!("output {i}: {l:?} covers host {host:?}, not its monitor {p:?}"));
+        }
+        if rect_to_logical(p, o, s, host) != *l {
+            return Err(format!("output {i}: {l:?} -> host {host:?} -> {:?}", rect_to_logical(p, o, s, host)));
+        }
+    }
+    // Of two monitors that touch on the host, the one placed later was placed against a
+    // neighbour it touches there, or pushed against the output it would have overlapped:
+    // either way it shares an edge with some output. With one scale everywhere every touch
+    // is kept, up to a logical pixel where sizes and offsets round differently.
+    let scale = monitors[first].scale;
+    let uniform = monitors.iter().all(|m| m.scale == scale);
+    let touches_some = |j: usize| logical.iter().enumerate().any(|(i, li)| i != j && share_edge(*li, logical[j]));
+    for (i, mi) in monitors.iter().enumerate() {
+        for (j, mj) in monitors.iter().enumerate().skip(i + 1) {
+            if !share_edge(mi.rect, mj.rect) || share_edge(logical[i], logical[j]) {
+                continue;
+            }
+            let kept_within_rounding = share_edge_within(logical[i], logical[j], 1);
+            if (uniform && !kept_within_rounding) || !(touches_some(i) || touches_some(j)) {
+                return Err(format!(
+                    "monitors {i} and {j} touch on the host, not in logical space: {:?} {:?}",
+                    logical[i], logical[j]
+                ));
+            }
+        }
+    }
+    let whole = |v: i32| (v as f64 / scale).fract() == 0.0;
+    let base = monitors[first].rect;
+    let on_grid = monitors.iter().all(|m| {
+        m.scale == scale
+            && whole(m.rect.x - base.x)
+            && whole(m.rect.y - base.y)
+            && whole(m.rect.width)
+            && whole(m.rect.height)
+    });
+    if on_grid {
+        for (i, m) in monitors.iter().enumerate() {
+            let want = (((m.rect.x - base.x) as f64 / scale) as i32, ((m.rect.y - base.y) as f64 / scale) as i32);
+            if origins[i] != want {
+                return Err(format!("one scale {scale} on its grid: output {i} is at {:?}, not {want:?}", origins[i]));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +311,9 @@ mod tests {
     }
 
     fn logical_rects(ms: &[PhysMonitor]) -> Vec<Rect> {
-        logical_origins(ms)
+        let origins = logical_origins(ms);
+        verify_invariants(ms, &origins).unwrap();
+        origins
             .into_iter()
             .zip(ms)
             .map(|(o, m)| {
@@ -266,6 +410,34 @@ mod tests {
     fn the_primary_is_at_the_origin_wherever_it_is_listed() {
         let ms = [mon(-1280, 0, 1280, 1024, 1.0, false), mon(0, 0, 1920, 1080, 1.0, true)];
         assert_eq!(logical_origins(&ms), [(-1280, 0), (0, 0)]);
+    }
+
+    #[test]
+    fn a_monitor_reaching_far_before_its_neighbour_still_touches_it() {
+        // A 200 % monitor right of a 100 % one, bottom edges aligned: 1080 up in the 100 %
+        // monitor's units, its 1080 logical rows would end where the other one begins.
+        let ms = [mon(0, 0, 1920, 1080, 1.0, true), mon(1920, -1080, 3840, 2160, 2.0, false)];
+        assert_eq!(logical_rects(&ms)[1], Rect::new(1920, -1079, 1920, 1080));
+        // Left of it, and above it reaching far to the left.
+        let ms = [mon(0, 0, 1920, 1080, 1.0, true), mon(-1920, -865, 1920, 1080, 1.25, false)];
+        assert_eq!(logical_rects(&ms)[1], Rect::new(-1536, -863, 1536, 864));
+        let ms = [mon(0, 0, 1920, 1080, 1.0, true), mon(-3000, -1200, 3200, 1200, 3.0, false)];
+        assert_eq!(logical_rects(&ms)[1], Rect::new(-1066, -400, 1067, 400));
+    }
+
+    #[test]
+    fn the_invariants_catch_broken_layouts() {
+        let ms = [mon(0, 0, 1920, 1080, 1.0, true), mon(1920, 0, 1920, 1080, 2.0, false)];
+        assert_eq!(verify_invariants(&ms, &[(0, 0), (1920, 0)]), Ok(()));
+        let err = |origins: &[(i32, i32)]| verify_invariants(&ms, origins).unwrap_err();
+        assert!(err(&[(0, 0)]).contains("1 origins for 2 monitors"));
+        assert!(err(&[(10, 0), (1930, 0)]).contains("not (0,0)"));
+        assert!(err(&[(0, 0), (1900, 0)]).contains("overlap"));
+        assert!(err(&[(0, 0), (1921, 0)]).contains("touch on the host, not in logical space"));
+        let ms = [mon(0, 0, 1920, 1080, 1.5, true), mon(3000, 0, 1500, 1500, 1.5, false)];
+        assert!(verify_invariants(&ms, &[(0, 0), (2001, 0)]).unwrap_err().contains("one scale 1.5 on its grid"));
+        let ms = [mon(0, 0, 1920, 1080, 1.0, true), mon(1000, 0, 1920, 1080, 1.0, false)];
+        assert!(verify_invariants(&ms, &[(0, 0), (1920, 0)]).unwrap_err().contains("overlap on the host"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod grabs;
 pub mod handlers;
 pub mod icons;
 pub mod input;
+pub mod invariants;
 pub mod ipc;
 pub mod layout;
 pub mod remote;

@@ -6,8 +6,11 @@ mod fixture;
 
 mod configure;
 mod damage;
+mod host_layouts;
 mod input;
+mod layout_props;
 mod misbehaving;
+mod placement_props;
 mod popups;
 mod subsurfaces;
 mod window_model;
