@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use smithay::output::{Mode, Output, PhysicalProperties, Scale, Subpixel};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
-use smithay::utils::Transform;
+use smithay::utils::{Rectangle, Transform};
 
 use super::{window_root, Core, State};
 use crate::config::OutputSpec;
@@ -311,6 +311,13 @@ impl State {
             let fully_on = on_desktop >= rect.width as i64 * rect.height as i64;
             let target = if seen { self.output_for_rect(rect) } else { self.outputs.iter().find(|o| o.primary) }
                 .map(|o| o.logical_rect());
+            let restore_show = self.toplevels[index].restore_show;
+            if matches!(show, ShowState::Maximized | ShowState::Fullscreen)
+                || matches!(restore_show, Some(ShowState::Maximized | ShowState::Fullscreen))
+            {
+                // Where unmaximize puts it must be on the desktop too.
+                self.rescue_restore_rect(index);
+            }
             match show {
                 ShowState::Maximized => {
                     self.set_maximized(id, true);
@@ -325,8 +332,7 @@ impl State {
                 }
                 _ if !seen || !fully_on => {
                     if let Some(area) = target {
-                        let x = loc.x.clamp(area.x, (area.x + area.width - rect.width.min(area.width)).max(area.x));
-                        let y = loc.y.clamp(area.y, (area.y + area.height - rect.height.min(area.height)).max(area.y));
+                        let (x, y) = bring_onto(area, rect);
                         tracing::debug!(%id, from = ?(loc.x, loc.y), to = ?(x, y), "window brought back onto the desktop");
                         if show == ShowState::Minimized {
                             // Where it comes back when restored; it stays minimized.
@@ -346,6 +352,21 @@ impl State {
         }
     }
 
+    /// Brings the rectangle a maximized or fullscreen window goes back to onto the desktop:
+    /// onto the output it is mostly on, or the primary when it is on none.
+    fn rescue_restore_rect(&mut self, index: usize) {
+        let Some(restore) = self.toplevels[index].restore else { return };
+        let rect = Rect::new(restore.loc.x, restore.loc.y, restore.size.w.max(1), restore.size.h.max(1));
+        let on_desktop: i64 = self.outputs.iter().map(|o| o.logical_rect().intersection_area(&rect)).sum();
+        if on_desktop >= rect.width as i64 * rect.height as i64 {
+            return;
+        }
+        let target = if on_desktop > 0 { self.output_for_rect(rect) } else { self.outputs.iter().find(|o| o.primary) };
+        let Some(area) = target.map(|o| o.logical_rect()) else { return };
+        let (x, y) = bring_onto(area, rect);
+        self.toplevels[index].restore = Some(Rectangle::new((x, y).into(), restore.size));
+    }
+
     /// Changes an output's physical size (the host window or monitor was resized).
     pub fn resize_output(&mut self, name: &str, width: i32, height: i32) {
         let Some(entry) = self.outputs.iter_mut().find(|o| o.name == name) else { return };
@@ -363,4 +384,12 @@ impl State {
             self.sync_window_info(id);
         }
     }
+}
+
+/// Where `rect` goes to be inside `area` (its top-left corner, when it is larger), moved as
+/// little as possible.
+fn bring_onto(area: Rect, rect: Rect) -> (i32, i32) {
+    let x = rect.x.clamp(area.x, (area.x + area.width - rect.width.min(area.width)).max(area.x));
+    let y = rect.y.clamp(area.y, (area.y + area.height - rect.height.min(area.height)).max(area.y));
+    (x, y)
 }

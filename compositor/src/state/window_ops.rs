@@ -172,6 +172,12 @@ impl State {
             let show = entry.show;
             self.space.map_element(window, loc, false);
             self.windows.update(id, |w| w.state = show);
+            // Outputs, scales or work areas may have changed while it was minimized.
+            match show {
+                ShowState::Maximized => self.set_toplevel_maximized(index, true),
+                ShowState::Fullscreen => self.set_toplevel_fullscreen(index, true, None),
+                _ => {}
+            }
             self.focus_window(Some(id));
         }
         self.output_damaged = true;

@@ -403,7 +403,6 @@ fn two_side_by_side() -> LayoutSpec {
 /// brought onto the desktop when its monitor goes away (`rescue_windows` refits the
 /// maximized window but leaves its `restore` where it was).
 #[test]
-#[ignore = "state.rs: rescue_windows leaves the restore rectangle of a maximized window off the desktop"]
 fn unmaximizing_after_its_monitor_went_away_stays_on_the_desktop() {
     let ops = [
         Op::Open { size: (400, 300) },
@@ -421,7 +420,6 @@ fn unmaximizing_after_its_monitor_went_away_stays_on_the_desktop() {
 /// a layout change and comes back maximized at that size (`set_minimized` maps it where and
 /// as it was).
 #[test]
-#[ignore = "state.rs: restoring a minimized maximized window does not refit it to its output"]
 fn a_maximized_window_minimized_across_a_rescale_comes_back_fitting() {
     let one = LayoutSpec { others: vec![], ..two_side_by_side() };
     let ops = [
