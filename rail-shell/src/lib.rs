@@ -5,6 +5,7 @@
 
 pub mod channel;
 pub mod exec;
+pub mod host;
 pub mod orders;
 pub mod place;
 

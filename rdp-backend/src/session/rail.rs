@@ -5,12 +5,13 @@ use wayrail_rail::RailChannel;
 
 use super::egfx::egfx_frame;
 use super::Session;
+use crate::egfx::DesktopSurface;
 use crate::remoteapp::{Actions, Mapping, RailState};
 use crate::{HostEvent, RailCommand, WindowFrame};
 
 /// The RemoteApp side of a session (set in RemoteApp sessions only).
 pub(super) struct RemoteApp {
-    pub state: RailState,
+    pub state: RailState<DesktopSurface>,
     /// How window surfaces reach the host's windows (known once EGFX is up).
     pub mapping: Mapping,
 }
