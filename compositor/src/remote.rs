@@ -3,7 +3,7 @@
 //! makes of it (RemoteApp orders, surfaces, icons) is not decided here.
 
 use smithay::desktop::utils::bbox_from_surface_tree;
-use wayrail_remote::{Rect as HostRect, Show, WindowDesc, WindowKind as RemoteKind};
+use wayrail_remote::{Show, WindowDesc, WindowKind as RemoteKind};
 
 use crate::state::{window_root, Core, OutputEntry};
 use crate::window::{Rect, ShowState, WindowInfo, WindowKind};
@@ -33,10 +33,7 @@ pub fn describe(core: &Core, info: &WindowInfo) -> Option<WindowDesc> {
     let image = Rect::new(ox + bbox.loc.x, oy + bbox.loc.y, bbox.size.w.max(1), bbox.size.h.max(1));
     let client = Rect::new(info.x, info.y, info.width.max(1), info.height.max(1));
     let output = window_output(core, info)?;
-    let host = |r: Rect| {
-        let r = output.logical_to_host(r);
-        HostRect::new(r.x, r.y, r.width, r.height)
-    };
+    let host = |r: Rect| output.logical_to_host(r);
     Some(WindowDesc {
         id: info.id.0,
         owner: info.parent.map_or(0, |p| p.0),

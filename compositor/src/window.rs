@@ -36,48 +36,8 @@ pub enum ShowState {
     Fullscreen,
 }
 
-/// A rectangle in the compositor's global logical space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Rect {
-    pub x: i32,
-    pub y: i32,
-    pub width: i32,
-    pub height: i32,
-}
-
-impl Rect {
-    pub const fn new(x: i32, y: i32, width: i32, height: i32) -> Self {
-        Self { x, y, width, height }
-    }
-
-    /// The common part of two rectangles, when they share at least a pixel.
-    pub fn intersection(&self, other: &Rect) -> Option<Rect> {
-        let x0 = self.x.max(other.x);
-        let y0 = self.y.max(other.y);
-        let x1 = (self.x + self.width).min(other.x + other.width);
-        let y1 = (self.y + self.height).min(other.y + other.height);
-        (x1 > x0 && y1 > y0).then(|| Rect::new(x0, y0, x1 - x0, y1 - y0))
-    }
-
-    pub fn intersection_area(&self, other: &Rect) -> i64 {
-        let x0 = self.x.max(other.x);
-        let y0 = self.y.max(other.y);
-        let x1 = (self.x + self.width).min(other.x + other.width);
-        let y1 = (self.y + self.height).min(other.y + other.height);
-        if x1 <= x0 || y1 <= y0 {
-            0
-        } else {
-            (x1 - x0) as i64 * (y1 - y0) as i64
-        }
-    }
-
-    pub fn contains(&self, x: f64, y: f64) -> bool {
-        x >= self.x as f64
-            && y >= self.y as f64
-            && x < (self.x + self.width) as f64
-            && y < (self.y + self.height) as f64
-    }
-}
+/// A rectangle: in the compositor's global logical space, or in a host's pixels.
+pub use wayrail_remote::Rect;
 
 /// Everything the outside world may know about a window.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -5,9 +5,11 @@
 //! VAIL into shared-memory presents. Pixels travel separately, as damaged rectangles of the
 //! window's image read from the compositor's renderer; a transport answers with "frame shown".
 
-/// A rectangle in host desktop pixels: the host's virtual desktop, its primary monitor's
-/// top-left corner at 0,0.
+/// A rectangle. In the seam's descriptions it is in host desktop pixels: the host's virtual
+/// desktop, its primary monitor's top-left corner at 0,0. The compositor uses it for its
+/// logical space too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Rect {
     pub x: i32,
     pub y: i32,
@@ -18,6 +20,34 @@ pub struct Rect {
 impl Rect {
     pub const fn new(x: i32, y: i32, width: i32, height: i32) -> Self {
         Self { x, y, width, height }
+    }
+
+    /// The common part of two rectangles, when they share at least a pixel.
+    pub fn intersection(&self, other: &Rect) -> Option<Rect> {
+        let x0 = self.x.max(other.x);
+        let y0 = self.y.max(other.y);
+        let x1 = (self.x + self.width).min(other.x + other.width);
+        let y1 = (self.y + self.height).min(other.y + other.height);
+        (x1 > x0 && y1 > y0).then(|| Rect::new(x0, y0, x1 - x0, y1 - y0))
+    }
+
+    pub fn intersection_area(&self, other: &Rect) -> i64 {
+        let x0 = self.x.max(other.x);
+        let y0 = self.y.max(other.y);
+        let x1 = (self.x + self.width).min(other.x + other.width);
+        let y1 = (self.y + self.height).min(other.y + other.height);
+        if x1 <= x0 || y1 <= y0 {
+            0
+        } else {
+            (x1 - x0) as i64 * (y1 - y0) as i64
+        }
+    }
+
+    pub fn contains(&self, x: f64, y: f64) -> bool {
+        x >= self.x as f64
+            && y >= self.y as f64
+            && x < (self.x + self.width) as f64
+            && y < (self.y + self.height) as f64
     }
 }
 
