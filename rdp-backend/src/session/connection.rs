@@ -25,6 +25,7 @@ use crate::egfx::{GfxEvent, GfxHandler};
 use crate::monitors::{self, HostMonitor};
 use crate::tls::constant_time_eq;
 use crate::transport::BoxStream;
+use crate::SessionId;
 
 /// How long a client may take for the whole connection sequence.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,6 +99,7 @@ type Framed = ironrdp_tokio::TokioFramed<tokio_rustls::server::TlsStream<BoxStre
 async fn finalize(
     mut framed: Framed,
     acceptor: &mut Acceptor,
+    session: SessionId,
 ) -> anyhow::Result<(Framed, AcceptorResult, Option<Vec<HostMonitor>>)> {
     let mut buf = ironrdp_core::WriteBuf::new();
     let mut client_monitors = None;
@@ -112,6 +114,12 @@ async fn finalize(
                 let pdu = framed.read_by_hint(hint).await.context("reading")?;
                 if client_monitors.is_none() {
                     client_monitors = monitors::connect_initial_blocks(&pdu).map(|blocks| monitors::from_gcc(&blocks));
+                    // Coordinates no host has are not a layout to fall back from: the
+                    // client is broken or hostile, and this is before its login.
+                    if let Some(Err(why)) = client_monitors.as_deref().map(monitors::check_coordinates) {
+                        tracing::warn!(session, "the client's monitors are refused, closing the connection: {why}");
+                        bail!("the client's monitors are refused: {why}");
+                    }
                 }
                 acceptor.step(&pdu, framed.last_read_at(), &mut buf)?
             }
@@ -184,7 +192,9 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
         }
         let tls_stream = setup.tls.accept(stream).await.context("TLS handshake")?;
         acceptor.mark_security_upgrade_as_done();
-        finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor).await.context("connection sequence")
+        finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor, setup.id)
+            .await
+            .context("connection sequence")
     };
     let (framed, mut result, client_monitors) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
         .await
