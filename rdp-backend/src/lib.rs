@@ -14,6 +14,7 @@ mod exec;
 pub mod input;
 pub mod monitors;
 pub mod pointer;
+mod reassembly;
 pub mod remoteapp;
 mod server;
 mod session;

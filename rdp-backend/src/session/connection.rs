@@ -23,6 +23,7 @@ use super::display::DisplayHandler;
 use super::SessionSetup;
 use crate::egfx::{GfxEvent, GfxHandler};
 use crate::monitors::{self, HostMonitor};
+use crate::reassembly::CappedDrdynvc;
 use crate::tls::constant_time_eq;
 use crate::transport::BoxStream;
 use crate::SessionId;
@@ -162,11 +163,11 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
     acceptor.set_honor_client_desktop_size(Some(MAX_DESKTOP));
     let (gfx_tx, gfx_events) = mpsc::unbounded_channel();
     let (display_tx, layouts) = mpsc::unbounded_channel();
-    acceptor.attach_static_channel(
+    acceptor.attach_static_channel(CappedDrdynvc::new(
         DrdynvcServer::new()
             .with_dynamic_channel(GraphicsPipelineServer::new(Box::new(GfxHandler { events: gfx_tx })))
             .with_dynamic_channel(DisplayControlServer::new(Box::new(DisplayHandler { tx: display_tx }))),
-    );
+    ));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
 
@@ -283,6 +284,12 @@ impl Connection {
     /// The processor of the static channel of type `T`, when the client joined it.
     pub fn channel_mut<T: SvcProcessor + 'static>(&mut self) -> Option<&mut T> {
         self.result.static_channels.get_by_type_mut::<T>().and_then(|c| c.channel_processor_downcast_mut::<T>())
+    }
+
+    /// The name of static channel `channel`, when the client joined it.
+    pub fn channel_name(&self, channel: u16) -> Option<String> {
+        let svc = self.result.static_channels.get_by_channel_id(channel)?;
+        Some(svc.channel_name().as_str().unwrap_or("?").to_owned())
     }
 
     pub fn channel_id<T: SvcProcessor + 'static>(&self) -> Option<u16> {
