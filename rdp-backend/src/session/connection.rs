@@ -140,6 +140,22 @@ async fn finalize(
     }
 }
 
+/// Waits for the client's first byte, so that a connection that sends nothing holds its
+/// place among the connecting ones only briefly; the framing goes on with that byte.
+async fn first_byte(mut stream: BoxStream, timeout: Duration) -> anyhow::Result<ironrdp_tokio::TokioFramed<BoxStream>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(timeout, stream.read(&mut byte))
+        .await
+        .map_err(|_| anyhow::anyhow!("the client sent nothing within {timeout:?}"))?
+        .context("reading the connection request")?;
+    if read == 0 {
+        bail!("the client closed the connection before sending anything");
+    }
+    let leftover = ironrdp_async::bytes::BytesMut::from(&byte[..]);
+    Ok(ironrdp_tokio::TokioFramed::new_with_leftover(stream, leftover))
+}
+
 /// A client that finished the connection sequence, and what it negotiated.
 pub(super) struct Accepted {
     pub conn: Connection,
@@ -174,7 +190,7 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
     let handshake = async {
         // `accept_begin` would do this, but it panics when the client sent more than its
         // connection request before the TLS handshake (`into_inner_no_leftover`).
-        let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+        let mut framed = first_byte(stream, setup.first_byte_timeout).await?;
         let mut buf = ironrdp_core::WriteBuf::new();
         let security = loop {
             if let Some(security) = acceptor.reached_security_upgrade() {

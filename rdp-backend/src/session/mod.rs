@@ -39,6 +39,8 @@ pub(crate) struct SessionSetup {
     pub tls: tokio_rustls::TlsAcceptor,
     pub credentials: Option<Credentials>,
     pub default_size: (u16, u16),
+    /// How long the client may take for the first byte of its connection request.
+    pub first_byte_timeout: std::time::Duration,
     pub notes: mpsc::UnboundedSender<Note>,
     pub host: calloop::channel::Sender<HostEvent>,
     /// The newest cursor; every session shows it from its start.

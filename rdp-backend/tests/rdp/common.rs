@@ -141,6 +141,7 @@ impl TestServer {
             tls: TlsSource::StateDir(state.path().join("tls")),
             credentials,
             default_size: (1024, 768),
+            limits: Default::default(),
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's
         // runtime; the compositor calls it from plain code, as this thread does.
