@@ -18,6 +18,8 @@ use ironrdp_pdu::rdp::vc::{ChannelControlFlags, ChannelPduHeader};
 use ironrdp_pdu::{pdu_other_err, PduResult};
 use ironrdp_svc::{CompressionCondition, SvcMessage, SvcProcessor, SvcServerProcessor};
 
+use crate::SessionId;
+
 /// The largest message wayrail reassembles on a channel (the clipboard has a cap of its own).
 pub const MAX_REASSEMBLY: usize = 16 * 1024 * 1024;
 
@@ -93,13 +95,15 @@ pub fn dvc_declared_length(pdu: &[u8]) -> Option<u32> {
 #[derive(Debug)]
 pub struct CappedDrdynvc {
     pub inner: DrdynvcServer,
+    /// The session, for the log.
+    session: SessionId,
 }
 
 impl_as_any!(CappedDrdynvc);
 
 impl CappedDrdynvc {
-    pub fn new(inner: DrdynvcServer) -> Self {
-        CappedDrdynvc { inner }
+    pub fn new(inner: DrdynvcServer, session: SessionId) -> Self {
+        CappedDrdynvc { inner, session }
     }
 }
 
@@ -122,7 +126,12 @@ impl SvcProcessor for CappedDrdynvc {
 
     fn process(&mut self, payload: &[u8]) -> PduResult<Vec<SvcMessage>> {
         if let Some(declared) = dvc_declared_length(payload).filter(|&len| len as usize > MAX_REASSEMBLY) {
-            tracing::warn!(declared, cap = MAX_REASSEMBLY, "a dynamic channel message over the cap");
+            tracing::warn!(
+                session = self.session,
+                declared,
+                cap = MAX_REASSEMBLY,
+                "channel drdynvc: a dynamic channel message declared over the reassembly cap"
+            );
             return Err(pdu_other_err!("a dynamic channel message declared larger than the reassembly cap"));
         }
         self.inner.process(payload)
@@ -204,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_capped_drdynvc_refuses_data_first_over_the_cap() {
-        let mut channel = CappedDrdynvc::new(DrdynvcServer::new());
+        let mut channel = CappedDrdynvc::new(DrdynvcServer::new(), 1);
         assert_eq!(channel.channel_name(), DrdynvcServer::NAME);
         let err = channel.process(&data_first(3, MAX_REASSEMBLY as u32 + 1)).unwrap_err();
         assert!(err.report().to_string().contains("reassembly cap"), "{}", err.report());

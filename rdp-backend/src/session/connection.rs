@@ -183,6 +183,7 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
         DrdynvcServer::new()
             .with_dynamic_channel(GraphicsPipelineServer::new(Box::new(GfxHandler { events: gfx_tx })))
             .with_dynamic_channel(DisplayControlServer::new(Box::new(DisplayHandler { tx: display_tx }))),
+        setup.id,
     ));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());

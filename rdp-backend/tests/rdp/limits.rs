@@ -222,6 +222,7 @@ async fn a_message_declared_over_the_reassembly_cap_ends_only_its_session() -> R
     let bytes = raw::mcs_send_data(client.user_channel_id(), drdynvc, &pdu);
     ends_the_session(&mut server, "a DataFirst over the cap", client, session, bytes, &["drdynvc", "reassembly cap"])
         .await?;
+    expect_log(&["channel drdynvc", "declared over the reassembly cap", "declared=4294967295"], STEP).await?;
 
     // Just under the cap is no reason to end anything: the declared message is simply not
     // complete yet, and the session goes on.
