@@ -139,10 +139,11 @@ async fn silent_connections_beyond_the_cap_are_closed_and_a_real_client_gets_in(
         times.push(time??);
     }
     times.sort();
-    let quick = times.iter().filter(|t| **t < Duration::from_secs(3)).count();
+    // The ones let in are closed when their first byte is late, the others long before.
+    let quick = times.iter().filter(|t| **t < limits.first_byte_timeout - Duration::from_secs(1)).count();
     assert_eq!(quick, SILENT - limits.max_pending, "closed at once: {times:?}");
     assert!(
-        times[quick..].iter().all(|t| *t >= limits.first_byte_timeout - Duration::from_millis(500)),
+        times[quick..].iter().all(|t| *t >= limits.first_byte_timeout),
         "the connections let in wait for their first byte: {times:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(12), "{times:?}");
