@@ -301,3 +301,24 @@ async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_reported_once_per_interval_with_their_count() {
+        let mut refusals = Refusals::default();
+        refusals.refused("a", 16);
+        let first = refusals.last_report.expect("the first refusal is reported");
+        assert_eq!(refusals.unreported, 0);
+        refusals.refused("b", 16);
+        refusals.refused("c", 16);
+        assert_eq!((refusals.last_report, refusals.unreported), (Some(first), 2), "the next ones wait");
+        // Once the interval is over, the next refusal reports all three.
+        refusals.last_report = Some(first - REFUSAL_LOG_INTERVAL);
+        refusals.refused("d", 16);
+        assert_eq!(refusals.unreported, 0);
+        assert!(refusals.last_report.is_some_and(|at| at > first - REFUSAL_LOG_INTERVAL));
+    }
+}
