@@ -14,6 +14,7 @@ mod exec;
 pub mod input;
 pub mod monitors;
 pub mod pointer;
+mod reassembly;
 pub mod remoteapp;
 mod server;
 mod session;
@@ -38,6 +39,24 @@ pub struct RdpConfig {
     pub credentials: Option<Credentials>,
     /// The desktop size offered to clients that do not ask for one.
     pub default_size: (u16, u16),
+    /// What one client may cost the server before its login.
+    pub limits: Limits,
+}
+
+/// Limits on connections that have not logged in yet. `Limits::default()` is what wayrail uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// At most this many connections may be in the connection sequence at once; more are
+    /// closed as they come (each one in it may take the whole handshake timeout).
+    pub max_pending: usize,
+    /// A client must send the first byte of its connection request within this.
+    pub first_byte_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_pending: 16, first_byte_timeout: std::time::Duration::from_secs(5) }
+    }
 }
 
 #[derive(Clone)]

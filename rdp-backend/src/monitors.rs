@@ -19,6 +19,9 @@ pub const MIN_SIDE: u32 = 200;
 pub const MAX_SIDE: u32 = 8192;
 /// The whole virtual desktop must fit in this (the server's desktop limit).
 pub const MAX_DESKTOP: u32 = 8192;
+/// A monitor's top-left corner lies within ±this on both axes. Clients send any i32 (before
+/// the login, too); within this range no sum of a coordinate and a side overflows an i32.
+pub const MAX_COORDINATE: i32 = 32768;
 
 /// One monitor of the host, in physical pixels of its virtual desktop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,22 +36,56 @@ pub struct HostMonitor {
 }
 
 impl HostMonitor {
+    /// The right edge (exclusive); saturates for monitors `validate` would refuse.
     pub fn right(&self) -> i32 {
-        self.x + self.width as i32
+        clamp_i32(i64::from(self.x) + i64::from(self.width))
     }
 
+    /// The bottom edge (exclusive); saturates for monitors `validate` would refuse.
     pub fn bottom(&self) -> i32 {
-        self.y + self.height as i32
+        clamp_i32(i64::from(self.y) + i64::from(self.height))
+    }
+
+    /// (left, top, right, bottom) without overflow, whatever the client sent.
+    fn edges(&self) -> (i64, i64, i64, i64) {
+        let (x, y) = (i64::from(self.x), i64::from(self.y));
+        (x, y, x + i64::from(self.width), y + i64::from(self.height))
     }
 }
 
-/// The smallest rectangle around every monitor: (x, y, width, height).
+fn clamp_i32(v: i64) -> i32 {
+    v.clamp(i32::MIN.into(), i32::MAX.into()) as i32
+}
+
+/// The smallest rectangle around every monitor, computed in i64: (left, top, width, height).
+fn bounding_box_wide(monitors: &[HostMonitor]) -> (i64, i64, i64, i64) {
+    let edges: Vec<_> = monitors.iter().map(HostMonitor::edges).collect();
+    let left = edges.iter().map(|e| e.0).min().unwrap_or(0);
+    let top = edges.iter().map(|e| e.1).min().unwrap_or(0);
+    let right = edges.iter().map(|e| e.2).max().unwrap_or(0);
+    let bottom = edges.iter().map(|e| e.3).max().unwrap_or(0);
+    (left, top, (right - left).max(0), (bottom - top).max(0))
+}
+
+/// The smallest rectangle around every monitor: (x, y, width, height). Exact for validated
+/// monitors; saturated for others.
 pub fn bounding_box(monitors: &[HostMonitor]) -> (i32, i32, u32, u32) {
-    let left = monitors.iter().map(|m| m.x).min().unwrap_or(0);
-    let top = monitors.iter().map(|m| m.y).min().unwrap_or(0);
-    let right = monitors.iter().map(|m| m.right()).max().unwrap_or(0);
-    let bottom = monitors.iter().map(|m| m.bottom()).max().unwrap_or(0);
-    (left, top, (right - left).max(0) as u32, (bottom - top).max(0) as u32)
+    let (left, top, width, height) = bounding_box_wide(monitors);
+    let side = |v: i64| v.clamp(0, u32::MAX.into()) as u32;
+    (clamp_i32(left), clamp_i32(top), side(width), side(height))
+}
+
+/// Refuses monitors whose top-left corner lies beyond ±`MAX_COORDINATE`: no real host has
+/// them, and a client that sends them is broken or hostile.
+pub fn check_coordinates(monitors: &[HostMonitor]) -> Result<(), String> {
+    let range = -MAX_COORDINATE..=MAX_COORDINATE;
+    match monitors.iter().find(|m| !range.contains(&m.x) || !range.contains(&m.y)) {
+        Some(m) => Err(format!(
+            "a monitor at {},{} (coordinates must be within -{MAX_COORDINATE}..={MAX_COORDINATE})",
+            m.x, m.y
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A scale factor as clients send it: 0 (unset) and values out of range mean 100 %.
@@ -70,18 +107,23 @@ pub fn from_gcc(blocks: &ClientGccBlocks) -> Vec<HostMonitor> {
             .map(|(i, m)| {
                 // The extended data counts only when it has one entry per monitor.
                 let ext = extended.filter(|e| e.len() == data.monitors.len()).map(|e| &e[i]);
-                HostMonitor {
-                    x: m.left,
-                    y: m.top,
-                    // Inclusive right/bottom edges.
-                    width: (i64::from(m.right) - i64::from(m.left) + 1).clamp(0, u32::MAX.into()) as u32,
-                    height: (i64::from(m.bottom) - i64::from(m.top) + 1).clamp(0, u32::MAX.into()) as u32,
-                    primary: m.flags.contains(MonitorFlags::PRIMARY),
-                    scale: ext.map_or(core_scale, |e| scale_percent(Some(e.desktop_scale_factor))),
-                }
+                from_monitor_def(m, ext.map_or(core_scale, |e| scale_percent(Some(e.desktop_scale_factor))))
             })
             .collect(),
         _ => vec![HostMonitor { x: 0, y: 0, width: desktop.0, height: desktop.1, primary: true, scale: core_scale }],
+    }
+}
+
+/// One TS_MONITOR_DEF (inclusive edges, any i32 the client sent) as a monitor.
+fn from_monitor_def(m: &gcc::Monitor, scale: u32) -> HostMonitor {
+    let side = |low: i32, high: i32| (i64::from(high) - i64::from(low) + 1).clamp(0, u32::MAX.into()) as u32;
+    HostMonitor {
+        x: m.left,
+        y: m.top,
+        width: side(m.left, m.right),
+        height: side(m.top, m.bottom),
+        primary: m.flags.contains(MonitorFlags::PRIMARY),
+        scale,
     }
 }
 
@@ -107,18 +149,20 @@ pub fn validate(mut monitors: Vec<HostMonitor>) -> Result<Vec<HostMonitor>, Stri
     if monitors.len() > MAX_MONITORS {
         return Err(format!("{} monitors, at most {MAX_MONITORS} are supported", monitors.len()));
     }
+    check_coordinates(&monitors)?;
     for m in &monitors {
         if !(MIN_SIDE..=MAX_SIDE).contains(&m.width) || !(MIN_SIDE..=MAX_SIDE).contains(&m.height) {
             return Err(format!("a {}x{} monitor (sides must be {MIN_SIDE}..={MAX_SIDE})", m.width, m.height));
         }
     }
-    let (_, _, w, h) = bounding_box(&monitors);
-    if w > MAX_DESKTOP || h > MAX_DESKTOP {
+    let (_, _, w, h) = bounding_box_wide(&monitors);
+    if w > i64::from(MAX_DESKTOP) || h > i64::from(MAX_DESKTOP) {
         return Err(format!("a {w}x{h} desktop (at most {MAX_DESKTOP}x{MAX_DESKTOP})"));
     }
     for (i, a) in monitors.iter().enumerate() {
         for b in &monitors[i + 1..] {
-            if a.x < b.right() && b.x < a.right() && a.y < b.bottom() && b.y < a.bottom() {
+            let ((al, at, ar, ab), (bl, bt, br, bb)) = (a.edges(), b.edges());
+            if al < br && bl < ar && at < bb && bt < ab {
                 return Err(format!("monitors at {},{} and {},{} overlap", a.x, a.y, b.x, b.y));
             }
         }
@@ -140,8 +184,8 @@ pub fn to_gcc(monitors: &[HostMonitor]) -> Vec<gcc::Monitor> {
         .map(|m| gcc::Monitor {
             left: m.x,
             top: m.y,
-            right: m.right() - 1,
-            bottom: m.bottom() - 1,
+            right: m.right().saturating_sub(1),
+            bottom: m.bottom().saturating_sub(1),
             flags: if m.primary { MonitorFlags::PRIMARY } else { MonitorFlags::empty() },
         })
         .collect()
@@ -194,6 +238,68 @@ mod tests {
         assert!(validate((0..17).map(|i| mon(i * 400, 0, 400, 400, i == 0)).collect()).is_err());
         // Touching edges are fine.
         assert!(validate(vec![mon(0, 0, 1920, 1080, true), mon(1920, 0, 1920, 1080, false)]).is_ok());
+    }
+
+    #[test]
+    fn coordinates_far_out_are_refused_without_overflow() {
+        let primary = mon(0, 0, 1920, 1080, true);
+        // i32 sums would wrap here: the bounding width would come out as 0.
+        let err = validate(vec![primary, mon(i32::MIN, 0, 200, 200, false)]).unwrap_err();
+        assert!(err.contains("-2147483648,0") && err.contains("32768"), "{err}");
+        assert!(validate(vec![primary, mon(0, i32::MIN, 200, 200, false)]).is_err());
+        assert!(validate(vec![primary, mon(i32::MAX, 0, 8192, 200, false)]).is_err());
+        assert!(validate(vec![primary, mon(0, i32::MAX, 200, 8192, false)]).is_err());
+        assert!(validate(vec![mon(i32::MAX, i32::MAX, 8192, 8192, true)]).is_err());
+        assert!(validate(vec![mon(i32::MIN, i32::MIN, 200, 200, true)]).is_err());
+        // Helpers saturate instead of wrapping for what validation refuses.
+        let far = mon(i32::MAX, i32::MAX, u32::MAX, u32::MAX, false);
+        assert_eq!((far.right(), far.bottom()), (i32::MAX, i32::MAX));
+        assert_eq!(bounding_box(&[mon(i32::MIN, 0, 200, 200, false), far]), (i32::MIN, 0, u32::MAX, u32::MAX));
+        assert!(check_coordinates(&[far]).is_err());
+    }
+
+    #[test]
+    fn sums_near_the_limits_are_exact() {
+        // Sides whose sums overlap only when computed without wrapping.
+        let a = mon(MAX_COORDINATE, 0, MAX_SIDE, 200, true);
+        let b = mon(MAX_COORDINATE + 1, 0, 200, 200, false);
+        assert!(validate(vec![a, b]).is_err(), "b's corner is out of range");
+        let b = mon(MAX_COORDINATE, 100, 200, 200, false);
+        assert!(validate(vec![a, b]).unwrap_err().contains("overlap"));
+        // Edges at the extremes: the far corners of a monitor may go beyond the range.
+        let a = mon(MAX_COORDINATE, MAX_COORDINATE, MAX_SIDE, MAX_SIDE, true);
+        assert_eq!(validate(vec![a]).unwrap()[0].right(), MAX_COORDINATE + MAX_SIDE as i32);
+        assert_eq!(bounding_box(&[a]), (MAX_COORDINATE, MAX_COORDINATE, MAX_SIDE, MAX_SIDE));
+        // A desktop wider than the limit, by sums that fit in i32 but not in u16.
+        let a = mon(-MAX_COORDINATE, 0, 200, 200, true);
+        let b = mon(MAX_COORDINATE - 200, 0, 200, 200, false);
+        assert!(validate(vec![a, b]).unwrap_err().contains("65536x200"));
+    }
+
+    #[test]
+    fn coordinate_range_edges() {
+        let at = |x, y| validate(vec![mon(x, y, 200, 200, true)]);
+        for (x, y) in [(-MAX_COORDINATE, 0), (MAX_COORDINATE, 0), (0, -MAX_COORDINATE), (0, MAX_COORDINATE)] {
+            assert!(at(x, y).is_ok(), "{x},{y} is in range");
+        }
+        for (x, y) in
+            [(-MAX_COORDINATE - 1, 0), (MAX_COORDINATE + 1, 0), (0, -MAX_COORDINATE - 1), (0, MAX_COORDINATE + 1)]
+        {
+            assert!(at(x, y).is_err(), "{x},{y} is out of range");
+        }
+    }
+
+    #[test]
+    fn hostile_gcc_monitors_are_read_without_overflow() {
+        let def = |left, top, right, bottom| {
+            from_monitor_def(&gcc::Monitor { left, top, right, bottom, flags: MonitorFlags::PRIMARY }, 100)
+        };
+        let m = def(0, 0, 1919, 1079);
+        assert_eq!((m.x, m.y, m.width, m.height, m.primary), (0, 0, 1920, 1080, true));
+        assert_eq!(def(i32::MIN, i32::MIN, i32::MAX, i32::MAX).width, u32::MAX);
+        assert_eq!(def(i32::MAX, 0, i32::MIN, 0).width, 0);
+        let ms = vec![m, def(i32::MIN, 0, i32::MIN + 199, 199)];
+        assert!(validate(ms).unwrap_err().contains("-2147483648"));
     }
 
     #[test]

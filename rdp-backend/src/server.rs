@@ -1,6 +1,7 @@
 //! The RDP thread: listeners, the sessions, and which one is active.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -142,6 +143,33 @@ fn deliver_frame(
     }
 }
 
+/// Connections closed at once because too many others are still connecting, logged at most
+/// once per `REFUSAL_LOG_INTERVAL` (a flood must not flood the log too).
+#[derive(Default)]
+struct Refusals {
+    last_report: Option<Instant>,
+    unreported: u64,
+}
+
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Refusals {
+    fn refused(&mut self, peer: &str, pending: usize) {
+        self.unreported += 1;
+        if self.last_report.is_some_and(|at| at.elapsed() < REFUSAL_LOG_INTERVAL) {
+            return;
+        }
+        tracing::warn!(
+            %peer,
+            refused = self.unreported,
+            "connection refused: {pending} connections are in the connection sequence already \
+             (the limit; refusals are logged at most every {REFUSAL_LOG_INTERVAL:?})"
+        );
+        self.last_report = Some(Instant::now());
+        self.unreported = 0;
+    }
+}
+
 /// What the compositor sends to the RDP thread.
 struct FromCompositor {
     frames: mpsc::Receiver<DesktopFrame>,
@@ -184,19 +212,29 @@ async fn serve(
     let mut sessions: HashMap<SessionId, mpsc::Sender<SessionCmd>> = HashMap::new();
     let mut active: Option<Active> = None;
     let mut next_id: SessionId = 1;
+    // Sessions still in the connection sequence, and the connections refused for them.
+    let mut pending: HashSet<SessionId> = HashSet::new();
+    let mut refusals = Refusals::default();
 
     loop {
         tokio::select! {
             Some((stream, peer)) = conn_rx.recv() => {
+                if pending.len() >= config.limits.max_pending {
+                    refusals.refused(&peer, pending.len());
+                    drop(stream);
+                    continue;
+                }
                 let id = next_id;
                 next_id += 1;
                 let (tx, rx) = mpsc::channel(64);
                 sessions.insert(id, tx);
+                pending.insert(id);
                 let setup = SessionSetup {
                     id,
                     tls: tls.clone(),
                     credentials: config.credentials.clone(),
                     default_size: config.default_size,
+                    first_byte_timeout: config.limits.first_byte_timeout,
                     notes: notes_tx.clone(),
                     host: host.clone(),
                     pointer: pointer.clone(),
@@ -205,6 +243,7 @@ async fn serve(
             }
             Some(note) = notes_rx.recv() => match note {
                 Note::Activated { id, width, height, keyboard_layout, remote_app, monitors } => {
+                    pending.remove(&id);
                     if let Some(old) = active.take() {
                         if let Some(tx) = sessions.get(&old.id).cloned() {
                             // Never lost to a full queue: the old client must stop sending input.
@@ -219,6 +258,7 @@ async fn serve(
                 }
                 Note::Ended { id, reason } => {
                     sessions.remove(&id);
+                    pending.remove(&id);
                     if active.as_ref().is_some_and(|a| a.id == id) {
                         active = None;
                         let _ = host.send(HostEvent::Disconnected { session: id, reason });
@@ -259,5 +299,26 @@ async fn serve(
             }
             else => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_reported_once_per_interval_with_their_count() {
+        let mut refusals = Refusals::default();
+        refusals.refused("a", 16);
+        let first = refusals.last_report.expect("the first refusal is reported");
+        assert_eq!(refusals.unreported, 0);
+        refusals.refused("b", 16);
+        refusals.refused("c", 16);
+        assert_eq!((refusals.last_report, refusals.unreported), (Some(first), 2), "the next ones wait");
+        // Once the interval is over, the next refusal reports all three.
+        refusals.last_report = Some(first - REFUSAL_LOG_INTERVAL);
+        refusals.refused("d", 16);
+        assert_eq!(refusals.unreported, 0);
+        assert!(refusals.last_report.is_some_and(|at| at > first - REFUSAL_LOG_INTERVAL));
     }
 }

@@ -34,6 +34,10 @@ use crate::SessionId;
 /// makes progress never times out.
 pub const HOST_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// At most this many host data requests wait for Linux data; more are refused at once (a
+/// host asks for one format at a time, so only a broken or hostile one gets here).
+pub const MAX_HOST_REQUESTS: usize = 64;
+
 /// What a PDU from the host amounts to.
 #[derive(Debug)]
 enum ChannelEvent {
@@ -213,6 +217,8 @@ pub struct ClipboardState {
     /// Host data requests (format ids) not answered yet; the front one is with the compositor.
     host_requests: VecDeque<u32>,
     host_request_sent: Option<u64>,
+    /// Host data requests refused for `MAX_HOST_REQUESTS` (for the log).
+    refused_host_requests: u64,
     next_linux_id: u64,
     timeout: Duration,
 }
@@ -229,6 +235,7 @@ impl ClipboardState {
             in_flight: None,
             host_requests: VecDeque::new(),
             host_request_sent: None,
+            refused_host_requests: 0,
             next_linux_id: 1,
             timeout: HOST_IDLE_TIMEOUT,
         }
@@ -253,6 +260,19 @@ impl ClipboardState {
             match event {
                 ChannelEvent::FormatList(formats) => self.on_host_list(channel, formats, out, &mut events),
                 ChannelEvent::DataRequest(format) => {
+                    if self.host_requests.len() >= MAX_HOST_REQUESTS {
+                        self.refused_host_requests += 1;
+                        if self.refused_host_requests.is_power_of_two() {
+                            tracing::warn!(
+                                session = self.session,
+                                format,
+                                refused = self.refused_host_requests,
+                                "{MAX_HOST_REQUESTS} host clipboard data requests wait already: refused"
+                            );
+                        }
+                        out.push(message(ClipboardPdu::FormatDataResponse(FormatDataResponse::new_error())));
+                        continue;
+                    }
                     self.host_requests.push_back(format);
                     self.pump_host_requests(out, &mut events);
                 }
@@ -559,6 +579,49 @@ mod tests {
         );
         assert_eq!(out.len(), 3);
         assert!(matches!(&events[..], [ClipboardEvent::LinuxRequest { kind: FormatKind::Text, .. }]));
+    }
+
+    #[test]
+    fn host_data_requests_wait_in_a_bounded_queue() {
+        let (mut channel, mut state) = ready();
+        let mut out = Vec::new();
+        state.on_command(
+            &mut channel,
+            ClipboardCommand::Offer { mimes: vec!["text/plain;charset=utf-8".into()] },
+            &mut out,
+        );
+        feed(&mut channel, host_list(&[(13, None)]));
+        state.on_channel(&mut channel, &mut out);
+        out.clear();
+        let request = || ClipboardPdu::FormatDataRequest(FormatDataRequest { format: ClipboardFormatId::new(13) });
+        let mut linux_requests = Vec::new();
+        for _ in 0..MAX_HOST_REQUESTS + 10 {
+            feed(&mut channel, request());
+            linux_requests.extend(state.on_channel(&mut channel, &mut out));
+        }
+        // One request is with the compositor, the cap waits, the rest failed at once.
+        assert_eq!(linux_requests.len(), 1);
+        assert_eq!(state.host_requests.len(), MAX_HOST_REQUESTS);
+        assert_eq!(out.len(), 10, "a failed FormatDataResponse for each refused request");
+        let error = encode_vec(&ClipboardPdu::FormatDataResponse(FormatDataResponse::new_error())).unwrap();
+        for m in out.drain(..) {
+            let bytes = ironrdp_svc::server_encode_svc_messages(vec![m], 1004, 1007).unwrap();
+            assert!(bytes.ends_with(&error), "a FormatDataResponse with the error flag");
+        }
+        // Answering one makes room for one more.
+        let [ClipboardEvent::LinuxRequest { id, .. }] = linux_requests.as_slice() else { panic!("{linux_requests:?}") };
+        out.clear();
+        state.on_command(
+            &mut channel,
+            ClipboardCommand::LinuxData { session: 7, id: *id, result: Ok(vec![1, 0]) },
+            &mut out,
+        );
+        assert_eq!(state.host_requests.len(), MAX_HOST_REQUESTS - 1);
+        out.clear();
+        feed(&mut channel, request());
+        state.on_channel(&mut channel, &mut out);
+        assert!(out.is_empty(), "queued, not refused");
+        assert_eq!(state.host_requests.len(), MAX_HOST_REQUESTS);
     }
 
     #[test]

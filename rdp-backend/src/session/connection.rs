@@ -23,8 +23,10 @@ use super::display::DisplayHandler;
 use super::SessionSetup;
 use crate::egfx::{GfxEvent, GfxHandler};
 use crate::monitors::{self, HostMonitor};
+use crate::reassembly::CappedDrdynvc;
 use crate::tls::constant_time_eq;
 use crate::transport::BoxStream;
+use crate::SessionId;
 
 /// How long a client may take for the whole connection sequence.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,6 +100,7 @@ type Framed = ironrdp_tokio::TokioFramed<tokio_rustls::server::TlsStream<BoxStre
 async fn finalize(
     mut framed: Framed,
     acceptor: &mut Acceptor,
+    session: SessionId,
 ) -> anyhow::Result<(Framed, AcceptorResult, Option<Vec<HostMonitor>>)> {
     let mut buf = ironrdp_core::WriteBuf::new();
     let mut client_monitors = None;
@@ -112,6 +115,12 @@ async fn finalize(
                 let pdu = framed.read_by_hint(hint).await.context("reading")?;
                 if client_monitors.is_none() {
                     client_monitors = monitors::connect_initial_blocks(&pdu).map(|blocks| monitors::from_gcc(&blocks));
+                    // Coordinates no host has are not a layout to fall back from: the
+                    // client is broken or hostile, and this is before its login.
+                    if let Some(Err(why)) = client_monitors.as_deref().map(monitors::check_coordinates) {
+                        tracing::warn!(session, "the client's monitors are refused, closing the connection: {why}");
+                        bail!("the client's monitors are refused: {why}");
+                    }
                 }
                 acceptor.step(&pdu, framed.last_read_at(), &mut buf)?
             }
@@ -129,6 +138,22 @@ async fn finalize(
         }
         framed.write_all(&bytes).await.context("writing")?;
     }
+}
+
+/// Waits for the client's first byte, so that a connection that sends nothing holds its
+/// place among the connecting ones only briefly; the framing goes on with that byte.
+async fn first_byte(mut stream: BoxStream, timeout: Duration) -> anyhow::Result<ironrdp_tokio::TokioFramed<BoxStream>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(timeout, stream.read(&mut byte))
+        .await
+        .map_err(|_| anyhow::anyhow!("the client sent nothing within {timeout:?}"))?
+        .context("reading the connection request")?;
+    if read == 0 {
+        bail!("the client closed the connection before sending anything");
+    }
+    let leftover = ironrdp_async::bytes::BytesMut::from(&byte[..]);
+    Ok(ironrdp_tokio::TokioFramed::new_with_leftover(stream, leftover))
 }
 
 /// A client that finished the connection sequence, and what it negotiated.
@@ -154,18 +179,19 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
     acceptor.set_honor_client_desktop_size(Some(MAX_DESKTOP));
     let (gfx_tx, gfx_events) = mpsc::unbounded_channel();
     let (display_tx, layouts) = mpsc::unbounded_channel();
-    acceptor.attach_static_channel(
+    acceptor.attach_static_channel(CappedDrdynvc::new(
         DrdynvcServer::new()
             .with_dynamic_channel(GraphicsPipelineServer::new(Box::new(GfxHandler { events: gfx_tx })))
             .with_dynamic_channel(DisplayControlServer::new(Box::new(DisplayHandler { tx: display_tx }))),
-    );
+        setup.id,
+    ));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
 
     let handshake = async {
         // `accept_begin` would do this, but it panics when the client sent more than its
         // connection request before the TLS handshake (`into_inner_no_leftover`).
-        let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+        let mut framed = first_byte(stream, setup.first_byte_timeout).await?;
         let mut buf = ironrdp_core::WriteBuf::new();
         let security = loop {
             if let Some(security) = acceptor.reached_security_upgrade() {
@@ -184,7 +210,9 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
         }
         let tls_stream = setup.tls.accept(stream).await.context("TLS handshake")?;
         acceptor.mark_security_upgrade_as_done();
-        finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor).await.context("connection sequence")
+        finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor, setup.id)
+            .await
+            .context("connection sequence")
     };
     let (framed, mut result, client_monitors) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
         .await
@@ -273,6 +301,12 @@ impl Connection {
     /// The processor of the static channel of type `T`, when the client joined it.
     pub fn channel_mut<T: SvcProcessor + 'static>(&mut self) -> Option<&mut T> {
         self.result.static_channels.get_by_type_mut::<T>().and_then(|c| c.channel_processor_downcast_mut::<T>())
+    }
+
+    /// The name of static channel `channel`, when the client joined it.
+    pub fn channel_name(&self, channel: u16) -> Option<String> {
+        let svc = self.result.static_channels.get_by_channel_id(channel)?;
+        Some(svc.channel_name().as_str().unwrap_or("?").to_owned())
     }
 
     pub fn channel_id<T: SvcProcessor + 'static>(&self) -> Option<u16> {

@@ -10,6 +10,7 @@ use ironrdp_svc::{server_encode_svc_messages, ChannelFlags};
 use super::connection::Connection;
 use super::Session;
 use crate::egfx::{DesktopSurface, GfxEvent, SharedEncoder};
+use crate::reassembly::CappedDrdynvc;
 use crate::{monitors, DesktopFrame, HostEvent};
 
 /// How long after activation a client may take to open EGFX before it gets bitmap updates.
@@ -50,7 +51,7 @@ impl Graphics {
 
 impl Connection {
     fn drdynvc(&mut self) -> Option<&mut DrdynvcServer> {
-        self.channel_mut::<DrdynvcServer>()
+        self.channel_mut::<CappedDrdynvc>().map(|c| &mut c.inner)
     }
 
     /// Runs `f` on the graphics pipeline and writes what it queued; None when the client has
@@ -60,7 +61,7 @@ impl Connection {
         f: impl FnOnce(&mut GraphicsPipelineServer) -> T,
     ) -> anyhow::Result<Option<T>> {
         let user = self.result.user_channel_id;
-        let Some(drdynvc_id) = self.channel_id::<DrdynvcServer>() else {
+        let Some(drdynvc_id) = self.channel_id::<CappedDrdynvc>() else {
             return Ok(None);
         };
         let Some(drdynvc) = self.drdynvc() else { return Ok(None) };
@@ -83,7 +84,7 @@ impl Connection {
 
     /// Sends EGFX PDUs that the pipeline server has no call for (window mappings).
     pub(super) async fn send_raw_gfx(&mut self, pdus: Vec<ironrdp_egfx::pdu::GfxPdu>) -> anyhow::Result<()> {
-        let Some(drdynvc_id) = self.channel_id::<DrdynvcServer>() else {
+        let Some(drdynvc_id) = self.channel_id::<CappedDrdynvc>() else {
             return Ok(());
         };
         let Some(gfx_id) = self.drdynvc().and_then(|d| d.get_channel_id_by_type::<GraphicsPipelineServer>()) else {

@@ -27,6 +27,7 @@ use crate::clipboard::{ClipboardChannel, ClipboardState};
 use crate::egfx::GfxEvent;
 use crate::input::InputTranslator;
 use crate::monitors::HostMonitor;
+use crate::reassembly::{ChunkScreen, MAX_REASSEMBLY};
 use crate::transport::BoxStream;
 use crate::{Credentials, DesktopFrame, HostEvent, SessionId};
 
@@ -38,6 +39,8 @@ pub(crate) struct SessionSetup {
     pub tls: tokio_rustls::TlsAcceptor,
     pub credentials: Option<Credentials>,
     pub default_size: (u16, u16),
+    /// How long the client may take for the first byte of its connection request.
+    pub first_byte_timeout: std::time::Duration,
     pub notes: mpsc::UnboundedSender<Note>,
     pub host: calloop::channel::Sender<HostEvent>,
     /// The newest cursor; every session shows it from its start.
@@ -123,6 +126,7 @@ async fn session(
         clipboard: ClipboardState::new(setup.id),
         pointer: setup.pointer.clone(),
         large_pointer,
+        chunks: ChunkScreen::default(),
     };
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
@@ -147,6 +151,8 @@ struct Session {
     clipboard: ClipboardState,
     pointer: tokio::sync::watch::Receiver<Option<crate::Pointer>>,
     large_pointer: bool,
+    /// Static channel chunks, held to the reassembly cap.
+    chunks: ChunkScreen,
 }
 
 impl Session {
@@ -234,14 +240,22 @@ impl Session {
                 if channel == self.conn.result.io_channel_id {
                     return self.handle_io_channel(&data.user_data);
                 }
+                let Some(name) = self.conn.channel_name(channel) else {
+                    tracing::debug!(session = self.id, channel, "data for an unknown channel ignored");
+                    return Ok(None);
+                };
                 let clipboard = Some(channel) == self.conn.channel_id::<ClipboardChannel>();
                 if clipboard && !self.screen_clipboard_fragment(&data.user_data) {
                     return Ok(None);
                 }
-                if !self.conn.process_svc(channel, &data.user_data).await? {
-                    tracing::debug!(session = self.id, channel, "data for an unknown channel ignored");
-                    return Ok(None);
+                // The clipboard drops what its own cap refuses (above); anything else over the
+                // cap ends the session.
+                let cap = if clipboard { crate::clipboard::MAX_CLIPBOARD_BYTES + 64 } else { MAX_REASSEMBLY };
+                if let Err(why) = self.chunks.check(channel, &data.user_data, cap) {
+                    tracing::warn!(session = self.id, channel, "channel {name}: {why}");
+                    anyhow::bail!("refused data on channel {name} ({channel}): {why}");
                 }
+                self.conn.process_svc(channel, &data.user_data).await?;
                 if Some(channel) == self.conn.channel_id::<wayrail_rail::RailChannel>() {
                     self.handle_rail_events().await?;
                 }

@@ -134,6 +134,7 @@ pub struct TestServer {
 impl TestServer {
     pub fn start(listen: &[&str], credentials: Option<Credentials>) -> Result<TestServer> {
         watch_server_panics();
+        capture_logs();
         let state = tempfile::tempdir()?;
         let (tx, rx) = calloop::channel::channel();
         let config = RdpConfig {
@@ -141,6 +142,7 @@ impl TestServer {
             tls: TlsSource::StateDir(state.path().join("tls")),
             credentials,
             default_size: (1024, 768),
+            limits: Default::default(),
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's
         // runtime; the compositor calls it from plain code, as this thread does.
@@ -239,4 +241,69 @@ pub fn solid(x: u16, y: u16, width: u16, height: u16, [r, g, b]: [u8; 3]) -> Til
 pub fn rgb(client: &TestClient, x: u16, y: u16) -> [u8; 3] {
     let [r, g, b, _] = client.pixel(x, y);
     [r, g, b]
+}
+
+/// Warnings and errors of every server in this test binary, as "LEVEL message field=value".
+static LOGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records the server's warnings, for tests that check what it logs (once per binary).
+fn capture_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(LogCapture);
+    });
+}
+
+/// Waits up to `timeout` for a warning or error that contains every one of `words`.
+pub async fn expect_log(words: &[&str], timeout: Duration) -> Result<String> {
+    capture_logs();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = LOGS.lock().unwrap().iter().find(|l| words.iter().all(|w| l.contains(w))).cloned();
+        if let Some(line) = found {
+            return Ok(line);
+        }
+        if Instant::now() >= deadline {
+            bail!("no log line with {words:?} within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A minimal subscriber: keeps WARN and ERROR events, ignores spans.
+struct LogCapture;
+
+impl tracing::Subscriber for LogCapture {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                use std::fmt::Write as _;
+                if field.name() == "message" {
+                    let _ = write!(self.0, " {value:?}");
+                } else {
+                    let _ = write!(self.0, " {}={value:?}", field.name());
+                }
+            }
+        }
+        let mut fields = Fields(event.metadata().level().to_string());
+        event.record(&mut fields);
+        LOGS.lock().unwrap().push(fields.0);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }

@@ -3,6 +3,7 @@
 //! compositor reads them. Every test binds its own port, socket path and state directory.
 
 mod common;
+mod limits;
 mod rail;
 mod robustness;
 mod session;
