@@ -59,8 +59,8 @@ impl HostClipboard {
     }
 
     /// The remoting server is up: commands go to its active session from now on.
-    pub fn connect(&mut self, sender: impl Into<ClipboardSender>) {
-        self.sender = Some(sender.into());
+    pub fn connect(&mut self, sender: ClipboardSender) {
+        self.sender = Some(sender);
     }
 
     /// Whether reads of this selection are served by the host.

@@ -25,8 +25,9 @@ pub use clipboard::{ClipboardCommand, ClipboardEvent};
 pub use monitors::HostMonitor;
 pub use pointer::Pointer;
 pub use remoteapp::RailCommand;
-pub use server::{ClipboardSender, RdpHandle, RdpServer};
+pub use server::{RdpHandle, RdpServer};
 pub use transport::ListenAddr;
+pub use wayrail_clipboard::ClipboardSender;
 pub use wayrail_rail::channel::SysCommand;
 pub use wayrail_rail::{HostRect, RailEvent, RemoteWindow, Show, WindowKind as RemoteKind};
 

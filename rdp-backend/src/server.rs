@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use crate::clipboard::{ClipboardCommand, ClipboardEvent};
 use crate::session::{self, FrameSink as _, Note, SessionCmd, SessionSetup};
 use crate::transport::{BoxStream, Listener};
-use crate::{DesktopFrame, HostEvent, Pointer, RailCommand, RdpConfig, SessionId, WindowFrame};
+use crate::{ClipboardSender, DesktopFrame, HostEvent, Pointer, RailCommand, RdpConfig, SessionId, WindowFrame};
 
 /// The compositor's side of the RDP server.
 pub struct RdpHandle {
@@ -54,16 +54,6 @@ impl RdpHandle {
     /// A sender for clipboard commands that worker threads can own.
     pub fn clipboard(&self) -> ClipboardSender {
         self.clipboard.clone()
-    }
-}
-
-/// Clipboard commands to the active session, from any thread, never blocking.
-#[derive(Debug, Clone)]
-pub struct ClipboardSender(mpsc::UnboundedSender<ClipboardCommand>);
-
-impl ClipboardSender {
-    pub fn send(&self, command: ClipboardCommand) {
-        let _ = self.0.send(command);
     }
 }
 
@@ -117,7 +107,10 @@ impl RdpServer {
             window_frames: window_frames_tx,
             rail: rail_tx,
             pointer: pointer_tx,
-            clipboard: ClipboardSender(clipboard_tx),
+            // Clipboard commands to the active session, from any thread, never blocking.
+            clipboard: ClipboardSender::new(move |command| {
+                let _ = clipboard_tx.send(command);
+            }),
             listening,
             _thread: thread,
         })

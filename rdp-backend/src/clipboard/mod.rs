@@ -183,13 +183,6 @@ impl SvcProcessor for ClipboardChannel {
 
 impl SvcServerProcessor for ClipboardChannel {}
 
-/// The compositor holds the seam's sender; this server's commands go through a channel.
-impl From<crate::ClipboardSender> for wayrail_clipboard::ClipboardSender {
-    fn from(sender: crate::ClipboardSender) -> Self {
-        Self::new(move |command| sender.send(command))
-    }
-}
-
 /// A compositor paste request sent to the host and not answered yet.
 #[derive(Debug)]
 struct InFlight {
