@@ -183,7 +183,14 @@ impl<C: Client> Dispatch<wl_seat::WlSeat, (), C> for Base {
 }
 
 impl<C: Client> Dispatch<wl_pointer::WlPointer, (), C> for Base {
-    fn event(app: &mut C, _: &wl_pointer::WlPointer, event: wl_pointer::Event, _: &(), _: &Connection, _: &QueueHandle<C>) {
+    fn event(
+        app: &mut C,
+        _: &wl_pointer::WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<C>,
+    ) {
         app.pointer_event(&event);
     }
 }
@@ -202,7 +209,14 @@ impl<C: Client> Dispatch<wl_keyboard::WlKeyboard, (), C> for Base {
 }
 
 impl<C: Client> Dispatch<xdg_wm_base::XdgWmBase, (), C> for Base {
-    fn event(_: &mut C, wm_base: &xdg_wm_base::XdgWmBase, event: xdg_wm_base::Event, _: &(), _: &Connection, _: &QueueHandle<C>) {
+    fn event(
+        _: &mut C,
+        wm_base: &xdg_wm_base::XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<C>,
+    ) {
         if let xdg_wm_base::Event::Ping { serial } = event {
             wm_base.pong(serial);
         }

@@ -205,7 +205,10 @@ mod tests {
     fn states_come_from_the_wire_array() {
         let raw: Vec<u8> = [4u32, 1, 5].iter().flat_map(|v| v.to_ne_bytes()).collect();
         let states = toplevel_states(&raw);
-        assert_eq!(states, vec![xdg_toplevel::State::Activated, xdg_toplevel::State::Maximized, xdg_toplevel::State::TiledLeft]);
+        assert_eq!(
+            states,
+            vec![xdg_toplevel::State::Activated, xdg_toplevel::State::Maximized, xdg_toplevel::State::TiledLeft]
+        );
         assert_eq!(states.into_iter().map(state_name).collect::<Vec<_>>(), ["activated", "maximized", "tiled_left"]);
     }
 }
