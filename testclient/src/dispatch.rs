@@ -38,18 +38,15 @@ impl<C: Client> Dispatch<wl_registry::WlRegistry, (), C> for Base {
                     "wp_viewporter" => g.viewporter = Some(registry.bind(name, 1, qh, ())),
                     "wl_output" if version >= base.min_output_version => {
                         let wl_output = registry.bind(name, version.min(4), qh, ());
-                        g.outputs.push(Output { wl_output, global: name, name: None, scale: 1 });
+                        g.outputs.push(Output { wl_output, global: name, name: None, scale: 1, removed: false });
                     }
                     _ => {}
                 }
             }
             wl_registry::Event::GlobalRemove { name } => {
                 base.advertised.retain(|(n, _, _)| *n != name);
-                if let Some(i) = base.globals.outputs.iter().position(|o| o.global == name) {
-                    let output = base.globals.outputs.remove(i);
-                    if output.wl_output.version() >= 3 {
-                        output.wl_output.release();
-                    }
+                if let Some(output) = base.globals.outputs.iter_mut().find(|o| o.global == name) {
+                    output.removed = true;
                 }
             }
             _ => {}

@@ -65,6 +65,8 @@ pub struct Output {
     /// wl_output.name (version 4).
     pub name: Option<String>,
     pub scale: i32,
+    /// Its global went away (the object stays, so late events still find its name).
+    pub removed: bool,
 }
 
 /// What the compositor told one wl_surface.
@@ -97,6 +99,9 @@ pub struct Base {
     /// Get a wl_pointer / wl_keyboard as soon as the seat has one (default: no).
     pub want_pointer: bool,
     pub want_keyboard: bool,
+    /// Put a wp_fractional_scale_v1 on every surface made here (default: no). The compositor
+    /// treats a client that asks for one as drawing at fractional scales.
+    pub want_fractional_scale: bool,
     /// Ack every xdg_surface.configure on arrival (default: yes; tests of acks turn it off).
     pub auto_ack: bool,
     /// Bind wl_output globals only from this version on (default 1).
@@ -117,6 +122,7 @@ impl Default for Base {
             keyboard: None,
             want_pointer: false,
             want_keyboard: false,
+            want_fractional_scale: false,
             auto_ack: true,
             min_output_version: 1,
             next_sync: 0,
@@ -206,10 +212,11 @@ impl Base {
         self.globals.wm_base.as_ref().ok_or_else(|| anyhow::anyhow!("no xdg_wm_base"))
     }
 
-    /// A wl_surface, with a wp_fractional_scale_v1 on it when the compositor has the manager.
+    /// A wl_surface, with a wp_fractional_scale_v1 on it with `want_fractional_scale` (and a
+    /// compositor that has the manager).
     pub fn create_surface<C: Client>(&mut self, qh: &QueueHandle<C>) -> anyhow::Result<wl_surface::WlSurface> {
         let surface = self.compositor()?.create_surface(qh, ());
-        if let Some(manager) = &self.globals.fractional_scale {
+        if let Some(manager) = self.globals.fractional_scale.as_ref().filter(|_| self.want_fractional_scale) {
             manager.get_fractional_scale(&surface, qh, sid(&surface));
         }
         self.surfaces.insert(sid(&surface), SurfaceRecord::default());
@@ -245,9 +252,9 @@ impl Base {
         self.surfaces.get(&sid(surface)).cloned().unwrap_or_default()
     }
 
-    /// The output the compositor calls `name`.
+    /// The output the compositor calls `name` (among those still there).
     pub fn output_named(&self, name: &str) -> Option<&Output> {
-        self.globals.outputs.iter().find(|o| o.name.as_deref() == Some(name))
+        self.globals.outputs.iter().find(|o| !o.removed && o.name.as_deref() == Some(name))
     }
 
     /// The name of a bound output, `unnamed@ID` before it said one.

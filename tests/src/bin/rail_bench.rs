@@ -15,9 +15,7 @@
 //! (`small N MS`, `full N MS`, `noise N MS`, `quit`) from lines appended to FILE and prints
 //! `commit KIND SEQ NANOSECONDS` for each commit and `done KIND` after a phase.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -358,137 +356,30 @@ fn load_average() -> String {
 /// The probe window: 800x600, changes on command, prints when it commits.
 mod probe {
     use super::*;
-    use wayland_client::globals::{registry_queue_init, GlobalListContents};
-    use wayland_client::protocol::{wl_buffer, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface};
-    use wayland_client::{Connection, Dispatch, QueueHandle};
-    use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+    use wayrail_testclient::{delegate_client, dispatch_timeout, Base, Client, CommandFile};
 
     #[derive(Default)]
     struct State {
+        base: Base,
         configured: bool,
         needs_draw: bool,
-        closed: bool,
     }
 
-    macro_rules! ignore_events {
-        ($($iface:ty),*) => {$(
-            impl Dispatch<$iface, ()> for State {
-                fn event(_: &mut Self, _: &$iface, _: <$iface as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
-            }
-        )*};
-    }
+    impl Client for State {
+        fn base(&mut self) -> &mut Base {
+            &mut self.base
+        }
 
-    ignore_events!(wl_compositor::WlCompositor, wl_surface::WlSurface, wl_shm::WlShm, wl_shm_pool::WlShmPool);
-
-    impl Dispatch<wl_buffer::WlBuffer, ()> for State {
-        fn event(
-            _: &mut Self,
-            b: &wl_buffer::WlBuffer,
-            e: wl_buffer::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let wl_buffer::Event::Release = e {
-                b.destroy();
-            }
+        fn configured(&mut self, _: usize, _: u32) {
+            self.configured = true;
+            self.needs_draw = true;
         }
     }
 
-    impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-        fn event(
-            _: &mut Self,
-            _: &wl_registry::WlRegistry,
-            _: wl_registry::Event,
-            _: &GlobalListContents,
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-        }
-    }
-
-    impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
-        fn event(
-            _: &mut Self,
-            wm: &xdg_wm_base::XdgWmBase,
-            e: xdg_wm_base::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let xdg_wm_base::Event::Ping { serial } = e {
-                wm.pong(serial);
-            }
-        }
-    }
-
-    impl Dispatch<xdg_surface::XdgSurface, ()> for State {
-        fn event(
-            state: &mut Self,
-            s: &xdg_surface::XdgSurface,
-            e: xdg_surface::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let xdg_surface::Event::Configure { serial } = e {
-                s.ack_configure(serial);
-                state.configured = true;
-                state.needs_draw = true;
-            }
-        }
-    }
-
-    impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
-        fn event(
-            state: &mut Self,
-            _: &xdg_toplevel::XdgToplevel,
-            e: xdg_toplevel::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let xdg_toplevel::Event::Close = e {
-                state.closed = true;
-            }
-        }
-    }
+    delegate_client!(State);
 
     const BACKGROUND: u32 = 0xff20_2830;
     const SQUARE: i32 = 16;
-
-    /// A new memfd-backed buffer holding `pixels` (the compositor releases it after use).
-    fn buffer(pixels: &[u32], shm: &wl_shm::WlShm, qh: &QueueHandle<State>) -> anyhow::Result<wl_buffer::WlBuffer> {
-        // SAFETY: memfd_create with a static NUL-terminated name; we own the new descriptor.
-        let fd = unsafe { libc::memfd_create(c"wr-rail-bench".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            bail!("memfd_create: {}", std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        let mut file = unsafe { File::from_raw_fd(fd) };
-        let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-        file.write_all(&bytes).context("filling the buffer")?;
-        let pool = shm.create_pool(file.as_fd(), bytes.len() as i32, qh, ());
-        let b = pool.create_buffer(0, WIDTH, HEIGHT, WIDTH * 4, wl_shm::Format::Argb8888, qh, ());
-        pool.destroy();
-        Ok(b)
-    }
-
-    /// The lines appended to the command file since the last call.
-    fn poll_commands(path: &str, offset: &mut u64, partial: &mut String) -> Vec<String> {
-        let Ok(mut file) = File::open(path) else { return Vec::new() };
-        let mut text = String::new();
-        if file.seek(SeekFrom::Start(*offset)).is_err() || file.read_to_string(&mut text).is_err() {
-            return Vec::new();
-        }
-        *offset += text.len() as u64;
-        partial.push_str(&text);
-        let mut lines = Vec::new();
-        while let Some(end) = partial.find('\n') {
-            lines.push(partial.drain(..=end).collect::<String>().trim().to_string());
-        }
-        lines
-    }
 
     /// The phase running: kind, commits left, interval, next commit, sequence number.
     struct Running {
@@ -504,25 +395,17 @@ mod probe {
             [flag, path] if flag == "--commands" => path.clone(),
             _ => bail!("usage: wr-rail-bench --probe --commands FILE"),
         };
-        let conn = Connection::connect_to_env().context("connecting to WAYLAND_DISPLAY")?;
-        let (globals, mut queue) = registry_queue_init::<State>(&conn).context("registry")?;
-        let qh = queue.handle();
-        let compositor: wl_compositor::WlCompositor = globals.bind(&qh, 1..=6, ()).context("wl_compositor")?;
-        let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).context("wl_shm")?;
-        let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=6, ()).context("xdg_wm_base")?;
         let mut state = State::default();
-        let surface = compositor.create_surface(&qh, ());
-        let xdg = wm.get_xdg_surface(&surface, &qh, ());
-        let toplevel = xdg.get_toplevel(&qh, ());
-        toplevel.set_title(TITLE.to_string());
-        toplevel.set_app_id("org.wayrail.e2e.rail-bench".to_string());
-        surface.commit();
+        let (conn, mut queue) = wayrail_testclient::connect(&mut state)?;
+        let qh = queue.handle();
+        let window = state.base.create_titled_toplevel(&qh, TITLE, "org.wayrail.e2e.rail-bench")?;
+        let surface = &window.surface;
         while !state.configured {
             queue.blocking_dispatch(&mut state).context("waiting for the first configure")?;
         }
 
         let mut pixels = vec![BACKGROUND; (WIDTH * HEIGHT) as usize];
-        let (mut offset, mut partial) = (0, String::new());
+        let mut commands = CommandFile::new(Some(path.into()));
         let mut running: Option<Running> = None;
         let mut rng: u32 = 0x2545_f491;
         let mut out = std::io::stdout().lock();
@@ -532,7 +415,7 @@ mod probe {
                 state.needs_draw = false;
                 damage.push((0, 0, WIDTH, HEIGHT));
             }
-            for line in poll_commands(&path, &mut offset, &mut partial) {
+            for line in commands.poll() {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 match words[..] {
                     ["quit"] => return Ok(()),
@@ -589,7 +472,7 @@ mod probe {
                 r.next += r.interval;
             }
             if !damage.is_empty() {
-                let b = buffer(&pixels, &shm, &qh)?;
+                let b = state.base.one_shot_buffer(&qh, WIDTH, HEIGHT, &pixels)?;
                 surface.attach(Some(&b), 0, 0);
                 for &(x, y, w, h) in &damage {
                     surface.damage_buffer(x, y, w, h);
@@ -606,7 +489,7 @@ mod probe {
                 running = None;
             }
             out.flush()?;
-            if state.closed {
+            if state.base.close_requested() {
                 return Ok(());
             }
 
@@ -614,23 +497,7 @@ mod probe {
             let wait = running.as_ref().map_or(Duration::from_millis(20), |r| {
                 r.next.saturating_duration_since(Instant::now()).min(Duration::from_millis(20))
             });
-            conn.flush().context("flushing")?;
-            if let Some(guard) = queue.prepare_read() {
-                let mut pfd = libc::pollfd { fd: guard.connection_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
-                // SAFETY: one valid pollfd for the length given.
-                let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
-                if n > 0 {
-                    if let Err(err) = guard.read() {
-                        if !matches!(err, wayland_client::backend::WaylandError::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
-                        {
-                            return Err(err).context("reading events");
-                        }
-                    }
-                } else {
-                    drop(guard);
-                }
-            }
-            queue.dispatch_pending(&mut state).context("dispatching")?;
+            dispatch_timeout(&conn, &mut queue, &mut state, Some(wait))?;
         }
     }
 }
