@@ -37,19 +37,34 @@ fn unique_id() -> String {
     format!("{}-{}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Skips the test (prints why and returns) unless every program named is on `PATH`.
+/// Skips the test (prints why and returns) unless every program named is on `PATH`. In CI
+/// (`CI=true`) a missing program fails the test instead: CI runs every test or says why not.
 #[macro_export]
 macro_rules! require_programs {
     ($($program:expr),+ $(,)?) => {
         let missing: Vec<&str> = [$($program),+].into_iter().filter(|p| !$crate::have_program(p)).collect();
         if !missing.is_empty() {
-            eprintln!(
-                "SKIPPED: {} not installed (scripts/setup-debian.sh test installs it)",
+            $crate::skip_unless_ci(&format!(
+                "{} not installed (scripts/setup-debian.sh test installs it)",
                 missing.join(", ")
-            );
+            ));
             return;
         }
     };
+}
+
+/// Whether the tests run in CI (`CI=true`, as CI services set it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test's environment lacks something: outside CI this prints `SKIPPED: why` and the caller
+/// returns; in CI it panics with `why`, so nothing is skipped there unseen.
+pub fn skip_unless_ci(why: &str) {
+    if in_ci() {
+        panic!("{why} (CI=true: CI must run this test)");
+    }
+    eprintln!("SKIPPED: {why}");
 }
 
 /// Whether a program is on `PATH` (or is an existing path).
@@ -775,6 +790,29 @@ pub fn exited_normally(status: ExitStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The only test here that reads or sets `CI`.
+    #[test]
+    fn missing_programs_skip_outside_ci_and_fail_in_ci() {
+        fn needs_a_missing_program(reached: &mut bool) {
+            require_programs!("sh", "wr-no-such-program");
+            *reached = true;
+        }
+        let before = std::env::var_os("CI");
+        std::env::set_var("CI", "false");
+        let mut reached = false;
+        needs_a_missing_program(&mut reached);
+        assert!(!reached, "skipped outside CI");
+        std::env::set_var("CI", "true");
+        let failed = std::panic::catch_unwind(|| needs_a_missing_program(&mut false)).expect_err("fails in CI");
+        let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("wr-no-such-program not installed"), "{message}");
+        assert!(message.contains("scripts/setup-debian.sh test"), "{message}");
+        match before {
+            Some(v) => std::env::set_var("CI", v),
+            None => std::env::remove_var("CI"),
+        }
+    }
 
     #[test]
     fn us_keys() {
