@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 pub use serde_json::Value;
 
+pub mod ironrdp;
 pub mod rail;
 pub mod rdp;
 pub mod x11;

@@ -17,6 +17,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use wayrail_e2e::ironrdp::{self, connect_gfx, pump};
 use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{require_programs, wait_until, Client, Compositor, Rect, Value, MAP_TIMEOUT};
 use wayrail_rdp_testclient::ironrdp_pdu::input::fast_path::FastPathInputEvent;
@@ -158,10 +159,6 @@ async fn wait_outputs(wr: &Compositor, client: &mut TestClient, want: &[Out]) {
     }
 }
 
-async fn pump(client: &mut TestClient, ms: u64) {
-    client.pump(Duration::from_millis(ms)).await.unwrap_or_else(|e| panic!("{e:#}"));
-}
-
 /// Pumps the client until `cond` holds on the probe's log; fails with the log.
 async fn until_probe(
     wr: &Compositor,
@@ -186,21 +183,12 @@ async fn until_probe(
 
 /// Pumps the client until `cond` holds on it; fails with `what` and the compositor's state.
 async fn until(wr: &Compositor, client: &mut TestClient, what: &str, cond: impl FnMut(&TestClient) -> bool) {
-    if let Err(e) = client.pump_until(STEP, cond).await {
-        panic!(
-            "{what}: {e:#}\nhost windows: {:#?}\noutputs: {}\nwindows: {}\ncompositor log:\n{}",
-            client.host_windows().windows,
-            Value::Array(wr.outputs()),
-            Value::Array(wr.windows()),
-            wr.log_tail(30)
-        );
-    }
+    ironrdp::until(wr, client, STEP, what, cond).await
 }
 
 /// Connects the test client announcing `monitors` (with the DisplayControl channel), as a
 /// RemoteApp host when `rail` is given; waits for the graphics pipeline.
 async fn connect(wr: &Compositor, monitors: &[MonitorSpec], rail: Option<RailClient>) -> TestClient {
-    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
     let opts = ClientOptions {
         monitors: monitors.to_vec(),
         display_control: true,
@@ -211,11 +199,7 @@ async fn connect(wr: &Compositor, monitors: &[MonitorSpec], rail: Option<RailCli
     if let Some(rail) = rail {
         builder = builder.with_static_channel(rail);
     }
-    let mut client = builder.connect(&addr).await.unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
-    client.keep_window_updates(false);
-    let ready = client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await;
-    ready.unwrap_or_else(|e| panic!("no graphics pipeline: {e:#}\n{}", wr.log_tail(20)));
-    client
+    connect_gfx(wr, builder, STEP).await
 }
 
 /// Waits for the compositor window of a probe (pumping the client meanwhile).
