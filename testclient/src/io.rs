@@ -1,7 +1,7 @@
 //! Connecting, dispatching with timeouts, and the command files the probes read.
 
-use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -91,6 +91,24 @@ pub fn roundtrip<C: Client>(
     Ok(())
 }
 
+/// A file of event lines a test reads while the probe runs.
+pub struct EventLog(File);
+
+impl EventLog {
+    /// Appends to `path` (made if missing).
+    pub fn append(path: &str) -> anyhow::Result<Self> {
+        let file =
+            OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {path}"))?;
+        Ok(Self(file))
+    }
+
+    /// One write a line, so a reader never sees half of one.
+    pub fn record(&mut self, line: &str) {
+        let _ = self.0.write_all(format!("{line}\n").as_bytes());
+        let _ = self.0.flush();
+    }
+}
+
 /// Lines appended to a file, read as they come (the file need not exist yet): how the e2e
 /// tests script a probe.
 #[derive(Debug, Default)]
@@ -132,6 +150,17 @@ impl CommandFile {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn event_logs_append_whole_lines() {
+        let path = std::env::temp_dir().join(format!("wayrail-testclient-log-{}", std::process::id()));
+        std::fs::write(&path, "before\n").unwrap();
+        let mut log = EventLog::append(path.to_str().unwrap()).unwrap();
+        log.record("seat 9");
+        log.record("frame");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "before\nseat 9\nframe\n");
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn command_files_give_whole_lines_once() {

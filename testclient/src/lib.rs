@@ -39,7 +39,7 @@ use wayland_protocols::wp::fractional_scale::v1::client::{wp_fractional_scale_ma
 use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
 use wayland_protocols::xdg::shell::client::{xdg_popup, xdg_positioner, xdg_surface, xdg_toplevel, xdg_wm_base};
 
-pub use io::{connect, dispatch_timeout, read_and_dispatch, roundtrip, CommandFile};
+pub use io::{connect, dispatch_timeout, read_and_dispatch, roundtrip, CommandFile, EventLog};
 pub use shm::{OneShotBuffer, ShmBuffer};
 pub use xdg::{Configure, Popup, PopupPlacement, ShellRecord, Toplevel};
 
@@ -201,15 +201,15 @@ impl Base {
     }
 
     pub fn compositor(&self) -> anyhow::Result<&wl_compositor::WlCompositor> {
-        self.globals.compositor.as_ref().ok_or_else(|| anyhow::anyhow!("no wl_compositor"))
+        bound(&self.globals.compositor, "wl_compositor (version 4 or later)")
     }
 
     pub fn shm(&self) -> anyhow::Result<&wl_shm::WlShm> {
-        self.globals.shm.as_ref().ok_or_else(|| anyhow::anyhow!("no wl_shm"))
+        bound(&self.globals.shm, "wl_shm")
     }
 
     pub fn wm_base(&self) -> anyhow::Result<&xdg_wm_base::XdgWmBase> {
-        self.globals.wm_base.as_ref().ok_or_else(|| anyhow::anyhow!("no xdg_wm_base"))
+        bound(&self.globals.wm_base, "xdg_wm_base")
     }
 
     /// A wl_surface, with a wp_fractional_scale_v1 on it with `want_fractional_scale` (and a
@@ -233,8 +233,7 @@ impl Base {
         surface: &wl_surface::WlSurface,
         qh: &QueueHandle<C>,
     ) -> anyhow::Result<wp_viewport::WpViewport> {
-        let viewporter = self.globals.viewporter.as_ref().ok_or_else(|| anyhow::anyhow!("no wp_viewporter"))?;
-        Ok(viewporter.get_viewport(surface, qh, ()))
+        Ok(bound(&self.globals.viewporter, "wp_viewporter")?.get_viewport(surface, qh, ()))
     }
 
     pub fn create_subsurface<C: Client>(
@@ -243,8 +242,7 @@ impl Base {
         parent: &wl_surface::WlSurface,
         qh: &QueueHandle<C>,
     ) -> anyhow::Result<wl_subsurface::WlSubsurface> {
-        let sub = self.globals.subcompositor.as_ref().ok_or_else(|| anyhow::anyhow!("no wl_subcompositor"))?;
-        Ok(sub.get_subsurface(surface, parent, qh, ()))
+        Ok(bound(&self.globals.subcompositor, "wl_subcompositor")?.get_subsurface(surface, parent, qh, ()))
     }
 
     /// What the compositor told a surface so far.
@@ -269,6 +267,11 @@ impl Base {
     pub fn close_requested(&self) -> bool {
         self.shells.iter().any(|s| s.close_requests > 0)
     }
+}
+
+/// A global, or an error naming it when the compositor did not announce it.
+fn bound<'a, T>(global: &'a Option<T>, name: &str) -> anyhow::Result<&'a T> {
+    global.as_ref().ok_or_else(|| anyhow::anyhow!("no {name}"))
 }
 
 /// Implements every `Dispatch` a [`Client`] needs by handing the events to [`Base`].

@@ -12,32 +12,20 @@
 //!
 //! Exits when the compositor closes the window or the connection.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-
 use anyhow::Context;
 use wayrail_testclient::parse::parse_size;
 use wayrail_testclient::wayland_client::protocol::{wl_pointer, wl_seat};
 use wayrail_testclient::wayland_client::{Proxy, QueueHandle, WEnum};
-use wayrail_testclient::{delegate_client, Base, Client};
+use wayrail_testclient::{delegate_client, Base, Client, EventLog};
 
 /// The default fill colour, ARGB: a pure, opaque orange-red that no background uses.
 const COLOR: u32 = 0xffe0_4010;
 
 struct Probe {
     base: Base,
-    log: File,
+    log: EventLog,
     /// Where the pointer is on the surface.
     position: (f64, f64),
-    configured: bool,
-}
-
-impl Probe {
-    fn record(&mut self, line: String) {
-        // One write a line, so a reader never sees half of one.
-        let _ = self.log.write_all(format!("{line}\n").as_bytes());
-        let _ = self.log.flush();
-    }
 }
 
 impl Client for Probe {
@@ -45,16 +33,12 @@ impl Client for Probe {
         &mut self.base
     }
 
-    fn configured(&mut self, _: usize, _: u32) {
-        self.configured = true;
-    }
-
     fn seat_event(&mut self, seat: &wl_seat::WlSeat, event: &wl_seat::Event, qh: &QueueHandle<Self>) {
         if let wl_seat::Event::Capabilities { capabilities: WEnum::Value(caps) } = event {
             let has_pointer = caps.contains(wl_seat::Capability::Pointer);
             if has_pointer && self.base.pointer.is_none() {
                 self.base.pointer = Some(seat.get_pointer(qh, ()));
-                self.record(format!("seat {}", seat.version()));
+                self.log.record(&format!("seat {}", seat.version()));
             } else if !has_pointer {
                 if let Some(pointer) = self.base.pointer.take() {
                     pointer.release();
@@ -98,7 +82,7 @@ impl Client for Probe {
             Event::Frame => "frame".into(),
             _ => return,
         };
-        self.record(line);
+        self.log.record(&line);
     }
 }
 
@@ -120,9 +104,9 @@ fn main() -> anyhow::Result<()> {
         Some(hex) => 0xff00_0000 | u32::from_str_radix(&hex, 16).context("colour is RRGGBB")? & 0x00ff_ffff,
         None => COLOR,
     };
-    let log = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {path}"))?;
+    let log = EventLog::append(&path)?;
 
-    let mut probe = Probe { base: Base::default(), log, position: (0.0, 0.0), configured: false };
+    let mut probe = Probe { base: Base::default(), log, position: (0.0, 0.0) };
     let (_conn, mut queue) = wayrail_testclient::connect(&mut probe)?;
     let qh = queue.handle();
     probe.base.globals.seat.as_ref().filter(|s| s.version() >= 8).context("wl_seat version 8 or later")?;
@@ -130,7 +114,7 @@ fn main() -> anyhow::Result<()> {
     // The buffer: one solid colour, kept for the window's life.
     let buffer = probe.base.create_buffer(&qh, width, height, color)?;
     let window = probe.base.create_titled_toplevel(&qh, "input-probe", "org.wayrail.e2e.input-probe")?;
-    while !probe.configured {
+    while !probe.base.is_configured(window.shell) {
         queue.blocking_dispatch(&mut probe).context("waiting for the first configure")?;
     }
     let surface = &window.surface;

@@ -25,8 +25,6 @@
 //! has a toplevel that is configured but not mapped), `quit`. Exits when the compositor closes the window or the
 //! connection.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,11 +34,11 @@ use wayrail_testclient::shm::{checker, pattern};
 use wayrail_testclient::wayland_client::protocol::{wl_output, wl_pointer, wl_surface};
 use wayrail_testclient::wayland_client::{Proxy, WEnum};
 use wayrail_testclient::wayland_protocols::xdg::shell::client::xdg_toplevel;
-use wayrail_testclient::{delegate_client, dispatch_timeout, Base, Client, CommandFile};
+use wayrail_testclient::{delegate_client, dispatch_timeout, Base, Client, CommandFile, EventLog};
 
 struct Probe {
     base: Base,
-    log: File,
+    log: EventLog,
     position: (f64, f64),
     /// The logical size asked for by the last configure (0 = ours).
     pending_size: (i32, i32),
@@ -52,14 +50,6 @@ struct Probe {
     configured: bool,
 }
 
-impl Probe {
-    fn record(&mut self, line: String) {
-        // One write a line, so a reader never sees half of one.
-        let _ = self.log.write_all(format!("{line}\n").as_bytes());
-        let _ = self.log.flush();
-    }
-}
-
 impl Client for Probe {
     fn base(&mut self) -> &mut Base {
         &mut self.base
@@ -67,7 +57,7 @@ impl Client for Probe {
 
     fn output_event(&mut self, _: &wl_output::WlOutput, event: &wl_output::Event) {
         if let wl_output::Event::Name { name } = event {
-            self.record(format!("output {name}"));
+            self.log.record(&format!("output {name}"));
         }
     }
 
@@ -75,14 +65,14 @@ impl Client for Probe {
         match event {
             wl_surface::Event::Enter { output } => {
                 let name = self.base.output_name(output);
-                self.record(format!("surface enter {name}"));
+                self.log.record(&format!("surface enter {name}"));
             }
             wl_surface::Event::Leave { output } => {
                 let name = self.base.output_name(output);
-                self.record(format!("surface leave {name}"));
+                self.log.record(&format!("surface leave {name}"));
             }
             &wl_surface::Event::PreferredBufferScale { factor } => {
-                self.record(format!("buffer_scale {factor}"));
+                self.log.record(&format!("buffer_scale {factor}"));
                 if factor != self.buffer_scale && factor > 0 {
                     self.buffer_scale = factor;
                     self.needs_draw = true;
@@ -93,7 +83,7 @@ impl Client for Probe {
     }
 
     fn fractional_scale(&mut self, _: u32, scale: u32) {
-        self.record(format!("fractional_scale {scale}"));
+        self.log.record(&format!("fractional_scale {scale}"));
         if scale != self.fractional_scale && scale > 0 {
             self.fractional_scale = scale;
             self.needs_draw = true;
@@ -111,7 +101,7 @@ impl Client for Probe {
                 other => format!("state{}", u32::from(other)),
             })
             .collect();
-        self.record(format!("configure {width} {height} {}", names.join(",")));
+        self.log.record(&format!("configure {width} {height} {}", names.join(",")));
         self.pending_size = (width, height);
     }
 
@@ -141,7 +131,7 @@ impl Client for Probe {
             }
             _ => return,
         };
-        self.record(line);
+        self.log.record(&line);
     }
 }
 
@@ -170,7 +160,7 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other:?}"),
         }
     }
-    let log = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {path}"))?;
+    let log = EventLog::append(&path)?;
 
     let mut probe = Probe {
         base: Base::default(),
@@ -213,7 +203,7 @@ fn main() -> anyhow::Result<()> {
             match (words.next().unwrap_or(""), words.next()) {
                 ("fullscreen", Some(name)) => match probe.base.output_named(name) {
                     Some(output) => toplevel.set_fullscreen(Some(&output.wl_output)),
-                    None => probe.record(format!("error no output {name}")),
+                    None => probe.log.record(&format!("error no output {name}")),
                 },
                 ("unfullscreen", _) => toplevel.unset_fullscreen(),
                 ("maximize", _) => toplevel.set_maximized(),
@@ -224,7 +214,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 ("quit", _) => return Ok(()),
                 ("", _) => {}
-                (other, _) => probe.record(format!("error unknown command {other}")),
+                (other, _) => probe.log.record(&format!("error unknown command {other}")),
             }
         }
         if probe.needs_draw && !hold {
@@ -247,7 +237,7 @@ fn main() -> anyhow::Result<()> {
             surface.damage_buffer(0, 0, buffer_size.0, buffer_size.1);
             surface.commit();
             let shown = if viewport.is_some() { format!("{} {}", logical.0, logical.1) } else { "- -".into() };
-            probe.record(format!("draw {} {} scale {scale} viewport {shown}", buffer_size.0, buffer_size.1));
+            probe.log.record(&format!("draw {} {} scale {scale} viewport {shown}", buffer_size.0, buffer_size.1));
         }
         if probe.base.close_requested() {
             return Ok(());
