@@ -14,9 +14,9 @@ use crate::xdamage::{DamageCount, DamageCounter};
 use crate::{check_interrupt, sleep, Cli, RdpArgs, INTERRUPTED};
 
 /// The desktop both servers serve and the client asks for.
-pub(crate) const RDP_SIZE: &str = "1280x800";
+const RDP_SIZE: &str = "1280x800";
 /// Time for the client's first picture and foot's first frame before the idle count.
-pub(crate) const RDP_SETTLE: Duration = Duration::from_secs(2);
+const RDP_SETTLE: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum RdpServer {
@@ -36,7 +36,7 @@ impl RdpServer {
 /// The client's command line, the same for both servers. The gdi log filter makes the client
 /// log one line per surface command it decodes (codec, payload length): that is how the
 /// codec is read, and it costs the client one short write per command.
-pub(crate) fn rdp_client_args(port: &str) -> Vec<String> {
+fn rdp_client_args(port: &str) -> Vec<String> {
     vec![
         format!("/v:127.0.0.1:{port}"),
         "/cert:ignore".into(),
@@ -50,23 +50,18 @@ pub(crate) fn rdp_client_args(port: &str) -> Vec<String> {
 }
 
 /// Every counter at one moment.
-pub(crate) struct Sample {
-    pub(crate) at: Instant,
-    pub(crate) usage: Usage,
-    pub(crate) client_usage: Usage,
-    pub(crate) sent: u64,
-    pub(crate) acked: u64,
-    pub(crate) damage: DamageCount,
-    pub(crate) client_log: u64,
-    pub(crate) app_log: u64,
+struct Sample {
+    at: Instant,
+    usage: Usage,
+    client_usage: Usage,
+    sent: u64,
+    acked: u64,
+    damage: DamageCount,
+    client_log: u64,
+    app_log: u64,
 }
 
-pub(crate) fn take_sample(
-    procs: &Procs,
-    counter: &mut DamageCounter,
-    server_pid: u32,
-    port: u16,
-) -> anyhow::Result<Sample> {
+fn take_sample(procs: &Procs, counter: &mut DamageCounter, server_pid: u32, port: u16) -> anyhow::Result<Sample> {
     let damage = counter.mark()?;
     let at = Instant::now();
     let server_usage = usage(server_pid)?;
@@ -86,27 +81,28 @@ pub(crate) fn take_sample(
         app_log: procs.log_len("simple-shm"),
     })
 }
+
 /// What happened between two samples.
-pub(crate) struct Span {
-    pub(crate) secs: f64,
+struct Span {
+    secs: f64,
     /// From utime+stime (/proc/PID/stat), % of one CPU.
-    pub(crate) cpu_percent: f64,
+    cpu_percent: f64,
     /// From schedstat (ms precision); from utime+stime when schedstat is missing.
-    pub(crate) cpu_ms: f64,
+    cpu_ms: f64,
     /// Client CPU (xfreerdp3, all threads), % of one CPU.
-    pub(crate) client_cpu_percent: f64,
-    pub(crate) frames: u64,
-    pub(crate) late: u64,
-    pub(crate) damage_events: u64,
-    pub(crate) damage_area: u64,
-    pub(crate) sent: u64,
-    pub(crate) acked: u64,
-    pub(crate) decoded: Decoded,
-    pub(crate) app_commits: u64,
+    client_cpu_percent: f64,
+    frames: u64,
+    late: u64,
+    damage_events: u64,
+    damage_area: u64,
+    sent: u64,
+    acked: u64,
+    decoded: Decoded,
+    app_commits: u64,
 }
 
 impl Span {
-    pub(crate) fn new(procs: &Procs, a: &Sample, b: &Sample) -> Span {
+    fn new(procs: &Procs, a: &Sample, b: &Sample) -> Span {
         let secs = (b.at - a.at).as_secs_f64();
         let r = rates(a.usage, b.usage, secs);
         Span {
@@ -125,27 +121,27 @@ impl Span {
         }
     }
 
-    pub(crate) fn fps(&self) -> f64 {
+    fn fps(&self) -> f64 {
         self.frames as f64 / self.secs
     }
 
-    pub(crate) fn per_frame(&self, v: f64) -> Option<f64> {
+    fn per_frame(&self, v: f64) -> Option<f64> {
         (self.frames > 0).then(|| v / self.frames as f64)
     }
 }
 
-pub(crate) struct RdpRun {
+struct RdpRun {
     /// The graphics path: EGFX with its version, or none (Surface Bits).
-    pub(crate) graphics: String,
-    pub(crate) window: String,
+    graphics: String,
+    window: String,
     /// From before foot started to the idle count.
-    pub(crate) foot_start: Span,
-    pub(crate) idle: Span,
-    pub(crate) anim: Span,
-    pub(crate) took: f64,
+    foot_start: Span,
+    idle: Span,
+    anim: Span,
+    took: f64,
 }
 
-pub(crate) fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<RdpRun> {
+fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<RdpRun> {
     let started = Instant::now();
     let mut procs = Procs::new(server.label())?;
     let run_dir = procs.subdir("run")?;
@@ -283,7 +279,7 @@ pub(crate) fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyh
     Ok(RdpRun { graphics, window, foot_start, idle, anim, took: started.elapsed().as_secs_f64() })
 }
 
-pub(crate) fn first_line(program: &str, arg: &str) -> String {
+fn first_line(program: &str, arg: &str) -> String {
     Command::new(program)
         .arg(arg)
         .stdin(Stdio::null())
@@ -294,7 +290,7 @@ pub(crate) fn first_line(program: &str, arg: &str) -> String {
         .unwrap_or_else(|| "unknown version".into())
 }
 
-pub(crate) fn kb(bytes: f64) -> String {
+fn kb(bytes: f64) -> String {
     format!("{:.1} kB", bytes / 1000.0)
 }
 

@@ -16,37 +16,28 @@ use crate::procs::{alive, kill_group, log_tail, rates, usage, usage_sum, which, 
 use crate::{check_interrupt, sleep, Cli, INTERRUPTED};
 /// A wayrail process with a private runtime dir, and the clients started in it. Dropping it
 /// kills all of them (each in its own process group) and removes the directory.
-pub(crate) struct Session {
-    pub(crate) dir: PathBuf,
-    pub(crate) socket: String,
-    pub(crate) ipc_path: PathBuf,
-    pub(crate) compositor: Option<Child>,
-    pub(crate) clients: Vec<Child>,
+struct Session {
+    dir: PathBuf,
+    socket: String,
+    ipc_path: PathBuf,
+    compositor: Option<Child>,
+    clients: Vec<Child>,
 }
 
 impl Session {
-    pub(crate) fn start(wayrail: &Path) -> anyhow::Result<Session> {
+    fn start(wayrail: &Path) -> anyhow::Result<Session> {
         let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("wayrail-bench-{}-{n}", std::process::id()));
         std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let socket = format!("wayrail-bench-{}-{n}", std::process::id());
         let ipc_path = ipc::socket_path(&dir, &socket);
         let mut session = Session { dir, socket, ipc_path, compositor: None, clients: Vec::new() };
-        let log = session.log("wayrail")?;
-        let child = Command::new(wayrail)
-            .args(["--backend", "headless", "--socket", &session.socket, "--xwayland", "off"])
+        let mut cmd = session.command(wayrail, "wayrail")?;
+        cmd.args(["--backend", "headless", "--socket", &session.socket, "--xwayland", "off"])
             .args(["--output", &format!("{WIDTH}x{HEIGHT}")])
-            .envs(session.env())
             .env("RUST_LOG", "warn")
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("DISPLAY")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("starting {}", wayrail.display()))?;
-        session.compositor = Some(child);
+            .env_remove("WAYLAND_DISPLAY");
+        session.compositor = Some(cmd.spawn().with_context(|| format!("starting {}", wayrail.display()))?);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             check_interrupt()?;
@@ -65,7 +56,7 @@ impl Session {
     }
 
     /// The environment of the compositor; clients get WAYLAND_DISPLAY on top.
-    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+    fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("XDG_RUNTIME_DIR", self.dir.display().to_string()),
             // No user config for the compositor or the clients.
@@ -73,42 +64,45 @@ impl Session {
         ]
     }
 
-    pub(crate) fn log(&self, name: &str) -> anyhow::Result<std::fs::File> {
-        Ok(std::fs::File::create(self.dir.join(format!("{name}.log")))?)
-    }
-
-    pub(crate) fn log_tail(&self, name: &str) -> String {
-        log_tail(&self.dir.join(format!("{name}.log")))
-    }
-
-    pub(crate) fn compositor_pid(&self) -> u32 {
-        self.compositor.as_ref().map_or(0, Child::id)
-    }
-
-    pub(crate) fn client_pids(&self) -> Vec<u32> {
-        self.clients.iter().map(Child::id).collect()
-    }
-
-    pub(crate) fn spawn_client(&mut self, program: &Path, args: &[&str]) -> anyhow::Result<()> {
-        let name = format!("client-{}", self.clients.len());
-        let log = self.log(&name)?;
-        let child = Command::new(program)
-            .args(args)
-            .envs(self.env())
-            .env("WAYLAND_DISPLAY", &self.socket)
+    /// `program` in this session's environment, in its own process group, its output to
+    /// `name.log`.
+    fn command(&self, program: &Path, name: &str) -> anyhow::Result<Command> {
+        let log = self.log(name)?;
+        let mut cmd = Command::new(program);
+        cmd.envs(self.env())
             .env_remove("DISPLAY")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("starting {}", program.display()))?;
-        self.clients.push(child);
+            .process_group(0);
+        Ok(cmd)
+    }
+
+    fn log(&self, name: &str) -> anyhow::Result<std::fs::File> {
+        Ok(std::fs::File::create(self.dir.join(format!("{name}.log")))?)
+    }
+
+    fn log_tail(&self, name: &str) -> String {
+        log_tail(&self.dir.join(format!("{name}.log")))
+    }
+
+    fn compositor_pid(&self) -> u32 {
+        self.compositor.as_ref().map_or(0, Child::id)
+    }
+
+    fn client_pids(&self) -> Vec<u32> {
+        self.clients.iter().map(Child::id).collect()
+    }
+
+    fn spawn_client(&mut self, program: &Path, args: &[&str]) -> anyhow::Result<()> {
+        let mut cmd = self.command(program, &format!("client-{}", self.clients.len()))?;
+        cmd.args(args).env("WAYLAND_DISPLAY", &self.socket);
+        self.clients.push(cmd.spawn().with_context(|| format!("starting {}", program.display()))?);
         Ok(())
     }
 
     /// Waits until the compositor reports `count` windows.
-    pub(crate) fn wait_windows(&self, count: usize, timeout: Duration) -> anyhow::Result<()> {
+    fn wait_windows(&self, count: usize, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             check_interrupt()?;
@@ -127,7 +121,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn stop(&mut self) {
+    fn stop(&mut self) {
         let children = self.clients.iter_mut().chain(self.compositor.as_mut());
         for child in children {
             kill_group(child);
@@ -148,23 +142,23 @@ impl Drop for Session {
     }
 }
 
-pub(crate) struct Scenario {
-    pub(crate) label: String,
-    pub(crate) program: PathBuf,
-    pub(crate) args: Vec<String>,
-    pub(crate) count: usize,
-    pub(crate) secs: f64,
+struct Scenario {
+    label: String,
+    program: PathBuf,
+    args: Vec<String>,
+    count: usize,
+    secs: f64,
 }
 
-pub(crate) struct Measured {
-    pub(crate) windows: usize,
-    pub(crate) secs: f64,
-    pub(crate) compositor: Rates,
-    pub(crate) clients: Rates,
-    pub(crate) note: String,
+struct Measured {
+    windows: usize,
+    secs: f64,
+    compositor: Rates,
+    clients: Rates,
+    note: String,
 }
 
-pub(crate) fn run_scenario(wayrail: &Path, scenario: &Scenario, settle: f64) -> anyhow::Result<Measured> {
+fn run_scenario(wayrail: &Path, scenario: &Scenario, settle: f64) -> anyhow::Result<Measured> {
     let mut session = Session::start(wayrail)?;
     for _ in 0..scenario.count {
         let args: Vec<&str> = scenario.args.iter().map(String::as_str).collect();
