@@ -87,12 +87,8 @@ fn damage_on_a_subsurface_is_offset_by_its_position() {
     f.take_events();
 
     let cl = f.client(c);
-    let child = cl.create_surface();
-    let sub = cl.create_subsurface(&child, &w.toplevel.surface);
-    let child_buffer = cl.create_buffer(20, 20, BLUE);
-    sub.set_position(10, 20);
-    child.attach(Some(&child_buffer.wl_buffer), 0, 0);
-    child.damage_buffer(0, 0, 20, 20);
+    let Child { surface: child, subsurface: sub, buffer: child_buffer } =
+        cl.create_child(&w.toplevel.surface, (10, 20), (20, 20), BLUE);
     child.commit();
     w.toplevel.surface.commit();
     f.roundtrip(c);
