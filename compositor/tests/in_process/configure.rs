@@ -106,10 +106,7 @@ fn compositor_resizes_respect_min_and_max_size() {
 
 #[test]
 fn focus_moves_the_activated_state() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, BLUE);
+    let (mut f, c, a, b) = Fixture::with_two_windows(BLUE);
     // Mapping b focused it, taking the activated state from a.
     assert_eq!(f.client(c).configures(a.toplevel.shell), ["0x0 []", "0x0 [activated]", "0x0 []"]);
     assert_eq!(f.client(c).configures(b.toplevel.shell), ["0x0 []", "0x0 [activated]"]);

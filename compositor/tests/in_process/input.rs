@@ -105,10 +105,7 @@ fn pointer_enter_motion_buttons_and_wheel() {
 
 #[test]
 fn clicking_a_background_window_focuses_it() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, BLUE);
+    let (mut f, c, a, b) = Fixture::with_two_windows(BLUE);
     f.state.move_window(a.id, 0, 0);
     f.state.move_window(b.id, 300, 0);
     f.dispatch();

@@ -56,10 +56,7 @@ fn lifecycle_events() {
 
 #[test]
 fn a_minimized_window_is_not_activated() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, BLUE);
+    let (mut f, c, a, b) = Fixture::with_two_windows(BLUE);
 
     f.state.set_minimized(b.id, true);
     f.dispatch();
@@ -76,10 +73,7 @@ fn a_minimized_window_is_not_activated() {
 
 #[test]
 fn ids_of_live_windows_are_never_reused() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, RED);
+    let (mut f, c, a, b) = Fixture::with_two_windows(RED);
     assert_ne!(a.id, b.id);
     a.toplevel.xdg_toplevel.destroy();
     a.toplevel.xdg_surface.destroy();
