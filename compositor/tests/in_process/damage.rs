@@ -24,12 +24,7 @@ fn a_small_damage_stays_small() {
     }
     assert_eq!(f.render_window(w.id, 1.0).damage, [], "nothing changed");
 
-    w.buffer.fill_rect(50, 40, 5, 5, GREEN);
-    let surface = &w.toplevel.surface;
-    surface.attach(Some(&w.buffer.wl_buffer), 0, 0);
-    surface.damage_buffer(50, 40, 5, 5);
-    surface.commit();
-    f.roundtrip(c);
+    f.paint(c, &w, (50, 40, 5, 5), GREEN);
     assert_eq!(f.take_events(), [WindowEvent::Damaged { id: w.id, rects: vec![rect(50, 40, 5, 5)] }]);
 
     let second = f.render_window(w.id, 1.0);
@@ -43,7 +38,7 @@ fn a_small_damage_stays_small() {
     assert_eq!(f.render_window(w.id, 1.0).damage, [], "nothing changed");
 
     // A commit without damage damages nothing.
-    surface.commit();
+    w.toplevel.surface.commit();
     f.roundtrip(c);
     assert_eq!(f.take_events(), []);
     assert_eq!(f.render_window(w.id, 1.0).damage, []);
@@ -65,12 +60,7 @@ fn damage_of_a_scale_2_buffer() {
     assert_eq!((first.width, first.height), (200, 160));
     assert_eq!(first.damage, [rect(0, 0, 200, 160)]);
 
-    w.buffer.fill_rect(20, 20, 10, 10, GREEN);
-    let surface = &w.toplevel.surface;
-    surface.attach(Some(&w.buffer.wl_buffer), 0, 0);
-    surface.damage_buffer(20, 20, 10, 10);
-    surface.commit();
-    f.roundtrip(c);
+    f.paint(c, &w, (20, 20, 10, 10), GREEN);
     assert_eq!(f.take_events(), [WindowEvent::Damaged { id: w.id, rects: vec![rect(20, 20, 10, 10)] }]);
     let second = f.render_window(w.id, 2.0);
     assert_eq!(second.damage, [rect(20, 20, 10, 10)]);

@@ -110,10 +110,7 @@ fn unmapping_with_a_null_buffer_and_mapping_again() {
 
 #[test]
 fn a_transient_toplevel_has_its_parent_and_is_centered_on_it() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let parent = f.map_window(c, "parent", 400, 300, RED);
-    f.state.move_window(parent.id, 100, 100);
+    let (mut f, c, parent) = Fixture::with_window_at("parent", (400, 300), (100, 100));
     let dialog = f.client(c).create_toplevel();
     dialog.xdg_toplevel.set_parent(Some(&parent.toplevel.xdg_toplevel));
     dialog.surface.commit();
