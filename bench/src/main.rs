@@ -28,10 +28,11 @@ mod xdamage;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
+use wayrail_testclient::report::{self, load_average};
 
 use crate::rdp::RdpServer;
 
@@ -190,43 +191,12 @@ fn bench_rdp_only(cli: &Cli) -> anyhow::Result<()> {
 }
 
 fn print_header() {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "unknown (no model name in /proc/cpuinfo)".into());
-    let nproc = std::thread::available_parallelism().map_or_else(|e| format!("unknown ({e})"), |n| n.to_string());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let profile =
         if cfg!(debug_assertions) { "debug (NOT representative: build with scripts/bench.sh)" } else { "release" };
     println!("wayrail-bench {}", env!("CARGO_PKG_VERSION"));
-    println!("date:         {}", utc_now());
-    if let Some(rev) = std::env::var("WAYRAIL_BENCH_REV").ok().filter(|r| !r.is_empty()) {
-        println!("revision:     {rev}");
-    }
-    println!("machine:      {nproc} CPUs, {model}, Linux {}", kernel.trim());
+    report::print_date_and_revision();
+    println!("machine:      {} CPUs, {}, Linux {}", report::cpus(), report::cpu_model(), kernel.trim());
     println!("build:        {profile}");
     println!("load average: {} (other work on the machine skews every figure)", load_average());
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-/// The current time as `YYYY-MM-DD hh:mm:ss UTC` (civil-from-days, proleptic Gregorian).
-fn utc_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }

@@ -1,7 +1,8 @@
 //! The shared parts of wayrail's Wayland test clients (the e2e probes, the in-process fixture's
 //! client, the benchmark's clients): binding globals as they are announced, shm buffers in
 //! memfds, xdg toplevels and popups with their configures recorded, fractional scale and
-//! viewports, frame callbacks, outputs and their names, and dispatching with timeouts.
+//! viewports, frame callbacks, outputs and their names, and dispatching with timeouts; and
+//! ([`report`]) the header lines the benchmarks print.
 //!
 //! It is a library, not a framework. An app keeps its own state struct with a [`Base`] in it,
 //! implements [`Client`] (where the `Base` is, plus the hooks it cares about) and calls
@@ -22,6 +23,7 @@
 mod dispatch;
 pub mod io;
 pub mod parse;
+pub mod report;
 pub mod shm;
 pub mod xdg;
 

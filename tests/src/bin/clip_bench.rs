@@ -14,12 +14,13 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use wayrail_e2e::{Client, Compositor};
 use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, ClipboardClient, TestClient};
+use wayrail_testclient::report;
 
 const STEP: Duration = Duration::from_secs(180);
 
@@ -215,17 +216,8 @@ fn header() {
     let wayrail_profile =
         if bin.components().any(|c| c.as_os_str() == "release") { "release" } else { "debug (NOT representative)" };
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let date =
-        Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S UTC"]).output().map(|o| o.stdout).unwrap_or_default();
     println!("wr-clip-bench (clipboard paste latency over RDP, IronRDP test client as the host)");
-    println!("date:         {}", String::from_utf8_lossy(&date).trim());
-    if let Some(rev) = std::env::var("WAYRAIL_BENCH_REV").ok().filter(|r| !r.is_empty()) {
-        println!("revision:     {rev}");
-    }
-    println!(
-        "machine:      {cpus} CPUs; load average {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    );
+    report::print_date_and_revision();
+    println!("machine:      {cpus} CPUs; load average {}", report::load_average());
     println!("wayrail:      {} ({wayrail_profile})", bin.display());
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use wayrail_e2e::{Client, Compositor, MAP_TIMEOUT};
 use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, RailClient, TestClient};
+use wayrail_testclient::report::{self, load_average};
 
 const WIDTH: i32 = 800;
 const HEIGHT: i32 = 600;
@@ -325,32 +326,15 @@ async fn bench(small_frames: usize) -> anyhow::Result<()> {
 }
 
 fn print_header() {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "unknown".into());
-    let nproc = std::thread::available_parallelism().map_or_else(|e| format!("unknown ({e})"), |n| n.to_string());
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M:%S UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
     let profile = if cfg!(debug_assertions) { "debug (NOT representative)" } else { "release" };
     println!("wr-rail-bench (RemoteApp over RDP, IronRDP test client)");
-    println!("date:         {date}");
-    if let Some(rev) = std::env::var("WAYRAIL_BENCH_REV").ok().filter(|r| !r.is_empty()) {
-        println!("revision:     {rev}");
-    }
-    println!("machine:      {nproc} CPUs, {model}");
+    report::print_date_and_revision();
+    // No "(no model name ...)" detail here: the line is short.
+    let model = report::cpu_model();
+    let model = if model.starts_with("unknown") { "unknown".to_string() } else { model };
+    println!("machine:      {} CPUs, {model}", report::cpus());
     println!("build:        {profile}; wayrail: {}", wayrail_e2e::wayrail_bin().display());
     println!("load average: {}", load_average());
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The probe window: 800x600, changes on command, prints when it commits.
