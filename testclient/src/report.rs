@@ -37,6 +37,27 @@ pub fn print_date_and_revision() {
     }
 }
 
+/// The one numeric option of a benchmark (`--frames N`): its value, `default` without it, or
+/// None after printing `usage` for `-h` / `--help`.
+pub fn count_option(args: &[String], flag: &str, default: usize, usage: &str) -> anyhow::Result<Option<usize>> {
+    let mut value = default;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(None);
+            }
+            a if a == flag => {
+                let n = it.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a number"))?;
+                value = n.parse().map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+            }
+            other => anyhow::bail!("unknown argument {other:?} (see --help)"),
+        }
+    }
+    Ok(Some(value))
+}
+
 /// The current time as `YYYY-MM-DD hh:mm:ss UTC`.
 pub fn utc_now() -> String {
     utc(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64)
@@ -60,6 +81,17 @@ pub fn utc(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_options() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(count_option(&args(&[]), "--runs", 10, "").unwrap(), Some(10));
+        assert_eq!(count_option(&args(&["--runs", "3"]), "--runs", 10, "").unwrap(), Some(3));
+        assert_eq!(count_option(&args(&["--help"]), "--runs", 10, "usage").unwrap(), None);
+        assert!(count_option(&args(&["--runs"]), "--runs", 10, "").is_err());
+        assert!(count_option(&args(&["--runs", "x"]), "--runs", 10, "").is_err());
+        assert!(count_option(&args(&["--frames", "3"]), "--runs", 10, "").is_err());
+    }
 
     #[test]
     fn utc_dates() {

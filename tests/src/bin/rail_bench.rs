@@ -33,18 +33,8 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("--probe") {
         return probe::run(&args[1..]);
     }
-    let mut frames = 200;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--frames" => frames = it.next().context("--frames needs a number")?.parse().context("--frames")?,
-            "-h" | "--help" => {
-                println!("usage: wr-rail-bench [--frames N]   (N small changes, 50 ms apart; default 200)");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (see --help)"),
-        }
-    }
+    let usage = "usage: wr-rail-bench [--frames N]   (N small changes, 50 ms apart; default 200)";
+    let Some(frames) = report::count_option(&args, "--frames", 200, usage)? else { return Ok(()) };
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(bench(frames))
 }
 
