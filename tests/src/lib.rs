@@ -54,6 +54,21 @@ macro_rules! require_programs {
     };
 }
 
+/// At least `len` bytes of text from a word list with accents, emoji, CJK, newlines and tabs,
+/// the words picked by a xorshift from `seed` (made odd, so never zero).
+pub fn sample_text(len: usize, seed: u32) -> String {
+    let words = ["alpha ", "grüße ", "😀", "zwölf ", "line\n", "tab\t", "x", "日本 "];
+    let mut out = String::with_capacity(len + 8);
+    let mut s = seed | 1;
+    while out.len() < len {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        out.push_str(words[(s % words.len() as u32) as usize]);
+    }
+    out
+}
+
 /// Whether the tests run in CI (`CI=true`, as CI services set it).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -813,6 +828,15 @@ mod tests {
             Some(v) => std::env::set_var("CI", v),
             None => std::env::remove_var("CI"),
         }
+    }
+
+    #[test]
+    fn sample_text_is_long_enough_and_repeatable() {
+        let text = sample_text(1000, 7);
+        assert!(text.len() >= 1000 && text.len() < 1008, "{}", text.len());
+        assert_eq!(text, sample_text(1000, 7));
+        assert_ne!(text, sample_text(1000, 9));
+        assert!(text.contains('\n') && !text.is_ascii());
     }
 
     #[test]
