@@ -936,10 +936,7 @@ async fn remote_app_rects_and_scaled_window_targets() {
     .await;
     until(&wr, &mut client, "a scaled mapping 400x200 → 300x150", |c| {
         c.gfx()
-            .mapped_to_scaled_window
-            .iter()
-            .rev()
-            .find(|m| m.window_id == plain_id)
+            .scaled_mapping_of(plain_id)
             .is_some_and(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height) == (400, 200, 300, 150))
     })
     .await;
@@ -1016,12 +1013,7 @@ async fn remote_app_aware_windows_go_out_pixel_for_pixel() {
     let gfx = client.gfx();
     let plain =
         gfx.mapped_to_window.iter().rev().find(|m| m.window_id == id).map(|m| (m.mapped_width, m.mapped_height));
-    let scaled = gfx
-        .mapped_to_scaled_window
-        .iter()
-        .rev()
-        .find(|m| m.window_id == id)
-        .map(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height));
+    let scaled = gfx.scaled_mapping_of(id).map(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height));
     assert!(
         plain == Some((300, 150)) || scaled == Some((300, 150, 300, 150)),
         "the window's surface is not mapped 1:1 at 300x150: {plain:?} / {scaled:?}"

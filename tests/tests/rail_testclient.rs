@@ -243,12 +243,7 @@ async fn wait_quiet(client: &mut TestClient) {
 /// The surface mapped to window `id` (the newest mapping).
 fn surface_of(client: &TestClient, id: u32) -> (u16, u64) {
     let gfx = client.gfx();
-    let map = gfx
-        .mapped_to_scaled_window
-        .iter()
-        .rev()
-        .find(|m| m.window_id == u64::from(id))
-        .expect("a surface for the window");
+    let map = gfx.scaled_mapping_of(u64::from(id)).expect("a surface for the window");
     (map.surface_id, u64::from(map.mapped_width) * u64::from(map.mapped_height))
 }
 

@@ -265,14 +265,8 @@ async fn bench(small_frames: usize) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a surface"))?;
     wait_quiet(&mut client).await?;
-    let gfx = client.gfx();
-    let surface = gfx
-        .mapped_to_scaled_window
-        .iter()
-        .rev()
-        .find(|m| m.window_id == u64::from(id))
-        .map(|m| m.surface_id)
-        .context("the window's surface")?;
+    let surface =
+        client.gfx().scaled_mapping_of(u64::from(id)).map(|m| m.surface_id).context("the window's surface")?;
 
     let small = run_phase(&s, &mut client, &clock, surface, "small", small_frames, 50).await?;
     let full = run_phase(&s, &mut client, &clock, surface, "full", 30, 100).await?;
