@@ -1,5 +1,6 @@
-//! 1. Composition, in process: one 1920x1080 window of an in-process Wayland client, composed
-//! on its own and as part of the output, with full damage, a 64x64 damage and no change.
+//! The first section, composition in process: one 1920x1080 window of an in-process Wayland
+//! client, composed on its own and as part of the output, with full damage, a 64x64 damage
+//! and no change.
 
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
-//! 3. RDP, side by side with Weston's RDP backend: each server with its own Xvfb, the same
-//! xfreerdp3 command and the same app (weston-simple-shm).
+//! The third section, RDP side by side with Weston's RDP backend: each server with its own
+//! Xvfb, the same xfreerdp3 command and the same app (weston-simple-shm).
 
 use std::path::Path;
 use std::process::{Command, Stdio};

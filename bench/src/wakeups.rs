@@ -1,5 +1,6 @@
-//! 2. Wakeups of the real compositor: the release `wayrail` with idle windows (and one
-//! animating client for contrast), its context switches and CPU time read from /proc.
+//! The second section, wakeups of the real compositor: the release `wayrail` with idle
+//! windows (and one animating client for contrast), its context switches and CPU time read
+//! from /proc.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
