@@ -651,6 +651,17 @@ impl Compositor {
         self.msg_json(&args);
     }
 
+    /// Whether the first output's picture inside `rect` changes (in more than 100 pixels)
+    /// within 5 s; the screenshots are `NAME-N.png` in the test's directory.
+    pub fn output_changes(&self, rect: Rect, name: &str) -> bool {
+        let before = self.screenshot_output(&self.path(&format!("{name}-0.png")));
+        let mut n = 0;
+        wait_until(Duration::from_secs(5), || {
+            n += 1;
+            self.screenshot_output(&self.path(&format!("{name}-{n}.png"))).count_differences(&before, rect) > 100
+        })
+    }
+
     /// A PNG of the first output, loaded.
     pub fn screenshot_output(&self, path: &Path) -> Image {
         self.screenshot_named_output(path, None)
