@@ -19,13 +19,16 @@ pub fn with_registry<C: Client>(conn: &Connection) -> EventQueue<C> {
     queue
 }
 
+/// How long [`connect`] waits for each of its round trips.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects to `WAYLAND_DISPLAY` and round-trips twice: the globals, then what binding them
 /// brought (output names, seat capabilities, shm formats).
 pub fn connect<C: Client>(app: &mut C) -> anyhow::Result<(Connection, EventQueue<C>)> {
     let conn = Connection::connect_to_env().context("connecting to WAYLAND_DISPLAY")?;
     let mut queue = with_registry(&conn);
-    queue.roundtrip(app).context("registry")?;
-    queue.roundtrip(app).context("registry")?;
+    roundtrip(&conn, &mut queue, app, CONNECT_TIMEOUT).context("the globals")?;
+    roundtrip(&conn, &mut queue, app, CONNECT_TIMEOUT).context("binding the globals")?;
     Ok((conn, queue))
 }
 
