@@ -86,9 +86,7 @@ fn fullscreen_on_a_chosen_output() {
 
 #[test]
 fn compositor_resizes_respect_min_and_max_size() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "hints", 300, 200, RED);
+    let (mut f, c, w) = Fixture::with_window("hints", (300, 200), RED);
     w.toplevel.xdg_toplevel.set_min_size(200, 150);
     w.toplevel.xdg_toplevel.set_max_size(640, 480);
     w.toplevel.surface.commit();

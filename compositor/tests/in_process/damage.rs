@@ -11,9 +11,7 @@ fn damaged_lines(f: &mut Fixture) -> Vec<String> {
 
 #[test]
 fn a_small_damage_stays_small() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "damage", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("damage", (100, 80), RED);
     assert_eq!(damaged_lines(&mut f), [format!("damaged {} 0,0 100x80", w.id)], "mapping damages it all");
 
     let first = f.render_window(w.id, 1.0);
@@ -70,9 +68,7 @@ fn damage_of_a_scale_2_buffer() {
 
 #[test]
 fn damage_on_a_subsurface_is_offset_by_its_position() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
     f.render_window(w.id, 1.0);
     f.take_events();
 

@@ -55,9 +55,7 @@ fn modifiers_follow_shift() {
 
 #[test]
 fn pointer_enter_motion_buttons_and_wheel() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "pointer", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("pointer", (100, 80), RED);
     assert!(f.state.move_window(w.id, 100, 100));
     let surface = sid(&w.toplevel.surface);
     f.client(c).clear_input();

@@ -4,9 +4,7 @@ use crate::fixture::*;
 
 #[test]
 fn a_sync_subsurface_appears_at_its_position_when_the_parent_commits() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
 
     let cl = f.client(c);
     let Child { surface: child, subsurface: sub, buffer: _child_buffer } =
@@ -38,9 +36,7 @@ fn a_sync_subsurface_appears_at_its_position_when_the_parent_commits() {
 
 #[test]
 fn place_above_and_below_order_the_pixels() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
     let parent = w.toplevel.surface.clone();
 
     let cl = f.client(c);
@@ -79,9 +75,7 @@ fn place_above_and_below_order_the_pixels() {
 
 #[test]
 fn a_desync_subsurface_updates_on_its_own_commit() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
 
     let cl = f.client(c);
     let Child { surface: child, subsurface: sub, buffer: child_buffer } =

@@ -6,9 +6,7 @@ use crate::fixture::*;
 
 #[test]
 fn lifecycle_events() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "one", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("one", (100, 80), RED);
     let id = w.id;
     assert_eq!(
         f.event_log(),
@@ -86,9 +84,7 @@ fn ids_of_live_windows_are_never_reused() {
 
 #[test]
 fn unmapping_with_a_null_buffer_and_mapping_again() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "again", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("again", (100, 80), RED);
     f.take_events();
 
     w.toplevel.surface.attach(None, 0, 0);
