@@ -324,6 +324,7 @@ fn print_header() {
 /// The probe window: 800x600, changes on command, prints when it commits.
 mod probe {
     use super::*;
+    use wayrail_testclient::shm::fill_rect;
     use wayrail_testclient::{delegate_client, dispatch_timeout, Base, Client, CommandFile};
 
     #[derive(Default)]
@@ -412,10 +413,7 @@ mod probe {
                                 continue;
                             }
                             let (x0, y0) = place(s);
-                            for y in y0..y0 + SQUARE {
-                                pixels[(y * WIDTH + x0) as usize..(y * WIDTH + x0 + SQUARE) as usize].fill(colour);
-                            }
-                            damage.push((x0, y0, SQUARE, SQUARE));
+                            damage.push(fill_rect(&mut pixels, WIDTH, (x0, y0, SQUARE, SQUARE), colour));
                         }
                     }
                     "full" => {
