@@ -97,3 +97,39 @@ pub(crate) fn egfx_version(log: &str) -> Option<String> {
     };
     Some(format!("EGFX {name} ({v:#x})"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_log_gives_codecs_and_payloads() {
+        let log = b"[gdi_SurfaceCommand]: surfaceId=0, codec=RDPGFX_CODECID_CLEARCODEC [8], x=0, length=100, y=0\n\
+            noise line\n\
+            [gdi_SurfaceCommand]: surfaceId=0, codec=RDPGFX_CODECID_PLANAR [10], length=50, y=0\n\
+            [gdi_SurfaceCommand]: surfaceId=0, codec=RDPGFX_CODECID_CLEARCODEC [8], length=30, y=0\n\
+            [gdi_surface_bits]: destLeft 0 bpp 32 flags 0 codecID 3 width 1280 height 800 length 20\n";
+        let d = decoded(log);
+        assert_eq!((d.commands, d.payload), (4, 200));
+        assert_eq!(
+            d.codecs,
+            [
+                ("EGFX ClearCodec".to_string(), 2),
+                ("EGFX Planar".to_string(), 1),
+                ("Surface Bits RemoteFX".to_string(), 1)
+            ]
+        );
+        assert_eq!(d.summary(), "EGFX ClearCodec 50%, EGFX Planar 25%, Surface Bits RemoteFX 25%");
+        assert_eq!(Decoded::default().summary(), "none seen");
+    }
+
+    #[test]
+    fn commits_and_the_egfx_version_come_from_the_logs() {
+        let app = b"[1.0] -> wl_surface#3.attach(wl_buffer#9, 0, 0)\n[1.1] -> wl_surface#3.commit()\n\
+            [2.0] wl_surface#3.commit()\n[2.1] -> wl_surface#3.commit()  \n";
+        assert_eq!(commits(app), 2);
+        assert_eq!(egfx_version("x\nINFO EGFX ready version=0xa0701 flags\n").as_deref(), Some("EGFX 10.7 (0xa0701)"));
+        assert_eq!(egfx_version("INFO EGFX ready version=0x123").as_deref(), Some("EGFX ? (0x123)"));
+        assert_eq!(egfx_version("no such line"), None);
+    }
+}
