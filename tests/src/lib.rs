@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 pub use serde_json::Value;
 
+pub mod ironrdp;
 pub mod rail;
 pub mod rdp;
 pub mod x11;
@@ -37,19 +38,49 @@ fn unique_id() -> String {
     format!("{}-{}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Skips the test (prints why and returns) unless every program named is on `PATH`.
+/// Skips the test (prints why and returns) unless every program named is on `PATH`. In CI
+/// (`CI=true`) a missing program fails the test instead: CI runs every test or says why not.
 #[macro_export]
 macro_rules! require_programs {
     ($($program:expr),+ $(,)?) => {
         let missing: Vec<&str> = [$($program),+].into_iter().filter(|p| !$crate::have_program(p)).collect();
         if !missing.is_empty() {
-            eprintln!(
-                "SKIPPED: {} not installed (scripts/setup-debian.sh test installs it)",
+            $crate::skip_unless_ci(&format!(
+                "{} not installed (scripts/setup-debian.sh test installs it)",
                 missing.join(", ")
-            );
+            ));
             return;
         }
     };
+}
+
+/// At least `len` bytes of text from a word list with accents, emoji, CJK, newlines and tabs,
+/// the words picked by a xorshift from `seed` (made odd, so never zero).
+pub fn sample_text(len: usize, seed: u32) -> String {
+    let words = ["alpha ", "grüße ", "😀", "zwölf ", "line\n", "tab\t", "x", "日本 "];
+    let mut out = String::with_capacity(len + 8);
+    let mut s = seed | 1;
+    while out.len() < len {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        out.push_str(words[(s % words.len() as u32) as usize]);
+    }
+    out
+}
+
+/// Whether the tests run in CI (`CI=true`, as CI services set it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test's environment lacks something: outside CI this prints `SKIPPED: why` and the caller
+/// returns; in CI it panics with `why`, so nothing is skipped there unseen.
+pub fn skip_unless_ci(why: &str) {
+    if in_ci() {
+        panic!("{why} (CI=true: CI must run this test)");
+    }
+    eprintln!("SKIPPED: {why}");
 }
 
 /// Whether a program is on `PATH` (or is an existing path).
@@ -620,6 +651,17 @@ impl Compositor {
         self.msg_json(&args);
     }
 
+    /// Whether the first output's picture inside `rect` changes (in more than 100 pixels)
+    /// within 5 s; the screenshots are `NAME-N.png` in the test's directory.
+    pub fn output_changes(&self, rect: Rect, name: &str) -> bool {
+        let before = self.screenshot_output(&self.path(&format!("{name}-0.png")));
+        let mut n = 0;
+        wait_until(Duration::from_secs(5), || {
+            n += 1;
+            self.screenshot_output(&self.path(&format!("{name}-{n}.png"))).count_differences(&before, rect) > 100
+        })
+    }
+
     /// A PNG of the first output, loaded.
     pub fn screenshot_output(&self, path: &Path) -> Image {
         self.screenshot_named_output(path, None)
@@ -775,6 +817,38 @@ pub fn exited_normally(status: ExitStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The only test here that reads or sets `CI`.
+    #[test]
+    fn missing_programs_skip_outside_ci_and_fail_in_ci() {
+        fn needs_a_missing_program(reached: &mut bool) {
+            require_programs!("sh", "wr-no-such-program");
+            *reached = true;
+        }
+        let before = std::env::var_os("CI");
+        std::env::set_var("CI", "false");
+        let mut reached = false;
+        needs_a_missing_program(&mut reached);
+        assert!(!reached, "skipped outside CI");
+        std::env::set_var("CI", "true");
+        let failed = std::panic::catch_unwind(|| needs_a_missing_program(&mut false)).expect_err("fails in CI");
+        let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("wr-no-such-program not installed"), "{message}");
+        assert!(message.contains("scripts/setup-debian.sh test"), "{message}");
+        match before {
+            Some(v) => std::env::set_var("CI", v),
+            None => std::env::remove_var("CI"),
+        }
+    }
+
+    #[test]
+    fn sample_text_is_long_enough_and_repeatable() {
+        let text = sample_text(1000, 7);
+        assert!(text.len() >= 1000 && text.len() < 1008, "{}", text.len());
+        assert_eq!(text, sample_text(1000, 7));
+        assert_ne!(text, sample_text(1000, 9));
+        assert!(text.contains('\n') && !text.is_ascii());
+    }
 
     #[test]
     fn us_keys() {

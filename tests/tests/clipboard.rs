@@ -146,16 +146,7 @@ fn assert_same_pixels(expected: &Path, got: &Path) {
 
 /// Text of `len` bytes with non-ASCII, emoji and line breaks, deterministic.
 fn large_text(len: usize) -> String {
-    let words = ["alpha ", "grüße ", "😀", "zwölf ", "line\n", "tab\t", "x", "日本 "];
-    let mut out = String::with_capacity(len + 8);
-    let mut seed = 0x2545_f491u32;
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        out.push_str(words[(seed % words.len() as u32) as usize]);
-    }
-    out
+    wayrail_e2e::sample_text(len, 0x2545_f491)
 }
 
 fn lossy(bytes: &[u8]) -> String {

@@ -17,6 +17,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use wayrail_e2e::ironrdp::{self, connect_gfx, pump};
 use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{require_programs, wait_until, Client, Compositor, Rect, Value, MAP_TIMEOUT};
 use wayrail_rdp_testclient::ironrdp_pdu::input::fast_path::FastPathInputEvent;
@@ -158,10 +159,6 @@ async fn wait_outputs(wr: &Compositor, client: &mut TestClient, want: &[Out]) {
     }
 }
 
-async fn pump(client: &mut TestClient, ms: u64) {
-    client.pump(Duration::from_millis(ms)).await.unwrap_or_else(|e| panic!("{e:#}"));
-}
-
 /// Pumps the client until `cond` holds on the probe's log; fails with the log.
 async fn until_probe(
     wr: &Compositor,
@@ -186,21 +183,12 @@ async fn until_probe(
 
 /// Pumps the client until `cond` holds on it; fails with `what` and the compositor's state.
 async fn until(wr: &Compositor, client: &mut TestClient, what: &str, cond: impl FnMut(&TestClient) -> bool) {
-    if let Err(e) = client.pump_until(STEP, cond).await {
-        panic!(
-            "{what}: {e:#}\nhost windows: {:#?}\noutputs: {}\nwindows: {}\ncompositor log:\n{}",
-            client.host_windows().windows,
-            Value::Array(wr.outputs()),
-            Value::Array(wr.windows()),
-            wr.log_tail(30)
-        );
-    }
+    ironrdp::until(wr, client, STEP, what, cond).await
 }
 
 /// Connects the test client announcing `monitors` (with the DisplayControl channel), as a
 /// RemoteApp host when `rail` is given; waits for the graphics pipeline.
 async fn connect(wr: &Compositor, monitors: &[MonitorSpec], rail: Option<RailClient>) -> TestClient {
-    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
     let opts = ClientOptions {
         monitors: monitors.to_vec(),
         display_control: true,
@@ -211,11 +199,22 @@ async fn connect(wr: &Compositor, monitors: &[MonitorSpec], rail: Option<RailCli
     if let Some(rail) = rail {
         builder = builder.with_static_channel(rail);
     }
-    let mut client = builder.connect(&addr).await.unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
-    client.keep_window_updates(false);
-    let ready = client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await;
-    ready.unwrap_or_else(|e| panic!("no graphics pipeline: {e:#}\n{}", wr.log_tail(20)));
-    client
+    connect_gfx(wr, builder, STEP).await
+}
+
+/// A compositor (one 1280x800 output until a client says otherwise) and the test client
+/// announcing `monitors` (a RemoteApp host with `rail`), once the outputs are `want`.
+async fn start(monitors: &[MonitorSpec], rail: Option<RailClient>, want: &[Out]) -> (Compositor, TestClient) {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let mut client = connect(&wr, monitors, rail).await;
+    wait_outputs(&wr, &mut client, want).await;
+    (wr, client)
+}
+
+/// Sends a new monitor layout (DisplayControl) and waits for the outputs to be `want`.
+async fn relayout(wr: &Compositor, client: &mut TestClient, monitors: &[MonitorSpec], want: &[Out]) {
+    client.send_monitor_layout(monitors).await.unwrap();
+    wait_outputs(wr, client, want).await;
 }
 
 /// Waits for the compositor window of a probe (pumping the client meanwhile).
@@ -390,14 +389,13 @@ async fn the_graphics_tap_sees_reset_graphics() {
 /// one-pixel checkerboard arrives intact); a non-aware probe is told the scale rounded up as its
 /// buffer scale. The monitor's size divides by the scale.
 async fn one_monitor_at(percent: u32, (width, height): (u32, u32)) {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitor = MonitorSpec::new(0, 0, width, height, percent);
     let s = f64::from(percent) / 100.0;
     let logical = ((f64::from(width) / s) as i32, (f64::from(height) / s) as i32);
     assert_eq!((f64::from(logical.0) * s, f64::from(logical.1) * s), (f64::from(width), f64::from(height)));
     let physical = (0, 0, width as i32, height as i32);
-    let mut client = connect(&wr, &[monitor], None).await;
-    wait_outputs(&wr, &mut client, &[out("WR-1", physical, (0, 0, logical.0, logical.1), s).primary()]).await;
+    let (wr, mut client) =
+        start(&[monitor], None, &[out("WR-1", physical, (0, 0, logical.0, logical.1), s).primary()]).await;
 
     let aware = Probe::spawn(&wr, "aware", &["--aware", "--checker", "--size", "100x50"]);
     probe_window(&wr, &mut client, &aware).await;
@@ -463,12 +461,10 @@ async fn core_data_scale_alone_scales_the_output() {
 /// second monitor lands on the intended surface pixel.
 #[tokio::test(flavor = "current_thread")]
 async fn mixed_scales_side_by_side() {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 150, 1280, 800, 200)];
-    let mut client = connect(&wr, &monitors, None).await;
-    wait_outputs(
-        &wr,
-        &mut client,
+    let (wr, mut client) = start(
+        &monitors,
+        None,
         &[
             out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
             // Right of the first: starts at its logical right edge, 150 / 1.5 lower.
@@ -528,9 +524,7 @@ async fn mixed_scales_side_by_side() {
 /// negative coordinates: scaling stays on for every monitor, and the pointer at each
 /// monitor's four corner pixels lands where it should on a probe fullscreen on that monitor.
 async fn corners_of(monitors: &[MonitorSpec], want: &[Out]) {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let mut client = connect(&wr, monitors, None).await;
-    wait_outputs(&wr, &mut client, want).await;
+    let (wr, mut client) = start(monitors, None, want).await;
     check_every_monitor(&wr, &mut client, monitors, want).await;
     client.disconnect().await.unwrap();
 }
@@ -610,15 +604,13 @@ async fn the_cursor_has_the_size_of_the_monitor_it_is_on() {
     use wayrail_rdp_testclient::PointerEvent;
     // The compositor's default theme falls back to Adwaita, which has both sizes.
     if !std::path::Path::new("/usr/share/icons/Adwaita/cursors/left_ptr").is_file() {
-        eprintln!("SKIPPED: no Adwaita cursor theme (adwaita-icon-theme)");
+        wayrail_e2e::skip_unless_ci("no Adwaita cursor theme (adwaita-icon-theme)");
         return;
     }
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitors = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1280, 800, 200)];
-    let mut client = connect(&wr, &monitors, None).await;
-    wait_outputs(
-        &wr,
-        &mut client,
+    let (wr, mut client) = start(
+        &monitors,
+        None,
         &[
             out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
             out("WR-2", (1280, 0, 1280, 800), (1280, 0, 640, 400), 2.0),
@@ -649,15 +641,13 @@ async fn the_cursor_has_the_size_of_the_monitor_it_is_on() {
 #[tokio::test(flavor = "current_thread")]
 async fn maximize_fills_the_work_area_of_its_monitor() {
     use wayrail_rdp_testclient::ironrdp_pdu::window::ShowState;
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1280, 800, 200)];
     let mut rail = RailClient::new(None);
     // Taskbars: 60 host pixels at the bottom of the first monitor, 40 on the second.
     rail.monitor_work_areas = vec![(0, 0, 1200, 690), (1200, 0, 2480, 760)];
-    let mut client = connect(&wr, &monitors, Some(rail)).await;
-    wait_outputs(
-        &wr,
-        &mut client,
+    let (wr, mut client) = start(
+        &monitors,
+        Some(rail),
         &[
             out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
             out("WR-2", (1200, 0, 1280, 800), (800, 0, 640, 400), 2.0),
@@ -797,12 +787,10 @@ async fn an_arrangement_that_cannot_touch_everywhere_still_maps_exactly() {
 /// monitor going from 100 % to 150 % (same origin) and the second moving left.
 #[tokio::test(flavor = "current_thread")]
 async fn a_new_layout_keeps_windows_at_their_place_on_their_monitor() {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let before = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1024, 768, 100)];
-    let mut client = connect(&wr, &before, None).await;
-    wait_outputs(
-        &wr,
-        &mut client,
+    let (wr, mut client) = start(
+        &before,
+        None,
         &[
             out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
             out("WR-2", (1280, 0, 1024, 768), (1280, 0, 1024, 768), 1.0),
@@ -821,10 +809,10 @@ async fn a_new_layout_keeps_windows_at_their_place_on_their_monitor() {
     assert!(placed, "{:?} {:?}", at(ids[0]), at(ids[1]));
 
     let after = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1024, 768, 100)];
-    client.send_monitor_layout(&after).await.unwrap();
-    wait_outputs(
+    relayout(
         &wr,
         &mut client,
+        &after,
         &[
             out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
             out("WR-2", (1200, 0, 1024, 768), (800, 0, 1024, 768), 1.0),
@@ -847,10 +835,8 @@ async fn a_new_layout_keeps_windows_at_their_place_on_their_monitor() {
 /// desktop, still shown.
 #[tokio::test(flavor = "current_thread")]
 async fn display_control_changes_outputs_without_reconnecting() {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let one = [MonitorSpec::new(0, 0, 1280, 800, 100)];
-    let mut client = connect(&wr, &one, None).await;
-    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary()]).await;
+    let (wr, mut client) = start(&one, None, &[out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary()]).await;
     let caps = client.wait_display_control(STEP).await.unwrap_or_else(|e| panic!("{e:#}\n{}", wr.log_tail(20)));
     assert!(caps.max_num_monitors() >= 16, "the server takes up to 16 monitors: {caps:?}");
 
@@ -858,10 +844,10 @@ async fn display_control_changes_outputs_without_reconnecting() {
     let id = id_of(&probe_window(&wr, &mut client, &probe).await);
 
     let two = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1024, 768, 100)];
-    client.send_monitor_layout(&two).await.unwrap();
-    wait_outputs(
+    relayout(
         &wr,
         &mut client,
+        &two,
         &[
             out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
             out("WR-2", (1280, 0, 1024, 768), (1280, 0, 1024, 768), 1.0),
@@ -876,10 +862,10 @@ async fn display_control_changes_outputs_without_reconnecting() {
 
     // The first monitor goes to 150 % (same pixels): the app is told without a reconnect.
     let scaled = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1024, 768, 100)];
-    client.send_monitor_layout(&scaled).await.unwrap();
-    wait_outputs(
+    relayout(
         &wr,
         &mut client,
+        &scaled,
         &[
             out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
             out("WR-2", (1200, 0, 1024, 768), (800, 0, 1024, 768), 1.0),
@@ -898,8 +884,7 @@ async fn display_control_changes_outputs_without_reconnecting() {
     wr.window_op(id, &["move", "1000", "300"]);
     until_probe(&wr, &mut client, &probe, "WR-2 again", |p| p.entered() == ["WR-2"]).await;
     let single = [MonitorSpec::new(0, 0, 1200, 750, 150)];
-    client.send_monitor_layout(&single).await.unwrap();
-    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary()]).await;
+    relayout(&wr, &mut client, &single, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary()]).await;
     let inside = wait_until(STEP, || {
         wr.window(id).is_some_and(|w| Rect { x: 0, y: 0, width: 800, height: 500 }.contains_rect(&Rect::of(&w)))
     });
@@ -923,12 +908,10 @@ async fn display_control_changes_outputs_without_reconnecting() {
 /// window is sent at its integer buffer scale with the host's target size logical × scale.
 #[tokio::test(flavor = "current_thread")]
 async fn remote_app_rects_and_scaled_window_targets() {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150), MonitorSpec::new(1200, 0, 1280, 800, 200)];
-    let mut client = connect(&wr, &monitors, Some(RailClient::new(None))).await;
-    wait_outputs(
-        &wr,
-        &mut client,
+    let (wr, mut client) = start(
+        &monitors,
+        Some(RailClient::new(None)),
         &[
             out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary(),
             out("WR-2", (1200, 0, 1280, 800), (800, 0, 640, 400), 2.0),
@@ -953,10 +936,7 @@ async fn remote_app_rects_and_scaled_window_targets() {
     .await;
     until(&wr, &mut client, "a scaled mapping 400x200 → 300x150", |c| {
         c.gfx()
-            .mapped_to_scaled_window
-            .iter()
-            .rev()
-            .find(|m| m.window_id == plain_id)
+            .scaled_mapping_of(plain_id)
             .is_some_and(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height) == (400, 200, 300, 150))
     })
     .await;
@@ -998,10 +978,13 @@ async fn remote_app_rects_and_scaled_window_targets() {
 /// arrives intact in the host's window.
 #[tokio::test(flavor = "current_thread")]
 async fn remote_app_aware_windows_go_out_pixel_for_pixel() {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitors = [MonitorSpec::new(0, 0, 1200, 750, 150)];
-    let mut client = connect(&wr, &monitors, Some(RailClient::new(None))).await;
-    wait_outputs(&wr, &mut client, &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary()]).await;
+    let (wr, mut client) = start(
+        &monitors,
+        Some(RailClient::new(None)),
+        &[out("WR-1", (0, 0, 1200, 750), (0, 0, 800, 500), 1.5).primary()],
+    )
+    .await;
     let probe = Probe::spawn(&wr, "aware", &["--aware", "--checker", "--size", "200x100"]);
     let id = id_of(&probe_window(&wr, &mut client, &probe).await);
     wr.window_op(id, &["move", "100", "60"]);
@@ -1030,12 +1013,7 @@ async fn remote_app_aware_windows_go_out_pixel_for_pixel() {
     let gfx = client.gfx();
     let plain =
         gfx.mapped_to_window.iter().rev().find(|m| m.window_id == id).map(|m| (m.mapped_width, m.mapped_height));
-    let scaled = gfx
-        .mapped_to_scaled_window
-        .iter()
-        .rev()
-        .find(|m| m.window_id == id)
-        .map(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height));
+    let scaled = gfx.scaled_mapping_of(id).map(|m| (m.mapped_width, m.mapped_height, m.target_width, m.target_height));
     assert!(
         plain == Some((300, 150)) || scaled == Some((300, 150, 300, 150)),
         "the window's surface is not mapped 1:1 at 300x150: {plain:?} / {scaled:?}"
@@ -1047,12 +1025,10 @@ async fn remote_app_aware_windows_go_out_pixel_for_pixel() {
 /// the one of the monitor it is mostly on.
 #[tokio::test(flavor = "current_thread")]
 async fn the_preferred_scale_follows_where_most_of_the_window_is() {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let monitors = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1280, 800, 200)];
-    let mut client = connect(&wr, &monitors, None).await;
-    wait_outputs(
-        &wr,
-        &mut client,
+    let (wr, mut client) = start(
+        &monitors,
+        None,
         &[
             out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
             out("WR-2", (1280, 0, 1280, 800), (1280, 0, 640, 400), 2.0),
@@ -1089,16 +1065,14 @@ async fn the_preferred_scale_follows_where_most_of_the_window_is() {
 /// kept), the third is removed, and the window that was on it comes back to the primary.
 #[tokio::test(flavor = "current_thread")]
 async fn a_removed_monitor_takes_its_output_and_leaves_its_windows_on_the_primary() {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let three = [
         MonitorSpec::new(0, 0, 1280, 800, 100),
         MonitorSpec::new(1280, 0, 1024, 768, 100),
         MonitorSpec::new(2304, 0, 1200, 750, 150),
     ];
-    let mut client = connect(&wr, &three, None).await;
-    wait_outputs(
-        &wr,
-        &mut client,
+    let (wr, mut client) = start(
+        &three,
+        None,
         &[
             out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
             out("WR-2", (1280, 0, 1024, 768), (1280, 0, 1024, 768), 1.0),
@@ -1117,10 +1091,10 @@ async fn a_removed_monitor_takes_its_output_and_leaves_its_windows_on_the_primar
     .await;
     // The second monitor changes size, the third goes.
     let two = [MonitorSpec::new(0, 0, 1280, 800, 100), MonitorSpec::new(1280, 0, 1280, 800, 200)];
-    client.send_monitor_layout(&two).await.unwrap();
-    wait_outputs(
+    relayout(
         &wr,
         &mut client,
+        &two,
         &[
             out("WR-1", (0, 0, 1280, 800), (0, 0, 1280, 800), 1.0).primary(),
             out("WR-2", (1280, 0, 1280, 800), (1280, 0, 640, 400), 2.0),

@@ -60,6 +60,7 @@ fn close_through_the_host(wr: &Compositor, desk: &RailDesk, rail: &RailWindow, w
 }
 
 fn foot_through_rail(version: FreeRdpVersion) {
+    require_programs!("Xvfb", "xdotool", "import", version.program(), "foot");
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let mut desk = RailDesk::start(&wr, version, (1280, 800), "foot");
     let (window, rail) = wait_app_window(&wr, &mut desk, "of foot");
@@ -89,13 +90,11 @@ fn foot_through_rail(version: FreeRdpVersion) {
 
 #[test]
 fn xfreerdp3_remote_app_foot() {
-    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "foot");
     foot_through_rail(FreeRdpVersion::V3);
 }
 
 #[test]
 fn xfreerdp2_remote_app_foot() {
-    require_programs!("Xvfb", "xdotool", "import", "xfreerdp", "foot");
     foot_through_rail(FreeRdpVersion::V2);
 }
 

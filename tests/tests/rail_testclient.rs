@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use wayrail_e2e::ironrdp::{self, compositor_window, connect_gfx, pump};
 use wayrail_e2e::{require_programs, wait_until, Compositor, Value, MAP_TIMEOUT};
 use wayrail_rdp_testclient::fuzz::{mutated_ack, mutated_rail, rail_seeds, Rng};
 use wayrail_rdp_testclient::ironrdp_pdu::input::fast_path::{FastPathInputEvent, KeyboardFlags};
@@ -34,57 +35,12 @@ fn rail_client(exec: Option<(&str, &str)>) -> RailClient {
 
 /// Connects a RemoteApp test client and waits for the RAIL handshake and the graphics pipeline.
 async fn connect(wr: &Compositor, rail: RailClient) -> TestClient {
-    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
     let opts = ClientOptions { size: (1280, 800), remote_app: true, ..Default::default() };
-    let mut client = ClientBuilder::new(opts)
-        .with_static_channel(rail)
-        .connect(&addr)
-        .await
-        .unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
-    client.keep_window_updates(false);
-    let ready = client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await;
-    ready.unwrap_or_else(|e| panic!("no graphics pipeline: {e:#}\n{}", wr.log_tail(20)));
-    client
+    connect_gfx(wr, ClientBuilder::new(opts).with_static_channel(rail), STEP).await
 }
 
-/// Pumps until `cond` holds; fails the test with `what`, the host's windows and the
-/// compositor's.
 async fn until(wr: &Compositor, client: &mut TestClient, what: &str, cond: impl FnMut(&TestClient) -> bool) {
-    if let Err(e) = client.pump_until(STEP, cond).await {
-        panic!(
-            "{what}: {e:#}\nhost windows: {:#?}\ncompositor windows: {}\ncompositor log:\n{}",
-            client.host_windows().windows,
-            Value::Array(wr.windows()),
-            wr.log_tail(25)
-        );
-    }
-}
-
-/// Pumps for a while (keeps the connection served while the test waits for something else).
-async fn pump(client: &mut TestClient, ms: u64) {
-    client.pump(Duration::from_millis(ms)).await.unwrap_or_else(|e| panic!("{e:#}"));
-}
-
-/// Polls the compositor (pumping the client meanwhile) until a window matches.
-async fn compositor_window(
-    wr: &Compositor,
-    client: &mut TestClient,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = std::time::Instant::now() + MAP_TIMEOUT;
-    loop {
-        if let Some(w) = wr.windows().into_iter().find(|w| pred(w)) {
-            return w;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no window {what}: {}\n{}",
-            Value::Array(wr.windows()),
-            wr.log_tail(20)
-        );
-        pump(client, 30).await;
-    }
+    ironrdp::until(wr, client, STEP, what, cond).await
 }
 
 fn id_of(w: &Value) -> u32 {
@@ -287,12 +243,7 @@ async fn wait_quiet(client: &mut TestClient) {
 /// The surface mapped to window `id` (the newest mapping).
 fn surface_of(client: &TestClient, id: u32) -> (u16, u64) {
     let gfx = client.gfx();
-    let map = gfx
-        .mapped_to_scaled_window
-        .iter()
-        .rev()
-        .find(|m| m.window_id == u64::from(id))
-        .expect("a surface for the window");
+    let map = gfx.scaled_mapping_of(u64::from(id)).expect("a surface for the window");
     (map.surface_id, u64::from(map.mapped_width) * u64::from(map.mapped_height))
 }
 

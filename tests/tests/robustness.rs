@@ -7,13 +7,7 @@ use wayrail_e2e::{require_programs, wait_until, Client, Compositor, Rect, MAP_TI
 /// Whether `client`'s window content changes within a few seconds.
 fn keeps_animating(wr: &Compositor, client: &Client, name: &str) -> bool {
     let window = wr.wait_for_toplevel_of(client, MAP_TIMEOUT);
-    let rect = Rect::of(&window);
-    let before = wr.screenshot_output(&wr.path(&format!("{name}-0.png")));
-    let mut n = 0;
-    wait_until(Duration::from_secs(5), || {
-        n += 1;
-        wr.screenshot_output(&wr.path(&format!("{name}-{n}.png"))).count_differences(&before, rect) > 100
-    })
+    wr.output_changes(Rect::of(&window), name)
 }
 
 fn listed_client_pids(wr: &Compositor) -> Vec<u64> {

@@ -4,11 +4,20 @@
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, Value, MAP_TIMEOUT};
+use wayrail_e2e::{require_programs, wait_until, Client, Compositor, Rect, Value, MAP_TIMEOUT};
 
 /// Waits for the window titled `title` of kind toplevel.
 fn wait_titled(wr: &Compositor, title: &str) -> Value {
     wr.wait_for_window(MAP_TIMEOUT, &format!("titled {title:?}"), |w| w["kind"] == "toplevel" && w["title"] == title)
+}
+
+/// A lazy-Xwayland compositor with an xeyes window mapped: an X11 window with the keyboard
+/// focus, so X11 clients may read the selections.
+fn lazy_with_xeyes() -> (Compositor, Client) {
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let eyes = wr.spawn_x11_client("xeyes", &[]);
+    wait_titled(&wr, "xeyes");
+    (wr, eyes)
 }
 
 #[test]
@@ -110,9 +119,7 @@ fn xterm_menu_is_a_popup_of_the_xterm() {
 #[test]
 fn compositor_survives_xwayland_death_and_serves_the_next_client() {
     require_programs!("Xwayland", "xeyes", "xclock");
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    let mut eyes = wr.spawn_x11_client("xeyes", &[]);
-    wait_titled(&wr, "xeyes");
+    let (wr, mut eyes) = lazy_with_xeyes();
     let pid = wr.xwayland_pid().expect("no Xwayland child");
     // SAFETY: kill(2) on wayrail's child, which it has not reaped while it shows in /proc.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -136,10 +143,7 @@ fn read_output(mut cmd: std::process::Command) -> String {
 #[test]
 fn selections_are_bridged_both_ways() {
     require_programs!("Xwayland", "xeyes", "xclip", "wl-copy", "wl-paste", "timeout");
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    // An X11 window with the keyboard focus: X11 clients may read the selections then.
-    let _eyes = wr.spawn_x11_client("xeyes", &[]);
-    wait_titled(&wr, "xeyes");
+    let (wr, _eyes) = lazy_with_xeyes();
     let wl_paste = |primary: bool| {
         let mut cmd = wr.command("timeout");
         cmd.args(["5", "wl-paste", "-n"]);
@@ -185,9 +189,7 @@ fn selections_are_bridged_both_ways() {
 #[test]
 fn an_x11_copy_right_after_a_wayland_copy_wins() {
     require_programs!("Xwayland", "xeyes", "xclip", "wl-copy", "wl-paste", "timeout");
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    let _eyes = wr.spawn_x11_client("xeyes", &[]);
-    wait_titled(&wr, "xeyes");
+    let (wr, _eyes) = lazy_with_xeyes();
     let wl_paste = || {
         let mut cmd = wr.command("timeout");
         cmd.args(["5", "wl-paste", "-n"]);
@@ -243,9 +245,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
 #[test]
 fn clipboard_carries_images_and_large_payloads_both_ways() {
     require_programs!("Xwayland", "xeyes", "xclip", "wl-copy", "wl-paste", "timeout", "convert");
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    let _eyes = wr.spawn_x11_client("xeyes", &[]);
-    wait_titled(&wr, "xeyes");
+    let (wr, _eyes) = lazy_with_xeyes();
 
     let png = wr.path("in.png");
     let status = wr.command("convert").args(["-size", "97x61", "gradient:red-blue"]).arg(&png).status().unwrap();

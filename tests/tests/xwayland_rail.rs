@@ -4,51 +4,19 @@
 
 use std::time::Duration;
 
-use wayrail_e2e::{require_programs, Compositor, Value, MAP_TIMEOUT};
+use wayrail_e2e::ironrdp::{self, compositor_window, connect_gfx};
+use wayrail_e2e::{require_programs, Compositor};
 use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, RailClient, TestClient};
 
 const STEP: Duration = Duration::from_secs(15);
 
 async fn connect(wr: &Compositor) -> TestClient {
-    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
     let opts = ClientOptions { size: (1280, 800), remote_app: true, ..Default::default() };
-    let mut client = ClientBuilder::new(opts)
-        .with_static_channel(RailClient::new(None))
-        .connect(&addr)
-        .await
-        .unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
-    client.keep_window_updates(false);
-    let ready = client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await;
-    ready.unwrap_or_else(|e| panic!("no graphics pipeline: {e:#}\n{}", wr.log_tail(20)));
-    client
+    connect_gfx(wr, ClientBuilder::new(opts).with_static_channel(RailClient::new(None)), STEP).await
 }
 
 async fn until(wr: &Compositor, client: &mut TestClient, what: &str, cond: impl FnMut(&TestClient) -> bool) {
-    if let Err(e) = client.pump_until(STEP, cond).await {
-        panic!(
-            "{what}: {e:#}\nhost windows: {:#?}\ncompositor windows: {}\ncompositor log:\n{}",
-            client.host_windows().windows,
-            Value::Array(wr.windows()),
-            wr.log_tail(25)
-        );
-    }
-}
-
-/// Polls the compositor (pumping the client meanwhile) until a window matches.
-async fn compositor_window(
-    wr: &Compositor,
-    client: &mut TestClient,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = std::time::Instant::now() + MAP_TIMEOUT;
-    loop {
-        if let Some(w) = wr.windows().into_iter().find(|w| pred(w)) {
-            return w;
-        }
-        assert!(std::time::Instant::now() < deadline, "no window {what}: {}", Value::Array(wr.windows()));
-        client.pump(Duration::from_millis(30)).await.unwrap_or_else(|e| panic!("{e:#}"));
-    }
+    ironrdp::until(wr, client, STEP, what, cond).await
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -86,9 +86,7 @@ fn fullscreen_on_a_chosen_output() {
 
 #[test]
 fn compositor_resizes_respect_min_and_max_size() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "hints", 300, 200, RED);
+    let (mut f, c, w) = Fixture::with_window("hints", (300, 200), RED);
     w.toplevel.xdg_toplevel.set_min_size(200, 150);
     w.toplevel.xdg_toplevel.set_max_size(640, 480);
     w.toplevel.surface.commit();
@@ -106,10 +104,7 @@ fn compositor_resizes_respect_min_and_max_size() {
 
 #[test]
 fn focus_moves_the_activated_state() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, BLUE);
+    let (mut f, c, a, b) = Fixture::with_two_windows(BLUE);
     // Mapping b focused it, taking the activated state from a.
     assert_eq!(f.client(c).configures(a.toplevel.shell), ["0x0 []", "0x0 [activated]", "0x0 []"]);
     assert_eq!(f.client(c).configures(b.toplevel.shell), ["0x0 []", "0x0 [activated]"]);

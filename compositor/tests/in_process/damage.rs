@@ -11,9 +11,7 @@ fn damaged_lines(f: &mut Fixture) -> Vec<String> {
 
 #[test]
 fn a_small_damage_stays_small() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "damage", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("damage", (100, 80), RED);
     assert_eq!(damaged_lines(&mut f), [format!("damaged {} 0,0 100x80", w.id)], "mapping damages it all");
 
     let first = f.render_window(w.id, 1.0);
@@ -24,12 +22,7 @@ fn a_small_damage_stays_small() {
     }
     assert_eq!(f.render_window(w.id, 1.0).damage, [], "nothing changed");
 
-    w.buffer.fill_rect(50, 40, 5, 5, GREEN);
-    let surface = &w.toplevel.surface;
-    surface.attach(Some(&w.buffer.wl_buffer), 0, 0);
-    surface.damage_buffer(50, 40, 5, 5);
-    surface.commit();
-    f.roundtrip(c);
+    f.paint(c, &w, (50, 40, 5, 5), GREEN);
     assert_eq!(f.take_events(), [WindowEvent::Damaged { id: w.id, rects: vec![rect(50, 40, 5, 5)] }]);
 
     let second = f.render_window(w.id, 1.0);
@@ -43,7 +36,7 @@ fn a_small_damage_stays_small() {
     assert_eq!(f.render_window(w.id, 1.0).damage, [], "nothing changed");
 
     // A commit without damage damages nothing.
-    surface.commit();
+    w.toplevel.surface.commit();
     f.roundtrip(c);
     assert_eq!(f.take_events(), []);
     assert_eq!(f.render_window(w.id, 1.0).damage, []);
@@ -65,12 +58,7 @@ fn damage_of_a_scale_2_buffer() {
     assert_eq!((first.width, first.height), (200, 160));
     assert_eq!(first.damage, [rect(0, 0, 200, 160)]);
 
-    w.buffer.fill_rect(20, 20, 10, 10, GREEN);
-    let surface = &w.toplevel.surface;
-    surface.attach(Some(&w.buffer.wl_buffer), 0, 0);
-    surface.damage_buffer(20, 20, 10, 10);
-    surface.commit();
-    f.roundtrip(c);
+    f.paint(c, &w, (20, 20, 10, 10), GREEN);
     assert_eq!(f.take_events(), [WindowEvent::Damaged { id: w.id, rects: vec![rect(20, 20, 10, 10)] }]);
     let second = f.render_window(w.id, 2.0);
     assert_eq!(second.damage, [rect(20, 20, 10, 10)]);
@@ -80,19 +68,13 @@ fn damage_of_a_scale_2_buffer() {
 
 #[test]
 fn damage_on_a_subsurface_is_offset_by_its_position() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
     f.render_window(w.id, 1.0);
     f.take_events();
 
     let cl = f.client(c);
-    let child = cl.create_surface();
-    let sub = cl.create_subsurface(&child, &w.toplevel.surface);
-    let child_buffer = cl.create_buffer(20, 20, BLUE);
-    sub.set_position(10, 20);
-    child.attach(Some(&child_buffer.wl_buffer), 0, 0);
-    child.damage_buffer(0, 0, 20, 20);
+    let Child { surface: child, subsurface: sub, buffer: child_buffer } =
+        cl.create_child(&w.toplevel.surface, (10, 20), (20, 20), BLUE);
     child.commit();
     w.toplevel.surface.commit();
     f.roundtrip(c);

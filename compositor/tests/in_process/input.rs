@@ -55,9 +55,7 @@ fn modifiers_follow_shift() {
 
 #[test]
 fn pointer_enter_motion_buttons_and_wheel() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "pointer", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("pointer", (100, 80), RED);
     assert!(f.state.move_window(w.id, 100, 100));
     let surface = sid(&w.toplevel.surface);
     f.client(c).clear_input();
@@ -105,10 +103,7 @@ fn pointer_enter_motion_buttons_and_wheel() {
 
 #[test]
 fn clicking_a_background_window_focuses_it() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, BLUE);
+    let (mut f, c, a, b) = Fixture::with_two_windows(BLUE);
     f.state.move_window(a.id, 0, 0);
     f.state.move_window(b.id, 300, 0);
     f.dispatch();

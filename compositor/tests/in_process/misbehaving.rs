@@ -14,12 +14,17 @@ fn two_clients() -> (Fixture, ClientId, MappedWindow, ClientId, MappedWindow) {
     (f, good, good_window, bad, bad_window)
 }
 
+/// After the bad client's request: its connection died of `interface`'s protocol error `code`,
+/// and nothing else did.
 fn assert_only_the_bad_client_died(
     f: &mut Fixture,
-    good: ClientId,
-    good_window: &MappedWindow,
-    bad_window: &MappedWindow,
+    (good, bad): (ClientId, ClientId),
+    (good_window, bad_window): (&MappedWindow, &MappedWindow),
+    (interface, code): (&str, u32),
 ) {
+    f.dispatch();
+    let error = f.client(bad).error().expect("disconnected").to_string();
+    assert!(error.starts_with(&format!("{interface}@")) && error.contains(&format!(": error {code}:")), "{error}");
     assert!(f.state.windows.get(bad_window.id).is_none(), "the bad client's window is gone");
     assert!(f.event_log().contains(&format!("destroyed {}", bad_window.id)));
     assert_eq!(f.state.live_clients().len(), 1);
@@ -39,11 +44,8 @@ fn a_buffer_outside_its_pool_kills_the_client() {
     let (pool, _fd) = f.client(bad).create_pool(64);
     let qh = f.client(bad).qh.clone();
     pool.create_buffer(0, 100, 100, 400, wl_shm::Format::Argb8888, &qh, ());
-    f.dispatch();
-    let error = f.client(bad).error().expect("disconnected").to_string();
     // wl_shm.error.invalid_stride, which smithay uses for every bad buffer geometry.
-    assert!(error.starts_with("wl_shm_pool@") && error.contains(": error 1:"), "{error}");
-    assert_only_the_bad_client_died(&mut f, good, &good_window, &bad_window);
+    assert_only_the_bad_client_died(&mut f, (good, bad), (&good_window, &bad_window), ("wl_shm_pool", 1));
 }
 
 #[test]
@@ -52,11 +54,8 @@ fn get_toplevel_twice_kills_the_client() {
     let qh = f.client(bad).qh.clone();
     // A second xdg_toplevel on the mapped window's xdg_surface.
     bad_window.toplevel.xdg_surface.get_toplevel(&qh, bad_window.toplevel.shell);
-    f.dispatch();
-    let error = f.client(bad).error().expect("disconnected").to_string();
     // xdg_surface.error.already_constructed, posted on the new xdg_toplevel.
-    assert!(error.starts_with("xdg_toplevel@") && error.contains(": error 2:"), "{error}");
-    assert_only_the_bad_client_died(&mut f, good, &good_window, &bad_window);
+    assert_only_the_bad_client_died(&mut f, (good, bad), (&good_window, &bad_window), ("xdg_toplevel", 2));
 }
 
 #[test]

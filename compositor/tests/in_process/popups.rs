@@ -25,10 +25,7 @@ fn map_popup(f: &mut Fixture, c: ClientId, parent: &MappedWindow, placement: &Po
 
 #[test]
 fn a_popup_is_placed_by_its_positioner_and_listed() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let parent = f.map_window(c, "menu owner", 100, 80, RED);
-    f.state.move_window(parent.id, 100, 100);
+    let (mut f, c, parent) = Fixture::with_window_at("menu owner", (100, 80), (100, 100));
     f.take_events();
 
     let placement = PopupPlacement { anchor_rect: (10, 10, 1, 1), ..Default::default() };
@@ -53,11 +50,8 @@ fn a_popup_is_placed_by_its_positioner_and_listed() {
 
 #[test]
 fn a_popup_that_would_leave_the_output_flips() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let parent = f.map_window(c, "edge", 100, 80, RED);
     // Right edge at 1900 of a 1920 wide output.
-    f.state.move_window(parent.id, 1800, 100);
+    let (mut f, c, parent) = Fixture::with_window_at("edge", (100, 80), (1800, 100));
 
     let placement = PopupPlacement {
         anchor_rect: (80, 10, 10, 10),

@@ -4,17 +4,11 @@ use crate::fixture::*;
 
 #[test]
 fn a_sync_subsurface_appears_at_its_position_when_the_parent_commits() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
 
     let cl = f.client(c);
-    let child = cl.create_surface();
-    let sub = cl.create_subsurface(&child, &w.toplevel.surface);
-    let child_buffer = cl.create_buffer(20, 20, BLUE);
-    sub.set_position(10, 20);
-    child.attach(Some(&child_buffer.wl_buffer), 0, 0);
-    child.damage_buffer(0, 0, 20, 20);
+    let Child { surface: child, subsurface: sub, buffer: _child_buffer } =
+        cl.create_child(&w.toplevel.surface, (10, 20), (20, 20), BLUE);
     child.commit();
     f.roundtrip(c);
     assert_eq!(f.render_window(w.id, 1.0).pixel(15, 25), RED, "cached until the parent commits");
@@ -42,9 +36,7 @@ fn a_sync_subsurface_appears_at_its_position_when_the_parent_commits() {
 
 #[test]
 fn place_above_and_below_order_the_pixels() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
     let parent = w.toplevel.surface.clone();
 
     let cl = f.client(c);
@@ -83,18 +75,12 @@ fn place_above_and_below_order_the_pixels() {
 
 #[test]
 fn a_desync_subsurface_updates_on_its_own_commit() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "parent", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
 
     let cl = f.client(c);
-    let child = cl.create_surface();
-    let sub = cl.create_subsurface(&child, &w.toplevel.surface);
-    let child_buffer = cl.create_buffer(20, 20, BLUE);
-    sub.set_position(10, 20);
+    let Child { surface: child, subsurface: sub, buffer: child_buffer } =
+        cl.create_child(&w.toplevel.surface, (10, 20), (20, 20), BLUE);
     sub.set_desync();
-    child.attach(Some(&child_buffer.wl_buffer), 0, 0);
-    child.damage_buffer(0, 0, 20, 20);
     child.commit();
     // The subsurface itself is added with the parent's next commit.
     w.toplevel.surface.commit();

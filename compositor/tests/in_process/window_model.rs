@@ -6,9 +6,7 @@ use crate::fixture::*;
 
 #[test]
 fn lifecycle_events() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "one", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("one", (100, 80), RED);
     let id = w.id;
     assert_eq!(
         f.event_log(),
@@ -56,10 +54,7 @@ fn lifecycle_events() {
 
 #[test]
 fn a_minimized_window_is_not_activated() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, BLUE);
+    let (mut f, c, a, b) = Fixture::with_two_windows(BLUE);
 
     f.state.set_minimized(b.id, true);
     f.dispatch();
@@ -76,10 +71,7 @@ fn a_minimized_window_is_not_activated() {
 
 #[test]
 fn ids_of_live_windows_are_never_reused() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let a = f.map_window(c, "a", 100, 80, RED);
-    let b = f.map_window(c, "b", 100, 80, RED);
+    let (mut f, c, a, b) = Fixture::with_two_windows(RED);
     assert_ne!(a.id, b.id);
     a.toplevel.xdg_toplevel.destroy();
     a.toplevel.xdg_surface.destroy();
@@ -92,9 +84,7 @@ fn ids_of_live_windows_are_never_reused() {
 
 #[test]
 fn unmapping_with_a_null_buffer_and_mapping_again() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let w = f.map_window(c, "again", 100, 80, RED);
+    let (mut f, c, w) = Fixture::with_window("again", (100, 80), RED);
     f.take_events();
 
     w.toplevel.surface.attach(None, 0, 0);
@@ -116,10 +106,7 @@ fn unmapping_with_a_null_buffer_and_mapping_again() {
 
 #[test]
 fn a_transient_toplevel_has_its_parent_and_is_centered_on_it() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let parent = f.map_window(c, "parent", 400, 300, RED);
-    f.state.move_window(parent.id, 100, 100);
+    let (mut f, c, parent) = Fixture::with_window_at("parent", (400, 300), (100, 100));
     let dialog = f.client(c).create_toplevel();
     dialog.xdg_toplevel.set_parent(Some(&parent.toplevel.xdg_toplevel));
     dialog.surface.commit();

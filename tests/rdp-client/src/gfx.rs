@@ -34,6 +34,13 @@ pub struct GfxLog {
     pub closed: bool,
 }
 
+impl GfxLog {
+    /// The newest scaled mapping of a surface to window `window_id`.
+    pub fn scaled_mapping_of(&self, window_id: u64) -> Option<&MapSurfaceToScaledWindowPdu> {
+        self.mapped_to_scaled_window.iter().rev().find(|m| m.window_id == window_id)
+    }
+}
+
 /// What one EGFX frame carried.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FrameRecord {

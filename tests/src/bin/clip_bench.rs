@@ -14,43 +14,21 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use wayrail_e2e::{Client, Compositor};
+use wayrail_e2e::{sample_text, Client, Compositor};
 use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, ClipboardClient, TestClient};
+use wayrail_testclient::report;
 
 const STEP: Duration = Duration::from_secs(180);
 
 fn main() -> anyhow::Result<()> {
-    let mut runs = 10;
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--runs" => runs = it.next().context("--runs needs a number")?.parse().context("--runs")?,
-            "-h" | "--help" => {
-                println!("usage: wr-clip-bench [--runs N]   (N pastes of 1 KB; 20 MB gets N/3, at least 2)");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (see --help)"),
-        }
-    }
+    let usage = "usage: wr-clip-bench [--runs N]   (N pastes of 1 KB; 20 MB gets N/3, at least 2)";
+    let Some(runs) = report::count_option(&args, "--runs", 10, usage)? else { return Ok(()) };
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(bench(runs.max(1)))
-}
-
-fn text(len: usize, seed: u32) -> String {
-    let words = ["alpha ", "grüße ", "😀", "zwölf ", "line\n", "x", "日本 "];
-    let mut out = String::with_capacity(len + 8);
-    let mut s = seed | 1;
-    while out.len() < len {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        out.push_str(words[(s % words.len() as u32) as usize]);
-    }
-    out
 }
 
 fn utf16(text: &str) -> Vec<u8> {
@@ -150,7 +128,7 @@ async fn bench(runs: usize) -> anyhow::Result<()> {
     let out = wr.path("bench-paste.out");
 
     // Baseline: wl-paste of a Wayland client's selection.
-    let small = text(1024, 7);
+    let small = sample_text(1024, 7);
     let _copy = wl_copy(&wr, &write(&wr, "baseline.txt", small.as_bytes())?);
     let lists = clip(&mut client).server_lists.len();
     until(&mut client, "the Linux format list", |c| c.server_lists.len() > lists).await?;
@@ -168,7 +146,7 @@ async fn bench(runs: usize) -> anyhow::Result<()> {
         // Host → Linux.
         let mut stats = Stats(Vec::new());
         for i in 0..n {
-            let body = text(len, 100 + i as u32);
+            let body = sample_text(len, 100 + i as u32);
             let answered = clip(&mut client).list_responses.len();
             let messages = clip(&mut client).copy(vec![(13, None, utf16(&body))]);
             client.send_svc::<ClipboardClient>(messages).await?;
@@ -182,7 +160,7 @@ async fn bench(runs: usize) -> anyhow::Result<()> {
         lines.push(stats.line(&format!("host → Linux paste, {label}")));
 
         // Linux → host.
-        let body = text(len, 900);
+        let body = sample_text(len, 900);
         let lists = clip(&mut client).server_lists.len();
         let _copy = wl_copy(&wr, &write(&wr, "linux.txt", body.as_bytes())?);
         until(&mut client, "the Linux format list", |c| c.server_lists.len() > lists).await?;
@@ -215,17 +193,8 @@ fn header() {
     let wayrail_profile =
         if bin.components().any(|c| c.as_os_str() == "release") { "release" } else { "debug (NOT representative)" };
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let date =
-        Command::new("date").args(["-u", "+%Y-%m-%d %H:%M:%S UTC"]).output().map(|o| o.stdout).unwrap_or_default();
     println!("wr-clip-bench (clipboard paste latency over RDP, IronRDP test client as the host)");
-    println!("date:         {}", String::from_utf8_lossy(&date).trim());
-    if let Some(rev) = std::env::var("WAYRAIL_BENCH_REV").ok().filter(|r| !r.is_empty()) {
-        println!("revision:     {rev}");
-    }
-    println!(
-        "machine:      {cpus} CPUs; load average {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    );
+    report::print_date_and_revision();
+    println!("machine:      {cpus} CPUs; load average {}", report::load_average());
     println!("wayrail:      {} ({wayrail_profile})", bin.display());
 }

@@ -15,14 +15,13 @@
 //! (`small N MS`, `full N MS`, `noise N MS`, `quit`) from lines appended to FILE and prints
 //! `commit KIND SEQ NANOSECONDS` for each commit and `done KIND` after a phase.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use wayrail_e2e::{Client, Compositor, MAP_TIMEOUT};
 use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, RailClient, TestClient};
+use wayrail_testclient::report::{self, load_average};
 
 const WIDTH: i32 = 800;
 const HEIGHT: i32 = 600;
@@ -34,18 +33,8 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("--probe") {
         return probe::run(&args[1..]);
     }
-    let mut frames = 200;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--frames" => frames = it.next().context("--frames needs a number")?.parse().context("--frames")?,
-            "-h" | "--help" => {
-                println!("usage: wr-rail-bench [--frames N]   (N small changes, 50 ms apart; default 200)");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (see --help)"),
-        }
-    }
+    let usage = "usage: wr-rail-bench [--frames N]   (N small changes, 50 ms apart; default 200)";
+    let Some(frames) = report::count_option(&args, "--frames", 200, usage)? else { return Ok(()) };
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(bench(frames))
 }
 
@@ -276,14 +265,8 @@ async fn bench(small_frames: usize) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a surface"))?;
     wait_quiet(&mut client).await?;
-    let gfx = client.gfx();
-    let surface = gfx
-        .mapped_to_scaled_window
-        .iter()
-        .rev()
-        .find(|m| m.window_id == u64::from(id))
-        .map(|m| m.surface_id)
-        .context("the window's surface")?;
+    let surface =
+        client.gfx().scaled_mapping_of(u64::from(id)).map(|m| m.surface_id).context("the window's surface")?;
 
     let small = run_phase(&s, &mut client, &clock, surface, "small", small_frames, 50).await?;
     let full = run_phase(&s, &mut client, &clock, surface, "full", 30, 100).await?;
@@ -327,168 +310,45 @@ async fn bench(small_frames: usize) -> anyhow::Result<()> {
 }
 
 fn print_header() {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "unknown".into());
-    let nproc = std::thread::available_parallelism().map_or_else(|e| format!("unknown ({e})"), |n| n.to_string());
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M:%S UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
     let profile = if cfg!(debug_assertions) { "debug (NOT representative)" } else { "release" };
     println!("wr-rail-bench (RemoteApp over RDP, IronRDP test client)");
-    println!("date:         {date}");
-    if let Some(rev) = std::env::var("WAYRAIL_BENCH_REV").ok().filter(|r| !r.is_empty()) {
-        println!("revision:     {rev}");
-    }
-    println!("machine:      {nproc} CPUs, {model}");
+    report::print_date_and_revision();
+    // No "(no model name ...)" detail here: the line is short.
+    let model = report::cpu_model();
+    let model = if model.starts_with("unknown") { "unknown".to_string() } else { model };
+    println!("machine:      {} CPUs, {model}", report::cpus());
     println!("build:        {profile}; wayrail: {}", wayrail_e2e::wayrail_bin().display());
     println!("load average: {}", load_average());
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The probe window: 800x600, changes on command, prints when it commits.
 mod probe {
     use super::*;
-    use wayland_client::globals::{registry_queue_init, GlobalListContents};
-    use wayland_client::protocol::{wl_buffer, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface};
-    use wayland_client::{Connection, Dispatch, QueueHandle};
-    use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+    use wayrail_testclient::shm::fill_rect;
+    use wayrail_testclient::{delegate_client, dispatch_timeout, Base, Client, CommandFile};
 
     #[derive(Default)]
     struct State {
+        base: Base,
         configured: bool,
         needs_draw: bool,
-        closed: bool,
     }
 
-    macro_rules! ignore_events {
-        ($($iface:ty),*) => {$(
-            impl Dispatch<$iface, ()> for State {
-                fn event(_: &mut Self, _: &$iface, _: <$iface as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
-            }
-        )*};
-    }
+    impl Client for State {
+        fn base(&mut self) -> &mut Base {
+            &mut self.base
+        }
 
-    ignore_events!(wl_compositor::WlCompositor, wl_surface::WlSurface, wl_shm::WlShm, wl_shm_pool::WlShmPool);
-
-    impl Dispatch<wl_buffer::WlBuffer, ()> for State {
-        fn event(
-            _: &mut Self,
-            b: &wl_buffer::WlBuffer,
-            e: wl_buffer::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let wl_buffer::Event::Release = e {
-                b.destroy();
-            }
+        fn configured(&mut self, _: usize, _: u32) {
+            self.configured = true;
+            self.needs_draw = true;
         }
     }
 
-    impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-        fn event(
-            _: &mut Self,
-            _: &wl_registry::WlRegistry,
-            _: wl_registry::Event,
-            _: &GlobalListContents,
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-        }
-    }
-
-    impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
-        fn event(
-            _: &mut Self,
-            wm: &xdg_wm_base::XdgWmBase,
-            e: xdg_wm_base::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let xdg_wm_base::Event::Ping { serial } = e {
-                wm.pong(serial);
-            }
-        }
-    }
-
-    impl Dispatch<xdg_surface::XdgSurface, ()> for State {
-        fn event(
-            state: &mut Self,
-            s: &xdg_surface::XdgSurface,
-            e: xdg_surface::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let xdg_surface::Event::Configure { serial } = e {
-                s.ack_configure(serial);
-                state.configured = true;
-                state.needs_draw = true;
-            }
-        }
-    }
-
-    impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
-        fn event(
-            state: &mut Self,
-            _: &xdg_toplevel::XdgToplevel,
-            e: xdg_toplevel::Event,
-            _: &(),
-            _: &Connection,
-            _: &QueueHandle<Self>,
-        ) {
-            if let xdg_toplevel::Event::Close = e {
-                state.closed = true;
-            }
-        }
-    }
+    delegate_client!(State);
 
     const BACKGROUND: u32 = 0xff20_2830;
     const SQUARE: i32 = 16;
-
-    /// A new memfd-backed buffer holding `pixels` (the compositor releases it after use).
-    fn buffer(pixels: &[u32], shm: &wl_shm::WlShm, qh: &QueueHandle<State>) -> anyhow::Result<wl_buffer::WlBuffer> {
-        // SAFETY: memfd_create with a static NUL-terminated name; we own the new descriptor.
-        let fd = unsafe { libc::memfd_create(c"wr-rail-bench".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            bail!("memfd_create: {}", std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        let mut file = unsafe { File::from_raw_fd(fd) };
-        let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-        file.write_all(&bytes).context("filling the buffer")?;
-        let pool = shm.create_pool(file.as_fd(), bytes.len() as i32, qh, ());
-        let b = pool.create_buffer(0, WIDTH, HEIGHT, WIDTH * 4, wl_shm::Format::Argb8888, qh, ());
-        pool.destroy();
-        Ok(b)
-    }
-
-    /// The lines appended to the command file since the last call.
-    fn poll_commands(path: &str, offset: &mut u64, partial: &mut String) -> Vec<String> {
-        let Ok(mut file) = File::open(path) else { return Vec::new() };
-        let mut text = String::new();
-        if file.seek(SeekFrom::Start(*offset)).is_err() || file.read_to_string(&mut text).is_err() {
-            return Vec::new();
-        }
-        *offset += text.len() as u64;
-        partial.push_str(&text);
-        let mut lines = Vec::new();
-        while let Some(end) = partial.find('\n') {
-            lines.push(partial.drain(..=end).collect::<String>().trim().to_string());
-        }
-        lines
-    }
 
     /// The phase running: kind, commits left, interval, next commit, sequence number.
     struct Running {
@@ -504,25 +364,17 @@ mod probe {
             [flag, path] if flag == "--commands" => path.clone(),
             _ => bail!("usage: wr-rail-bench --probe --commands FILE"),
         };
-        let conn = Connection::connect_to_env().context("connecting to WAYLAND_DISPLAY")?;
-        let (globals, mut queue) = registry_queue_init::<State>(&conn).context("registry")?;
-        let qh = queue.handle();
-        let compositor: wl_compositor::WlCompositor = globals.bind(&qh, 1..=6, ()).context("wl_compositor")?;
-        let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).context("wl_shm")?;
-        let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=6, ()).context("xdg_wm_base")?;
         let mut state = State::default();
-        let surface = compositor.create_surface(&qh, ());
-        let xdg = wm.get_xdg_surface(&surface, &qh, ());
-        let toplevel = xdg.get_toplevel(&qh, ());
-        toplevel.set_title(TITLE.to_string());
-        toplevel.set_app_id("org.wayrail.e2e.rail-bench".to_string());
-        surface.commit();
+        let (conn, mut queue) = wayrail_testclient::connect(&mut state)?;
+        let qh = queue.handle();
+        let window = state.base.create_titled_toplevel(&qh, TITLE, "org.wayrail.e2e.rail-bench")?;
+        let surface = &window.surface;
         while !state.configured {
             queue.blocking_dispatch(&mut state).context("waiting for the first configure")?;
         }
 
         let mut pixels = vec![BACKGROUND; (WIDTH * HEIGHT) as usize];
-        let (mut offset, mut partial) = (0, String::new());
+        let mut commands = CommandFile::new(Some(path.into()));
         let mut running: Option<Running> = None;
         let mut rng: u32 = 0x2545_f491;
         let mut out = std::io::stdout().lock();
@@ -532,7 +384,7 @@ mod probe {
                 state.needs_draw = false;
                 damage.push((0, 0, WIDTH, HEIGHT));
             }
-            for line in poll_commands(&path, &mut offset, &mut partial) {
+            for line in commands.poll() {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 match words[..] {
                     ["quit"] => return Ok(()),
@@ -561,10 +413,7 @@ mod probe {
                                 continue;
                             }
                             let (x0, y0) = place(s);
-                            for y in y0..y0 + SQUARE {
-                                pixels[(y * WIDTH + x0) as usize..(y * WIDTH + x0 + SQUARE) as usize].fill(colour);
-                            }
-                            damage.push((x0, y0, SQUARE, SQUARE));
+                            damage.push(fill_rect(&mut pixels, WIDTH, (x0, y0, SQUARE, SQUARE), colour));
                         }
                     }
                     "full" => {
@@ -589,7 +438,7 @@ mod probe {
                 r.next += r.interval;
             }
             if !damage.is_empty() {
-                let b = buffer(&pixels, &shm, &qh)?;
+                let b = state.base.one_shot_buffer(&qh, WIDTH, HEIGHT, &pixels)?;
                 surface.attach(Some(&b), 0, 0);
                 for &(x, y, w, h) in &damage {
                     surface.damage_buffer(x, y, w, h);
@@ -606,7 +455,7 @@ mod probe {
                 running = None;
             }
             out.flush()?;
-            if state.closed {
+            if state.base.close_requested() {
                 return Ok(());
             }
 
@@ -614,23 +463,7 @@ mod probe {
             let wait = running.as_ref().map_or(Duration::from_millis(20), |r| {
                 r.next.saturating_duration_since(Instant::now()).min(Duration::from_millis(20))
             });
-            conn.flush().context("flushing")?;
-            if let Some(guard) = queue.prepare_read() {
-                let mut pfd = libc::pollfd { fd: guard.connection_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
-                // SAFETY: one valid pollfd for the length given.
-                let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
-                if n > 0 {
-                    if let Err(err) = guard.read() {
-                        if !matches!(err, wayland_client::backend::WaylandError::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
-                        {
-                            return Err(err).context("reading events");
-                        }
-                    }
-                } else {
-                    drop(guard);
-                }
-            }
-            queue.dispatch_pending(&mut state).context("dispatching")?;
+            dispatch_timeout(&conn, &mut queue, &mut state, Some(wait))?;
         }
     }
 }

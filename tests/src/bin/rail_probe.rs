@@ -16,144 +16,55 @@
 //! `configured WIDTHxHEIGHT STATES` after each one it drew for (at most 4096x4096), and exits
 //! when the compositor closes the window or the connection.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
-use wayland_client::globals::{registry_queue_init, GlobalListContents};
-use wayland_client::protocol::{wl_buffer, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface};
-use wayland_client::{Connection, Dispatch, QueueHandle};
-use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+use wayrail_testclient::parse::{configured_size, parse_color, parse_size};
+use wayrail_testclient::shm::{fill_rect, union};
+use wayrail_testclient::wayland_protocols::xdg::shell::client::xdg_toplevel;
+use wayrail_testclient::{delegate_client, dispatch_timeout, Base, Client, CommandFile};
 
 struct Probe {
+    base: Base,
     /// The size asked for by the last configure (0 = ours).
     pending_size: (i32, i32),
     pending_states: Vec<String>,
     /// A configure came that was not drawn for yet.
     needs_draw: bool,
     configured: bool,
-    closed: bool,
 }
 
-macro_rules! ignore_events {
-    ($($iface:ty),*) => {$(
-        impl Dispatch<$iface, ()> for Probe {
-            fn event(_: &mut Self, _: &$iface, _: <$iface as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
-        }
-    )*};
-}
+impl Client for Probe {
+    fn base(&mut self) -> &mut Base {
+        &mut self.base
+    }
 
-ignore_events!(wl_compositor::WlCompositor, wl_surface::WlSurface, wl_shm::WlShm, wl_shm_pool::WlShmPool);
+    fn toplevel_configure(&mut self, _: usize, width: i32, height: i32, states: &[xdg_toplevel::State]) {
+        println!("configure {width}x{height}");
+        self.pending_size = (width, height);
+        self.pending_states = states
+            .iter()
+            .map(|&s| match u32::from(s) {
+                1 => "maximized".to_string(),
+                2 => "fullscreen".to_string(),
+                3 => "resizing".to_string(),
+                4 => "activated".to_string(),
+                n => format!("state{n}"),
+            })
+            .collect();
+    }
 
-impl Dispatch<wl_buffer::WlBuffer, ()> for Probe {
-    fn event(
-        _: &mut Self,
-        buffer: &wl_buffer::WlBuffer,
-        event: wl_buffer::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let wl_buffer::Event::Release = event {
-            buffer.destroy();
-        }
+    fn configured(&mut self, _: usize, _: u32) {
+        self.configured = true;
+        self.needs_draw = true;
     }
 }
 
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for Probe {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+delegate_client!(Probe);
 
-impl Dispatch<xdg_wm_base::XdgWmBase, ()> for Probe {
-    fn event(
-        _: &mut Self,
-        wm_base: &xdg_wm_base::XdgWmBase,
-        event: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_wm_base::Event::Ping { serial } = event {
-            wm_base.pong(serial);
-        }
-    }
-}
-
-impl Dispatch<xdg_surface::XdgSurface, ()> for Probe {
-    fn event(
-        state: &mut Self,
-        surface: &xdg_surface::XdgSurface,
-        event: xdg_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        if let xdg_surface::Event::Configure { serial } = event {
-            surface.ack_configure(serial);
-            state.configured = true;
-            state.needs_draw = true;
-        }
-    }
-}
-
-impl Dispatch<xdg_toplevel::XdgToplevel, ()> for Probe {
-    fn event(
-        state: &mut Self,
-        _: &xdg_toplevel::XdgToplevel,
-        event: xdg_toplevel::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            xdg_toplevel::Event::Configure { width, height, states } => {
-                println!("configure {width}x{height}");
-                state.pending_size = (width, height);
-                state.pending_states = states
-                    .chunks_exact(4)
-                    .map(|c| match u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) {
-                        1 => "maximized".to_string(),
-                        2 => "fullscreen".to_string(),
-                        3 => "resizing".to_string(),
-                        4 => "activated".to_string(),
-                        n => format!("state{n}"),
-                    })
-                    .collect();
-            }
-            xdg_toplevel::Event::Close => state.closed = true,
-            _ => {}
-        }
-    }
-}
-
-/// `RRGGBB` as opaque ARGB.
-fn parse_color(s: &str) -> anyhow::Result<u32> {
-    let rgb = u32::from_str_radix(s.trim_start_matches('#'), 16).with_context(|| format!("colour {s:?}"))?;
-    if s.trim_start_matches('#').len() != 6 {
-        bail!("colour {s:?} is not RRGGBB");
-    }
-    Ok(0xff00_0000 | rgb)
-}
-
-fn parse_size(s: &str) -> anyhow::Result<(i32, i32)> {
-    let (w, h) = s.split_once('x').context("size is WIDTHxHEIGHT")?;
-    let (w, h): (i32, i32) = (w.parse()?, h.parse()?);
-    if !(1..=4096).contains(&w) || !(1..=4096).contains(&h) {
-        bail!("size {w}x{h} out of range");
-    }
-    Ok((w, h))
-}
-
-/// One window's worth of pixels in a memfd, as a wl_buffer.
+/// One window's worth of pixels.
 struct Canvas {
     width: i32,
     height: i32,
@@ -164,49 +75,6 @@ impl Canvas {
     fn filled(width: i32, height: i32, color: u32) -> Canvas {
         Canvas { width, height, pixels: vec![color; (width * height) as usize] }
     }
-
-    fn buffer(&self, shm: &wl_shm::WlShm, qh: &QueueHandle<Probe>) -> anyhow::Result<wl_buffer::WlBuffer> {
-        let size = self.pixels.len() * 4;
-        // SAFETY: memfd_create with a static NUL-terminated name; we own the new descriptor.
-        let fd = unsafe { libc::memfd_create(c"wr-rail-probe".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            bail!("memfd_create: {}", std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        let mut file = unsafe { File::from_raw_fd(fd) };
-        let bytes: Vec<u8> = self.pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-        file.write_all(&bytes).context("filling the buffer")?;
-        let pool = shm.create_pool(file.as_fd(), size as i32, qh, ());
-        let buffer = pool.create_buffer(0, self.width, self.height, self.width * 4, wl_shm::Format::Argb8888, qh, ());
-        pool.destroy();
-        Ok(buffer)
-    }
-}
-
-/// Reads the lines appended to a command file since the last call.
-struct Commands {
-    path: Option<String>,
-    offset: u64,
-    partial: String,
-}
-
-impl Commands {
-    fn poll(&mut self) -> Vec<String> {
-        let Some(path) = &self.path else { return Vec::new() };
-        let Ok(mut file) = File::open(path) else { return Vec::new() };
-        let mut text = String::new();
-        if file.seek(SeekFrom::Start(self.offset)).is_err() || file.read_to_string(&mut text).is_err() {
-            return Vec::new();
-        }
-        self.offset += text.len() as u64;
-        self.partial.push_str(&text);
-        let mut lines = Vec::new();
-        while let Some(end) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=end).collect();
-            lines.push(line.trim().to_string());
-        }
-        lines
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -214,7 +82,7 @@ fn main() -> anyhow::Result<()> {
     let mut app_id = "org.wayrail.e2e.rail-probe".to_string();
     let mut color = parse_color("30a050")?;
     let mut own_size = (320, 240);
-    let mut commands = Commands { path: None, offset: 0, partial: String::new() };
+    let mut commands = CommandFile::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -223,26 +91,22 @@ fn main() -> anyhow::Result<()> {
             "--app-id" => app_id = value()?,
             "--color" => color = parse_color(&value()?)?,
             "--size" => own_size = parse_size(&value()?)?,
-            "--commands" => commands.path = Some(value()?),
+            "--commands" => commands = CommandFile::new(Some(PathBuf::from(value()?))),
             other => bail!("unknown argument {other:?}"),
         }
     }
 
-    let conn = Connection::connect_to_env().context("connecting to WAYLAND_DISPLAY")?;
-    let (globals, mut queue) = registry_queue_init::<Probe>(&conn).context("registry")?;
+    let mut probe = Probe {
+        base: Base::default(),
+        pending_size: (0, 0),
+        pending_states: Vec::new(),
+        needs_draw: false,
+        configured: false,
+    };
+    let (conn, mut queue) = wayrail_testclient::connect(&mut probe)?;
     let qh = queue.handle();
-    let compositor: wl_compositor::WlCompositor = globals.bind(&qh, 1..=6, ()).context("wl_compositor")?;
-    let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).context("wl_shm")?;
-    let wm_base: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=6, ()).context("xdg_wm_base")?;
-    let mut probe =
-        Probe { pending_size: (0, 0), pending_states: Vec::new(), needs_draw: false, configured: false, closed: false };
-
-    let surface = compositor.create_surface(&qh, ());
-    let xdg_surface = wm_base.get_xdg_surface(&surface, &qh, ());
-    let toplevel = xdg_surface.get_toplevel(&qh, ());
-    toplevel.set_title(title.clone());
-    toplevel.set_app_id(app_id);
-    surface.commit();
+    let window = probe.base.create_titled_toplevel(&qh, &title, &app_id)?;
+    let (surface, toplevel) = (&window.surface, &window.xdg_toplevel);
     while !probe.configured {
         queue.blocking_dispatch(&mut probe).context("waiting for the first configure")?;
     }
@@ -253,10 +117,7 @@ fn main() -> anyhow::Result<()> {
         let mut damage: Option<(i32, i32, i32, i32)> = None;
         if probe.needs_draw {
             probe.needs_draw = false;
-            let (w, h) = match probe.pending_size {
-                (w, h) if w > 0 && h > 0 => (w.min(4096), h.min(4096)),
-                _ => own_size,
-            };
+            let (w, h) = configured_size(probe.pending_size, own_size);
             if (w, h) != (canvas.width, canvas.height) {
                 canvas = Canvas::filled(w, h, color);
             }
@@ -281,11 +142,8 @@ fn main() -> anyhow::Result<()> {
                     let [x, y, c] = parts[..] else { bail!("dot X Y RRGGBB, got {rest:?}") };
                     let (x, y): (i32, i32) = (x.parse()?, y.parse()?);
                     if (0..canvas.width).contains(&x) && (0..canvas.height).contains(&y) {
-                        canvas.pixels[(y * canvas.width + x) as usize] = parse_color(c)?;
-                        let d = damage.unwrap_or((x, y, 1, 1));
-                        let (l, t) = (d.0.min(x), d.1.min(y));
-                        let (r, b) = ((d.0 + d.2).max(x + 1), (d.1 + d.3).max(y + 1));
-                        damage = Some((l, t, r - l, b - t));
+                        let dot = fill_rect(&mut canvas.pixels, canvas.width, (x, y, 1, 1), parse_color(c)?);
+                        damage = Some(damage.map_or(dot, |d| union(d, dot)));
                     }
                 }
                 "maximize" => toplevel.set_maximized(),
@@ -297,47 +155,18 @@ fn main() -> anyhow::Result<()> {
             }
         }
         if let Some((x, y, w, h)) = damage {
-            let buffer = canvas.buffer(&shm, &qh)?;
+            let buffer = probe.base.one_shot_buffer(&qh, canvas.width, canvas.height, &canvas.pixels)?;
             surface.attach(Some(&buffer), 0, 0);
             surface.damage_buffer(x, y, w, h);
             surface.commit();
         }
         let _ = stdout.lock().flush();
-        if probe.closed {
+        if probe.base.close_requested() {
             return Ok(());
         }
 
         // Wait for Wayland events or the next look at the command file.
-        conn.flush().context("flushing")?;
-        if let Some(guard) = queue.prepare_read() {
-            let mut pfd = libc::pollfd { fd: guard.connection_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            let timeout = if commands.path.is_some() { 40 } else { -1 };
-            // SAFETY: one valid pollfd for the length given.
-            let n = unsafe { libc::poll(&mut pfd, 1, timeout) };
-            if n > 0 {
-                if let Err(err) = guard.read() {
-                    if !matches!(err, wayland_client::backend::WaylandError::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
-                    {
-                        return Err(err).context("reading events");
-                    }
-                }
-            } else {
-                drop(guard);
-            }
-        }
-        queue.dispatch_pending(&mut probe).context("dispatching")?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_arguments() {
-        assert_eq!(parse_color("30a050").unwrap(), 0xff30_a050);
-        assert!(parse_color("30a05").is_err());
-        assert_eq!(parse_size("8x9").unwrap(), (8, 9));
-        assert!(parse_size("0x9").is_err());
+        let timeout = commands.is_set().then_some(Duration::from_millis(40));
+        dispatch_timeout(&conn, &mut queue, &mut probe, timeout)?;
     }
 }

@@ -10,11 +10,11 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use wayland_client::globals::{registry_queue_init, GlobalListContents};
-use wayland_client::protocol::wl_registry::WlRegistry;
-use wayland_client::{Connection, Dispatch, QueueHandle};
-use wayland_protocols::wp::security_context::v1::client::wp_security_context_manager_v1::WpSecurityContextManagerV1;
-use wayland_protocols::wp::security_context::v1::client::wp_security_context_v1::WpSecurityContextV1;
+use wayrail_testclient::wayland_client::globals::{registry_queue_init, GlobalListContents};
+use wayrail_testclient::wayland_client::protocol::wl_registry::WlRegistry;
+use wayrail_testclient::wayland_client::{delegate_noop, Connection, Dispatch, QueueHandle};
+use wayrail_testclient::wayland_protocols::wp::security_context::v1::client::wp_security_context_manager_v1::WpSecurityContextManagerV1;
+use wayrail_testclient::wayland_protocols::wp::security_context::v1::client::wp_security_context_v1::WpSecurityContextV1;
 
 struct Probe;
 
@@ -22,7 +22,7 @@ impl Dispatch<WlRegistry, GlobalListContents> for Probe {
     fn event(
         _: &mut Self,
         _: &WlRegistry,
-        _: <WlRegistry as wayland_client::Proxy>::Event,
+        _: <WlRegistry as wayrail_testclient::wayland_client::Proxy>::Event,
         _: &GlobalListContents,
         _: &Connection,
         _: &QueueHandle<Self>,
@@ -30,29 +30,8 @@ impl Dispatch<WlRegistry, GlobalListContents> for Probe {
     }
 }
 
-impl Dispatch<WpSecurityContextManagerV1, ()> for Probe {
-    fn event(
-        _: &mut Self,
-        _: &WpSecurityContextManagerV1,
-        _: <WpSecurityContextManagerV1 as wayland_client::Proxy>::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<WpSecurityContextV1, ()> for Probe {
-    fn event(
-        _: &mut Self,
-        _: &WpSecurityContextV1,
-        _: <WpSecurityContextV1 as wayland_client::Proxy>::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+delegate_noop!(Probe: WpSecurityContextManagerV1);
+delegate_noop!(Probe: WpSecurityContextV1);
 
 fn globals_of(conn: &Connection) -> anyhow::Result<Vec<(String, u32)>> {
     let (globals, mut queue) = registry_queue_init::<Probe>(conn).context("registry")?;

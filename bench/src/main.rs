@@ -1,0 +1,202 @@
+//! `wayrail-bench`: measures what wayrail costs and prints a table (run it with
+//! `scripts/bench.sh`). It is a measuring tool, not a test: nothing here passes or fails.
+//!
+//! 1. Composition, in process: one 1920x1080 window of an in-process Wayland client, composed
+//!    on its own (`Composer::render_window`) and as part of the output (`render_output`), with
+//!    full damage, a 64x64 damage, and no change between frames.
+//! 2. Wakeups, out of process: the release `wayrail` binary with idle windows (and one
+//!    animating client for contrast), its context switches and CPU time read from /proc.
+//! 3. RDP, side by side with Weston 14's RDP backend (`wayrail-bench rdp` alone): each server
+//!    with its own Xvfb, the same xfreerdp3 command and the same app (weston-simple-shm);
+//!    server CPU per frame, frames/s seen by the client (XDamage on the xfreerdp3 window,
+//!    through a python3-xlib helper), bytes per frame on the client's TCP connection (`ss`),
+//!    the codec the client decodes (its own log), and the idle cost with one foot window.
+//!
+//! `wayrail-bench idle-client` is one of those idle windows: it maps a window and then only
+//! answers the compositor.
+//!
+//! Modules: `client` (the Wayland client), `composition` (1), `wakeups` and `procs` (2, and the
+//! process bookkeeping 3 shares), `rdp`, `rdp_log` and `xdamage` (3).
+
+mod client;
+mod composition;
+mod procs;
+mod rdp;
+mod rdp_log;
+mod wakeups;
+mod xdamage;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::{Parser, Subcommand};
+use wayrail_testclient::report::{self, load_average};
+
+use crate::rdp::RdpServer;
+
+#[derive(Parser)]
+#[command(
+    name = "wayrail-bench",
+    about = "Measures wayrail's composition cost, idle wakeups and RDP cost next to Weston's"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Seconds to count wakeups of the compositor with idle windows.
+    #[arg(long, default_value_t = 10.0)]
+    idle_secs: f64,
+    /// Seconds to count wakeups of the compositor with an animating client.
+    #[arg(long, default_value_t = 5.0)]
+    anim_secs: f64,
+    /// Seconds to let things settle before counting.
+    #[arg(long, default_value_t = 2.0)]
+    settle_secs: f64,
+    /// Idle windows to open.
+    #[arg(long, default_value_t = 10)]
+    windows: usize,
+    /// The wayrail binary to measure (default: `wayrail` beside this program).
+    #[arg(long, global = true)]
+    wayrail: Option<PathBuf>,
+    /// Skip the wakeup figures.
+    #[arg(long)]
+    skip_wakeups: bool,
+    /// Skip the in-process composition figures.
+    #[arg(long)]
+    skip_composition: bool,
+    /// Skip the RDP comparison with Weston.
+    #[arg(long)]
+    skip_rdp: bool,
+    #[command(flatten)]
+    rdp: RdpArgs,
+}
+
+/// Settings of the RDP comparison (`wayrail-bench rdp`, and the last section of the full run).
+#[derive(clap::Args, Clone)]
+struct RdpArgs {
+    /// Seconds to measure each RDP server with the animating client.
+    #[arg(long, global = true, default_value_t = 20.0)]
+    rdp_secs: f64,
+    /// Seconds the animating client runs before the RDP measurement starts.
+    #[arg(long, global = true, default_value_t = 3.0)]
+    rdp_warmup_secs: f64,
+    /// Seconds to measure each RDP server with only an idle foot window.
+    #[arg(long, global = true, default_value_t = 5.0)]
+    rdp_idle_secs: f64,
+    /// The RDP servers to measure, in order.
+    #[arg(long, global = true, value_delimiter = ',', default_values = ["wayrail", "weston"])]
+    rdp_servers: Vec<RdpServer>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// (Used by the benchmark.) Map one window, draw it once, then sit idle until closed.
+    IdleClient {
+        #[arg(long, default_value = "wayrail-bench idle")]
+        title: String,
+        #[arg(long, default_value_t = 640)]
+        width: i32,
+        #[arg(long, default_value_t = 400)]
+        height: i32,
+    },
+    /// Only the RDP comparison: wayrail and Weston 14's RDP backend, the same client (xfreerdp3
+    /// in Xvfb) and the same app (weston-simple-shm), one after the other.
+    Rdp,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Some(Cmd::IdleClient { title, width, height }) => client::idle_client(title, *width, *height),
+        Some(Cmd::Rdp) => bench_rdp_only(&cli),
+        None => bench(&cli),
+    };
+    if let Err(err) = result {
+        eprintln!("wayrail-bench: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Interrupts: Ctrl-C ends the run through the normal error path, so every process we started
+// is killed and the temporary directory removed.
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn catch_interrupts() {
+    let handler = on_sigint as extern "C" fn(libc::c_int);
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+}
+
+fn check_interrupt() -> anyhow::Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Sleeps in small steps so an interrupt is noticed.
+fn sleep(d: Duration) -> anyhow::Result<()> {
+    let end = Instant::now() + d;
+    loop {
+        check_interrupt()?;
+        let now = Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The run
+
+fn bench(cli: &Cli) -> anyhow::Result<()> {
+    catch_interrupts();
+    let started = Instant::now();
+    print_header();
+    if !cli.skip_composition {
+        composition::composition_section()?;
+    }
+    if !cli.skip_wakeups {
+        wakeups::wakeup_section(cli)?;
+    }
+    if !cli.skip_rdp {
+        rdp::rdp_section(cli)?;
+    }
+    println!();
+    println!("load average at the end: {}", load_average());
+    println!("total run time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn bench_rdp_only(cli: &Cli) -> anyhow::Result<()> {
+    catch_interrupts();
+    let started = Instant::now();
+    print_header();
+    rdp::rdp_section(cli)?;
+    println!();
+    println!("load average at the end: {}", load_average());
+    println!("total run time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn print_header() {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let profile =
+        if cfg!(debug_assertions) { "debug (NOT representative: build with scripts/bench.sh)" } else { "release" };
+    println!("wayrail-bench {}", env!("CARGO_PKG_VERSION"));
+    report::print_date_and_revision();
+    println!("machine:      {} CPUs, {}, Linux {}", report::cpus(), report::cpu_model(), kernel.trim());
+    println!("build:        {profile}");
+    println!("load average: {} (other work on the machine skews every figure)", load_average());
+}
