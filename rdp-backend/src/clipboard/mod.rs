@@ -500,6 +500,11 @@ mod tests {
         (channel, ClipboardState::new(7))
     }
 
+    /// A Linux app copied text.
+    fn offer_linux_text(channel: &mut ClipboardChannel, state: &mut ClipboardState, out: &mut Vec<SvcMessage>) {
+        state.on_command(channel, ClipboardCommand::Offer { mimes: vec!["text/plain;charset=utf-8".into()] }, out);
+    }
+
     #[test]
     fn host_copy_then_paste_in_linux() {
         let (mut channel, mut state) = ready();
@@ -537,11 +542,7 @@ mod tests {
     fn linux_offer_waits_for_the_host_list_and_host_requests_go_in_order() {
         let (mut channel, mut state) = ready();
         let mut out = Vec::new();
-        state.on_command(
-            &mut channel,
-            ClipboardCommand::Offer { mimes: vec!["text/plain;charset=utf-8".into()] },
-            &mut out,
-        );
+        offer_linux_text(&mut channel, &mut state, &mut out);
         assert!(out.is_empty(), "not before the client's first list");
         // The client's list from before it connected loses against the Linux selection.
         feed(&mut channel, host_list(&[(13, None)]));
@@ -578,11 +579,7 @@ mod tests {
     fn host_data_requests_wait_in_a_bounded_queue() {
         let (mut channel, mut state) = ready();
         let mut out = Vec::new();
-        state.on_command(
-            &mut channel,
-            ClipboardCommand::Offer { mimes: vec!["text/plain;charset=utf-8".into()] },
-            &mut out,
-        );
+        offer_linux_text(&mut channel, &mut state, &mut out);
         feed(&mut channel, host_list(&[(13, None)]));
         state.on_channel(&mut channel, &mut out);
         out.clear();

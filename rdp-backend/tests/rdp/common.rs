@@ -307,3 +307,12 @@ impl tracing::Subscriber for LogCapture {
 
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// A normal client still gets the whole service; then it leaves again.
+pub async fn server_still_serves(server: &mut TestServer) -> Result<()> {
+    let addr = server.addr();
+    let (client, session) = server.check_normal_client(&addr).await.context("a normal client after the bad one")?;
+    client.disconnect().await?;
+    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
+    Ok(())
+}

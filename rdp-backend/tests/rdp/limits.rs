@@ -18,16 +18,7 @@ use wayrail_rdp_testclient::ironrdp_pdu::rdp::vc::{ChannelControlFlags, ChannelP
 use wayrail_rdp_testclient::ironrdp_pdu::x224::{X224Data, X224};
 use wayrail_rdp_testclient::{raw, ClientBuilder, ClientOptions, MonitorSpec, RailClient, RawConnection, TestClient};
 
-use crate::common::{assert_no_server_panics, expect_log, TestServer, STEP};
-
-/// A normal client gets the whole service, then leaves again.
-async fn server_still_serves(server: &mut TestServer) -> Result<()> {
-    let addr = server.addr();
-    let (client, session) = server.check_normal_client(&addr).await.context("a normal client after the bad one")?;
-    client.disconnect().await?;
-    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
-    Ok(())
-}
+use crate::common::{assert_no_server_panics, expect_log, server_still_serves, TestServer, STEP};
 
 /// A TS_MONITOR_DEF's edges: left, top, right, bottom (inclusive).
 type Edges = (i32, i32, i32, i32);

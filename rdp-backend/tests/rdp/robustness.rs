@@ -8,7 +8,7 @@ use wayrail_rdp::HostEvent;
 use wayrail_rdp_testclient::raw::{self, RawConnection};
 use wayrail_rdp_testclient::{ClientOptions, TestClient};
 
-use crate::common::{assert_no_server_panics, TestServer, STEP};
+use crate::common::{assert_no_server_panics, server_still_serves, TestServer, STEP};
 
 /// Bytes that follow no protocol (xorshift, so every run sends the same).
 fn noise(len: usize, mut seed: u32) -> Vec<u8> {
@@ -20,15 +20,6 @@ fn noise(len: usize, mut seed: u32) -> Vec<u8> {
             seed as u8
         })
         .collect()
-}
-
-/// A normal client still gets the whole service; then it leaves again.
-async fn server_still_serves(server: &mut TestServer) -> Result<()> {
-    let addr = server.addr();
-    let (client, session) = server.check_normal_client(&addr).await.context("a normal client after the bad one")?;
-    client.disconnect().await?;
-    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
-    Ok(())
 }
 
 struct Case {
