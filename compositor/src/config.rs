@@ -158,6 +158,50 @@ pub struct Config {
     pub decorations: DecorationMode,
     pub rdp: RdpSettings,
     pub clipboard: ClipboardSettings,
+    pub rail: RailSettings,
+}
+
+/// `[rail]`: RemoteApp.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RailSettings {
+    /// Which programs the host may start (RAIL Exec): `"any"`, `"desktop-entries"` (the
+    /// default: programs with a desktop entry), or a list of program names and absolute
+    /// paths let in besides those.
+    #[serde(deserialize_with = "exec_policy")]
+    pub exec: wayrail_rdp::ExecPolicy,
+}
+
+fn exec_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<wayrail_rdp::ExecPolicy, D::Error> {
+    struct Policy;
+    impl<'de> serde::de::Visitor<'de> for Policy {
+        type Value = wayrail_rdp::ExecPolicy;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("\"any\", \"desktop-entries\" or a list of program names and absolute paths")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v {
+                "any" => Ok(wayrail_rdp::ExecPolicy::Any),
+                "desktop-entries" => Ok(wayrail_rdp::ExecPolicy::default()),
+                _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+            }
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut also = Vec::new();
+            while let Some(program) = seq.next_element::<String>()? {
+                // What a relative path names would depend on the directory the host asks for.
+                if program.trim().is_empty() || (program.contains('/') && !program.starts_with('/')) {
+                    return Err(serde::de::Error::invalid_value(serde::de::Unexpected::Str(&program), &self));
+                }
+                also.push(program);
+            }
+            Ok(wayrail_rdp::ExecPolicy::DesktopEntries { also })
+        }
+    }
+    d.deserialize_any(Policy)
 }
 
 /// `[clipboard]`: how the host's clipboard meets the Linux selections.
@@ -288,5 +332,22 @@ mod tests {
         assert!(Config::parse("[rdp]\nlisten = [\"udp:1\"]").is_err());
         let err = Config::parse("bogus = 1").unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn rail_exec_policy() {
+        use wayrail_rdp::ExecPolicy;
+        assert_eq!(Config::default().rail.exec, ExecPolicy::DesktopEntries { also: vec![] });
+        assert_eq!(Config::parse("[rail]").unwrap().rail.exec, ExecPolicy::default());
+        assert_eq!(Config::parse("[rail]\nexec = \"any\"").unwrap().rail.exec, ExecPolicy::Any);
+        assert_eq!(Config::parse("[rail]\nexec = \"desktop-entries\"").unwrap().rail.exec, ExecPolicy::default());
+        assert_eq!(
+            Config::parse("[rail]\nexec = [\"foot\", \"/opt/tool/bin/tool\"]").unwrap().rail.exec,
+            ExecPolicy::DesktopEntries { also: vec!["foot".into(), "/opt/tool/bin/tool".into()] }
+        );
+        for bad in ["exec = \"all\"", "exec = [\"bin/tool\"]", "exec = [\"\"]", "exec = 1", "exec = [1]", "other = 1"] {
+            let err = Config::parse(&format!("[rail]\n{bad}")).expect_err(bad).to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
     }
 }

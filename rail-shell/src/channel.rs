@@ -131,6 +131,8 @@ impl RailChannel {
         let (result, raw) = match result {
             Ok(()) => (ExecuteResult::Ok, 0),
             Err(ExecFailure::NotFound) => (ExecuteResult::FileNotFound, 2),
+            // EACCES as the raw result.
+            Err(ExecFailure::NotInAllowlist) => (ExecuteResult::NotInAllowlist, 13),
             Err(ExecFailure::Failed(code)) => (ExecuteResult::Fail, code),
         };
         let executable = if executable.is_empty() { "?".to_string() } else { executable.to_string() };
@@ -257,6 +259,9 @@ impl RailChannel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecFailure {
     NotFound,
+    /// Refused by the Exec policy (RAIL_EXEC_E_NOT_IN_ALLOWLIST).
+    NotInAllowlist,
+    /// RAIL_EXEC_E_FAIL with an errno.
     Failed(u32),
 }
 
@@ -403,7 +408,7 @@ mod tests {
 
     #[test]
     fn exec_results_encode() {
-        for r in [Ok(()), Err(ExecFailure::NotFound), Err(ExecFailure::Failed(1))] {
+        for r in [Ok(()), Err(ExecFailure::NotFound), Err(ExecFailure::NotInAllowlist), Err(ExecFailure::Failed(1))] {
             let msg = RailChannel::exec_result(0, "foot", r);
             let _ = msg;
         }

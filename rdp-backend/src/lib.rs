@@ -29,6 +29,7 @@ pub use server::{RdpHandle, RdpServer};
 pub use transport::ListenAddr;
 pub use wayrail_clipboard::ClipboardSender;
 pub use wayrail_rail::channel::SysCommand;
+pub use wayrail_rail::exec::ExecPolicy;
 pub use wayrail_rail::{HostRect, RailEvent, RemoteWindow, Show, WindowKind as RemoteKind};
 
 /// Settings of the RDP server.
@@ -42,6 +43,8 @@ pub struct RdpConfig {
     pub default_size: (u16, u16),
     /// What one client may cost the server before its login.
     pub limits: Limits,
+    /// Which programs a RemoteApp client may start (`[rail] exec`).
+    pub exec: ExecPolicy,
 }
 
 /// Limits on connections that have not logged in yet. `Limits::default()` is what wayrail uses.

@@ -231,6 +231,7 @@ async fn serve(
                     notes: notes_tx.clone(),
                     host: host.clone(),
                     pointer: pointer.clone(),
+                    exec: config.exec.clone(),
                 };
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }

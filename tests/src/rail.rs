@@ -234,3 +234,45 @@ pub fn assert_rail_window_shows(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Programs the tests' RemoteApp hosts ask wayrail to start that have no desktop entry of
+/// their own (the probes of this crate are found by their `wr-` names).
+const EXEC_WITHOUT_ENTRIES: &[&str] = &["true", "xeyes", "xclock", "weston-terminal"];
+
+/// Writes desktop entries for the programs the tests' hosts start into `data_home`'s
+/// `applications` and returns `data_home`, the compositor's `XDG_DATA_HOME`: wayrail's default
+/// Exec policy (programs with a desktop entry) then lets them in, and every such test goes
+/// through it. foot and xterm bring entries of their own.
+pub fn exec_data_home(data_home: &Path) -> std::path::PathBuf {
+    let apps = data_home.join("applications");
+    std::fs::create_dir_all(&apps).unwrap_or_else(|e| panic!("creating {}: {e}", apps.display()));
+    let mut programs: Vec<String> = EXEC_WITHOUT_ENTRIES.iter().map(|p| p.to_string()).collect();
+    // Next to wayrail, and next to this test's own binaries (Cargo's CARGO_BIN_EXE_*).
+    let test_bins = std::env::current_exe().ok().and_then(|e| e.parent()?.parent().map(Path::to_path_buf));
+    let mut dirs: Vec<std::path::PathBuf> = crate::wayrail_bin().parent().map(Path::to_path_buf).into_iter().collect();
+    dirs.extend(test_bins);
+    dirs.dedup();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let probe =
+                path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("wr-") && !n.contains('.'));
+            if probe && path.is_file() {
+                programs.push(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    for (i, program) in programs.iter().enumerate() {
+        // TryExec is a plain string; Exec only when the path needs no quoting.
+        let plain = program.chars().all(|c| c.is_ascii_alphanumeric() || "/._+-".contains(c));
+        let exec = if plain { format!("Exec={program}\n") } else { String::new() };
+        let text = format!(
+            "[Desktop Entry]\nType=Application\nName=wayrail e2e {i}\n{exec}TryExec={}\nNoDisplay=true\n",
+            program.replace('\\', "\\\\")
+        );
+        let file = apps.join(format!("wayrail-e2e-{i}.desktop"));
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+    }
+    data_home.to_path_buf()
+}

@@ -108,6 +108,50 @@ fn last_order_of(client: &TestClient, id: u32) -> WindowingOrder {
         .expect("an order for the window")
 }
 
+/// The Exec results the client has, waiting (pumping) until there are `n`.
+async fn exec_results(wr: &Compositor, client: &mut TestClient, n: usize) -> Vec<ExecuteResult> {
+    let results = |c: &mut TestClient| -> Vec<ExecuteResult> {
+        c.rail().unwrap().exec_results().into_iter().map(|r| r.result).collect()
+    };
+    for _ in 0..300 {
+        if results(client).len() >= n {
+            break;
+        }
+        pump(client, 50).await;
+    }
+    let got = results(client);
+    assert_eq!(got.len(), n, "Exec results: {got:?}\n{}", wr.log_tail(20));
+    got
+}
+
+/// The Exec policy end to end: by default a program without a desktop entry (`sh`) is
+/// refused with RAIL_EXEC_E_NOT_IN_ALLOWLIST, logged, and does not run; `[rail] exec` in the
+/// config file lets it in.
+#[tokio::test(flavor = "current_thread")]
+async fn exec_outside_the_policy_is_refused_until_the_config_allows_it() {
+    require_programs!("sh", "touch");
+    let dir = wayrail_e2e::TempDir::new("wayrail-exec");
+    let marker = dir.path().join("ran");
+    let args = format!("-c 'touch \"{}\"'", marker.display());
+
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let mut client = connect(&wr, rail_client(Some(("sh", &args)))).await;
+    assert_eq!(exec_results(&wr, &mut client, 1).await, [ExecuteResult::NotInAllowlist]);
+    let logged = wait_until(STEP, || wr.log_text().lines().any(|l| l.contains("WARN") && l.contains("Exec refused")));
+    assert!(logged, "no warning about the refused Exec:\n{}", wr.log_tail(20));
+    pump(&mut client, 1000).await;
+    assert!(!marker.exists(), "the refused program ran");
+    drop(client);
+    drop(wr);
+
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[rail]\nexec = [\"sh\"]\n").unwrap();
+    let wr = Compositor::start_rdp(&["--output", "1280x800", "--config", config.to_str().unwrap()]);
+    let mut client = connect(&wr, rail_client(Some(("sh", &args)))).await;
+    assert_eq!(exec_results(&wr, &mut client, 1).await, [ExecuteResult::Ok]);
+    assert!(wait_until(STEP, || marker.exists()), "the allowed program did not run:\n{}", wr.log_tail(20));
+}
+
 /// Exec of a scripted app; its title changes, maximize / minimize / restore both ways (host
 /// system commands and app or compositor requests), its pixels exactly, and close.
 #[tokio::test(flavor = "current_thread")]

@@ -79,6 +79,7 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         credentials,
         default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
         limits: Default::default(),
+        exec: config.rail.exec.clone(),
     })
 }
 

@@ -45,6 +45,8 @@ pub(crate) struct SessionSetup {
     pub host: calloop::channel::Sender<HostEvent>,
     /// The newest cursor; every session shows it from its start.
     pub pointer: tokio::sync::watch::Receiver<Option<crate::Pointer>>,
+    /// Which programs the client may start.
+    pub exec: crate::ExecPolicy,
 }
 
 /// What a session tells the server task.
@@ -123,6 +125,7 @@ async fn session(
         desktop: Desktop { width, height, monitors, suppressed: false },
         graphics: Graphics::new(),
         rail: remote_app.then(RemoteApp::new),
+        exec: crate::exec::ExecGate::new(setup.exec.clone()),
         clipboard: ClipboardState::new(setup.id),
         pointer: setup.pointer.clone(),
         large_pointer,
@@ -148,6 +151,8 @@ struct Session {
     graphics: Graphics,
     /// Set in RemoteApp sessions.
     rail: Option<RemoteApp>,
+    /// What the client may start, and how often (RemoteApp sessions only).
+    exec: crate::exec::ExecGate,
     clipboard: ClipboardState,
     pointer: tokio::sync::watch::Receiver<Option<crate::Pointer>>,
     large_pointer: bool,

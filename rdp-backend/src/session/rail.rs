@@ -46,7 +46,10 @@ impl Session {
                     self.send_host(HostEvent::Rail(event));
                 }
                 wayrail_rail::RailEvent::Exec { flags, executable, working_directory, arguments } => {
-                    let result = crate::exec::launch(&executable, &working_directory, &arguments);
+                    // The rail channel is there in every session: a full-desktop client may
+                    // join it too, and is refused here.
+                    let remote_app = self.rail.is_some();
+                    let result = self.exec.exec(self.id, remote_app, &executable, &working_directory, &arguments);
                     let message = RailChannel::exec_result(flags, &executable, result);
                     self.send_rail_messages(vec![message]).await?;
                 }

@@ -11,7 +11,7 @@ use calloop::channel::Event;
 use calloop::EventLoop;
 use tokio::time::Instant;
 use wayrail_rdp::tls::TlsSource;
-use wayrail_rdp::{Credentials, DesktopFrame, HostEvent, RdpConfig, RdpHandle, RdpServer, SessionId, Tile};
+use wayrail_rdp::{Credentials, DesktopFrame, ExecPolicy, HostEvent, RdpConfig, RdpHandle, RdpServer, SessionId, Tile};
 use wayrail_rdp_testclient::{ClientOptions, TestClient};
 
 pub const STEP: Duration = Duration::from_secs(10);
@@ -133,6 +133,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(listen: &[&str], credentials: Option<Credentials>) -> Result<TestServer> {
+        TestServer::start_exec(listen, credentials, ExecPolicy::default())
+    }
+
+    /// [`TestServer::start`] with this Exec policy.
+    pub fn start_exec(listen: &[&str], credentials: Option<Credentials>, exec: ExecPolicy) -> Result<TestServer> {
         watch_server_panics();
         capture_logs();
         let state = tempfile::tempdir()?;
@@ -143,6 +148,7 @@ impl TestServer {
             credentials,
             default_size: (1024, 768),
             limits: Default::default(),
+            exec,
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's
         // runtime; the compositor calls it from plain code, as this thread does.

@@ -8,17 +8,19 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use wayrail_rdp::{HostEvent, HostRect, RailCommand, RailEvent, RemoteKind, RemoteWindow, SessionId, Show, SysCommand};
+use wayrail_rdp::{
+    ExecPolicy, HostEvent, HostRect, RailCommand, RailEvent, RemoteKind, RemoteWindow, SessionId, Show, SysCommand,
+};
 use wayrail_rdp::{Tile, WindowFrame};
 use wayrail_rdp_testclient::fuzz::{mutated_ack, mutated_rail, rail_seeds, Rng};
 use wayrail_rdp_testclient::ironrdp_pdu::window::{ShowState, WindowOrderBody, WindowingOrder};
 use wayrail_rdp_testclient::ironrdp_rail::{
-    ActivatePdu, ExecuteResult, GetApplicationIdRequestPdu, RailPdu, Rectangle, SystemCommand, SystemCommandPdu,
-    WindowMovePdu,
+    ActivatePdu, ExecutePdu, ExecuteResult, ExecuteResultPdu, GetApplicationIdRequestPdu, RailPdu, Rectangle,
+    SystemCommand, SystemCommandPdu, WindowMovePdu,
 };
 use wayrail_rdp_testclient::{raw, ClientBuilder, ClientOptions, HostWindow, RailClient, TestClient};
 
-use crate::common::{assert_no_server_panics, solid, TestServer, STEP};
+use crate::common::{assert_no_server_panics, expect_log, solid, TestServer, STEP};
 
 const WS_VISIBLE: u32 = 0x1000_0000;
 const WS_POPUP: u32 = 0x8000_0000;
@@ -383,7 +385,8 @@ async fn windows_announced_before_the_handshake_arrive_after_it() -> Result<()> 
 /// 2.x's NUL-counted strings are accepted.
 #[tokio::test(flavor = "current_thread")]
 async fn exec_runs_programs_and_reports_the_result() -> Result<()> {
-    let mut server = TestServer::tcp()?;
+    let also = vec!["true".into(), "wayrail-test-no-such-program".into()];
+    let mut server = TestServer::start_exec(&["tcp:127.0.0.1:0"], None, ExecPolicy::DesktopEntries { also })?;
     let (mut client, _) = connect_rail(&mut server, RailClient::new(Some(("true", "")))).await?;
     wait_rail_pdu(&mut client, 0, "exec result", |p| matches!(p, RailPdu::ExecuteResult(_))).await?;
     let results: Vec<_> = client.rail().unwrap().exec_results().into_iter().cloned().collect();
@@ -424,6 +427,129 @@ async fn exec_runs_programs_and_reports_the_result() -> Result<()> {
         |p| matches!(p, RailPdu::ExecuteResult(r) if r.result == ExecuteResult::Ok && r.executable == "true"),
     )
     .await?;
+    assert_no_server_panics();
+    Ok(())
+}
+
+/// The Exec results received after the first `skip` RAIL PDUs, waiting until there are `n`.
+async fn exec_results_after(client: &mut TestClient, skip: usize, n: usize) -> Result<Vec<ExecuteResultPdu>> {
+    let results = |c: &mut TestClient| -> Vec<ExecuteResultPdu> {
+        let received = &c.rail().expect("a RAIL channel").received;
+        received
+            .iter()
+            .skip(skip)
+            .filter_map(|p| match p {
+                RailPdu::ExecuteResult(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + STEP;
+    while results(client).len() < n {
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{} of {n} Exec results from the server: {:?}", results(client).len(), results(client));
+        }
+        client.pump(Duration::from_millis(10)).await?;
+    }
+    Ok(results(client))
+}
+
+/// An Exec of `sh -c 'touch MARKER'`, and MARKER.
+fn touching_exec(dir: &std::path::Path) -> (ExecutePdu, std::path::PathBuf) {
+    let marker = dir.join("ran");
+    let exec = ExecutePdu {
+        flags: 0,
+        executable: "sh".into(),
+        working_directory: String::new(),
+        arguments: format!("-c 'touch \"{}\"'", marker.display()),
+    };
+    (exec, marker)
+}
+
+/// Waits a while and checks that `marker` never appeared.
+async fn assert_never_created(client: &mut TestClient, marker: &std::path::Path) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < deadline {
+        client.pump(Duration::from_millis(20)).await?;
+        assert!(!marker.exists(), "the refused program ran: {} exists", marker.display());
+    }
+    Ok(())
+}
+
+/// The default policy: a program with no desktop entry (`sh`, by name or path) is refused
+/// with RAIL_EXEC_E_NOT_IN_ALLOWLIST, logged, and does not run; with `sh` in the config's
+/// list the same Exec runs.
+#[tokio::test(flavor = "current_thread")]
+async fn exec_outside_the_policy_is_refused_and_nothing_runs() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (exec, marker) = touching_exec(dir.path());
+    let mut server = TestServer::tcp()?;
+    let (mut client, session) = connect_rail(&mut server, RailClient::new(None)).await?;
+    let seen = client.rail().unwrap().received.len();
+    client.send_rail(RailPdu::Execute(exec.clone())).await?;
+    client.send_rail(RailPdu::Execute(ExecutePdu { executable: "/bin/sh".into(), ..exec.clone() })).await?;
+    let results = exec_results_after(&mut client, seen, 2).await?;
+    for (r, exe) in results.iter().zip(["sh", "/bin/sh"]) {
+        assert_eq!((r.result, r.executable.as_str()), (ExecuteResult::NotInAllowlist, exe), "{r:?}");
+    }
+    let line = expect_log(&["Exec refused", "program=sh", "not a program with a desktop entry"], STEP).await?;
+    assert!(line.starts_with("WARN") && line.contains(&format!("session={session}")), "{line}");
+    assert_never_created(&mut client, &marker).await?;
+    drop(client);
+
+    // Allowed by the config, the same request runs.
+    let also = vec!["sh".into()];
+    let mut server = TestServer::start_exec(&["tcp:127.0.0.1:0"], None, ExecPolicy::DesktopEntries { also })?;
+    let (mut client, _) = connect_rail(&mut server, RailClient::new(None)).await?;
+    let seen = client.rail().unwrap().received.len();
+    client.send_rail(RailPdu::Execute(exec)).await?;
+    let results = exec_results_after(&mut client, seen, 1).await?;
+    assert_eq!(results[0].result, ExecuteResult::Ok, "{:?}", results[0]);
+    let ran = client.pump_until(STEP, |_| marker.exists()).await;
+    assert!(ran.is_ok(), "the allowed program did not run: no {}", marker.display());
+    assert_no_server_panics();
+    Ok(())
+}
+
+/// A full-desktop client that joins the rail channel anyway is refused every Exec, whatever
+/// the policy, and nothing runs.
+#[tokio::test(flavor = "current_thread")]
+async fn exec_in_a_full_desktop_session_is_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (exec, marker) = touching_exec(dir.path());
+    let mut server = TestServer::start_exec(&["tcp:127.0.0.1:0"], None, ExecPolicy::Any)?;
+    let addr = server.addr();
+    let options = ClientOptions { size: (800, 600), remote_app: false, ..Default::default() };
+    let mut client = ClientBuilder::new(options)
+        .with_static_channel(RailClient::new(Some((&exec.executable, &exec.arguments))))
+        .connect(&addr)
+        .await?;
+    let event = server.host.expect(&mut [&mut client], |e| matches!(e, HostEvent::Connected { .. })).await?;
+    assert!(matches!(event, HostEvent::Connected { remote_app: false, .. }), "{event:?}");
+    let results = exec_results_after(&mut client, 0, 1).await?;
+    assert_eq!((results[0].result, results[0].executable.as_str()), (ExecuteResult::Fail, "sh"), "{:?}", results[0]);
+    expect_log(&["Exec refused", "program=sh", "RemoteApp sessions only"], STEP).await?;
+    assert_never_created(&mut client, &marker).await?;
+    assert_no_server_panics();
+    Ok(())
+}
+
+/// At most 5 Execs in a burst per session; the rest are refused with RAIL_EXEC_E_FAIL.
+#[tokio::test(flavor = "current_thread")]
+async fn execs_are_rate_limited() -> Result<()> {
+    let mut server = TestServer::start_exec(&["tcp:127.0.0.1:0"], None, ExecPolicy::Any)?;
+    let (mut client, _) = connect_rail(&mut server, RailClient::new(None)).await?;
+    let seen = client.rail().unwrap().received.len();
+    let exec =
+        ExecutePdu { flags: 0, executable: "true".into(), working_directory: String::new(), arguments: "".into() };
+    for _ in 0..8 {
+        client.send_rail(RailPdu::Execute(exec.clone())).await?;
+    }
+    let results: Vec<_> = exec_results_after(&mut client, seen, 8).await?.into_iter().map(|r| r.result).collect();
+    assert_eq!(results[..5], [ExecuteResult::Ok; 5], "{results:?}");
+    // One more every 2 s: a slow machine may have earned one during the burst, not three.
+    assert!(results[5..].contains(&ExecuteResult::Fail), "{results:?}");
+    expect_log(&["Exec refused", "program=true", "too many Execs"], STEP).await?;
     assert_no_server_panics();
     Ok(())
 }
