@@ -316,6 +316,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// Starts `cmd` in a process group of its own, stdout and stderr to `log`, no stdin: a
+    /// guard that kills and reaps the group when dropped.
+    pub fn spawn_logged(name: &str, mut cmd: Command, log: &Path) -> Client {
+        let out = File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
+        let err = out.try_clone().map(Stdio::from).unwrap_or_else(|_| Stdio::null());
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Client { name: name.to_string(), child, log: Some(log.to_path_buf()), status: None }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -450,7 +460,18 @@ impl Compositor {
         compositor
     }
 
+    /// Starts `wayrail --backend nested` inside a parent session: `parent` is its environment
+    /// (`DISPLAY` of an X server, or `WAYLAND_DISPLAY` of a Wayland compositor, as a path).
+    /// Waits as [`Compositor::start`].
+    pub fn start_nested(parent: &[(&str, &str)], extra_args: &[&str]) -> Compositor {
+        Compositor::start_with("nested", extra_args, parent)
+    }
+
     fn start_backend(backend: &str, extra_args: &[&str]) -> Compositor {
+        Compositor::start_with(backend, extra_args, &[])
+    }
+
+    fn start_with(backend: &str, extra_args: &[&str], parent: &[(&str, &str)]) -> Compositor {
         let bin = wayrail_bin();
         let dir = TempDir::new("wayrail-e2e");
         let socket = format!("wr-e2e-{}", unique_id());
@@ -467,6 +488,7 @@ impl Compositor {
         for var in ["RULES", "MODEL", "LAYOUT", "VARIANT", "OPTIONS"] {
             cmd.env_remove(format!("XKB_DEFAULT_{var}"));
         }
+        cmd.envs(parent.iter().copied());
         cmd.env("XDG_RUNTIME_DIR", dir.path())
             // No user config: the built-in defaults (US keyboard layout, one 1920x1080 output).
             .env("XDG_CONFIG_HOME", dir.path().join("wayrail-config"))
@@ -721,14 +743,10 @@ impl Compositor {
 
     /// Starts a prepared command in its own process group under a guard: stdin is null, stdout
     /// and stderr go to a log file in the private directory.
-    pub fn spawn(&self, name: &str, mut cmd: Command) -> Client {
+    pub fn spawn(&self, name: &str, cmd: Command) -> Client {
         let short = Path::new(name).file_name().map_or(name.into(), |n| n.to_string_lossy().into_owned());
         let log = self.path(&format!("{short}-{}.log", unique_id()));
-        let out = File::create(&log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
-        let err = out.try_clone().map(Stdio::from).unwrap_or_else(|_| Stdio::null());
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Client { name: short, child, log: Some(log), status: None }
+        Client::spawn_logged(&short, cmd, &log)
     }
 
     /// As [`Compositor::spawn`], with stdin and stdout piped to the test (stderr to a log).

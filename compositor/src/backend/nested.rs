@@ -10,6 +10,7 @@ use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
 use smithay::backend::renderer::gles::GlesRenderer;
 use smithay::backend::winit::{self, WinitEvent, WinitGraphicsBackend};
 use smithay::reexports::calloop::LoopHandle;
+use smithay::utils::Transform;
 
 use crate::config::OutputSpec;
 use crate::input::InputEvent;
@@ -29,19 +30,26 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
     for name in state.outputs.iter().map(|o| o.name.clone()).collect::<Vec<_>>() {
         state.remove_output(&name);
     }
-    let output = state.add_output(&OutputSpec {
+    state.add_output(&OutputSpec {
         name: Some("NESTED-1".into()),
         width: size.w.max(1),
         height: size.h.max(1),
         position: Some((0, 0)),
         ..Default::default()
     });
-    let tracker = OutputDamageTracker::from_output(&output);
+    let tracker = window_tracker(size.w.max(1), size.h.max(1));
     handle
         .insert_source(events, |event, _, state: &mut State| handle_event(state, event))
         .map_err(|e| anyhow::anyhow!("winit events: {e}"))?;
     state.frame_requested = true;
     Ok(super::Backend::Nested(Box::new(Nested { backend, tracker, output_name: "NESTED-1".into() })))
+}
+
+/// The damage tracker that draws the output into the window. GL framebuffers have their
+/// origin at the bottom left, so the desktop is drawn flipped to come out upright; the output
+/// itself stays untransformed for its clients.
+fn window_tracker(width: i32, height: i32) -> OutputDamageTracker {
+    OutputDamageTracker::new((width, height), 1.0, Transform::Flipped180)
 }
 
 fn handle_event(state: &mut State, event: WinitEvent) {
@@ -53,9 +61,7 @@ fn handle_event(state: &mut State, event: WinitEvent) {
             };
             state.resize_output(&name, size.w, size.h);
             if let super::Backend::Nested(n) = &mut state.backend {
-                if let Some(o) = state.core.outputs.iter().find(|o| o.name == name) {
-                    n.tracker = OutputDamageTracker::from_output(&o.output);
-                }
+                n.tracker = window_tracker(size.w.max(1), size.h.max(1));
             }
             state.frame_requested = true;
         }
