@@ -235,7 +235,7 @@ fn handle_request(state: &mut State, request: Request) -> Value {
         }
         Request::Outputs => ipc::ok(Value::Array(state.outputs.iter().map(output_json).collect())),
         Request::Clients => ipc::ok(clients_json(state)),
-        Request::Screenshot { path, output, window } => screenshot(state, &path, output.as_deref(), window),
+        Request::Screenshot { output, window } => screenshot(state, output.as_deref(), window),
         Request::Window { id, op } => window_op(state, ipc::window_id(id), op),
         Request::Input { events } => {
             for event in events {
@@ -294,7 +294,8 @@ fn clients_json(state: &mut State) -> Value {
     Value::Array(clients)
 }
 
-fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, window: Option<u32>) -> Value {
+/// A screenshot as the answer carries it: the PNG, base64-encoded, which the client writes.
+fn screenshot(state: &mut State, output: Option<&str>, window: Option<u32>) -> Value {
     let State { core: state, composer, .. } = state;
     let result = composer.for_screenshot(|composer| -> anyhow::Result<Value> {
         if let Some(id) = window {
@@ -303,22 +304,32 @@ fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, w
             let (frame, origin) = composer
                 .render_window(state, id, scale)?
                 .ok_or_else(|| anyhow::anyhow!("window {id} has no content"))?;
-            frame.write_png(path)?;
-            Ok(json!({"path": path, "width": frame.width, "height": frame.height, "origin": [origin.x, origin.y]}))
+            let png = png_base64(&frame)?;
+            Ok(json!({"png": png, "width": frame.width, "height": frame.height, "origin": [origin.x, origin.y]}))
         } else {
             let name = match output {
                 Some(n) => n.to_string(),
                 None => state.outputs.first().map(|o| o.name.clone()).ok_or_else(|| anyhow::anyhow!("no outputs"))?,
             };
             let frame = composer.render_output(state, &name)?;
-            frame.write_png(path)?;
-            Ok(json!({"path": path, "width": frame.width, "height": frame.height, "output": name}))
+            let png = png_base64(&frame)?;
+            Ok(json!({"png": png, "width": frame.width, "height": frame.height, "output": name}))
         }
     });
     match result {
         Ok(v) => ipc::ok(v),
         Err(e) => ipc::err(format!("{e:#}")),
     }
+}
+
+fn png_base64(frame: &crate::render::Frame<'_>) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let mut bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut bytes, frame.width as u32, frame.height as u32);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()?.write_image_data(&frame.to_rgba())?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 fn window_op(state: &mut State, id: WindowId, op: WindowOp) -> Value {
@@ -345,3 +356,4 @@ fn window_op(state: &mut State, id: WindowId, op: WindowOp) -> Value {
         ipc::err(format!("window {id} cannot do that"))
     }
 }
+
