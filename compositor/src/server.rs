@@ -151,16 +151,22 @@ impl Server {
 
 /// `XDG_RUNTIME_DIR`, or (in a shell without a login session) a private directory made for us.
 fn runtime_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
     let uid = rustix::process::getuid().as_raw();
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        let dir = PathBuf::from(dir);
+        check_private_dir(&dir, uid).map_err(|e| anyhow::anyhow!("XDG_RUNTIME_DIR: {e}"))?;
+        return Ok(dir);
+    }
     let system = PathBuf::from(format!("/run/user/{uid}"));
     if system.is_dir() {
+        check_private_dir(&system, uid)?;
         return Ok(system);
     }
     let dir = std::env::temp_dir().join(format!("wayrail-runtime-{uid}"));
-    match std::fs::create_dir(&dir) {
+    // Made 0700 at once; one that exists must be ours (the sticky temporary directory keeps
+    // others from replacing it afterwards).
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => anyhow::bail!("creating {}: {e}", dir.display()),
@@ -170,9 +176,32 @@ fn runtime_dir() -> anyhow::Result<PathBuf> {
     if !meta.is_dir() || meta.uid() != uid {
         anyhow::bail!("{} is not a directory of ours; set XDG_RUNTIME_DIR", dir.display());
     }
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    if meta.mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     tracing::warn!("XDG_RUNTIME_DIR is not set; using {}", dir.display());
     Ok(dir)
+}
+
+/// The runtime directory holds our sockets: it must be a directory of `uid` that nobody else
+/// may write to (a group- or world-writable one would let others replace them).
+fn check_private_dir(dir: &std::path::Path, uid: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    if meta.uid() != uid {
+        anyhow::bail!("{} belongs to uid {}, not to us (uid {uid})", dir.display(), meta.uid());
+    }
+    if meta.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "{} is writable by others (mode {:o}); make it 0700 (chmod 700)",
+            dir.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(())
 }
 
 /// After every wakeup: settle the window model, flush to clients, run the frame clock.
@@ -357,3 +386,24 @@ fn window_op(state: &mut State, id: WindowId, op: WindowOp) -> Value {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_dir_must_be_ours_and_not_writable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let uid = rustix::process::getuid().as_raw();
+        let dir = std::env::temp_dir().join(format!("wayrail-rt-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (mode, fine) in [(0o700, true), (0o755, true), (0o775, false), (0o1777, false)] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(check_private_dir(&dir, uid).is_ok(), fine, "{mode:o}");
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = check_private_dir(&dir, uid + 1).unwrap_err().to_string();
+        assert!(err.contains("not to us"), "{err}");
+        std::fs::remove_dir(&dir).unwrap();
+        assert!(check_private_dir(&dir, uid).is_err());
+    }
+}
