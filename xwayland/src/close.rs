@@ -99,9 +99,10 @@ fn client_pid(conn: &RustConnection, window: Window) -> Option<u32> {
         .ok()
         .and_then(|c| c.reply().ok())
         .and_then(|r| r.ids.first().and_then(|id| id.value.first().copied()));
+    tracing::debug!(?server, window, "XRes pid");
     match server {
-        Some(pid) if pid == std::process::id() => crate::proxied_client_pid(window),
-        other => other,
+        Some(pid) if pid != std::process::id() => Some(pid),
+        _ => crate::proxied_client_pid(window),
     }
 }
 

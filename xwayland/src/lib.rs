@@ -262,14 +262,21 @@ pub fn proxy(client: UnixStream, n: u32) -> io::Result<()> {
         let key = NEXT_PROXIED.fetch_add(1, Ordering::Relaxed);
         let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
         let down = std::thread::Builder::new().name("x11-proxy-down".into()).spawn(move || {
-            // The server's first answer is the connection setup, with the client's resource ids.
-            forward(&s2, &c2, |setup| {
-                if let (Some(pid), Some((base, mask))) = (pid, resource_ids(setup)) {
+            // The server's first answer is the connection setup, with the client's resource ids
+            // in its first 20 bytes (which may come in more than one piece).
+            let mut setup = Vec::new();
+            forward(&s2, &c2, |bytes| {
+                setup.extend_from_slice(&bytes[..bytes.len().min(20 - setup.len())]);
+                if setup.len() < 20 {
+                    return true;
+                }
+                if let (Some(pid), Some((base, mask))) = (pid, resource_ids(&setup)) {
                     lock_proxied().push(Proxied { key, base, mask, pid });
                 }
+                false
             })
         });
-        forward(&client, &server, |_| {});
+        forward(&client, &server, |_| false);
         if let Ok(down) = down {
             let _ = down.join();
         }
@@ -338,9 +345,9 @@ fn connect_retrying(n: u32) -> io::Result<UnixStream> {
 const MAX_FDS: usize = 16;
 
 /// Copies from `from` to `to` until `from` ends, passing descriptors along with their bytes;
-/// `first` sees the first bytes received.
-fn forward(from: &UnixStream, to: &UnixStream, first: impl FnOnce(&[u8])) {
-    let mut first = Some(first);
+/// `watch` sees the bytes received for as long as it returns true.
+fn forward(from: &UnixStream, to: &UnixStream, mut watch: impl FnMut(&[u8]) -> bool) {
+    let mut watching = true;
     let mut buf = vec![0u8; 64 * 1024];
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     loop {
@@ -360,10 +367,8 @@ fn forward(from: &UnixStream, to: &UnixStream, first: impl FnOnce(&[u8])) {
         if received == 0 && fds.is_empty() {
             break;
         }
-        if received > 0 {
-            if let Some(first) = first.take() {
-                first(&buf[..received]);
-            }
+        if watching && received > 0 {
+            watching = watch(&buf[..received]);
         }
         if send_all(to, &buf[..received], &fds).is_err() {
             break;
@@ -429,7 +434,7 @@ mod tests {
     fn forwards_bytes_and_descriptors() {
         let (client, proxy_in) = UnixStream::pair().unwrap();
         let (proxy_out, server) = UnixStream::pair().unwrap();
-        let t = std::thread::spawn(move || forward(&proxy_in, &proxy_out, |_| {}));
+        let t = std::thread::spawn(move || forward(&proxy_in, &proxy_out, |_| false));
         let (pipe_r, pipe_w) = rustix::pipe::pipe().unwrap();
         send_all(&client, b"hello", &[pipe_w]).unwrap();
         let mut buf = [0u8; 16];
