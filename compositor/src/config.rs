@@ -276,7 +276,12 @@ impl Config {
             Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        Self::parse(&text).map_err(|source| ConfigError::Parse { path, source: Box::new(source) })
+        let config =
+            Self::parse(&text).map_err(|source| ConfigError::Parse { path: path.clone(), source: Box::new(source) })?;
+        if config.rdp.password.is_some() {
+            warn_if_readable_by_others(&path, "it holds the RDP password");
+        }
+        Ok(config)
     }
 
     pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
@@ -284,9 +289,35 @@ impl Config {
     }
 }
 
+/// Whether a file's mode lets its group or others read it (`None`: it cannot be read at all).
+pub fn readable_by_others(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o044 != 0)
+}
+
+/// Warns when a file holding a secret is readable by its group or by everyone.
+pub fn warn_if_readable_by_others(path: &Path, why: &str) {
+    if readable_by_others(path) == Some(true) {
+        tracing::warn!("{} is readable by other users and {why}: chmod 600 it", path.display());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_file_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("wayrail-mode-test-{}", std::process::id()));
+        std::fs::write(&path, "password = \"x\"").unwrap();
+        for (mode, exposed) in [(0o600, false), (0o640, true), (0o604, true), (0o700, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(readable_by_others(&path), Some(exposed), "{mode:o}");
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(readable_by_others(&path), None);
+    }
 
     #[test]
     fn output_specs() {

@@ -1,6 +1,12 @@
 //! `wayrail msg`: a JSON-lines request/response protocol on a Unix socket beside the Wayland
 //! socket. A thread does the socket I/O and hands each request to the compositor loop over a
 //! channel, so a stuck IPC client never stalls the compositor.
+//!
+//! Who may talk: the socket is made mode 0600 before it listens, and each connection's peer
+//! (`SO_PEERCRED`) must be our own uid — root included, any other uid is closed without an
+//! answer (root can act as the user anyway; wayrail's IPC has no business with it). Nothing
+//! a request says makes wayrail write a file: a screenshot comes back as PNG bytes and the
+//! client writes it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -22,9 +28,9 @@ pub enum Request {
     Windows,
     Outputs,
     Clients,
-    /// Writes a PNG of an output (default: the first) or of one window.
+    /// A PNG of an output (default: the first) or of one window, returned base64-encoded in
+    /// the answer's `png`.
     Screenshot {
-        path: PathBuf,
         output: Option<String>,
         window: Option<u32>,
     },
@@ -104,16 +110,50 @@ impl IpcServer {
             anyhow::bail!("{} is in use by a running wayrail", path.display());
         }
         let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).map_err(|e| anyhow::anyhow!("binding {}: {e}", path.display()))?;
+        let listener = bind_private(&path).map_err(|e| anyhow::anyhow!("binding {}: {e}", path.display()))?;
         let (tx, rx) = channel::channel();
         std::thread::Builder::new().name("wayrail-ipc".into()).spawn(move || accept_loop(listener, tx))?;
         Ok((IpcServer { path }, rx))
     }
 }
 
+/// A listening socket at `path` that only its owner may connect to: mode 0600 before it
+/// listens, so no connection of another user can wait in its backlog.
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    use std::os::unix::fs::PermissionsExt;
+    let fd = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    rustix::net::bind(&fd, &SocketAddrUnix::new(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    rustix::net::listen(&fd, 64)?;
+    Ok(UnixListener::from(fd))
+}
+
+/// Whether a connection comes from a process of our own user.
+pub fn peer_is_owner(stream: &UnixStream) -> bool {
+    match rustix::net::sockopt::socket_peercred(stream) {
+        Ok(cred) if cred.uid == rustix::process::getuid() => true,
+        Ok(cred) => {
+            tracing::warn!(
+                uid = cred.uid.as_raw(),
+                pid = cred.pid.as_raw_nonzero().get(),
+                "refused an IPC connection of another user"
+            );
+            false
+        }
+        Err(err) => {
+            tracing::warn!("refused an IPC connection without peer credentials: {err}");
+            false
+        }
+    }
+}
+
 fn accept_loop(listener: UnixListener, tx: Sender<Pending>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
+        if !peer_is_owner(&stream) {
+            continue;
+        }
         let tx = tx.clone();
         let _ = std::thread::Builder::new().name("wayrail-ipc-conn".into()).spawn(move || serve(stream, tx));
     }
@@ -229,9 +269,22 @@ mod tests {
     fn request_wire_format() {
         let r: Request = serde_json::from_str(r#"{"cmd":"window","id":3,"op":{"op":"move","x":1,"y":-2}}"#).unwrap();
         assert_eq!(r, Request::Window { id: 3, op: WindowOp::Move { x: 1, y: -2 } });
-        let r: Request = serde_json::from_str(r#"{"cmd":"screenshot","path":"/tmp/a.png"}"#).unwrap();
-        assert!(matches!(r, Request::Screenshot { output: None, window: None, .. }));
+        let r: Request = serde_json::from_str(r#"{"cmd":"screenshot","window":4}"#).unwrap();
+        assert_eq!(r, Request::Screenshot { output: None, window: Some(4) });
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn the_socket_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("wayrail-ipc-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.sock");
+        let (server, _rx) = IpcServer::start(path.clone()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(peer_is_owner(&UnixStream::connect(&path).unwrap()));
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

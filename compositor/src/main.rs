@@ -149,20 +149,32 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 fn msg(json: bool, what: MsgCommand) -> anyhow::Result<()> {
+    let mut screenshot_to = None;
     let request = match what {
         MsgCommand::Version => Request::Version,
         MsgCommand::Windows => Request::Windows,
         MsgCommand::Outputs => Request::Outputs,
         MsgCommand::Clients => Request::Clients,
         MsgCommand::Screenshot { path, output, window } => {
-            let path = if path.is_absolute() { path } else { std::env::current_dir()?.join(path) };
-            Request::Screenshot { path, output, window }
+            screenshot_to = Some(if path.is_absolute() { path } else { std::env::current_dir()?.join(path) });
+            Request::Screenshot { output, window }
         }
         MsgCommand::Window { id, op, args } => Request::Window { id, op: parse_op(&op, &args)? },
         MsgCommand::Input { words } => Request::Input { events: parse_input(&words)? },
     };
     let kind = request.clone();
-    let data = ipc::send(&ipc::find_socket()?, &request)?;
+    let mut data = ipc::send(&ipc::find_socket()?, &request)?;
+    if let Some(path) = screenshot_to {
+        // wayrail sends the PNG; we write it, with our rights, where we were told.
+        use base64::Engine as _;
+        let png = data.as_object_mut().and_then(|o| o.remove("png"));
+        let png = png.as_ref().and_then(Value::as_str).ok_or_else(|| anyhow::anyhow!("no PNG in the answer"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png)
+            .map_err(|e| anyhow::anyhow!("bad PNG in the answer: {e}"))?;
+        std::fs::write(&path, bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        data["path"] = Value::String(path.display().to_string());
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&data)?);
         return Ok(());

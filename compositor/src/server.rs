@@ -151,16 +151,22 @@ impl Server {
 
 /// `XDG_RUNTIME_DIR`, or (in a shell without a login session) a private directory made for us.
 fn runtime_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
     let uid = rustix::process::getuid().as_raw();
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        let dir = PathBuf::from(dir);
+        check_private_dir(&dir, uid).map_err(|e| anyhow::anyhow!("XDG_RUNTIME_DIR: {e}"))?;
+        return Ok(dir);
+    }
     let system = PathBuf::from(format!("/run/user/{uid}"));
     if system.is_dir() {
+        check_private_dir(&system, uid)?;
         return Ok(system);
     }
     let dir = std::env::temp_dir().join(format!("wayrail-runtime-{uid}"));
-    match std::fs::create_dir(&dir) {
+    // Made 0700 at once; one that exists must be ours (the sticky temporary directory keeps
+    // others from replacing it afterwards).
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => anyhow::bail!("creating {}: {e}", dir.display()),
@@ -170,9 +176,32 @@ fn runtime_dir() -> anyhow::Result<PathBuf> {
     if !meta.is_dir() || meta.uid() != uid {
         anyhow::bail!("{} is not a directory of ours; set XDG_RUNTIME_DIR", dir.display());
     }
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    if meta.mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     tracing::warn!("XDG_RUNTIME_DIR is not set; using {}", dir.display());
     Ok(dir)
+}
+
+/// The runtime directory holds our sockets: it must be a directory of `uid` that nobody else
+/// may write to (a group- or world-writable one would let others replace them).
+fn check_private_dir(dir: &std::path::Path, uid: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    if meta.uid() != uid {
+        anyhow::bail!("{} belongs to uid {}, not to us (uid {uid})", dir.display(), meta.uid());
+    }
+    if meta.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "{} is writable by others (mode {:o}); make it 0700 (chmod 700)",
+            dir.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(())
 }
 
 /// After every wakeup: settle the window model, flush to clients, run the frame clock.
@@ -235,7 +264,7 @@ fn handle_request(state: &mut State, request: Request) -> Value {
         }
         Request::Outputs => ipc::ok(Value::Array(state.outputs.iter().map(output_json).collect())),
         Request::Clients => ipc::ok(clients_json(state)),
-        Request::Screenshot { path, output, window } => screenshot(state, &path, output.as_deref(), window),
+        Request::Screenshot { output, window } => screenshot(state, output.as_deref(), window),
         Request::Window { id, op } => window_op(state, ipc::window_id(id), op),
         Request::Input { events } => {
             for event in events {
@@ -294,7 +323,8 @@ fn clients_json(state: &mut State) -> Value {
     Value::Array(clients)
 }
 
-fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, window: Option<u32>) -> Value {
+/// A screenshot as the answer carries it: the PNG, base64-encoded, which the client writes.
+fn screenshot(state: &mut State, output: Option<&str>, window: Option<u32>) -> Value {
     let State { core: state, composer, .. } = state;
     let result = composer.for_screenshot(|composer| -> anyhow::Result<Value> {
         if let Some(id) = window {
@@ -303,22 +333,32 @@ fn screenshot(state: &mut State, path: &std::path::Path, output: Option<&str>, w
             let (frame, origin) = composer
                 .render_window(state, id, scale)?
                 .ok_or_else(|| anyhow::anyhow!("window {id} has no content"))?;
-            frame.write_png(path)?;
-            Ok(json!({"path": path, "width": frame.width, "height": frame.height, "origin": [origin.x, origin.y]}))
+            let png = png_base64(&frame)?;
+            Ok(json!({"png": png, "width": frame.width, "height": frame.height, "origin": [origin.x, origin.y]}))
         } else {
             let name = match output {
                 Some(n) => n.to_string(),
                 None => state.outputs.first().map(|o| o.name.clone()).ok_or_else(|| anyhow::anyhow!("no outputs"))?,
             };
             let frame = composer.render_output(state, &name)?;
-            frame.write_png(path)?;
-            Ok(json!({"path": path, "width": frame.width, "height": frame.height, "output": name}))
+            let png = png_base64(&frame)?;
+            Ok(json!({"png": png, "width": frame.width, "height": frame.height, "output": name}))
         }
     });
     match result {
         Ok(v) => ipc::ok(v),
         Err(e) => ipc::err(format!("{e:#}")),
     }
+}
+
+fn png_base64(frame: &crate::render::Frame<'_>) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let mut bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut bytes, frame.width as u32, frame.height as u32);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()?.write_image_data(&frame.to_rgba())?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 fn window_op(state: &mut State, id: WindowId, op: WindowOp) -> Value {
@@ -343,5 +383,27 @@ fn window_op(state: &mut State, id: WindowId, op: WindowOp) -> Value {
         ipc::ok(Value::Null)
     } else {
         ipc::err(format!("window {id} cannot do that"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_dir_must_be_ours_and_not_writable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let uid = rustix::process::getuid().as_raw();
+        let dir = std::env::temp_dir().join(format!("wayrail-rt-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (mode, fine) in [(0o700, true), (0o755, true), (0o775, false), (0o1777, false)] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(check_private_dir(&dir, uid).is_ok(), fine, "{mode:o}");
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = check_private_dir(&dir, uid + 1).unwrap_err().to_string();
+        assert!(err.contains("not to us"), "{err}");
+        std::fs::remove_dir(&dir).unwrap();
+        assert!(check_private_dir(&dir, uid).is_err());
     }
 }

@@ -76,10 +76,24 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
     Ok(())
 }
 
+/// A private key others can read is no longer private: say so (the server still starts).
+fn warn_if_key_exposed(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0);
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            "the TLS key {} is readable by other users (mode {:o}): chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+}
+
 pub fn server_config(source: &TlsSource) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let (cert_path, key_path) = cert_and_key_paths(source)?;
     let cert_pem = std::fs::read(&cert_path).map_err(io_err(&cert_path))?;
     let key_pem = std::fs::read(&key_path).map_err(io_err(&key_path))?;
+    warn_if_key_exposed(&key_path);
     let certs: Vec<CertificateDer<'static>> =
         rustls_pemfile::certs(&mut cert_pem.as_slice()).collect::<Result<_, _>>().map_err(io_err(&cert_path))?;
     if certs.is_empty() {

@@ -145,6 +145,9 @@ impl Listener {
 fn from_inherited_fd(fd: RawFd) -> std::io::Result<Listener> {
     // SAFETY: the supervisor handed this descriptor to us; we take ownership of it once.
     let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // Inherited without close-on-exec (it had to survive our own exec): every program started
+    // from here would hold the listening socket, and could accept our connections.
+    set_cloexec(&owned)?;
     let domain = listening_domain(&owned)?;
     match domain {
         libc::AF_UNIX => {
@@ -159,6 +162,17 @@ fn from_inherited_fd(fd: RawFd) -> std::io::Result<Listener> {
         }
         other => Err(std::io::Error::other(format!("fd:{fd} is a socket of family {other}, not TCP or Unix"))),
     }
+}
+
+fn set_cloexec(fd: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl(2) on a descriptor we own, reading and setting its descriptor flags.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The address family of an inherited socket, which must be listening.
@@ -200,5 +214,22 @@ mod tests {
         for bad in ["", "tcp:", "tcp:host", "tcp::1", "tcp:h:99999", "unix:", "vsock:1", "fd:-1", "udp:1:2"] {
             assert!(bad.parse::<ListenAddr>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_inherited_listener_is_closed_on_exec() {
+        use std::os::fd::{AsRawFd, IntoRawFd};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = listener.into_raw_fd();
+        // As a supervisor hands it over: without close-on-exec.
+        // SAFETY: fcntl(2) on the descriptor we just took out of the listener.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }, 0);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _guard = rt.enter();
+        let l = from_inherited_fd(fd).unwrap();
+        let Listener::Tcp(tcp) = &l else { panic!("not TCP") };
+        // SAFETY: as above, reading the flags only.
+        let flags = unsafe { libc::fcntl(tcp.as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
     }
 }

@@ -3,10 +3,11 @@
 //! Closing asks politely first (WM_DELETE_WINDOW, sent by the window manager). A client that
 //! takes `_NET_WM_PING` is pinged at the same time: if the window is still there after a grace
 //! period and the client has not answered the ping, the client is hung and its connection is
-//! killed (`XKillClient`), which ends the app and takes its windows away. A client that answers
-//! is alive and may be asking the user something ("save changes?"): it is left alone. A client
-//! without `_NET_WM_PING` cannot be told from a busy one: a second close request after the grace
-//! period (the user insisting) kills it; see [`watch_close`]'s `force`.
+//! killed (`XKillClient`) with its process (when the kernel vouches for its pid), which ends
+//! the app and takes its windows away. A client that answers is alive and may be asking the
+//! user something ("save changes?"): it is left alone. A client without `_NET_WM_PING` cannot
+//! be told from a busy one: a second close request after the grace period (the user insisting)
+//! kills it; see [`watch_close`]'s `force`.
 //!
 //! This runs on a thread with a connection of its own, so a hung client never holds up the
 //! compositor.
@@ -86,9 +87,11 @@ fn kill(conn: &RustConnection, window: Window) -> anyhow::Result<CloseOutcome> {
     Ok(CloseOutcome::Killed)
 }
 
-/// The pid of the client that made `window`: what the X server knows of its connection (XRes).
-/// A client that connected before Xwayland ran reaches it through wayrail's proxy, so the
-/// server names wayrail; then the window's `_NET_WM_PID` is all there is.
+/// The pid of the client that made `window`, as the kernel told it: what the X server knows of
+/// its connection (XRes), or, for a client that connected before Xwayland ran and reaches it
+/// through wayrail's proxy (the server names wayrail), what the proxy knows. The window's
+/// `_NET_WM_PID` is the client's word and may name any process: it is not used. Without a pid,
+/// killing the X connection is all that is done.
 fn client_pid(conn: &RustConnection, window: Window) -> Option<u32> {
     let spec = ClientIdSpec { client: window, mask: ClientIdMask::LOCAL_CLIENT_PID };
     let server = conn
@@ -96,13 +99,10 @@ fn client_pid(conn: &RustConnection, window: Window) -> Option<u32> {
         .ok()
         .and_then(|c| c.reply().ok())
         .and_then(|r| r.ids.first().and_then(|id| id.value.first().copied()));
+    tracing::debug!(?server, window, "XRes pid");
     match server {
         Some(pid) if pid != std::process::id() => Some(pid),
-        _ => {
-            let atom = atom(conn, "_NET_WM_PID").ok()?;
-            let reply = conn.get_property(false, window, atom, AtomEnum::CARDINAL, 0, 1).ok()?.reply().ok()?;
-            reply.value32().and_then(|mut v| v.next())
-        }
+        _ => crate::proxied_client_pid(window),
     }
 }
 

@@ -17,6 +17,13 @@
 //! `XWayland::spawn(Some(n))` take the same number (it binds the same paths), takes what reached
 //! the old socket meanwhile ([`HandOver::accept_pending`]) and [`proxy`]s the accepted
 //! connections to it. Later clients reach Xwayland directly.
+//!
+//! Access: Xwayland admits local connections of its own user only (it is started without
+//! `-auth`, and then takes only connections whose peer credentials carry its uid). The display
+//! held before it runs admits the same: a connection accepted early is handed over only when
+//! its peer (`SO_PEERCRED`) is our uid — the proxy connects as us, so Xwayland could not tell.
+//! The abstract socket is bound whenever the display is held, so no other user can squat the
+//! name libxcb tries first.
 
 use std::fs::OpenOptions;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -25,6 +32,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 pub mod close;
 pub mod icon;
@@ -97,14 +106,12 @@ impl X11Display {
         &self.listeners
     }
 
-    /// Accepts every connection waiting on any of the sockets.
+    /// Accepts every connection waiting on any of the sockets; those of other users are
+    /// closed (see [`admit`]).
     pub fn accept_pending(&self) -> Vec<UnixStream> {
         let mut streams = Vec::new();
         for listener in &self.listeners {
-            while let Ok((stream, _)) = listener.accept() {
-                let _ = stream.set_nonblocking(false);
-                streams.push(stream);
-            }
+            streams.extend(accept_admitted(listener));
         }
         streams
     }
@@ -140,12 +147,39 @@ pub struct HandOver {
 impl HandOver {
     /// Accepts the connections that reached the old socket before the server replaced it.
     pub fn accept_pending(&self) -> Vec<UnixStream> {
-        let mut streams = Vec::new();
-        while let Ok((stream, _)) = self.listener.accept() {
+        accept_admitted(&self.listener)
+    }
+}
+
+fn accept_admitted(listener: &UnixListener) -> Vec<UnixStream> {
+    let mut streams = Vec::new();
+    while let Ok((stream, _)) = listener.accept() {
+        if admit(&stream) {
             let _ = stream.set_nonblocking(false);
             streams.push(stream);
         }
-        streams
+    }
+    streams
+}
+
+/// Whether an early X client may be handed over: its peer is a process of our own user, as
+/// Xwayland requires of the clients that reach it directly. Others are refused (closed).
+pub fn admit(stream: &UnixStream) -> bool {
+    let ours = rustix::process::getuid();
+    match rustix::net::sockopt::socket_peercred(stream) {
+        Ok(cred) if cred.uid == ours => true,
+        Ok(cred) => {
+            tracing::warn!(
+                uid = cred.uid.as_raw(),
+                pid = cred.pid.as_raw_nonzero().get(),
+                "refused an X11 connection of another user"
+            );
+            false
+        }
+        Err(err) => {
+            tracing::warn!("refused an X11 connection without peer credentials: {err}");
+            false
+        }
     }
 }
 
@@ -212,8 +246,11 @@ fn bind_sockets(n: u32, abstract_socket: bool) -> io::Result<Vec<UnixListener>> 
 }
 
 /// Connects to display `n`'s filesystem socket and forwards `client` to it, bytes and file
-/// descriptors both ways, on two threads that end with the connection.
+/// descriptors both ways, on two threads that end with the connection. While it lasts, the
+/// client's pid (from the kernel, for its end of the connection) is known by its resource ids
+/// ([`proxied_client_pid`]).
 pub fn proxy(client: UnixStream, n: u32) -> io::Result<()> {
+    let pid = rustix::net::sockopt::socket_peercred(&client).ok().map(|c| c.pid.as_raw_nonzero().get() as u32);
     std::thread::Builder::new().name("x11-proxy-up".into()).spawn(move || {
         let server = match connect_retrying(n) {
             Ok(s) => s,
@@ -222,14 +259,73 @@ pub fn proxy(client: UnixStream, n: u32) -> io::Result<()> {
                 return;
             }
         };
+        let key = NEXT_PROXIED.fetch_add(1, Ordering::Relaxed);
         let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
-        let down = std::thread::Builder::new().name("x11-proxy-down".into()).spawn(move || forward(&s2, &c2));
-        forward(&client, &server);
+        let down = std::thread::Builder::new().name("x11-proxy-down".into()).spawn(move || {
+            // The server's first answer is the connection setup, with the client's resource ids
+            // in its first 20 bytes (which may come in more than one piece).
+            let mut setup = Vec::new();
+            forward(&s2, &c2, |bytes| {
+                setup.extend_from_slice(&bytes[..bytes.len().min(20 - setup.len())]);
+                if setup.len() < 20 {
+                    return true;
+                }
+                if let (Some(pid), Some((base, mask))) = (pid, resource_ids(&setup)) {
+                    lock_proxied().push(Proxied { key, base, mask, pid });
+                }
+                false
+            })
+        });
+        forward(&client, &server, |_| false);
         if let Ok(down) = down {
             let _ = down.join();
         }
+        lock_proxied().retain(|p| p.key != key);
     })?;
     Ok(())
+}
+
+/// A client connected through [`proxy`]: its resource ids and its pid.
+struct Proxied {
+    key: u64,
+    base: u32,
+    mask: u32,
+    pid: u32,
+}
+
+static PROXIED: Mutex<Vec<Proxied>> = Mutex::new(Vec::new());
+static NEXT_PROXIED: AtomicU64 = AtomicU64::new(0);
+
+fn lock_proxied() -> std::sync::MutexGuard<'static, Vec<Proxied>> {
+    PROXIED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The pid of the proxied client that owns the X resource `xid` (a window), if one does: the
+/// X server names wayrail for those (XRes), the proxy knows better.
+pub fn proxied_client_pid(xid: u32) -> Option<u32> {
+    lock_proxied().iter().find(|p| xid & !p.mask == p.base).map(|p| p.pid)
+}
+
+/// The resource-id base and mask of a successful connection setup reply, in the byte order
+/// the client chose (told by the protocol major version, 11).
+fn resource_ids(reply: &[u8]) -> Option<(u32, u32)> {
+    if reply.len() < 20 || reply[0] != 1 {
+        return None;
+    }
+    let little = match (reply[2], reply[3]) {
+        (11, 0) => true,
+        (0, 11) => false,
+        _ => return None,
+    };
+    let word = |at: usize| {
+        let b = [reply[at], reply[at + 1], reply[at + 2], reply[at + 3]];
+        if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    Some((word(12), word(16)))
 }
 
 fn connect_retrying(n: u32) -> io::Result<UnixStream> {
@@ -248,8 +344,10 @@ fn connect_retrying(n: u32) -> io::Result<UnixStream> {
 /// The most descriptors one X request carries is small; leave room.
 const MAX_FDS: usize = 16;
 
-/// Copies from `from` to `to` until `from` ends, passing descriptors along with their bytes.
-fn forward(from: &UnixStream, to: &UnixStream) {
+/// Copies from `from` to `to` until `from` ends, passing descriptors along with their bytes;
+/// `watch` sees the bytes received for as long as it returns true.
+fn forward(from: &UnixStream, to: &UnixStream, mut watch: impl FnMut(&[u8]) -> bool) {
+    let mut watching = true;
     let mut buf = vec![0u8; 64 * 1024];
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     loop {
@@ -268,6 +366,9 @@ fn forward(from: &UnixStream, to: &UnixStream) {
             .collect();
         if received == 0 && fds.is_empty() {
             break;
+        }
+        if watching && received > 0 {
+            watching = watch(&buf[..received]);
         }
         if send_all(to, &buf[..received], &fds).is_err() {
             break;
@@ -333,7 +434,7 @@ mod tests {
     fn forwards_bytes_and_descriptors() {
         let (client, proxy_in) = UnixStream::pair().unwrap();
         let (proxy_out, server) = UnixStream::pair().unwrap();
-        let t = std::thread::spawn(move || forward(&proxy_in, &proxy_out));
+        let t = std::thread::spawn(move || forward(&proxy_in, &proxy_out, |_| false));
         let (pipe_r, pipe_w) = rustix::pipe::pipe().unwrap();
         send_all(&client, b"hello", &[pipe_w]).unwrap();
         let mut buf = [0u8; 16];
@@ -377,6 +478,28 @@ mod tests {
         assert!(socket_path(n).exists(), "dropping the hand-over removed the server's path");
         drop((c, server));
         let _ = std::fs::remove_file(socket_path(n));
+    }
+
+    #[test]
+    fn reads_resource_ids_from_a_setup_reply() {
+        let mut reply = vec![1u8, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        reply.extend(0x0060_0000u32.to_le_bytes());
+        reply.extend(0x001f_ffffu32.to_le_bytes());
+        assert_eq!(resource_ids(&reply), Some((0x0060_0000, 0x001f_ffff)));
+        let mut big = vec![1u8, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0];
+        big.extend(0x0060_0000u32.to_be_bytes());
+        big.extend(0x001f_ffffu32.to_be_bytes());
+        assert_eq!(resource_ids(&big), Some((0x0060_0000, 0x001f_ffff)));
+        // A refused setup, and a short read, tell nothing.
+        reply[0] = 0;
+        assert_eq!(resource_ids(&reply), None);
+        assert_eq!(resource_ids(&big[..12]), None);
+    }
+
+    #[test]
+    fn admits_connections_of_our_own_user() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(admit(&a));
     }
 
     #[test]
