@@ -43,6 +43,10 @@ struct RunArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Let RDP clients in without a login. Only for transports that are trusted already (a
+    /// unix or vsock socket, an SSH tunnel to loopback): refused on TCP beyond loopback.
+    #[arg(long)]
+    insecure_no_auth: bool,
     /// Share the PRIMARY selection with the host too (config `clipboard.primary`).
     #[arg(long)]
     clipboard_primary: bool,
@@ -136,16 +140,61 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         config.rdp.tls_cert = args.tls_cert;
         config.rdp.tls_key = args.tls_key;
     }
+    config.rdp.insecure_no_auth = args.insecure_no_auth;
+    let rdp = config.rdp.clone();
     let mut server = Server::new(ServerOptions { config, runtime_dir: None })?;
     println!("wayrail is running: WAYLAND_DISPLAY={}", server.socket_name);
-    for addr in server.state.backend.listening() {
+    let listening = server.state.backend.listening().to_vec();
+    for addr in &listening {
         println!("  RDP on {addr}");
-        if let Some(hostport) = addr.strip_prefix("tcp:") {
-            println!("  connect: xfreerdp3 /v:{hostport} /cert:ignore /sec:tls /u:user /p:any /dynamic-resolution");
-        }
+    }
+    if !listening.is_empty() {
+        print_login_hint(&rdp, &listening)?;
     }
     println!("  apps: WAYLAND_DISPLAY={} foot   |   wayrail msg windows", server.socket_name);
     server.run()
+}
+
+/// How to connect: the user name, where the password is, an xfreerdp3 command line. The
+/// password itself is printed only to a terminal, never into a log file.
+fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[String]) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    use wayrail_compositor::login::{self, PasswordSource};
+    let login = login::resolve(rdp, &wayrail_compositor::config::state_dir()?)?;
+    let user = rdp.username.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "me".into()));
+    let (user_hint, password_hint, password_arg) = match &login {
+        None => ("any name".to_owned(), "none (--insecure-no-auth)".to_owned(), "/p:".to_owned()),
+        Some(login) => {
+            let user_hint = match &rdp.username {
+                Some(name) => name.clone(),
+                None => "any name (the takeover policy tells users apart by it)".into(),
+            };
+            let (password_hint, arg) = match &login.source {
+                PasswordSource::Config => ("[rdp] password in the config".to_owned(), "/p:PASSWORD".to_owned()),
+                PasswordSource::File(path) | PasswordSource::Generated(path) => {
+                    let shown = if std::io::stdout().is_terminal() {
+                        format!(" = {}", login.credentials.password)
+                    } else {
+                        String::new()
+                    };
+                    (
+                        format!("the first line of {}{shown}", path.display()),
+                        format!("/p:\"$(head -1 {})\"", path.display()),
+                    )
+                }
+            };
+            (user_hint, password_hint, arg)
+        }
+    };
+    println!("  login: user {user_hint}; password {password_hint}");
+    for addr in listening {
+        if let Some(hostport) = addr.strip_prefix("tcp:") {
+            println!(
+                "  connect: xfreerdp3 /v:{hostport} /cert:ignore /sec:tls /u:{user} {password_arg} /dynamic-resolution"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn msg(json: bool, what: MsgCommand) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use calloop::channel::Event;
 use calloop::EventLoop;
 use tokio::time::Instant;
 use wayrail_rdp::tls::TlsSource;
-use wayrail_rdp::{Credentials, DesktopFrame, HostEvent, RdpConfig, RdpHandle, RdpServer, SessionId, Tile};
+use wayrail_rdp::{Credentials, DesktopFrame, HostEvent, RdpConfig, RdpHandle, RdpServer, SessionId, Takeover, Tile};
 use wayrail_rdp_testclient::{ClientOptions, TestClient};
 
 pub const STEP: Duration = Duration::from_secs(10);
@@ -133,6 +133,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(listen: &[&str], credentials: Option<Credentials>) -> Result<TestServer> {
+        TestServer::start_with(listen, credentials, Takeover::default())
+    }
+
+    /// [`TestServer::start`] with a takeover policy.
+    pub fn start_with(listen: &[&str], credentials: Option<Credentials>, takeover: Takeover) -> Result<TestServer> {
         watch_server_panics();
         capture_logs();
         let state = tempfile::tempdir()?;
@@ -141,6 +146,7 @@ impl TestServer {
             listen: listen.iter().map(|a| a.parse()).collect::<Result<_, _>>()?,
             tls: TlsSource::StateDir(state.path().join("tls")),
             credentials,
+            takeover,
             default_size: (1024, 768),
             limits: Default::default(),
         };
