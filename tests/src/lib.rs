@@ -441,6 +441,8 @@ impl Compositor {
             .env("XDG_CONFIG_HOME", dir.path().join("wayrail-config"))
             // The RDP backend keeps its self-signed certificate here.
             .env("XDG_STATE_HOME", dir.path().join("wayrail-state"))
+            // RDP clients log in with the test password.
+            .env("CREDENTIALS_DIRECTORY", rdp::test_credentials_dir(dir.path()))
             .env("RUST_LOG", std::env::var("WAYRAIL_E2E_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
             // Apps a RemoteApp host starts (foot, xterm) run the user's shell; the tests must
