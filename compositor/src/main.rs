@@ -162,31 +162,36 @@ fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[
     use wayrail_compositor::login::{self, PasswordSource};
     let login = login::resolve(rdp, &wayrail_compositor::config::state_dir()?)?;
     let user = rdp.username.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "me".into()));
-    let (user_hint, password_hint, password_arg) = match &login {
-        None => ("any name".to_owned(), "none (--insecure-no-auth)".to_owned(), "/p:".to_owned()),
+    let password_arg = match &login {
+        None => {
+            println!("  login: none (--insecure-no-auth): whoever reaches a listener gets the session");
+            "/p:".to_owned()
+        }
         Some(login) => {
-            let user_hint = match &rdp.username {
-                Some(name) => name.clone(),
-                None => "any name (the takeover policy tells users apart by it)".into(),
+            let who = match &rdp.username {
+                Some(name) => format!("user {name}"),
+                None => format!("any user name (e.g. {user})"),
             };
-            let (password_hint, arg) = match &login.source {
-                PasswordSource::Config => ("[rdp] password in the config".to_owned(), "/p:PASSWORD".to_owned()),
-                PasswordSource::File(path) | PasswordSource::Generated(path) => {
-                    let shown = if std::io::stdout().is_terminal() {
-                        format!(" = {}", login.credentials.password)
-                    } else {
-                        String::new()
-                    };
-                    (
-                        format!("the first line of {}{shown}", path.display()),
-                        format!("/p:\"$(head -1 {})\"", path.display()),
-                    )
+            match &login.source {
+                PasswordSource::Config => {
+                    println!("  login: {who}; password: [rdp] password in the config");
+                    "/p:PASSWORD".to_owned()
                 }
-            };
-            (user_hint, password_hint, arg)
+                PasswordSource::File(path) | PasswordSource::Generated(path) => {
+                    if std::io::stdout().is_terminal() {
+                        println!(
+                            "  login: {who}; password: {} (kept in {})",
+                            login.credentials.password,
+                            path.display()
+                        );
+                    } else {
+                        println!("  login: {who}; password: the first line of {}", path.display());
+                    }
+                    format!("/p:\"$(head -1 {})\"", path.display())
+                }
+            }
         }
     };
-    println!("  login: user {user_hint}; password {password_hint}");
     for addr in listening {
         if let Some(hostport) = addr.strip_prefix("tcp:") {
             println!(
