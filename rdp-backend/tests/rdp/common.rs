@@ -188,9 +188,12 @@ impl TestServer {
     /// Waits until the session's desktop surface exists (the server asks for a full frame then).
     pub async fn wait_graphics_ready(&mut self, client: &mut TestClient) -> Result<()> {
         self.host
-            .expect(&mut [client], |e| matches!(e, HostEvent::Refresh))
+            .expect(&mut [&mut *client], |e| matches!(e, HostEvent::Refresh))
             .await
             .context("waiting for the surface")?;
+        // The server wrote the surface before it asked for the refresh, but the host may hear
+        // of it before the client has read it.
+        client.pump_until(STEP, |c| !c.gfx().surfaces_created.is_empty()).await.context("the client's surface")?;
         Ok(())
     }
 
