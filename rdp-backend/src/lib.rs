@@ -85,6 +85,17 @@ pub enum Takeover {
     Any,
 }
 
+impl std::fmt::Display for Takeover {
+    /// As the config spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Takeover::SameUser => "same-user",
+            Takeover::Never => "never",
+            Takeover::Any => "any",
+        })
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()

@@ -274,11 +274,11 @@ async fn serve(
                                 live_session = live.id,
                                 live_peer = %live.peer,
                                 live_user = live.user,
-                                "takeover refused ({:?} policy): the live session stays", config.takeover
+                                "takeover refused by the {} policy: the live session stays", config.takeover
                             );
                             let _ = decision.send(Err(format!(
-                                "takeover refused: session {} of another user is live ({:?} policy)",
-                                live.id, config.takeover
+                                "takeover refused by the {} policy: session {} is live",
+                                config.takeover, live.id
                             )));
                             continue;
                         }

@@ -12,14 +12,14 @@ mod frames;
 mod input;
 mod rail;
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
 use ironrdp_core::decode;
 use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
 use ironrdp_pdu::mcs;
 use ironrdp_pdu::x224::X224;
 use ironrdp_pdu::Action;
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
-
 use tokio::sync::{mpsc, oneshot};
 
 use self::connection::{Accepted, Connection, ProtocolIndependentCode};

@@ -74,7 +74,7 @@ async fn another_user_cannot_take_over_under_the_default_policy() -> Result<()> 
     let addr = server.addr();
     let (mut live, live_id) = server.check_client(&addr, login("alice", PASSWORD)).await?;
     assert_refused(&mut server, &mut live, login("bob", PASSWORD)).await?;
-    expect_log(&["takeover refused", "SameUser", "bob", "alice"], STEP).await?;
+    expect_log(&["takeover refused by the same-user policy", "bob", "alice"], STEP).await?;
     assert_still_served(&mut server, &mut live, [7, 8, 9]).await?;
 
     // The same user (names compare as Windows does, ignoring case) takes over.
