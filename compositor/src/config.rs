@@ -224,9 +224,42 @@ pub struct RdpSettings {
     /// PEM certificate and key; default: a self-signed pair made once in the state directory.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
-    /// When both are set, clients must log in with them.
+    /// The only user name clients may log in with (ASCII case ignored); default: any name.
     pub username: Option<String>,
+    /// The password clients log in with; default: `password_file`, the systemd credential
+    /// `rdp-password`, else one wayrail makes and keeps in `state_dir()/rdp-password`.
     pub password: Option<String>,
+    /// A file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// Whether a client that logged in may take over the live session.
+    pub takeover: Takeover,
+    /// No login at all (`--insecure-no-auth`, command line only): for trusted transports;
+    /// refused on TCP listeners beyond loopback.
+    #[serde(skip)]
+    pub insecure_no_auth: bool,
+}
+
+/// `[rdp] takeover`: when a new session replaces the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Takeover {
+    /// Only a client logged in with the live session's user name.
+    #[default]
+    SameUser,
+    /// Never while a session is live.
+    Never,
+    /// Any client that logged in.
+    Any,
+}
+
+impl From<Takeover> for wayrail_rdp::Takeover {
+    fn from(t: Takeover) -> Self {
+        match t {
+            Takeover::SameUser => wayrail_rdp::Takeover::SameUser,
+            Takeover::Never => wayrail_rdp::Takeover::Never,
+            Takeover::Any => wayrail_rdp::Takeover::Any,
+        }
+    }
 }
 
 fn listen_addrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<wayrail_rdp::ListenAddr>, D::Error> {
@@ -234,7 +267,8 @@ fn listen_addrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<wayrail_rd
     v.iter().map(|s| s.parse().map_err(serde::de::Error::custom)).collect()
 }
 
-/// `$XDG_STATE_HOME/wayrail` (default `~/.local/state/wayrail`): the TLS certificate lives here.
+/// `$XDG_STATE_HOME/wayrail` (default `~/.local/state/wayrail`): the TLS certificate and the
+/// generated RDP password live here.
 pub fn state_dir() -> anyhow::Result<PathBuf> {
     let base = std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
@@ -360,6 +394,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.rdp.listen.len(), 2);
+        assert_eq!(c.rdp.takeover, Takeover::SameUser, "the default");
+        let c = Config::parse("[rdp]\ntakeover = \"never\"\npassword_file = \"/run/pw\"").unwrap();
+        assert_eq!((c.rdp.takeover, c.rdp.password_file.as_deref()), (Takeover::Never, Some(Path::new("/run/pw"))));
+        assert!(Config::parse("[rdp]\ntakeover = \"sometimes\"").is_err());
+        assert!(Config::parse("[rdp]\ninsecure_no_auth = true").is_err(), "command line only");
         assert!(Config::parse("[rdp]\nlisten = [\"udp:1\"]").is_err());
         let err = Config::parse("bogus = 1").unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");

@@ -11,6 +11,7 @@ pub mod input;
 pub mod invariants;
 pub mod ipc;
 pub mod layout;
+pub mod login;
 pub mod remote;
 pub mod render;
 pub mod server;

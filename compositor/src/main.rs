@@ -43,6 +43,10 @@ struct RunArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Let RDP clients in without a login. Only for transports that are trusted already (a
+    /// unix or vsock socket, an SSH tunnel to loopback): refused on TCP beyond loopback.
+    #[arg(long)]
+    insecure_no_auth: bool,
     /// Share the PRIMARY selection with the host too (config `clipboard.primary`).
     #[arg(long)]
     clipboard_primary: bool,
@@ -136,16 +140,66 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         config.rdp.tls_cert = args.tls_cert;
         config.rdp.tls_key = args.tls_key;
     }
+    config.rdp.insecure_no_auth = args.insecure_no_auth;
+    let rdp = config.rdp.clone();
     let mut server = Server::new(ServerOptions { config, runtime_dir: None })?;
     println!("wayrail is running: WAYLAND_DISPLAY={}", server.socket_name);
-    for addr in server.state.backend.listening() {
+    let listening = server.state.backend.listening().to_vec();
+    for addr in &listening {
         println!("  RDP on {addr}");
-        if let Some(hostport) = addr.strip_prefix("tcp:") {
-            println!("  connect: xfreerdp3 /v:{hostport} /cert:ignore /sec:tls /u:user /p:any /dynamic-resolution");
-        }
+    }
+    if !listening.is_empty() {
+        print_login_hint(&rdp, &listening)?;
     }
     println!("  apps: WAYLAND_DISPLAY={} foot   |   wayrail msg windows", server.socket_name);
     server.run()
+}
+
+/// How to connect: the user name, where the password is, an xfreerdp3 command line. The
+/// password itself is printed only to a terminal, never into a log file.
+fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[String]) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    use wayrail_compositor::login::{self, PasswordSource};
+    let login = login::resolve(rdp, &wayrail_compositor::config::state_dir()?)?;
+    let user = rdp.username.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "me".into()));
+    let password_arg = match &login {
+        None => {
+            println!("  login: none (--insecure-no-auth): whoever reaches a listener gets the session");
+            "/p:".to_owned()
+        }
+        Some(login) => {
+            let who = match &rdp.username {
+                Some(name) => format!("user {name}"),
+                None => format!("any user name (e.g. {user})"),
+            };
+            match &login.source {
+                PasswordSource::Config => {
+                    println!("  login: {who}; password: [rdp] password in the config");
+                    "/p:PASSWORD".to_owned()
+                }
+                PasswordSource::File(path) | PasswordSource::Generated(path) => {
+                    if std::io::stdout().is_terminal() {
+                        println!(
+                            "  login: {who}; password: {} (kept in {})",
+                            login.credentials.password,
+                            path.display()
+                        );
+                    } else {
+                        println!("  login: {who}; password: the first line of {}", path.display());
+                    }
+                    format!("/p:\"$(head -1 {})\"", path.display())
+                }
+            }
+        }
+    };
+    for addr in listening {
+        if let Some(hostport) = addr.strip_prefix("tcp:") {
+            println!(
+                "  connect: xfreerdp3 /v:{hostport} /cert:ignore /sec:tls /u:{user} {password_arg} /dynamic-resolution"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn msg(json: bool, what: MsgCommand) -> anyhow::Result<()> {

@@ -3,10 +3,11 @@
 //! the network.
 //!
 //! One tokio thread runs every listener and the sessions. One session is active at a time; a
-//! new connection that completes the connection sequence takes over from the old one (the
-//! reconnect case), and a vanished client changes nothing on the compositor's side but
+//! new connection that logs in takes over from the old one when the `Takeover` policy allows
+//! it (the reconnect case), and a vanished client changes nothing on the compositor's side but
 //! `HostEvent::Disconnected`.
 
+mod auth;
 mod bitmap;
 pub mod clipboard;
 mod egfx;
@@ -37,8 +38,11 @@ pub use wayrail_rail::{HostRect, RailEvent, RemoteWindow, Show, WindowKind as Re
 pub struct RdpConfig {
     pub listen: Vec<ListenAddr>,
     pub tls: tls::TlsSource,
-    /// When set, clients must log in with these (compared in constant time).
+    /// When set, clients must log in with these (compared in constant time). `None` lets
+    /// every client in: `RdpServer::spawn` refuses that on a TCP listener that is not loopback.
     pub credentials: Option<Credentials>,
+    /// Whether a client that logged in may take the live session over.
+    pub takeover: Takeover,
     /// The desktop size offered to clients that do not ask for one.
     pub default_size: (u16, u16),
     /// What one client may cost the server before its login.
@@ -63,10 +67,36 @@ impl Default for Limits {
     }
 }
 
+/// What a client must log in with.
 #[derive(Clone)]
 pub struct Credentials {
-    pub username: String,
+    /// The user name the client must give (compared ignoring ASCII case, as Windows does);
+    /// `None` takes any name, which then tells sessions apart for [`Takeover::SameUser`].
+    pub username: Option<String>,
     pub password: String,
+}
+
+/// When a new session that logged in replaces the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Takeover {
+    /// Only when it logged in with the live session's user name (ASCII case ignored).
+    #[default]
+    SameUser,
+    /// Never: the new client is refused while a session is live.
+    Never,
+    /// Always.
+    Any,
+}
+
+impl std::fmt::Display for Takeover {
+    /// As the config spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Takeover::SameUser => "same-user",
+            Takeover::Never => "never",
+            Takeover::Any => "any",
+        })
+    }
 }
 
 impl std::fmt::Debug for Credentials {

@@ -1,10 +1,13 @@
 //! The RDP thread: listeners, the sessions, and which one is active.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::auth;
 use crate::clipboard::{ClipboardCommand, ClipboardEvent};
 use crate::session::{self, FrameSink as _, Note, SessionCmd, SessionSetup};
 use crate::transport::{BoxStream, Listener};
@@ -73,6 +76,16 @@ impl RdpServer {
             }
             anyhow::Ok(out)
         })?;
+        if config.credentials.is_none() {
+            if let Some(open) = listeners.iter().find(|l| tcp_beyond_loopback(l)) {
+                anyhow::bail!(
+                    "no login is required, which is for trusted transports only, and {} is a TCP \
+                     address beyond loopback: set credentials or listen on a loopback, unix or vsock address",
+                    open.local_addr()
+                );
+            }
+            tracing::warn!("no login is required: anyone who reaches a listener gets the session");
+        }
         let listening: Vec<String> = listeners.iter().map(Listener::local_addr).collect();
         for l in &listening {
             tracing::info!("RDP listening on {l}");
@@ -117,8 +130,18 @@ impl RdpServer {
     }
 }
 
+/// Whether `listener` is a TCP listener that a peer beyond this machine may reach.
+fn tcp_beyond_loopback(listener: &Listener) -> bool {
+    match listener {
+        Listener::Tcp(l) => l.local_addr().map_or(true, |a| !a.ip().is_loopback()),
+        Listener::Unix(..) | Listener::Vsock(_) => false,
+    }
+}
+
 struct Active {
     id: SessionId,
+    peer: String,
+    user: String,
 }
 
 /// Hands a frame to the active session; a frame nobody can show is done at once, so the apps
@@ -204,6 +227,9 @@ async fn serve(
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
     let mut sessions: HashMap<SessionId, mpsc::Sender<SessionCmd>> = HashMap::new();
     let mut active: Option<Active> = None;
+    // The sessions read it to know whether the host still listens to them.
+    let active_id: Rc<Cell<Option<SessionId>>> = Rc::new(Cell::new(None));
+    let backoff = Rc::new(RefCell::new(auth::Backoff::default()));
     let mut next_id: SessionId = 1;
     // Sessions still in the connection sequence, and the connections refused for them.
     let mut pending: HashSet<SessionId> = HashSet::new();
@@ -226,6 +252,8 @@ async fn serve(
                     id,
                     tls: tls.clone(),
                     credentials: config.credentials.clone(),
+                    backoff: backoff.clone(),
+                    active: active_id.clone(),
                     default_size: config.default_size,
                     first_byte_timeout: config.limits.first_byte_timeout,
                     notes: notes_tx.clone(),
@@ -236,9 +264,40 @@ async fn serve(
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }
             Some(note) = notes_rx.recv() => match note {
-                Note::Activated { id, width, height, keyboard_layout, remote_app, monitors } => {
+                Note::Activated { id, peer, user, decision, width, height, keyboard_layout, remote_app, monitors } => {
                     pending.remove(&id);
+                    if let Some(live) = &active {
+                        if !auth::may_take_over(config.takeover, &live.user, &user) {
+                            tracing::warn!(
+                                session = id,
+                                %peer,
+                                user,
+                                live_session = live.id,
+                                live_peer = %live.peer,
+                                live_user = live.user,
+                                "takeover refused by the {} policy: the live session stays", config.takeover
+                            );
+                            let _ = decision.send(Err(format!(
+                                "takeover refused by the {} policy: session {} is live",
+                                config.takeover, live.id
+                            )));
+                            continue;
+                        }
+                    }
+                    if decision.send(Ok(())).is_err() {
+                        // The session ended while it waited; its end note follows.
+                        continue;
+                    }
                     if let Some(old) = active.take() {
+                        tracing::warn!(
+                            session = id,
+                            %peer,
+                            user,
+                            old_session = old.id,
+                            old_peer = %old.peer,
+                            old_user = old.user,
+                            "a new session takes over"
+                        );
                         if let Some(tx) = sessions.get(&old.id).cloned() {
                             // Never lost to a full queue: the old client must stop sending input.
                             tokio::task::spawn_local(async move {
@@ -247,7 +306,8 @@ async fn serve(
                         }
                         let _ = host.send(HostEvent::Disconnected { session: old.id, reason: "replaced by a new connection".into() });
                     }
-                    active = Some(Active { id });
+                    active = Some(Active { id, peer, user });
+                    active_id.set(Some(id));
                     let _ = host.send(HostEvent::Connected { session: id, width, height, keyboard_layout, remote_app, monitors });
                 }
                 Note::Ended { id, reason } => {
@@ -255,6 +315,7 @@ async fn serve(
                     pending.remove(&id);
                     if active.as_ref().is_some_and(|a| a.id == id) {
                         active = None;
+                        active_id.set(None);
                         let _ = host.send(HostEvent::Disconnected { session: id, reason });
                     }
                 }

@@ -496,6 +496,8 @@ impl Compositor {
             .env("XDG_STATE_HOME", dir.path().join("wayrail-state"))
             // Desktop entries for what the tests' RemoteApp hosts start (the Exec policy).
             .env("XDG_DATA_HOME", rail::exec_data_home(&dir.path().join("wayrail-data")))
+            // RDP clients log in with the test password.
+            .env("CREDENTIALS_DIRECTORY", rdp::test_credentials_dir(dir.path()))
             .env("RUST_LOG", std::env::var("WAYRAIL_E2E_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
             // Apps a RemoteApp host starts (foot, xterm) run the user's shell; the tests must

@@ -358,15 +358,27 @@ pub struct FreeRdp {
 impl FreeRdp {
     /// Starts the client with the usual options (`/cert:ignore /sec:tls /u /p /size`, a US
     /// keyboard on 3.x) and `extra` ones; does not wait. A `size` of (0, 0) leaves `/size` out
-    /// (`/multimon` takes the monitors' own sizes).
+    /// (`/multimon` takes the monitors' own sizes). It logs in as [`TEST_USER`] with [`TEST_PASSWORD`].
     pub fn start(wr: &Compositor, x: &Xvfb, version: FreeRdpVersion, size: (u32, u32), extra: &[&str]) -> FreeRdp {
+        FreeRdp::start_as(wr, x, version, size, extra, (TEST_USER, TEST_PASSWORD))
+    }
+
+    /// [`FreeRdp::start`] with another user name and password.
+    pub fn start_as(
+        wr: &Compositor,
+        x: &Xvfb,
+        version: FreeRdpVersion,
+        size: (u32, u32),
+        extra: &[&str],
+        (user, password): (&str, &str),
+    ) -> FreeRdp {
         let port = wr.rdp_port().expect("an RDP compositor (Compositor::start_rdp)");
         let mut cmd = x.command(version.program());
         cmd.arg(format!("/v:127.0.0.1:{port}")).args([
             "/cert:ignore",
             "/sec:tls",
-            "/u:test",
-            "/p:test",
+            &format!("/u:{user}"),
+            &format!("/p:{password}"),
             "/log-level:WARN",
         ]);
         if size != (0, 0) {
@@ -588,6 +600,21 @@ pub fn read_connection_confirm(stream: &mut impl Read) -> anyhow::Result<Connect
 }
 
 /// The path of a file in `dir`, for sockets: short enough for `sun_path` (108 bytes).
+/// The login of the tests' RDP clients: the IronRDP test client's default, and what
+/// [`FreeRdp::start`] gives.
+pub const TEST_USER: &str = "test";
+pub const TEST_PASSWORD: &str = "test";
+
+/// A systemd-style credentials directory in `dir` whose `rdp-password` is [`TEST_PASSWORD`]:
+/// the compositors of the tests take it as `$CREDENTIALS_DIRECTORY`. (The password wayrail
+/// makes itself when it has none is tested on its own, in `rdp_auth`.)
+pub fn test_credentials_dir(dir: &Path) -> PathBuf {
+    let credentials = dir.join("credentials");
+    std::fs::create_dir_all(&credentials).expect("creating the credentials directory");
+    std::fs::write(credentials.join("rdp-password"), format!("{TEST_PASSWORD}\n")).expect("writing the test password");
+    credentials
+}
+
 pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(path.as_os_str().len() < 100, "socket path too long: {}", path.display());

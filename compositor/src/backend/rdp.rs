@@ -64,19 +64,14 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         (None, None) => wayrail_rdp::tls::TlsSource::StateDir(crate::config::state_dir()?),
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
-    let credentials = match (&rdp.username, &rdp.password) {
-        (Some(username), Some(password)) => {
-            Some(wayrail_rdp::Credentials { username: username.clone(), password: password.clone() })
-        }
-        (None, None) => None,
-        _ => anyhow::bail!("rdp.username and rdp.password go together"),
-    };
+    let credentials = crate::login::resolve(rdp, &crate::config::state_dir()?)?.map(|login| login.credentials);
     let listen = if rdp.listen.is_empty() { vec![wayrail_rdp::ListenAddr::default()] } else { rdp.listen.clone() };
     let first = config.outputs.first().cloned().unwrap_or_default();
     Ok(RdpConfig {
         listen,
         tls,
         credentials,
+        takeover: rdp.takeover.into(),
         default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
         limits: Default::default(),
         exec: config.rail.exec.clone(),

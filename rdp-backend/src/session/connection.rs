@@ -15,16 +15,22 @@ use ironrdp_egfx::server::GraphicsPipelineServer;
 use ironrdp_pdu::mcs::{self, DisconnectProviderUltimatum, DisconnectReason};
 use ironrdp_pdu::nego::SecurityProtocol;
 use ironrdp_pdu::rdp::capability_sets as caps;
+use ironrdp_pdu::rdp::client_info::CompressionType;
+use ironrdp_pdu::rdp::headers::{
+    CompressionFlags, ShareControlHeader, ShareControlPdu, ShareDataHeader, ShareDataPdu, StreamPriority,
+};
+pub(super) use ironrdp_pdu::rdp::server_error_info::ProtocolIndependentCode;
+use ironrdp_pdu::rdp::server_error_info::{ErrorInfo, ServerSetErrorInfoPdu};
 use ironrdp_pdu::x224::X224;
 use ironrdp_svc::{server_encode_svc_messages, SvcMessage, SvcProcessor};
 use tokio::sync::mpsc;
 
 use super::display::DisplayHandler;
 use super::SessionSetup;
+use crate::auth;
 use crate::egfx::{GfxEvent, GfxHandler};
 use crate::monitors::{self, HostMonitor};
 use crate::reassembly::CappedDrdynvc;
-use crate::tls::constant_time_eq;
 use crate::transport::BoxStream;
 use crate::SessionId;
 
@@ -165,6 +171,8 @@ pub(super) struct Accepted {
     pub keyboard_layout: u32,
     /// The client's monitors, or (when what it said makes no sense) one of the desktop size.
     pub monitors: Vec<HostMonitor>,
+    /// The user name the client logged in with.
+    pub user: String,
     /// The client asked for RemoteApp with a Rail capability set.
     pub remote_app: bool,
     pub large_pointer: bool,
@@ -172,8 +180,9 @@ pub(super) struct Accepted {
     pub layouts: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
 }
 
-/// Runs the connection sequence with its time limit and checks the login.
-pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::Result<Accepted> {
+/// Runs the connection sequence with its time limit and checks the login: TLS, then the user
+/// name and password of the Client Info PDU (the acceptor runs no check of its own).
+pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) -> anyhow::Result<Accepted> {
     let size = DesktopSize { width: setup.default_size.0, height: setup.default_size.1 };
     let mut acceptor = Acceptor::new(SecurityProtocol::SSL, size, capabilities(size), None);
     acceptor.set_honor_client_desktop_size(Some(MAX_DESKTOP));
@@ -218,16 +227,27 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
         .await
         .map_err(|_| anyhow::anyhow!("the client did not finish connecting within {HANDSHAKE_TIMEOUT:?}"))??;
 
-    if let Some(expected) = &setup.credentials {
-        let given = result.credentials.as_ref().map(|c| (c.username.clone(), c.password.clone()));
-        let ok = given.as_ref().is_some_and(|(user, pass)| {
-            constant_time_eq(user.as_bytes(), expected.username.as_bytes())
-                & constant_time_eq(pass.as_bytes(), expected.password.as_bytes())
-        });
-        if !ok {
-            bail!("login refused for user {:?}", given.map(|g| g.0).unwrap_or_default());
+    // A peer that failed to log in waits its back-off before this login is checked.
+    let address = auth::peer_address(peer).to_owned();
+    let check_at = setup.backoff.borrow_mut().reserve(&address, std::time::Instant::now());
+    tokio::time::sleep_until(check_at.into()).await;
+    let user = match auth::check_login(setup.credentials.as_ref(), result.credentials.as_ref()) {
+        Ok(user) => {
+            setup.backoff.borrow_mut().succeeded(&address);
+            user
         }
-    }
+        Err(why) => {
+            let wait = setup.backoff.borrow_mut().failed(&address, std::time::Instant::now());
+            tracing::warn!(
+                session = setup.id,
+                %peer,
+                "login refused: {why}; the next login from {address} is checked in {wait:?} at the earliest"
+            );
+            let mut conn = Connection { framed, result };
+            conn.refuse(ProtocolIndependentCode::ServerDeniedConnection).await;
+            bail!("login refused: {why}");
+        }
+    };
 
     let (width, height) = result
         .capabilities
@@ -276,6 +296,7 @@ pub(super) async fn accept(stream: BoxStream, setup: &SessionSetup) -> anyhow::R
         height,
         keyboard_layout,
         monitors: client_monitors,
+        user,
         remote_app,
         large_pointer,
         gfx_events,
@@ -354,6 +375,34 @@ impl Connection {
             .map_err(|e| anyhow::anyhow!("malformed data on channel {name} ({channel}): {}", e.report()))?;
         self.send_on(channel, out).await?;
         Ok(true)
+    }
+
+    /// Tells the client why the server ends the connection (a Set Error Info PDU, which
+    /// clients show), then ends it.
+    pub async fn refuse(&mut self, why: ProtocolIndependentCode) {
+        let info = ShareControlHeader {
+            share_id: 0,
+            pdu_source: self.result.io_channel_id,
+            share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
+                share_data_pdu: ShareDataPdu::ServerSetErrorInfo(ServerSetErrorInfoPdu(
+                    ErrorInfo::ProtocolIndependentCode(why),
+                )),
+                stream_priority: StreamPriority::Undefined,
+                compression_flags: CompressionFlags::empty(),
+                compression_type: CompressionType::K8,
+            }),
+        };
+        let pdu = ironrdp_core::encode_vec(&info).and_then(|user_data| {
+            ironrdp_core::encode_vec(&X224(mcs::SendDataIndication {
+                initiator_id: self.result.user_channel_id,
+                channel_id: self.result.io_channel_id,
+                user_data: user_data.into(),
+            }))
+        });
+        if let Ok(bytes) = pdu {
+            let _ = self.framed.write_all(&bytes).await;
+        }
+        self.disconnect().await;
     }
 
     /// Tells the client the server ends the connection; a write error changes nothing now.

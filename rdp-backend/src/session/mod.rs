@@ -12,14 +12,17 @@ mod frames;
 mod input;
 mod rail;
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
 use ironrdp_core::decode;
 use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
 use ironrdp_pdu::mcs;
 use ironrdp_pdu::x224::X224;
 use ironrdp_pdu::Action;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use self::connection::{Accepted, Connection};
+use self::connection::{Accepted, Connection, ProtocolIndependentCode};
 use self::display::Desktop;
 use self::egfx::Graphics;
 use self::rail::RemoteApp;
@@ -38,6 +41,10 @@ pub(crate) struct SessionSetup {
     pub id: SessionId,
     pub tls: tokio_rustls::TlsAcceptor,
     pub credentials: Option<Credentials>,
+    /// Failed logins per peer address, shared by every session of the server.
+    pub backoff: Rc<RefCell<crate::auth::Backoff>>,
+    /// The session the host listens to: the events of every other one are dropped.
+    pub active: Rc<Cell<Option<SessionId>>>,
     pub default_size: (u16, u16),
     /// How long the client may take for the first byte of its connection request.
     pub first_byte_timeout: std::time::Duration,
@@ -52,8 +59,13 @@ pub(crate) struct SessionSetup {
 /// What a session tells the server task.
 #[derive(Debug)]
 pub(crate) enum Note {
+    /// The session logged in and wants to become the active one; the server answers with
+    /// `decision` (Err: why not), and the session waits for it before it does anything.
     Activated {
         id: SessionId,
+        peer: String,
+        user: String,
+        decision: oneshot::Sender<Result<(), String>>,
         width: u16,
         height: u16,
         keyboard_layout: u32,
@@ -72,6 +84,7 @@ pub(crate) enum SessionCmd {
     WindowFrame(crate::WindowFrame),
     Rail(crate::RailCommand),
     Clipboard(crate::ClipboardCommand),
+    /// Another session took over: the client is told so and the session ends.
     Stop(String),
 }
 
@@ -81,7 +94,10 @@ pub(crate) async fn run(stream: BoxStream, peer: String, setup: SessionSetup, cm
     tracing::info!(session = id, %peer, "connection");
     // On a task of its own so that a panic (in a decoder, say) ends only this session, and
     // still as an ordinary end the server and the host hear of.
-    let task = tokio::task::spawn_local(async move { session(stream, &setup, cmds).await });
+    let task = tokio::task::spawn_local({
+        let peer = peer.clone();
+        async move { session(stream, &peer, &setup, cmds).await }
+    });
     let reason = match task.await {
         Ok(Ok(reason)) => reason,
         Ok(Err(err)) => format!("{err:#}"),
@@ -93,12 +109,23 @@ pub(crate) async fn run(stream: BoxStream, peer: String, setup: SessionSetup, cm
 
 async fn session(
     stream: BoxStream,
+    peer: &str,
     setup: &SessionSetup,
     mut cmds: mpsc::Receiver<SessionCmd>,
 ) -> anyhow::Result<String> {
-    let accepted = connection::accept(stream, setup).await?;
-    let Accepted { conn, width, height, keyboard_layout, monitors, remote_app, large_pointer, gfx_events, layouts } =
-        accepted;
+    let accepted = connection::accept(stream, peer, setup).await?;
+    let Accepted {
+        mut conn,
+        width,
+        height,
+        keyboard_layout,
+        monitors,
+        user,
+        remote_app,
+        large_pointer,
+        gfx_events,
+        layouts,
+    } = accepted;
     tracing::info!(
         session = setup.id,
         width,
@@ -107,19 +134,33 @@ async fn session(
         "client connected"
     );
     tracing::info!(session = setup.id, remote_app, monitors = ?monitors, "session mode and monitors");
+    let (decision, decided) = oneshot::channel();
     let _ = setup.notes.send(Note::Activated {
         id: setup.id,
+        peer: peer.to_owned(),
+        user,
+        decision,
         width,
         height,
         keyboard_layout,
         remote_app,
         monitors: monitors.clone(),
     });
+    match decided.await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            conn.refuse(ProtocolIndependentCode::ServerInsufficientPrivileges).await;
+            return Ok(why);
+        }
+        Err(_) => return Ok("the server is shutting down".into()),
+    }
 
     let mut session = Session {
         id: setup.id,
         conn,
         host: setup.host.clone(),
+        active: setup.active.clone(),
+        ending: false,
         frames: FrameTracker::new(setup.host.clone()),
         input: InputTranslator::default(),
         desktop: Desktop { width, height, monitors, suppressed: false },
@@ -144,6 +185,11 @@ struct Session {
     id: SessionId,
     conn: Connection,
     host: calloop::channel::Sender<HostEvent>,
+    /// Which session is active: once it is another one, this one's events are dropped.
+    active: Rc<Cell<Option<SessionId>>>,
+    /// The session is over: what it still tells the host undoes its own effects (held keys
+    /// released, its clipboard gone), which the host needs even after a takeover.
+    ending: bool,
     /// Every frame sent and not yet done.
     frames: FrameTracker,
     input: InputTranslator,
@@ -187,7 +233,7 @@ impl Session {
                         self.with_clipboard(|state, channel, out| state.on_command(channel, command, out)).await?
                     }
                     Some(SessionCmd::Stop(reason)) => {
-                        self.conn.disconnect().await;
+                        self.conn.refuse(ProtocolIndependentCode::DisconnectedByOtherconnection).await;
                         return Ok(reason);
                     }
                     None => {
@@ -212,6 +258,7 @@ impl Session {
     /// The session is over: the compositor hears the clipboard's end, keys and buttons are
     /// released, and every frame is done, those still queued for this session included.
     fn end(&mut self, cmds: &mut mpsc::Receiver<SessionCmd>) {
+        self.ending = true;
         for event in self.clipboard.on_end() {
             self.send_host(HostEvent::Clipboard(event));
         }
@@ -227,7 +274,12 @@ impl Session {
         }
     }
 
+    /// Tells the host, unless another session took over (or this one never became active).
     fn send_host(&self, event: HostEvent) {
+        if !self.ending && self.active.get() != Some(self.id) {
+            tracing::debug!(session = self.id, "event of an inactive session dropped: {event:?}");
+            return;
+        }
         let _ = self.host.send(event);
     }
 

@@ -11,7 +11,9 @@ use calloop::channel::Event;
 use calloop::EventLoop;
 use tokio::time::Instant;
 use wayrail_rdp::tls::TlsSource;
-use wayrail_rdp::{Credentials, DesktopFrame, ExecPolicy, HostEvent, RdpConfig, RdpHandle, RdpServer, SessionId, Tile};
+use wayrail_rdp::{
+    Credentials, DesktopFrame, ExecPolicy, HostEvent, RdpConfig, RdpHandle, RdpServer, SessionId, Takeover, Tile,
+};
 use wayrail_rdp_testclient::{ClientOptions, TestClient};
 
 pub const STEP: Duration = Duration::from_secs(10);
@@ -133,11 +135,25 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(listen: &[&str], credentials: Option<Credentials>) -> Result<TestServer> {
-        TestServer::start_exec(listen, credentials, ExecPolicy::default())
+        TestServer::start_full(listen, credentials, Takeover::default(), ExecPolicy::default())
     }
 
     /// [`TestServer::start`] with this Exec policy.
     pub fn start_exec(listen: &[&str], credentials: Option<Credentials>, exec: ExecPolicy) -> Result<TestServer> {
+        TestServer::start_full(listen, credentials, Takeover::default(), exec)
+    }
+
+    /// [`TestServer::start`] with a takeover policy.
+    pub fn start_with(listen: &[&str], credentials: Option<Credentials>, takeover: Takeover) -> Result<TestServer> {
+        TestServer::start_full(listen, credentials, takeover, ExecPolicy::default())
+    }
+
+    fn start_full(
+        listen: &[&str],
+        credentials: Option<Credentials>,
+        takeover: Takeover,
+        exec: ExecPolicy,
+    ) -> Result<TestServer> {
         watch_server_panics();
         capture_logs();
         let state = tempfile::tempdir()?;
@@ -146,6 +162,7 @@ impl TestServer {
             listen: listen.iter().map(|a| a.parse()).collect::<Result<_, _>>()?,
             tls: TlsSource::StateDir(state.path().join("tls")),
             credentials,
+            takeover,
             default_size: (1024, 768),
             limits: Default::default(),
             exec,
@@ -188,9 +205,12 @@ impl TestServer {
     /// Waits until the session's desktop surface exists (the server asks for a full frame then).
     pub async fn wait_graphics_ready(&mut self, client: &mut TestClient) -> Result<()> {
         self.host
-            .expect(&mut [client], |e| matches!(e, HostEvent::Refresh))
+            .expect(&mut [&mut *client], |e| matches!(e, HostEvent::Refresh))
             .await
             .context("waiting for the surface")?;
+        // The server wrote the surface before it asked for the refresh, but the host may hear
+        // of it before the client has read it.
+        client.pump_until(STEP, |c| !c.gfx().surfaces_created.is_empty()).await.context("the client's surface")?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! (`wayrail-rdp-testclient`) on the test's, the host events read from a calloop loop as the
 //! compositor reads them. Every test binds its own port, socket path and state directory.
 
+mod auth;
 mod common;
 mod limits;
 mod rail;

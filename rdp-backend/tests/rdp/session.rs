@@ -208,7 +208,7 @@ async fn a_new_client_takes_over_from_the_active_one() -> Result<()> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn credentials_are_checked() -> Result<()> {
-    let credentials = Credentials { username: "alice".into(), password: "s3cret".into() };
+    let credentials = Credentials { username: Some("alice".into()), password: "s3cret".into() };
     let mut server = TestServer::start(&["tcp:127.0.0.1:0"], Some(credentials))?;
     let addr = server.addr();
 
