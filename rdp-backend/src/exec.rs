@@ -66,6 +66,15 @@ impl ExecGate {
 fn launch(program: &str, args: &[String], working_directory: &str) -> Result<(), ExecFailure> {
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null());
+    // Apps leave wayrail's session and controlling terminal: a signal to wayrail's session
+    // (a closed terminal, a supervisor stopping it) is not theirs.
+    // SAFETY: only setsid(2), which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
     // The requested directory when it exists here, else the home directory.
     let dir = working_directory.trim();
     if !dir.is_empty() && Path::new(dir).is_dir() {

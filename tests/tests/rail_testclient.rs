@@ -163,6 +163,11 @@ async fn exec_title_show_states_pixels_and_close() {
     let mut client = connect(&wr, rail_client(Some((PROBE, &args)))).await;
     let window = compositor_window(&wr, &mut client, "of the probe", |w| w["title"] == "first").await;
     let id = id_of(&window);
+    // Started in a session of its own (setsid), apart from wayrail's: it leads that session.
+    let pid = window["pid"].as_i64().expect("the probe's pid");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the probe's /proc stat");
+    let session: i64 = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(3)?.parse().ok()).unwrap();
+    assert_eq!(session, pid, "the launched app is not in a session of its own: {stat}");
     let mut results = Vec::new();
     for _ in 0..100 {
         results = client.rail().unwrap().exec_results().into_iter().cloned().collect();
