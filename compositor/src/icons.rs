@@ -19,6 +19,10 @@ pub struct Icon {
     pub bgra: Vec<u8>,
 }
 
+/// The largest icon image taken from an app (xdg-toplevel-icon buffers, `_NET_WM_ICON`);
+/// larger ones are passed over. Hosts show icons of 96 pixels at most.
+pub const MAX_ICON_SIDE: u32 = 1024;
+
 /// The `_NET_WM_ICON` images of an X11 window, shared by its `X11Surface` (where they are read
 /// into) and its wl_surface (where [`IconLoader::for_toplevel`] looks).
 #[derive(Default, Clone)]
@@ -29,7 +33,7 @@ fn x11_icon(surface: &WlSurface, size: u32) -> Option<Icon> {
     let images = with_states(surface, |s| s.data_map.get::<X11IconSlot>().map(|slot| slot.0.lock().unwrap().clone()))?;
     let side = |i: &IconImage| i.width.max(i.height);
     let mut best: Option<&IconImage> = None;
-    for image in &images {
+    for image in images.iter().filter(|i| side(i) <= MAX_ICON_SIDE) {
         let better = best.is_none_or(|b| {
             (side(b) < size && side(image) > side(b)) || (side(image) >= size && side(image) < side(b))
         });
@@ -66,7 +70,7 @@ impl IconLoader {
             let icon = shm::with_buffer_contents(buffer, |ptr, len, data| {
                 let (w, h, stride) = (data.width as usize, data.height as usize, data.stride as usize);
                 let start = data.offset as usize;
-                if w == 0 || w != h || start + stride * h > len {
+                if w == 0 || w != h || w > MAX_ICON_SIDE as usize || start + stride * h > len {
                     return None;
                 }
                 // SAFETY: the range was checked against the pool's length just above.

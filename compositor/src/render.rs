@@ -166,8 +166,21 @@ struct Target {
     age: usize,
 }
 
+/// The largest side of an image the composer makes (a window, an output): as large as the
+/// largest desktop a host may have. A client cannot make wayrail allocate more.
+pub const MAX_IMAGE_SIDE: i32 = 8192;
+/// The largest side of a cursor image.
+pub const MAX_CURSOR_SIDE: i32 = 512;
+
 impl Target {
     fn new(renderer: &mut PixmanRenderer, size: Size<i32, Physical>, scale: f64) -> anyhow::Result<Self> {
+        if size.w > MAX_IMAGE_SIDE || size.h > MAX_IMAGE_SIDE {
+            anyhow::bail!(
+                "a {}x{} image is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}; not composed",
+                size.w,
+                size.h
+            );
+        }
         let image = renderer
             .create_buffer(Fourcc::Argb8888, Size::<i32, Buffer>::from((size.w.max(1), size.h.max(1))))
             .map_err(|e| anyhow::anyhow!("offscreen image {size:?}: {e}"))?;
@@ -288,6 +301,9 @@ impl Composer {
         let size = bbox.size.to_physical_precise_round(scale);
         if size.w <= 0 || size.h <= 0 {
             return Ok(None);
+        }
+        if size.w > MAX_CURSOR_SIDE || size.h > MAX_CURSOR_SIDE {
+            anyhow::bail!("a {}x{} cursor is larger than {MAX_CURSOR_SIDE}x{MAX_CURSOR_SIDE}", size.w, size.h);
         }
         let origin: Point<i32, Physical> =
             (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);

@@ -23,6 +23,9 @@ use crate::input::InputEvent;
 use crate::render::{send_frame_callbacks, Composer};
 use crate::state::{Core, State};
 
+/// Work areas kept: one for each monitor a host may have.
+const MAX_WORK_AREAS: usize = 16;
+
 /// evdev codes of the lock keys, to bring xkb's locks in line with the host's.
 const KEY_CAPSLOCK: u32 = 58;
 const KEY_NUMLOCK: u32 = 69;
@@ -510,8 +513,7 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
             tracing::debug!(?rect, "host work area");
             // One per monitor: a new one replaces those it overlaps.
             let area = crate::window::Rect::new(rect.x, rect.y, rect.width as i32, rect.height as i32);
-            state.work_areas.retain(|wa| wa.intersection_area(&area) == 0);
-            state.work_areas.push(area);
+            add_work_area(&mut state.work_areas, area);
         }
         RailEvent::Activate { window, enabled } => {
             let id = WindowId(window);
@@ -566,5 +568,45 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
             }
         }
         other => tracing::debug!(?other, "RemoteApp request not handled yet"),
+    }
+}
+
+/// A host's work area for one monitor: it replaces those it overlaps. Empty ones are ignored,
+/// and no more than one a monitor are kept (the oldest go), whatever a host sends.
+fn add_work_area(areas: &mut Vec<crate::window::Rect>, area: crate::window::Rect) {
+    if area.width <= 0 || area.height <= 0 {
+        tracing::debug!(?area, "an empty work area ignored");
+        return;
+    }
+    areas.retain(|wa| wa.intersection_area(&area) == 0);
+    if areas.len() >= MAX_WORK_AREAS {
+        areas.remove(0);
+    }
+    areas.push(area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::Rect;
+
+    #[test]
+    fn work_areas_replace_what_they_overlap_and_stay_bounded() {
+        let mut areas = Vec::new();
+        add_work_area(&mut areas, Rect::new(0, 0, 1920, 1040));
+        add_work_area(&mut areas, Rect::new(1920, 0, 1280, 984));
+        add_work_area(&mut areas, Rect::new(0, 0, 1920, 1000));
+        assert_eq!(areas, [Rect::new(1920, 0, 1280, 984), Rect::new(0, 0, 1920, 1000)]);
+        // Empty ones, however many, change nothing.
+        for _ in 0..1000 {
+            add_work_area(&mut areas, Rect::new(5, 5, 0, 0));
+        }
+        assert_eq!(areas.len(), 2);
+        // Disjoint ones beyond one a monitor push the oldest out.
+        for i in 0..100 {
+            add_work_area(&mut areas, Rect::new(10_000 + i * 10, 0, 10, 10));
+        }
+        assert_eq!(areas.len(), MAX_WORK_AREAS);
+        assert_eq!(areas.last(), Some(&Rect::new(10_990, 0, 10, 10)));
     }
 }

@@ -9,6 +9,7 @@ mod damage;
 mod host_layouts;
 mod input;
 mod layout_props;
+mod limits;
 mod misbehaving;
 mod placement_props;
 mod popups;
