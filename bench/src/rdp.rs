@@ -83,6 +83,24 @@ fn take_sample(procs: &Procs, counter: &mut DamageCounter, server_pid: u32, port
 }
 
 /// What happened between two samples.
+/// The counters over `secs` seconds, with the watched processes alive at both ends: the
+/// first sample and the span.
+fn measure(
+    procs: &Procs,
+    counter: &mut DamageCounter,
+    (server_pid, port): (u32, u16),
+    watch: &[&str],
+    secs: f64,
+) -> anyhow::Result<(Sample, Span)> {
+    procs.check_alive(watch)?;
+    let a = take_sample(procs, counter, server_pid, port)?;
+    sleep(Duration::from_secs_f64(secs))?;
+    let b = take_sample(procs, counter, server_pid, port)?;
+    procs.check_alive(watch)?;
+    let span = Span::new(procs, &a, &b);
+    Ok((a, span))
+}
+
 struct Span {
     secs: f64,
     /// From utime+stime (/proc/PID/stat), % of one CPU.
@@ -247,12 +265,7 @@ fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<
         watch.push("foot");
     }
     sleep(RDP_SETTLE)?;
-    procs.check_alive(&watch)?;
-    let a = take_sample(&procs, &mut counter, server_pid, port)?;
-    sleep(Duration::from_secs_f64(args.rdp_idle_secs))?;
-    let b = take_sample(&procs, &mut counter, server_pid, port)?;
-    procs.check_alive(&watch)?;
-    let idle = Span::new(&procs, &a, &b);
+    let (a, idle) = measure(&procs, &mut counter, (server_pid, port), &watch, args.rdp_idle_secs)?;
     let foot_start = Span::new(&procs, &before_foot, &a);
     procs.kill("foot");
 
@@ -262,12 +275,7 @@ fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<
     procs.spawn("simple-shm", cmd)?;
     let watch = ["server", "xfreerdp3", "simple-shm"];
     sleep(Duration::from_secs_f64(args.rdp_warmup_secs))?;
-    procs.check_alive(&watch)?;
-    let a = take_sample(&procs, &mut counter, server_pid, port)?;
-    sleep(Duration::from_secs_f64(args.rdp_secs))?;
-    let b = take_sample(&procs, &mut counter, server_pid, port)?;
-    procs.check_alive(&watch)?;
-    let anim = Span::new(&procs, &a, &b);
+    let (_, anim) = measure(&procs, &mut counter, (server_pid, port), &watch, args.rdp_secs)?;
 
     let server_log = String::from_utf8_lossy(&procs.log_range("server", 0, u64::MAX)).into_owned();
     let whole = decoded(&procs.log_range("xfreerdp3", 0, u64::MAX));

@@ -133,7 +133,7 @@ impl IconLoader {
         if let Some(hit) = self.desktop_icon.get(app_id) {
             return hit.clone();
         }
-        let found = application_dirs().into_iter().find_map(|dir| {
+        let found = wayrail_rail::exec::application_dirs().into_iter().find_map(|dir| {
             let direct = dir.join(format!("{app_id}.desktop"));
             if let Some(icon) = desktop_icon(&direct, None) {
                 return Some(icon);
@@ -144,23 +144,6 @@ impl IconLoader {
         self.desktop_icon.insert(app_id.to_string(), found.clone());
         found
     }
-}
-
-fn application_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(home) = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-    {
-        dirs.push(home.join("applications"));
-    }
-    let data = std::env::var("XDG_DATA_DIRS")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
-    dirs.extend(data.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join("applications")));
-    dirs
 }
 
 /// The Icon= of a desktop file; with `wm_class`, only if its StartupWMClass matches.

@@ -274,12 +274,18 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
     }
 
+    /// A fresh directory for a test's socket, and the socket's path in it.
+    fn socket_in_temp_dir(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("wayrail-ipc-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.sock");
+        (dir, path)
+    }
+
     #[test]
     fn the_socket_is_for_its_owner_only() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("wayrail-ipc-mode-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.sock");
+        let (dir, path) = socket_in_temp_dir("mode");
         let (server, _rx) = IpcServer::start(path.clone()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(peer_is_owner(&UnixStream::connect(&path).unwrap()));
@@ -289,9 +295,7 @@ mod tests {
 
     #[test]
     fn oversized_and_garbage_requests_get_errors() {
-        let dir = std::env::temp_dir().join(format!("wayrail-ipc-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.sock");
+        let (dir, path) = socket_in_temp_dir("test");
         let (server, rx) = IpcServer::start(path.clone()).unwrap();
         // Answer every request from a stand-in loop.
         std::thread::spawn(move || {

@@ -102,26 +102,6 @@ fn launch(program: &str, args: &[String], working_directory: &str) -> Result<(),
     }
 }
 
-/// The XDG `applications` directories, the first one winning for a desktop file id:
-/// `$XDG_DATA_HOME` (default `~/.local/share`), then each of `$XDG_DATA_DIRS` (default
-/// `/usr/local/share:/usr/share`).
-fn application_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(home) = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-    {
-        dirs.push(home.join("applications"));
-    }
-    let data = std::env::var("XDG_DATA_DIRS")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
-    dirs.extend(data.split(':').filter(|d| Path::new(d).is_absolute()).map(|d| Path::new(d).join("applications")));
-    dirs
-}
-
 /// The programs the desktop entries in `dirs` let the host start (see
 /// [`wayrail_rail::exec::entry_programs`]). An entry hides the ones of the same id in later
 /// directories; a `Hidden` one, or one that is no application, lets nothing in.
@@ -146,7 +126,7 @@ pub fn programs_in(dirs: Vec<PathBuf>) -> Vec<String> {
 }
 
 fn desktop_entry_programs() -> Vec<String> {
-    programs_in(application_dirs())
+    programs_in(wayrail_rail::exec::application_dirs())
 }
 
 /// The file `program` starts: a bare name is looked up on PATH (as the spawn does), an

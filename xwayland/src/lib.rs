@@ -357,13 +357,7 @@ fn forward(from: &UnixStream, to: &UnixStream, mut watch: impl FnMut(&[u8]) -> b
             Err(rustix::io::Errno::INTR) => continue,
             Err(_) => break,
         };
-        let fds: Vec<OwnedFd> = control
-            .drain()
-            .flat_map(|m| match m {
-                RecvAncillaryMessage::ScmRights(fds) => fds.collect::<Vec<_>>(),
-                _ => Vec::new(),
-            })
-            .collect();
+        let fds = received_fds(&mut control);
         if received == 0 && fds.is_empty() {
             break;
         }
@@ -425,6 +419,17 @@ pub fn xwayland_env() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The file descriptors that came with a message (SCM_RIGHTS), now ours.
+fn received_fds(control: &mut RecvAncillaryBuffer) -> Vec<OwnedFd> {
+    control
+        .drain()
+        .flat_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(fds) => fds.collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,13 +447,7 @@ mod tests {
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let got = recvmsg(&server, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::empty()).unwrap();
         assert_eq!(&buf[..got.bytes], b"hello");
-        let fds: Vec<OwnedFd> = control
-            .drain()
-            .flat_map(|m| match m {
-                RecvAncillaryMessage::ScmRights(fds) => fds.collect::<Vec<_>>(),
-                _ => Vec::new(),
-            })
-            .collect();
+        let fds = received_fds(&mut control);
         assert_eq!(fds.len(), 1);
         // The passed descriptor is the pipe's write end: writing to it reaches our read end.
         rustix::io::write(&fds[0], b"x").unwrap();

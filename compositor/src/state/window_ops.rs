@@ -48,37 +48,34 @@ impl State {
     }
 
     pub fn set_toplevel_maximized(&mut self, index: usize, maximized: bool) {
+        self.set_toplevel_filling(index, ShowState::Maximized, maximized, None);
+    }
+
+    pub fn set_toplevel_fullscreen(&mut self, index: usize, fullscreen: bool, output: Option<&Output>) {
+        self.set_toplevel_filling(index, ShowState::Fullscreen, fullscreen, output);
+    }
+
+    /// Maximizes (`show` Maximized: the output's maximize area) or fullscreens (the whole
+    /// output, `output` or the one it is mostly on) a toplevel, or (`on` false) brings it back
+    /// to where it was before.
+    fn set_toplevel_filling(&mut self, index: usize, show: ShowState, on: bool, output: Option<&Output>) {
         if self.toplevels[index].window.is_x11() {
-            let show = if maximized { ShowState::Maximized } else { ShowState::Normal };
-            return self.set_x11_show(index, show, None);
+            return self.set_x11_show(index, if on { show } else { ShowState::Normal }, output);
         }
         let entry = &self.toplevels[index];
         let Some(toplevel) = entry.window.toplevel().cloned() else { return };
-        if maximized {
+        if on {
             let loc = entry.location.unwrap_or_default();
             let geo = entry.window.geometry();
-            let current = Rectangle::new(loc, geo.size);
-            let out_rect = self
-                .output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1)))
-                .map(|o| self.maximize_area(o));
-            let entry = &mut self.toplevels[index];
-            if entry.show == ShowState::Normal {
-                entry.restore = Some(current);
-            }
-            entry.show = ShowState::Maximized;
-            if let Some(area) = out_rect {
-                entry.location = Some((area.x, area.y).into());
-                toplevel.with_pending_state(|s| {
-                    s.states.set(xdg_toplevel::State::Maximized);
-                    s.states.unset(xdg_toplevel::State::Fullscreen);
-                    s.size = Some((area.width, area.height).into());
-                });
-                if let Some(id) = entry.id {
-                    let window = entry.window.clone();
-                    self.space.map_element(window, (area.x, area.y), false);
-                    self.windows.update(id, |w| w.state = ShowState::Maximized);
-                }
-            }
+            let rect = Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1));
+            let area = match show {
+                ShowState::Fullscreen => output
+                    .and_then(|o| self.outputs.iter().find(|e| &e.output == o))
+                    .or_else(|| self.output_for_rect(rect))
+                    .map(|o| o.logical_rect()),
+                _ => self.output_for_rect(rect).map(|o| self.maximize_area(o)),
+            };
+            self.fill_area(index, &toplevel, show, area);
         } else {
             let entry = &mut self.toplevels[index];
             let restore = entry.restore.take();
@@ -103,42 +100,36 @@ impl State {
         self.output_damaged = true;
     }
 
-    pub fn set_toplevel_fullscreen(&mut self, index: usize, fullscreen: bool, output: Option<&Output>) {
-        if self.toplevels[index].window.is_x11() {
-            let show = if fullscreen { ShowState::Fullscreen } else { ShowState::Normal };
-            return self.set_x11_show(index, show, output);
+    /// Makes an xdg toplevel fill `area` as maximized or fullscreen (`show`), keeping where a
+    /// normal window was to restore it there; the configure is the caller's to send.
+    fn fill_area(
+        &mut self,
+        index: usize,
+        toplevel: &smithay::wayland::shell::xdg::ToplevelSurface,
+        show: ShowState,
+        area: Option<Rect>,
+    ) {
+        let entry = &mut self.toplevels[index];
+        if entry.show == ShowState::Normal {
+            entry.restore = Some(Rectangle::new(entry.location.unwrap_or_default(), entry.window.geometry().size));
         }
-        let entry = &self.toplevels[index];
-        let Some(toplevel) = entry.window.toplevel().cloned() else { return };
-        if fullscreen {
-            let loc = entry.location.unwrap_or_default();
-            let geo = entry.window.geometry();
-            let area = output
-                .and_then(|o| self.outputs.iter().find(|e| &e.output == o))
-                .or_else(|| self.output_for_rect(Rect::new(loc.x, loc.y, geo.size.w.max(1), geo.size.h.max(1))))
-                .map(|o| o.logical_rect());
-            let entry = &mut self.toplevels[index];
-            if entry.show == ShowState::Normal {
-                entry.restore = Some(Rectangle::new(loc, geo.size));
+        entry.show = show;
+        let Some(area) = area else { return };
+        entry.location = Some((area.x, area.y).into());
+        toplevel.with_pending_state(|s| {
+            s.states.set(match show {
+                ShowState::Fullscreen => xdg_toplevel::State::Fullscreen,
+                _ => xdg_toplevel::State::Maximized,
+            });
+            if show == ShowState::Maximized {
+                s.states.unset(xdg_toplevel::State::Fullscreen);
             }
-            entry.show = ShowState::Fullscreen;
-            if let Some(area) = area {
-                entry.location = Some((area.x, area.y).into());
-                toplevel.with_pending_state(|s| {
-                    s.states.set(xdg_toplevel::State::Fullscreen);
-                    s.size = Some((area.width, area.height).into());
-                });
-                if let Some(id) = entry.id {
-                    let window = entry.window.clone();
-                    self.space.map_element(window, (area.x, area.y), false);
-                    self.windows.update(id, |w| w.state = ShowState::Fullscreen);
-                }
-            }
-            if toplevel.is_initial_configure_sent() {
-                toplevel.send_pending_configure();
-            }
-        } else {
-            self.set_toplevel_maximized(index, false);
+            s.size = Some((area.width, area.height).into());
+        });
+        if let Some(id) = entry.id {
+            let window = entry.window.clone();
+            self.space.map_element(window, (area.x, area.y), false);
+            self.windows.update(id, |w| w.state = show);
         }
     }
 
