@@ -169,10 +169,14 @@ fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<
 
     let mut cmd = match server {
         RdpServer::Wayrail => {
+            // The client's login (/u:test /p:test), as a systemd credential.
+            let credentials = procs.subdir("credentials")?;
+            std::fs::write(credentials.join("rdp-password"), "test\n").context("writing the bench's RDP password")?;
             let mut cmd = Command::new(wayrail);
             cmd.args(["--backend", "rdp", "--socket", &socket, "--listen", &format!("tcp:127.0.0.1:{port}")])
                 .args(["--output", RDP_SIZE])
                 .env("XDG_STATE_HOME", procs.subdir("state")?)
+                .env("CREDENTIALS_DIRECTORY", credentials)
                 // For the "EGFX ready" line.
                 .env("RUST_LOG", "info")
                 .env("NO_COLOR", "1");
