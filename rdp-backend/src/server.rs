@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::auth;
-use crate::clipboard::{ClipboardCommand, ClipboardEvent};
-use crate::session::{self, FrameSink as _, Note, SessionCmd, SessionSetup};
+use crate::clipboard::ClipboardCommand;
+use crate::session::{self, undeliverable, Note, SessionCmd, SessionQueue, SessionSetup};
 use crate::transport::{BoxStream, Listener};
 use crate::{ClipboardSender, DesktopFrame, HostEvent, Pointer, RailCommand, RdpConfig, SessionId, WindowFrame};
 
@@ -144,18 +144,21 @@ struct Active {
     user: String,
 }
 
-/// Hands a frame to the active session; a frame nobody can show is done at once, so the apps
-/// never wait for it.
-fn deliver_frame(
+/// Hands `command` to the active session without waiting; what no session takes is undone
+/// at once (see [`undeliverable`]).
+fn deliver(
     active: &Option<Active>,
-    sessions: &HashMap<SessionId, mpsc::Sender<SessionCmd>>,
+    sessions: &HashMap<SessionId, SessionQueue>,
     host: &calloop::channel::Sender<HostEvent>,
-    number: u64,
     command: SessionCmd,
 ) {
-    let delivered = active.as_ref().and_then(|a| sessions.get(&a.id)).is_some_and(|tx| tx.try_send(command).is_ok());
-    if !delivered {
-        host.frame_done(number);
+    let queue = active.as_ref().and_then(|a| sessions.get(&a.id));
+    let unsent = match queue {
+        Some(queue) => queue.deliver(command).err(),
+        None => Some(command),
+    };
+    if let Some(command) = unsent {
+        undeliverable(command, host);
     }
 }
 
@@ -225,7 +228,7 @@ async fn serve(
     drop(conn_tx);
 
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
-    let mut sessions: HashMap<SessionId, mpsc::Sender<SessionCmd>> = HashMap::new();
+    let mut sessions: HashMap<SessionId, SessionQueue> = HashMap::new();
     let mut active: Option<Active> = None;
     // The sessions read it to know whether the host still listens to them.
     let active_id: Rc<Cell<Option<SessionId>>> = Rc::new(Cell::new(None));
@@ -245,8 +248,8 @@ async fn serve(
                 }
                 let id = next_id;
                 next_id += 1;
-                let (tx, rx) = mpsc::channel(64);
-                sessions.insert(id, tx);
+                let (queue, rx, stop) = SessionQueue::new(id, host.clone());
+                sessions.insert(id, queue);
                 pending.insert(id);
                 let setup = SessionSetup {
                     id,
@@ -256,6 +259,8 @@ async fn serve(
                     active: active_id.clone(),
                     default_size: config.default_size,
                     first_byte_timeout: config.limits.first_byte_timeout,
+                    write_timeout: config.limits.write_timeout,
+                    stop,
                     notes: notes_tx.clone(),
                     host: host.clone(),
                     pointer: pointer.clone(),
@@ -298,11 +303,10 @@ async fn serve(
                             old_user = old.user,
                             "a new session takes over"
                         );
-                        if let Some(tx) = sessions.get(&old.id).cloned() {
-                            // Never lost to a full queue: the old client must stop sending input.
-                            tokio::task::spawn_local(async move {
-                                let _ = tx.send(SessionCmd::Stop("replaced by a new connection".into())).await;
-                            });
+                        if let Some(queue) = sessions.get(&old.id) {
+                            // Never lost to a full queue (it waits in the backlog); its input is
+                            // dropped from now on anyway, as it is no longer the active one.
+                            let _ = queue.deliver(SessionCmd::Stop("replaced by a new connection".into()));
                         }
                         let _ = host.send(HostEvent::Disconnected { session: old.id, reason: "replaced by a new connection".into() });
                     }
@@ -320,38 +324,11 @@ async fn serve(
                     }
                 }
             },
-            Some(frame) = frames.recv() => {
-                let number = frame.frame;
-                deliver_frame(&active, &sessions, &host, number, SessionCmd::Frame(frame));
-            }
-            Some(frame) = window_frames.recv() => {
-                let number = frame.frame;
-                deliver_frame(&active, &sessions, &host, number, SessionCmd::WindowFrame(frame));
-            }
-            Some(command) = rail.recv() => {
-                // Without a session nothing is lost: a new session is told every window.
-                if let Some(tx) = active.as_ref().and_then(|a| sessions.get(&a.id)) {
-                    if tx.send(SessionCmd::Rail(command)).await.is_err() {
-                        tracing::debug!("RemoteApp change for a session that just ended");
-                    }
-                }
-            }
-            Some(command) = clipboard.recv() => {
-                let tx = active.as_ref().and_then(|a| sessions.get(&a.id)).cloned();
-                let unsent = match tx {
-                    Some(tx) => match tx.send(SessionCmd::Clipboard(command)).await {
-                        Err(mpsc::error::SendError(SessionCmd::Clipboard(c))) => Some(c),
-                        _ => None,
-                    },
-                    None => Some(command),
-                };
-                // A paste with no host to answer it fails now instead of waiting.
-                if let Some(ClipboardCommand::Request { id, mime }) = unsent {
-                    let result = Err("no RDP session".to_owned());
-                    let kind = crate::clipboard::FormatKind::UnicodeText;
-                    let _ = host.send(HostEvent::Clipboard(ClipboardEvent::HostData { id, kind, mime, result }));
-                }
-            }
+            Some(frame) = frames.recv() => deliver(&active, &sessions, &host, SessionCmd::Frame(frame)),
+            Some(frame) = window_frames.recv() => deliver(&active, &sessions, &host, SessionCmd::WindowFrame(frame)),
+            // Without a session nothing is lost: a new session is told every window.
+            Some(command) = rail.recv() => deliver(&active, &sessions, &host, SessionCmd::Rail(command)),
+            Some(command) = clipboard.recv() => deliver(&active, &sessions, &host, SessionCmd::Clipboard(command)),
             else => break,
         }
     }
