@@ -311,6 +311,7 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) struct Connection {
     framed: Framed,
     pub result: AcceptorResult,
+    session: SessionId,
     write_timeout: Duration,
     stop: tokio::sync::watch::Receiver<Option<String>>,
     /// Why writing is over: a write timed out or was cut by a stop (the stream is in the
@@ -320,7 +321,14 @@ pub(super) struct Connection {
 
 impl Connection {
     fn new(framed: Framed, result: AcceptorResult, setup: &SessionSetup) -> Self {
-        Connection { framed, result, write_timeout: setup.write_timeout, stop: setup.stop.clone(), broken: None }
+        Connection {
+            framed,
+            result,
+            session: setup.id,
+            write_timeout: setup.write_timeout,
+            stop: setup.stop.clone(),
+            broken: None,
+        }
     }
 
     /// The server's stop signal, for [`wait_stop`].
@@ -345,7 +353,11 @@ impl Connection {
         let why = tokio::select! {
             written = tokio::time::timeout(limit, self.framed.write_all(bytes)) => match written {
                 Ok(written) => return written.context("writing"),
-                Err(_) => format!("the client read nothing for {limit:?} (a write of {} bytes waited that long)", bytes.len()),
+                Err(_) => {
+                    let why = format!("the client read nothing for {limit:?} (a write of {} bytes waited that long)", bytes.len());
+                    tracing::warn!(session = self.session, "dropping the client: {why}");
+                    why
+                }
             },
             why = wait_stop(&mut self.stop) => why,
         };
