@@ -3,7 +3,6 @@
 //! compositor reads them. Every test binds its own port, socket path and state directory.
 
 mod auth;
-mod backpressure;
 mod common;
 mod limits;
 mod rail;
