@@ -62,6 +62,9 @@ pub struct Limits {
     /// A connected client that takes longer than this to read what the server writes (one
     /// write waits this long for room in the socket) is dropped; the apps stay.
     pub write_timeout: std::time::Duration,
+    /// A session whose commands waiting for its client (window changes, icons, clipboard
+    /// data) weigh more than this many bytes is ended: its client reads too slowly.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for Limits {
@@ -70,6 +73,7 @@ impl Default for Limits {
             max_pending: 16,
             first_byte_timeout: std::time::Duration::from_secs(5),
             write_timeout: std::time::Duration::from_secs(30),
+            max_queued_bytes: 32 << 20,
         }
     }
 }

@@ -296,7 +296,7 @@ async fn serve(
                 }
                 let id = next_id;
                 next_id += 1;
-                let (queue, rx, stop) = SessionQueue::new(id, host.clone());
+                let (queue, rx, stop) = SessionQueue::new(id, config.limits.max_queued_bytes, host.clone());
                 sessions.insert(id, queue);
                 pending.insert(id);
                 let setup = SessionSetup {
@@ -414,8 +414,8 @@ mod tests {
         tokio::task::LocalSet::new().block_on(&runtime, async {
             let (host, _events) = calloop::channel::channel();
             let mut sessions = HashMap::new();
-            let (live, _live_cmds, live_stop) = SessionQueue::new(1, host.clone());
-            let (other, _other_cmds, other_stop) = SessionQueue::new(2, host);
+            let (live, _live_cmds, live_stop) = SessionQueue::new(1, 1 << 20, host.clone());
+            let (other, _other_cmds, other_stop) = SessionQueue::new(2, 1 << 20, host);
             sessions.insert(1, live);
             sessions.insert(2, other);
             let active = Some(Active { id: 1, peer: "peer".into(), user: "alice".into() });

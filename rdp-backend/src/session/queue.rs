@@ -2,7 +2,7 @@
 //! the session's channel has no room for waits in a backlog that a forwarder task of the
 //! session feeds into the channel as the session takes them; in the backlog, a newer window
 //! state replaces an older one (the latest Upsert or icon of a window, the latest z-order),
-//! and a backlog over `MAX_BACKLOG_BYTES` ends the session (its client reads too slowly to
+//! and a backlog over `Limits::max_queued_bytes` ends the session (its client reads too slowly to
 //! be served; the next session is told everything again).
 
 use std::cell::{Cell, RefCell};
@@ -18,13 +18,12 @@ use crate::{HostEvent, RailCommand, SessionId};
 /// The room of a session's channel; more waits in the backlog.
 pub(crate) const CHANNEL_ROOM: usize = 64;
 
-/// A session whose backlog grows over this is ended.
-pub(crate) const MAX_BACKLOG_BYTES: usize = 32 << 20;
-
 pub(crate) struct SessionQueue {
     id: SessionId,
     tx: mpsc::Sender<SessionCmd>,
     backlog: Rc<Backlog>,
+    /// A backlog that weighs more ends the session.
+    max_bytes: usize,
     stop: watch::Sender<Option<String>>,
 }
 
@@ -41,13 +40,14 @@ impl SessionQueue {
     /// session; the forwarder runs on the current `LocalSet`.
     pub fn new(
         id: SessionId,
+        max_bytes: usize,
         host: calloop::channel::Sender<HostEvent>,
     ) -> (SessionQueue, mpsc::Receiver<SessionCmd>, watch::Receiver<Option<String>>) {
         let (tx, rx) = mpsc::channel(CHANNEL_ROOM);
         let (stop, stop_rx) = watch::channel(None);
         let backlog = Rc::new(Backlog::default());
         tokio::task::spawn_local(forward(tx.clone(), backlog.clone(), host));
-        (SessionQueue { id, tx, backlog, stop }, rx, stop_rx)
+        (SessionQueue { id, tx, backlog, max_bytes, stop }, rx, stop_rx)
     }
 
     /// Hands `cmd` to the session without waiting; gives it back when the session is over
@@ -74,10 +74,11 @@ impl SessionQueue {
         self.backlog.push(cmd);
         self.backlog.wake.notify_one();
         let bytes = self.backlog.bytes.get();
-        if bytes > MAX_BACKLOG_BYTES {
+        if bytes > self.max_bytes {
             let why = format!(
-                "the client reads too slowly: {} commands ({bytes} bytes) wait for it, over the limit of {MAX_BACKLOG_BYTES}",
-                self.backlog.items.borrow().len()
+                "the client reads too slowly: {} commands ({bytes} bytes) wait for it, over the limit of {}",
+                self.backlog.items.borrow().len(),
+                self.max_bytes
             );
             tracing::warn!(session = self.id, "ending the session: {why}");
             self.stop(why);

@@ -1,13 +1,14 @@
 //! Limits on what a client controls: monitor coordinates before the login, the connections
-//! still in the connection sequence, and the size of a message reassembled on a channel. Going
-//! over one ends that connection with a logged reason; the server serves the next client.
+//! still in the connection sequence, the size of a message reassembled on a channel, and what
+//! may wait for a client that reads too slowly. Going over one ends that connection with a
+//! logged reason; the server serves the next client.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use tokio::time::Instant;
-use wayrail_rdp::{HostEvent, SessionId};
+use wayrail_rdp::{HostEvent, HostRect, Limits, RailCommand, RailEvent, RemoteKind, RemoteWindow, SessionId, Show};
 use wayrail_rdp_testclient::ironrdp_core::encode_vec;
 use wayrail_rdp_testclient::ironrdp_pdu::gcc::{
     ClientCoreData, ClientGccBlocks, ClientMonitorData, ClientSecurityData, ColorDepth, KeyboardType, Monitor,
@@ -231,5 +232,55 @@ async fn a_message_declared_over_the_reassembly_cap_ends_only_its_session() -> R
     );
     client.disconnect().await?;
     server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
+    Ok(())
+}
+
+/// A RemoteApp client that reads nothing while windows with 96 px icons (about 15 MB of
+/// them) are announced: long before its (default, 30 s) write timeout, the commands waiting
+/// for it reach their limit (4 MB here) and its session ends with the reason logged; the
+/// next client is served.
+#[tokio::test(flavor = "current_thread")]
+async fn commands_piling_up_for_a_client_that_reads_nothing_end_its_session() -> Result<()> {
+    let limits = Limits { max_queued_bytes: 4 << 20, ..Limits::default() };
+    let mut server = TestServer::start_limits(&["tcp:127.0.0.1:0"], None, limits)?;
+    let addr = server.addr();
+    let opts = ClientOptions { size: (1024, 768), remote_app: true, ..Default::default() };
+    let mut client = ClientBuilder::new(opts).with_static_channel(RailClient::new(None)).connect(&addr).await?;
+    let event = server.host.expect(&mut [&mut client], |e| matches!(e, HostEvent::Connected { .. })).await?;
+    let HostEvent::Connected { session, .. } = event else { unreachable!() };
+    server.host.expect(&mut [&mut client], |e| matches!(e, HostEvent::Rail(RailEvent::Ready { .. }))).await?;
+
+    let started = Instant::now();
+    for id in 1..=200u32 {
+        let rect = HostRect::new(id as i32, id as i32, 300, 200);
+        let window = RemoteWindow {
+            id,
+            owner: 0,
+            kind: RemoteKind::Toplevel,
+            title: format!("w{id}"),
+            app_id: "org.example.test".into(),
+            window: rect,
+            client: rect,
+            show: Show::Normal,
+            surface: None,
+        };
+        server.handle.send_rail(RailCommand::Upsert(window));
+        for big in [true, false] {
+            let bgra = vec![id as u8; 96 * 96 * 4];
+            server.handle.send_rail(RailCommand::Icon { window: id, big, size: 96, bgra });
+        }
+    }
+    let line = expect_log(&["ending the session", "reads too slowly", &format!("session={session}")], STEP).await?;
+    assert!(line.starts_with("WARN"), "{line}");
+    let (event, _) = server
+        .host
+        .expect_with(&mut [], STEP, |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session))
+        .await?;
+    let HostEvent::Disconnected { reason, .. } = event else { unreachable!() };
+    assert!(reason.contains("reads too slowly"), "{reason}");
+    assert!(started.elapsed() < Limits::default().write_timeout / 2, "ended only after {:?}", started.elapsed());
+    server_still_serves(&mut server).await?;
+    drop(client);
+    assert_no_server_panics();
     Ok(())
 }
