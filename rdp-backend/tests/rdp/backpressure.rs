@@ -14,8 +14,7 @@ use crate::common::{assert_no_server_panics, expect_log, rgb, solid, TestServer,
 const PASSWORD: &str = "correct horse";
 const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Windows with two 96 px icons each: about 75 kB of RAIL orders a window, far more than a
-/// loopback socket holds for a client that reads nothing (and fewer than the 255 windows a
-/// RAIL desktop order can list).
+/// loopback socket holds for a client that reads nothing.
 const WINDOWS: u32 = 240;
 const ICON: u16 = 96;
 const SIZE: (u16, u16) = (1024, 768);
