@@ -51,7 +51,7 @@ pub struct RdpConfig {
     pub exec: ExecPolicy,
 }
 
-/// Limits on connections that have not logged in yet. `Limits::default()` is what wayrail uses.
+/// Limits on what a peer can hold of the server. `Limits::default()` is what wayrail uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// At most this many connections may be in the connection sequence at once; more are
@@ -59,11 +59,22 @@ pub struct Limits {
     pub max_pending: usize,
     /// A client must send the first byte of its connection request within this.
     pub first_byte_timeout: std::time::Duration,
+    /// A connected client that takes longer than this to read what the server writes (one
+    /// write waits this long for room in the socket) is dropped; the apps stay.
+    pub write_timeout: std::time::Duration,
+    /// A session whose commands waiting for its client (window changes, icons, clipboard
+    /// data) weigh more than this many bytes is ended: its client reads too slowly.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_pending: 16, first_byte_timeout: std::time::Duration::from_secs(5) }
+        Limits {
+            max_pending: 16,
+            first_byte_timeout: std::time::Duration::from_secs(5),
+            write_timeout: std::time::Duration::from_secs(30),
+            max_queued_bytes: 32 << 20,
+        }
     }
 }
 

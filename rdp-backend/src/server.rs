@@ -3,13 +3,15 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::auth;
 use crate::clipboard::{ClipboardCommand, ClipboardEvent};
-use crate::session::{self, FrameSink as _, Note, SessionCmd, SessionSetup};
+use crate::session::{self, undeliverable, Note, SessionCmd, SessionQueue, SessionSetup};
 use crate::transport::{BoxStream, Listener};
 use crate::{ClipboardSender, DesktopFrame, HostEvent, Pointer, RailCommand, RdpConfig, SessionId, WindowFrame};
 
@@ -17,7 +19,9 @@ use crate::{ClipboardSender, DesktopFrame, HostEvent, Pointer, RailCommand, RdpC
 pub struct RdpHandle {
     frames: mpsc::Sender<DesktopFrame>,
     window_frames: mpsc::Sender<WindowFrame>,
-    rail: mpsc::UnboundedSender<RailCommand>,
+    rail: mpsc::Sender<RailCommand>,
+    /// Set when a command to the RDP thread found its queue full and was dropped.
+    overflow: Arc<AtomicBool>,
     pointer: tokio::sync::watch::Sender<Option<Pointer>>,
     clipboard: ClipboardSender,
     /// What each listener is bound to (TCP port 0 resolved).
@@ -43,10 +47,15 @@ impl RdpHandle {
         self.window_frames.try_send(frame).is_ok()
     }
 
-    /// Tells the active RemoteApp session about a window change (never blocks; these are
-    /// small and must not be lost).
+    /// Tells the active RemoteApp session about a window change. Never blocks: the queue
+    /// holds `COMPOSITOR_QUEUE` changes, which the RDP thread (that never waits on a
+    /// session) takes at once; should it be full all the same, the change is dropped and
+    /// the active session is ended, so that the client's reconnection is told every window
+    /// again (`Connected`) instead of going on with a window state that lacks a change.
     pub fn send_rail(&self, command: RailCommand) {
-        let _ = self.rail.send(command);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.rail.try_send(command) {
+            self.overflow.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Sets the cursor the host shows; only the newest one matters, so this never blocks.
@@ -93,8 +102,12 @@ impl RdpServer {
         let (frames_tx, frames_rx) = mpsc::channel(4);
         let (pointer_tx, pointer_rx) = tokio::sync::watch::channel(None);
         let (window_frames_tx, window_frames_rx) = mpsc::channel(256);
-        let (rail_tx, rail_rx) = mpsc::unbounded_channel();
-        let (clipboard_tx, clipboard_rx) = mpsc::unbounded_channel();
+        let (rail_tx, rail_rx) = mpsc::channel(COMPOSITOR_QUEUE);
+        let (clipboard_tx, clipboard_rx) = mpsc::channel(COMPOSITOR_QUEUE);
+        let overflow = Arc::new(AtomicBool::new(false));
+        let clipboard_host = host.clone();
+        let clipboard_overflow = overflow.clone();
+        let thread_overflow = overflow.clone();
         let thread = std::thread::Builder::new().name("wayrail-rdp".into()).spawn(move || {
             // ironrdp's futures are not Send: everything runs on this one thread.
             let local = tokio::task::LocalSet::new();
@@ -111,6 +124,7 @@ impl RdpServer {
                         window_frames: window_frames_rx,
                         rail: rail_rx,
                         clipboard: clipboard_rx,
+                        overflow: thread_overflow,
                     },
                 ),
             );
@@ -119,10 +133,24 @@ impl RdpServer {
             frames: frames_tx,
             window_frames: window_frames_tx,
             rail: rail_tx,
+            overflow,
             pointer: pointer_tx,
-            // Clipboard commands to the active session, from any thread, never blocking.
+            // Clipboard commands to the active session, from any thread, never blocking; on a
+            // full queue (see `send_rail`) a paste fails at once and the session is ended.
             clipboard: ClipboardSender::new(move |command| {
-                let _ = clipboard_tx.send(command);
+                if let Err(mpsc::error::TrySendError::Full(command)) = clipboard_tx.try_send(command) {
+                    clipboard_overflow.store(true, Ordering::Relaxed);
+                    if let ClipboardCommand::Request { id, mime } = command {
+                        let result = Err("the RDP thread is behind".to_owned());
+                        let kind = crate::clipboard::FormatKind::UnicodeText;
+                        let _ = clipboard_host.send(HostEvent::Clipboard(ClipboardEvent::HostData {
+                            id,
+                            kind,
+                            mime,
+                            result,
+                        }));
+                    }
+                }
             }),
             listening,
             _thread: thread,
@@ -144,18 +172,21 @@ struct Active {
     user: String,
 }
 
-/// Hands a frame to the active session; a frame nobody can show is done at once, so the apps
-/// never wait for it.
-fn deliver_frame(
+/// Hands `command` to the active session without waiting; what no session takes is undone
+/// at once (see [`undeliverable`]).
+fn deliver(
     active: &Option<Active>,
-    sessions: &HashMap<SessionId, mpsc::Sender<SessionCmd>>,
+    sessions: &HashMap<SessionId, SessionQueue>,
     host: &calloop::channel::Sender<HostEvent>,
-    number: u64,
     command: SessionCmd,
 ) {
-    let delivered = active.as_ref().and_then(|a| sessions.get(&a.id)).is_some_and(|tx| tx.try_send(command).is_ok());
-    if !delivered {
-        host.frame_done(number);
+    let queue = active.as_ref().and_then(|a| sessions.get(&a.id));
+    let unsent = match queue {
+        Some(queue) => queue.deliver(command).err(),
+        None => Some(command),
+    };
+    if let Some(command) = unsent {
+        undeliverable(command, host);
     }
 }
 
@@ -191,8 +222,28 @@ struct FromCompositor {
     frames: mpsc::Receiver<DesktopFrame>,
     pointer: tokio::sync::watch::Receiver<Option<Pointer>>,
     window_frames: mpsc::Receiver<WindowFrame>,
-    rail: mpsc::UnboundedReceiver<RailCommand>,
-    clipboard: mpsc::UnboundedReceiver<ClipboardCommand>,
+    rail: mpsc::Receiver<RailCommand>,
+    clipboard: mpsc::Receiver<ClipboardCommand>,
+    overflow: Arc<AtomicBool>,
+}
+
+/// The room of the queues from the compositor to the RDP thread that carry state (RemoteApp
+/// windows, the clipboard): far more than a burst (every window announced at once) needs.
+const COMPOSITOR_QUEUE: usize = 4096;
+
+/// Ends the active session when a command for it was dropped on a full queue (see
+/// [`RdpHandle::send_rail`]): its client is then out of step, and its reconnection is told
+/// everything again.
+fn check_overflow(overflow: &AtomicBool, active: &Option<Active>, sessions: &HashMap<SessionId, SessionQueue>) {
+    if !overflow.swap(false, Ordering::Relaxed) {
+        return;
+    }
+    // Without a session nothing is lost: the next one is told everything.
+    if let Some(queue) = active.as_ref().and_then(|a| sessions.get(&a.id)) {
+        let why = format!("the compositor's queue to the RDP thread overflowed ({COMPOSITOR_QUEUE} commands): the session is out of step and ends, its client's reconnection is told everything again");
+        tracing::warn!(session = active.as_ref().map(|a| a.id), "{why}");
+        queue.stop(why);
+    }
 }
 
 async fn serve(
@@ -202,7 +253,7 @@ async fn serve(
     host: calloop::channel::Sender<HostEvent>,
     inputs: FromCompositor,
 ) {
-    let FromCompositor { mut frames, pointer, mut window_frames, mut rail, mut clipboard } = inputs;
+    let FromCompositor { mut frames, pointer, mut window_frames, mut rail, mut clipboard, overflow } = inputs;
     let (conn_tx, mut conn_rx) = mpsc::channel::<(BoxStream, String)>(8);
     for listener in listeners {
         let tx = conn_tx.clone();
@@ -225,7 +276,7 @@ async fn serve(
     drop(conn_tx);
 
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
-    let mut sessions: HashMap<SessionId, mpsc::Sender<SessionCmd>> = HashMap::new();
+    let mut sessions: HashMap<SessionId, SessionQueue> = HashMap::new();
     let mut active: Option<Active> = None;
     // The sessions read it to know whether the host still listens to them.
     let active_id: Rc<Cell<Option<SessionId>>> = Rc::new(Cell::new(None));
@@ -245,8 +296,8 @@ async fn serve(
                 }
                 let id = next_id;
                 next_id += 1;
-                let (tx, rx) = mpsc::channel(64);
-                sessions.insert(id, tx);
+                let (queue, rx, stop) = SessionQueue::new(id, config.limits.max_queued_bytes, host.clone());
+                sessions.insert(id, queue);
                 pending.insert(id);
                 let setup = SessionSetup {
                     id,
@@ -256,6 +307,8 @@ async fn serve(
                     active: active_id.clone(),
                     default_size: config.default_size,
                     first_byte_timeout: config.limits.first_byte_timeout,
+                    write_timeout: config.limits.write_timeout,
+                    stop,
                     notes: notes_tx.clone(),
                     host: host.clone(),
                     pointer: pointer.clone(),
@@ -298,11 +351,10 @@ async fn serve(
                             old_user = old.user,
                             "a new session takes over"
                         );
-                        if let Some(tx) = sessions.get(&old.id).cloned() {
-                            // Never lost to a full queue: the old client must stop sending input.
-                            tokio::task::spawn_local(async move {
-                                let _ = tx.send(SessionCmd::Stop("replaced by a new connection".into())).await;
-                            });
+                        if let Some(queue) = sessions.get(&old.id) {
+                            // Never lost to a full queue (it waits in the backlog); its input is
+                            // dropped from now on anyway, as it is no longer the active one.
+                            let _ = queue.deliver(SessionCmd::Stop("replaced by a new connection".into()));
                         }
                         let _ = host.send(HostEvent::Disconnected { session: old.id, reason: "replaced by a new connection".into() });
                     }
@@ -320,37 +372,16 @@ async fn serve(
                     }
                 }
             },
-            Some(frame) = frames.recv() => {
-                let number = frame.frame;
-                deliver_frame(&active, &sessions, &host, number, SessionCmd::Frame(frame));
-            }
-            Some(frame) = window_frames.recv() => {
-                let number = frame.frame;
-                deliver_frame(&active, &sessions, &host, number, SessionCmd::WindowFrame(frame));
-            }
+            Some(frame) = frames.recv() => deliver(&active, &sessions, &host, SessionCmd::Frame(frame)),
+            Some(frame) = window_frames.recv() => deliver(&active, &sessions, &host, SessionCmd::WindowFrame(frame)),
+            // Without a session nothing is lost: a new session is told every window.
             Some(command) = rail.recv() => {
-                // Without a session nothing is lost: a new session is told every window.
-                if let Some(tx) = active.as_ref().and_then(|a| sessions.get(&a.id)) {
-                    if tx.send(SessionCmd::Rail(command)).await.is_err() {
-                        tracing::debug!("RemoteApp change for a session that just ended");
-                    }
-                }
+                check_overflow(&overflow, &active, &sessions);
+                deliver(&active, &sessions, &host, SessionCmd::Rail(command));
             }
             Some(command) = clipboard.recv() => {
-                let tx = active.as_ref().and_then(|a| sessions.get(&a.id)).cloned();
-                let unsent = match tx {
-                    Some(tx) => match tx.send(SessionCmd::Clipboard(command)).await {
-                        Err(mpsc::error::SendError(SessionCmd::Clipboard(c))) => Some(c),
-                        _ => None,
-                    },
-                    None => Some(command),
-                };
-                // A paste with no host to answer it fails now instead of waiting.
-                if let Some(ClipboardCommand::Request { id, mime }) = unsent {
-                    let result = Err("no RDP session".to_owned());
-                    let kind = crate::clipboard::FormatKind::UnicodeText;
-                    let _ = host.send(HostEvent::Clipboard(ClipboardEvent::HostData { id, kind, mime, result }));
-                }
+                check_overflow(&overflow, &active, &sessions);
+                deliver(&active, &sessions, &host, SessionCmd::Clipboard(command));
             }
             else => break,
         }
@@ -375,5 +406,28 @@ mod tests {
         refusals.refused("d", 16);
         assert_eq!(refusals.unreported, 0);
         assert!(refusals.last_report.is_some_and(|at| at > first - REFUSAL_LOG_INTERVAL));
+    }
+
+    #[test]
+    fn a_dropped_command_ends_the_active_session_only() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, async {
+            let (host, _events) = calloop::channel::channel();
+            let mut sessions = HashMap::new();
+            let (live, _live_cmds, live_stop) = SessionQueue::new(1, 1 << 20, host.clone());
+            let (other, _other_cmds, other_stop) = SessionQueue::new(2, 1 << 20, host);
+            sessions.insert(1, live);
+            sessions.insert(2, other);
+            let active = Some(Active { id: 1, peer: "peer".into(), user: "alice".into() });
+            let overflow = AtomicBool::new(false);
+            check_overflow(&overflow, &active, &sessions);
+            assert!(live_stop.borrow().is_none(), "nothing was dropped: the session goes on");
+            overflow.store(true, Ordering::Relaxed);
+            check_overflow(&overflow, &active, &sessions);
+            let why = live_stop.borrow().clone().expect("the active session is stopped");
+            assert!(why.contains("overflowed"), "{why}");
+            assert!(other_stop.borrow().is_none(), "only the active session is out of step");
+            assert!(!overflow.load(Ordering::Relaxed), "the overflow is handled once");
+        });
     }
 }

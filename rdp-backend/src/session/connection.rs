@@ -243,7 +243,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
                 %peer,
                 "login refused: {why}; the next login from {address} is checked in {wait:?} at the earliest"
             );
-            let mut conn = Connection { framed, result };
+            let mut conn = Connection::new(framed, result, setup);
             conn.refuse(ProtocolIndependentCode::ServerDeniedConnection).await;
             bail!("login refused: {why}");
         }
@@ -291,7 +291,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
     }
     let large_pointer = result.capabilities.iter().any(|c| matches!(c, caps::CapabilitySet::LargePointer(l) if l.flags.contains(caps::LargePointerSupportFlags::UP_TO_384X384_PIXELS)));
     Ok(Accepted {
-        conn: Connection { framed, result },
+        conn: Connection::new(framed, result, setup),
         width,
         height,
         keyboard_layout,
@@ -304,19 +304,65 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
     })
 }
 
+/// The longest a goodbye (error info, disconnect) may wait for the client to read it.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The connected client: the framed TLS stream and the channels the acceptor joined.
 pub(super) struct Connection {
     framed: Framed,
     pub result: AcceptorResult,
+    session: SessionId,
+    write_timeout: Duration,
+    stop: tokio::sync::watch::Receiver<Option<String>>,
+    /// Why writing is over: a write timed out or was cut by a stop (the stream is in the
+    /// middle of a PDU then, so nothing more may be written).
+    broken: Option<String>,
 }
 
 impl Connection {
+    fn new(framed: Framed, result: AcceptorResult, setup: &SessionSetup) -> Self {
+        Connection {
+            framed,
+            result,
+            session: setup.id,
+            write_timeout: setup.write_timeout,
+            stop: setup.stop.clone(),
+            broken: None,
+        }
+    }
+
+    /// The server's stop signal, for [`wait_stop`].
+    pub fn stop_signal(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.stop.clone()
+    }
+
     pub async fn read_pdu(&mut self) -> std::io::Result<(ironrdp_pdu::Action, ironrdp_async::bytes::BytesMut)> {
         self.framed.read_pdu().await
     }
 
+    /// Writes `bytes`, waiting at most the write timeout for the client to read; a client
+    /// that does not read in time, or a stop from the server meanwhile, ends the session.
     pub async fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.framed.write_all(bytes).await.context("writing")
+        self.write_within(bytes, self.write_timeout).await
+    }
+
+    async fn write_within(&mut self, bytes: &[u8], limit: Duration) -> anyhow::Result<()> {
+        if let Some(why) = &self.broken {
+            bail!("{why}");
+        }
+        let why = tokio::select! {
+            written = tokio::time::timeout(limit, self.framed.write_all(bytes)) => match written {
+                Ok(written) => return written.context("writing"),
+                Err(_) => {
+                    let why = format!("the client read nothing for {limit:?} (a write of {} bytes waited that long)", bytes.len());
+                    tracing::warn!(session = self.session, "dropping the client: {why}");
+                    why
+                }
+            },
+            why = wait_stop(&mut self.stop) => why,
+        };
+        self.broken = Some(why.clone());
+        bail!(why)
     }
 
     /// The processor of the static channel of type `T`, when the client joined it.
@@ -400,7 +446,7 @@ impl Connection {
             }))
         });
         if let Ok(bytes) = pdu {
-            let _ = self.framed.write_all(&bytes).await;
+            let _ = self.write_within(&bytes, GOODBYE_TIMEOUT.min(self.write_timeout)).await;
         }
         self.disconnect().await;
     }
@@ -411,7 +457,15 @@ impl Connection {
             DisconnectReason::ProviderInitiated,
         )));
         if let Ok(bytes) = ironrdp_core::encode_vec(&pdu) {
-            let _ = self.framed.write_all(&bytes).await;
+            let _ = self.write_within(&bytes, GOODBYE_TIMEOUT.min(self.write_timeout)).await;
         }
+    }
+}
+
+/// The reason once `stop` holds one; pending for ever when the server dropped its end.
+pub(super) async fn wait_stop(stop: &mut tokio::sync::watch::Receiver<Option<String>>) -> String {
+    match stop.wait_for(Option::is_some).await {
+        Ok(why) => why.clone().unwrap_or_default(),
+        Err(_) => std::future::pending().await,
     }
 }

@@ -10,6 +10,7 @@ mod display;
 mod egfx;
 mod frames;
 mod input;
+mod queue;
 mod rail;
 
 use std::cell::{Cell, RefCell};
@@ -36,6 +37,7 @@ use crate::{Credentials, DesktopFrame, HostEvent, SessionId};
 
 pub(crate) use self::frames::FrameSink;
 use self::frames::FrameTracker;
+pub(crate) use self::queue::{undeliverable, SessionQueue};
 
 pub(crate) struct SessionSetup {
     pub id: SessionId,
@@ -48,6 +50,11 @@ pub(crate) struct SessionSetup {
     pub default_size: (u16, u16),
     /// How long the client may take for the first byte of its connection request.
     pub first_byte_timeout: std::time::Duration,
+    /// How long one write to the connected client may wait for it to read.
+    pub write_timeout: std::time::Duration,
+    /// Set by the server to end the session at once, with the reason, even in the middle of
+    /// a write (its queue overflowed).
+    pub stop: tokio::sync::watch::Receiver<Option<String>>,
     pub notes: mpsc::UnboundedSender<Note>,
     pub host: calloop::channel::Sender<HostEvent>,
     /// The newest cursor; every session shows it from its start.
@@ -213,6 +220,7 @@ impl Session {
         mut gfx: mpsc::UnboundedReceiver<GfxEvent>,
         mut display: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
     ) -> anyhow::Result<String> {
+        let mut stop = self.conn.stop_signal();
         loop {
             tokio::select! {
                 pdu = self.conn.read_pdu() => {
@@ -248,6 +256,10 @@ impl Session {
                     }
                 }
                 Some(layout) = display.recv() => self.handle_layout(layout).await?,
+                why = connection::wait_stop(&mut stop) => {
+                    self.conn.disconnect().await;
+                    return Ok(why);
+                }
                 () = clipboard::deadline(self.clipboard.deadline()) => {
                     self.with_clipboard(|state, _, out| state.on_timeout(out)).await?
                 }

@@ -12,7 +12,8 @@ use calloop::EventLoop;
 use tokio::time::Instant;
 use wayrail_rdp::tls::TlsSource;
 use wayrail_rdp::{
-    Credentials, DesktopFrame, ExecPolicy, HostEvent, RdpConfig, RdpHandle, RdpServer, SessionId, Takeover, Tile,
+    Credentials, DesktopFrame, ExecPolicy, HostEvent, Limits, RdpConfig, RdpHandle, RdpServer, SessionId, Takeover,
+    Tile,
 };
 use wayrail_rdp_testclient::{ClientOptions, TestClient};
 
@@ -135,17 +136,22 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(listen: &[&str], credentials: Option<Credentials>) -> Result<TestServer> {
-        TestServer::start_full(listen, credentials, Takeover::default(), ExecPolicy::default())
+        TestServer::start_full(listen, credentials, Takeover::default(), ExecPolicy::default(), Limits::default())
+    }
+
+    /// [`TestServer::start`] with these limits.
+    pub fn start_limits(listen: &[&str], credentials: Option<Credentials>, limits: Limits) -> Result<TestServer> {
+        TestServer::start_full(listen, credentials, Takeover::default(), ExecPolicy::default(), limits)
     }
 
     /// [`TestServer::start`] with this Exec policy.
     pub fn start_exec(listen: &[&str], credentials: Option<Credentials>, exec: ExecPolicy) -> Result<TestServer> {
-        TestServer::start_full(listen, credentials, Takeover::default(), exec)
+        TestServer::start_full(listen, credentials, Takeover::default(), exec, Limits::default())
     }
 
     /// [`TestServer::start`] with a takeover policy.
     pub fn start_with(listen: &[&str], credentials: Option<Credentials>, takeover: Takeover) -> Result<TestServer> {
-        TestServer::start_full(listen, credentials, takeover, ExecPolicy::default())
+        TestServer::start_full(listen, credentials, takeover, ExecPolicy::default(), Limits::default())
     }
 
     fn start_full(
@@ -153,6 +159,7 @@ impl TestServer {
         credentials: Option<Credentials>,
         takeover: Takeover,
         exec: ExecPolicy,
+        limits: Limits,
     ) -> Result<TestServer> {
         watch_server_panics();
         capture_logs();
@@ -164,7 +171,7 @@ impl TestServer {
             credentials,
             takeover,
             default_size: (1024, 768),
-            limits: Default::default(),
+            limits,
             exec,
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's

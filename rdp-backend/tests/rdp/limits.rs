@@ -1,13 +1,14 @@
 //! Limits on what a client controls: monitor coordinates before the login, the connections
-//! still in the connection sequence, and the size of a message reassembled on a channel. Going
-//! over one ends that connection with a logged reason; the server serves the next client.
+//! still in the connection sequence, the size of a message reassembled on a channel, and what
+//! may wait for a client that reads too slowly. Going over one ends that connection with a
+//! logged reason; the server serves the next client.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use tokio::time::Instant;
-use wayrail_rdp::{HostEvent, SessionId};
+use wayrail_rdp::{HostEvent, HostRect, Limits, RailCommand, RailEvent, RemoteKind, RemoteWindow, SessionId, Show};
 use wayrail_rdp_testclient::ironrdp_core::encode_vec;
 use wayrail_rdp_testclient::ironrdp_pdu::gcc::{
     ClientCoreData, ClientGccBlocks, ClientMonitorData, ClientSecurityData, ColorDepth, KeyboardType, Monitor,
@@ -231,5 +232,85 @@ async fn a_message_declared_over_the_reassembly_cap_ends_only_its_session() -> R
     );
     client.disconnect().await?;
     server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
+    Ok(())
+}
+
+/// Connects a RemoteApp client, then (never pumping it again) announces 200 windows with
+/// two 96 px icons each, about 15 MB of RAIL orders: far more than a loopback socket holds.
+/// Returns the client, its session and when the announcing began.
+async fn stall_a_client(server: &mut TestServer) -> Result<(TestClient, SessionId, Instant)> {
+    let opts = ClientOptions { size: (1024, 768), remote_app: true, ..Default::default() };
+    let mut client =
+        ClientBuilder::new(opts).with_static_channel(RailClient::new(None)).connect(&server.addr()).await?;
+    let event = server.host.expect(&mut [&mut client], |e| matches!(e, HostEvent::Connected { .. })).await?;
+    let HostEvent::Connected { session, .. } = event else { unreachable!() };
+    server.host.expect(&mut [&mut client], |e| matches!(e, HostEvent::Rail(RailEvent::Ready { .. }))).await?;
+    let started = Instant::now();
+    for id in 1..=200u32 {
+        let rect = HostRect::new(id as i32, id as i32, 300, 200);
+        let window = RemoteWindow {
+            id,
+            owner: 0,
+            kind: RemoteKind::Toplevel,
+            title: format!("w{id}"),
+            app_id: "org.example.test".into(),
+            window: rect,
+            client: rect,
+            show: Show::Normal,
+            surface: None,
+        };
+        server.handle.send_rail(RailCommand::Upsert(window));
+        for big in [true, false] {
+            let bgra = vec![id as u8; 96 * 96 * 4];
+            server.handle.send_rail(RailCommand::Icon { window: id, big, size: 96, bgra });
+        }
+    }
+    Ok((client, session, started))
+}
+
+/// The host hears that `session` ended; returns the reason.
+async fn ended(server: &mut TestServer, session: SessionId) -> Result<String> {
+    let (event, _) = server
+        .host
+        .expect_with(&mut [], STEP, |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session))
+        .await?;
+    let HostEvent::Disconnected { reason, .. } = event else { unreachable!() };
+    Ok(reason)
+}
+
+/// A client that reads nothing is dropped after the write timeout (1 s here), with the
+/// reason logged and told to the host; the next client is served.
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_that_reads_nothing_is_dropped_after_the_write_timeout() -> Result<()> {
+    let limits = Limits { write_timeout: Duration::from_secs(1), ..Limits::default() };
+    let mut server = TestServer::start_limits(&["tcp:127.0.0.1:0"], None, limits)?;
+    let (client, session, started) = stall_a_client(&mut server).await?;
+    let reason = ended(&mut server, session).await?;
+    assert!(reason.starts_with("the client read nothing for 1s"), "{reason}");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "dropped after {took:?}");
+    expect_log(&["dropping the client", "read nothing for 1s", &format!("session={session}")], STEP).await?;
+    server_still_serves(&mut server).await?;
+    drop(client);
+    assert_no_server_panics();
+    Ok(())
+}
+
+/// A client that reads nothing while about 15 MB of window orders are announced: long
+/// before its (default, 30 s) write timeout, the commands waiting for it reach their limit
+/// (4 MB here) and its session ends with the reason logged; the next client is served.
+#[tokio::test(flavor = "current_thread")]
+async fn commands_piling_up_for_a_client_that_reads_nothing_end_its_session() -> Result<()> {
+    let limits = Limits { max_queued_bytes: 4 << 20, ..Limits::default() };
+    let mut server = TestServer::start_limits(&["tcp:127.0.0.1:0"], None, limits)?;
+    let (client, session, started) = stall_a_client(&mut server).await?;
+    let line = expect_log(&["ending the session", "reads too slowly", &format!("session={session}")], STEP).await?;
+    assert!(line.starts_with("WARN"), "{line}");
+    let reason = ended(&mut server, session).await?;
+    assert!(reason.contains("reads too slowly"), "{reason}");
+    assert!(started.elapsed() < Limits::default().write_timeout / 2, "ended only after {:?}", started.elapsed());
+    server_still_serves(&mut server).await?;
+    drop(client);
+    assert_no_server_panics();
     Ok(())
 }
