@@ -267,10 +267,19 @@ mod tests {
 
 /// A window's icon: 32 bpp straight-alpha BGRA (`size`×`size`, top row first), sent inline
 /// and not cached. `big` is the taskbar / Alt+Tab icon, else the small caption icon.
+/// Room for a window icon order's headers: order header, window id, icon info fields.
+const ICON_ORDER_OVERHEAD: usize = 64;
+
 pub fn icon(window: u32, big: bool, size: u16, bgra: &[u8]) -> Option<WindowingOrder> {
     use ironrdp_pdu::window::{IconInfo, IconSource, WindowIcon};
     let n = size as usize;
     if n == 0 || bgra.len() != n * n * 4 {
+        return None;
+    }
+    // A windowing order's size is a 16-bit field: its pixels, mask and headers must fit
+    // (up to 125 px; hosts ask for 96 at most).
+    if n * n * 4 + n.div_ceil(16) * 2 * n + ICON_ORDER_OVERHEAD > u16::MAX as usize {
+        tracing::debug!(window, size, "an icon too large for a windowing order is not sent");
         return None;
     }
     // Bottom-up rows; 32 bpp rows are always 2-byte aligned.
@@ -315,5 +324,16 @@ mod icon_tests {
         assert_eq!(info.bits_mask.len(), 4 * 32);
         assert!(update_data(&[o]).unwrap().len() > 32 * 32 * 4);
         assert!(icon(9, true, 32, &bgra[..10]).is_none());
+    }
+
+    #[test]
+    fn icons_too_large_for_an_order_are_not_made() {
+        let icon_of = |n: usize| icon(1, true, n as u16, &vec![0x80; n * n * 4]);
+        let order = icon_of(96).expect("a 96 px icon");
+        assert!(update_data(&[order]).is_ok());
+        let order = icon_of(120).expect("a 120 px icon");
+        assert!(update_data(&[order]).is_ok(), "120 px still fits");
+        assert!(icon_of(128).is_none());
+        assert!(icon_of(256).is_none());
     }
 }
