@@ -83,7 +83,9 @@ impl Xvfb {
         cmd.arg(format!(":{display}")).args(["-displayfd", &write_end.as_raw_fd().to_string()]);
         match kind {
             XServerKind::Xvfb => {
-                cmd.args(["-screen", "0", "1920x1080x24", "-nolisten", "tcp"]);
+                // -noreset: no server reset when its last client leaves, during which a new
+                // client (the next xfreerdp of a test) fails to open the display.
+                cmd.args(["-screen", "0", "1920x1080x24", "-nolisten", "tcp", "-noreset"]);
             }
             XServerKind::DummyHeads(heads) => {
                 let config = log_dir.join(format!("{tag}.conf"));
