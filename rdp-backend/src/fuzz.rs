@@ -77,11 +77,10 @@ impl PreAuth {
                     sink.borrow_mut().extend_from_slice(&buf[..n]);
                 }
             };
-            let session = session::run(Box::new(server), "fuzz:0".into(), setup, cmds);
-            tokio::select! {
-                _ = session => {}
-                _ = async { tokio::join!(feed, drain) } => {}
-            }
+            // Until the session is over and all it wrote is read (its end closes the stream).
+            let feed = tokio::task::spawn_local(feed);
+            tokio::join!(session::run(Box::new(server), "fuzz:0".into(), setup, cmds), drain);
+            feed.abort();
         });
         reply.take()
     }
