@@ -328,7 +328,10 @@ pub fn pre_auth_reply(data: &[u8]) -> Vec<u8> {
     let pre_auth = PRE_AUTH.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("wayrail-fuzz-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a directory for the fuzz certificate");
-        wayrail_rdp::fuzz::PreAuth::new(&dir).expect("a TLS certificate")
+        let pre_auth = wayrail_rdp::fuzz::PreAuth::new(&dir).expect("a TLS certificate");
+        // The acceptor holds the certificate; the files are not needed any more.
+        let _ = std::fs::remove_dir_all(&dir);
+        pre_auth
     });
     pre_auth.run(data)
 }
