@@ -209,6 +209,18 @@ mod tests {
     }
 
     #[test]
+    fn far_apart_rectangles_saturate_the_client_offset() {
+        let w = RemoteWindow {
+            window: HostRect::new(i32::MIN, i32::MAX, 10, 10),
+            client: HostRect::new(i32::MAX, i32::MIN, 10, 10),
+            ..window()
+        };
+        let o = new_window(&w);
+        let delta = state(&o).client_delta.as_ref().map(|p| (p.x, p.y));
+        assert_eq!(delta, Some((i32::MAX, i32::MIN)));
+    }
+
+    #[test]
     fn new_window_has_everything() {
         let o = new_window(&window());
         let s = state(&o);
