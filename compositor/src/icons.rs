@@ -258,11 +258,20 @@ fn load_png(path: &Path) -> Option<(u32, u32, Vec<u8>)> {
     png_pixels(std::io::BufReader::new(file))
 }
 
+/// The largest icon side read from a PNG.
+const MAX_ICON_SIDE: u32 = 1024;
+
 /// A PNG's size and straight-alpha RGBA pixels; None for what an icon cannot be.
 fn png_pixels(reader: impl std::io::Read) -> Option<(u32, u32, Vec<u8>)> {
     let mut decoder = png::Decoder::new(reader);
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().ok()?;
+    // The header's size alone would have the buffer allocated: a few bytes could ask for GiBs.
+    let (w, h) = reader.info().size();
+    if w > MAX_ICON_SIDE || h > MAX_ICON_SIDE {
+        tracing::debug!(w, h, "PNG icon too large");
+        return None;
+    }
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).ok()?;
     let (w, h) = (info.width, info.height);
@@ -335,6 +344,21 @@ fn rgba_to_bgra(rgba: Vec<u8>, size: u32) -> Icon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn png_of(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.write_header().unwrap().write_image_data(&vec![255; (w * h * 4) as usize]).unwrap();
+        out
+    }
+
+    #[test]
+    fn png_icons_larger_than_the_limit_are_refused() {
+        assert_eq!(fuzz_png_icon(&png_of(MAX_ICON_SIDE, 2), 16).map(|i| i.size), Some(16));
+        assert_eq!(fuzz_png_icon(&png_of(MAX_ICON_SIDE + 1, 2), 16), None);
+    }
 
     #[test]
     fn scaling_keeps_colour_and_alpha() {
