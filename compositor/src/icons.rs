@@ -31,6 +31,11 @@ pub struct X11IconSlot(pub Arc<Mutex<Vec<IconImage>>>);
 /// An X11 window's own icon, the image nearest `size` (larger preferred), squared and scaled.
 fn x11_icon(surface: &WlSurface, size: u32) -> Option<Icon> {
     let images = with_states(surface, |s| s.data_map.get::<X11IconSlot>().map(|slot| slot.0.lock().unwrap().clone()))?;
+    best_x11_icon(&images, size)
+}
+
+/// The image of `images` nearest `size` (larger preferred), squared and scaled.
+fn best_x11_icon(images: &[IconImage], size: u32) -> Option<Icon> {
     let side = |i: &IconImage| i.width.max(i.height);
     let mut best: Option<&IconImage> = None;
     for image in images.iter().filter(|i| side(i) <= MAX_ICON_SIDE) {
@@ -152,6 +157,11 @@ fn desktop_icon(path: &Path, wm_class: Option<&str>) -> Option<String> {
         return None;
     }
     let text = std::fs::read_to_string(path).ok()?;
+    desktop_text_icon(&text, wm_class)
+}
+
+/// The Icon= of a desktop file's text; with `wm_class`, only if its StartupWMClass matches.
+fn desktop_text_icon(text: &str, wm_class: Option<&str>) -> Option<String> {
     let mut in_entry = false;
     let (mut icon, mut class) = (None, None);
     for line in text.lines() {
@@ -174,6 +184,26 @@ fn desktop_icon(path: &Path, wm_class: Option<&str>) -> Option<String> {
         Some(_) => None,
         None => icon,
     }
+}
+
+/// For the fuzz targets: [`best_x11_icon`].
+#[doc(hidden)]
+pub fn fuzz_x11_icon(images: &[IconImage], size: u32) -> Option<Icon> {
+    best_x11_icon(images, size)
+}
+
+/// For the fuzz targets: [`desktop_text_icon`].
+#[doc(hidden)]
+pub fn fuzz_desktop_icon(text: &str, wm_class: Option<&str>) -> Option<String> {
+    desktop_text_icon(text, wm_class)
+}
+
+/// For the fuzz targets: a PNG icon file's bytes as a themed icon of `size` is made from them.
+#[doc(hidden)]
+pub fn fuzz_png_icon(data: &[u8], size: u32) -> Option<Icon> {
+    let (w, h, rgba) = png_pixels(data)?;
+    let square = if w == h { rgba } else { pad_square(&rgba, w, h) };
+    Some(rgba_to_bgra(scale_square(&square, w.max(h), size), size))
 }
 
 fn find_icon_file(name: &str, size: u32) -> Option<PathBuf> {
@@ -212,9 +242,20 @@ fn find_icon_file(name: &str, size: u32) -> Option<PathBuf> {
 
 fn load_png(path: &Path) -> Option<(u32, u32, Vec<u8>)> {
     let file = std::fs::File::open(path).ok()?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    png_pixels(std::io::BufReader::new(file))
+}
+
+/// A PNG's size and straight-alpha RGBA pixels; None for what an icon cannot be.
+fn png_pixels(reader: impl std::io::Read) -> Option<(u32, u32, Vec<u8>)> {
+    let mut decoder = png::Decoder::new(reader);
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().ok()?;
+    // The header's size alone would have the buffer allocated: a few bytes could ask for GiBs.
+    let (w, h) = reader.info().size();
+    if w > MAX_ICON_SIDE || h > MAX_ICON_SIDE {
+        tracing::debug!(w, h, "PNG icon too large");
+        return None;
+    }
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).ok()?;
     let (w, h) = (info.width, info.height);
@@ -287,6 +328,21 @@ fn rgba_to_bgra(rgba: Vec<u8>, size: u32) -> Icon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn png_of(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.write_header().unwrap().write_image_data(&vec![255; (w * h * 4) as usize]).unwrap();
+        out
+    }
+
+    #[test]
+    fn png_icons_larger_than_the_limit_are_refused() {
+        assert_eq!(fuzz_png_icon(&png_of(MAX_ICON_SIDE, 2), 16).map(|i| i.size), Some(16));
+        assert_eq!(fuzz_png_icon(&png_of(MAX_ICON_SIDE + 1, 2), 16), None);
+    }
 
     #[test]
     fn scaling_keeps_colour_and_alpha() {

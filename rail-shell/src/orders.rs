@@ -77,10 +77,12 @@ fn geometry(state: &mut WindowState, w: &RemoteWindow) {
     state.window_size = Some(WindowSize { width: win.width, height: win.height });
     state.client_offset = Some(point(client.x, client.y));
     state.client_area_size = Some(WindowSize { width: client.width, height: client.height });
-    state.client_delta = Some(point(client.x - win.x, client.y - win.y));
+    // Saturating: the rectangles are the compositor's, any i32, and an order must not panic.
+    let delta = (client.x.saturating_sub(win.x), client.y.saturating_sub(win.y));
+    state.client_delta = Some(point(delta.0, delta.1));
     state.window_rects = Some(vec![rect_at(0, 0, win.width, win.height)]);
     state.visible_offset = Some(point(win.x, win.y));
-    state.visibility_rects = Some(vec![rect_at(client.x - win.x, client.y - win.y, client.width, client.height)]);
+    state.visibility_rects = Some(vec![rect_at(delta.0, delta.1, client.width, client.height)]);
 }
 
 /// The order that creates a window on the host.
@@ -204,6 +206,18 @@ mod tests {
             WindowingOrder::Window(WindowOrder { body: WindowOrderBody::State(s), .. }) => s,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn far_apart_rectangles_saturate_the_client_offset() {
+        let w = RemoteWindow {
+            window: HostRect::new(i32::MIN, i32::MAX, 10, 10),
+            client: HostRect::new(i32::MAX, i32::MIN, 10, 10),
+            ..window()
+        };
+        let o = new_window(&w);
+        let delta = state(&o).client_delta.as_ref().map(|p| (p.x, p.y));
+        assert_eq!(delta, Some((i32::MAX, i32::MIN)));
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod bitmap;
 pub mod clipboard;
 mod egfx;
 mod exec;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod input;
 pub mod monitors;
 pub mod pointer;

@@ -1,0 +1,337 @@
+//! wayrail's fuzz targets: every decoder and converter wayrail owns, each a function of bytes
+//! that panics only on a bug. The libFuzzer binaries (`libfuzzer/`, nightly) and the smoke
+//! test (`tests/smoke.rs`, stable, part of `cargo test`) drive the same functions.
+
+use std::sync::OnceLock;
+
+use ironrdp_svc::SvcProcessor as _;
+use wayrail_clipboard::formats::{self, FormatKind};
+use wayrail_compositor::layout::{logical_origins, verify_invariants, PhysMonitor};
+use wayrail_rail::host::{Actions, RailCommand, RailState, WindowSurface};
+use wayrail_rail::{HostRect, RemoteWindow, Show, WindowKind};
+use wayrail_rdp::monitors::{self, HostMonitor};
+
+/// A target: its name (the corpus directory) and its function.
+pub struct Target {
+    pub name: &'static str,
+    pub run: fn(&[u8]),
+}
+
+pub const TARGETS: &[Target] = &[
+    Target { name: "rail_channel", run: rail_channel },
+    Target { name: "rail_host", run: rail_host },
+    Target { name: "monitors", run: monitors },
+    Target { name: "layout", run: layout },
+    Target { name: "clipboard_formats", run: clipboard_formats },
+    Target { name: "reassembly", run: reassembly },
+    Target { name: "exec_entry", run: exec_entry },
+    Target { name: "desktop_icon", run: desktop_icon },
+    Target { name: "png_icon", run: png_icon },
+    Target { name: "x11_icon", run: x11_icon },
+    Target { name: "ipc_request", run: ipc_request },
+    Target { name: "pre_auth", run: pre_auth },
+];
+
+pub fn target(name: &str) -> &'static Target {
+    TARGETS.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no fuzz target {name}"))
+}
+
+/// Reads numbers off the input; zeros once it runs out.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let (b, rest) = self.0.split_first().map(|(b, r)| (*b, r)).unwrap_or((0, &[]));
+        self.0 = rest;
+        b
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    fn i32(&mut self) -> i32 {
+        self.u32() as i32
+    }
+    fn empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn take(&mut self, n: usize) -> &[u8] {
+        let (a, b) = self.0.split_at(n.min(self.0.len()));
+        self.0 = b;
+        a
+    }
+    fn string(&mut self) -> String {
+        let n = self.u8() as usize;
+        String::from_utf8_lossy(self.take(n)).into_owned()
+    }
+}
+
+/// The RAIL channel's decoding of client PDUs, the lenient Exec included: the input is one
+/// PDU, then the same again split where a 0xFFFF pair sits (later PDUs on the same channel).
+pub fn rail_channel(data: &[u8]) {
+    let mut channel = wayrail_rail::RailChannel::default();
+    let _ = channel.start();
+    let _ = channel.process(data);
+    for pdu in data.split(|&b| b == 0xFF).filter(|p| !p.is_empty()) {
+        let _ = channel.process(pdu);
+    }
+    let _ = channel.take_events();
+    let _ = channel.allows_local_move_size();
+}
+
+struct Surface(u16, (u16, u16));
+
+impl WindowSurface for Surface {
+    fn surface_id(&self) -> u16 {
+        self.0
+    }
+    fn size(&self) -> (u16, u16) {
+        self.1
+    }
+}
+
+/// The RemoteApp host-window state fed arbitrary commands; every order it yields is encoded.
+pub fn rail_host(data: &[u8]) {
+    let mut b = Bytes(data);
+    let mut state = RailState::<Surface>::default();
+    let mut actions = Actions::default();
+    let mut next_surface = 1u16;
+    while !b.empty() {
+        let command = match b.u8() % 8 {
+            0 => {
+                let rect = |b: &mut Bytes| HostRect::new(b.i32(), b.i32(), b.u32(), b.u32());
+                let window = RemoteWindow {
+                    id: b.u32() % 8,
+                    owner: b.u32() % 8,
+                    kind: if b.u8() & 1 == 0 { WindowKind::Toplevel } else { WindowKind::Popup },
+                    title: b.string(),
+                    app_id: b.string(),
+                    window: rect(&mut b),
+                    client: rect(&mut b),
+                    show: [Show::Normal, Show::Minimized, Show::Maximized, Show::Fullscreen][b.u8() as usize % 4],
+                    surface: (b.u8() & 1 == 1).then(|| (b.u32(), b.u32())),
+                };
+                RailCommand::Upsert(window)
+            }
+            1 => RailCommand::Remove(b.u32() % 8),
+            2 => {
+                let n = b.u8() % 8;
+                let top_first = (0..n).map(|_| b.u32() % 8).collect();
+                RailCommand::Stacking { top_first, active: (b.u8() & 1 == 1).then(|| b.u32() % 8) }
+            }
+            3 => {
+                let (window, big, size) = (b.u32() % 8, b.u8() & 1 == 1, b.u16() % 300);
+                let len = b.u16() as usize;
+                RailCommand::Icon { window, big, size, bgra: b.take(len).to_vec() }
+            }
+            4 => RailCommand::AppId { window: b.u32(), app_id: b.string(), pid: b.u32(), executable: b.string() },
+            5 => RailCommand::LocalMoveSize {
+                window: b.u32() % 8,
+                edges: (b.u8() & 1 == 1).then(|| b.u32()),
+                x: b.i32(),
+                y: b.i32(),
+            },
+            6 => {
+                state.on_ready(&mut actions);
+                continue;
+            }
+            _ => {
+                let id = b.u32() % 8;
+                let mapping = if b.u8() & 1 == 0 {
+                    wayrail_rail::host::Mapping::ScaledWindow
+                } else {
+                    wayrail_rail::host::Mapping::Output
+                };
+                let _ = state.map_pdu(id, b.u16(), mapping);
+                continue;
+            }
+        };
+        state.apply(command, &mut actions);
+        for id in actions.surfaces.drain(..) {
+            let size = state.known.get(&id).map(|w| w.surface_size()).unwrap_or((1, 1));
+            state.surfaces.insert(id, Surface(next_surface, (size.0 as u16, size.1 as u16)));
+            next_surface = next_surface.wrapping_add(1);
+        }
+        for order in actions.orders.drain(..) {
+            let _ = ironrdp_core::encode_vec(&order);
+        }
+        actions.rail_messages.clear();
+        actions.deleted_surfaces.clear();
+        actions.remap.clear();
+    }
+}
+
+fn host_monitors(b: &mut Bytes) -> Vec<HostMonitor> {
+    let n = b.u8() % 20;
+    (0..n)
+        .map(|_| HostMonitor {
+            x: b.i32(),
+            y: b.i32(),
+            width: b.u32(),
+            height: b.u32(),
+            primary: b.u8() & 1 == 1,
+            // As the server reads scales (`scale_percent`): 100..=500 %.
+            scale: 100 + b.u32() % 401,
+        })
+        .collect()
+}
+
+/// Client monitor data: a connect-initial frame's GCC blocks (and their rewrite), then a
+/// monitor list as a client could send it, checked the way the server checks it.
+pub fn monitors(data: &[u8]) {
+    if let Some(blocks) = monitors::connect_initial_blocks(data) {
+        let found = monitors::from_gcc(&blocks);
+        let _ = monitors::check_coordinates(&found);
+        if let Ok(valid) = monitors::validate(found) {
+            let _ = monitors::rewrite_monitor_layout(data, &valid);
+        }
+    }
+    let mut b = Bytes(data);
+    let list = host_monitors(&mut b);
+    let _ = monitors::check_coordinates(&list);
+    let _ = monitors::bounding_box(&list);
+    if let Ok(valid) = monitors::validate(list) {
+        let _ = monitors::bounding_box(&valid);
+        let _ = monitors::to_gcc(&valid);
+        let _ = monitors::rewrite_monitor_layout(data, &valid);
+    }
+}
+
+/// The compositor's logical layout of monitors the server let through: origins for each,
+/// and the layout's own invariants must hold for them.
+pub fn layout(data: &[u8]) {
+    let mut b = Bytes(data);
+    let list = host_monitors(&mut b);
+    let Ok(valid) = monitors::validate(list) else { return };
+    let phys: Vec<PhysMonitor> = valid
+        .iter()
+        .map(|m| PhysMonitor {
+            rect: wayrail_compositor::window::Rect::new(m.x, m.y, m.width as i32, m.height as i32),
+            scale: m.scale as f64 / 100.0,
+            primary: m.primary,
+        })
+        .collect();
+    let origins = logical_origins(&phys);
+    if let Err(why) = verify_invariants(&phys, &origins) {
+        panic!("layout invariants broken for {phys:?} → {origins:?}: {why}");
+    }
+}
+
+const MIMES: &[&str] = &[
+    "text/plain;charset=utf-8",
+    "text/plain",
+    "UTF8_STRING",
+    "text/html",
+    "text/rtf",
+    "application/rtf",
+    "image/png",
+    "image/bmp",
+    "image/x-bmp",
+];
+
+const KINDS: &[FormatKind] = &[
+    FormatKind::UnicodeText,
+    FormatKind::Text,
+    FormatKind::Html,
+    FormatKind::Rtf,
+    FormatKind::Dib,
+    FormatKind::DibV5,
+    FormatKind::Png,
+];
+
+/// Clipboard conversion both ways for any format and mime type, and the image decoders; an
+/// image that decodes encodes back to the same pixels.
+pub fn clipboard_formats(data: &[u8]) {
+    let [k, m, rest @ ..] = data else { return };
+    let kind = KINDS[*k as usize % KINDS.len()];
+    let mime = MIMES[*m as usize % MIMES.len()];
+    let _ = formats::host_to_linux(kind, rest, mime);
+    let _ = formats::linux_to_host(kind, rest, mime);
+    let _ = formats::strip_cf_html(rest);
+    let _ = formats::utf16_to_string(rest);
+    let _ = formats::bmp_file_from_dib(rest);
+    let _ = formats::decode_bmp_file(rest);
+    let _ = formats::decode_png(rest);
+    if let Ok(image) = formats::decode_dib(rest) {
+        for v5 in [false, true] {
+            let again = formats::decode_dib(&formats::encode_dib(&image, v5)).expect("an encoded DIB decodes");
+            assert_eq!((again.width, again.height), (image.width, image.height));
+        }
+    }
+}
+
+/// The reassembly screens of static and dynamic channels.
+pub fn reassembly(data: &[u8]) {
+    wayrail_rdp::fuzz::reassembly(data);
+}
+
+/// Desktop entries' Exec= and TryExec= lines as the Exec policy reads them, and Exec
+/// command lines as a client sends them.
+pub fn exec_entry(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.split('\n');
+    let try_exec = lines.next().filter(|l| !l.is_empty());
+    let exec: Vec<String> = lines.map(str::to_owned).collect();
+    let _ = wayrail_rail::exec::entry_programs(&exec, try_exec);
+    for line in &exec {
+        let _ = wayrail_rail::exec::split_arguments(line);
+        let _ = wayrail_rail::exec::command_line(line, "");
+        let _ = wayrail_rail::exec::command_line(try_exec.unwrap_or(""), line);
+    }
+}
+
+/// The Icon= of a desktop file.
+pub fn desktop_icon(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = wayrail_compositor::icons::fuzz_desktop_icon(&text, None);
+    let _ = wayrail_compositor::icons::fuzz_desktop_icon(&text, Some("foot"));
+}
+
+/// A themed icon's PNG, squared and scaled to taskbar sizes.
+pub fn png_icon(data: &[u8]) {
+    let Some((size, png)) = data.split_first() else { return };
+    let _ = wayrail_compositor::icons::fuzz_png_icon(png, u32::from(*size % 97) + 16);
+}
+
+/// `_NET_WM_ICON` as Xwayland hands it over, then the icon chosen from it and scaled.
+pub fn x11_icon(data: &[u8]) {
+    let Some((size, rest)) = data.split_first() else { return };
+    let words: Vec<u32> = rest.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let images = wayrail_xwayland::icon::parse_icons(&words);
+    for image in &images {
+        assert_eq!(image.rgba.len(), (image.width * image.height * 4) as usize);
+    }
+    let _ = wayrail_compositor::icons::fuzz_x11_icon(&images, u32::from(*size % 97) + 16);
+}
+
+/// A line on the IPC socket.
+pub fn ipc_request(data: &[u8]) {
+    let Ok(line) = std::str::from_utf8(data) else { return };
+    if let Ok(request) = serde_json::from_str::<wayrail_compositor::ipc::Request>(line.trim()) {
+        let _ = serde_json::to_string(&request);
+        if let wayrail_compositor::ipc::Request::Input { events } = request {
+            let _: Vec<wayrail_compositor::input::InputEvent> = events.into_iter().map(Into::into).collect();
+        }
+    }
+}
+
+/// A client's bytes through the connection sequence up to the login.
+pub fn pre_auth(data: &[u8]) {
+    pre_auth_reply(data);
+}
+
+/// What the server answers a client's bytes before the login.
+pub fn pre_auth_reply(data: &[u8]) -> Vec<u8> {
+    static PRE_AUTH: OnceLock<wayrail_rdp::fuzz::PreAuth> = OnceLock::new();
+    let pre_auth = PRE_AUTH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wayrail-fuzz-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for the fuzz certificate");
+        let pre_auth = wayrail_rdp::fuzz::PreAuth::new(&dir).expect("a TLS certificate");
+        // The acceptor holds the certificate; the files are not needed any more.
+        let _ = std::fs::remove_dir_all(&dir);
+        pre_auth
+    });
+    pre_auth.run(data)
+}
