@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use ironrdp_svc::SvcProcessor as _;
 use wayrail_clipboard::formats::{self, FormatKind};
-use wayrail_compositor::layout::{logical_origins, verify_invariants, PhysMonitor};
+use wayrail_compositor::layout::{logical_origins, verify_invariants};
 use wayrail_rail::host::{Actions, RailCommand, RailState, WindowSurface};
 use wayrail_rail::{HostRect, RemoteWindow, Show, WindowKind};
 use wayrail_rdp::monitors::{self, HostMonitor};
@@ -17,20 +17,35 @@ pub struct Target {
     pub run: fn(&[u8]),
 }
 
-pub const TARGETS: &[Target] = &[
-    Target { name: "rail_channel", run: rail_channel },
-    Target { name: "rail_host", run: rail_host },
-    Target { name: "monitors", run: monitors },
-    Target { name: "layout", run: layout },
-    Target { name: "clipboard_formats", run: clipboard_formats },
-    Target { name: "reassembly", run: reassembly },
-    Target { name: "exec_entry", run: exec_entry },
-    Target { name: "desktop_icon", run: desktop_icon },
-    Target { name: "png_icon", run: png_icon },
-    Target { name: "x11_icon", run: x11_icon },
-    Target { name: "ipc_request", run: ipc_request },
-    Target { name: "pre_auth", run: pre_auth },
-];
+/// Calls macro `$m` with the name of every target (each target is the function of that name):
+/// the one list of targets, for the table below and for the smoke tests.
+#[macro_export]
+macro_rules! with_targets {
+    ($m:ident) => {
+        $m!(
+            rail_channel,
+            rail_host,
+            monitors,
+            layout,
+            clipboard_formats,
+            reassembly,
+            exec_entry,
+            desktop_icon,
+            png_icon,
+            x11_icon,
+            ipc_request,
+            pre_auth
+        );
+    };
+}
+
+macro_rules! target_table {
+    ($($name:ident),*) => {
+        pub const TARGETS: &[Target] = &[$(Target { name: stringify!($name), run: $name }),*];
+    };
+}
+
+with_targets!(target_table);
 
 pub fn target(name: &str) -> &'static Target {
     TARGETS.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no fuzz target {name}"))
@@ -205,14 +220,7 @@ pub fn layout(data: &[u8]) {
     let mut b = Bytes(data);
     let list = host_monitors(&mut b);
     let Ok(valid) = monitors::validate(list) else { return };
-    let phys: Vec<PhysMonitor> = valid
-        .iter()
-        .map(|m| PhysMonitor {
-            rect: wayrail_compositor::window::Rect::new(m.x, m.y, m.width as i32, m.height as i32),
-            scale: m.scale as f64 / 100.0,
-            primary: m.primary,
-        })
-        .collect();
+    let phys = wayrail_compositor::backend::rdp::phys_monitors(&valid);
     let origins = logical_origins(&phys);
     if let Err(why) = verify_invariants(&phys, &origins) {
         panic!("layout invariants broken for {phys:?} → {origins:?}: {why}");

@@ -185,17 +185,4 @@ macro_rules! smoke_tests {
     };
 }
 
-smoke_tests!(
-    rail_channel,
-    rail_host,
-    monitors,
-    layout,
-    clipboard_formats,
-    reassembly,
-    exec_entry,
-    desktop_icon,
-    png_icon,
-    x11_icon,
-    ipc_request,
-    pre_auth
-);
+wayrail_fuzz::with_targets!(smoke_tests);

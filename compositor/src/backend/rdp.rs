@@ -127,15 +127,19 @@ fn to_logical(state: &Core, x: u16, y: u16) -> (f64, f64) {
 
 /// The host's monitors as outputs.
 fn apply_monitors(state: &mut State, monitors: &[HostMonitor]) {
-    let layout: Vec<PhysMonitor> = monitors
+    state.set_host_layout(&phys_monitors(monitors));
+}
+
+/// The host's monitors as the layout takes them: host pixels and a scale.
+pub fn phys_monitors(monitors: &[HostMonitor]) -> Vec<PhysMonitor> {
+    monitors
         .iter()
         .map(|m| PhysMonitor {
             rect: crate::window::Rect::new(m.x, m.y, m.width as i32, m.height as i32),
             scale: m.scale as f64 / 100.0,
             primary: m.primary,
         })
-        .collect();
-    state.set_host_layout(&layout);
+        .collect()
 }
 
 fn full_refresh(state: &mut Core, composer: &mut Composer) {
