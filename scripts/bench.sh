@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup-debian.sh test
 . scripts/rust-env.sh
-cargo build --locked --release -p wayrail-compositor -p wayrail-bench --bins
+cargo build --locked --release -p wayrail -p wayrail-bench --bins
 cargo build --locked --release -p wayrail-e2e --bin wr-rail-bench --bin wr-clip-bench
 WAYRAIL_BENCH_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)"
 export WAYRAIL_BENCH_REV

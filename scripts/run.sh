@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup-debian.sh run
 . scripts/rust-env.sh
-cargo build --locked --release -p wayrail-compositor --bin wayrail
+cargo build --locked --release -p wayrail --bin wayrail
 exec target/release/wayrail "$@"

@@ -169,13 +169,13 @@ pub struct RailSettings {
     /// default: programs with a desktop entry), or a list of program names and absolute
     /// paths let in besides those.
     #[serde(deserialize_with = "exec_policy")]
-    pub exec: wayrail_rdp::ExecPolicy,
+    pub exec: wayrail_rail::exec::ExecPolicy,
 }
 
-fn exec_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<wayrail_rdp::ExecPolicy, D::Error> {
+fn exec_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<wayrail_rail::exec::ExecPolicy, D::Error> {
     struct Policy;
     impl<'de> serde::de::Visitor<'de> for Policy {
-        type Value = wayrail_rdp::ExecPolicy;
+        type Value = wayrail_rail::exec::ExecPolicy;
 
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("\"any\", \"desktop-entries\" or a list of program names and absolute paths")
@@ -183,8 +183,8 @@ fn exec_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<wayrail_rdp::Ex
 
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
             match v {
-                "any" => Ok(wayrail_rdp::ExecPolicy::Any),
-                "desktop-entries" => Ok(wayrail_rdp::ExecPolicy::default()),
+                "any" => Ok(wayrail_rail::exec::ExecPolicy::Any),
+                "desktop-entries" => Ok(wayrail_rail::exec::ExecPolicy::default()),
                 _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
             }
         }
@@ -198,7 +198,7 @@ fn exec_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<wayrail_rdp::Ex
                 }
                 also.push(program);
             }
-            Ok(wayrail_rdp::ExecPolicy::DesktopEntries { also })
+            Ok(wayrail_rail::exec::ExecPolicy::DesktopEntries { also })
         }
     }
     d.deserialize_any(Policy)
@@ -220,7 +220,7 @@ pub struct ClipboardSettings {
 pub struct RdpSettings {
     /// `tcp:HOST:PORT`, `unix:PATH`, `vsock:CID:PORT` or `fd:N`; default `tcp:127.0.0.1:3389`.
     #[serde(deserialize_with = "listen_addrs")]
-    pub listen: Vec<wayrail_rdp::ListenAddr>,
+    pub listen: Vec<wayrail_link::ListenAddr>,
     /// PEM certificate and key; default: a self-signed pair made once in the state directory.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -252,17 +252,7 @@ pub enum Takeover {
     Any,
 }
 
-impl From<Takeover> for wayrail_rdp::Takeover {
-    fn from(t: Takeover) -> Self {
-        match t {
-            Takeover::SameUser => wayrail_rdp::Takeover::SameUser,
-            Takeover::Never => wayrail_rdp::Takeover::Never,
-            Takeover::Any => wayrail_rdp::Takeover::Any,
-        }
-    }
-}
-
-fn listen_addrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<wayrail_rdp::ListenAddr>, D::Error> {
+fn listen_addrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<wayrail_link::ListenAddr>, D::Error> {
     let v = Vec::<String>::deserialize(d)?;
     v.iter().map(|s| s.parse().map_err(serde::de::Error::custom)).collect()
 }
@@ -406,7 +396,7 @@ mod tests {
 
     #[test]
     fn rail_exec_policy() {
-        use wayrail_rdp::ExecPolicy;
+        use wayrail_rail::exec::ExecPolicy;
         assert_eq!(Config::default().rail.exec, ExecPolicy::DesktopEntries { also: vec![] });
         assert_eq!(Config::parse("[rail]").unwrap().rail.exec, ExecPolicy::default());
         assert_eq!(Config::parse("[rail]\nexec = \"any\"").unwrap().rail.exec, ExecPolicy::Any);

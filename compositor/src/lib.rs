@@ -11,7 +11,6 @@ pub mod input;
 pub mod invariants;
 pub mod ipc;
 pub mod layout;
-pub mod login;
 pub mod remote;
 pub mod render;
 pub mod server;

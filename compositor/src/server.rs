@@ -21,6 +21,8 @@ pub struct ServerOptions {
     pub config: Config,
     /// Directory for the Wayland and IPC sockets; `XDG_RUNTIME_DIR` by default.
     pub runtime_dir: Option<PathBuf>,
+    /// Starts the remoting server of the `rdp` backend (the `wayrail` command passes RDP's).
+    pub remote: Option<crate::backend::remote::StartRemote>,
 }
 
 /// The frame clock of backends without a host to pace them (headless, nested): frame
@@ -100,7 +102,10 @@ impl Server {
         let backend = match backend_kind {
             BackendKind::Headless => Backend::Headless,
             BackendKind::Nested => crate::backend::nested::init(&event_loop.handle(), &mut state)?,
-            BackendKind::Rdp => crate::backend::rdp::init(&event_loop.handle(), &mut state)?,
+            BackendKind::Rdp => {
+                let start = options.remote.ok_or_else(|| anyhow::anyhow!("no remoting server to start"))?;
+                crate::backend::remote::init(&event_loop.handle(), &mut state, start)?
+            }
         };
         state.backend = backend;
         let xwayland_mode = state.config.xwayland;
@@ -134,7 +139,7 @@ impl Server {
         self.state.stop_xwayland();
         // Unix listeners of the RDP thread are not dropped at exit: remove their files here.
         for addr in &self.state.config.rdp.listen {
-            if let wayrail_rdp::ListenAddr::Unix(path) = addr {
+            if let wayrail_link::ListenAddr::Unix(path) = addr {
                 let _ = std::fs::remove_file(path);
             }
         }

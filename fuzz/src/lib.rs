@@ -220,7 +220,7 @@ pub fn layout(data: &[u8]) {
     let mut b = Bytes(data);
     let list = host_monitors(&mut b);
     let Ok(valid) = monitors::validate(list) else { return };
-    let phys = wayrail_compositor::backend::rdp::phys_monitors(&valid);
+    let phys = wayrail_compositor::backend::remote::phys_monitors(&valid);
     let origins = logical_origins(&phys);
     if let Err(why) = verify_invariants(&phys, &origins) {
         panic!("layout invariants broken for {phys:?} → {origins:?}: {why}");

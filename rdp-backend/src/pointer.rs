@@ -8,21 +8,7 @@ use ironrdp_pdu::pointer::{
     ColorPointerAttribute, LargePointerAttribute, Point16, PointerAttribute, PointerUpdateData,
 };
 
-/// What the cursor looks like.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pointer {
-    Hidden,
-    /// The host's own default arrow.
-    Default,
-    /// Straight-alpha BGRA pixels, `width * 4` bytes a row, top row first.
-    Image {
-        width: u16,
-        height: u16,
-        hot_x: u16,
-        hot_y: u16,
-        bgra: Vec<u8>,
-    },
-}
+pub use wayrail_link::Pointer;
 
 /// The largest pointer any client takes without the large-pointer capability.
 pub const MAX_POINTER: u16 = 96;

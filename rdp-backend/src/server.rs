@@ -69,6 +69,33 @@ impl RdpHandle {
     }
 }
 
+/// The compositor holds the server as a `HostLink`; the methods above are the whole of it.
+impl wayrail_link::HostLink for RdpHandle {
+    fn listening(&self) -> &[String] {
+        &self.listening
+    }
+
+    fn send_frame(&self, frame: DesktopFrame) -> bool {
+        RdpHandle::send_frame(self, frame)
+    }
+
+    fn send_window_frame(&self, frame: WindowFrame) -> bool {
+        RdpHandle::send_window_frame(self, frame)
+    }
+
+    fn send_rail(&self, command: RailCommand) {
+        RdpHandle::send_rail(self, command)
+    }
+
+    fn set_pointer(&self, pointer: Pointer) {
+        RdpHandle::set_pointer(self, pointer)
+    }
+
+    fn clipboard(&self) -> ClipboardSender {
+        RdpHandle::clipboard(self)
+    }
+}
+
 pub struct RdpServer;
 
 impl RdpServer {

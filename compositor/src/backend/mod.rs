@@ -1,34 +1,35 @@
 //! Backends of the compositor core. `headless` has no display at all: virtual outputs and a
 //! frame clock (see `server::FrameClock`). `nested` shows the desktop in a window of an
-//! existing Wayland/X11 session, for developers. `rdp` serves it to RDP clients.
+//! existing Wayland/X11 session, for developers. `remote` serves it to
+//! hosts through a remoting server (RDP).
 //!
 //! The backend is a sibling of the core in [`State`]: backend code borrows both at once.
 
 #[cfg(feature = "nested")]
 pub mod nested;
-pub mod rdp;
+pub mod remote;
 
 use crate::state::State;
 
 pub enum Backend {
     Headless,
-    Rdp(Box<rdp::Rdp>),
+    Remote(Box<remote::Remote>),
     #[cfg(feature = "nested")]
     Nested(Box<nested::Nested>),
 }
 
 impl Backend {
-    pub fn rdp_mut(&mut self) -> Option<&mut rdp::Rdp> {
+    pub fn remote_mut(&mut self) -> Option<&mut remote::Remote> {
         match self {
-            Backend::Rdp(rdp) => Some(rdp),
+            Backend::Remote(remote) => Some(remote),
             _ => None,
         }
     }
 
-    /// The addresses an RDP backend listens on (nothing for the others).
+    /// The addresses a remote backend listens on (nothing for the others).
     pub fn listening(&self) -> &[String] {
         match self {
-            Backend::Rdp(rdp) => rdp.listening(),
+            Backend::Remote(remote) => remote.listening(),
             _ => &[],
         }
     }
@@ -37,8 +38,8 @@ impl Backend {
 /// Called after every round of client requests.
 pub fn after_dispatch(state: &mut State) {
     let State { core, backend, composer } = state;
-    if let Backend::Rdp(rdp) = backend {
-        rdp::after_dispatch(rdp, core, composer);
+    if let Backend::Remote(remote) = backend {
+        remote::after_dispatch(remote, core, composer);
     }
 }
 
@@ -47,7 +48,7 @@ pub fn on_frame(state: &mut State) -> bool {
     let State { core, backend, composer } = state;
     let callbacks = match backend {
         Backend::Headless => true,
-        Backend::Rdp(rdp) => rdp::on_frame(rdp, core, composer),
+        Backend::Remote(remote) => remote::on_frame(remote, core, composer),
         #[cfg(feature = "nested")]
         Backend::Nested(nested) => {
             nested.render(core);

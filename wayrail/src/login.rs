@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::config::RdpSettings;
+use wayrail_compositor::config::RdpSettings;
 
 /// The generated password's file name in the state directory.
 pub const GENERATED_FILE: &str = "rdp-password";

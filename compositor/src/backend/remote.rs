@@ -1,5 +1,6 @@
-//! `--backend rdp` (the default): the desktop served to an RDP client by `wayrail-rdp`.
-//! The RDP thread sends host events here over a calloop channel; composed frames go back
+//! `--backend rdp` (the default): the desktop served to hosts by a remoting server — RDP
+//! (`wayrail-rdp`), started by the `wayrail` command and held here only as a `HostLink`.
+//! The server's thread sends host events here over a calloop channel; composed frames go back
 //! through a bounded queue. Apps get their frame callbacks when the host acknowledged the
 //! previous frame, so a slow host slows the apps instead of growing queues.
 
@@ -8,11 +9,10 @@ use smithay::reexports::calloop::LoopHandle;
 use std::collections::{HashMap, HashSet};
 
 use crate::layout::PhysMonitor;
-use wayrail_rail::place;
-use wayrail_rdp::{
-    DesktopFrame, HostEvent, HostMonitor, Pointer, RailCommand, RailEvent, RdpConfig, RdpHandle, RdpServer, SessionId,
-    Tile, WindowFrame,
+use wayrail_link::{
+    DesktopFrame, HostEvent, HostLink, HostMonitor, Pointer, RailCommand, RailEvent, SessionId, Tile, WindowFrame,
 };
+use wayrail_rail::place;
 
 use crate::window::{ShowState, WindowEvent, WindowId, WindowInfo, WindowKind};
 
@@ -30,8 +30,8 @@ const MAX_WORK_AREAS: usize = 16;
 const KEY_CAPSLOCK: u32 = 58;
 const KEY_NUMLOCK: u32 = 69;
 
-pub struct Rdp {
-    handle: RdpHandle,
+pub struct Remote {
+    link: Box<dyn HostLink>,
     session: Option<SessionId>,
     /// The frame the host has not acknowledged yet.
     in_flight: Option<u64>,
@@ -54,40 +54,25 @@ pub struct Rdp {
     scaled_windows: bool,
 }
 
-impl Rdp {
+impl Remote {
     pub fn listening(&self) -> &[String] {
-        &self.handle.listening
+        self.link.listening()
     }
 }
 
-pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
-    let rdp = &config.rdp;
-    let tls = match (&rdp.tls_cert, &rdp.tls_key) {
-        (Some(cert), Some(key)) => wayrail_rdp::tls::TlsSource::Files { cert: cert.clone(), key: key.clone() },
-        (None, None) => wayrail_rdp::tls::TlsSource::StateDir(crate::config::state_dir()?),
-        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-    };
-    let credentials = crate::login::resolve(rdp, &crate::config::state_dir()?)?.map(|login| login.credentials);
-    let listen = if rdp.listen.is_empty() { vec![wayrail_rdp::ListenAddr::default()] } else { rdp.listen.clone() };
-    let first = config.outputs.first().cloned().unwrap_or_default();
-    Ok(RdpConfig {
-        listen,
-        tls,
-        credentials,
-        takeover: rdp.takeover.into(),
-        default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
-        limits: Default::default(),
-        exec: config.rail.exec.clone(),
-    })
-}
+/// Starts the remoting server for a config; what the host does goes to the sender.
+pub type StartRemote = Box<dyn FnOnce(&Config, channel::Sender<HostEvent>) -> anyhow::Result<Box<dyn HostLink>>>;
 
-pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::Result<super::Backend> {
-    let config = rdp_config(&state.config)?;
+pub fn init(
+    handle: &LoopHandle<'static, State>,
+    state: &mut State,
+    start: StartRemote,
+) -> anyhow::Result<super::Backend> {
     // RemoteApp sessions follow the window model's change events.
     state.windows.subscribe();
     let (tx, rx): (channel::Sender<HostEvent>, Channel<HostEvent>) = channel::channel();
-    let server = RdpServer::spawn(config, tx)?;
-    state.clipboard.connect(server.clipboard());
+    let link = start(&state.config, tx)?;
+    state.clipboard.connect(link.clipboard());
     handle
         .insert_source(rx, |event, _, state| {
             if let channel::Event::Msg(event) = event {
@@ -95,8 +80,8 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
             }
         })
         .map_err(|e| anyhow::anyhow!("RDP events: {}", e.error))?;
-    Ok(super::Backend::Rdp(Box::new(Rdp {
-        handle: server,
+    Ok(super::Backend::Remote(Box::new(Remote {
+        link,
         session: None,
         in_flight: None,
         next_frame: 1,
@@ -112,10 +97,10 @@ pub fn init(handle: &LoopHandle<'static, State>, state: &mut State) -> anyhow::R
     })))
 }
 
-/// The RDP backend's own state beside the core; host events arrive only while it runs.
-fn rdp_of(state: &mut State) -> Option<(&mut Rdp, &mut Core)> {
+/// The remote backend's own state beside the core; host events arrive only while it runs.
+fn rdp_of(state: &mut State) -> Option<(&mut Remote, &mut Core)> {
     let State { core, backend, .. } = state;
-    backend.rdp_mut().map(|rdp| (rdp, core))
+    backend.remote_mut().map(|rdp| (rdp, core))
 }
 
 /// Pointer coordinates (relative to the top-left of the host's monitors' bounding box) →
@@ -167,7 +152,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             state.cursor_dirty = true;
             apply_monitors(state, &monitors);
             if state.config.keyboard.layout.is_empty() {
-                match wayrail_rdp::input::klid_to_xkb(keyboard_layout) {
+                match wayrail_link::klid_to_xkb(keyboard_layout) {
                     Some((layout, variant)) => {
                         if let Err(err) = state.set_keymap(layout, variant) {
                             tracing::warn!("{err:#}");
@@ -286,7 +271,7 @@ fn sync_locks(state: &mut State, caps_lock: bool, num_lock: bool) {
 }
 
 /// Follows the window model (RemoteApp) and sends the cursor when it changed.
-pub fn after_dispatch(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) {
+pub fn after_dispatch(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) {
     let events: Vec<WindowEvent> = state.windows.drain_events().collect();
     let icon_changes: Vec<WindowId> = state.icons_changed.drain().collect();
     if rdp.remote_app && rdp.session.is_some() {
@@ -304,7 +289,7 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) 
                 WindowEvent::Damaged { id, .. } => {
                     rdp.dirty.insert(id);
                 }
-                WindowEvent::StackingChanged { order, active } => rdp.handle.send_rail(RailCommand::Stacking {
+                WindowEvent::StackingChanged { order, active } => rdp.link.send_rail(RailCommand::Stacking {
                     top_first: order.iter().rev().map(|id| id.0).collect(),
                     active: active.map(|id| id.0),
                 }),
@@ -316,12 +301,12 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) 
                         let p = o.logical_to_host(crate::window::Rect::new(x, y, 0, 0));
                         (p.x, p.y)
                     });
-                    rdp.handle.send_rail(RailCommand::LocalMoveSize { window: id.0, edges, x: at.0, y: at.1 });
+                    rdp.link.send_rail(RailCommand::LocalMoveSize { window: id.0, edges, x: at.0, y: at.1 });
                 }
                 WindowEvent::Destroyed(id) => {
                     rdp.dirty.remove(&id);
                     rdp.icons_sent.remove(&id);
-                    rdp.handle.send_rail(RailCommand::Remove(id.0));
+                    rdp.link.send_rail(RailCommand::Remove(id.0));
                     composer.forget_window(id);
                 }
             }
@@ -348,14 +333,14 @@ pub fn after_dispatch(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) 
         },
     };
     if rdp.last_pointer.as_ref() != Some(&pointer) {
-        rdp.handle.set_pointer(pointer.clone());
+        rdp.link.set_pointer(pointer.clone());
         rdp.last_pointer = Some(pointer);
     }
 }
 
 /// The frame clock ticked: compose the output and hand the damage to the host. Returns
 /// whether frame callbacks go out now (false while the host has a frame to acknowledge).
-pub fn on_frame(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) -> bool {
+pub fn on_frame(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> bool {
     if rdp.session.is_none() {
         return true;
     }
@@ -386,7 +371,7 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) -> boo
     let frame =
         DesktopFrame { frame: rdp.next_frame, width: desktop.width as u16, height: desktop.height as u16, tiles };
     let number = frame.frame;
-    if rdp.handle.send_frame(frame) {
+    if rdp.link.send_frame(frame) {
         rdp.next_frame += 1;
         rdp.in_flight = Some(number);
         false
@@ -400,16 +385,16 @@ pub fn on_frame(rdp: &mut Rdp, state: &mut Core, composer: &mut Composer) -> boo
 // ------------------------------------------------------------------ RemoteApp
 
 /// Tells the host what a window is now (the session sends only what changed).
-fn upsert_window(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
+fn upsert_window(rdp: &mut Remote, state: &Core, info: &WindowInfo) {
     let Some(desc) = crate::remote::describe(state, info) else { return };
-    rdp.handle.send_rail(RailCommand::Upsert(place::remote_window(&desc, rdp.scaled_windows)));
+    rdp.link.send_rail(RailCommand::Upsert(place::remote_window(&desc, rdp.scaled_windows)));
     if info.kind == WindowKind::Toplevel && rdp.icons_sent.get(&info.id) != Some(&info.app_id) {
         send_icons(rdp, state, info);
     }
 }
 
 /// The small (caption) and big (taskbar) icons of a toplevel, when it has any.
-fn send_icons(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
+fn send_icons(rdp: &mut Remote, state: &Core, info: &WindowInfo) {
     let Some(surface) = state.toplevel_by_id(info.id).and_then(|t| crate::state::window_root(&t.window)) else {
         return;
     };
@@ -417,7 +402,7 @@ fn send_icons(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
     let (small, big) = rdp.host.icon_sizes();
     for (size, is_big) in [(small, false), (big, true)] {
         if let Some(icon) = rdp.icons.for_toplevel(&surface, &info.app_id, size) {
-            rdp.handle.send_rail(RailCommand::Icon {
+            rdp.link.send_rail(RailCommand::Icon {
                 window: info.id.0,
                 big: is_big,
                 size: icon.size as u16,
@@ -428,20 +413,20 @@ fn send_icons(rdp: &mut Rdp, state: &Core, info: &WindowInfo) {
 }
 
 /// A new RemoteApp session gets every window, the z-order and the active window.
-fn announce_all_windows(rdp: &mut Rdp, state: &Core) {
+fn announce_all_windows(rdp: &mut Remote, state: &Core) {
     let infos: Vec<WindowInfo> = state.windows.iter().cloned().collect();
     for info in &infos {
         upsert_window(rdp, state, info);
         rdp.dirty.insert(info.id);
     }
-    rdp.handle.send_rail(RailCommand::Stacking {
+    rdp.link.send_rail(RailCommand::Stacking {
         top_first: state.windows.stacking().iter().rev().map(|id| id.0).collect(),
         active: state.windows.active().map(|id| id.0),
     });
 }
 
 /// Sends what changed in each dirty window; returns whether frame callbacks go out now.
-fn window_frames(rdp: &mut Rdp, state: &Core, composer: &mut Composer) -> bool {
+fn window_frames(rdp: &mut Remote, state: &Core, composer: &mut Composer) -> bool {
     if !rdp.window_frames_in_flight.is_empty() {
         return false;
     }
@@ -462,7 +447,7 @@ fn window_frames(rdp: &mut Rdp, state: &Core, composer: &mut Composer) -> bool {
         }
         let number = rdp.next_frame;
         rdp.next_frame += 1;
-        if rdp.handle.send_window_frame(WindowFrame { window: id.0, frame: number, tiles }) {
+        if rdp.link.send_window_frame(WindowFrame { window: id.0, frame: number, tiles }) {
             rdp.window_frames_in_flight.insert(number);
         } else {
             tracing::warn!(%id, "the RDP thread is behind; window frame dropped");
@@ -496,7 +481,7 @@ fn frame_tiles(frame: &crate::render::Frame<'_>) -> Vec<Tile> {
 }
 
 fn handle_rail_event(state: &mut State, event: RailEvent) {
-    use wayrail_rdp::SysCommand as Sc;
+    use wayrail_rail::channel::SysCommand as Sc;
     match event {
         RailEvent::Ready { client_status } => {
             tracing::info!(client_status = format!("{client_status:#x}"), "RemoteApp ready");
@@ -551,7 +536,7 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
         }
         RailEvent::KeyboardLayout { klid } => {
             if state.config.keyboard.layout.is_empty() {
-                if let Some((layout, variant)) = wayrail_rdp::input::klid_to_xkb(klid) {
+                if let Some((layout, variant)) = wayrail_link::klid_to_xkb(klid) {
                     if let Err(err) = state.set_keymap(layout, variant) {
                         tracing::warn!("{err:#}");
                     }
@@ -568,7 +553,7 @@ fn handle_rail_event(state: &mut State, event: RailEvent) {
                 .unwrap_or_default();
             let app_id = place::app_id(&info.app_id, &info.title);
             if let Some((rdp, _)) = rdp_of(state) {
-                rdp.handle.send_rail(RailCommand::AppId { window, app_id, pid, executable });
+                rdp.link.send_rail(RailCommand::AppId { window, app_id, pid, executable });
             }
         }
         other => tracing::debug!(?other, "RemoteApp request not handled yet"),

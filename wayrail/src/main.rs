@@ -1,5 +1,8 @@
 //! `wayrail`: runs the compositor, or (`wayrail msg ...`) talks to a running one.
 
+mod login;
+mod rdp;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -36,7 +39,7 @@ struct RunArgs {
     /// Where RDP clients connect: tcp:HOST:PORT (default tcp:127.0.0.1:3389), unix:PATH,
     /// vsock:CID:PORT or fd:N (a listening socket from a supervisor). Repeatable.
     #[arg(long, value_name = "ADDR")]
-    listen: Vec<wayrail_rdp::ListenAddr>,
+    listen: Vec<wayrail_link::ListenAddr>,
     /// TLS certificate (PEM); default: a self-signed one made on first run.
     #[arg(long, requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -142,7 +145,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     config.rdp.insecure_no_auth = args.insecure_no_auth;
     let rdp = config.rdp.clone();
-    let mut server = Server::new(ServerOptions { config, runtime_dir: None })?;
+    let mut server = Server::new(ServerOptions { config, runtime_dir: None, remote: Some(Box::new(rdp::start)) })?;
     println!("wayrail is running: WAYLAND_DISPLAY={}", server.socket_name);
     let listening = server.state.backend.listening().to_vec();
     for addr in &listening {
@@ -158,8 +161,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 /// How to connect: the user name, where the password is, an xfreerdp3 command line. The
 /// password itself is printed only to a terminal, never into a log file.
 fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[String]) -> anyhow::Result<()> {
+    use crate::login::{self, PasswordSource};
     use std::io::IsTerminal as _;
-    use wayrail_compositor::login::{self, PasswordSource};
     let login = login::resolve(rdp, &wayrail_compositor::config::state_dir()?)?;
     let user = rdp.username.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "me".into()));
     let password_arg = match &login {

@@ -1,0 +1,134 @@
+//! The link between the compositor and a remoting server. The compositor starts a server
+//! through [`HostLink`] and talks to it in these types only: composed frames, RemoteApp
+//! commands, the pointer and the clipboard go out; what the host did comes back as
+//! [`HostEvent`]s. The compositor never learns which protocol a server speaks (RDP today),
+//! and a server never sees a Wayland object.
+
+mod keyboard;
+mod listen;
+mod monitor;
+
+pub use keyboard::klid_to_xkb;
+pub use listen::{ListenAddr, ListenAddrError};
+pub use monitor::HostMonitor;
+pub use wayrail_clipboard::{ClipboardCommand, ClipboardEvent, ClipboardSender, SessionId};
+pub use wayrail_rail::host::RailCommand;
+pub use wayrail_rail::{HostRect, RailEvent};
+
+/// A running remoting server, as the compositor holds it. Every call returns at once: the
+/// server works on threads of its own, so the compositor never waits on the network.
+pub trait HostLink {
+    /// What each listener is bound to, for the startup hint (TCP port 0 resolved).
+    fn listening(&self) -> &[String];
+    /// Hands a desktop frame to the active session; false when its queue is full (the
+    /// compositor sends the next frame after a `FrameDone`, so this happens only when it
+    /// ignored that).
+    fn send_frame(&self, frame: DesktopFrame) -> bool;
+    /// Hands a RemoteApp window's frame to the active session; false when the queue is full.
+    fn send_window_frame(&self, frame: WindowFrame) -> bool;
+    /// Tells the active RemoteApp session about a window change.
+    fn send_rail(&self, command: RailCommand);
+    /// Sets the cursor the host shows; only the newest one matters.
+    fn set_pointer(&self, pointer: Pointer);
+    /// A sender for clipboard commands that worker threads can own.
+    fn clipboard(&self) -> ClipboardSender;
+}
+
+/// What the cursor looks like.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pointer {
+    Hidden,
+    /// The host's own default arrow.
+    Default,
+    /// Straight-alpha BGRA pixels, `width * 4` bytes a row, top row first.
+    Image {
+        width: u16,
+        height: u16,
+        hot_x: u16,
+        hot_y: u16,
+        bgra: Vec<u8>,
+    },
+}
+
+/// What the host did, for the compositor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostEvent {
+    /// A client finished the connection sequence and is now the active session.
+    Connected {
+        session: SessionId,
+        width: u16,
+        height: u16,
+        /// The client asked for RemoteApp: every window becomes a host window.
+        remote_app: bool,
+        /// The client's keyboard layout id (KLID), 0 when unknown.
+        keyboard_layout: u32,
+        /// The client's monitors (at least one, exactly one primary); `width`×`height` is
+        /// their bounding box, whose top-left is the origin of pointer coordinates.
+        monitors: Vec<HostMonitor>,
+    },
+    /// The active session ended (closed, broken or replaced).
+    Disconnected { session: SessionId, reason: String },
+    /// A key by evdev code.
+    Key { code: u32, pressed: bool },
+    /// Text typed through unicode keyboard events (IME, on-screen keyboards, some clients).
+    Text { text: String },
+    /// Lock keys after a focus change; all held keys must be released.
+    Synchronize { caps_lock: bool, num_lock: bool, scroll_lock: bool },
+    /// The pointer moved, in desktop pixels.
+    PointerMotion { x: u16, y: u16 },
+    /// A button by evdev code (BTN_LEFT, ...).
+    PointerButton { button: u32, pressed: bool },
+    /// Wheel rotation in v120 units, positive down / right (Wayland's sense).
+    Wheel { vertical_v120: i32, horizontal_v120: i32 },
+    /// The client's monitors changed (display control): a new layout, sizes or scales.
+    Layout { monitors: Vec<HostMonitor> },
+    /// The host showed the frame: time for the apps' frame callbacks.
+    FrameDone { frame: u64 },
+    /// The host lost its picture (new graphics surface, refresh request): send the whole
+    /// desktop with the next frame.
+    Refresh,
+    /// The host lost a RemoteApp window's picture: send all of it with the next frame.
+    RefreshWindow { window: u32 },
+    /// How this RemoteApp host shows window surfaces: `scaled` when it scales each surface to
+    /// its window (EGFX scaled-window mapping); else it draws them pixel for pixel, so window
+    /// images must have the window's size.
+    WindowMapping { scaled: bool },
+    /// A RemoteApp request of the host (activate, system command, ...). Host moves and
+    /// sizes come as `WindowPlaced`.
+    Rail(RailEvent),
+    /// The host moved or sized a RemoteApp window itself (the end of a local move/size, or
+    /// a snap): where the window proper now is, in host pixels, and whether its size changed.
+    WindowPlaced { window: u32, client: HostRect, resized: bool },
+    /// The host's clipboard: a copy, data for a paste, or a paste of Linux data.
+    Clipboard(ClipboardEvent),
+}
+
+/// A changed part of one RemoteApp window: tiles in the window's surface pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowFrame {
+    pub window: u32,
+    /// The compositor's frame number, echoed in `HostEvent::FrameDone`.
+    pub frame: u64,
+    pub tiles: Vec<Tile>,
+}
+
+/// A changed rectangle of the desktop with its pixels: BGRA bytes (ARGB8888 little endian),
+/// `width * 4` bytes a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+    pub bgra: Vec<u8>,
+}
+
+/// A frame of the desktop: the damaged tiles since the previous frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesktopFrame {
+    /// The compositor's frame number, echoed in `HostEvent::FrameDone`.
+    pub frame: u64,
+    pub width: u16,
+    pub height: u16,
+    pub tiles: Vec<Tile>,
+}

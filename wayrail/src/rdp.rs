@@ -1,0 +1,40 @@
+//! The RDP server behind the compositor's `rdp` backend: its settings from the config, and
+//! the server started as the compositor's `HostLink`.
+
+use calloop::channel::Sender;
+use wayrail_compositor::config::{self, Config, Takeover};
+use wayrail_link::{HostEvent, HostLink};
+use wayrail_rdp::{ListenAddr, RdpConfig, RdpServer};
+
+pub fn start(config: &Config, host: Sender<HostEvent>) -> anyhow::Result<Box<dyn HostLink>> {
+    Ok(Box::new(RdpServer::spawn(rdp_config(config)?, host)?))
+}
+
+pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
+    let rdp = &config.rdp;
+    let tls = match (&rdp.tls_cert, &rdp.tls_key) {
+        (Some(cert), Some(key)) => wayrail_rdp::tls::TlsSource::Files { cert: cert.clone(), key: key.clone() },
+        (None, None) => wayrail_rdp::tls::TlsSource::StateDir(config::state_dir()?),
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
+    let credentials = crate::login::resolve(rdp, &config::state_dir()?)?.map(|login| login.credentials);
+    let listen = if rdp.listen.is_empty() { vec![ListenAddr::default()] } else { rdp.listen.clone() };
+    let first = config.outputs.first().cloned().unwrap_or_default();
+    Ok(RdpConfig {
+        listen,
+        tls,
+        credentials,
+        takeover: takeover(rdp.takeover),
+        default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
+        limits: Default::default(),
+        exec: config.rail.exec.clone(),
+    })
+}
+
+fn takeover(policy: Takeover) -> wayrail_rdp::Takeover {
+    match policy {
+        Takeover::SameUser => wayrail_rdp::Takeover::SameUser,
+        Takeover::Never => wayrail_rdp::Takeover::Never,
+        Takeover::Any => wayrail_rdp::Takeover::Any,
+    }
+}
