@@ -9,7 +9,6 @@ use anyhow::{bail, Context};
 use smithay::reexports::calloop::EventLoop;
 use smithay::reexports::wayland_server::Display;
 use wayrail_compositor::config::{Config, XwaylandMode};
-use wayrail_compositor::render::Composer;
 use wayrail_compositor::state::State;
 use wayrail_compositor::window::{DamageRect, WindowId};
 use wayrail_testclient::wayland_client::{Connection, EventQueue};
@@ -199,7 +198,6 @@ fn area(rects: &[DamageRect]) -> i64 {
 
 fn measure(
     bench: &mut InProcess,
-    composer: &mut Composer,
     change: Change,
     target: Target,
     warmup: usize,
@@ -217,16 +215,17 @@ fn measure(
         let commit = bench.client_frame(change)?;
         let expected = bench.expected(probe);
         let t = Instant::now();
+        // The compositor's own composer: commits tell it what changed.
+        let State { core, composer, .. } = &mut bench.state;
         let (took, damage, pixel) = match target {
             Target::Window => {
-                let (frame, origin) =
-                    composer.render_window(&bench.state, id, 1.0)?.context("render_window: no content")?;
+                let (frame, origin) = composer.render_window(core, id, 1.0)?.context("render_window: no content")?;
                 let took = t.elapsed();
                 let pixel = frame.pixel((origin.x + probe.0) as usize, (origin.y + probe.1) as usize);
                 (took, frame.damage, pixel)
             }
             Target::Output => {
-                let frame = composer.render_output(&bench.state, &output)?;
+                let frame = composer.render_output(core, &output)?;
                 let took = t.elapsed();
                 let pixel = frame.pixel((wx + probe.0) as usize, (wy + probe.1) as usize);
                 (took, frame.damage, pixel)
@@ -283,7 +282,6 @@ pub(crate) fn composition_section() -> anyhow::Result<()> {
     println!("\"commit p50\" is the server's handling of the client's commit (dispatch + after_dispatch).");
     println!("The rendered pixel under the change is compared with what the client drew, every frame.");
     let mut bench = InProcess::new().context("setting up the in-process compositor and client")?;
-    let mut composer = Composer::new()?;
     println!();
     println!(
         "{:<7} {:<13} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}  check",
@@ -296,7 +294,7 @@ pub(crate) fn composition_section() -> anyhow::Result<()> {
                 Target::Window => "window",
                 Target::Output => "output",
             };
-            let s = measure(&mut bench, &mut composer, change, target, warmup, frames)
+            let s = measure(&mut bench, change, target, warmup, frames)
                 .with_context(|| format!("measuring {name} / {}", change.label()))?;
             println!(
                 "{:<7} {:<13} {:>6} {:>10.1} {:>10.1} {:>10.1} {:>10} {:>7.2} {:>10.0}  {}",

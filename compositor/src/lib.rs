@@ -16,6 +16,7 @@ pub mod render;
 pub mod server;
 pub mod state;
 pub mod window;
+pub mod window_image;
 pub mod xwayland;
 
 pub use server::{Server, ServerOptions};

@@ -1,6 +1,8 @@
 //! Composition with pixman: each window into its own offscreen image (what a remoting backend
-//! sends), and whole outputs (the full-desktop mode, `nested`, screenshots). Damage tracking
-//! makes an unchanged window cost nothing and a small change yield a small rectangle.
+//! sends), and whole outputs (the full-desktop mode, `nested`, screenshots). A window image is
+//! redrawn where its commits damaged it (`window_image`); outputs, where many windows, popups
+//! and the cursor overlap and move, use smithay's damage tracker. Either way an unchanged
+//! window costs nothing and a small change yields a small rectangle.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -24,6 +26,7 @@ use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, Trav
 
 use crate::state::Core;
 use crate::window::{DamageRect, WindowId};
+use crate::window_image::WindowImage;
 
 pub fn surface_has_buffer(surface: &WlSurface) -> bool {
     with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false)
@@ -192,12 +195,17 @@ impl Target {
     }
 
     fn frame(&self, damage: Vec<DamageRect>) -> Frame<'_> {
-        let (w, h, stride) = (self.image.width(), self.image.height(), self.image.stride());
-        // SAFETY: the image owns `stride * height` bytes for as long as `self` lives, and the
-        // returned frame borrows `self`.
-        let data = unsafe { std::slice::from_raw_parts(self.image.data() as *const u8, stride * h) };
-        Frame { width: w, height: h, stride, data, damage }
+        frame_of(&self.image, damage)
     }
+}
+
+/// An image's pixels with the damage of its last render.
+pub(crate) fn frame_of<'a>(image: &'a pixman::Image<'static, 'static>, damage: Vec<DamageRect>) -> Frame<'a> {
+    let (w, h, stride) = (image.width(), image.height(), image.stride());
+    // SAFETY: the image owns `stride * height` bytes for as long as it lives, and the returned
+    // frame borrows it.
+    let data = unsafe { std::slice::from_raw_parts(image.data() as *const u8, stride * h) };
+    Frame { width: w, height: h, stride, data, damage }
 }
 
 fn to_damage_rects(rects: Option<&Vec<Rectangle<i32, Physical>>>) -> Vec<DamageRect> {
@@ -209,11 +217,11 @@ fn to_damage_rects(rects: Option<&Vec<Rectangle<i32, Physical>>>) -> Vec<DamageR
 /// Owns the pixman renderer and one offscreen target per window and per output.
 pub struct Composer {
     renderer: PixmanRenderer,
-    windows: HashMap<WindowId, Target>,
+    windows: HashMap<WindowId, WindowImage>,
     outputs: HashMap<String, Target>,
     cursor: Option<Target>,
     /// Screenshots' own targets (see [`Composer::for_screenshot`]).
-    shot_windows: HashMap<WindowId, Target>,
+    shot_windows: HashMap<WindowId, WindowImage>,
     shot_outputs: HashMap<String, Target>,
 }
 
@@ -271,21 +279,23 @@ impl Composer {
             (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);
         let reuse = self.windows.get(&id).is_some_and(|t| t.size() == size && t.scale == scale);
         if !reuse {
-            self.windows.insert(id, Target::new(&mut self.renderer, size, scale)?);
+            self.windows.insert(id, WindowImage::new(&mut self.renderer, size, scale)?);
         }
-        let target = self.windows.get_mut(&id).unwrap();
+        let image = self.windows.get_mut(&id).unwrap();
         let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> =
             render_elements_from_surface_tree(&mut self.renderer, &root, origin, scale, 1.0, Kind::Unspecified);
-        let damage = {
-            let mut fb = self.renderer.bind(&mut target.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;
-            let result = target
-                .tracker
-                .render_output(&mut self.renderer, &mut fb, target.age, &elements, [0.0, 0.0, 0.0, 0.0])
-                .map_err(|e| anyhow::anyhow!("render window {id}: {e:?}"))?;
-            to_damage_rects(result.damage)
-        };
-        target.age = 1;
-        Ok(Some((target.frame(damage), origin)))
+        let frame = image.draw(&mut self.renderer, &elements, origin).map_err(|e| e.context(format!("window {id}")))?;
+        Ok(Some((frame, origin)))
+    }
+
+    /// A commit changed these rectangles of a window (pixels at `scale`, relative to its root
+    /// surface): its images redraw them, and only them, next time.
+    pub fn window_damaged(&mut self, id: WindowId, scale: f64, rects: &[DamageRect]) {
+        for images in [&mut self.windows, &mut self.shot_windows] {
+            if let Some(image) = images.get_mut(&id) {
+                image.damaged(scale, rects);
+            }
+        }
     }
 
     /// Composes a cursor surface tree at `scale`; None while it has no content.

@@ -62,6 +62,7 @@ impl CompositorHandler for State {
             let scale = self.windows.get(id).map_or(1.0, |w| w.scale);
             let rects = crate::render::take_window_damage(&root, scale);
             if !rects.is_empty() {
+                self.composer.window_damaged(id, scale, &rects);
                 self.output_damaged = true;
                 self.frame_requested = true;
                 self.windows.damaged(id, rects);

@@ -1,0 +1,158 @@
+//! A window's own image, kept between frames and redrawn where its commits said it changed.
+//! The rectangles the commit handler computes (`render::take_window_damage`) are the only
+//! damage a window image knows: they go into the window model's `Damaged` event and here, and
+//! what is redrawn here is what a transport sends. Nothing is computed twice.
+
+use smithay::backend::allocator::Fourcc;
+use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
+use smithay::backend::renderer::element::{Element, Id, RenderElement};
+use smithay::backend::renderer::pixman::PixmanRenderer;
+use smithay::backend::renderer::{Bind, Color32F, Frame as _, Offscreen, Renderer};
+use smithay::reexports::pixman;
+use smithay::utils::{Buffer, Physical, Point, Rectangle, Size};
+
+use crate::render::{frame_of, Frame, MAX_IMAGE_SIDE};
+use crate::window::DamageRect;
+
+/// Past this many rectangles a redraw takes their bounding box: one larger blit is cheaper
+/// than many tiny ones, and the list cannot grow with a client's commits.
+const MAX_RECTS: usize = 32;
+
+pub struct WindowImage {
+    image: pixman::Image<'static, 'static>,
+    pub scale: f64,
+    /// What commits damaged since the last draw, in pixels at `scale` relative to the root
+    /// surface; `None`: everything (a new image, or damage at another scale).
+    pending: Option<Vec<Rectangle<i32, Physical>>>,
+    /// Each surface's element and where it was drawn the last time: a surface that appears,
+    /// goes, moves, resizes or restacks makes the next draw a full one.
+    layout: Vec<(Id, Rectangle<i32, Physical>)>,
+}
+
+impl WindowImage {
+    pub fn new(renderer: &mut PixmanRenderer, size: Size<i32, Physical>, scale: f64) -> anyhow::Result<Self> {
+        if size.w > MAX_IMAGE_SIDE || size.h > MAX_IMAGE_SIDE {
+            anyhow::bail!(
+                "a {}x{} window is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}; not composed",
+                size.w,
+                size.h
+            );
+        }
+        let image = renderer
+            .create_buffer(Fourcc::Argb8888, Size::<i32, Buffer>::from((size.w.max(1), size.h.max(1))))
+            .map_err(|e| anyhow::anyhow!("window image {size:?}: {e}"))?;
+        Ok(Self { image, scale, pending: None, layout: Vec::new() })
+    }
+
+    pub fn size(&self) -> Size<i32, Physical> {
+        (self.image.width() as i32, self.image.height() as i32).into()
+    }
+
+    /// A commit changed these rectangles, computed at `scale`.
+    pub fn damaged(&mut self, scale: f64, rects: &[DamageRect]) {
+        if scale != self.scale {
+            self.pending = None;
+        }
+        if let Some(pending) = &mut self.pending {
+            pending.extend(rects.iter().map(|r| Rectangle::new((r.x, r.y).into(), (r.width, r.height).into())));
+        }
+    }
+
+    /// Redraws what changed since the last draw; the frame's damage is exactly that, in
+    /// rectangles that do not overlap (a translucent surface drawn twice over a spot would
+    /// blend twice). `origin` is where the root surface sits in the image.
+    pub fn draw(
+        &mut self,
+        renderer: &mut PixmanRenderer,
+        elements: &[WaylandSurfaceRenderElement<PixmanRenderer>],
+        origin: Point<i32, Physical>,
+    ) -> anyhow::Result<Frame<'_>> {
+        let whole = Rectangle::from_size(self.size());
+        let layout: Vec<_> = elements.iter().map(|e| (e.id().clone(), e.geometry(self.scale.into()))).collect();
+        let pending = self.pending.replace(Vec::new());
+        let damage = match pending {
+            Some(rects) if layout == self.layout => disjoint(rects.into_iter().filter_map(|mut r| {
+                r.loc += origin;
+                r.intersection(whole)
+            })),
+            _ => vec![whole],
+        };
+        self.layout = layout;
+        if !damage.is_empty() {
+            let mut fb = renderer.bind(&mut self.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;
+            let mut frame = renderer
+                .render(&mut fb, whole.size, smithay::utils::Transform::Normal)
+                .map_err(|e| anyhow::anyhow!("render: {e}"))?;
+            frame.clear(Color32F::TRANSPARENT, &damage).map_err(|e| anyhow::anyhow!("clear: {e}"))?;
+            // Elements come topmost first.
+            for element in elements.iter().rev() {
+                let at = element.geometry(self.scale.into());
+                let local: Vec<_> = damage
+                    .iter()
+                    .filter_map(|d| d.intersection(at))
+                    .map(|mut d| {
+                        d.loc -= at.loc;
+                        d
+                    })
+                    .collect();
+                if !local.is_empty() {
+                    element
+                        .draw(&mut frame, element.src(), at, &local, &[])
+                        .map_err(|e| anyhow::anyhow!("draw: {e}"))?;
+                }
+            }
+            // Pixman draws synchronously: the pixels are there when `finish` returns.
+            let _done = frame.finish().map_err(|e| anyhow::anyhow!("finish: {e}"))?;
+        }
+        let rects = damage.iter().map(|r| DamageRect { x: r.loc.x, y: r.loc.y, width: r.size.w, height: r.size.h });
+        Ok(frame_of(&self.image, rects.collect()))
+    }
+}
+
+/// The same area as `rects`, in rectangles that do not overlap; their bounding box when
+/// there would be too many.
+fn disjoint(rects: impl Iterator<Item = Rectangle<i32, Physical>>) -> Vec<Rectangle<i32, Physical>> {
+    let rects: Vec<_> = rects.collect();
+    let bounding_box = || vec![rects.iter().skip(1).fold(rects[0], |acc, r| acc.merge(*r))];
+    if rects.len() > MAX_RECTS {
+        return bounding_box();
+    }
+    let mut out: Vec<Rectangle<i32, Physical>> = Vec::new();
+    for rect in &rects {
+        out.extend(Rectangle::subtract_rects_many([*rect], out.iter().copied()));
+        if out.len() > 4 * MAX_RECTS {
+            return bounding_box();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(x: i32, y: i32, w: i32, h: i32) -> Rectangle<i32, Physical> {
+        Rectangle::new((x, y).into(), (w, h).into())
+    }
+
+    fn area(rects: &[Rectangle<i32, Physical>]) -> i32 {
+        rects.iter().map(|r| r.size.w * r.size.h).sum()
+    }
+
+    #[test]
+    fn overlapping_damage_becomes_disjoint_rectangles_of_the_same_area() {
+        let out = disjoint([r(0, 0, 10, 10), r(5, 5, 10, 10), r(0, 0, 10, 10)].into_iter());
+        assert_eq!(area(&out), 100 + 100 - 25);
+        for (i, a) in out.iter().enumerate() {
+            for b in &out[i + 1..] {
+                assert!(!a.overlaps(*b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn many_rectangles_become_their_bounding_box() {
+        let out = disjoint((0..100).map(|i| r(i * 20, 0, 10, 10)));
+        assert_eq!(out, [r(0, 0, 1990, 10)]);
+    }
+}
