@@ -175,18 +175,22 @@ pub const MAX_IMAGE_SIDE: i32 = 8192;
 /// The largest side of a cursor image.
 pub const MAX_CURSOR_SIDE: i32 = 512;
 
+/// An offscreen ARGB8888 image of `size`, refused beyond `MAX_IMAGE_SIDE`.
+pub(crate) fn offscreen_image(
+    renderer: &mut PixmanRenderer,
+    size: Size<i32, Physical>,
+) -> anyhow::Result<pixman::Image<'static, 'static>> {
+    if size.w > MAX_IMAGE_SIDE || size.h > MAX_IMAGE_SIDE {
+        anyhow::bail!("a {}x{} image is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}; not composed", size.w, size.h);
+    }
+    renderer
+        .create_buffer(Fourcc::Argb8888, Size::<i32, Buffer>::from((size.w.max(1), size.h.max(1))))
+        .map_err(|e| anyhow::anyhow!("offscreen image {size:?}: {e}"))
+}
+
 impl Target {
     fn new(renderer: &mut PixmanRenderer, size: Size<i32, Physical>, scale: f64) -> anyhow::Result<Self> {
-        if size.w > MAX_IMAGE_SIDE || size.h > MAX_IMAGE_SIDE {
-            anyhow::bail!(
-                "a {}x{} image is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}; not composed",
-                size.w,
-                size.h
-            );
-        }
-        let image = renderer
-            .create_buffer(Fourcc::Argb8888, Size::<i32, Buffer>::from((size.w.max(1), size.h.max(1))))
-            .map_err(|e| anyhow::anyhow!("offscreen image {size:?}: {e}"))?;
+        let image = offscreen_image(renderer, size)?;
         Ok(Self { image, tracker: OutputDamageTracker::new(size, scale, Transform::Normal), scale, age: 0 })
     }
 

@@ -3,15 +3,14 @@
 //! damage a window image knows: they go into the window model's `Damaged` event and here, and
 //! what is redrawn here is what a transport sends. Nothing is computed twice.
 
-use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
 use smithay::backend::renderer::element::{Element, Id, RenderElement};
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::{Bind, Color32F, Frame as _, Offscreen, Renderer};
+use smithay::backend::renderer::{Bind, Color32F, Frame as _, Renderer};
 use smithay::reexports::pixman;
-use smithay::utils::{Buffer, Physical, Point, Rectangle, Size};
+use smithay::utils::{Physical, Point, Rectangle, Size};
 
-use crate::render::{frame_of, Frame, MAX_IMAGE_SIDE};
+use crate::render::{frame_of, offscreen_image, Frame};
 use crate::window::DamageRect;
 
 /// Past this many rectangles a redraw takes their bounding box: one larger blit is cheaper
@@ -31,16 +30,7 @@ pub struct WindowImage {
 
 impl WindowImage {
     pub fn new(renderer: &mut PixmanRenderer, size: Size<i32, Physical>, scale: f64) -> anyhow::Result<Self> {
-        if size.w > MAX_IMAGE_SIDE || size.h > MAX_IMAGE_SIDE {
-            anyhow::bail!(
-                "a {}x{} window is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}; not composed",
-                size.w,
-                size.h
-            );
-        }
-        let image = renderer
-            .create_buffer(Fourcc::Argb8888, Size::<i32, Buffer>::from((size.w.max(1), size.h.max(1))))
-            .map_err(|e| anyhow::anyhow!("window image {size:?}: {e}"))?;
+        let image = offscreen_image(renderer, size)?;
         Ok(Self { image, scale, pending: None, layout: Vec::new() })
     }
 
