@@ -159,6 +159,24 @@ pub struct Config {
     pub rdp: RdpSettings,
     pub clipboard: ClipboardSettings,
     pub rail: RailSettings,
+    pub vail: VailSettings,
+}
+
+/// `[vail]`: RemoteApp window pixels through shared memory, for hosts that map it (gfxredir).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VailSettings {
+    /// Offer VAIL to hosts (default true); hosts that cannot take it get EGFX either way.
+    pub enabled: bool,
+    /// The folder the host maps; `$WSL2_SHARED_MEMORY_MOUNT_POINT` wins over it, and without
+    /// either pools go to `$XDG_RUNTIME_DIR/wayrail-shm`.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for VailSettings {
+    fn default() -> Self {
+        Self { enabled: true, dir: None }
+    }
 }
 
 /// `[rail]`: RemoteApp.

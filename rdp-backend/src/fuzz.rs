@@ -65,6 +65,7 @@ impl PreAuth {
                 host,
                 pointer,
                 exec: crate::ExecPolicy::default(),
+                vail_dir: None,
             };
             let (mut read, mut write) = tokio::io::split(client);
             let input = data.to_vec();

@@ -52,6 +52,8 @@ pub struct RdpConfig {
     pub limits: Limits,
     /// Which programs a RemoteApp client may start (`[rail] exec`).
     pub exec: ExecPolicy,
+    /// Where VAIL's shared-memory pools go; `None`: RemoteApp windows go over EGFX only.
+    pub vail_dir: Option<std::path::PathBuf>,
 }
 
 /// Limits on what a peer can hold of the server. `Limits::default()` is what wayrail uses.

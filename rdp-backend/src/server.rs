@@ -340,6 +340,7 @@ async fn serve(
                     host: host.clone(),
                     pointer: pointer.clone(),
                     exec: config.exec.clone(),
+                    vail_dir: config.vail_dir.clone(),
                 };
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }

@@ -375,6 +375,29 @@ impl VailChannel {
     }
 }
 
+impl VailChannel {
+    /// Copies tiles (each a rectangle of the window's content with its BGRA pixels, `width * 4`
+    /// bytes a row) into the window's pool and presents their union.
+    pub fn write_tiles_and_present<'a>(
+        &mut self,
+        window_id: u64,
+        tiles: impl IntoIterator<Item = (Rect, &'a [u8])>,
+        target: (u32, u32),
+        opaque: bool,
+    ) -> Result<Presented, VailError> {
+        let pool = self.pool_for_writing(window_id)?;
+        let (w, h) = (pool.width(), pool.height());
+        let (mut bytes_copied, mut dirty) = (0, Rect::default());
+        for (at, pixels) in tiles {
+            bytes_copied += pool.write_rect(at, pixels, at.width as usize * crate::pool::BYTES_PER_PIXEL);
+            dirty = dirty.union(&at.clip(w, h));
+        }
+        self.stats.bytes_copied += bytes_copied as u64;
+        let present_id = self.present(window_id, dirty, target, opaque)?;
+        Ok(Presented { present_id, dirty, bytes_copied })
+    }
+}
+
 #[cfg(test)]
 #[path = "channel_tests.rs"]
 mod tests;

@@ -235,6 +235,26 @@ impl Pool {
         }
         copied
     }
+
+    /// Copies a block of pixels (`src`: `at.width` x `at.height` BGRA pixels, `src_stride`
+    /// bytes a row) to `at` in the pool, clipped to the pool and to what `src` holds; returns
+    /// the bytes copied. For damage that arrives as tiles rather than as a whole image.
+    pub fn write_rect(&mut self, at: Rect, src: &[u8], src_stride: usize) -> usize {
+        let stride = self.stride() as usize;
+        let rows_in_src = src.len().checked_div(src_stride).unwrap_or(0);
+        let cols_in_src = src_stride / BYTES_PER_PIXEL;
+        let width = (at.width as usize).min(cols_in_src).min(self.width.saturating_sub(at.x) as usize);
+        let height = (at.height as usize).min(rows_in_src).min(self.height.saturating_sub(at.y) as usize);
+        if width == 0 || height == 0 {
+            return 0;
+        }
+        let len = width * BYTES_PER_PIXEL;
+        for row in 0..height {
+            let to = (at.y as usize + row) * stride + at.x as usize * BYTES_PER_PIXEL;
+            self.map[to..to + len].copy_from_slice(&src[row * src_stride..row * src_stride + len]);
+        }
+        len * height
+    }
 }
 
 impl Drop for Pool {

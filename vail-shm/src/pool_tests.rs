@@ -200,3 +200,23 @@ fn pool_dir_makes_the_configured_folder_private() {
     std::fs::write(&file, b"").unwrap();
     assert!(matches!(pool_dir(Some(&file)), Err(PoolError::Folder { .. })));
 }
+
+#[test]
+fn a_tile_lands_at_its_place_and_is_clipped_to_the_pool() {
+    let d = dir();
+    let mut pool = Pool::create(d.path(), 8, 6).unwrap();
+    // A 3x2 tile of the source's pixels (0..3, 0..2), written at (2, 1).
+    let tile = source(3, 2, 12);
+    assert_eq!(pool.write_rect(Rect::new(2, 1, 3, 2), &tile, 12), 3 * 2 * 4);
+    assert_eq!(pixel(&pool, 2, 1), [0, 0, 0x5A, 0xFF]);
+    assert_eq!(pixel(&pool, 4, 2), [2, 1, 0x5A, 0xFF]);
+    assert_eq!(pixel(&pool, 1, 1), [0; 4], "left of the tile");
+    assert_eq!(pixel(&pool, 5, 2), [0; 4], "right of the tile");
+    // Past the right and bottom edges only what fits is written.
+    let big = source(4, 4, 16);
+    assert_eq!(pool.write_rect(Rect::new(6, 4, 4, 4), &big, 16), 2 * 2 * 4);
+    assert_eq!(pixel(&pool, 7, 5), [1, 1, 0x5A, 0xFF]);
+    // A tile that claims more rows than it holds writes the rows it has.
+    assert_eq!(pool.write_rect(Rect::new(0, 0, 2, 5), &tile[..12], 12), 2 * 4);
+    assert_eq!(pool.write_rect(Rect::new(9, 0, 2, 2), &tile, 12), 0, "outside");
+}

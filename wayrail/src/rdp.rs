@@ -28,7 +28,31 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
         limits: Default::default(),
         exec: config.rail.exec.clone(),
+        vail_dir: vail_dir(config),
     })
+}
+
+/// The folder for VAIL pools, cleared of what a crashed wayrail left; None (EGFX only) when
+/// VAIL is off or no folder is usable.
+fn vail_dir(config: &Config) -> Option<std::path::PathBuf> {
+    if !config.vail.enabled {
+        return None;
+    }
+    let dir = match wayrail_vail::pool_dir(config.vail.dir.as_deref()) {
+        Ok(dir) => dir,
+        Err(e) => {
+            tracing::warn!("VAIL is off, RemoteApp windows go over EGFX: {e}");
+            return None;
+        }
+    };
+    match wayrail_vail::sweep_stale(&dir) {
+        Ok(removed) if !removed.is_empty() => {
+            tracing::info!(count = removed.len(), dir = %dir.display(), "removed stale VAIL pools")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(dir = %dir.display(), "looking for stale VAIL pools: {e}"),
+    }
+    Some(dir)
 }
 
 fn takeover(policy: Takeover) -> wayrail_rdp::Takeover {

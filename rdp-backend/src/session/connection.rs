@@ -178,6 +178,7 @@ pub(super) struct Accepted {
     pub large_pointer: bool,
     pub gfx_events: mpsc::UnboundedReceiver<GfxEvent>,
     pub layouts: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
+    pub vail_events: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
 }
 
 /// Runs the connection sequence with its time limit and checks the login: TLS, then the user
@@ -188,12 +189,16 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
     acceptor.set_honor_client_desktop_size(Some(MAX_DESKTOP));
     let (gfx_tx, gfx_events) = mpsc::unbounded_channel();
     let (display_tx, layouts) = mpsc::unbounded_channel();
-    acceptor.attach_static_channel(CappedDrdynvc::new(
-        DrdynvcServer::new()
-            .with_dynamic_channel(GraphicsPipelineServer::new(Box::new(GfxHandler { events: gfx_tx })))
-            .with_dynamic_channel(DisplayControlServer::new(Box::new(DisplayHandler { tx: display_tx }))),
-        setup.id,
-    ));
+    let (vail_tx, vail_events) = mpsc::unbounded_channel();
+    let mut dvcs = DrdynvcServer::new()
+        .with_dynamic_channel(GraphicsPipelineServer::new(Box::new(GfxHandler { events: gfx_tx })))
+        .with_dynamic_channel(DisplayControlServer::new(Box::new(DisplayHandler { tx: display_tx })));
+    if let Some(dir) = &setup.vail_dir {
+        // Hosts that cannot map our pools never open it.
+        let events = Box::new(move |event| drop(vail_tx.send(event)));
+        dvcs = dvcs.with_dynamic_channel(wayrail_vail::GfxRedirServer::new(dir.clone(), events));
+    }
+    acceptor.attach_static_channel(CappedDrdynvc::new(dvcs, setup.id));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
 
@@ -301,6 +306,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         large_pointer,
         gfx_events,
         layouts,
+        vail_events,
     })
 }
 

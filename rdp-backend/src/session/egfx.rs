@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use ironrdp_dvc::{encode_dvc_messages, DrdynvcServer};
+use ironrdp_dvc::{encode_dvc_messages, DrdynvcServer, DvcMessage, DvcServerProcessor};
 use ironrdp_egfx::server::GraphicsPipelineServer;
 use ironrdp_svc::{server_encode_svc_messages, ChannelFlags};
 
@@ -60,22 +60,33 @@ impl Connection {
         &mut self,
         f: impl FnOnce(&mut GraphicsPipelineServer) -> T,
     ) -> anyhow::Result<Option<T>> {
+        self.with_dvc(|gfx: &mut GraphicsPipelineServer| {
+            let value = f(gfx);
+            (value, gfx.drain_output())
+        })
+        .await
+    }
+
+    /// Runs `f` on the dynamic channel of type `P` and writes the messages it returns; None
+    /// when the client has not opened that channel.
+    pub(super) async fn with_dvc<P: DvcServerProcessor + 'static, T>(
+        &mut self,
+        f: impl FnOnce(&mut P) -> (T, Vec<DvcMessage>),
+    ) -> anyhow::Result<Option<T>> {
         let user = self.result.user_channel_id;
         let Some(drdynvc_id) = self.channel_id::<CappedDrdynvc>() else {
             return Ok(None);
         };
         let Some(drdynvc) = self.drdynvc() else { return Ok(None) };
-        let Some(gfx_id) = drdynvc.get_channel_id_by_type::<GraphicsPipelineServer>() else {
+        let Some(dvc_id) = drdynvc.get_channel_id_by_type::<P>() else {
             return Ok(None);
         };
-        let Some(mut channel) = drdynvc.dvc_by_id_mut::<GraphicsPipelineServer>(gfx_id) else {
+        let Some(mut channel) = drdynvc.dvc_by_id_mut::<P>(dvc_id) else {
             return Ok(None);
         };
-        let gfx = channel.processor_mut();
-        let value = f(gfx);
-        let messages = gfx.drain_output();
+        let (value, messages) = f(channel.processor_mut());
         if !messages.is_empty() {
-            let svc = encode_dvc_messages(gfx_id, messages, ChannelFlags::SHOW_PROTOCOL)?;
+            let svc = encode_dvc_messages(dvc_id, messages, ChannelFlags::SHOW_PROTOCOL)?;
             let bytes = server_encode_svc_messages(svc, drdynvc_id, user)?;
             self.write(&bytes).await?;
         }

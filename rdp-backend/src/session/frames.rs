@@ -1,12 +1,13 @@
 //! Every frame the compositor handed to a session, until the apps may draw again: the one
 //! place that tells the compositor a frame is done (`HostEvent::FrameDone`).
 //!
-//! A frame is done when the client acknowledged its EGFX frame, when it could not be shown
+//! A frame is done when the client acknowledged its EGFX frame or the VAIL present it went
+//! out as (a window's pixels in shared memory), when it could not be shown
 //! at all (no surface, output suppressed, bitmap updates, a stale size), when the client
 //! suspended acknowledgements, when the desktop changed size under it, and when the session
 //! ends. No frame is done twice, and none is left waiting.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use crate::HostEvent;
 
@@ -27,13 +28,15 @@ pub(crate) struct FrameTracker<S: FrameSink = calloop::channel::Sender<HostEvent
     sink: S,
     /// EGFX frame id → compositor frame number, oldest first.
     in_flight: VecDeque<(u32, u64)>,
+    /// VAIL present id → compositor frame number.
+    presents: HashMap<u64, u64>,
     /// The client suspended frame acknowledgements: frames count as shown once sent.
     acks_suspended: bool,
 }
 
 impl<S: FrameSink> FrameTracker<S> {
     pub fn new(sink: S) -> Self {
-        FrameTracker { sink, in_flight: VecDeque::new(), acks_suspended: false }
+        FrameTracker { sink, in_flight: VecDeque::new(), presents: HashMap::new(), acks_suspended: false }
     }
 
     /// A frame that nothing will acknowledge (not shown, or shown without EGFX): done now.
@@ -70,9 +73,26 @@ impl<S: FrameSink> FrameTracker<S> {
         changed
     }
 
+    /// A window's part of a frame went out as VAIL present `present_id`.
+    pub fn presented(&mut self, frame: u64, present_id: u64) {
+        self.presents.insert(present_id, frame);
+    }
+
+    /// The host is done with a VAIL present (acknowledged, or ended by a resize or a close).
+    pub fn present_done(&mut self, present_id: u64) {
+        if let Some(frame) = self.presents.remove(&present_id) {
+            self.sink.frame_done(frame);
+        }
+    }
+
     /// Nothing in flight will be acknowledged (new graphics, session end): all done now.
     pub fn release_all(&mut self) {
         for (_, frame) in self.in_flight.drain(..) {
+            self.sink.frame_done(frame);
+        }
+        let mut presents: Vec<(u64, u64)> = self.presents.drain().collect();
+        presents.sort_unstable();
+        for (_, frame) in presents {
             self.sink.frame_done(frame);
         }
     }
@@ -121,6 +141,19 @@ mod tests {
         }
         assert!(record.take().is_empty());
         (tracker, record)
+    }
+
+    #[test]
+    fn a_vail_present_is_done_once_by_its_ack_or_at_the_end() {
+        let (mut t, done) = tracker(&[]);
+        t.presented(10, 1);
+        t.presented(11, 2);
+        t.present_done(2);
+        t.present_done(2);
+        t.present_done(99);
+        assert_eq!(done.take(), vec![11], "once, and nothing for a present never sent");
+        t.release_all();
+        assert_eq!(done.take(), vec![10]);
     }
 
     #[test]

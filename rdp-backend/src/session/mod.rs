@@ -12,6 +12,7 @@ mod frames;
 mod input;
 mod queue;
 mod rail;
+mod vail;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -61,6 +62,8 @@ pub(crate) struct SessionSetup {
     pub pointer: tokio::sync::watch::Receiver<Option<crate::Pointer>>,
     /// Which programs the client may start.
     pub exec: crate::ExecPolicy,
+    /// Where VAIL pools go, when the host can take them.
+    pub vail_dir: Option<std::path::PathBuf>,
 }
 
 /// What a session tells the server task.
@@ -132,6 +135,7 @@ async fn session(
         large_pointer,
         gfx_events,
         layouts,
+        vail_events,
     } = accepted;
     tracing::info!(
         session = setup.id,
@@ -172,6 +176,7 @@ async fn session(
         input: InputTranslator::default(),
         desktop: Desktop { width, height, monitors, suppressed: false },
         graphics: Graphics::new(),
+        vail: vail::Vail::default(),
         rail: remote_app.then(RemoteApp::new),
         exec: crate::exec::ExecGate::new(setup.exec.clone()),
         clipboard: ClipboardState::new(setup.id),
@@ -182,7 +187,7 @@ async fn session(
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
     tracing::debug!(session = session.id, large_pointer = session.large_pointer, "pointer support");
-    let reason = session.run(&mut cmds, gfx_events, layouts).await;
+    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events).await;
     session.end(&mut cmds);
     reason
 }
@@ -202,6 +207,8 @@ struct Session {
     input: InputTranslator,
     desktop: Desktop,
     graphics: Graphics,
+    /// Whether RemoteApp windows go through shared memory (gfxredir) in this session.
+    vail: vail::Vail,
     /// Set in RemoteApp sessions.
     rail: Option<RemoteApp>,
     /// What the client may start, and how often (RemoteApp sessions only).
@@ -219,6 +226,7 @@ impl Session {
         cmds: &mut mpsc::Receiver<SessionCmd>,
         mut gfx: mpsc::UnboundedReceiver<GfxEvent>,
         mut display: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
+        mut vail: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
     ) -> anyhow::Result<String> {
         let mut stop = self.conn.stop_signal();
         loop {
@@ -256,6 +264,7 @@ impl Session {
                     }
                 }
                 Some(layout) = display.recv() => self.handle_layout(layout).await?,
+                Some(event) = vail.recv() => self.handle_vail(event).await?,
                 why = connection::wait_stop(&mut stop) => {
                     self.conn.disconnect().await;
                     return Ok(why);

@@ -86,6 +86,9 @@ impl Session {
     }
 
     pub(super) async fn apply_rail(&mut self, command: RailCommand) -> anyhow::Result<()> {
+        if let RailCommand::Remove(id) = &command {
+            self.close_vail_window(*id).await?;
+        }
         let mut actions = Actions::default();
         match self.rail.as_mut() {
             Some(rail) => rail.state.apply(command, &mut actions),
@@ -146,8 +149,12 @@ impl Session {
         Ok(())
     }
 
-    /// A fresh surface for a window, mapped to it; the compositor then repaints the window.
-    async fn create_window_surface(&mut self, id: u32) -> anyhow::Result<()> {
+    /// A fresh surface for a window, mapped to it (or, with VAIL, a shared-memory pool); the
+    /// compositor then repaints the window.
+    pub(super) async fn create_window_surface(&mut self, id: u32) -> anyhow::Result<()> {
+        if self.vail.ready && self.open_vail_window(id).await? {
+            return Ok(());
+        }
         let clear = self.graphics.clear.clone();
         let Some(rail) = self.rail.as_mut() else { return Ok(()) };
         let Some(size) = rail.state.known.get(&id).map(|w| w.surface_size()) else {
@@ -206,6 +213,9 @@ impl Session {
     }
 
     pub(super) async fn send_window_frame(&mut self, frame: WindowFrame) -> anyhow::Result<()> {
+        if self.vail.ready && !self.desktop.suppressed && self.present_vail(&frame).await? {
+            return Ok(());
+        }
         let window = frame.window;
         let surface = self.rail.as_mut().and_then(|r| r.state.surfaces.get_mut(&window));
         let Some(surface) = surface.filter(|_| !self.desktop.suppressed) else {

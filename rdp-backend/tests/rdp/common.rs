@@ -173,6 +173,7 @@ impl TestServer {
             default_size: (1024, 768),
             limits,
             exec,
+            vail_dir: None,
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's
         // runtime; the compositor calls it from plain code, as this thread does.
