@@ -262,6 +262,7 @@ fn handle_request(state: &mut State, request: Request) -> Value {
             "wayland_socket": state.socket_name,
             "x11_display": state.xwl.display.map(|n| format!(":{n}")),
             "backend": format!("{:?}", state.config.backend).to_lowercase(),
+            "transport": state.backend.transport(),
         })),
         Request::Windows => {
             let windows: Vec<Value> = state.windows.iter().map(|w| serde_json::to_value(w).unwrap()).collect();

@@ -89,6 +89,9 @@ pub enum HostEvent {
     Refresh,
     /// The host lost a RemoteApp window's picture: send all of it with the next frame.
     RefreshWindow { window: u32 },
+    /// How window pixels reach this RemoteApp host: `shared_memory` once it took VAIL
+    /// (gfxredir pools), else EGFX surfaces.
+    WindowTransport { shared_memory: bool },
     /// How this RemoteApp host shows window surfaces: `scaled` when it scales each surface to
     /// its window (EGFX scaled-window mapping); else it draws them pixel for pixel, so window
     /// images must have the window's size.

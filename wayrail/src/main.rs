@@ -361,6 +361,9 @@ fn print_human(request: &Request, data: &Value) {
             println!("wayrail {}", s(&data["version"]));
             println!("WAYLAND_DISPLAY={}", s(&data["wayland_socket"]));
             println!("DISPLAY={}", s(&data["x11_display"]));
+            if !data["transport"].is_null() {
+                println!("host connected; window pixels: {}", s(&data["transport"]));
+            }
         }
         Request::Screenshot { .. } => println!("{} ({}x{})", s(&data["path"]), s(&data["width"]), s(&data["height"])),
         Request::Window { .. } | Request::Input { .. } => {}

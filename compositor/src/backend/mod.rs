@@ -26,6 +26,14 @@ impl Backend {
         }
     }
 
+    /// How window pixels reach the connected host (see `Remote::transport`).
+    pub fn transport(&self) -> Option<&'static str> {
+        match self {
+            Backend::Remote(remote) => remote.transport(),
+            _ => None,
+        }
+    }
+
     /// The addresses a remote backend listens on (nothing for the others).
     pub fn listening(&self) -> &[String] {
         match self {

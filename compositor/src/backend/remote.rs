@@ -52,11 +52,24 @@ pub struct Remote {
     cursor_scale: f64,
     /// The RemoteApp host scales window images to their windows (else they must fit exactly).
     scaled_windows: bool,
+    /// Window pixels go through shared memory (VAIL) in this session, else EGFX.
+    shared_memory: bool,
 }
 
 impl Remote {
     pub fn listening(&self) -> &[String] {
         self.link.listening()
+    }
+
+    /// How window pixels reach the connected host: "vail", "egfx", or "desktop" (a full
+    /// desktop session); None without a session.
+    pub fn transport(&self) -> Option<&'static str> {
+        self.session?;
+        Some(match (self.remote_app, self.shared_memory) {
+            (false, _) => "desktop",
+            (true, true) => "vail",
+            (true, false) => "egfx",
+        })
     }
 }
 
@@ -94,6 +107,7 @@ pub fn init(
         host: Default::default(),
         cursor_scale: 1.0,
         scaled_windows: true,
+        shared_memory: false,
     })))
 }
 
@@ -146,6 +160,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 rdp.remote_app = remote_app;
                 rdp.window_frames_in_flight.clear();
                 rdp.scaled_windows = true;
+                rdp.shared_memory = false;
                 rdp.icons_sent.clear();
                 rdp.dirty.clear();
             }
@@ -237,6 +252,11 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 announce_all_windows(rdp, core);
                 core.frame_requested = true;
             }
+        }
+        HostEvent::WindowTransport { shared_memory } => {
+            let Some((rdp, _)) = rdp_of(state) else { return };
+            tracing::info!(shared_memory, "RemoteApp window pixels");
+            rdp.shared_memory = shared_memory;
         }
         HostEvent::Clipboard(event) => crate::clipboard::handle_host_event(state, event),
         HostEvent::FrameDone { frame } => {

@@ -44,6 +44,7 @@ impl Session {
                     "RemoteApp windows go through shared memory (VAIL)"
                 );
                 self.vail.ready = true;
+                self.send_host(HostEvent::WindowTransport { shared_memory: true });
                 if self.graphics.ready {
                     let ids: Vec<u32> =
                         self.rail.as_ref().map_or(Vec::new(), |r| r.state.known.keys().copied().collect());
@@ -54,6 +55,7 @@ impl Session {
             }
             VailEvent::Unusable { reason } => {
                 tracing::info!(session = self.id, "VAIL cannot be used ({reason}); windows go over EGFX");
+                self.send_host(HostEvent::WindowTransport { shared_memory: false });
                 if std::mem::take(&mut self.vail.ready) && self.graphics.ready && self.rail.is_some() {
                     self.reset_window_surfaces().await?;
                 }
