@@ -188,3 +188,44 @@ fn programs_started_by_wayrail_do_not_hold_the_inherited_listener() {
     let held_by_xwayland = held_by_xwayland.expect("no Xwayland child of wayrail");
     assert!(!held_by_xwayland.contains(&inode), "Xwayland inherited the RDP listener {inode}");
 }
+
+/// From a shell without a login session (no `XDG_RUNTIME_DIR`), wayrail makes a private
+/// runtime directory of its own; the startup hint then names it, so the printed command
+/// reaches wayrail as it is.
+#[test]
+fn the_startup_hint_works_from_a_shell_without_a_runtime_dir() {
+    require_programs!("wayland-info");
+    let home = TempDir::new("hint-home");
+    let log = home.path().join("wayrail.log");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut cmd = Command::new(wayrail_bin());
+    cmd.args(["--backend", "headless", "--xwayland", "off"])
+        .env_clear()
+        .env("PATH", &path)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"));
+    let mut wr = wayrail_e2e::Client::spawn_logged("wayrail", cmd, &log);
+    let hint = wait_for(Duration::from_secs(20), || {
+        let text = fs::read_to_string(&log).ok()?;
+        let line = text.lines().find(|l| l.contains("apps: "))?;
+        Some(line.split("apps: ").nth(1)?.split(" foot").next()?.to_owned())
+    })
+    .unwrap_or_else(|| panic!("no startup hint: {}", wr.log_text()));
+    assert!(hint.contains("XDG_RUNTIME_DIR="), "the hint must name the runtime directory: {hint}");
+    let mut app = Command::new("wayland-info");
+    app.env_clear().env("PATH", &path);
+    for pair in hint.split_whitespace() {
+        let (name, value) = pair.split_once('=').unwrap_or_else(|| panic!("not NAME=VALUE: {pair}"));
+        app.env(name, value);
+    }
+    let out = app.stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("running wayland-info");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("wl_compositor"),
+        "the hint's command does not reach wayrail: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wr.signal(libc::SIGTERM);
+    assert!(wr.wait_exit(Duration::from_secs(10)).is_some(), "wayrail did not stop");
+}

@@ -145,6 +145,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     config.rdp.insecure_no_auth = args.insecure_no_auth;
     let rdp = config.rdp.clone();
+    let had_runtime_dir = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| !d.is_empty());
     let mut server = Server::new(ServerOptions { config, runtime_dir: None, remote: Some(Box::new(rdp::start)) })?;
     println!("wayrail is running: WAYLAND_DISPLAY={}", server.socket_name);
     let listening = server.state.backend.listening().to_vec();
@@ -154,7 +155,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if !listening.is_empty() {
         print_login_hint(&rdp, &listening)?;
     }
-    println!("  apps: WAYLAND_DISPLAY={} foot   |   wayrail msg windows", server.socket_name);
+    // A shell without a login session has no XDG_RUNTIME_DIR: then the apps need ours too.
+    let env = match (had_runtime_dir, std::env::var("XDG_RUNTIME_DIR")) {
+        (false, Ok(dir)) => format!("XDG_RUNTIME_DIR={dir} WAYLAND_DISPLAY={}", server.socket_name),
+        _ => format!("WAYLAND_DISPLAY={}", server.socket_name),
+    };
+    println!("  apps: {env} foot   |   wayrail msg windows");
     server.run()
 }
 
