@@ -59,6 +59,8 @@ pub struct Xwl {
     pub wayland_primary: Option<Vec<String>>,
     /// Where `_NET_WM_ICON` reads (on threads) report: the X11 window and its images.
     icons: Option<Sender<(u32, Vec<IconImage>)>>,
+    /// Reports icon changes after the first read.
+    icon_watch: Option<(wayrail_xwayland::icon::IconWatcher, RegistrationToken)>,
     /// The scale X11 apps are given (see `State::update_xwayland_scale`).
     scale: Option<f64>,
 }
@@ -179,6 +181,7 @@ impl State {
         }
         let tx = self.xwl.icons.clone().unwrap();
         let window = x.window_id();
+        self.watch_x11_icon(display, window);
         let spawned =
             std::thread::Builder::new().name("x11-icon".into()).spawn(
                 move || match wayrail_xwayland::icon::read_icons(display, window) {
@@ -191,6 +194,50 @@ impl State {
             );
         if let Err(err) = spawned {
             tracing::warn!("no thread to read an X11 icon: {err}");
+        }
+    }
+
+    /// Reads the icon again whenever the app changes it.
+    fn watch_x11_icon(&mut self, display: u32, window: u32) {
+        if !self.xwl.icon_watch.as_ref().is_some_and(|(w, _)| w.is_alive()) {
+            // The watcher of an Xwayland that exited goes, with its event source.
+            if let Some((_, token)) = self.xwl.icon_watch.take() {
+                self.loop_handle.remove(token);
+            }
+            let (tx, rx) = channel::channel::<u32>();
+            let result = self.loop_handle.insert_source(rx, |event, _, state| {
+                if let channel::Event::Msg(window) = event {
+                    let x = state
+                        .toplevels
+                        .iter()
+                        .find_map(|t| t.window.x11_surface().filter(|x| x.window_id() == window).cloned());
+                    if let Some(x) = x {
+                        tracing::debug!(window, "_NET_WM_ICON changed");
+                        state.request_x11_icons(&x);
+                    }
+                }
+            });
+            let token = match result {
+                Ok(token) => token,
+                Err(err) => {
+                    tracing::warn!("X11 icon watch source: {}", err.error);
+                    return;
+                }
+            };
+            let started = wayrail_xwayland::icon::IconWatcher::start(display, move |window| {
+                let _ = tx.send(window);
+            });
+            match started {
+                Ok(watcher) => self.xwl.icon_watch = Some((watcher, token)),
+                Err(err) => {
+                    self.loop_handle.remove(token);
+                    tracing::debug!("no X11 icon watch: {err:#}");
+                    return;
+                }
+            }
+        }
+        if let Some((watcher, _)) = &self.xwl.icon_watch {
+            watcher.watch(window);
         }
     }
 

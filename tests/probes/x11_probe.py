@@ -11,7 +11,8 @@ Usage: x11_probe.py MODE TITLE, with MODE one of
   popup     on SIGUSR1, opens an override-redirect window (no WM_TRANSIENT_FOR) over its
             window, as tooltips do;
   icon      sets _NET_WM_ICON (16 and 48 px, left half red, right half blue) and exits when
-            asked to close.
+            asked to close; on SIGUSR1 the halves turn green and yellow (an icon changed
+            after the window was mapped).
 Prints "mapped" once its window is mapped. Needs python3-xlib (Debian's python3).
 """
 
@@ -38,12 +39,16 @@ w.change_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"), 8
 w.set_wm_class("closeprobe", "CloseProbe")
 w.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [os.getpid()])
 w.set_wm_protocols([delete] if mode in ("noping", "icon", "click", "move", "resize", "popup") else [delete, ping])
-if mode == "icon":
+def set_icon(left, right):
     icon = []
     for size in (16, 48):
         icon += [size, size]
-        icon += [0xFFFF0000 if x < size // 2 else 0xFF0000FF for y in range(size) for x in range(size)]
+        icon += [left if x < size // 2 else right for y in range(size) for x in range(size)]
     w.change_property(d.intern_atom("_NET_WM_ICON"), Xatom.CARDINAL, 32, icon)
+
+
+if mode == "icon":
+    set_icon(0xFFFF0000, 0xFF0000FF)
 w.map()
 d.flush()
 
@@ -51,6 +56,15 @@ wanted = []
 signal.signal(signal.SIGUSR1, lambda *_: wanted.append(1))
 
 while True:
+    if mode == "icon":
+        if wanted:
+            wanted.clear()
+            set_icon(0xFF00FF00, 0xFFFFFF00)
+            d.flush()
+            print("icon changed", flush=True)
+        if not d.pending_events():
+            select.select([d], [], [], 0.1)
+            continue
     if mode == "popup":
         if wanted:
             wanted.clear()

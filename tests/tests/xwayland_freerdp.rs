@@ -104,7 +104,8 @@ fn xfreerdp3_remote_app_xeyes_and_xclock() {
 }
 
 /// An X11 window's own icon (`_NET_WM_ICON`) is its RAIL window's icon: xfreerdp3 puts what
-/// it gets on its window as `_NET_WM_ICON`, where the probe's red and blue halves must show.
+/// it gets on its window as `_NET_WM_ICON`, where the probe's red and blue halves must show;
+/// and when the app changes its icon after mapping, the new one (green and yellow) follows.
 #[test]
 fn xfreerdp3_shows_an_x11_windows_own_icon() {
     require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "Xwayland", "/usr/bin/python3");
@@ -114,17 +115,27 @@ fn xfreerdp3_shows_an_x11_windows_own_icon() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/probes/x11_probe.py");
     let mut cmd = wr.x11_command("/usr/bin/python3");
     cmd.args([script, "icon", "icon probe"]);
-    let _probe = wr.spawn("x11_probe", cmd);
+    let probe = wr.spawn("x11_probe", cmd);
     let (_, rail) = wait_app_window(&wr, &mut desk, "icon probe");
-    let halves = |(w, h, argb): &(u32, u32, Vec<u32>)| {
-        let px = |x: u32| argb[(h / 2 * w + x) as usize] & 0x00ff_ffff;
-        *w >= 16 && px(1) == 0xff_0000 && px(w - 2) == 0x00_00ff
+    let halves = |left: u32, right: u32| {
+        move |(w, h, argb): &(u32, u32, Vec<u32>)| {
+            let px = |x: u32| argb[(h / 2 * w + x) as usize] & 0x00ff_ffff;
+            *w >= 16 && px(1) == left && px(w - 2) == right
+        }
     };
-    let mut icons = Vec::new();
-    let shown = wait_until(RAIL_TIMEOUT, || {
-        icons = desk.wm.net_wm_icon(rail.xid).unwrap_or_default();
-        !icons.is_empty() && icons.iter().all(halves)
-    });
-    let sizes: Vec<_> = icons.iter().map(|(w, h, _)| (*w, *h)).collect();
-    assert!(shown, "the RAIL window's icons {sizes:?} are not the app's red and blue halves\n{}", wr.log_tail(20));
+    for (left, right, what) in [(0xff_0000, 0x00_00ff, "red and blue"), (0x00_ff00, 0xff_ff00, "green and yellow")] {
+        if left == 0x00_ff00 {
+            probe.signal(libc::SIGUSR1);
+        }
+        let mut icons = Vec::new();
+        let shown = wait_until(RAIL_TIMEOUT, || {
+            icons = desk.wm.net_wm_icon(rail.xid).unwrap_or_default();
+            // xfreerdp3 adds the icons of a window's later icon orders after the ones it has
+            // (the small and the big one): the newest two are what the host shows now.
+            let newest = if left == 0x00_ff00 { icons.len().saturating_sub(2) } else { 0 };
+            icons.len() > newest && icons[newest..].iter().all(halves(left, right))
+        });
+        let sizes: Vec<_> = icons.iter().map(|(w, h, _)| (*w, *h)).collect();
+        assert!(shown, "the RAIL window's icons {sizes:?} are not the app's {what} halves\n{}", wr.log_tail(60));
+    }
 }

@@ -1,7 +1,13 @@
 //! `_NET_WM_ICON`: the icons an X11 window carries, read on a connection of its own.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use anyhow::Context;
-use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, Window};
+use x11rb::connection::Connection as _;
+use x11rb::protocol::xproto::{AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, Window};
+use x11rb::protocol::Event;
+use x11rb::rust_connection::RustConnection;
 
 /// One icon image: width, height and straight-alpha RGBA bytes, top row first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +51,52 @@ pub fn parse_icons(mut data: &[u32]) -> Vec<IconImage> {
         data = &rest[n..];
     }
     out
+}
+
+/// Tells when a window's `_NET_WM_ICON` changes after it was first read: apps that set
+/// their icon late, or change it (a mail count, a build's state). One connection of its own
+/// and a thread that waits for its events; windows are added with [`IconWatcher::watch`].
+pub struct IconWatcher {
+    conn: Arc<RustConnection>,
+    alive: Arc<AtomicBool>,
+}
+
+impl IconWatcher {
+    /// Connects to `:display`; `changed` runs on the watcher's thread for each change.
+    pub fn start(display: u32, changed: impl Fn(Window) + Send + 'static) -> anyhow::Result<IconWatcher> {
+        let (conn, _) =
+            x11rb::connect(Some(&format!(":{display}"))).with_context(|| format!("connecting to :{display}"))?;
+        let atom = conn.intern_atom(false, b"_NET_WM_ICON")?.reply()?.atom;
+        let conn = Arc::new(conn);
+        let alive = Arc::new(AtomicBool::new(true));
+        let (reader, running) = (conn.clone(), alive.clone());
+        std::thread::Builder::new().name("x11-icon-watch".into()).spawn(move || {
+            loop {
+                match reader.wait_for_event() {
+                    Ok(Event::PropertyNotify(e)) if e.atom == atom => changed(e.window),
+                    // Windows that went before their watch began answer with errors: nothing to do.
+                    Ok(_) => {}
+                    Err(_) => break, // the display is gone
+                }
+            }
+            running.store(false, Ordering::Relaxed);
+        })?;
+        Ok(IconWatcher { conn, alive })
+    }
+
+    /// Whether the display is still there (an Xwayland that exited takes the watcher along).
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Reports `window`'s icon changes from now on. Our event mask on the window is this
+    /// connection's own; the window manager's and the app's are untouched.
+    pub fn watch(&self, window: Window) {
+        let mask = ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE);
+        if self.conn.change_window_attributes(window, &mask).is_ok() {
+            let _ = self.conn.flush();
+        }
+    }
 }
 
 #[cfg(test)]
