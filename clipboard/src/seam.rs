@@ -19,7 +19,8 @@ pub enum ClipboardEvent {
     /// The host copied: these mime types are on offer (delayed: nothing fetched yet).
     /// `initial`: the list every client sends when it connects, which describes whatever
     /// its clipboard held before; a Linux selection that exists wins over it (so a reconnect
-    /// loses nothing), by answering with `ClipboardCommand::Offer`.
+    /// loses nothing), by answering with `ClipboardCommand::Offer`. No mime types: the host
+    /// copied something Linux cannot take, so its earlier offer is withdrawn.
     HostOffer { session: SessionId, mimes: Vec<String>, initial: bool },
     /// The answer to `ClipboardCommand::Request`: the host's data in its own format.
     HostData { id: u64, kind: FormatKind, mime: String, result: Result<Vec<u8>, String> },

@@ -129,10 +129,14 @@ pub fn on_connected(state: &mut State) {
 
 /// A session ended: what its host owned is gone with it.
 pub fn on_disconnected(state: &mut State, session: SessionId) {
-    if state.clipboard.host_owner != Some(session) {
-        return;
+    if state.clipboard.host_owner == Some(session) {
+        tracing::debug!(session, "the host that owned the clipboard is gone");
+        withdraw_host_offer(state);
     }
-    tracing::debug!(session, "the host that owned the clipboard is gone");
+}
+
+/// The seat's selections stop offering what the host had (X11 selections of X11 apps stay).
+fn withdraw_host_offer(state: &mut State) {
     state.clipboard.host_owner = None;
     let primary = state.clipboard.primary;
     for ty in [SelectionTarget::Clipboard, SelectionTarget::Primary] {
@@ -160,6 +164,13 @@ pub fn handle_host_event(state: &mut State, event: ClipboardEvent) {
 
 /// The host copied: its formats become the seat's selection, for Wayland and X11 alike.
 fn host_offer(state: &mut State, session: SessionId, mimes: Vec<String>) {
+    if mimes.is_empty() {
+        if state.clipboard.host_owner == Some(session) {
+            tracing::debug!(session, "the host copied what Linux cannot take; its earlier copy is withdrawn");
+            withdraw_host_offer(state);
+        }
+        return;
+    }
     tracing::debug!(session, ?mimes, "host clipboard offered to Linux");
     state.clipboard.host_owner = Some(session);
     state.clipboard.linux = None;

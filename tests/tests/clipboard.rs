@@ -586,3 +586,35 @@ async fn rtf_and_a_dibv5_through_the_test_client() {
     let data = client_paste(&wr, &mut client, rtf_id).await.expect("RTF");
     assert_eq!(data, [rtf.as_bytes(), &[0]].concat());
 }
+
+fn wl_paste_types(wr: &Compositor) -> String {
+    let mut cmd = wr.command("timeout");
+    cmd.args(["5", "wl-paste", "--list-types"]);
+    lossy(&output(cmd))
+}
+
+/// A host X app that offers only `image/png` (a screenshot tool): FreeRDP 2.11 lists it as one
+/// registered format without a name and FreeRDP 3.10 sends an empty list, so nothing of it
+/// can reach Linux (see the README). What Linux must not do is keep offering the host's
+/// previous copy, whose data the host no longer has: a paste of it would fail.
+#[test]
+fn a_host_copy_linux_cannot_take_withdraws_the_previous_one() {
+    require_programs!("Xvfb", "xfreerdp", "xfreerdp3", "xclip", "wl-paste", "timeout", "convert");
+    for version in [FreeRdpVersion::V3, FreeRdpVersion::V2] {
+        let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+        let x = Xvfb::start(wr.runtime_dir());
+        let _rdp = FreeRdp::connect(&wr, &x, version, (1280, 800), &["+clipboard"]);
+        let _text = host_copy(&wr, &x, "STRING", &write_file(&wr, "host.txt", b"from the host"));
+        let ok = wait_until(STEP, || wl_paste(&wr, "text/plain", 10) == b"from the host");
+        assert!(ok, "{version:?}: no host text in Linux: {:?}\n{}", wl_paste_types(&wr), wr.log_tail(20));
+        let png = wr.path("red.png");
+        assert!(Command::new("convert")
+            .args(["-size", "20x10", "xc:red"])
+            .arg(&png)
+            .status()
+            .is_ok_and(|s| s.success()));
+        let _image = host_copy(&wr, &x, "image/png", &png);
+        let withdrawn = wait_until(STEP, || wl_paste_types(&wr).trim().is_empty());
+        assert!(withdrawn, "{version:?}: Linux still offers {:?}\n{}", wl_paste_types(&wr), wr.log_tail(20));
+    }
+}
