@@ -363,7 +363,15 @@ impl TestClient {
             match output {
                 ActiveStageOutput::ResponseFrame(bytes) => {
                     if !bytes.is_empty() {
-                        self.framed.write_all(&bytes).await.context("answering the server")?;
+                        match self.framed.write_all(&bytes).await {
+                            Ok(()) => {}
+                            // The server ended the session while we answered: that is its close.
+                            Err(e) if is_closed(&e) => {
+                                self.closed = Some(e.to_string());
+                                return Ok(());
+                            }
+                            Err(e) => return Err(anyhow::Error::new(e).context("answering the server")),
+                        }
                     }
                 }
                 ActiveStageOutput::GraphicsUpdate(_) => self.graphics_updates += 1,
