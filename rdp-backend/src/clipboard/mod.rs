@@ -314,9 +314,12 @@ impl ClipboardState {
             }
         }
         if carried.is_empty() {
-            // Nothing wayrail can carry. A Linux selection stays; an earlier host copy does
-            // not: its formats are gone from the host, and a paste of them would fail.
-            if !self.host_formats.is_empty() {
+            // Nothing wayrail can carry. A Linux selection stays. An earlier host copy goes
+            // when the host now lists formats of something else: a paste of the old formats
+            // would fail. An empty list changes nothing: xfreerdp 2.11 sends one whenever a
+            // read of its X clipboard comes back empty (a large text's first read), while
+            // the copy is still there to be pasted.
+            if !formats.is_empty() && !self.host_formats.is_empty() {
                 self.host_formats.clear();
                 events.push(ClipboardEvent::HostOffer { session: self.session, mimes: Vec::new(), initial: first });
             }
@@ -543,34 +546,30 @@ mod tests {
         assert!(matches!(&events[..], [ClipboardEvent::HostData { id: 3, result: Err(_), .. }]));
     }
 
-    /// FreeRDP 2.11 lists an X image/png owner as one registered format without a name,
-    /// FreeRDP 3.10 sends an empty list: wayrail can take neither, and the host's earlier
-    /// copy, whose formats are gone, must not stay on offer to Linux. A Linux copy stays.
+    /// FreeRDP 2.11 lists an X image/png owner as one registered format without a name:
+    /// wayrail cannot take it, and the host's earlier copy, whose formats are gone, must not
+    /// stay on offer to Linux. An empty list withdraws nothing (xfreerdp 2.11 sends one
+    /// when a read of its X clipboard comes back empty), and a Linux copy always stays.
     #[test]
     fn a_host_copy_linux_cannot_take_withdraws_the_host_offer_only() {
         let (mut channel, mut state) = ready();
         let mut out = Vec::new();
         feed(&mut channel, host_list(&[(13, None)]));
         assert_eq!(state.on_channel(&mut channel, &mut out).len(), 1, "the host's text on offer");
-        for list in [host_list(&[(0xD011, None)]), host_list(&[])] {
-            feed(&mut channel, host_list(&[(13, None)]));
-            state.on_channel(&mut channel, &mut out);
-            feed(&mut channel, list);
-            let events = state.on_channel(&mut channel, &mut out);
-            assert!(
-                matches!(&events[..], [ClipboardEvent::HostOffer { mimes, initial: false, .. }] if mimes.is_empty()),
-                "{events:?}"
-            );
-            let events = state.on_command(
-                &mut channel,
-                ClipboardCommand::Request { id: 9, mime: "UTF8_STRING".into() },
-                &mut out,
-            );
-            assert!(matches!(&events[..], [ClipboardEvent::HostData { id: 9, result: Err(_), .. }]), "{events:?}");
-        }
+        feed(&mut channel, host_list(&[]));
+        assert!(state.on_channel(&mut channel, &mut out).is_empty(), "an empty list keeps the offer");
+        feed(&mut channel, host_list(&[(0xD011, None)]));
+        let events = state.on_channel(&mut channel, &mut out);
+        assert!(
+            matches!(&events[..], [ClipboardEvent::HostOffer { mimes, initial: false, .. }] if mimes.is_empty()),
+            "{events:?}"
+        );
+        let request = ClipboardCommand::Request { id: 9, mime: "UTF8_STRING".into() };
+        let events = state.on_command(&mut channel, request, &mut out);
+        assert!(matches!(&events[..], [ClipboardEvent::HostData { id: 9, result: Err(_), .. }]), "{events:?}");
         // With a Linux selection on offer, such a list changes nothing.
         offer_linux_text(&mut channel, &mut state, &mut out);
-        feed(&mut channel, host_list(&[]));
+        feed(&mut channel, host_list(&[(0xD011, None)]));
         assert!(state.on_channel(&mut channel, &mut out).is_empty());
     }
 
