@@ -545,3 +545,89 @@ pub(super) async fn wait_stop(stop: &mut tokio::sync::watch::Receiver<Option<Str
         Err(_) => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ironrdp_pdu::rdp::finalization_messages::{ControlAction, ControlPdu, FontPdu, SynchronizePdu};
+
+    use super::*;
+
+    const USER: u16 = 1007;
+    const IO: u16 = 1003;
+
+    /// A client's share data PDU on the I/O channel, as it comes off the wire.
+    fn client_pdu(pdu: ShareDataPdu) -> Vec<u8> {
+        let header = ShareControlHeader {
+            share_id: 0,
+            pdu_source: USER,
+            share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
+                share_data_pdu: pdu,
+                stream_priority: StreamPriority::Medium,
+                compression_flags: CompressionFlags::empty(),
+                compression_type: CompressionType::K8,
+            }),
+        };
+        let user_data = ironrdp_core::encode_vec(&header).unwrap();
+        let request = mcs::SendDataRequest { initiator_id: USER, channel_id: IO, user_data: user_data.into() };
+        ironrdp_core::encode_vec(&X224(request)).unwrap()
+    }
+
+    fn control(action: ControlAction) -> ShareDataPdu {
+        ShareDataPdu::Control(ControlPdu { action, grant_id: 0, control_id: 0 })
+    }
+
+    /// The server PDUs in `bytes` (one after the other, each with its TPKT length), by name.
+    fn answers(bytes: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            let X224(indication) = ironrdp_core::decode::<X224<mcs::SendDataIndication<'_>>>(&rest[..len]).unwrap();
+            assert_eq!((indication.initiator_id, indication.channel_id), (USER, IO));
+            let header: ShareControlHeader = ironrdp_core::decode(indication.user_data.as_ref()).unwrap();
+            let ShareControlPdu::Data(share) = header.share_control_pdu else { panic!("not share data") };
+            out.push(match share.share_data_pdu {
+                ShareDataPdu::Synchronize(s) => format!("synchronize {}", s.target_user_id),
+                ShareDataPdu::Control(c) => format!("{:?} {} {}", c.action, c.grant_id, c.control_id),
+                ShareDataPdu::FontMap(_) => "font map".to_owned(),
+                other => format!("{other:?}"),
+            });
+            rest = &rest[len..];
+        }
+        out
+    }
+
+    #[test]
+    fn each_client_pdu_gets_its_answer_at_once() {
+        let mut f = Finalization::default();
+        let sync = client_pdu(ShareDataPdu::Synchronize(SynchronizePdu { target_user_id: 0x3ea }));
+        assert_eq!(answers(&f.answer(&sync).unwrap()), ["synchronize 1007"]);
+        let cooperate = client_pdu(control(ControlAction::Cooperate));
+        assert_eq!(answers(&f.answer(&cooperate).unwrap()), ["Cooperate 0 0"]);
+        let request = client_pdu(control(ControlAction::RequestControl));
+        assert_eq!(answers(&f.answer(&request).unwrap()), ["GrantedControl 1007 1002"]);
+        let fonts = client_pdu(ShareDataPdu::FontList(FontPdu::default()));
+        assert_eq!(answers(&f.answer(&fonts).unwrap()), ["font map"]);
+        // Nothing is answered twice.
+        assert!(f.answer(&sync).unwrap().is_empty());
+        assert!(f.answer(&fonts).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_font_list_alone_gets_the_whole_half_in_order() {
+        let mut f = Finalization::default();
+        let fonts = client_pdu(ShareDataPdu::FontList(FontPdu::default()));
+        assert_eq!(
+            answers(&f.answer(&fonts).unwrap()),
+            ["synchronize 1007", "Cooperate 0 0", "GrantedControl 1007 1002", "font map"]
+        );
+    }
+
+    #[test]
+    fn other_pdus_get_no_answer() {
+        let mut f = Finalization::default();
+        assert!(f.answer(&client_pdu(ShareDataPdu::ShutdownRequest)).unwrap().is_empty());
+        assert!(f.answer(b"\x03\x00\x00\x05\x00").unwrap().is_empty());
+        assert!(f.answer(&[]).unwrap().is_empty());
+    }
+}
