@@ -36,16 +36,10 @@ impl State {
         let time = self.started.elapsed().as_millis() as u32;
         match event {
             InputEvent::Key { code, pressed } => {
-                let Some(keyboard) = self.seat.get_keyboard() else { return };
-                let state = if pressed { KeyState::Pressed } else { KeyState::Released };
-                keyboard.input::<(), _>(
-                    self,
-                    Keycode::new(code + 8),
-                    state,
-                    SERIAL_COUNTER.next_serial(),
-                    time,
-                    |_, _, _| FilterResult::Forward,
-                );
+                // Keys come after the text that waits for keys to be free (see `type_text`).
+                if !self.key_waits(code, pressed) {
+                    self.send_key(code, pressed);
+                }
             }
             InputEvent::PointerMotion { x, y } => {
                 let pos = self.clamp_to_outputs((x, y).into());
@@ -94,6 +88,16 @@ impl State {
         }
     }
 
+    /// A key by its evdev code to the focused client, now.
+    fn send_key(&mut self, code: u32, pressed: bool) {
+        let time = self.started.elapsed().as_millis() as u32;
+        let Some(keyboard) = self.seat.get_keyboard() else { return };
+        let state = if pressed { KeyState::Pressed } else { KeyState::Released };
+        keyboard.input::<(), _>(self, Keycode::new(code + 8), state, SERIAL_COUNTER.next_serial(), time, |_, _, _| {
+            FilterResult::Forward
+        });
+    }
+
     /// Keeps the pointer on some output, so it never gets lost in a gap between monitors.
     fn clamp_to_outputs(&self, pos: Point<f64, Logical>) -> Point<f64, Logical> {
         if self.outputs.is_empty() || self.output_at(pos.x, pos.y).is_some() {
@@ -128,9 +132,14 @@ pub struct KeyStroke {
 impl State {
     /// Delivers text from the host (unicode key events, IMEs): committed through
     /// text-input-v3 when the focused client uses it, else typed as keys of the current
-    /// keymap. Characters the keymap cannot type are logged and skipped.
+    /// keymap, where a character the layout lacks gets a key of its own for a while (see
+    /// [`crate::keymap`]; when no key is left, the rest waits a moment). Characters without a
+    /// keysym are logged and skipped.
     pub fn type_text(&mut self, text: &str) {
         use smithay::wayland::text_input::TextInputSeat;
+        if self.typing_paused(text) {
+            return;
+        }
         let text_input = self.seat.text_input().clone();
         let mut committed = false;
         text_input.with_active_text_input(|ti, _| {
@@ -141,28 +150,40 @@ impl State {
             text_input.done(false);
             return;
         }
-        for ch in text.chars() {
-            match self.key_stroke_for(ch) {
+        for (at, ch) in text.char_indices() {
+            let stroke = match self.key_stroke_for(ch) {
+                Some(stroke) => Some(stroke),
+                None => match self.add_key_for(ch) {
+                    Ok(stroke) => Some(stroke),
+                    Err(crate::keymap::NoKey::AllTaken) => {
+                        self.pause_typing(&text[at..]);
+                        return;
+                    }
+                    Err(crate::keymap::NoKey::Impossible) => None,
+                },
+            };
+            match stroke {
                 Some(stroke) => {
                     let mods: Vec<u32> = [(stroke.shift, KEY_LEFTSHIFT), (stroke.altgr, KEY_RIGHTALT)]
                         .into_iter()
                         .filter_map(|(on, code)| on.then_some(code))
                         .collect();
                     for &m in &mods {
-                        self.handle_input(InputEvent::Key { code: m, pressed: true });
+                        self.send_key(m, true);
                     }
-                    self.handle_input(InputEvent::Key { code: stroke.code, pressed: true });
-                    self.handle_input(InputEvent::Key { code: stroke.code, pressed: false });
+                    self.send_key(stroke.code, true);
+                    self.send_key(stroke.code, false);
                     for &m in mods.iter().rev() {
-                        self.handle_input(InputEvent::Key { code: m, pressed: false });
+                        self.send_key(m, false);
                     }
+                    self.keep_added_keys();
                 }
-                None => tracing::debug!(?ch, "the keymap cannot type this character; skipped"),
+                None => tracing::debug!(?ch, "no key can type this character; skipped"),
             }
         }
     }
 
-    /// Finds a key (and Shift/AltGr) of the active layout that produces `ch`.
+    /// Finds a key (and Shift/AltGr) of the active keymap that produces `ch`.
     pub fn key_stroke_for(&mut self, ch: char) -> Option<KeyStroke> {
         use smithay::input::keyboard::xkb;
         let keyboard = self.seat.get_keyboard()?;
@@ -186,7 +207,10 @@ impl State {
                     continue;
                 }
                 probe.update_mask(mods, 0, 0, 0, 0, layout);
-                for raw in keymap.min_keycode().raw()..=keymap.max_keycode().raw() {
+                // Only keys X11 apps can see too: the US layout has a € on keycode 443 (KEY_EURO),
+                // which Xwayland cannot pass on.
+                let last = keymap.max_keycode().raw().min(crate::keymap::MAX_X11_KEYCODE);
+                for raw in keymap.min_keycode().raw()..=last {
                     let keycode = xkb::Keycode::new(raw);
                     if raw < 8 || probe.key_get_one_sym(keycode) != wanted {
                         continue;

@@ -10,6 +10,7 @@ pub mod icons;
 pub mod input;
 pub mod invariants;
 pub mod ipc;
+pub mod keymap;
 pub mod layout;
 pub mod remote;
 pub mod render;

@@ -187,14 +187,28 @@ impl Session {
         if self.graphics.started.elapsed() <= EGFX_GRACE || self.graphics.ready {
             return Ok(());
         }
-        if !self.graphics.bitmap_mode {
-            tracing::info!(session = self.id, "no EGFX from this client: sending bitmap updates");
-            self.graphics.bitmap_mode = true;
-            // What was dropped while waiting for EGFX must be painted now.
-            self.send_host(HostEvent::Refresh);
-        }
+        self.start_bitmap_mode();
         let bytes = crate::bitmap::encode_frame(frame)?;
         self.conn.write(&bytes).await
+    }
+
+    /// When a full-desktop client that has not opened EGFX gets bitmap updates instead: at
+    /// the end of the grace period, unless that is decided already.
+    pub(super) fn bitmap_deadline(&self) -> Option<Instant> {
+        let undecided = !self.graphics.ready && !self.graphics.bitmap_mode && self.rail.is_none();
+        undecided.then(|| self.graphics.started + EGFX_GRACE)
+    }
+
+    /// From now on desktop frames go out as bitmap updates; the whole desktop is painted
+    /// again, as what came while waiting for EGFX was dropped (and a desktop where nothing
+    /// changes would send nothing at all).
+    pub(super) fn start_bitmap_mode(&mut self) {
+        if self.graphics.bitmap_mode {
+            return;
+        }
+        tracing::info!(session = self.id, "no EGFX from this client: sending bitmap updates");
+        self.graphics.bitmap_mode = true;
+        self.send_host(HostEvent::Refresh);
     }
 }
 

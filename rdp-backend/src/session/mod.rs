@@ -230,6 +230,7 @@ impl Session {
     ) -> anyhow::Result<String> {
         let mut stop = self.conn.stop_signal();
         loop {
+            let bitmap_at = self.bitmap_deadline();
             tokio::select! {
                 pdu = self.conn.read_pdu() => {
                     let (action, frame) = match pdu {
@@ -269,6 +270,7 @@ impl Session {
                     self.conn.disconnect().await;
                     return Ok(why);
                 }
+                () = clipboard::deadline(bitmap_at) => self.start_bitmap_mode(),
                 () = clipboard::deadline(self.clipboard.deadline()) => {
                     self.with_clipboard(|state, _, out| state.on_timeout(out)).await?
                 }

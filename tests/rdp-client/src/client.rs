@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use ironrdp_async::{FramedWrite as _, NetworkClient};
+use ironrdp_connector::connection_activation::ConnectionActivationState;
 use ironrdp_connector::sspi::generator::NetworkRequest;
-use ironrdp_connector::{ClientConnector, Config, ConnectorResult, Credentials, DesktopSize, ServerName};
+use ironrdp_connector::{
+    ClientConnector, ClientConnectorState, Config, ConnectionFinalizationState, ConnectionOutcome, ConnectorResult,
+    Credentials, DesktopSize, Sequence as _, ServerName,
+};
 use ironrdp_displaycontrol::client::DisplayControlClient;
 use ironrdp_displaycontrol::pdu::DisplayControlCapabilities;
 use ironrdp_dvc::{DrdynvcClient, DvcClientProcessor};
@@ -53,6 +57,22 @@ pub struct ClientOptions {
     pub desktop_scale: u32,
     /// Open the DisplayControl channel, for [`TestClient::send_monitor_layout`].
     pub display_control: bool,
+    /// When the client sends its Font List, the last PDU of its connection finalization.
+    pub finalization: FinalizationOrder,
+}
+
+/// How the client orders its half of the connection finalization ([MS-RDPBCGR] 1.3.1.1,
+/// where the PDUs of the two directions have no dependencies on each other).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FinalizationOrder {
+    /// Synchronize, Control (Cooperate), Control (Request Control) and Font List at once, then
+    /// the server's PDUs (IronRDP's and FreeRDP's way).
+    #[default]
+    Batched,
+    /// Synchronize, Control (Cooperate) and Control (Request Control), then nothing more until
+    /// the server's Synchronize, Control (Cooperate) and Control (Granted Control) arrived;
+    /// only then the Font List, as some clients do.
+    FontListAfterServerControl,
 }
 
 impl Default for ClientOptions {
@@ -66,6 +86,7 @@ impl Default for ClientOptions {
             monitors: Vec::new(),
             desktop_scale: 0,
             display_control: false,
+            finalization: FinalizationOrder::Batched,
         }
     }
 }
@@ -206,18 +227,23 @@ impl ClientBuilder {
         let tls = crate::tls::upgrade(framed.into_inner_no_leftover()).await?;
         let upgraded = ironrdp_async::mark_as_upgraded(should_upgrade, &mut connector);
         let mut framed = ironrdp_tokio::TokioFramed::new(tls);
-        let result = ironrdp_async::connect_finalize(
-            upgraded,
-            connector,
-            &mut framed,
-            &mut NoNetwork,
-            ServerName::new("localhost"),
-            Vec::new(),
-            None,
-        )
-        .await
-        .context("connection sequence")?
-        .into_connected()?;
+        let outcome = match opts.finalization {
+            FinalizationOrder::Batched => ironrdp_async::connect_finalize(
+                upgraded,
+                connector,
+                &mut framed,
+                &mut NoNetwork,
+                ServerName::new("localhost"),
+                Vec::new(),
+                None,
+            )
+            .await
+            .context("connection sequence")?,
+            FinalizationOrder::FontListAfterServerControl => {
+                finalize_font_list_last(connector, &mut framed).await.context("connection sequence")?
+            }
+        };
+        let result = outcome.into_connected()?;
 
         let mut static_channels = result.static_channels;
         let channel_ids: Vec<(String, u16)> = static_channels
@@ -260,6 +286,82 @@ impl ClientBuilder {
             closed: None,
         })
     }
+}
+
+/// How long [`FinalizationOrder::FontListAfterServerControl`] waits for the server's PDUs.
+const SERVER_CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connection sequence after TLS, step by step as `connect_finalize` runs it (no CredSSP,
+/// no multitransport), except that the Font List waits for the server's Synchronize, Control
+/// (Cooperate) and Control (Granted Control). What the server sends meanwhile is handed to
+/// the connector after the Font List, as if it had arrived then.
+async fn finalize_font_list_last(
+    mut connector: ClientConnector,
+    framed: &mut ironrdp_tokio::TokioFramed<TlsStream>,
+) -> Result<ConnectionOutcome> {
+    let mut buf = ironrdp_core::WriteBuf::new();
+    let mut held = None;
+    loop {
+        if held.is_none() && sends_font_list_next(&connector) {
+            held = Some(await_server_control(framed).await?);
+            ironrdp_async::single_sequence_step(framed, &mut connector, &mut buf).await?;
+            for pdu in held.as_deref().unwrap_or_default() {
+                buf.clear();
+                let written = connector.step(pdu, None, &mut buf)?;
+                if let Some(len) = written.size() {
+                    framed.write_all(&buf.filled()[..len]).await.context("answering the server")?;
+                }
+            }
+        } else {
+            ironrdp_async::single_sequence_step(framed, &mut connector, &mut buf).await?;
+        }
+        if let Some(outcome) = connector.state.take_outcome() {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// The connector's next step writes the Font List.
+fn sends_font_list_next(connector: &ClientConnector) -> bool {
+    let ClientConnectorState::ConnectionFinalization { connection_activation } = &connector.state else {
+        return false;
+    };
+    matches!(
+        connection_activation.connection_activation_state(),
+        ConnectionActivationState::ConnectionFinalization { connection_finalization, .. }
+            if matches!(connection_finalization.state, ConnectionFinalizationState::SendFontList)
+    )
+}
+
+/// Reads server PDUs until the Synchronize, Control (Cooperate) and Control (Granted Control)
+/// came; returns every PDU read. Fails after [`SERVER_CONTROL_TIMEOUT`] without them.
+async fn await_server_control(framed: &mut ironrdp_tokio::TokioFramed<TlsStream>) -> Result<Vec<Vec<u8>>> {
+    use ironrdp_pdu::rdp::finalization_messages::ControlAction;
+    let mut pdus = Vec::new();
+    let (mut synchronize, mut cooperate, mut granted) = (false, false, false);
+    let deadline = Instant::now() + SERVER_CONTROL_TIMEOUT;
+    while !(synchronize && cooperate && granted) {
+        let read = tokio::time::timeout_at(deadline, framed.read_by_hint(&ironrdp_pdu::X224_HINT)).await;
+        let pdu = match read {
+            Ok(pdu) => pdu.context("reading the server's finalization PDUs")?.to_vec(),
+            Err(_) => bail!(
+                "before sending the Font List, waited {SERVER_CONTROL_TIMEOUT:?} for the server's Synchronize \
+                 ({synchronize}), Control (Cooperate) ({cooperate}) and Control (Granted Control) ({granted})"
+            ),
+        };
+        let share = ironrdp_pdu::mcs::decode_send_data_indication(&pdu)
+            .and_then(ironrdp_pdu::rdp::headers::decode_share_data)
+            .map(|ctx| ctx.pdu);
+        match share {
+            Ok(ShareDataPdu::Synchronize(_)) => synchronize = true,
+            Ok(ShareDataPdu::Control(c)) if c.action == ControlAction::Cooperate => cooperate = true,
+            Ok(ShareDataPdu::Control(c)) if c.action == ControlAction::GrantedControl => granted = true,
+            Ok(ShareDataPdu::FontMap(_)) => bail!("the server sent its Font Map before the client's Font List"),
+            _ => {}
+        }
+        pdus.push(pdu);
+    }
+    Ok(pdus)
 }
 
 /// A connected, activated RDP client that the test drives: nothing happens unless the test

@@ -25,7 +25,7 @@ pub mod tap;
 pub mod tls;
 pub mod transport;
 
-pub use client::{ClientBuilder, ClientOptions, PointerEvent, TestClient};
+pub use client::{ClientBuilder, ClientOptions, FinalizationOrder, PointerEvent, TestClient};
 pub use clipboard::{ClipboardClient, DataRequests};
 pub use gfx::{FrameRecord, GfxLog};
 pub use monitors::MonitorSpec;
