@@ -34,7 +34,8 @@ macro_rules! with_targets {
             png_icon,
             x11_icon,
             ipc_request,
-            pre_auth
+            pre_auth,
+            gfxredir
         );
     };
 }
@@ -342,4 +343,76 @@ pub fn pre_auth_reply(data: &[u8]) -> Vec<u8> {
         pre_auth
     });
     pre_auth.run(data)
+}
+
+/// gfxredir: the input as one PDU (whatever decodes encodes back to the same PDU) and as a
+/// message of several; then the server's state machine driven by the input: host bytes,
+/// windows opened, resized and closed, presents and acks. Every PDU it emits must encode and
+/// decode back to itself.
+pub fn gfxredir(data: &[u8]) {
+    use wayrail_vail::codec::{self, CapsSet, Pdu};
+    use wayrail_vail::{Rect, VailChannel};
+
+    if let Ok(pdu) = codec::decode(data) {
+        let again = pdu.encode().expect("a decoded gfxredir PDU encodes");
+        assert_eq!(codec::decode(&again), Ok(pdu));
+    }
+    for piece in codec::split(data) {
+        let _ = codec::decode(piece);
+    }
+
+    let mut channel = VailChannel::new(gfxredir_dir().to_owned());
+    let mut b = Bytes(data);
+    let mut last_present = 0u64;
+    while !b.empty() {
+        let window = u64::from(b.u8() % 4);
+        match b.u8() % 8 {
+            0 => channel.receive(&Pdu::CapsAdvertise(vec![CapsSet::v2(0)]).encode().unwrap()),
+            1 => {
+                let n = b.u8() as usize;
+                channel.receive(b.take(n));
+            }
+            2 => drop(channel.open_window(window, u32::from(b.u8() % 40), u32::from(b.u8() % 40))),
+            3 => drop(channel.resize(window, u32::from(b.u8() % 40), u32::from(b.u8() % 40))),
+            4 => drop(channel.close_window(window)),
+            5 => {
+                let dirty = Rect::new(b.u32(), b.u32(), b.u32(), b.u32());
+                let presented = channel.present(window, dirty, (b.u32(), b.u32()), b.u8() & 1 == 1);
+                last_present = presented.unwrap_or(last_present);
+            }
+            6 => {
+                let present_id = if b.u8() & 1 == 1 { last_present } else { u64::from(b.u32()) };
+                channel.receive(&Pdu::PresentBufferAck { window_id: window, present_id }.encode().unwrap());
+            }
+            _ => {
+                let stride = usize::from(b.u8());
+                let len = usize::from(b.u16() % 2048);
+                let src = b.take(len).to_vec();
+                let rects: Vec<Rect> = (0..b.u8() % 4)
+                    .map(|_| Rect::new(b.u32() % 64, b.u32() % 64, b.u32() % 64, b.u32() % 64))
+                    .collect();
+                let _ = channel.copy_and_present(window, &src, stride, &rects, (40, 40), true);
+            }
+        }
+        for pdu in channel.take_output() {
+            let bytes = pdu.encode().expect("the server's gfxredir PDUs encode");
+            assert_eq!(codec::decode(&bytes), Ok(pdu));
+        }
+        let _ = channel.take_events();
+        for id in channel.windows().collect::<Vec<_>>() {
+            let pool = channel.pool(id).expect("a listed window has a pool");
+            assert!(pool.path().exists(), "a live window's pool file exists");
+        }
+    }
+    channel.closed();
+}
+
+/// The pools of the gfxredir target: a folder per process, emptied as its pools drop.
+fn gfxredir_dir() -> &'static std::path::Path {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wayrail-fuzz-gfxredir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for the fuzz pools");
+        dir
+    })
 }

@@ -161,6 +161,7 @@ fn every_target_has_a_smoke_test() {
         "x11_icon",
         "ipc_request",
         "pre_auth",
+        "gfxredir",
     ];
     let targets: Vec<&str> = wayrail_fuzz::TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(targets, names);

@@ -12,7 +12,9 @@
 //! More channels (RAIL, custom dynamic channels) attach through [`ClientBuilder`]; windowing
 //! orders and RemoteApp window pixels are collected already. [`rail::RailClient`] is the
 //! `rail` channel of a RemoteApp client; [`TestClient::host_windows`] and
-//! [`TestClient::window_image`] show what a host would show.
+//! [`TestClient::window_image`] show what a host would show. [`vail::GfxRedirHost`] is the
+//! host's end of gfxredir (VAIL): it maps the server's pool files and rebuilds each window's
+//! pixels from them.
 
 pub mod client;
 pub mod clipboard;
@@ -24,6 +26,7 @@ pub mod raw;
 pub mod tap;
 pub mod tls;
 pub mod transport;
+pub mod vail;
 
 pub use client::{ClientBuilder, ClientOptions, FinalizationOrder, PointerEvent, TestClient};
 pub use clipboard::{ClipboardClient, DataRequests};
@@ -32,6 +35,7 @@ pub use monitors::MonitorSpec;
 pub use rail::{HostWindow, HostWindows, RailClient, WindowImage};
 pub use raw::RawConnection;
 pub use tap::TapLog;
+pub use vail::{GfxRedirHost, HostImage, Misbehave, SharedVailHost, VailHostState};
 
 /// The IronRDP crates the client is built on, so tests name the same versions.
 pub use {
