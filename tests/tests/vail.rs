@@ -130,21 +130,22 @@ async fn windows_reach_the_host_through_shared_memory_only() {
     wr.type_text("x");
     client.pump_until(STEP, |_| host.lock().images[&foot_id].presents > before).await.expect("a present after typing");
     pump(&mut client, 500).await;
-    let h = host.lock();
-    let image = &h.images[&foot_id];
-    let typed: Vec<_> =
-        h.presents.iter().filter(|p| p.window_id == foot_id).skip(before as usize).map(|p| p.dirty).collect();
-    let window_area = image.width as u64 * image.height as u64;
-    for dirty in &typed {
-        let area = dirty.width as u64 * dirty.height as u64;
-        assert!(
-            area * 20 < window_area,
-            "a typed character presented {dirty:?} of a {}x{} window",
-            image.width,
-            image.height
-        );
+    {
+        let h = host.lock();
+        let image = &h.images[&foot_id];
+        let typed: Vec<_> =
+            h.presents.iter().filter(|p| p.window_id == foot_id).skip(before as usize).map(|p| p.dirty).collect();
+        let window_area = image.width as u64 * image.height as u64;
+        for dirty in &typed {
+            let area = dirty.width as u64 * dirty.height as u64;
+            assert!(
+                area * 20 < window_area,
+                "a typed character presented {dirty:?} of a {}x{} window",
+                image.width,
+                image.height
+            );
+        }
     }
-    drop(h);
 
     // Closing a window removes its pool; the session's end removes them all.
     let dir = pool_dir(&wr);
