@@ -159,6 +159,8 @@ pub struct Config {
     pub rdp: RdpSettings,
     pub clipboard: ClipboardSettings,
     pub rail: RailSettings,
+    /// `[supervisor]`: `wayraild`'s settings; it reads them, wayrail does not.
+    pub supervisor: Option<toml::Value>,
 }
 
 /// `[rail]`: RemoteApp.

@@ -12,6 +12,7 @@ pub mod invariants;
 pub mod ipc;
 pub mod layout;
 pub mod login;
+pub mod notify;
 pub mod remote;
 pub mod render;
 pub mod server;

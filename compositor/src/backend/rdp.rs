@@ -68,7 +68,7 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
     let credentials = crate::login::resolve(rdp, &crate::config::state_dir()?)?.map(|login| login.credentials);
-    let listen = if rdp.listen.is_empty() { vec![wayrail_rdp::ListenAddr::default()] } else { rdp.listen.clone() };
+    let listen = wayrail_rdp::transport::activated_or_configured(&rdp.listen);
     let first = config.outputs.first().cloned().unwrap_or_default();
     Ok(RdpConfig {
         listen,
