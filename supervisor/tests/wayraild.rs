@@ -208,6 +208,19 @@ fn wayland_info(d: &Daemon, tag: &str) {
     assert!(out.contains("wl_compositor"), "wayland-info saw no wl_compositor: {out}");
 }
 
+/// `wayrail msg --json windows` as apps' shells run it: through the projected IPC socket.
+fn msg_windows(d: &Daemon) -> Vec<Value> {
+    let out = Command::new(wayrail_bin())
+        .args(["msg", "--json", "windows"])
+        .env("XDG_RUNTIME_DIR", &d.runtime)
+        .env("WAYLAND_DISPLAY", "wayland-0")
+        .env_remove("WAYRAIL_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running wayrail msg");
+    serde_json::from_slice::<Value>(&out.stdout).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
+}
+
 /// An X11 connection over `socket` (the projected link): the setup succeeds and names a root.
 fn x11_handshake(socket: &Path) {
     use x11rb::connection::Connection as _;
@@ -231,7 +244,7 @@ fn rdp_answers(port: u16, timeout: Duration) -> anyhow::Result<()> {
 
 #[test]
 fn wayraild_brings_up_wayrail_projects_its_sockets_and_restarts_it() {
-    require_programs!("wayland-info", "xprop");
+    require_programs!("wayland-info", "xprop", "weston-simple-shm");
     // A host client that writes down what it was given: its arguments and its standard input.
     let scripts = TempDir::new("wayraild-host-client");
     let got = scripts.path().join("got");
@@ -319,6 +332,18 @@ fn wayraild_brings_up_wayrail_projects_its_sockets_and_restarts_it() {
         status["sockets"]["projected"].as_array().unwrap().iter().map(|p| p["repairs"].clone()).collect();
     assert!(repairs.iter().filter(|r| **r == 1).count() >= 2, "{repairs:?}");
 
+    // An app with a window, seen through the projected IPC socket (`wayrail msg`).
+    let mut app_cmd = Command::new("weston-simple-shm");
+    app_cmd.env("XDG_RUNTIME_DIR", &d.runtime).env("WAYLAND_DISPLAY", "wayland-0");
+    let mut app = Client::spawn_logged("weston-simple-shm", app_cmd, &d.path("simple-shm.log"));
+    let app_pid = app.pid() as i64;
+    assert!(
+        wait_until(UP_TIMEOUT, || msg_windows(&d).iter().any(|w| w["pid"].as_i64() == Some(app_pid))),
+        "weston-simple-shm's window not listed by `wayrail msg windows`: {:?}\n{}",
+        msg_windows(&d),
+        app.log_tail(20)
+    );
+
     // kill -9 of wayrail: restarted, and RDP answers on the same port again.
     // SAFETY: kill(2) on wayrail, the daemon's child, alive above.
     unsafe { libc::kill(wayrail_pid, libc::SIGKILL) };
@@ -336,7 +361,8 @@ fn wayraild_brings_up_wayrail_projects_its_sockets_and_restarts_it() {
     // The killed wayrail could not give its X display back; wayraild did.
     let lock = fs::read_to_string(format!("/tmp/.X{n}-lock")).unwrap_or_default();
     assert_ne!(lock.trim().parse::<i32>().ok(), Some(wayrail_pid), "the dead wayrail still holds :{n}");
-    // A new app works.
+    // The app that was connected is gone with its compositor; a new app works.
+    assert!(app.wait_exit(Duration::from_secs(10)).is_some(), "weston-simple-shm outlived the killed wayrail");
     wayland_info(&d, "after-restart");
 
     // SIGTERM: everything stops in order, and what wayraild made goes away.
