@@ -466,15 +466,21 @@ impl Daemon {
 
     fn check_projections(&mut self) {
         for p in &mut self.projections {
-            match p.ensure() {
+            let check = p.ensure();
+            let was_blocked = std::mem::replace(&mut p.blocked, check == Check::Blocked);
+            match check {
                 Check::Fine | Check::Direct => {}
                 Check::Made => tracing::info!("{}: {} -> {}", p.what, p.link.display(), p.target.display()),
                 Check::Repaired => {
                     tracing::warn!("{} was gone: linked {} -> {} again", p.what, p.link.display(), p.target.display())
                 }
-                Check::Blocked => {
-                    tracing::debug!("{}: {} is not ours or its socket is missing", p.what, p.link.display())
-                }
+                Check::Blocked if !was_blocked => tracing::warn!(
+                    "{}: cannot show {} at {}: something else is there, or the socket is missing",
+                    p.what,
+                    p.target.display(),
+                    p.link.display()
+                ),
+                Check::Blocked => {}
             }
         }
     }

@@ -17,6 +17,8 @@ pub struct Projection {
     /// How often it had to be made again.
     pub repairs: u32,
     made: bool,
+    /// Something not ours was in the way at the last check (said once, not every check).
+    pub blocked: bool,
 }
 
 /// What a check found.
@@ -35,7 +37,7 @@ pub enum Check {
 
 impl Projection {
     pub fn new(what: &'static str, link: PathBuf, target: PathBuf) -> Projection {
-        Projection { what, link, target, repairs: 0, made: false }
+        Projection { what, link, target, repairs: 0, made: false, blocked: false }
     }
 
     /// Makes the link right if it is not, and says what it found.

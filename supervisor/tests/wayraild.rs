@@ -480,6 +480,43 @@ fn gpu_paravirtualization_of_a_fake_wsl_root_is_reported_and_exported() {
 }
 
 #[test]
+fn the_audio_server_starts_first_and_its_socket_is_projected() {
+    require_programs!("python3");
+    // A stand-in for pipewire-pulse: listens where wayraild expects the PulseAudio socket.
+    let server = "import os, socket, time\n\
+                  d = os.environ['XDG_RUNTIME_DIR'] + '/pulse'\n\
+                  os.makedirs(d, exist_ok=True)\n\
+                  s = socket.socket(socket.AF_UNIX)\n\
+                  s.bind(d + '/native')\n\
+                  s.listen()\n\
+                  time.sleep(600)\n";
+    let mut d =
+        Daemon::start(&format!("audio = [\"python3\", \"-c\", {server:?}]\nwayrail_args = [\"--xwayland\", \"off\"]"));
+    let status = d.wait_ready();
+    let audio = child(&status, "audio");
+    assert_eq!(audio["state"], "running", "{status:#}");
+    let order: Vec<u64> =
+        ["audio", "wayrail"].iter().map(|n| child(&status, n)["starts_unix_ms"][0].as_u64().unwrap()).collect();
+    assert!(order[0] <= order[1], "wayrail started before the audio server: {order:?}");
+    let link = d.runtime.join("pulse/native");
+    assert_eq!(fs::read_link(&link).unwrap(), d.runtime.join("wayraild/pulse/native"));
+    assert!(
+        wait_until(Duration::from_secs(10), || UnixStream::connect(&link).is_ok()),
+        "the audio server's socket is not reachable at {}",
+        link.display()
+    );
+    let env = d.env_file();
+    let pulse = format!("PULSE_SERVER=unix:{}", link.display());
+    assert!(env.lines().any(|l| l == pulse), "{pulse} missing:\n{env}");
+    // Stopped last, after wayrail.
+    assert!(d.stop().is_some_and(|s| s.success()), "{}", d.log_tail());
+    let log = fs::read_to_string(&d.log).unwrap();
+    let order: Vec<usize> = ["wayrail stopped", "audio stopped"].iter().map(|m| log.find(m).expect(m)).collect();
+    assert!(order[0] < order[1], "not stopped in order:\n{log}");
+    assert!(fs::symlink_metadata(&link).is_err(), "the PulseAudio link stayed");
+}
+
+#[test]
 fn a_wayrail_that_never_says_ready_is_killed_with_a_clear_error() {
     let dir = TempDir::new("wayraild-mute");
     let mute = dir.path().join("mute-wayrail");
