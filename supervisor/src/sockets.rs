@@ -46,7 +46,8 @@ pub fn bind(addr: &ListenAddr) -> anyhow::Result<RdpListener> {
         ListenAddr::Vsock { cid, port } => {
             let fd =
                 bind_vsock(*cid, *port).with_context(|| format!("listening on {addr} (is this a VM with vsock?)"))?;
-            Ok(RdpListener { fd, bound: addr.to_string(), path: None })
+            let bound = vsock_port(&fd).map_or_else(|_| addr.to_string(), |port| format!("vsock:{cid}:{port}"));
+            Ok(RdpListener { fd, bound, path: None })
         }
         ListenAddr::Fd(_) => anyhow::bail!("{addr}: wayraild opens its listeners itself"),
     }
@@ -75,6 +76,19 @@ fn bind_vsock(cid: u32, port: u32) -> std::io::Result<OwnedFd> {
         }
     }
     Ok(fd)
+}
+
+/// The port a vsock socket is bound to (`VMADDR_PORT_ANY` resolved).
+fn vsock_port(fd: &OwnedFd) -> std::io::Result<u32> {
+    // SAFETY: sockaddr_vm is plain data; getsockname(2) fills at most `len` bytes of it.
+    unsafe {
+        let mut addr: libc::sockaddr_vm = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
+        if libc::getsockname(fd.as_raw_fd(), (&mut addr as *mut libc::sockaddr_vm).cast(), &mut len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(addr.svm_port)
+    }
 }
 
 /// Clears close-on-exec on `fd`: only ever called in a child between fork and exec, so the

@@ -67,9 +67,12 @@ impl Daemon {
         let config_dir = dir.path().join("config/wayrail");
         fs::create_dir_all(&config_dir).unwrap();
         let mut config = format!(
-            "[supervisor]\nx11_dir = {x11_dir:?}\nlisten = [\"tcp:127.0.0.1:0\"]\nroot = {root:?}\ncheck_interval = {}\n",
+            "[supervisor]\nx11_dir = {x11_dir:?}\nroot = {root:?}\ncheck_interval = {}\n",
             CHECK_INTERVAL.as_secs_f64()
         );
+        if !extra.lines().any(|l| l.starts_with("listen =")) {
+            config.push_str("listen = [\"tcp:127.0.0.1:0\"]\n");
+        }
         if !extra.lines().any(|l| l.starts_with("wayrail =")) {
             config.push_str(&format!("wayrail = {:?}\n", wayrail_bin()));
         }
@@ -514,6 +517,82 @@ fn the_audio_server_starts_first_and_its_socket_is_projected() {
     let order: Vec<usize> = ["wayrail stopped", "audio stopped"].iter().map(|m| log.find(m).expect(m)).collect();
     assert!(order[0] < order[1], "not stopped in order:\n{log}");
     assert!(fs::symlink_metadata(&link).is_err(), "the PulseAudio link stayed");
+}
+
+/// A vsock stream socket connected to `cid:port`.
+fn vsock_connect(cid: u32, port: u32) -> std::io::Result<fs::File> {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    // SAFETY: socket(2) and connect(2) with a sockaddr_vm of the size given; the descriptor is
+    // owned at once.
+    unsafe {
+        let raw = libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = OwnedFd::from_raw_fd(raw);
+        let mut addr: libc::sockaddr_vm = std::mem::zeroed();
+        addr.svm_family = libc::AF_VSOCK as libc::sa_family_t;
+        addr.svm_cid = cid;
+        addr.svm_port = port;
+        let len = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
+        if libc::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), (&addr as *const libc::sockaddr_vm).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fs::File::from(fd))
+    }
+}
+
+/// vsock (the way a VM's host comes in): wayraild opens the listener, wayrail serves it as an
+/// inherited descriptor. A kernel without vsock skips it; the RDP exchange needs the vsock
+/// loopback transport too (connecting to CID 1), and is skipped with the reason without it, as
+/// rdp-backend's own vsock test is (`WAYRAIL_REQUIRE_VSOCK=1`: a failure).
+#[test]
+fn a_vsock_listener_of_wayraild_is_served_by_wayrail() {
+    let mut d = Daemon::start(
+        "listen = [\"tcp:127.0.0.1:0\", \"vsock:any:4294967295\"]\nwayrail_args = [\"--xwayland\", \"off\"]",
+    );
+    let mut up = None;
+    wait_until(UP_TIMEOUT, || {
+        up = d.try_status().filter(|s| child(s, "wayrail")["state"] == "running");
+        up.is_some() || d.process.as_mut().is_some_and(|p| p.has_exited())
+    });
+    let Some(status) = up else {
+        let log = fs::read_to_string(&d.log).unwrap_or_default();
+        if log.contains("listening on vsock:") {
+            let why = format!("no vsock in this kernel: {}", log.lines().last().unwrap_or_default());
+            assert!(!std::env::var("WAYRAIL_REQUIRE_VSOCK").is_ok_and(|v| v == "1"), "{why}");
+            println!("SKIPPED {why}");
+            return;
+        }
+        panic!("wayrail not ready\n{}", d.log_tail());
+    };
+    let bound = status["sockets"]["rdp"][1].as_str().expect("the vsock listener").to_owned();
+    let port: u32 = bound
+        .strip_prefix("vsock:")
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("{bound}"));
+    assert_ne!(port, u32::MAX, "the port the kernel chose is reported");
+    // wayrail took the inherited descriptor as a vsock listener.
+    let listening = status["wayrail"]["listening"].as_array().cloned().unwrap_or_default();
+    assert!(
+        listening
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.starts_with("vsock:") && l.ends_with(&format!(":{port}")))),
+        "wayrail does not serve it: {listening:?}"
+    );
+    let mut s = match vsock_connect(1, port) {
+        Ok(s) => s,
+        Err(e) => {
+            let why = format!("the RDP exchange over vsock: no vsock loopback to connect through ({e})");
+            assert!(!std::env::var("WAYRAIL_REQUIRE_VSOCK").is_ok_and(|v| v == "1"), "{why}");
+            println!("SKIPPED {why}");
+            return;
+        }
+    };
+    s.write_all(&x224_connection_request(PROTOCOL_SSL)).unwrap();
+    let confirm = read_connection_confirm(&mut s).unwrap_or_else(|e| panic!("over vsock: {e:#}"));
+    assert!(matches!(confirm, ConnectionConfirm::Selected { protocol: PROTOCOL_SSL, .. }), "{confirm:?}");
 }
 
 #[test]
