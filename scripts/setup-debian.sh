@@ -13,11 +13,13 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
             xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core)
 # libegl1 + libgl1-mesa-dri: OpenGL ES (llvmpipe) for the nested backend's tests.
+# systemd: systemd-analyze, which verifies wayraild's alternative, the systemd user units.
 test_pkgs=(xvfb xdotool x11-utils x11-apps x11-xserver-utils xterm wayland-utils
            foot gtk-3-examples gtk-4-examples wl-clipboard xclip wtype imagemagick
            freerdp2-x11 python3-xlib procps iproute2 coreutils fonts-dejavu-core xauth
            xserver-xorg-core xserver-xorg-video-dummy
-           libegl1 libgl1-mesa-dri)
+           libegl1 libgl1-mesa-dri
+           systemd)
 backports_pkgs=()
 [ "$want" = test ] && backports_pkgs=(freerdp3-x11 weston)
 

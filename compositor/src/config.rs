@@ -160,6 +160,8 @@ pub struct Config {
     pub clipboard: ClipboardSettings,
     pub rail: RailSettings,
     pub vail: VailSettings,
+    /// `[supervisor]`: `wayraild`'s settings; it reads them, wayrail does not.
+    pub supervisor: Option<toml::Value>,
 }
 
 /// `[vail]`: RemoteApp window pixels through shared memory, for hosts that map it (gfxredir).

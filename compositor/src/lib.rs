@@ -12,6 +12,8 @@ pub mod invariants;
 pub mod ipc;
 pub mod keymap;
 pub mod layout;
+pub mod login;
+pub mod notify;
 pub mod remote;
 pub mod render;
 pub mod server;

@@ -117,6 +117,7 @@ impl Server {
         std::env::set_var("WAYLAND_DISPLAY", &socket_name);
         std::env::set_var("WAYRAIL_SOCKET", &ipc_path);
         tracing::info!(socket = %socket_name, ipc = %ipc_path.display(), backend = ?backend_kind, "wayrail is ready");
+        crate::notify::ready(&socket_name, state.xwl.display, &ipc_path, state.backend.listening());
         Ok(Server { event_loop, state, socket_name, ipc_path, _ipc: ipc_server, signals: Some(signals) })
     }
 

@@ -78,6 +78,46 @@ impl Listener {
     }
 }
 
+/// The listening sockets of systemd-style socket activation: `LISTEN_FDS` descriptors from 3
+/// on, when `LISTEN_PID` is this process (else none: they were meant for another). The
+/// variables are removed either way, so that programs started later do not take the
+/// descriptors for theirs.
+pub fn activated_listeners() -> Vec<ListenAddr> {
+    let pid = std::env::var("LISTEN_PID").ok();
+    let fds = std::env::var("LISTEN_FDS").ok();
+    for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        std::env::remove_var(var);
+    }
+    activation_fds(pid.as_deref(), fds.as_deref(), std::process::id())
+}
+
+/// Where to listen: the sockets of socket activation when there are any (systemd's socket unit
+/// is then the one place listeners are set), else `configured`, else the default address.
+pub fn activated_or_configured(configured: &[ListenAddr]) -> Vec<ListenAddr> {
+    let activated = activated_listeners();
+    if !activated.is_empty() {
+        tracing::info!("listening on {} socket(s) from socket activation", activated.len());
+        activated
+    } else if configured.is_empty() {
+        vec![ListenAddr::default()]
+    } else {
+        configured.to_vec()
+    }
+}
+
+/// The first descriptor of socket activation (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: RawFd = 3;
+
+/// `LISTEN_PID` and `LISTEN_FDS` as `fd:N` addresses for the process `own_pid`.
+fn activation_fds(pid: Option<&str>, fds: Option<&str>, own_pid: u32) -> Vec<ListenAddr> {
+    let (Some(pid), Some(fds)) = (pid, fds) else { return Vec::new() };
+    if pid.trim().parse::<u32>().ok() != Some(own_pid) {
+        return Vec::new();
+    }
+    let count = fds.trim().parse::<RawFd>().unwrap_or(0).clamp(0, 1024);
+    (LISTEN_FDS_START..LISTEN_FDS_START + count).map(ListenAddr::Fd).collect()
+}
+
 fn from_inherited_fd(fd: RawFd) -> std::io::Result<Listener> {
     // SAFETY: the supervisor handed this descriptor to us; we take ownership of it once.
     let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
@@ -96,7 +136,8 @@ fn from_inherited_fd(fd: RawFd) -> std::io::Result<Listener> {
             l.set_nonblocking(true)?;
             Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l)?))
         }
-        other => Err(std::io::Error::other(format!("fd:{fd} is a socket of family {other}, not TCP or Unix"))),
+        libc::AF_VSOCK => Ok(Listener::Vsock(tokio_vsock::VsockListener::from(owned))),
+        other => Err(std::io::Error::other(format!("fd:{fd} is a socket of family {other}, not TCP, Unix or vsock"))),
     }
 }
 
@@ -150,6 +191,16 @@ mod tests {
         for bad in ["", "tcp:", "tcp:host", "tcp::1", "tcp:h:99999", "unix:", "vsock:1", "fd:-1", "udp:1:2"] {
             assert!(bad.parse::<ListenAddr>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn socket_activation_is_for_the_process_it_names() {
+        assert_eq!(activation_fds(Some("42"), Some("2"), 42), vec![ListenAddr::Fd(3), ListenAddr::Fd(4)]);
+        assert_eq!(activation_fds(Some("41"), Some("2"), 42), vec![], "another process's");
+        assert_eq!(activation_fds(None, Some("2"), 42), vec![], "LISTEN_PID is required");
+        assert_eq!(activation_fds(Some("42"), None, 42), vec![]);
+        assert_eq!(activation_fds(Some("42"), Some("x"), 42), vec![]);
+        assert_eq!(activation_fds(Some("42"), Some("-1"), 42), vec![]);
     }
 
     #[test]

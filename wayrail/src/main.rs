@@ -1,6 +1,5 @@
 //! `wayrail`: runs the compositor, or (`wayrail msg ...`) talks to a running one.
 
-mod login;
 mod rdp;
 
 use std::path::PathBuf;
@@ -167,8 +166,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 /// How to connect: the user name, where the password is, an xfreerdp3 command line. The
 /// password itself is printed only to a terminal, never into a log file.
 fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[String]) -> anyhow::Result<()> {
-    use crate::login::{self, PasswordSource};
     use std::io::IsTerminal as _;
+    use wayrail_compositor::login::{self, PasswordSource};
     let login = login::resolve(rdp, &wayrail_compositor::config::state_dir()?)?;
     let user = rdp.username.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "me".into()));
     let password_arg = match &login {
@@ -188,11 +187,7 @@ fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[
                 }
                 PasswordSource::File(path) | PasswordSource::Generated(path) => {
                     if std::io::stdout().is_terminal() {
-                        println!(
-                            "  login: {who}; password: {} (kept in {})",
-                            login.credentials.password,
-                            path.display()
-                        );
+                        println!("  login: {who}; password: {} (kept in {})", login.password, path.display());
                     } else {
                         println!("  login: {who}; password: the first line of {}", path.display());
                     }

@@ -4,7 +4,7 @@
 use calloop::channel::Sender;
 use wayrail_compositor::config::{self, Config, Takeover};
 use wayrail_link::{HostEvent, HostLink};
-use wayrail_rdp::{ListenAddr, RdpConfig, RdpServer};
+use wayrail_rdp::{RdpConfig, RdpServer};
 
 pub fn start(config: &Config, host: Sender<HostEvent>) -> anyhow::Result<Box<dyn HostLink>> {
     Ok(Box::new(RdpServer::spawn(rdp_config(config)?, host)?))
@@ -17,8 +17,10 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         (None, None) => wayrail_rdp::tls::TlsSource::StateDir(config::state_dir()?),
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
-    let credentials = crate::login::resolve(rdp, &config::state_dir()?)?.map(|login| login.credentials);
-    let listen = if rdp.listen.is_empty() { vec![ListenAddr::default()] } else { rdp.listen.clone() };
+    let credentials = wayrail_compositor::login::resolve(rdp, &config::state_dir()?)?
+        .map(|login| wayrail_rdp::Credentials { username: login.username, password: login.password });
+    // Sockets from socket activation (LISTEN_FDS) replace the configured addresses.
+    let listen = wayrail_rdp::transport::activated_or_configured(&rdp.listen);
     let first = config.outputs.first().cloned().unwrap_or_default();
     Ok(RdpConfig {
         listen,

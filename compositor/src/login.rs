@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use wayrail_compositor::config::RdpSettings;
+use crate::config::RdpSettings;
 
 /// The generated password's file name in the state directory.
 pub const GENERATED_FILE: &str = "rdp-password";
@@ -33,7 +33,9 @@ pub enum PasswordSource {
 /// The login clients need, or `None` for `--insecure-no-auth`.
 #[derive(Debug, Clone)]
 pub struct Login {
-    pub credentials: wayrail_rdp::Credentials,
+    /// The only user name accepted (`[rdp] username`); None: any.
+    pub username: Option<String>,
+    pub password: String,
     pub source: PasswordSource,
 }
 
@@ -55,7 +57,7 @@ pub fn resolve(rdp: &RdpSettings, state_dir: &Path) -> anyhow::Result<Option<Log
     if password.is_empty() {
         anyhow::bail!("the RDP password is empty ({source:?}): every client would get in");
     }
-    Ok(Some(Login { credentials: wayrail_rdp::Credentials { username: rdp.username.clone(), password }, source }))
+    Ok(Some(Login { username: rdp.username.clone(), password, source }))
 }
 
 fn systemd_credential() -> Option<PathBuf> {
@@ -130,15 +132,15 @@ mod tests {
         let login = resolve(&RdpSettings::default(), &state).unwrap().expect("a login by default");
         let path = state.join(GENERATED_FILE);
         assert_eq!(login.source, PasswordSource::Generated(path.clone()));
-        assert_eq!(login.credentials.username, None, "any user name");
-        let password = &login.credentials.password;
+        assert_eq!(login.username, None, "any user name");
+        let password = &login.password;
         assert_eq!(password.len(), GENERATED_LEN);
         assert!(password.bytes().all(|b| ALPHABET.contains(&b)), "{password}");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let again = resolve(&RdpSettings::default(), &state).unwrap().unwrap();
-        assert_eq!(&again.credentials.password, password, "kept across starts");
+        assert_eq!(&again.password, password, "kept across starts");
         let other = resolve(&RdpSettings::default(), &dir.path().join("other")).unwrap().unwrap();
-        assert_ne!(&other.credentials.password, password, "random");
+        assert_ne!(&other.password, password, "random");
     }
 
     #[test]
@@ -148,11 +150,11 @@ mod tests {
         std::fs::write(&file, "from-file\nignored\n").unwrap();
         let rdp = RdpSettings { password_file: Some(file.clone()), username: Some("ann".into()), ..Default::default() };
         let login = resolve(&rdp, dir.path()).unwrap().unwrap();
-        assert_eq!(login.credentials.password, "from-file");
-        assert_eq!(login.credentials.username.as_deref(), Some("ann"));
+        assert_eq!(login.password, "from-file");
+        assert_eq!(login.username.as_deref(), Some("ann"));
         assert_eq!(login.source, PasswordSource::File(file));
         let rdp = RdpSettings { password: Some("inline".into()), ..rdp };
-        assert_eq!(resolve(&rdp, dir.path()).unwrap().unwrap().credentials.password, "inline");
+        assert_eq!(resolve(&rdp, dir.path()).unwrap().unwrap().password, "inline");
         assert!(!dir.path().join(GENERATED_FILE).exists(), "nothing generated when configured");
         let rdp = RdpSettings { insecure_no_auth: true, ..Default::default() };
         assert!(resolve(&rdp, dir.path()).unwrap().is_none());
