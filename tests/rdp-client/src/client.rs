@@ -53,6 +53,9 @@ pub struct ClientOptions {
     pub desktop_scale: u32,
     /// Open the DisplayControl channel, for [`TestClient::send_monitor_layout`].
     pub display_control: bool,
+    /// Log in with NLA (CredSSP with NTLM) and offer nothing else, as FreeRDP's `/sec:nla`
+    /// does; else TLS security with the login in the Client Info PDU.
+    pub nla: bool,
 }
 
 impl Default for ClientOptions {
@@ -66,6 +69,7 @@ impl Default for ClientOptions {
             monitors: Vec::new(),
             desktop_scale: 0,
             display_control: false,
+            nla: false,
         }
     }
 }
@@ -88,7 +92,7 @@ pub enum PointerEvent {
     },
 }
 
-/// The connector's configuration for `opts`: TLS security (no CredSSP), EGFX advertised.
+/// The connector's configuration for `opts`: TLS security, or NLA only, EGFX advertised.
 pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
     let desktop_size = if opts.monitors.is_empty() {
         DesktopSize { width: opts.size.0, height: opts.size.1 }
@@ -106,8 +110,8 @@ pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
         device_scale_factor: None,
         monitor_extended_layout: with_monitors.then(|| crate::monitors::client_monitor_extended_data(&opts.monitors)),
         relative_mouse_input: false,
-        enable_tls: true,
-        enable_credssp: false,
+        enable_tls: !opts.nla,
+        enable_credssp: opts.nla,
         enable_standard_rdp_security: false,
         credentials: Credentials::UsernamePassword { username: opts.username.clone(), password: opts.password.clone() },
         domain: None,
@@ -148,7 +152,8 @@ pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
     }
 }
 
-/// CredSSP is off, so the connector never needs the network on its own.
+/// NTLM is the only CredSSP package the client uses, so the connector never needs the
+/// network on its own (Kerberos would).
 struct NoNetwork;
 
 impl NetworkClient for NoNetwork {
@@ -204,6 +209,8 @@ impl ClientBuilder {
         let should_upgrade =
             ironrdp_async::connect_begin(&mut framed, &mut connector).await.context("X.224 negotiation")?;
         let tls = crate::tls::upgrade(framed.into_inner_no_leftover()).await?;
+        // NLA binds the login to the key of the certificate the server showed.
+        let server_public_key = if opts.nla { crate::tls::server_public_key(&tls)? } else { Vec::new() };
         let upgraded = ironrdp_async::mark_as_upgraded(should_upgrade, &mut connector);
         let mut framed = ironrdp_tokio::TokioFramed::new(tls);
         let result = ironrdp_async::connect_finalize(
@@ -212,7 +219,7 @@ impl ClientBuilder {
             &mut framed,
             &mut NoNetwork,
             ServerName::new("localhost"),
-            Vec::new(),
+            server_public_key,
             None,
         )
         .await
