@@ -237,6 +237,39 @@ pub struct RdpSettings {
     /// refused on TCP listeners beyond loopback.
     #[serde(skip)]
     pub insecure_no_auth: bool,
+    /// At most this many connections in the connection sequence at once (default 16).
+    pub max_pending_connections: Option<usize>,
+    /// A new connection must send its first byte within this (default 5000).
+    pub first_byte_timeout_ms: Option<u64>,
+    /// A client that reads nothing of one write for this long is dropped (default 30000).
+    pub write_timeout_ms: Option<u64>,
+    /// A session whose commands waiting for its client weigh more than this ends (default
+    /// 32 MiB).
+    pub max_queued_bytes: Option<usize>,
+}
+
+impl RdpSettings {
+    /// The server's limits: what the file sets, `wayrail_rdp::Limits::default()` for the rest.
+    pub fn limits(&self) -> anyhow::Result<wayrail_rdp::Limits> {
+        let default = wayrail_rdp::Limits::default();
+        let ms = std::time::Duration::from_millis;
+        let limits = wayrail_rdp::Limits {
+            max_pending: self.max_pending_connections.unwrap_or(default.max_pending),
+            first_byte_timeout: self.first_byte_timeout_ms.map_or(default.first_byte_timeout, ms),
+            write_timeout: self.write_timeout_ms.map_or(default.write_timeout, ms),
+            max_queued_bytes: self.max_queued_bytes.unwrap_or(default.max_queued_bytes),
+        };
+        // Zero would refuse every client or drop it at once: surely a mistake.
+        for (name, zero) in [
+            ("max_pending_connections", limits.max_pending == 0),
+            ("first_byte_timeout_ms", limits.first_byte_timeout.is_zero()),
+            ("write_timeout_ms", limits.write_timeout.is_zero()),
+            ("max_queued_bytes", limits.max_queued_bytes == 0),
+        ] {
+            anyhow::ensure!(!zero, "[rdp] {name} must be more than 0");
+        }
+        Ok(limits)
+    }
 }
 
 /// `[rdp] takeover`: when a new session replaces the live one.
@@ -402,6 +435,35 @@ mod tests {
         assert!(Config::parse("[rdp]\nlisten = [\"udp:1\"]").is_err());
         let err = Config::parse("bogus = 1").unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn rdp_limits() {
+        use std::time::Duration;
+        let defaults = Config::parse("").unwrap().rdp.limits().unwrap();
+        assert_eq!(defaults, wayrail_rdp::Limits::default());
+        let c = Config::parse(
+            "[rdp]\nmax_pending_connections = 4\nfirst_byte_timeout_ms = 1500\nwrite_timeout_ms = 10000\nmax_queued_bytes = 1048576",
+        )
+        .unwrap();
+        let limits = c.rdp.limits().unwrap();
+        assert_eq!(
+            limits,
+            wayrail_rdp::Limits {
+                max_pending: 4,
+                first_byte_timeout: Duration::from_millis(1500),
+                write_timeout: Duration::from_secs(10),
+                max_queued_bytes: 1 << 20,
+            }
+        );
+        // One set, the others keep their defaults.
+        let limits = Config::parse("[rdp]\nwrite_timeout_ms = 2000").unwrap().rdp.limits().unwrap();
+        assert_eq!(limits, wayrail_rdp::Limits { write_timeout: Duration::from_secs(2), ..defaults });
+        let err = Config::parse("[rdp]\nmax_pending_connections = 0").unwrap().rdp.limits().unwrap_err();
+        assert!(err.to_string().contains("max_pending_connections"), "{err}");
+        assert!(Config::parse("[rdp]\nwrite_timeout_ms = 0").unwrap().rdp.limits().is_err());
+        assert!(Config::parse("[rdp]\nfirst_byte_timeout_ms = -1").is_err());
+        assert!(Config::parse("[rdp]\nmax_pending = 4").is_err(), "the config's own names");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         credentials,
         takeover: rdp.takeover.into(),
         default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
-        limits: Default::default(),
+        limits: rdp.limits()?,
         exec: config.rail.exec.clone(),
     })
 }
