@@ -442,17 +442,22 @@ async fn nla(
                 break auth::check_login(Some(expected), Some(&given));
             }
             Err(ServerError { ts_request, error }) => {
+                let denied = error.error_type == ironrdp_connector::sspi::ErrorKind::LogonDenied;
                 // The error code alone, told as Windows tells it, so that the client can say
                 // "wrong password".
                 if let Some(request) = ts_request {
                     let mut reply =
                         TsRequest { version: request.version, error_code: request.error_code, ..Default::default() };
-                    if error.error_type == ironrdp_connector::sspi::ErrorKind::LogonDenied {
+                    if denied {
                         reply.error_code = Some(NStatusCode::LOGON_FAILURE);
                     }
                     let _ = write_ts_request(framed, &reply).await;
                 }
-                break Err(format!("wrong user name or password ({error})"));
+                break Err(if denied {
+                    format!("wrong user name or password ({error})")
+                } else {
+                    format!("CredSSP failed: {error}")
+                });
             }
         }
     };

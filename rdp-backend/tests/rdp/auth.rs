@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use wayrail_rdp::{Credentials, HostEvent, Takeover};
 use wayrail_rdp_testclient::ironrdp_pdu::input::fast_path::{FastPathInputEvent, KeyboardFlags};
-use wayrail_rdp_testclient::{ClientOptions, TestClient};
+use wayrail_rdp_testclient::{ClientOptions, RawConnection, TestClient};
 
 use crate::common::{assert_no_server_panics, expect_log, rgb, solid, TestServer, STEP};
 
@@ -242,5 +242,34 @@ async fn nla_needs_a_login_and_plain_rdp_security_is_never_offered() -> Result<(
     assert!(TestClient::connect(&addr, nla("alice", PASSWORD)).await.is_err(), "NLA without a login");
     server.check_client(&addr, login("alice", "")).await?;
     assert_no_server_panics();
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn garbage_in_place_of_credssp_is_a_failed_login_closed_at_once() -> Result<()> {
+    let mut server = TestServer::start(&["tcp:127.0.0.1:0"], any_user())?;
+    let addr = server.addr();
+    let mut declared_64k = vec![0x30, 0x82, 0xFF, 0xF0];
+    declared_64k.extend([0u8; 1024]);
+    let cases = [
+        ("not a BER SEQUENCE", b"GET / HTTP/1.1\r\n\r\n".to_vec(), "not a CredSSP message"),
+        ("a TSRequest declared at 64 KiB", declared_64k, "over the size cap"),
+        ("a TSRequest that does not decode", vec![0x30, 0x03, 0x02, 0x01, 0xFF], "does not decode"),
+    ];
+    for (what, bytes, said) in cases {
+        let started = tokio::time::Instant::now();
+        let mut conn = RawConnection::open_tls(&addr, &nla("eve", PASSWORD)).await.context(what)?;
+        conn.send(&bytes).await.context(what)?;
+        // Closed after the back-off of the failures before, long before the handshake's 30 s.
+        conn.wait_closed(STEP).await.context(what)?;
+        assert!(started.elapsed() < Duration::from_secs(8), "{what}: closed after {:?}", started.elapsed());
+        let line = expect_log(&["login refused (NLA)", said], STEP).await.context(what)?;
+        println!("{what}: {line}");
+    }
+    expect_log(&["login refused (NLA)", "checked in 4s"], STEP).await?;
+    assert!(server.handle.is_running());
+    assert_no_server_panics();
+    // After the back-off, a good login is served.
+    server.check_client(&addr, nla("alice", PASSWORD)).await?;
     Ok(())
 }
