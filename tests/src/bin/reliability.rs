@@ -165,7 +165,7 @@ async fn stalled_reader(stall: Duration) -> Result<()> {
     while started.elapsed() < stall {
         n += 1;
         writeln!(file, "color {:06x}", n.wrapping_mul(0x9E3779) & 0xFF_FFFF)?;
-        if n % 40 == 0 {
+        if n.is_multiple_of(40) {
             churned.push(probe(&wr, &format!("come and go {n}"), None)?);
             if churned.len() > 3 {
                 let mut gone = churned.remove(0);
