@@ -257,6 +257,15 @@ pub struct RdpSettings {
     /// refused on TCP listeners beyond loopback.
     #[serde(skip)]
     pub insecure_no_auth: bool,
+    /// At most this many connections in the connection sequence at once (default 16).
+    pub max_pending_connections: Option<usize>,
+    /// A new connection must send its first byte within this (default 5000).
+    pub first_byte_timeout_ms: Option<u64>,
+    /// A client that reads nothing of one write for this long is dropped (default 30000).
+    pub write_timeout_ms: Option<u64>,
+    /// A session whose commands waiting for its client weigh more than this ends (default
+    /// 32 MiB).
+    pub max_queued_bytes: Option<usize>,
 }
 
 /// `[rdp] takeover`: when a new session replaces the live one.

@@ -33,6 +33,36 @@ pub(crate) fn check_login(
     }
 }
 
+/// What NTLM checks an NLA login against: the configured password for the user name the
+/// client gave, when that name may log in (any name when none is configured). NTLM hashes the
+/// name as given (upper-cased, with the client's domain), so the identity handed back keeps
+/// the client's spelling and only the password is wayrail's.
+pub(crate) struct NtlmLogin<'a>(pub &'a Credentials);
+
+impl ironrdp_connector::sspi::credssp::CredentialsProxy for NtlmLogin<'_> {
+    type AuthenticationData = ironrdp_connector::sspi::AuthIdentity;
+
+    fn auth_data_by_user(
+        &mut self,
+        username: &ironrdp_connector::sspi::Username,
+    ) -> std::io::Result<Self::AuthenticationData> {
+        if let Some(want) = &self.0.username {
+            if !username.account_name().eq_ignore_ascii_case(want) {
+                return Err(std::io::Error::other(format!("unknown user {:?}", username.account_name())));
+            }
+        }
+        Ok(ironrdp_connector::sspi::AuthIdentity {
+            username: username.clone(),
+            password: self.0.password.clone().into(),
+        })
+    }
+
+    /// Only Negotiate asks for every identity up front; wayrail's NLA is plain NTLM.
+    fn auth_data(&mut self) -> std::io::Result<Vec<Self::AuthenticationData>> {
+        Err(std::io::Error::other("NTLM asks for one user's credentials"))
+    }
+}
+
 /// Whether a session that logged in as `new_user` may replace the live one of `live_user`.
 pub(crate) fn may_take_over(policy: Takeover, live_user: &str, new_user: &str) -> bool {
     match policy {

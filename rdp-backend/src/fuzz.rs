@@ -29,13 +29,16 @@ pub fn reassembly(mut data: &[u8]) {
 /// login: connection request, negotiation, TLS.
 pub struct PreAuth {
     tls: tokio_rustls::TlsAcceptor,
+    tls_public_key: std::sync::Arc<[u8]>,
 }
 
 impl PreAuth {
     /// With a certificate made in (or read from) `state_dir`.
     pub fn new(state_dir: &std::path::Path) -> anyhow::Result<PreAuth> {
-        let config = crate::tls::server_config(&crate::tls::TlsSource::StateDir(state_dir.to_owned()))?;
-        Ok(PreAuth { tls: tokio_rustls::TlsAcceptor::from(config) })
+        let source = crate::tls::TlsSource::StateDir(state_dir.to_owned());
+        let config = crate::tls::server_config(&source)?;
+        let tls_public_key = crate::tls::public_key(&source)?.into();
+        Ok(PreAuth { tls: tokio_rustls::TlsAcceptor::from(config), tls_public_key })
     }
 
     /// Returns what the server wrote back.
@@ -54,6 +57,7 @@ impl PreAuth {
             let setup = SessionSetup {
                 id: 1,
                 tls: self.tls.clone(),
+                tls_public_key: self.tls_public_key.clone(),
                 credentials: Some(crate::Credentials { username: None, password: "fuzz".into() }),
                 backoff: Rc::new(RefCell::new(crate::auth::Backoff::default())),
                 active: Rc::new(Cell::new(None)),

@@ -103,6 +103,7 @@ impl RdpServer {
     /// its own. Host events go to `host`.
     pub fn spawn(config: RdpConfig, host: calloop::channel::Sender<HostEvent>) -> anyhow::Result<RdpHandle> {
         let tls = tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&config.tls)?);
+        let tls_public_key: Arc<[u8]> = crate::tls::public_key(&config.tls)?.into();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let listeners = runtime.block_on(async {
             let mut out = Vec::new();
@@ -143,7 +144,7 @@ impl RdpServer {
                 serve(
                     listeners,
                     config,
-                    tls,
+                    (tls, tls_public_key),
                     host,
                     FromCompositor {
                         frames: frames_rx,
@@ -276,7 +277,7 @@ fn check_overflow(overflow: &AtomicBool, active: &Option<Active>, sessions: &Has
 async fn serve(
     listeners: Vec<Listener>,
     config: RdpConfig,
-    tls: tokio_rustls::TlsAcceptor,
+    (tls, tls_public_key): (tokio_rustls::TlsAcceptor, Arc<[u8]>),
     host: calloop::channel::Sender<HostEvent>,
     inputs: FromCompositor,
 ) {
@@ -329,6 +330,7 @@ async fn serve(
                 let setup = SessionSetup {
                     id,
                     tls: tls.clone(),
+                    tls_public_key: tls_public_key.clone(),
                     credentials: config.credentials.clone(),
                     backoff: backoff.clone(),
                     active: active_id.clone(),

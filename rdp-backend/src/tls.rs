@@ -27,6 +27,8 @@ pub enum TlsError {
     NoKey { path: PathBuf },
     #[error("making a self-signed certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Der { path: PathBuf, source: x509_cert::der::Error },
     #[error("the certificate and key do not fit together: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -108,6 +110,22 @@ pub fn server_config(source: &TlsSource) -> Result<Arc<rustls::ServerConfig>, Tl
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     Ok(Arc::new(config))
+}
+
+/// The public key of the certificate the server shows (the subjectPublicKey bits of its
+/// SubjectPublicKeyInfo): NLA binds the login to it, so that a client's credentials only ever
+/// reach the server that holds the key.
+pub fn public_key(source: &TlsSource) -> Result<Vec<u8>, TlsError> {
+    use x509_cert::der::Decode as _;
+    let (cert_path, _) = cert_and_key_paths(source)?;
+    let cert_pem = std::fs::read(&cert_path).map_err(io_err(&cert_path))?;
+    let first = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .next()
+        .ok_or_else(|| TlsError::NoCertificate { path: cert_path.clone() })?
+        .map_err(io_err(&cert_path))?;
+    let cert =
+        x509_cert::Certificate::from_der(first.as_ref()).map_err(|e| TlsError::Der { path: cert_path, source: e })?;
+    Ok(cert.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes().to_vec())
 }
 
 /// Compares secrets without an early exit that would tell an attacker how much matched.

@@ -22,6 +22,7 @@ use anyhow::{bail, Context};
 pub use image::{close_rgb, locate, sample_grid, Image, Rect};
 pub use serde_json::Value;
 
+pub mod flood;
 pub mod image;
 pub mod ironrdp;
 pub mod rail;

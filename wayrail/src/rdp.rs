@@ -2,9 +2,9 @@
 //! the server started as the compositor's `HostLink`.
 
 use calloop::channel::Sender;
-use wayrail_compositor::config::{self, Config, Takeover};
+use wayrail_compositor::config::{self, Config, RdpSettings, Takeover};
 use wayrail_link::{HostEvent, HostLink};
-use wayrail_rdp::{RdpConfig, RdpServer};
+use wayrail_rdp::{Limits, RdpConfig, RdpServer};
 
 pub fn start(config: &Config, host: Sender<HostEvent>) -> anyhow::Result<Box<dyn HostLink>> {
     Ok(Box::new(RdpServer::spawn(rdp_config(config)?, host)?))
@@ -28,7 +28,7 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         credentials,
         takeover: takeover(rdp.takeover),
         default_size: (first.width.clamp(200, 8192) as u16, first.height.clamp(200, 8192) as u16),
-        limits: Default::default(),
+        limits: limits(rdp)?,
         exec: config.rail.exec.clone(),
         vail_dir: vail_dir(config),
     })
@@ -62,5 +62,64 @@ fn takeover(policy: Takeover) -> wayrail_rdp::Takeover {
         Takeover::SameUser => wayrail_rdp::Takeover::SameUser,
         Takeover::Never => wayrail_rdp::Takeover::Never,
         Takeover::Any => wayrail_rdp::Takeover::Any,
+    }
+}
+
+/// The server's limits: what `[rdp]` sets, `Limits::default()` for the rest.
+fn limits(rdp: &RdpSettings) -> anyhow::Result<Limits> {
+    let default = Limits::default();
+    let ms = std::time::Duration::from_millis;
+    let limits = Limits {
+        max_pending: rdp.max_pending_connections.unwrap_or(default.max_pending),
+        first_byte_timeout: rdp.first_byte_timeout_ms.map_or(default.first_byte_timeout, ms),
+        write_timeout: rdp.write_timeout_ms.map_or(default.write_timeout, ms),
+        max_queued_bytes: rdp.max_queued_bytes.unwrap_or(default.max_queued_bytes),
+    };
+    // Zero would refuse every client or drop it at once: surely a mistake.
+    for (name, zero) in [
+        ("max_pending_connections", limits.max_pending == 0),
+        ("first_byte_timeout_ms", limits.first_byte_timeout.is_zero()),
+        ("write_timeout_ms", limits.write_timeout.is_zero()),
+        ("max_queued_bytes", limits.max_queued_bytes == 0),
+    ] {
+        anyhow::ensure!(!zero, "[rdp] {name} must be more than 0");
+    }
+    Ok(limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits_of(text: &str) -> anyhow::Result<Limits> {
+        limits(&Config::parse(text)?.rdp)
+    }
+
+    #[test]
+    fn rdp_limits() {
+        let defaults = limits_of("").unwrap();
+        assert_eq!(defaults, Limits::default());
+        let limits = limits_of(
+            "[rdp]\nmax_pending_connections = 4\nfirst_byte_timeout_ms = 1500\nwrite_timeout_ms = 10000\nmax_queued_bytes = 1048576",
+        )
+        .unwrap();
+        assert_eq!(
+            limits,
+            Limits {
+                max_pending: 4,
+                first_byte_timeout: Duration::from_millis(1500),
+                write_timeout: Duration::from_secs(10),
+                max_queued_bytes: 1 << 20,
+            }
+        );
+        // One set, the others keep their defaults.
+        let limits = limits_of("[rdp]\nwrite_timeout_ms = 2000").unwrap();
+        assert_eq!(limits, Limits { write_timeout: Duration::from_secs(2), ..defaults });
+        let err = limits_of("[rdp]\nmax_pending_connections = 0").unwrap_err();
+        assert!(err.to_string().contains("max_pending_connections"), "{err}");
+        assert!(limits_of("[rdp]\nwrite_timeout_ms = 0").is_err());
+        assert!(Config::parse("[rdp]\nfirst_byte_timeout_ms = -1").is_err());
+        assert!(Config::parse("[rdp]\nmax_pending = 4").is_err(), "the config's own names");
     }
 }

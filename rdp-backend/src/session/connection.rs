@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ironrdp_acceptor::{Acceptor, AcceptorResult, DesktopSize};
+use ironrdp_acceptor::{Acceptor, AcceptorResult, AcceptorState, DesktopSize};
 use ironrdp_async::FramedWrite as _;
+use ironrdp_connector::sspi::credssp::TsRequest;
 use ironrdp_connector::Sequence as _;
 use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
 use ironrdp_displaycontrol::server::DisplayControlServer;
@@ -275,11 +276,19 @@ pub(super) struct Accepted {
     pub vail_events: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
 }
 
-/// Runs the connection sequence with its time limit and checks the login: TLS, then the user
-/// name and password of the Client Info PDU (the acceptor runs no check of its own).
+/// Runs the connection sequence with its time limit and checks the login: NLA (CredSSP with
+/// NTLM, before the connection sequence) when the client offers it and a login is configured,
+/// else TLS and the user name and password of the Client Info PDU (the acceptor runs no check
+/// of its own). Plain RDP security is never offered.
 pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) -> anyhow::Result<Accepted> {
     let size = DesktopSize { width: setup.default_size.0, height: setup.default_size.1 };
-    let mut acceptor = Acceptor::new(SecurityProtocol::SSL, size, capabilities(size), None);
+    // NLA checks the client against the configured login, so it is offered only with one.
+    let security = if setup.credentials.is_some() {
+        SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX
+    } else {
+        SecurityProtocol::SSL
+    };
+    let mut acceptor = Acceptor::new(security, size, capabilities(size), None);
     acceptor.set_honor_client_desktop_size(Some(MAX_DESKTOP));
     let (gfx_tx, gfx_events) = mpsc::unbounded_channel();
     let (display_tx, layouts) = mpsc::unbounded_channel();
@@ -296,7 +305,11 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
 
-    let handshake = async {
+    // The whole sequence has one time limit; a back-off wait before an NLA login is checked
+    // is not counted in it (as the wait before a TLS login's check comes after it).
+    let mut deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let late = || anyhow::anyhow!("the client did not finish connecting within {HANDSHAKE_TIMEOUT:?}");
+    let upgrade = async {
         // `accept_begin` would do this, but it panics when the client sent more than its
         // connection request before the TLS handshake (`into_inner_no_leftover`).
         let mut framed = first_byte(stream, setup.first_byte_timeout).await?;
@@ -316,35 +329,73 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         if !leftover.is_empty() {
             bail!("the client sent {} bytes after its connection request, before the TLS handshake", leftover.len());
         }
-        let tls_stream = setup.tls.accept(stream).await.context("TLS handshake")?;
-        acceptor.mark_security_upgrade_as_done();
-        finalize(ironrdp_tokio::TokioFramed::new(tls_stream), &mut acceptor, setup.id)
-            .await
-            .context("connection sequence")
+        setup.tls.accept(stream).await.context("TLS handshake")
     };
-    let (framed, mut result, client_monitors) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
-        .await
-        .map_err(|_| anyhow::anyhow!("the client did not finish connecting within {HANDSHAKE_TIMEOUT:?}"))??;
+    let tls_stream = tokio::time::timeout_at(deadline, upgrade).await.map_err(|_| late())??;
+    acceptor.mark_security_upgrade_as_done();
+    let mut framed = ironrdp_tokio::TokioFramed::new(tls_stream);
 
-    // A peer that failed to log in waits its back-off before this login is checked.
     let address = auth::peer_address(peer).to_owned();
-    let check_at = setup.backoff.borrow_mut().reserve(&address, std::time::Instant::now());
-    tokio::time::sleep_until(check_at.into()).await;
-    let user = match auth::check_login(setup.credentials.as_ref(), result.credentials.as_ref()) {
-        Ok(user) => {
-            setup.backoff.borrow_mut().succeeded(&address);
-            user
+    let mut nla_user = None;
+    if let Some(AcceptorState::Credssp { protocol, .. }) = ironrdp_connector::state_downcast(acceptor.state()) {
+        let protocol = *protocol;
+        let expected = setup.credentials.as_ref().context("NLA was chosen without a login to check")?;
+        // A peer that failed to log in waits its back-off before this login is checked.
+        let now = std::time::Instant::now();
+        let check_at = setup.backoff.borrow_mut().reserve(&address, now);
+        tokio::time::sleep_until(check_at.into()).await;
+        deadline += check_at.saturating_duration_since(now);
+        let login = nla(&mut framed, protocol, expected, &setup.tls_public_key);
+        match tokio::time::timeout_at(deadline, login).await.map_err(|_| late())? {
+            Ok(user) => {
+                setup.backoff.borrow_mut().succeeded(&address);
+                tracing::info!(session = setup.id, %peer, user, "logged in with NLA");
+                nla_user = Some(user);
+            }
+            Err(NlaFailure::Refused(why)) => {
+                let wait = setup.backoff.borrow_mut().failed(&address, std::time::Instant::now());
+                tracing::warn!(
+                    session = setup.id,
+                    %peer,
+                    "login refused (NLA): {why}; the next login from {address} is checked in {wait:?} at the earliest"
+                );
+                bail!("login refused (NLA): {why}");
+            }
+            Err(NlaFailure::Broken(err)) => return Err(err.context("NLA")),
         }
-        Err(why) => {
-            let wait = setup.backoff.borrow_mut().failed(&address, std::time::Instant::now());
-            tracing::warn!(
-                session = setup.id,
-                %peer,
-                "login refused: {why}; the next login from {address} is checked in {wait:?} at the earliest"
-            );
-            let mut conn = Connection::new(framed, result, setup);
-            conn.refuse(ProtocolIndependentCode::ServerDeniedConnection).await;
-            bail!("login refused: {why}");
+        acceptor.mark_credssp_as_done();
+    }
+    let (framed, mut result, client_monitors) =
+        tokio::time::timeout_at(deadline, finalize(framed, &mut acceptor, setup.id))
+            .await
+            .map_err(|_| late())?
+            .context("connection sequence")?;
+
+    let user = match nla_user {
+        // NLA checked the login before the connection sequence; the Client Info PDU of an
+        // NLA connection carries no credentials the acceptor keeps.
+        Some(user) => user,
+        None => {
+            // A peer that failed to log in waits its back-off before this login is checked.
+            let check_at = setup.backoff.borrow_mut().reserve(&address, std::time::Instant::now());
+            tokio::time::sleep_until(check_at.into()).await;
+            match auth::check_login(setup.credentials.as_ref(), result.credentials.as_ref()) {
+                Ok(user) => {
+                    setup.backoff.borrow_mut().succeeded(&address);
+                    user
+                }
+                Err(why) => {
+                    let wait = setup.backoff.borrow_mut().failed(&address, std::time::Instant::now());
+                    tracing::warn!(
+                        session = setup.id,
+                        %peer,
+                        "login refused: {why}; the next login from {address} is checked in {wait:?} at the earliest"
+                    );
+                    let mut conn = Connection::new(framed, result, setup);
+                    conn.refuse(ProtocolIndependentCode::ServerDeniedConnection).await;
+                    bail!("login refused: {why}");
+                }
+            }
         }
     };
 
@@ -402,6 +453,125 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         layouts,
         vail_events,
     })
+}
+
+/// The largest CredSSP message a client may send. NTLM's are a few hundred bytes; the
+/// BER length of a TSRequest allows 64 KiB.
+const MAX_TS_REQUEST: usize = 16 * 1024;
+
+/// Frames a client's TSRequest (a BER SEQUENCE) and refuses anything else at once, so that
+/// garbage in place of CredSSP is never buffered while waiting for a length.
+#[derive(Clone, Copy, Debug)]
+struct TsRequestHint;
+
+impl ironrdp_pdu::PduHint for TsRequestHint {
+    fn find_size(&self, bytes: &[u8]) -> ironrdp_core::DecodeResult<Option<(bool, usize)>> {
+        // The SEQUENCE tag, then a BER length of at most three bytes.
+        if bytes.first().is_some_and(|&tag| tag != 0x30) {
+            return Err(ironrdp_core::other_err!("TsRequestHint", "not a CredSSP message"));
+        }
+        match TsRequest::read_length(bytes) {
+            Ok(len) if len > MAX_TS_REQUEST => {
+                Err(ironrdp_core::other_err!("TsRequestHint", "a CredSSP message over the size cap"))
+            }
+            Ok(len) => Ok(Some((true, len))),
+            Err(_) if bytes.len() < 4 => Ok(None),
+            Err(_) => Err(ironrdp_core::other_err!("TsRequestHint", "a CredSSP message with a bad length")),
+        }
+    }
+}
+
+/// Why an NLA login did not succeed.
+enum NlaFailure {
+    /// CredSSP ran and refused the client (wrong password, unknown user, a broken message):
+    /// a failed login, as a wrong TLS login is.
+    Refused(String),
+    /// The connection broke before a verdict.
+    Broken(anyhow::Error),
+}
+
+async fn write_ts_request(framed: &mut Framed, request: &TsRequest) -> anyhow::Result<()> {
+    let mut bytes = Vec::with_capacity(usize::from(request.buffer_len().context("sizing a CredSSP message")?));
+    request.encode_ts_request(&mut bytes).context("encoding a CredSSP message")?;
+    framed.write_all(&bytes).await.context("writing")
+}
+
+/// The client went away (rather than sent something wrong).
+fn gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(e.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe)
+}
+
+/// NLA: CredSSP with NTLM against `expected`, bound to the server's TLS public key. Returns
+/// the user name of the credentials the client delegated, checked as a TLS login's are.
+/// Nothing here needs the network beyond the client: NTLM is verified locally.
+async fn nla(
+    framed: &mut Framed,
+    protocol: SecurityProtocol,
+    expected: &crate::Credentials,
+    public_key: &[u8],
+) -> Result<String, NlaFailure> {
+    use ironrdp_connector::sspi::credssp::{CredSspServer, NStatusCode, ServerError, ServerMode, ServerState};
+    let mut server = CredSspServer::new(
+        public_key.to_vec(),
+        auth::NtlmLogin(expected),
+        ServerMode::Ntlm(ironrdp_connector::sspi::ntlm::NtlmConfig::default()),
+    )
+    .map_err(|e| NlaFailure::Broken(anyhow::anyhow!("starting CredSSP: {e}")))?;
+    let verdict = loop {
+        let pdu = framed.read_by_hint(&TsRequestHint).await.context("reading a CredSSP message");
+        let request = match pdu.map(|pdu| TsRequest::from_buffer(&pdu)) {
+            Ok(Ok(request)) => request,
+            Ok(Err(e)) => break Err(format!("a CredSSP message that does not decode: {e}")),
+            Err(e) if e.root_cause().downcast_ref::<std::io::Error>().is_some_and(gone) => {
+                return Err(NlaFailure::Broken(e))
+            }
+            // Garbage, or a message over the cap.
+            Err(e) => break Err(format!("{e:#}")),
+        };
+        match server.process(request).resolve_to_result() {
+            Ok(ServerState::ReplyNeeded(reply)) => {
+                write_ts_request(framed, &reply).await.map_err(NlaFailure::Broken)?
+            }
+            Ok(ServerState::Finished(identity)) => {
+                let given = ironrdp_pdu::rdp::client_info::Credentials {
+                    username: identity.username.account_name().to_owned(),
+                    password: identity.password.as_ref().clone(),
+                    domain: None,
+                };
+                break auth::check_login(Some(expected), Some(&given));
+            }
+            Err(ServerError { ts_request, error }) => {
+                let denied = error.error_type == ironrdp_connector::sspi::ErrorKind::LogonDenied;
+                // The error code alone, told as Windows tells it, so that the client can say
+                // "wrong password".
+                if let Some(request) = ts_request {
+                    let mut reply =
+                        TsRequest { version: request.version, error_code: request.error_code, ..Default::default() };
+                    if denied {
+                        reply.error_code = Some(NStatusCode::LOGON_FAILURE);
+                    }
+                    let _ = write_ts_request(framed, &reply).await;
+                }
+                break Err(if denied {
+                    format!("wrong user name or password ({error})")
+                } else {
+                    format!("CredSSP failed: {error}")
+                });
+            }
+        }
+    };
+    if protocol.contains(SecurityProtocol::HYBRID_EX) {
+        use ironrdp_connector::sspi::credssp::EarlyUserAuthResult;
+        let answer = if verdict.is_ok() { EarlyUserAuthResult::Success } else { EarlyUserAuthResult::AccessDenied };
+        let mut bytes = Vec::with_capacity(4);
+        answer.to_buffer(&mut bytes).map_err(|e| NlaFailure::Broken(e.into()))?;
+        let written = framed.write_all(&bytes).await.context("writing");
+        if verdict.is_ok() {
+            written.map_err(NlaFailure::Broken)?;
+        }
+    }
+    verdict.map_err(NlaFailure::Refused)
 }
 
 /// The longest a goodbye (error info, disconnect) may wait for the client to read it.

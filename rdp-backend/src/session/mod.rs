@@ -43,6 +43,8 @@ pub(crate) use self::queue::{undeliverable, SessionQueue};
 pub(crate) struct SessionSetup {
     pub id: SessionId,
     pub tls: tokio_rustls::TlsAcceptor,
+    /// The public key of the TLS certificate, which NLA binds the login to.
+    pub tls_public_key: std::sync::Arc<[u8]>,
     pub credentials: Option<Credentials>,
     /// Failed logins per peer address, shared by every session of the server.
     pub backoff: Rc<RefCell<crate::auth::Backoff>>,

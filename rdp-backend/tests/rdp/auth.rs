@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use wayrail_rdp::{Credentials, HostEvent, Takeover};
 use wayrail_rdp_testclient::ironrdp_pdu::input::fast_path::{FastPathInputEvent, KeyboardFlags};
-use wayrail_rdp_testclient::{ClientOptions, TestClient};
+use wayrail_rdp_testclient::{ClientOptions, RawConnection, TestClient};
 
 use crate::common::{assert_no_server_panics, expect_log, rgb, solid, TestServer, STEP};
 
@@ -154,4 +154,122 @@ fn no_login_is_refused_beyond_loopback() {
     // On loopback (and unix sockets) it is allowed.
     TestServer::start(&["tcp:127.0.0.1:0"], None).expect("loopback without a login");
     TestServer::start(&["tcp:0.0.0.0:0"], any_user()).expect("any address with a login");
+}
+
+fn nla(user: &str, password: &str) -> ClientOptions {
+    ClientOptions { nla: true, ..login(user, password) }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn nla_logs_in_with_the_right_password_and_a_tls_client_still_does() -> Result<()> {
+    // A fixed user name: NTLM checks it too, ignoring ASCII case as Windows does.
+    let alice = Some(Credentials { username: Some("Alice".into()), password: PASSWORD.into() });
+    let mut server = TestServer::start_with(&["tcp:127.0.0.1:0"], alice, Takeover::Any)?;
+    let addr = server.addr();
+    // The NLA-only client offers nothing but CredSSP, so a session means NLA logged it in.
+    let (live, _) = server.check_client(&addr, nla("alice", PASSWORD)).await?;
+    live.disconnect().await?;
+    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { .. })).await?;
+    // A TLS client on the same server (a login configured, NLA offered) is still served.
+    let (live, _) = server.check_client(&addr, login("ALICE", PASSWORD)).await?;
+    live.disconnect().await?;
+    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { .. })).await?;
+
+    // Any user name with the generated password, as wayrail's default login is.
+    let mut server = TestServer::start(&["tcp:127.0.0.1:0"], any_user())?;
+    let addr = server.addr();
+    server.check_client(&addr, nla("carol", PASSWORD)).await?;
+    assert_no_server_panics();
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_wrong_nla_login_is_refused_logged_and_backed_off() -> Result<()> {
+    let alice = Some(Credentials { username: Some("alice".into()), password: PASSWORD.into() });
+    let mut server = TestServer::start(&["tcp:127.0.0.1:0"], alice)?;
+    let addr = server.addr();
+    let (mut live, _) = server.check_client(&addr, login("alice", PASSWORD)).await?;
+
+    // Each refusal is checked a whole back-off after the one before, which was after this.
+    let first = tokio::time::Instant::now();
+    let refused = TestClient::connect(&addr, nla("alice", "guess")).await;
+    assert!(refused.is_err(), "a wrong NLA password connected");
+    let line =
+        expect_log(&["login refused (NLA)", "wrong user name or password", "127.0.0.1", "checked in 1s"], STEP).await?;
+    println!("{line}");
+    let events = server.host.collect(&mut [&mut live], Duration::from_millis(300)).await?;
+    assert!(!events.iter().any(is_session_change), "the refusal reached the host: {events:?}");
+    assert_still_served(&mut server, &mut live, [21, 22, 23]).await?;
+
+    // An unknown user is a failed login as well, counted with the first one: it waits the
+    // first one's back-off, and doubles it.
+    assert!(TestClient::connect(&addr, nla("mallory", PASSWORD)).await.is_err(), "an unknown user connected");
+    assert!(first.elapsed() >= Duration::from_secs(1), "not backed off: {:?}", first.elapsed());
+    expect_log(&["login refused (NLA)", "checked in 2s"], STEP).await?;
+    assert_still_served(&mut server, &mut live, [24, 25, 26]).await?;
+
+    // A TLS login from the same address waits out the same back-off.
+    assert_refused(&mut server, &mut live, login("alice", "guess again")).await?;
+    assert!(first.elapsed() >= Duration::from_secs(3), "not backed off: {:?}", first.elapsed());
+    expect_log(&["login refused: wrong user name or password", "checked in 4s"], STEP).await?;
+    assert_no_server_panics();
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_takeover_policy_holds_for_nla_logins() -> Result<()> {
+    let mut server = TestServer::start(&["tcp:127.0.0.1:0"], any_user())?;
+    let addr = server.addr();
+    let (mut live, live_id) = server.check_client(&addr, nla("alice", PASSWORD)).await?;
+    assert_refused(&mut server, &mut live, nla("bob", PASSWORD)).await?;
+    expect_log(&["takeover refused by the same-user policy", "bob", "alice"], STEP).await?;
+    assert_still_served(&mut server, &mut live, [31, 32, 33]).await?;
+    // The same user, by NLA, takes over.
+    let mut new = TestClient::connect(&addr, nla("Alice", PASSWORD)).await?;
+    let (_, before) =
+        server.host.expect_with(&mut [&mut live, &mut new], STEP, |e| matches!(e, HostEvent::Connected { .. })).await?;
+    assert!(before.iter().any(|e| matches!(e, HostEvent::Disconnected { session, .. } if *session == live_id)));
+    assert_no_server_panics();
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn nla_needs_a_login_and_plain_rdp_security_is_never_offered() -> Result<()> {
+    // Without a login there is nothing for NLA to check: an NLA-only client is refused in
+    // the negotiation, and a TLS client gets in as before.
+    let mut server = TestServer::tcp()?;
+    let addr = server.addr();
+    assert!(TestClient::connect(&addr, nla("alice", PASSWORD)).await.is_err(), "NLA without a login");
+    server.check_client(&addr, login("alice", "")).await?;
+    assert_no_server_panics();
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn garbage_in_place_of_credssp_is_a_failed_login_closed_at_once() -> Result<()> {
+    let mut server = TestServer::start(&["tcp:127.0.0.1:0"], any_user())?;
+    let addr = server.addr();
+    let mut declared_64k = vec![0x30, 0x82, 0xFF, 0xF0];
+    declared_64k.extend([0u8; 1024]);
+    let cases = [
+        ("not a BER SEQUENCE", b"GET / HTTP/1.1\r\n\r\n".to_vec(), "not a CredSSP message"),
+        ("a TSRequest declared at 64 KiB", declared_64k, "over the size cap"),
+        ("a TSRequest that does not decode", vec![0x30, 0x03, 0x02, 0x01, 0xFF], "does not decode"),
+    ];
+    for (what, bytes, said) in cases {
+        let started = tokio::time::Instant::now();
+        let mut conn = RawConnection::open_tls(&addr, &nla("eve", PASSWORD)).await.context(what)?;
+        conn.send(&bytes).await.context(what)?;
+        // Closed after the back-off of the failures before, long before the handshake's 30 s.
+        conn.wait_closed(STEP).await.context(what)?;
+        assert!(started.elapsed() < Duration::from_secs(8), "{what}: closed after {:?}", started.elapsed());
+        let line = expect_log(&["login refused (NLA)", said], STEP).await.context(what)?;
+        println!("{what}: {line}");
+    }
+    expect_log(&["login refused (NLA)", "checked in 4s"], STEP).await?;
+    assert!(server.handle.is_running());
+    assert_no_server_panics();
+    // After the back-off, a good login is served.
+    server.check_client(&addr, nla("alice", PASSWORD)).await?;
+    Ok(())
 }

@@ -57,6 +57,9 @@ pub struct ClientOptions {
     pub desktop_scale: u32,
     /// Open the DisplayControl channel, for [`TestClient::send_monitor_layout`].
     pub display_control: bool,
+    /// Log in with NLA (CredSSP with NTLM) and offer nothing else, as FreeRDP's `/sec:nla`
+    /// does; else TLS security with the login in the Client Info PDU.
+    pub nla: bool,
     /// When the client sends its Font List, the last PDU of its connection finalization.
     pub finalization: FinalizationOrder,
 }
@@ -87,6 +90,7 @@ impl Default for ClientOptions {
             desktop_scale: 0,
             display_control: false,
             finalization: FinalizationOrder::Batched,
+            nla: false,
         }
     }
 }
@@ -109,7 +113,7 @@ pub enum PointerEvent {
     },
 }
 
-/// The connector's configuration for `opts`: TLS security (no CredSSP), EGFX advertised.
+/// The connector's configuration for `opts`: TLS security, or NLA only, EGFX advertised.
 pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
     let desktop_size = if opts.monitors.is_empty() {
         DesktopSize { width: opts.size.0, height: opts.size.1 }
@@ -127,8 +131,8 @@ pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
         device_scale_factor: None,
         monitor_extended_layout: with_monitors.then(|| crate::monitors::client_monitor_extended_data(&opts.monitors)),
         relative_mouse_input: false,
-        enable_tls: true,
-        enable_credssp: false,
+        enable_tls: !opts.nla,
+        enable_credssp: opts.nla,
         enable_standard_rdp_security: false,
         credentials: Credentials::UsernamePassword { username: opts.username.clone(), password: opts.password.clone() },
         domain: None,
@@ -169,7 +173,8 @@ pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
     }
 }
 
-/// CredSSP is off, so the connector never needs the network on its own.
+/// NTLM is the only CredSSP package the client uses, so the connector never needs the
+/// network on its own (Kerberos would).
 struct NoNetwork;
 
 impl NetworkClient for NoNetwork {
@@ -225,6 +230,8 @@ impl ClientBuilder {
         let should_upgrade =
             ironrdp_async::connect_begin(&mut framed, &mut connector).await.context("X.224 negotiation")?;
         let tls = crate::tls::upgrade(framed.into_inner_no_leftover()).await?;
+        // NLA binds the login to the key of the certificate the server showed.
+        let server_public_key = if opts.nla { crate::tls::server_public_key(&tls)? } else { Vec::new() };
         let upgraded = ironrdp_async::mark_as_upgraded(should_upgrade, &mut connector);
         let mut framed = ironrdp_tokio::TokioFramed::new(tls);
         let outcome = match opts.finalization {
@@ -234,12 +241,13 @@ impl ClientBuilder {
                 &mut framed,
                 &mut NoNetwork,
                 ServerName::new("localhost"),
-                Vec::new(),
+                server_public_key,
                 None,
             )
             .await
             .context("connection sequence")?,
             FinalizationOrder::FontListAfterServerControl => {
+                anyhow::ensure!(!opts.nla, "the Font List order is tested with TLS security only");
                 finalize_font_list_last(connector, &mut framed).await.context("connection sequence")?
             }
         };

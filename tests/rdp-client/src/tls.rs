@@ -72,3 +72,13 @@ pub async fn upgrade(stream: BoxStream) -> Result<TlsStream> {
     let name = ServerName::try_from("localhost")?;
     connector.connect(name, stream).await.context("TLS handshake")
 }
+
+/// The public key of the server's certificate (the subjectPublicKey bits), which CredSSP
+/// binds the login to.
+pub fn server_public_key(tls: &TlsStream) -> Result<Vec<u8>> {
+    use x509_cert::der::Decode as _;
+    let cert =
+        tls.get_ref().1.peer_certificates().and_then(|c| c.first()).context("the server showed no certificate")?;
+    let cert = x509_cert::Certificate::from_der(cert.as_ref()).context("the server's certificate")?;
+    Ok(cert.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes().to_vec())
+}
