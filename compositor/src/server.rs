@@ -264,6 +264,7 @@ fn handle_request(state: &mut State, request: Request) -> Value {
             "x11_display": state.xwl.display.map(|n| format!(":{n}")),
             "backend": format!("{:?}", state.config.backend).to_lowercase(),
             "transport": state.backend.transport(),
+            "gpu": crate::gpu::describe(&crate::gpu::system_root()),
         })),
         Request::Windows => {
             let windows: Vec<Value> = state.windows.iter().map(|w| serde_json::to_value(w).unwrap()).collect();

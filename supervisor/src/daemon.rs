@@ -345,6 +345,8 @@ impl Daemon {
                     cmd.env_remove(var);
                 }
                 cmd.env("XDG_RUNTIME_DIR", &self.private).env("NOTIFY_SOCKET", &self.notify_path);
+                // wayrail looks for the GPU where wayraild did (`wayrail msg version`).
+                cmd.env("WAYRAIL_SYSTEM_ROOT", &self.sup.settings.root);
                 // What apps that wayrail starts (RemoteApp) need beyond wayrail's own variables.
                 cmd.envs(self.app_extra_env());
             }

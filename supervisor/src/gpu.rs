@@ -26,7 +26,7 @@ impl Gpu {
         let libraries = root.join("usr/lib/wsl/lib");
         let present = device.exists();
         Gpu {
-            state: if present { "dxg" } else { "none" },
+            state: wayrail_compositor::gpu::state(root),
             device: present.then_some(device),
             libraries: libraries.is_dir().then_some(libraries),
             adapters: None,

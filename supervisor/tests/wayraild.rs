@@ -213,15 +213,20 @@ fn wayland_info(d: &Daemon, tag: &str) {
 
 /// `wayrail msg --json windows` as apps' shells run it: through the projected IPC socket.
 fn msg_windows(d: &Daemon) -> Vec<Value> {
+    msg_json(d, "windows").as_array().cloned().unwrap_or_default()
+}
+
+/// `wayrail msg --json WHAT` through the projected IPC socket; null when it fails.
+fn msg_json(d: &Daemon, what: &str) -> Value {
     let out = Command::new(wayrail_bin())
-        .args(["msg", "--json", "windows"])
+        .args(["msg", "--json", what])
         .env("XDG_RUNTIME_DIR", &d.runtime)
         .env("WAYLAND_DISPLAY", "wayland-0")
         .env_remove("WAYRAIL_SOCKET")
         .stdin(Stdio::null())
         .output()
         .expect("running wayrail msg");
-    serde_json::from_slice::<Value>(&out.stdout).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
+    serde_json::from_slice::<Value>(&out.stdout).unwrap_or_default()
 }
 
 /// An X11 connection over `socket` (the projected link): the setup succeeds and names a root.
@@ -480,6 +485,10 @@ fn gpu_paravirtualization_of_a_fake_wsl_root_is_reported_and_exported() {
     let human = d.command(&["status"]).output().unwrap();
     let human = String::from_utf8_lossy(&human.stdout);
     assert!(human.contains("GPU: dxg (adapter count unknown)"), "{human}");
+    // wayrail says the same.
+    let version = msg_json(&d, "version");
+    assert_eq!(version["gpu"]["state"], "dxg", "{version}");
+    assert!(version["gpu"]["adapters"].is_null(), "{version}");
 }
 
 #[test]

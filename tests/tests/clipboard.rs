@@ -605,8 +605,8 @@ fn a_host_copy_linux_cannot_take_withdraws_the_previous_one() {
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let x = Xvfb::start(wr.runtime_dir());
     let _rdp = FreeRdp::connect(&wr, &x, version, (1280, 800), &["+clipboard"]);
-    let _text = host_copy(&wr, &x, "STRING", &write_file(&wr, "host.txt", b"from the host"));
-    let ok = wait_until(STEP, || wl_paste(&wr, "text/plain", 10) == b"from the host");
+    let _text = host_copy(&wr, &x, "UTF8_STRING", &write_file(&wr, "host.txt", b"from the host"));
+    let ok = wait_until(STEP, || wl_paste(&wr, "text/plain;charset=utf-8", 10) == b"from the host");
     assert!(ok, "{version:?}: no host text in Linux: {:?}\n{}", wl_paste_types(&wr), wr.log_tail(20));
     let png = wr.path("red.png");
     assert!(Command::new("convert").args(["-size", "20x10", "xc:red"]).arg(&png).status().is_ok_and(|s| s.success()));
