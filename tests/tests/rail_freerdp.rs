@@ -187,8 +187,11 @@ fn a_gtk_menu_becomes_an_owned_rail_window_under_its_item() {
     assert!(menu.override_redirect, "a menu is an override-redirect window on the host: {menu:?}");
     assert!(menu.y <= p.y && p.y <= menu.y + 64 && menu.x <= p.x && p.x <= menu.x + 64, "{menu:?} vs {p:?}");
     assert!(p.y >= click.1, "the menu {p:?} is not below its item at y {}", click.1);
-    // xfreerdp makes the owner (the RAIL owner window id) the menu's WM_TRANSIENT_FOR.
-    assert_eq!(menu.transient_for, Some(rail.xid), "the menu is not owned by the app's window: {menu:?}");
+    // xfreerdp makes the owner (the RAIL owner window id) the menu's WM_TRANSIENT_FOR, at
+    // times a moment after the window appears: read it again until it is there.
+    desk.wait_window(RAIL_TIMEOUT, "for the menu to be owned by the app's window (WM_TRANSIENT_FOR)", |r| {
+        u64::from(r.rail_id) == popup_id && r.transient_for == Some(rail.xid)
+    });
     assert_rail_window_shows(&wr, &desk, &menu, &popup, SETTLE, "gtk3-menu");
 
     // Escape closes it: the popup and its RAIL window go.
