@@ -237,8 +237,7 @@ async fn the_takeover_policy_holds_for_nla_logins() -> Result<()> {
 async fn nla_needs_a_login_and_plain_rdp_security_is_never_offered() -> Result<()> {
     // Without a login there is nothing for NLA to check: an NLA-only client is refused in
     // the negotiation, and a TLS client gets in as before.
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     assert!(TestClient::connect(&addr, nla("alice", PASSWORD)).await.is_err(), "NLA without a login");
     server.check_client(&addr, login("alice", "")).await?;
     assert_no_server_panics();

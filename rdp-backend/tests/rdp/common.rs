@@ -188,9 +188,25 @@ impl TestServer {
         TestServer::start(&["tcp:127.0.0.1:0"], None)
     }
 
+    /// [`TestServer::tcp`], and the address it listens on.
+    pub fn tcp_at() -> Result<(TestServer, String)> {
+        let server = TestServer::tcp()?;
+        let addr = server.addr();
+        Ok((server, addr))
+    }
+
     /// The first bound address, as the client's `connect` takes it.
     pub fn addr(&self) -> String {
         self.handle.listening[0].clone()
+    }
+
+    /// The client leaves, the server reports the end of exactly its session, and no server
+    /// thread panicked on the way.
+    pub async fn end(&mut self, client: TestClient, session: SessionId) -> Result<()> {
+        client.disconnect().await?;
+        self.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
+        assert_no_server_panics();
+        Ok(())
     }
 
     pub fn frame_number(&mut self) -> u64 {
@@ -346,7 +362,5 @@ impl tracing::Subscriber for LogCapture {
 pub async fn server_still_serves(server: &mut TestServer) -> Result<()> {
     let addr = server.addr();
     let (client, session) = server.check_normal_client(&addr).await.context("a normal client after the bad one")?;
-    client.disconnect().await?;
-    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
-    Ok(())
+    server.end(client, session).await
 }

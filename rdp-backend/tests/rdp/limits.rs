@@ -69,8 +69,7 @@ fn connect_initial(monitors: &[Edges]) -> Vec<u8> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn monitors_far_out_close_that_connection_and_no_other() -> Result<()> {
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     // 1920x1080 at 0,0 and 200x200 at x = i32::MIN: summed in i32, the bounding width wraps to 0.
     let cases: [(&str, &[Edges], &str); 3] = [
         ("a monitor at i32::MIN", &[(0, 0, 1919, 1079), (i32::MIN, 0, i32::MIN + 199, 199)], "-2147483648,0"),
@@ -109,8 +108,7 @@ async fn silent_connections_beyond_the_cap_are_closed_and_a_real_client_gets_in(
     const SILENT: usize = 40;
     let limits = wayrail_rdp::Limits::default();
     assert_eq!(limits.max_pending, 16);
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     let start = Instant::now();
     let mut closed = tokio::task::JoinSet::new();
     for i in 0..SILENT {
@@ -185,8 +183,7 @@ async fn ends_the_session(
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_message_declared_over_the_reassembly_cap_ends_only_its_session() -> Result<()> {
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
 
     // The rail channel: a chunk sequence declared one byte over the cap.
     let opts = ClientOptions { remote_app: true, ..Default::default() };
@@ -230,8 +227,7 @@ async fn a_message_declared_over_the_reassembly_cap_ends_only_its_session() -> R
         !events.iter().any(|e| matches!(e, HostEvent::Disconnected { .. })),
         "a message at the cap ended the session: {events:?}"
     );
-    client.disconnect().await?;
-    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
+    server.end(client, session).await?;
     Ok(())
 }
 

@@ -333,9 +333,7 @@ async fn remote_app_windows_become_host_windows_with_their_pixels() -> Result<()
     )
     .await?;
 
-    client.disconnect().await?;
-    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
-    assert_no_server_panics();
+    server.end(client, session).await?;
     Ok(())
 }
 
@@ -343,8 +341,7 @@ async fn remote_app_windows_become_host_windows_with_their_pixels() -> Result<()
 /// handshake is done: they reach the host once it is.
 #[tokio::test(flavor = "current_thread")]
 async fn windows_announced_before_the_handshake_arrive_after_it() -> Result<()> {
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     let mut client =
         ClientBuilder::new(rail_options()).with_static_channel(RailClient::new(None)).connect(&addr).await?;
     server.host.expect(&mut [], |e| matches!(e, HostEvent::Connected { .. })).await?;
@@ -608,10 +605,8 @@ async fn malformed_rail_pdus_are_skipped() -> Result<()> {
     window_frame(&mut server, &mut client, 7, vec![solid(0, 0, 64, 64, [5, 6, 7])]).await?;
     assert_eq!(client.window_image(7).unwrap().count_not((0, 0, 64, 64), [5, 6, 7]), 0);
     assert!(client.rail().unwrap().undecodable.is_empty(), "the server sent undecodable RAIL PDUs");
-    client.disconnect().await?;
-    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
+    server.end(client, session).await?;
     assert!(server.handle.is_running());
-    assert_no_server_panics();
     Ok(())
 }
 
@@ -657,11 +652,7 @@ async fn mutated_frame_acknowledgements_never_take_the_server_down() -> Result<(
         let events = server.host.collect(&mut [&mut client], Duration::from_millis(30)).await?;
         let ended = events.iter().any(|e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session));
         if !ended {
-            client.disconnect().await?;
-            server
-                .host
-                .expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session))
-                .await?;
+            server.end(client, session).await?;
         }
         assert!(server.handle.is_running(), "round {round}: the server thread ended");
         assert_no_server_panics();

@@ -131,8 +131,7 @@ struct ActiveCase {
 }
 
 async fn reject_when_active(cases: Vec<ActiveCase>) -> Result<()> {
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     for case in cases {
         let (mut client, session) = server.connect(&addr, ClientOptions::default()).await?;
         // Let the dynamic channels and the graphics pipeline come up first.

@@ -14,8 +14,7 @@ use crate::common::{assert_no_server_panics, rgb, solid, TestServer, STEP};
 
 #[tokio::test(flavor = "current_thread")]
 async fn connect_and_desktop_pixels_reach_the_client() -> Result<()> {
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     let opts = ClientOptions { size: (800, 600), keyboard_layout: 0x407, ..Default::default() };
     let (mut client, _) = server.connect(&addr, opts).await?;
     assert_eq!(client.desktop_size(), (800, 600));
@@ -89,8 +88,7 @@ async fn input_events(server: &mut TestServer, client: &mut TestClient, n: usize
 
 #[tokio::test(flavor = "current_thread")]
 async fn input_becomes_host_events() -> Result<()> {
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     let (mut client, _) = server.connect(&addr, ClientOptions::default()).await?;
 
     let key = |flags, code| FastPathInputEvent::KeyboardEvent(flags, code);
@@ -176,8 +174,7 @@ async fn input_becomes_host_events() -> Result<()> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_new_client_takes_over_from_the_active_one() -> Result<()> {
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     let (mut old, old_id) = server.check_normal_client(&addr).await?;
 
     let mut new = TestClient::connect(&addr, ClientOptions { size: (640, 480), ..Default::default() }).await?;
@@ -236,8 +233,7 @@ async fn frames_complete_after_the_client_closes_the_graphics_channel() -> Resul
     use wayrail_rdp_testclient::ironrdp_dvc::pdu::{ClosePdu, DrdynvcClientPdu};
     use wayrail_rdp_testclient::raw;
 
-    let mut server = TestServer::tcp()?;
-    let addr = server.addr();
+    let (mut server, addr) = TestServer::tcp_at()?;
     let (mut client, session) = server.check_normal_client(&addr).await?;
     let drdynvc = client.static_channel_id("drdynvc").expect("drdynvc joined");
     let gfx = client.gfx_channel_id().expect("graphics channel open");
@@ -258,37 +254,29 @@ async fn frames_complete_after_the_client_closes_the_graphics_channel() -> Resul
     assert_eq!(client.frames_received(), received, "no EGFX frames on a closed channel");
     let events = server.host.collect(&mut [&mut client], Duration::from_millis(100)).await?;
     assert!(!events.iter().any(|e| matches!(e, HostEvent::Disconnected { .. })), "{events:?}");
-    client.disconnect().await?;
-    server.host.expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session)).await?;
-    assert_no_server_panics();
+    server.end(client, session).await?;
     Ok(())
+}
+
+/// Sends a desktop frame of `width`×`height` with one small tile changed; its number.
+fn small_frame(server: &mut TestServer, width: u16, height: u16) -> u64 {
+    let frame = server.frame_number();
+    let tiles = vec![solid(0, 0, 8, 8, [1, 1, 1])];
+    assert!(server.handle.send_frame(wayrail_rdp::DesktopFrame { frame, width, height, tiles }));
+    frame
 }
 
 /// Frames nobody can show complete at once: no client, or a size that is not the client's.
 #[tokio::test(flavor = "current_thread")]
 async fn frames_nobody_can_show_complete_at_once() -> Result<()> {
-    use wayrail_rdp::DesktopFrame;
-
     let mut server = TestServer::tcp()?;
-    let frame = server.frame_number();
-    assert!(server.handle.send_frame(DesktopFrame {
-        frame,
-        width: 64,
-        height: 64,
-        tiles: vec![solid(0, 0, 8, 8, [1, 1, 1])]
-    }));
+    let frame = small_frame(&mut server, 64, 64);
     server.host.expect(&mut [], |e| *e == HostEvent::FrameDone { frame }).await?;
 
     let addr = server.addr();
     let (mut client, _) = server.check_normal_client(&addr).await?;
     let before = client.frames_received();
-    let frame = server.frame_number();
-    assert!(server.handle.send_frame(DesktopFrame {
-        frame,
-        width: 320,
-        height: 200,
-        tiles: vec![solid(0, 0, 8, 8, [1, 1, 1])]
-    }));
+    let frame = small_frame(&mut server, 320, 200);
     server.host.expect(&mut [&mut client], |e| *e == HostEvent::FrameDone { frame }).await?;
     assert_eq!(client.frames_received(), before, "a frame of the wrong size is not sent");
     Ok(())

@@ -4,8 +4,6 @@ use std::os::fd::IntoRawFd as _;
 
 use anyhow::Result;
 
-use wayrail_rdp::HostEvent;
-
 use crate::common::TestServer;
 
 #[tokio::test(flavor = "current_thread")]
@@ -31,11 +29,7 @@ async fn tcp_and_unix_together() -> Result<()> {
     assert_eq!(server.handle.listening[1], unix);
     for addr in [&tcp, &unix] {
         let (client, session) = server.check_normal_client(addr).await?;
-        client.disconnect().await?;
-        server
-            .host
-            .expect(&mut [], |e| matches!(e, HostEvent::Disconnected { session: s, .. } if *s == session))
-            .await?;
+        server.end(client, session).await?;
     }
     Ok(())
 }
