@@ -131,21 +131,7 @@ fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
 
 /// Whether a connection comes from a process of our own user.
 pub fn peer_is_owner(stream: &UnixStream) -> bool {
-    match rustix::net::sockopt::socket_peercred(stream) {
-        Ok(cred) if cred.uid == rustix::process::getuid() => true,
-        Ok(cred) => {
-            tracing::warn!(
-                uid = cred.uid.as_raw(),
-                pid = cred.pid.as_raw_nonzero().get(),
-                "refused an IPC connection of another user"
-            );
-            false
-        }
-        Err(err) => {
-            tracing::warn!("refused an IPC connection without peer credentials: {err}");
-            false
-        }
-    }
+    wayrail_xwayland::peer_is_owner(stream, "IPC")
 }
 
 fn accept_loop(listener: UnixListener, tx: Sender<Pending>) {

@@ -454,41 +454,30 @@ pub fn send_frame_callbacks(state: &Core, time: Duration) {
 mod tests {
     use super::*;
 
+    /// Buffer damage `(x, y, w, h)` of a `buffer`-sized buffer at `scale`, cropped to `src`
+    /// (logical, in the buffer's surface) and shown at `dst`: where it lands on the surface.
+    fn map(
+        (x, y, w, h): (i32, i32, i32, i32),
+        scale: i32,
+        buffer: (i32, i32),
+        src: (f64, f64, f64, f64),
+        dst: (i32, i32),
+    ) -> Option<(f64, f64, f64, f64)> {
+        let src = Rectangle::<f64, Logical>::new((src.0, src.1).into(), (src.2, src.3).into());
+        let damage = Rectangle::new((x, y).into(), (w, h).into());
+        let r = buffer_rect_to_surface(damage, scale, Transform::Normal, buffer.into(), src, dst.into())?;
+        Some((r.loc.x, r.loc.y, r.size.w, r.size.h))
+    }
+
     #[test]
     fn buffer_damage_maps_through_scale_and_viewport() {
-        let full = Rectangle::<f64, Logical>::new((0.0, 0.0).into(), (100.0, 100.0).into());
         // Scale-2 buffer of a 100x100 surface: buffer (20,20 10x10) is logical (10,10 5x5).
-        let r = buffer_rect_to_surface(
-            Rectangle::new((20, 20).into(), (10, 10).into()),
-            2,
-            Transform::Normal,
-            (200, 200).into(),
-            full,
-            (100, 100).into(),
-        )
-        .unwrap();
-        assert_eq!(r, Rectangle::new((10.0, 10.0).into(), (5.0, 5.0).into()));
+        let full = (0.0, 0.0, 100.0, 100.0);
+        assert_eq!(map((20, 20, 10, 10), 2, (200, 200), full, (100, 100)), Some((10.0, 10.0, 5.0, 5.0)));
         // A viewport showing the right half at double size.
-        let src = Rectangle::<f64, Logical>::new((50.0, 0.0).into(), (50.0, 100.0).into());
-        let r = buffer_rect_to_surface(
-            Rectangle::new((60, 0).into(), (10, 10).into()),
-            1,
-            Transform::Normal,
-            (100, 100).into(),
-            src,
-            (100, 200).into(),
-        )
-        .unwrap();
-        assert_eq!(r, Rectangle::new((20.0, 0.0).into(), (20.0, 20.0).into()));
+        let right_half = (50.0, 0.0, 50.0, 100.0);
+        assert_eq!(map((60, 0, 10, 10), 1, (100, 100), right_half, (100, 200)), Some((20.0, 0.0, 20.0, 20.0)));
         // Damage outside the crop is dropped.
-        assert!(buffer_rect_to_surface(
-            Rectangle::new((0, 0).into(), (10, 10).into()),
-            1,
-            Transform::Normal,
-            (100, 100).into(),
-            src,
-            (100, 200).into()
-        )
-        .is_none());
+        assert_eq!(map((0, 0, 10, 10), 1, (100, 100), right_half, (100, 200)), None);
     }
 }

@@ -35,28 +35,28 @@ pub fn encode(pointer: &Pointer, large: bool) -> anyhow::Result<Vec<u8>> {
             };
             let (xor_mask, and_mask) = masks(&pixels, w, h);
             let hot_spot = Point16 { x: (*hot_x).min(w - 1), y: (*hot_y).min(h - 1) };
+            let color = ColorPointerAttribute {
+                cache_index: 0,
+                hot_spot,
+                width: w,
+                height: h,
+                xor_mask: &xor_mask,
+                and_mask: &and_mask,
+            };
             let update = if w > MAX_POINTER || h > MAX_POINTER {
+                // The large pointer PDU carries the same fields, without the color pointer's nesting.
+                let ColorPointerAttribute { cache_index, hot_spot, width, height, xor_mask, and_mask } = color;
                 PointerUpdateData::Large(LargePointerAttribute {
                     xor_bpp: 32,
-                    cache_index: 0,
+                    cache_index,
                     hot_spot,
-                    width: w,
-                    height: h,
-                    xor_mask: &xor_mask,
-                    and_mask: &and_mask,
+                    width,
+                    height,
+                    xor_mask,
+                    and_mask,
                 })
             } else {
-                PointerUpdateData::New(PointerAttribute {
-                    xor_bpp: 32,
-                    color_pointer: ColorPointerAttribute {
-                        cache_index: 0,
-                        hot_spot,
-                        width: w,
-                        height: h,
-                        xor_mask: &xor_mask,
-                        and_mask: &and_mask,
-                    },
-                })
+                PointerUpdateData::New(PointerAttribute { xor_bpp: 32, color_pointer: color })
             };
             let code = if matches!(update, PointerUpdateData::Large(_)) {
                 UpdateCode::LargePointer

@@ -165,19 +165,24 @@ fn accept_admitted(listener: &UnixListener) -> Vec<UnixStream> {
 /// Whether an early X client may be handed over: its peer is a process of our own user, as
 /// Xwayland requires of the clients that reach it directly. Others are refused (closed).
 pub fn admit(stream: &UnixStream) -> bool {
-    let ours = rustix::process::getuid();
+    peer_is_owner(stream, "X11")
+}
+
+/// Whether the peer of a Unix socket connection is a process of our own user; `what` names
+/// the kind of connection in the warning logged for any other peer.
+pub fn peer_is_owner(stream: &UnixStream, what: &str) -> bool {
     match rustix::net::sockopt::socket_peercred(stream) {
-        Ok(cred) if cred.uid == ours => true,
+        Ok(cred) if cred.uid == rustix::process::getuid() => true,
         Ok(cred) => {
             tracing::warn!(
                 uid = cred.uid.as_raw(),
                 pid = cred.pid.as_raw_nonzero().get(),
-                "refused an X11 connection of another user"
+                "refused an {what} connection of another user"
             );
             false
         }
         Err(err) => {
-            tracing::warn!("refused an X11 connection without peer credentials: {err}");
+            tracing::warn!("refused an {what} connection without peer credentials: {err}");
             false
         }
     }

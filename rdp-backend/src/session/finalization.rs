@@ -144,19 +144,24 @@ fn client_finalization(pdu: &[u8]) -> Option<(ShareDataPdu, u16, u16)> {
 
 /// A share data PDU from the server on the I/O channel `io`, to user `user`.
 pub(super) fn share_data_indication(user: u16, io: u16, pdu: ShareDataPdu) -> anyhow::Result<Vec<u8>> {
+    let user_data = share_data(io, StreamPriority::Undefined, pdu)?;
+    let pdu = X224(mcs::SendDataIndication { initiator_id: user, channel_id: io, user_data: user_data.into() });
+    Ok(ironrdp_core::encode_vec(&pdu)?)
+}
+
+/// A share data PDU from `source`, uncompressed, as the user data of an MCS PDU.
+fn share_data(source: u16, priority: StreamPriority, pdu: ShareDataPdu) -> anyhow::Result<Vec<u8>> {
     let header = ShareControlHeader {
         share_id: 0,
-        pdu_source: io,
+        pdu_source: source,
         share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
             share_data_pdu: pdu,
-            stream_priority: StreamPriority::Undefined,
+            stream_priority: priority,
             compression_flags: CompressionFlags::empty(),
             compression_type: CompressionType::K8,
         }),
     };
-    let user_data = ironrdp_core::encode_vec(&header)?;
-    let pdu = X224(mcs::SendDataIndication { initiator_id: user, channel_id: io, user_data: user_data.into() });
-    Ok(ironrdp_core::encode_vec(&pdu)?)
+    Ok(ironrdp_core::encode_vec(&header)?)
 }
 
 #[cfg(test)]
@@ -170,17 +175,7 @@ mod tests {
 
     /// A client's share data PDU on the I/O channel, as it comes off the wire.
     fn client_pdu(pdu: ShareDataPdu) -> Vec<u8> {
-        let header = ShareControlHeader {
-            share_id: 0,
-            pdu_source: USER,
-            share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
-                share_data_pdu: pdu,
-                stream_priority: StreamPriority::Medium,
-                compression_flags: CompressionFlags::empty(),
-                compression_type: CompressionType::K8,
-            }),
-        };
-        let user_data = ironrdp_core::encode_vec(&header).unwrap();
+        let user_data = share_data(USER, StreamPriority::Medium, pdu).unwrap();
         let request = mcs::SendDataRequest { initiator_id: USER, channel_id: IO, user_data: user_data.into() };
         ironrdp_core::encode_vec(&X224(request)).unwrap()
     }
