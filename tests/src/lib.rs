@@ -467,16 +467,8 @@ impl Compositor {
             .env("WAYLAND_DISPLAY", &self.socket)
             .env_remove("WAYRAIL_SOCKET")
             .stdin(Stdio::null())
-            .output()
-            .context("running wayrail msg")?;
-        if !out.status.success() {
-            bail!(
-                "`wayrail msg {}` failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+            .output();
+        let out = checked_output(out, "wayrail msg", args)?;
         serde_json::from_slice(&out.stdout).with_context(|| {
             format!("`wayrail msg {}` printed no JSON: {:?}", args.join(" "), String::from_utf8_lossy(&out.stdout))
         })
@@ -613,6 +605,36 @@ impl Compositor {
         self.spawn(program, cmd)
     }
 
+    /// Waits up to `timeout` for the file at `path` to hold exactly `expected` (what a shell in
+    /// `client` was made to write); fails the test with both logs if it does not.
+    pub fn assert_file_becomes(&self, path: &Path, expected: &str, client: &Client, timeout: Duration) {
+        let ok = wait_until(timeout, || fs::read_to_string(path).is_ok_and(|s| s == expected));
+        assert!(
+            ok,
+            "{} holds {:?}, expected {expected:?}\nclient log:\n{}\nwayrail log:\n{}",
+            path.display(),
+            fs::read_to_string(path),
+            client.log_tail(20),
+            self.log_tail(20)
+        );
+    }
+
+    /// Starts `program ARGS` and waits for its first toplevel: the client and that window.
+    pub fn spawn_mapped(&self, program: &str, args: &[&str]) -> (Client, Value) {
+        let client = self.spawn_client(program, args, &[]);
+        let window = self.wait_for_toplevel_of(&client, MAP_TIMEOUT);
+        (client, window)
+    }
+
+    /// Starts `foot` running a plain `sh` (prompt `$ `, no rc file) in a new directory `name`
+    /// of the private directory, so what is typed into it can be checked through files there.
+    pub fn spawn_foot_shell(&self, name: &str) -> (Client, PathBuf) {
+        let workdir = self.path(name);
+        std::fs::create_dir(&workdir).unwrap();
+        let args = ["--working-directory", workdir.to_str().unwrap(), "sh"];
+        (self.spawn_client("foot", &args, &[("ENV", ""), ("PS1", "$ ")]), workdir)
+    }
+
     /// Starts a prepared command in its own process group under a guard: stdin is null, stdout
     /// and stderr go to a log file in the private directory.
     pub fn spawn(&self, name: &str, cmd: Command) -> Client {
@@ -704,6 +726,25 @@ pub fn us_key(c: char) -> Option<(u32, bool)> {
 /// Whether a process exited by itself rather than being killed by a signal.
 pub fn exited_normally(status: ExitStatus) -> bool {
     status.signal().is_none()
+}
+
+/// The output of `program ARGS` (run with `Command::output`), or an error naming the command
+/// with its exit status and what it printed to stderr when it could not run or failed.
+pub fn checked_output(
+    out: std::io::Result<std::process::Output>,
+    program: &str,
+    args: &[&str],
+) -> anyhow::Result<std::process::Output> {
+    let out = out.with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

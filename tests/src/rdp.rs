@@ -158,22 +158,8 @@ impl Xvfb {
     /// Runs `xdotool ARGS` and returns what it printed.
     pub fn try_xdotool(&self, args: &[&str]) -> anyhow::Result<String> {
         // Bounded like `import`: `--sync` waits forever for a window that went away.
-        let out = self
-            .command("timeout")
-            .arg("15")
-            .arg("xdotool")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .context("running xdotool")?;
-        if !out.status.success() {
-            bail!(
-                "`xdotool {}` failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        let out = self.command("timeout").arg("15").arg("xdotool").args(args).stdin(Stdio::null()).output();
+        let out = crate::checked_output(out, "xdotool", args)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 

@@ -2,15 +2,14 @@
 
 use std::time::Duration;
 
-use wayrail_e2e::{exited_normally, require_programs, Compositor, Rect, MAP_TIMEOUT};
+use wayrail_e2e::{exited_normally, require_programs, Compositor, Rect};
 
 /// Starts `program`, waits for its toplevel, checks what the compositor reports about it, asks
 /// it to close through `wayrail msg window ID close` and waits for the process to exit.
 /// Returns whether it exited with status 0.
 fn maps_and_closes(program: &str, args: &[&str], title: &str, app_id: &str) -> bool {
     let wr = Compositor::start(&["--output", "1280x800"]);
-    let mut app = wr.spawn_client(program, args, &[]);
-    let window = wr.wait_for_toplevel_of(&app, MAP_TIMEOUT);
+    let (mut app, window) = wr.spawn_mapped(program, args);
     let id = window["id"].as_u64().unwrap();
     // The title may arrive after the first buffer; wait for it.
     let window = wr.wait_for_window(Duration::from_secs(10), &format!("titled {title:?}"), |w| {

@@ -18,8 +18,7 @@ const BACKGROUND: [u8; 3] = [26, 26, 31];
 
 /// Starts the input probe (a solid 300×200 window logging its pointer events) in `wr`.
 fn probe(wr: &Compositor, events: &Path) -> (Client, Rect) {
-    let probe = wr.spawn_client(env!("CARGO_BIN_EXE_wr-input-probe"), &[events.to_str().unwrap(), "300x200"], &[]);
-    let window = wr.wait_for_toplevel_of(&probe, MAP_TIMEOUT);
+    let (probe, window) = wr.spawn_mapped(env!("CARGO_BIN_EXE_wr-input-probe"), &[events.to_str().unwrap(), "300x200"]);
     (probe, Rect::of(&window))
 }
 
@@ -89,22 +88,13 @@ fn nested_in_x11_draws_follows_the_window_size_and_takes_input() {
     );
 
     // The keyboard: typed into a terminal in the nested desktop.
-    let workdir = wr.path("foot-work");
-    std::fs::create_dir(&workdir).unwrap();
-    let foot = wr.spawn_client(
-        "foot",
-        &["--working-directory", workdir.to_str().unwrap(), "sh"],
-        &[("ENV", ""), ("PS1", "$ ")],
-    );
+    let (foot, workdir) = wr.spawn_foot_shell("foot-work");
     let term = wr.wait_for_toplevel_of(&foot, MAP_TIMEOUT);
     let id = term["id"].as_u64().unwrap();
     wr.wait_for_window(Duration::from_secs(10), "focused", |w| w["id"].as_u64() == Some(id) && w["activated"] == true);
     x.xdotool(&["windowfocus", "--sync", &xid]);
     x.xdotool(&["type", "--window", &xid, "--delay", "20", "echo nested-keys > out.txt\n"]);
-    let out = workdir.join("out.txt");
-    let typed =
-        wait_until(Duration::from_secs(15), || std::fs::read_to_string(&out).is_ok_and(|s| s == "nested-keys\n"));
-    assert!(typed, "out.txt holds {:?}\nfoot log:\n{}", std::fs::read_to_string(&out), foot.log_tail(20));
+    wr.assert_file_becomes(&workdir.join("out.txt"), "nested-keys\n", &foot, Duration::from_secs(15));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use wayrail_e2e::{locate, require_programs, Compositor, Rect, MAP_TIMEOUT};
+use wayrail_e2e::{locate, require_programs, Compositor, Rect};
 
 const KEY_ESC: &str = "1";
 
@@ -45,8 +45,7 @@ fn assert_drawn_at_its_rect(wr: &Compositor, popup: &Value, name: &str) {
 fn gtk3_menubar_popups_follow_their_positioner() {
     require_programs!("gtk3-demo-application");
     let wr = Compositor::start(&["--output", "1280x800"]);
-    let app = wr.spawn_client("gtk3-demo-application", &[], &[]);
-    let window = wr.wait_for_toplevel_of(&app, MAP_TIMEOUT);
+    let (_app, window) = wr.spawn_mapped("gtk3-demo-application", &[]);
     let id = window["id"].as_u64().unwrap();
     let window = wr.wait_for_window(Duration::from_secs(10), "titled \"Application Class\"", |w| {
         w["id"].as_u64() == Some(id) && w["title"] == "Application Class"

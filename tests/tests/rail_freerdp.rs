@@ -40,6 +40,15 @@ fn wait_app_window(wr: &Compositor, desk: &mut RailDesk, what: &str) -> (Value, 
     (compositor_window(wr, id), rail)
 }
 
+/// wayrail on a 1280×800 output, `app` started through a RemoteApp xfreerdp of `version`,
+/// and the app's first window on both sides.
+fn start_app(version: FreeRdpVersion, app: &str) -> (Compositor, RailDesk, Value, RailWindow) {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let mut desk = RailDesk::start(&wr, version, (1280, 800), app);
+    let (window, rail) = wait_app_window(&wr, &mut desk, &format!("of {app}"));
+    (wr, desk, window, rail)
+}
+
 /// Types `command` and Enter into a RAIL window through X (XTEST), the way a user would.
 fn type_into(desk: &RailDesk, rail: &RailWindow, command: &str) {
     desk.focus(rail);
@@ -61,9 +70,7 @@ fn close_through_the_host(wr: &Compositor, desk: &RailDesk, rail: &RailWindow, w
 
 fn foot_through_rail(version: FreeRdpVersion) {
     require_programs!("Xvfb", "xdotool", "import", version.program(), "foot");
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let mut desk = RailDesk::start(&wr, version, (1280, 800), "foot");
-    let (window, rail) = wait_app_window(&wr, &mut desk, "of foot");
+    let (wr, mut desk, window, rail) = start_app(version, "foot");
     assert_eq!(window["app_id"], "foot", "{window}");
     assert!(!rail.override_redirect, "an application window is managed: {rail:?}");
     let settle = assert_rail_window_shows(&wr, &desk, &rail, &window, SETTLE, "foot");
@@ -103,9 +110,7 @@ fn xfreerdp2_remote_app_foot() {
 #[test]
 fn xfreerdp3_remote_app_weston_terminal() {
     require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "weston-terminal");
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "weston-terminal");
-    let (window, rail) = wait_app_window(&wr, &mut desk, "of weston-terminal");
+    let (wr, desk, window, rail) = start_app(FreeRdpVersion::V3, "weston-terminal");
     let proper = Rect::of(&window);
     assert!(rail.rect().contains_rect(&proper), "the RAIL window {rail:?} does not cover the window proper {proper:?}");
     assert_rail_window_shows(&wr, &desk, &rail, &window, SETTLE, "weston-terminal");
@@ -116,12 +121,9 @@ fn xfreerdp3_remote_app_weston_terminal() {
 #[test]
 fn two_apps_are_two_rail_windows_and_focus_follows_the_host() {
     require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "foot");
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "foot");
-    let (first, first_rail) = wait_app_window(&wr, &mut desk, "of the first foot");
+    let (wr, mut desk, first, first_rail) = start_app(FreeRdpVersion::V3, "foot");
     // The second one starts on the Linux side; the host hears of it all the same.
-    let second_app = wr.spawn_client("foot", &["--title", "second foot"], &[]);
-    let second = wr.wait_for_toplevel_of(&second_app, MAP_TIMEOUT);
+    let (_second_app, second) = wr.spawn_mapped("foot", &["--title", "second foot"]);
     let second_id = id_of(&second);
     let second_rail = desk.wait_window(RAIL_TIMEOUT, "for the second foot", |r| {
         u64::from(r.rail_id) == second_id && r.title == "second foot"

@@ -91,6 +91,15 @@ impl Commands {
     }
 }
 
+/// A key pressed and released on the host, by scancode.
+async fn press_key(client: &mut TestClient, scancode: u8) {
+    let events = [
+        FastPathInputEvent::KeyboardEvent(KeyboardFlags::empty(), scancode),
+        FastPathInputEvent::KeyboardEvent(KeyboardFlags::RELEASE, scancode),
+    ];
+    client.send_input(&events).await.unwrap();
+}
+
 async fn sys_command(client: &mut TestClient, id: u32, command: SystemCommand) {
     client
         .send_rail(RailPdu::SystemCommand(SystemCommandPdu { window_id: id, command }))
@@ -333,13 +342,7 @@ async fn a_typed_character_is_a_small_update() {
     }
     wait_quiet(&mut client).await;
     let before = client.frame_records().len();
-    client
-        .send_input(&[
-            FastPathInputEvent::KeyboardEvent(KeyboardFlags::empty(), 0x2D),
-            FastPathInputEvent::KeyboardEvent(KeyboardFlags::RELEASE, 0x2D),
-        ])
-        .await
-        .unwrap();
+    press_key(&mut client, 0x2D).await;
     until(&wr, &mut client, "a frame after the key", |c| {
         c.frame_records()[before..].iter().any(|r| r.surfaces.contains(&surface))
     })
@@ -493,8 +496,7 @@ async fn a_menu_is_an_owned_popup_window() {
     const WS_POPUP: u32 = 0x8000_0000;
     const WS_EX_TOOLWINDOW: u32 = 0x0000_0080;
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let app = wr.spawn_client("gtk3-demo-application", &[], &[]);
-    let window = wr.wait_for_toplevel_of(&app, MAP_TIMEOUT);
+    let (_app, window) = wr.spawn_mapped("gtk3-demo-application", &[]);
     let id = id_of(&window);
     let mut client = connect(&wr, rail_client(None)).await;
     host_window(&wr, &mut client, id, "announced", |w| w.title == "Application Class").await;
@@ -541,13 +543,7 @@ async fn a_menu_is_an_owned_popup_window() {
     let image = client.window_image(popup_id).expect("the menu's pixels");
     assert_eq!((u32::from(image.width), u32::from(image.height)), h.window_size);
     // Escape (sent to the focused app) closes it.
-    client
-        .send_input(&[
-            FastPathInputEvent::KeyboardEvent(KeyboardFlags::empty(), 0x01),
-            FastPathInputEvent::KeyboardEvent(KeyboardFlags::RELEASE, 0x01),
-        ])
-        .await
-        .unwrap();
+    press_key(&mut client, 0x01).await;
     until(&wr, &mut client, "the menu's delete order", |c| c.host_windows().deleted.contains(&popup_id)).await;
     assert!(client.host_windows().windows.contains_key(&id));
     assert!(client.host_windows().inconsistencies.is_empty(), "{:?}", client.host_windows().inconsistencies);

@@ -13,13 +13,7 @@ fn xfreerdp3_without_gfx_shows_an_animating_app_and_types_into_a_shell() {
     require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "weston-simple-shm", "foot");
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let x = Xvfb::start(wr.runtime_dir());
-    let workdir = wr.path("bitmap-typing");
-    std::fs::create_dir(&workdir).unwrap();
-    let foot = wr.spawn_client(
-        "foot",
-        &["--working-directory", workdir.to_str().unwrap(), "sh"],
-        &[("ENV", ""), ("PS1", "$ ")],
-    );
+    let (foot, workdir) = wr.spawn_foot_shell("bitmap-typing");
     let foot_id = wr.wait_for_toplevel_of(&foot, MAP_TIMEOUT)["id"].as_u64().unwrap();
     wr.window_op(foot_id, &["move", "20", "40"]);
     assert!(wait_until(Duration::from_secs(5), || wr.window(foot_id).is_some_and(|w| w["x"] == 20 && w["y"] == 40)));
@@ -66,15 +60,5 @@ fn xfreerdp3_without_gfx_shows_an_animating_app_and_types_into_a_shell() {
     });
     x.xdotool(&["type", "--delay", "25", "echo Typed-Over-Bitmaps > out.txt"]);
     x.xdotool(&["key", "Return"]);
-    let out = workdir.join("out.txt");
-    let ok = wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&out).is_ok_and(|s| s == "Typed-Over-Bitmaps\n")
-    });
-    assert!(
-        ok,
-        "out.txt holds {:?}\nfoot log:\n{}\nwayrail log:\n{}",
-        std::fs::read_to_string(&out),
-        foot.log_tail(20),
-        wr.log_tail(20)
-    );
+    wr.assert_file_becomes(&workdir.join("out.txt"), "Typed-Over-Bitmaps\n", &foot, Duration::from_secs(10));
 }

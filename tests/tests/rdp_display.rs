@@ -154,8 +154,7 @@ fn a_killed_client_leaves_the_apps_running_and_the_next_one_sees_them() {
     require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "weston-simple-shm");
     let mut wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let x = Xvfb::start(wr.runtime_dir());
-    let mut shm = wr.spawn_client("weston-simple-shm", &[], &[]);
-    let window = wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
+    let (mut shm, window) = wr.spawn_mapped("weston-simple-shm", &[]);
     let rect = Rect::of(&window);
 
     let mut first = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &[]);

@@ -40,15 +40,7 @@ fn xdotool_keys_reach_a_terminal_with_editing_keys() {
     args.extend(keys);
     x.xdotool(&args);
 
-    let out = workdir.join("out.txt");
-    let ok = wait_until(Duration::from_secs(10), || std::fs::read_to_string(&out).is_ok_and(|s| s == "X#!y\n"));
-    assert!(
-        ok,
-        "out.txt holds {:?}, expected \"X#!y\\n\"\nfoot log:\n{}\nwayrail log:\n{}",
-        std::fs::read_to_string(&out),
-        foot.log_tail(20),
-        wr.log_tail(20)
-    );
+    wr.assert_file_becomes(&workdir.join("out.txt"), "X#!y\n", &foot, Duration::from_secs(10));
 }
 
 #[test]
@@ -57,8 +49,8 @@ fn a_click_and_wheel_notches_reach_a_client_with_waylands_signs() {
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let x = Xvfb::start(wr.runtime_dir());
     let events = wr.path("probe-events.txt");
-    let probe = wr.spawn_client(env!("CARGO_BIN_EXE_wr-input-probe"), &[events.to_str().unwrap(), "300x200"], &[]);
-    let window = wr.wait_for_toplevel_of(&probe, MAP_TIMEOUT);
+    let (_probe, window) =
+        wr.spawn_mapped(env!("CARGO_BIN_EXE_wr-input-probe"), &[events.to_str().unwrap(), "300x200"]);
     let rect = Rect::of(&window);
     let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &[]);
     // The client's window shows the desktop 1:1 at the origin: desktop = window coordinates.

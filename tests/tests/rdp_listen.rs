@@ -14,7 +14,7 @@ use wayrail_e2e::rdp::{
     read_connection_confirm, wait_client_shows_output, x224_connection_request, ConnectionConfirm, FreeRdp,
     FreeRdpVersion, Xvfb, PROTOCOL_SSL,
 };
-use wayrail_e2e::{exited_normally, require_programs, Compositor, Rect, MAP_TIMEOUT};
+use wayrail_e2e::{exited_normally, require_programs, Compositor, Rect};
 
 /// How long the server may take to drop a connection that sent nonsense.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,8 +102,8 @@ fn garbage_and_half_handshakes_do_not_stop_a_real_client() {
     let x = Xvfb::start(wr.runtime_dir());
     // Something still on the desktop to compare.
     let events = wr.path("probe-events.txt");
-    let probe = wr.spawn_client(env!("CARGO_BIN_EXE_wr-input-probe"), &[events.to_str().unwrap(), "320x240"], &[]);
-    let window = wr.wait_for_toplevel_of(&probe, MAP_TIMEOUT);
+    let (_probe, window) =
+        wr.spawn_mapped(env!("CARGO_BIN_EXE_wr-input-probe"), &[events.to_str().unwrap(), "320x240"]);
     let id = window["id"].as_u64().unwrap();
 
     // Before any real client, with three handshakes left hanging while it connects.
@@ -133,6 +133,14 @@ fn garbage_and_half_handshakes_do_not_stop_a_real_client() {
     assert!(wr.is_running());
 }
 
+/// A fresh directory for an RDP Unix socket, the socket's path, and the `--listen` address.
+fn unix_listen_address() -> (wayrail_e2e::TempDir, std::path::PathBuf, String) {
+    let dir = wayrail_e2e::TempDir::new("wayrail-e2e-unix");
+    let path = dir.path().join("rdp.sock");
+    let listen = format!("unix:{}", path.display());
+    (dir, path, listen)
+}
+
 fn read_confirm_unix(path: &Path) -> ConnectionConfirm {
     let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connecting to {}: {e}", path.display()));
     s.set_read_timeout(Some(CLOSE_TIMEOUT)).unwrap();
@@ -142,9 +150,7 @@ fn read_confirm_unix(path: &Path) -> ConnectionConfirm {
 
 #[test]
 fn a_unix_socket_listener_negotiates_and_goes_away_with_wayrail() {
-    let dir = wayrail_e2e::TempDir::new("wayrail-e2e-unix");
-    let path = dir.path().join("rdp.sock");
-    let listen = format!("unix:{}", path.display());
+    let (_dir, path, listen) = unix_listen_address();
     let mut wr = Compositor::start_rdp(&["--listen", &listen]);
     assert!(wr.rdp_listening.contains(&listen), "wayrail listens on {:?}, not {listen}", wr.rdp_listening);
     let meta = std::fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -178,9 +184,7 @@ fn a_unix_socket_listener_negotiates_and_goes_away_with_wayrail() {
 /// killed (no clean exit), and answers on it.
 #[test]
 fn a_stale_unix_socket_file_is_taken_over() {
-    let dir = wayrail_e2e::TempDir::new("wayrail-e2e-unix");
-    let path = dir.path().join("rdp.sock");
-    let listen = format!("unix:{}", path.display());
+    let (_dir, path, listen) = unix_listen_address();
     let mut first = Compositor::start_rdp(&["--listen", &listen]);
     first.signal(libc::SIGKILL);
     first.wait_exit(Duration::from_secs(5)).expect("wayrail survived SIGKILL");

@@ -2,14 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use wayrail_e2e::{close_rgb, require_programs, sample_grid, wait_until, Compositor, Rect, MAP_TIMEOUT};
+use wayrail_e2e::{close_rgb, require_programs, sample_grid, wait_until, Compositor, Rect};
 
 #[test]
 fn simple_shm_animates_and_both_screenshots_show_its_pixels() {
     require_programs!("weston-simple-shm");
     let wr = Compositor::start(&["--output", "1024x768"]);
-    let shm = wr.spawn_client("weston-simple-shm", &[], &[]);
-    let window = wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
+    let (shm, window) = wr.spawn_mapped("weston-simple-shm", &[]);
     assert_eq!(window["title"], "simple-shm", "{window}");
     assert_eq!(window["state"], "normal", "{window}");
     let id = window["id"].as_u64().unwrap();

@@ -11,12 +11,18 @@ fn wait_titled(wr: &Compositor, title: &str) -> Value {
     wr.wait_for_window(MAP_TIMEOUT, &format!("titled {title:?}"), |w| w["kind"] == "toplevel" && w["title"] == title)
 }
 
+/// A lazy-Xwayland compositor with `program ARGS` started, and its window titled `title`.
+fn lazy_with(program: &str, args: &[&str], title: &str) -> (Compositor, Client, Value) {
+    let wr = Compositor::start_xwayland("lazy", &[]);
+    let app = wr.spawn_x11_client(program, args);
+    let window = wait_titled(&wr, title);
+    (wr, app, window)
+}
+
 /// A lazy-Xwayland compositor with an xeyes window mapped: an X11 window with the keyboard
 /// focus, so X11 clients may read the selections.
 fn lazy_with_xeyes() -> (Compositor, Client) {
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    let eyes = wr.spawn_x11_client("xeyes", &[]);
-    wait_titled(&wr, "xeyes");
+    let (wr, eyes, _) = lazy_with("xeyes", &[], "xeyes");
     (wr, eyes)
 }
 
@@ -81,9 +87,7 @@ fn x11_apps_map_with_titles_and_pixels() {
 #[test]
 fn typing_reaches_xterm() {
     require_programs!("Xwayland", "xterm");
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    let _term = wr.spawn_x11_client("xterm", &["-e", "sh"]);
-    let window = wait_titled(&wr, "sh");
+    let (wr, _term, window) = lazy_with("xterm", &["-e", "sh"], "sh");
     let id = window["id"].as_u64().unwrap();
     wr.window_op(id, &["focus"]);
     // xterm reads keys once its shell is up; type until the file appears.
@@ -99,9 +103,7 @@ fn typing_reaches_xterm() {
 #[test]
 fn xterm_menu_is_a_popup_of_the_xterm() {
     require_programs!("Xwayland", "xterm");
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    let _term = wr.spawn_x11_client("xterm", &[]);
-    let window = wait_titled(&wr, "xterm");
+    let (wr, _term, window) = lazy_with("xterm", &[], "xterm");
     let id = window["id"].as_u64().unwrap();
     let rect = Rect::of(&window);
     let (x, y) = ((rect.x + rect.width / 2).to_string(), (rect.y + rect.height / 2).to_string());
@@ -306,10 +308,8 @@ impl Drop for ChildGuard {
 #[test]
 fn gtk3_over_x11_draws_as_first_client() {
     require_programs!("Xwayland", "gtk3-demo");
-    let wr = Compositor::start_xwayland("lazy", &[]);
     // The first X client: it reaches Xwayland through the hand-over proxy.
-    let _demo = wr.spawn_x11_client("gtk3-demo", &[]);
-    let window = wait_titled(&wr, "Application Class");
+    let (wr, _demo, window) = lazy_with("gtk3-demo", &[], "Application Class");
     assert_eq!(window["app_id"], "Gtk3-demo", "{window}");
     let rect = Rect::of(&window);
     // Drawn after its first frame: Xwayland waits for frame callbacks between frames.
@@ -325,9 +325,7 @@ fn gtk3_over_x11_draws_as_first_client() {
 #[test]
 fn gtk3_over_x11_dialog_has_its_owner() {
     require_programs!("Xwayland", "gtk3-demo");
-    let wr = Compositor::start_xwayland("lazy", &[]);
-    let _demo = wr.spawn_x11_client("gtk3-demo", &["--run=dialog"]);
-    let main = wait_titled(&wr, "Application Class");
+    let (wr, _demo, main) = lazy_with("gtk3-demo", &["--run=dialog"], "Application Class");
     let demo = wait_titled(&wr, "Dialogs and Message Boxes");
     assert_eq!(demo["parent"], main["id"], "the demo window's owner: {demo}");
     let demo_id = demo["id"].as_u64().unwrap();

@@ -6,8 +6,7 @@ use crate::fixture::*;
 
 #[test]
 fn a_new_toplevel_chooses_its_size_and_is_activated_when_mapped() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
+    let (mut f, c) = Fixture::with_client();
     let toplevel = f.client(c).create_toplevel();
     toplevel.surface.commit();
     f.roundtrip(c);

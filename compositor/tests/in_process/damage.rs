@@ -99,8 +99,7 @@ fn damage_on_a_subsurface_is_offset_by_its_position() {
 
 #[test]
 fn damage_through_a_viewport() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
+    let (mut f, c) = Fixture::with_client();
     let cl = f.client(c);
     let toplevel = cl.create_toplevel();
     let viewport = cl.create_viewport(&toplevel.surface);

@@ -44,8 +44,7 @@ fn keys_reach_the_focused_client_by_evdev_code() {
 
 #[test]
 fn modifiers_follow_shift() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
+    let (mut f, c) = Fixture::with_client();
     f.map_window(c, "a", 100, 80, RED);
     f.client(c).clear_input();
     f.state.handle_input(InputEvent::Key { code: 42, pressed: true }); // KEY_LEFTSHIFT

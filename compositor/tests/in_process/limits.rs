@@ -4,8 +4,7 @@ use crate::fixture::*;
 
 #[test]
 fn a_window_image_larger_than_the_largest_desktop_is_not_composed() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
+    let (mut f, c) = Fixture::with_client();
     let w = f.map_window(c, "wide", 5000, 10, RED);
     assert_eq!(f.render_window(w.id, 1.0).width, 5000);
     // 10000 pixels wide at scale 2: refused, with the reason.
@@ -18,8 +17,7 @@ fn a_window_image_larger_than_the_largest_desktop_is_not_composed() {
 
 #[test]
 fn a_cursor_larger_than_512_pixels_is_refused() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
+    let (mut f, c) = Fixture::with_client();
     let surface = f.client(c).create_surface();
     let big = f.client(c).create_buffer(600, 300, RED);
     surface.attach(Some(&big.wl_buffer), 0, 0);

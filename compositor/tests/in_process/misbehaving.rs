@@ -62,8 +62,7 @@ fn get_toplevel_twice_kills_the_client() {
 fn a_buffer_before_the_initial_configure_waits_for_the_ack() {
     // xdg-shell calls this unconfigured_buffer; smithay leaves the check to the compositor
     // and wayrail is lenient: the buffer is simply not shown before the client acks.
-    let mut f = Fixture::new();
-    let c = f.add_client();
+    let (mut f, c) = Fixture::with_client();
     let cl = f.client(c);
     let toplevel = cl.create_toplevel();
     let buffer = cl.create_buffer(10, 10, RED);

@@ -20,6 +20,9 @@ use crate::host_layouts::{config, describe, layout, layout_op, Along, Attach, La
 /// layout's.
 const SEQUENCES: u32 = 120;
 
+/// What a window may be in to be maximized or made fullscreen by an operation.
+const NOT_MINIMIZED: [ShowState; 3] = [ShowState::Normal, ShowState::Maximized, ShowState::Fullscreen];
+
 #[derive(Debug, Clone)]
 enum Op {
     /// The host's monitors change; with `taskbar`, the host also reports work areas (each
@@ -116,6 +119,11 @@ impl Run {
         (!self.windows.is_empty()).then(|| i % self.windows.len())
     }
 
+    /// The window `i` picks when it is shown in one of `states`.
+    fn window_in(&self, i: usize, states: &[ShowState]) -> Option<usize> {
+        self.window(i).filter(|&w| states.contains(&self.show(w)))
+    }
+
     fn show(&self, w: usize) -> ShowState {
         self.f.state.windows.get(self.windows[w].id).map_or(ShowState::Normal, |i| i.state)
     }
@@ -183,27 +191,18 @@ impl Run {
                 w.toplevel.surface.destroy();
             }
             Op::Move { window, output, at } => {
-                let Some(w) = self.window(window) else { return Ok(false) };
-                if self.show(w) != ShowState::Normal {
-                    return Ok(false);
-                }
+                let Some(w) = self.window_in(window, &[ShowState::Normal]) else { return Ok(false) };
                 let o = self.f.state.outputs[output % self.f.state.outputs.len()].logical_rect();
                 let x = o.x + (o.width - 1) * at.0 / 1000;
                 let y = o.y + (o.height - 1) * at.1 / 1000;
                 self.f.state.move_window(self.windows[w].id, x, y);
             }
             Op::Resize { window, size } => {
-                let Some(w) = self.window(window) else { return Ok(false) };
-                if self.show(w) != ShowState::Normal {
-                    return Ok(false);
-                }
+                let Some(w) = self.window_in(window, &[ShowState::Normal]) else { return Ok(false) };
                 self.f.state.request_size(self.windows[w].id, size.0, size.1);
             }
             Op::Maximize { window, on, by_client } => {
-                let Some(w) = self.window(window) else { return Ok(false) };
-                if self.show(w) == ShowState::Minimized {
-                    return Ok(false);
-                }
+                let Some(w) = self.window_in(window, &NOT_MINIMIZED) else { return Ok(false) };
                 let xdg = &self.windows[w].toplevel.xdg_toplevel;
                 match (by_client, on) {
                     (true, true) => xdg.set_maximized(),
@@ -214,10 +213,7 @@ impl Run {
                 }
             }
             Op::Fullscreen { window, on, by_client } => {
-                let Some(w) = self.window(window) else { return Ok(false) };
-                if self.show(w) == ShowState::Minimized {
-                    return Ok(false);
-                }
+                let Some(w) = self.window_in(window, &NOT_MINIMIZED) else { return Ok(false) };
                 let xdg = &self.windows[w].toplevel.xdg_toplevel;
                 match (by_client, on) {
                     (true, true) => xdg.set_fullscreen(None),
@@ -338,8 +334,7 @@ fn describe_outputs(run: &Run) -> String {
 }
 
 fn check_sequence(spec: &LayoutSpec, ops: &[Op]) -> Result<usize, TestCaseError> {
-    let mut f = Fixture::new();
-    let c = f.add_client();
+    let (f, c) = Fixture::with_client();
     let mut run = Run { f, c, monitors: spec.build(), windows: Vec::new() };
     run.host_layout(None);
     let mut history = format!("host layout:\n{}", describe(&run.monitors));

@@ -2,13 +2,16 @@
 
 use crate::fixture::*;
 
+/// A 100×80 red window, and a 20×20 blue subsurface of it at (10, 20) not committed yet.
+fn red_parent_with_blue_child() -> (Fixture, ClientId, MappedWindow, Child) {
+    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
+    let child = f.client(c).create_child(&w.toplevel.surface, (10, 20), (20, 20), BLUE);
+    (f, c, w, child)
+}
+
 #[test]
 fn a_sync_subsurface_appears_at_its_position_when_the_parent_commits() {
-    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
-
-    let cl = f.client(c);
-    let Child { surface: child, subsurface: sub, buffer: _child_buffer } =
-        cl.create_child(&w.toplevel.surface, (10, 20), (20, 20), BLUE);
+    let (mut f, c, w, Child { surface: child, subsurface: sub, buffer: _child_buffer }) = red_parent_with_blue_child();
     child.commit();
     f.roundtrip(c);
     assert_eq!(f.render_window(w.id, 1.0).pixel(15, 25), RED, "cached until the parent commits");
@@ -75,11 +78,7 @@ fn place_above_and_below_order_the_pixels() {
 
 #[test]
 fn a_desync_subsurface_updates_on_its_own_commit() {
-    let (mut f, c, w) = Fixture::with_window("parent", (100, 80), RED);
-
-    let cl = f.client(c);
-    let Child { surface: child, subsurface: sub, buffer: child_buffer } =
-        cl.create_child(&w.toplevel.surface, (10, 20), (20, 20), BLUE);
+    let (mut f, c, w, Child { surface: child, subsurface: sub, buffer: child_buffer }) = red_parent_with_blue_child();
     sub.set_desync();
     child.commit();
     // The subsurface itself is added with the parent's next commit.
