@@ -78,3 +78,33 @@ fn a_buffer_before_the_initial_configure_waits_for_the_ack() {
     f.roundtrip(c);
     assert!(f.window_id(c, &toplevel.surface).is_some());
 }
+
+/// A client that cuts its pool's file short under a committed buffer gets wl_shm's
+/// invalid_fd when the compositor next reads the buffer; the compositor (which catches the
+/// SIGBUS) and the other clients go on.
+#[test]
+fn a_pool_cut_short_under_a_committed_buffer_kills_the_client_when_drawn() {
+    let (mut f, good, good_window, bad, bad_window) = two_clients();
+    let (width, height) = (100, 80);
+    let (pool, fd) = f.client(bad).create_pool((width * height * 4) as usize);
+    let qh = f.client(bad).qh.clone();
+    let buffer = pool.create_buffer(0, width, height, width * 4, wl_shm::Format::Argb8888, &qh, ());
+    let surface = &bad_window.toplevel.surface;
+    surface.attach(Some(&buffer), 0, 0);
+    surface.damage_buffer(0, 0, width, height);
+    surface.commit();
+    f.roundtrip(bad);
+    assert_eq!(f.render_window(bad_window.id, 1.0).pixel(0, 0), 0, "the new buffer is drawn");
+
+    rustix::fs::ftruncate(&fd, 0).expect("ftruncate");
+    surface.attach(Some(&buffer), 0, 0);
+    surface.damage_buffer(0, 0, width, height);
+    surface.commit();
+    f.roundtrip(bad);
+    // Drawing it faults on the missing pages: that one image fails. The dead client's objects
+    // go at the next dispatch with socket activity (here the good client's; in life also the
+    // bad client's own hang-up).
+    f.render_window_error(bad_window.id, 1.0);
+    f.roundtrip(good);
+    assert_only_the_bad_client_died(&mut f, (good, bad), (&good_window, &bad_window), ("wl_buffer", 2));
+}

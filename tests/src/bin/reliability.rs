@@ -269,11 +269,18 @@ async fn shm_shrink() -> Result<()> {
     let (mut viewer, _) = first_frame(&addr(&wr), &desktop(), STEP).await?;
     let exe = std::env::current_exe()?;
     let mut bad = wr.spawn_client(exe.to_str().context("path")?, &["--shm-shrink-client"], &[]);
-    let status = bad.wait_exit(STEP);
+    // The viewer keeps showing frames meanwhile, so the compositor keeps drawing (and so
+    // reading) the shrunk buffer: it has no other reason to touch it.
+    let frames = viewer.frames_received();
+    let deadline = Instant::now() + STEP;
+    let mut status = None;
+    while status.is_none() && Instant::now() < deadline {
+        viewer.pump(Duration::from_millis(100)).await?;
+        status = bad.wait_exit(Duration::ZERO);
+    }
     let said = bad.log_text();
     let said = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("nothing").trim().to_owned();
     // The viewer keeps being served.
-    let frames = viewer.frames_received();
     viewer.pump(Duration::from_secs(1)).await?;
     let bystander_mapped = wr.windows().iter().any(|w| w["title"] == "bystander");
     println!(
