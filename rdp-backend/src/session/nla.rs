@@ -83,7 +83,15 @@ pub(super) async fn nla(
             // Garbage, or a message over the cap.
             Err(e) => break Err(format!("{e:#}")),
         };
-        match server.process(request).resolve_to_result() {
+        // sspi slices what the client sends after NTLM (the public key echo, the delegated
+        // credentials) without checking lengths first; a panic there is a refused login of
+        // this one connection, not a dead session task.
+        let step =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.process(request).resolve_to_result()));
+        let Ok(step) = step else {
+            break Err("a CredSSP message that sspi could not take (it panicked)".into());
+        };
+        match step {
             Ok(ServerState::ReplyNeeded(reply)) => {
                 write_ts_request(framed, &reply).await.map_err(NlaFailure::Broken)?
             }
