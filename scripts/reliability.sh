@@ -52,7 +52,7 @@ case "$mode" in
 esac
 
 echo "== building wayrail and wr-reliability (release)"
-cargo build --locked --release -p wayrail-compositor --bin wayrail
+cargo build --locked --release -p wayrail --bin wayrail
 cargo build --locked --release -p wayrail-e2e --bin wr-reliability --bin wr-rail-probe
 echo "== wr-reliability ${quick[*]:-}"
 WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-reliability "${quick[@]}" | tee "$figures"
