@@ -264,6 +264,10 @@ fn handle_request(state: &mut State, request: Request) -> Value {
             "x11_display": state.xwl.display.map(|n| format!(":{n}")),
             "backend": format!("{:?}", state.config.backend).to_lowercase(),
             "transport": state.backend.transport(),
+            "vail": state.backend.stats().map(|s| json!({
+                "presents": s.vail_presents,
+                "bytes_copied": s.vail_bytes_copied,
+            })),
             "gpu": crate::gpu::describe(&crate::gpu::system_root()),
         })),
         Request::Windows => {

@@ -32,6 +32,20 @@ pub trait HostLink {
     fn set_pointer(&self, pointer: Pointer);
     /// A sender for clipboard commands that worker threads can own.
     fn clipboard(&self) -> ClipboardSender;
+    /// Counters of the server since it started, for `wayrail msg version`.
+    fn stats(&self) -> LinkStats {
+        LinkStats::default()
+    }
+}
+
+/// Counters of a host link since it started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStats {
+    /// VAIL presents (PresentBuffer PDUs) sent.
+    pub vail_presents: u64,
+    /// Bytes copied into VAIL pools: only damaged rectangles, so a one-character change
+    /// costs about its cell, not the window.
+    pub vail_bytes_copied: u64,
 }
 
 /// What the cursor looks like.

@@ -94,6 +94,11 @@ impl wayrail_link::HostLink for RdpHandle {
     fn clipboard(&self) -> ClipboardSender {
         RdpHandle::clipboard(self)
     }
+
+    fn stats(&self) -> wayrail_link::LinkStats {
+        let (vail_presents, vail_bytes_copied) = wayrail_vail::process_totals();
+        wayrail_link::LinkStats { vail_presents, vail_bytes_copied }
+    }
 }
 
 pub struct RdpServer;

@@ -98,6 +98,12 @@ async fn assert_host_shows_wayrails_render(
     assert!(same, "{name}: the host's picture is not wayrail's render ({last})\n{}", wr.log_tail(30));
 }
 
+/// What wayrail says it copied into VAIL pools so far.
+fn vail_bytes_copied(wr: &Compositor) -> u64 {
+    let version = wr.msg_json(&["version"]);
+    version["vail"]["bytes_copied"].as_u64().unwrap_or_else(|| panic!("no VAIL counter: {version}"))
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn windows_reach_the_host_through_shared_memory_only() {
     require_programs!("foot", "weston-simple-damage", "xterm", "Xwayland");
@@ -123,13 +129,21 @@ async fn windows_reach_the_host_through_shared_memory_only() {
     let problems = host.lock().problems.clone();
     assert!(problems.is_empty(), "the host saw protocol errors: {problems:?}");
 
-    // One character in foot: a small rectangle presented, not the window.
+    // One character in foot: a small rectangle presented, not the window, and wayrail copies
+    // into the pool no more than twice what it presents (its own count). The animation
+    // stands still meanwhile, so every copy is the character's.
     let foot_id = id_of(&foot_w);
+    damage.signal(libc::SIGSTOP);
+    pump(&mut client, 300).await;
     let before = host.lock().images[&foot_id].presents;
+    let presents_before = host.lock().presents.len();
+    let copied_before = vail_bytes_copied(&wr);
     wr.window_op(foot_id, &["focus"]);
     wr.type_text("x");
     client.pump_until(STEP, |_| host.lock().images[&foot_id].presents > before).await.expect("a present after typing");
     pump(&mut client, 500).await;
+    let copied = vail_bytes_copied(&wr) - copied_before;
+    damage.signal(libc::SIGCONT);
     {
         let h = host.lock();
         let image = &h.images[&foot_id];
@@ -145,6 +159,10 @@ async fn windows_reach_the_host_through_shared_memory_only() {
                 image.height
             );
         }
+        let presented: u64 =
+            h.presents[presents_before..].iter().map(|p| 4 * p.dirty.width as u64 * p.dirty.height as u64).sum();
+        assert!(copied > 0 && copied <= 2 * presented, "copied {copied} bytes into pools to present {presented}");
+        println!("a typed character: {copied} bytes copied, {presented} bytes presented ({typed:?})");
     }
 
     // Closing a window removes its pool; the session's end removes them all.

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
 
@@ -73,6 +74,16 @@ pub struct ChannelStats {
     pub malformed: u64,
     /// Bytes copied into pools by [`VailChannel::copy_and_present`].
     pub bytes_copied: u64,
+}
+
+/// Presents and bytes copied into pools by every channel of this process since it started:
+/// what `wayrail msg version` reports, to check that only damage is copied.
+static TOTAL_PRESENTS: AtomicU64 = AtomicU64::new(0);
+static TOTAL_BYTES_COPIED: AtomicU64 = AtomicU64::new(0);
+
+/// `(presents, bytes copied into pools)` of every channel of this process so far.
+pub fn process_totals() -> (u64, u64) {
+    (TOTAL_PRESENTS.load(Ordering::Relaxed), TOTAL_BYTES_COPIED.load(Ordering::Relaxed))
 }
 
 /// A present that went out.
@@ -340,6 +351,7 @@ impl VailChannel {
         self.next_present_id += 1;
         w.in_flight = Some(present_id);
         self.stats.presents += 1;
+        TOTAL_PRESENTS.fetch_add(1, Ordering::Relaxed);
         self.output.push(Pdu::PresentBuffer(PresentBuffer {
             timestamp: 0,
             present_id,
@@ -370,6 +382,7 @@ impl VailChannel {
         let (w, h) = (pool.width(), pool.height());
         let dirty = damage.iter().map(|r| r.clip(w, h)).fold(Rect::default(), |a, r| a.union(&r));
         self.stats.bytes_copied += bytes_copied as u64;
+        TOTAL_BYTES_COPIED.fetch_add(bytes_copied as u64, Ordering::Relaxed);
         let present_id = self.present(window_id, dirty, target, opaque)?;
         Ok(Presented { present_id, dirty, bytes_copied })
     }
@@ -393,6 +406,7 @@ impl VailChannel {
             dirty = dirty.union(&at.clip(w, h));
         }
         self.stats.bytes_copied += bytes_copied as u64;
+        TOTAL_BYTES_COPIED.fetch_add(bytes_copied as u64, Ordering::Relaxed);
         let present_id = self.present(window_id, dirty, target, opaque)?;
         Ok(Presented { present_id, dirty, bytes_copied })
     }

@@ -34,6 +34,14 @@ impl Backend {
         }
     }
 
+    /// A remote backend's counters (None for the others).
+    pub fn stats(&self) -> Option<wayrail_link::LinkStats> {
+        match self {
+            Backend::Remote(remote) => Some(remote.stats()),
+            _ => None,
+        }
+    }
+
     /// The addresses a remote backend listens on (nothing for the others).
     pub fn listening(&self) -> &[String] {
         match self {

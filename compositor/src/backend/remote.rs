@@ -71,6 +71,11 @@ impl Remote {
             (true, false) => "egfx",
         })
     }
+
+    /// The link's counters since it started.
+    pub fn stats(&self) -> wayrail_link::LinkStats {
+        self.link.stats()
+    }
 }
 
 /// Starts the remoting server for a config; what the host does goes to the sender.
