@@ -3,7 +3,9 @@
 # cost per window and per output, the compositor's wakeups with idle and animating clients,
 # and the RDP comparison with Weston 14's RDP backend (same xfreerdp3 client, same app: CPU
 # per frame, frames/s at the client, bytes per frame); then RemoteApp (wr-rail-bench: commit to
-# EGFX EndFrame latency and bytes per frame at the IronRDP test client), then the clipboard
+# EGFX EndFrame latency and bytes per frame at the IronRDP test client, then EGFX, VAIL and a
+# WSLg-style whole-window VAIL copy side by side: latency, bytes per frame, wayrail's CPU per
+# frame), then the clipboard
 # (wr-clip-bench: paste latency both ways for 1 KB and 20 MB). Takes about 150 s.
 # Arguments go to wayrail-bench (see `--help`): e.g. `scripts/bench.sh rdp` for the RDP
 # comparison alone, `--skip-rdp`, `--rdp-secs 10`. WAYRAIL_BENCH_SKIP_RAIL=1 skips RemoteApp,

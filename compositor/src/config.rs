@@ -173,11 +173,14 @@ pub struct VailSettings {
     /// The folder the host maps; `$WSL2_SHARED_MEMORY_MOUNT_POINT` wins over it, and without
     /// either pools go to `$XDG_RUNTIME_DIR/wayrail-shm`.
     pub dir: Option<PathBuf>,
+    /// Redraw and copy a changed RemoteApp window whole, as WSLg's compositor does, instead of
+    /// only what changed: for the benchmark's comparison (default false; costs CPU and copies).
+    pub whole_window: bool,
 }
 
 impl Default for VailSettings {
     fn default() -> Self {
-        Self { enabled: true, dir: None }
+        Self { enabled: true, dir: None, whole_window: false }
     }
 }
 

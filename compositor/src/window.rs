@@ -76,6 +76,11 @@ pub struct DamageRect {
     pub height: i32,
 }
 
+impl DamageRect {
+    /// More than any window: drawing clips it to the window, so the whole window redraws.
+    pub const EVERYTHING: DamageRect = DamageRect { x: -(1 << 24), y: -(1 << 24), width: 1 << 25, height: 1 << 25 };
+}
+
 /// What a remoting backend is told. The compositor never waits for anyone to read these.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WindowEvent {

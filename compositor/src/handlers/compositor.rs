@@ -60,7 +60,11 @@ impl CompositorHandler for State {
         }
         if let Some(id) = self.window_id_for_surface(&root) {
             let scale = self.windows.get(id).map_or(1.0, |w| w.scale);
-            let rects = crate::render::take_window_damage(&root, scale);
+            let mut rects = crate::render::take_window_damage(&root, scale);
+            if !rects.is_empty() && self.config.vail.whole_window {
+                // The benchmark's WSLg-style comparison: every change redraws the window whole.
+                rects = vec![crate::window::DamageRect::EVERYTHING];
+            }
             if !rects.is_empty() {
                 self.composer.window_damaged(id, scale, &rects);
                 self.output_damaged = true;

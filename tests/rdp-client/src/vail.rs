@@ -116,6 +116,8 @@ pub struct VailHostState {
     pub destroyed_buffers: Vec<u64>,
     /// Every PresentBuffer, in order.
     pub presents: Vec<PresentBuffer>,
+    /// When each of `presents` was taken in (the benchmark's latency).
+    pub present_arrivals: Vec<std::time::Instant>,
     /// Bytes copied out of the pools into the pictures.
     pub bytes_copied: u64,
     pub acks_sent: u64,
@@ -208,6 +210,7 @@ impl VailHostState {
     fn present(&mut self, p: PresentBuffer) -> Vec<Vec<u8>> {
         let (window_id, present_id) = (p.window_id, p.present_id);
         self.presents.push(p.clone());
+        self.present_arrivals.push(std::time::Instant::now());
         match self.copy_out(&p) {
             Ok(copied) => self.bytes_copied += copied,
             Err(why) => self.problems.push(format!("PresentBuffer {present_id}: {why}")),

@@ -9,7 +9,9 @@
 //! The changes: a 16x16 square moving one step (like a typed character) every 50 ms, the
 //! whole window repainted with a new colour, and the whole window repainted with noise (the
 //! worst case for any codec). A frame that carries several commits is counted as coalesced and
-//! left out of the latency figures. Not a test: it asserts nothing. `scripts/bench.sh` runs it.
+//! left out of the latency figures. Then the same changes through EGFX, VAIL and VAIL copying
+//! the whole window as WSLg does, side by side (`transports`). Not a test: it asserts nothing.
+//! `scripts/bench.sh` runs it.
 //!
 //! The probe is this binary again (`wr-rail-bench --probe --commands FILE`): it reads phases
 //! (`small N MS`, `full N MS`, `noise N MS`, `quit`) from lines appended to FILE and prints
@@ -20,8 +22,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use wayrail_e2e::{Client, Compositor, MAP_TIMEOUT};
-use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, RailClient, TestClient};
+use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, GfxRedirHost, RailClient, SharedVailHost, TestClient};
 use wayrail_testclient::report::{self, load_average};
+
+mod transports;
 
 const WIDTH: i32 = 800;
 const HEIGHT: i32 = 600;
@@ -35,7 +39,10 @@ fn main() -> anyhow::Result<()> {
     }
     let usage = "usage: wr-rail-bench [--frames N]   (N small changes, 50 ms apart; default 200)";
     let Some(frames) = report::count_option(&args, "--frames", 200, usage)? else { return Ok(()) };
-    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(bench(frames))
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+        bench(frames).await?;
+        transports::compare(frames).await
+    })
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds.
@@ -166,6 +173,135 @@ impl Session {
     }
 }
 
+/// Where the probe window's frames arrive at the host: an EGFX surface, or a VAIL pool.
+enum Sink {
+    Egfx { surface: u16 },
+    Vail { host: SharedVailHost, window: u64 },
+}
+
+impl Sink {
+    /// How many frames of any window arrived so far (for "the windows hold still").
+    fn count(&self, client: &TestClient) -> usize {
+        match self {
+            Sink::Egfx { .. } => client.frames_received(),
+            Sink::Vail { host, .. } => host.lock().presents.len(),
+        }
+    }
+
+    /// The probe window's frames after the first `from` of [`Sink::count`]: arrival
+    /// (`CLOCK_MONOTONIC` ns), bytes (on the wire for EGFX, presented for VAIL), pixels.
+    fn frames(&self, client: &TestClient, clock: &Clock, from: usize) -> Vec<(u64, usize, u64)> {
+        match self {
+            Sink::Egfx { surface } => client.frame_records()[from..]
+                .iter()
+                .filter(|r| r.surfaces.contains(surface))
+                .filter_map(|r| Some((clock.ns(r.arrived?), r.wire_bytes, r.pixels)))
+                .collect(),
+            Sink::Vail { host, window } => {
+                let h = host.lock();
+                h.presents[from..]
+                    .iter()
+                    .zip(&h.present_arrivals[from..])
+                    .filter(|(p, _)| p.window_id == *window)
+                    .map(|(p, at)| {
+                        let pixels = u64::from(p.dirty.width) * u64::from(p.dirty.height);
+                        (clock.ns(*at), 4 * pixels as usize, pixels)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Where the frame records start now: [`Sink::frames`]'s `from`.
+    fn mark(&self, client: &TestClient) -> usize {
+        match self {
+            Sink::Egfx { .. } => client.frame_records().len(),
+            Sink::Vail { host, .. } => host.lock().presents.len(),
+        }
+    }
+}
+
+/// How the host takes the probe window's pixels.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    Egfx,
+    Vail,
+    /// VAIL with wayrail redrawing and copying the whole window each frame, as WSLg does.
+    VailWholeWindow,
+}
+
+/// A wayrail, the IronRDP test client connected in RemoteApp (with a gfxredir host for
+/// VAIL), and the probe's window mapped on the host.
+async fn start(transport: Transport) -> anyhow::Result<(Session, TestClient, Sink)> {
+    let config = std::env::temp_dir().join(format!("wr-rail-bench-{}.toml", std::process::id()));
+    let whole = transport == Transport::VailWholeWindow;
+    std::fs::write(&config, format!("[vail]\nwhole_window = {whole}\n"))?;
+    let wr = Compositor::start_rdp(&["--output", "1280x800", "--config", config.to_str().context("a UTF-8 path")?]);
+    let _ = std::fs::remove_file(&config);
+    let commands = wr.path("bench-commands");
+    let mut s = Session { probe: None, wr, commands };
+    let addr = format!("127.0.0.1:{}", s.wr.rdp_port().context("no RDP port")?);
+    let mut rail = RailClient::new(None);
+    rail.work_area = Some((0, 0, 1280, 760));
+    let opts = ClientOptions { size: (1280, 800), remote_app: true, ..Default::default() };
+    let mut builder = ClientBuilder::new(opts).with_static_channel(rail);
+    let mut vail = None;
+    if transport != Transport::Egfx {
+        let host = GfxRedirHost::new(s.wr.runtime_dir().join("wayrail-shm"));
+        vail = Some(host.state());
+        builder = builder.with_dynamic_channel(host);
+    }
+    let mut client = builder.connect(&addr).await.context("connecting")?;
+    client.keep_window_updates(false);
+    client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await.context("no graphics pipeline")?;
+    if let Some(host) = &vail {
+        client.pump_until(STEP, |_| host.lock().confirmed.is_some()).await.context("gfxredir not confirmed")?;
+    }
+
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_str().context("a UTF-8 path")?;
+    let commands = s.commands.to_str().context("a UTF-8 path")?.to_string();
+    s.probe = Some(s.wr.spawn_client(exe, &["--probe", "--commands", &commands], &[]));
+
+    // The window, as the compositor and then the host know it, with its surface or pool.
+    let deadline = Instant::now() + MAP_TIMEOUT;
+    let id = loop {
+        if let Some(w) = s.wr.windows().into_iter().find(|w| w["title"] == TITLE) {
+            break w["id"].as_u64().context("a window id")? as u32;
+        }
+        if Instant::now() > deadline {
+            bail!("the probe's window never mapped:\n{}\n{}", s.probe_log(), s.wr.log_tail(20));
+        }
+        pump(&mut client, 30).await?;
+    };
+    let sized = |c: &TestClient| {
+        c.host_windows().windows.get(&id).is_some_and(|w| w.window_size == (WIDTH as u32, HEIGHT as u32))
+    };
+    let sink = match vail {
+        None => {
+            client
+                .pump_until(STEP, |c| {
+                    sized(c) && c.gfx().mapped_to_scaled_window.iter().any(|m| m.window_id == u64::from(id))
+                })
+                .await
+                .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a surface"))?;
+            let surface =
+                client.gfx().scaled_mapping_of(u64::from(id)).map(|m| m.surface_id).context("the window's surface")?;
+            Sink::Egfx { surface }
+        }
+        Some(host) => {
+            let window = u64::from(id);
+            client
+                .pump_until(STEP, |c| sized(c) && host.lock().images.get(&window).is_some_and(|i| i.presents > 0))
+                .await
+                .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a pool"))?;
+            Sink::Vail { host, window }
+        }
+    };
+    wait_quiet(&mut client, &sink).await?;
+    Ok((s, client, sink))
+}
+
 async fn pump(client: &mut TestClient, ms: u64) -> anyhow::Result<()> {
     client.pump(Duration::from_millis(ms)).await?;
     if let Some(why) = client.closed() {
@@ -175,11 +311,11 @@ async fn pump(client: &mut TestClient, ms: u64) -> anyhow::Result<()> {
 }
 
 /// Pumps until no frame came for 400 ms (the window holds still).
-async fn wait_quiet(client: &mut TestClient) -> anyhow::Result<()> {
-    let mut seen = client.frames_received();
+async fn wait_quiet(client: &mut TestClient, sink: &Sink) -> anyhow::Result<()> {
+    let mut seen = sink.count(client);
     for _ in 0..40 {
         pump(client, 400).await?;
-        let n = client.frames_received();
+        let n = sink.count(client);
         if n == seen {
             return Ok(());
         }
@@ -192,12 +328,12 @@ async fn run_phase(
     s: &Session,
     client: &mut TestClient,
     clock: &Clock,
-    surface: u16,
+    sink: &Sink,
     kind: &str,
     n: usize,
     interval_ms: u64,
 ) -> anyhow::Result<Phase> {
-    let before = client.frame_records().len();
+    let before = sink.mark(client);
     s.send(&format!("{kind} {n} {interval_ms}"))?;
     let done = format!("done {kind}\n");
     let deadline = Instant::now() + Duration::from_millis(n as u64 * interval_ms) + STEP;
@@ -207,7 +343,7 @@ async fn run_phase(
         }
         pump(client, 50).await?;
     }
-    wait_quiet(client).await?;
+    wait_quiet(client, sink).await?;
     let commits: Vec<u64> = s
         .probe_log()
         .lines()
@@ -218,59 +354,18 @@ async fn run_phase(
             w.nth(1)?.parse().ok()
         })
         .collect();
-    let frames: Vec<(u64, usize, u64)> = client.frame_records()[before..]
-        .iter()
-        .filter(|r| r.surfaces.contains(&surface))
-        .filter_map(|r| Some((clock.ns(r.arrived?), r.wire_bytes, r.pixels)))
-        .collect();
-    Ok(Phase::of(&commits, &frames))
+    Ok(Phase::of(&commits, &sink.frames(client, clock, before)))
 }
 
 async fn bench(small_frames: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     print_header();
     let clock = Clock::now();
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let commands = wr.path("bench-commands");
-    let mut s = Session { probe: None, wr, commands };
-    let addr = format!("127.0.0.1:{}", s.wr.rdp_port().context("no RDP port")?);
-    let mut rail = RailClient::new(None);
-    rail.work_area = Some((0, 0, 1280, 760));
-    let opts = ClientOptions { size: (1280, 800), remote_app: true, ..Default::default() };
-    let mut client = ClientBuilder::new(opts).with_static_channel(rail).connect(&addr).await.context("connecting")?;
-    client.keep_window_updates(false);
-    client.pump_until(STEP, |c| c.gfx().confirmed.is_some()).await.context("no graphics pipeline")?;
+    let (s, mut client, sink) = start(Transport::Egfx).await?;
 
-    let exe = std::env::current_exe()?;
-    let exe = exe.to_str().context("a UTF-8 path")?;
-    let commands = s.commands.to_str().context("a UTF-8 path")?.to_string();
-    s.probe = Some(s.wr.spawn_client(exe, &["--probe", "--commands", &commands], &[]));
-
-    // The window, as the compositor and then the host know it, with its surface.
-    let deadline = Instant::now() + MAP_TIMEOUT;
-    let id = loop {
-        if let Some(w) = s.wr.windows().into_iter().find(|w| w["title"] == TITLE) {
-            break w["id"].as_u64().context("a window id")? as u32;
-        }
-        if Instant::now() > deadline {
-            bail!("the probe's window never mapped:\n{}\n{}", s.probe_log(), s.wr.log_tail(20));
-        }
-        pump(&mut client, 30).await?;
-    };
-    client
-        .pump_until(STEP, |c| {
-            c.host_windows().windows.get(&id).is_some_and(|w| w.window_size == (WIDTH as u32, HEIGHT as u32))
-                && c.gfx().mapped_to_scaled_window.iter().any(|m| m.window_id == u64::from(id))
-        })
-        .await
-        .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a surface"))?;
-    wait_quiet(&mut client).await?;
-    let surface =
-        client.gfx().scaled_mapping_of(u64::from(id)).map(|m| m.surface_id).context("the window's surface")?;
-
-    let small = run_phase(&s, &mut client, &clock, surface, "small", small_frames, 50).await?;
-    let full = run_phase(&s, &mut client, &clock, surface, "full", 30, 100).await?;
-    let noise = run_phase(&s, &mut client, &clock, surface, "noise", 20, 100).await?;
+    let small = run_phase(&s, &mut client, &clock, &sink, "small", small_frames, 50).await?;
+    let full = run_phase(&s, &mut client, &clock, &sink, "full", 30, 100).await?;
+    let noise = run_phase(&s, &mut client, &clock, &sink, "noise", 20, 100).await?;
     s.send("quit")?;
     let _ = client.disconnect().await;
 
