@@ -10,16 +10,19 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 
+# pulseaudio: the private sound server wayrail starts for its apps (audio to the host).
 build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
-            xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core)
+            xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core
+            pulseaudio)
 # libegl1 + libgl1-mesa-dri: OpenGL ES (llvmpipe) for the nested backend's tests.
+# pulseaudio-utils: paplay, parecord and pactl for the audio tests.
 # systemd: systemd-analyze, which verifies wayraild's alternative, the systemd user units.
 test_pkgs=(xvfb xdotool x11-utils x11-apps x11-xserver-utils xterm wayland-utils
            foot gtk-3-examples gtk-4-examples wl-clipboard xclip wtype imagemagick
            freerdp2-x11 python3-xlib procps iproute2 coreutils fonts-dejavu-core xauth
            xserver-xorg-core xserver-xorg-video-dummy
            libegl1 libgl1-mesa-dri
-           systemd)
+           pulseaudio-utils systemd)
 backports_pkgs=()
 [ "$want" = test ] && backports_pkgs=(freerdp3-x11 weston)
 
