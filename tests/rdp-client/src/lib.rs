@@ -14,7 +14,8 @@
 //! `rail` channel of a RemoteApp client; [`TestClient::host_windows`] and
 //! [`TestClient::window_image`] show what a host would show. [`vail::GfxRedirHost`] is the
 //! host's end of gfxredir (VAIL): it maps the server's pool files and rebuilds each window's
-//! pixels from them.
+//! pixels from them. [`sound::sound_client`] is the host's end of `rdpsnd`: it keeps the
+//! sound the server sends, for tests to measure.
 
 pub mod client;
 pub mod clipboard;
@@ -23,6 +24,7 @@ pub mod gfx;
 pub mod monitors;
 pub mod rail;
 pub mod raw;
+pub mod sound;
 pub mod tap;
 pub mod tls;
 pub mod transport;
@@ -34,11 +36,12 @@ pub use gfx::{FrameRecord, GfxLog};
 pub use monitors::MonitorSpec;
 pub use rail::{HostWindow, HostWindows, RailClient, WindowImage};
 pub use raw::RawConnection;
+pub use sound::{sound_client, SharedSoundLog, SoundLog};
 pub use tap::TapLog;
 pub use vail::{GfxRedirHost, HostImage, Misbehave, SharedVailHost, VailHostState};
 
 /// The IronRDP crates the client is built on, so tests name the same versions.
 pub use {
-    ironrdp_core, ironrdp_displaycontrol, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_session,
-    ironrdp_svc,
+    ironrdp_core, ironrdp_displaycontrol, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_rdpsnd,
+    ironrdp_session, ironrdp_svc,
 };
