@@ -121,6 +121,68 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ironrdp_svc::SvcProcessor as _;
+    use wayrail_rdp_testclient::sound::{pcm, sound_client};
+    use wayrail_rdp_testclient::SharedSoundLog;
+
+    /// The rdpsnd channel of a session against IronRDP's client that takes `formats`, the
+    /// PDUs passed back and forth until neither side has more to say.
+    struct Pair {
+        hub: Arc<AudioHub>,
+        server: RdpsndServer,
+        client: ironrdp_rdpsnd::client::Rdpsnd,
+        log: SharedSoundLog,
+    }
+
+    impl Pair {
+        fn new(formats: Vec<AudioFormat>) -> Pair {
+            let hub = AudioHub::new(PcmFormat::new(44_100, 2));
+            let (server, _packets) = SoundHandler::channel(hub.clone(), 9);
+            let (client, log) = sound_client(formats);
+            let mut pair = Pair { hub, server, client, log };
+            let start = pair.server.start().unwrap();
+            pair.exchange(start);
+            pair
+        }
+
+        fn exchange(&mut self, mut to_client: Vec<ironrdp_svc::SvcMessage>) {
+            while !to_client.is_empty() {
+                let mut to_server = Vec::new();
+                for m in to_client {
+                    to_server.extend(self.client.process(&m.encode_unframed_pdu().unwrap()).unwrap());
+                }
+                to_client = Vec::new();
+                for m in to_server {
+                    to_client.extend(self.server.process(&m.encode_unframed_pdu().unwrap()).unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_sinks_pcm_is_chosen_whatever_the_client_prefers_and_waves_are_confirmed() {
+        let mut pair = Pair::new(vec![pcm(48_000, 2), pcm(22_050, 1), pcm(44_100, 2)]);
+        assert!(pair.server.is_ready());
+        let status = pair.hub.status();
+        assert_eq!(status["session"], 9, "the session gets the sound once it negotiated");
+        assert_eq!(status["client_format"], "PCM 44100 Hz 2 ch 16 bit");
+        let wave = pair.server.wave(vec![7; 3528], 20).unwrap();
+        pair.exchange(wave.into());
+        let log = pair.log.lock();
+        assert_eq!((log.waves, log.pcm.len(), log.timestamps.as_slice()), (1, 3528, &[20][..]));
+        assert_eq!(log.format.as_ref().map(|f| f.n_samples_per_sec), Some(44_100));
+        drop(log);
+        assert_eq!(pair.hub.status()["wave_confirms"], 1);
+        drop(pair.server);
+        assert!(pair.hub.status()["session"].is_null(), "the channel's end ends the sound");
+    }
+
+    #[test]
+    fn a_client_without_the_sinks_pcm_gets_no_sound() {
+        let pair = Pair::new(vec![pcm(48_000, 2), pcm(44_100, 1)]);
+        assert!(!pair.server.is_ready());
+        assert!(pair.hub.status()["session"].is_null());
+    }
 
     #[test]
     fn the_offer_is_the_sinks_pcm() {
