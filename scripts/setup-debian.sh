@@ -10,19 +10,20 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 
-# pulseaudio: the private sound server wayrail starts for its apps (audio to the host).
+# pulseaudio: the private sound server wayrail starts for its apps (sound to and from the host);
+# pulseaudio-utils: pactl, with which wayrail sees when apps record (the host's microphone).
 build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
             xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core
-            pulseaudio)
+            pulseaudio pulseaudio-utils)
 # libegl1 + libgl1-mesa-dri: OpenGL ES (llvmpipe) for the nested backend's tests.
-# pulseaudio-utils: paplay, parecord and pactl for the audio tests.
+# pulseaudio-utils (a run package too): paplay and parecord for the audio tests.
 # systemd: systemd-analyze, which verifies wayraild's alternative, the systemd user units.
 test_pkgs=(xvfb xdotool x11-utils x11-apps x11-xserver-utils xterm wayland-utils
            foot gtk-3-examples gtk-4-examples wl-clipboard xclip wtype imagemagick
            freerdp2-x11 python3-xlib procps iproute2 coreutils fonts-dejavu-core xauth
            xserver-xorg-core xserver-xorg-video-dummy
            libegl1 libgl1-mesa-dri
-           pulseaudio-utils systemd)
+           systemd)
 backports_pkgs=()
 [ "$want" = test ] && backports_pkgs=(freerdp3-x11 weston)
 

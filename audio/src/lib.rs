@@ -7,6 +7,7 @@
 //! when none does, so apps never wait for a host). Nothing here knows RDP: the session
 //! subscribes to the hub with a queue and reports what it sent.
 
+mod mic;
 mod pulse;
 mod reader;
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+pub use mic::Microphone;
 pub use pulse::{dir_for, sweep_stale, PulseServer};
 pub use reader::{is_silent, Packetizer};
 
@@ -77,6 +79,8 @@ pub struct AudioHub {
     format: PcmFormat,
     listener: Mutex<Option<Listener>>,
     pub stats: AudioStats,
+    /// The host's microphone as the default source, when the sound server has one.
+    pub mic: Option<Arc<Microphone>>,
 }
 
 #[derive(Debug)]
@@ -97,7 +101,11 @@ pub enum Delivery {
 
 impl AudioHub {
     pub fn new(format: PcmFormat) -> Arc<AudioHub> {
-        Arc::new(AudioHub { format, listener: Mutex::new(None), stats: AudioStats::default() })
+        AudioHub::with_microphone(format, None)
+    }
+
+    pub fn with_microphone(format: PcmFormat, mic: Option<Arc<Microphone>>) -> Arc<AudioHub> {
+        Arc::new(AudioHub { format, listener: Mutex::new(None), stats: AudioStats::default(), mic })
     }
 
     pub fn format(&self) -> PcmFormat {
@@ -195,6 +203,14 @@ impl AudioHub {
             "wave_confirms": n(&s.wave_confirms),
             "last_latency_ms": n(&s.last_latency_us) as f64 / 1000.0,
             "max_latency_ms": n(&s.max_latency_us) as f64 / 1000.0,
+            "microphone": self.mic.as_ref().map(|m| json!({
+                "source": mic::SOURCE_NAME,
+                "rate": m.format().rate,
+                "channels": m.format().channels,
+                "recording": *m.recording().borrow(),
+                "bytes_in": n(&m.bytes_in),
+                "bytes_dropped": n(&m.bytes_dropped),
+            })),
         })
     }
 }
@@ -230,10 +246,27 @@ pub struct Audio {
 
 impl Audio {
     /// Starts the sound server in `dir` (made here, removed again when this is dropped) and
-    /// the thread that reads its sink.
-    pub fn start(program: &std::path::Path, dir: std::path::PathBuf, format: PcmFormat) -> anyhow::Result<Audio> {
+    /// the thread that reads its sink; with `pactl`, the host's microphone as its source.
+    pub fn start(
+        program: &std::path::Path,
+        pactl: Option<&std::path::Path>,
+        dir: std::path::PathBuf,
+        format: PcmFormat,
+    ) -> anyhow::Result<Audio> {
         let server = PulseServer::start(program, dir, format)?;
-        let hub = AudioHub::new(format);
+        let pulse_server = format!("unix:{}", server.socket().display());
+        let mic_format = PcmFormat::new(format.rate, 1);
+        let mic = match pactl {
+            Some(pactl) => match Microphone::start(pactl, &pulse_server, &server.source_fifo(), mic_format) {
+                Ok(mic) => Some(mic),
+                Err(e) => {
+                    tracing::warn!("no microphone from the host: {e:#}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let hub = AudioHub::with_microphone(format, mic);
         reader::spawn(server.open_sink()?, format, hub.clone())?;
         Ok(Audio { hub, server })
     }
@@ -246,6 +279,16 @@ impl Audio {
     /// What apps set `PULSE_SERVER` to.
     pub fn pulse_server(&self) -> String {
         format!("unix:{}", self.server.socket().display())
+    }
+}
+
+impl Drop for Audio {
+    /// The microphone's watcher first (sessions may hold the hub a while longer), then the
+    /// sound server: both reaped before wayrail exits.
+    fn drop(&mut self) {
+        if let Some(mic) = &self.hub.mic {
+            mic.stop();
+        }
     }
 }
 

@@ -22,17 +22,21 @@ pub struct PulseServer {
     dir: PathBuf,
 }
 
-/// The PulseAudio script: the FIFO sink first (so it is open for writing once the socket
-/// exists), the default sink, the socket (no cookie: the directory's mode is the guard), and
-/// suspension of an idle sink.
-fn script(socket: &Path, fifo: &Path, format: PcmFormat) -> String {
+/// The PulseAudio script: the FIFO sink and source first (so their FIFOs are open once the
+/// socket exists), the defaults, suspension of an idle sink or source, and the socket (no
+/// cookie: the directory's mode is the guard). The source is mono at the sink's rate.
+fn script(socket: &Path, fifo: &Path, source_fifo: &Path, format: PcmFormat) -> String {
     format!(
         ".fail\n\
          load-module module-pipe-sink file={fifo} sink_name=wayrail format=s16le rate={rate} channels={channels} use_system_clock_for_timing=yes sink_properties=device.description=wayrail\n\
          set-default-sink wayrail\n\
+         load-module module-pipe-source file={source_fifo} source_name={source} format=s16le rate={rate} channels=1 source_properties=device.description=wayrail-microphone\n\
+         set-default-source {source}\n\
          load-module module-suspend-on-idle timeout={SUSPEND_AFTER_SECS}\n\
          load-module module-native-protocol-unix socket={socket} auth-anonymous=1\n",
         fifo = fifo.display(),
+        source_fifo = source_fifo.display(),
+        source = crate::mic::SOURCE_NAME,
         socket = socket.display(),
         rate = format.rate,
         channels = format.channels,
@@ -79,7 +83,7 @@ impl PulseServer {
         let socket = dir.join("native");
         let fifo = dir.join("sink");
         let script_path = dir.join("wayrail.pa");
-        std::fs::write(&script_path, script(&socket, &fifo, format))?;
+        std::fs::write(&script_path, script(&socket, &fifo, &dir.join("source"), format))?;
         let mut command = Command::new(program);
         command
             .args(["-n", "--daemonize=no", "--system=no", "--use-pid-file=no", "--exit-idle-time=-1"])
@@ -135,6 +139,11 @@ impl PulseServer {
         std::fs::File::open(self.dir.join("sink"))
     }
 
+    /// The source's FIFO, where the host's microphone goes.
+    pub fn source_fifo(&self) -> PathBuf {
+        self.dir.join("source")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -163,13 +172,17 @@ mod tests {
 
     #[test]
     fn the_script_makes_the_fifo_sink_the_default_and_suspends_it_when_idle() {
-        let s = script(Path::new("/r/native"), Path::new("/r/sink"), PcmFormat::new(48_000, 2));
+        let s = script(Path::new("/r/native"), Path::new("/r/sink"), Path::new("/r/source"), PcmFormat::new(48_000, 2));
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines[0], ".fail", "a module that fails to load stops the server");
         assert!(lines[1].starts_with("load-module module-pipe-sink file=/r/sink sink_name=wayrail format=s16le rate=48000 channels=2 use_system_clock_for_timing=yes"));
         assert_eq!(lines[2], "set-default-sink wayrail");
-        assert_eq!(lines[3], "load-module module-suspend-on-idle timeout=1");
-        assert_eq!(lines[4], "load-module module-native-protocol-unix socket=/r/native auth-anonymous=1");
+        assert!(lines[3].starts_with(
+            "load-module module-pipe-source file=/r/source source_name=wayrail-mic format=s16le rate=48000 channels=1"
+        ));
+        assert_eq!(lines[4], "set-default-source wayrail-mic");
+        assert_eq!(lines[5], "load-module module-suspend-on-idle timeout=1");
+        assert_eq!(lines[6], "load-module module-native-protocol-unix socket=/r/native auth-anonymous=1");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! PulseAudio, and the RDP client gets it on `rdpsnd` — the IronRDP test client measures the
 //! samples (frequency and level), xfreerdp3 with its fake sound device confirms every wave.
 //! Nothing playing sends nothing; with no client apps play all the same, and a client that
-//! connects later gets the sound.
+//! connects later gets the sound. The other way, `parecord` records the 440 Hz tone the test
+//! client's microphone "captures", and that microphone is open only while parecord records.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,8 +11,9 @@ use std::time::{Duration, Instant};
 use wayrail_e2e::ironrdp::{self, pump};
 use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{require_programs, wait_until, Client, Compositor, Value};
+use wayrail_rdp_testclient::ironrdp_dvc::DrdynvcClient;
 use wayrail_rdp_testclient::sound::{self, channel, dominant_frequency, rms, zero_crossing_frequency};
-use wayrail_rdp_testclient::{sound_client, ClientBuilder, ClientOptions, SharedSoundLog, TestClient};
+use wayrail_rdp_testclient::{mic_client, sound_client, ClientBuilder, ClientOptions, SharedSoundLog, TestClient};
 
 const STEP: Duration = Duration::from_secs(20);
 const RATE: u32 = 44_100;
@@ -231,4 +233,81 @@ fn xfreerdp3_with_a_fake_sound_device_confirms_every_wave() {
     eprintln!("xfreerdp3: {status}");
     assert!(confirmed, "waves not (all) confirmed: {status}\n{}", wr.log_tail(20));
     assert!(figure(&status, "bytes_sent") as usize >= TONE_BYTES, "{status}");
+}
+
+/// `len` mono samples of a sine at `freq`, starting at sample `from`.
+fn sine_pcm(freq: f64, from: usize, len: usize) -> Vec<u8> {
+    (from..from + len)
+        .flat_map(|i| {
+            let s = AMPLITUDE * (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(RATE)).sin();
+            (s as i16).to_le_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn parecord_records_the_clients_microphone_which_is_open_only_while_it_records() {
+    require_programs!("pulseaudio", "parecord", "pactl");
+    let wr = Compositor::start_rdp(&[]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (channel, mic) = mic_client(vec![sound::pcm(48_000, 1), sound::pcm(RATE, 1)]);
+        let builder = ClientBuilder::new(ClientOptions::default()).with_dynamic_channel(channel);
+        let mut client = ironrdp::connect_gfx(&wr, builder, STEP).await;
+        let status = audio(&wr);
+        assert_eq!(status["microphone"]["recording"], false, "{status}");
+        pump(&mut client, 1500).await;
+        assert_eq!(mic.lock().opens, 0, "the microphone was opened while nobody recorded");
+
+        let recording = wr.path("recording.raw");
+        let mut cmd = wr.command("parecord");
+        cmd.args(["--raw", "--format=s16le", "--rate=44100", "--channels=1"]).arg(&recording);
+        cmd.env("PULSE_SERVER", status["pulse_server"].as_str().unwrap());
+        let mut parecord = wr.spawn("parecord", cmd);
+        let opened = client.pump_until(STEP, |_| mic.lock().opened.is_some()).await;
+        opened.unwrap_or_else(|e| panic!("the microphone was not opened: {e:#}: {}\n{}", audio(&wr), wr.log_tail(20)));
+        let (format, packet) = mic.lock().opened.clone().unwrap();
+        assert_eq!((format.n_samples_per_sec, format.n_channels, packet), (RATE, 1, 882), "10 ms packets of s16 mono");
+        assert_eq!(audio(&wr)["microphone"]["recording"], true);
+
+        // One second of a 440 Hz tone, in real time.
+        let samples = RATE as usize;
+        for (k, from) in (0..samples).step_by(441 * 4).enumerate() {
+            assert!(
+                mic.inject(&sine_pcm(440.0, from, (441 * 4).min(samples - from))),
+                "packet {k}: the microphone closed"
+            );
+            client.send_svc::<DrdynvcClient>(mic.take_outgoing()).await.unwrap();
+            pump(&mut client, 40).await;
+        }
+        let deadline = Instant::now() + STEP;
+        while std::fs::metadata(&recording).map_or(0, |m| m.len()) < (samples * 2) as u64 {
+            assert!(Instant::now() < deadline, "parecord wrote too little: {}\n{}", audio(&wr), parecord.log_tail(10));
+            pump(&mut client, 50).await;
+        }
+        parecord.signal(libc::SIGINT);
+        assert!(parecord.wait_exit(Duration::from_secs(5)).is_some(), "parecord does not end");
+        let closed = client.pump_until(STEP, |_| mic.lock().closes >= 1).await;
+        closed
+            .unwrap_or_else(|e| panic!("the microphone stayed open after parecord ended: {e:#}\n{}", wr.log_tail(20)));
+        assert!(mic.lock().opened.is_none());
+        let status = audio(&wr);
+        eprintln!("microphone: {}", status["microphone"]);
+        assert_eq!(status["microphone"]["recording"], false);
+
+        let pcm = std::fs::read(&recording).unwrap();
+        let recorded: Vec<i16> = pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        let middle = &recorded[2000..recorded.len() - 2000];
+        let crossing = zero_crossing_frequency(middle, RATE).expect("a tone");
+        let dominant = dominant_frequency(middle, RATE, 200, 1000);
+        let level = rms(middle);
+        eprintln!(
+            "recorded {} samples: {crossing:.2} Hz by zero crossings, {dominant} Hz dominant, RMS {level:.1}",
+            recorded.len()
+        );
+        assert!((crossing - 440.0).abs() <= 4.4, "{crossing} Hz");
+        assert!((f64::from(dominant) - 440.0).abs() <= 4.4, "{dominant} Hz dominant");
+        let expected = AMPLITUDE / 2f64.sqrt();
+        assert!((level - expected).abs() <= expected * 0.05, "RMS {level}, the tone's is {expected}");
+    });
 }

@@ -347,6 +347,18 @@ fn print_audio(data: &Value) {
         n("dropped_packets")
     );
     println!("latency, read to sent: last {} ms, max {} ms", n("last_latency_ms"), n("max_latency_ms"));
+    let mic = &data["microphone"];
+    match mic.is_null() {
+        true => println!("microphone: none (pactl is needed)"),
+        false => println!(
+            "microphone: source {} ({} Hz mono), {}; {} bytes in, {} dropped",
+            mic["source"].as_str().unwrap_or("-"),
+            mic["rate"],
+            if mic["recording"] == Value::Bool(true) { "an app records" } else { "nobody records" },
+            mic["bytes_in"],
+            mic["bytes_dropped"]
+        ),
+    }
 }
 
 fn print_human(request: &Request, data: &Value) {

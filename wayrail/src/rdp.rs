@@ -43,7 +43,14 @@ fn start_audio(settings: &AudioSettings) -> anyhow::Result<Option<Arc<wayrail_au
         tracing::info!(dir = %dir.display(), "removed a crashed wayrail's sound server directory");
     }
     let dir = wayrail_audio::dir_for(&runtime, std::process::id());
-    let audio = match wayrail_audio::Audio::start(&program, dir, PcmFormat::new(settings.rate, 2)) {
+    // pactl follows which apps record, so that the host's microphone is open only then;
+    // without it there is no microphone.
+    let pactl = on_path("pactl");
+    if pactl.is_none() {
+        tracing::info!("no microphone from the host: pactl (pulseaudio-utils) is not installed");
+    }
+    let format = PcmFormat::new(settings.rate, 2);
+    let audio = match wayrail_audio::Audio::start(&program, pactl.as_deref(), dir, format) {
         Ok(audio) => audio,
         Err(e) if settings.enabled.is_none() => return off(format!("{e:#}")),
         Err(e) => return Err(e.context("starting the sound server ([audio] enabled = true)")),

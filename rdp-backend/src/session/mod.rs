@@ -12,6 +12,7 @@ mod egfx;
 mod finalization;
 mod frames;
 mod input;
+mod mic;
 mod nla;
 mod queue;
 mod rail;
@@ -192,6 +193,7 @@ async fn session(
         large_pointer,
         chunks: ChunkScreen::default(),
         sound: setup.audio.clone().map(|hub| audio::Sound { hub, started: std::time::Instant::now() }),
+        mic: setup.audio.as_ref().and_then(|hub| hub.mic.clone()).map(mic::MicInput::new),
     };
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
@@ -229,6 +231,8 @@ struct Session {
     chunks: ChunkScreen,
     /// Sound to the host (`rdpsnd`), when wayrail plays it.
     sound: Option<audio::Sound>,
+    /// The host's microphone (`AUDIO_INPUT`), when the sound server has a source for it.
+    mic: Option<mic::MicInput>,
 }
 
 impl Session {
@@ -279,6 +283,7 @@ impl Session {
                 Some(layout) = display.recv() => self.handle_layout(layout).await?,
                 Some(event) = vail.recv() => self.handle_vail(event).await?,
                 Some(packet) = audio::next(sound) => self.send_sound(packet).await?,
+                Some(wake) = mic::next(&mut self.mic) => self.on_mic(wake).await?,
                 why = connection::wait_stop(&mut stop) => {
                     self.conn.disconnect().await;
                     return Ok(why);
