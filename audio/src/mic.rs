@@ -73,14 +73,7 @@ impl Microphone {
         command.arg("subscribe").env("PULSE_SERVER", server).stdin(Stdio::null()).stdout(Stdio::piped());
         command.stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        unsafe { command.pre_exec(|| crate::pulse::child_setup()) };
         let mut child = command.spawn().map_err(|e| anyhow::anyhow!("starting {}: {e}", pactl_program.display()))?;
         let events = child.stdout.take().expect("piped");
         let mic = std::sync::Arc::new(Microphone {

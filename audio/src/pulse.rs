@@ -69,6 +69,30 @@ pub fn sweep_stale(runtime_dir: &Path) -> Vec<PathBuf> {
     removed
 }
 
+/// In a child between fork and exec: it dies with wayrail, even when wayrail is killed (the
+/// main thread starts it and lives as long as the process), and inherits no descriptor but
+/// its standard ones (not an RDP listener a supervisor handed wayrail, which is made
+/// close-on-exec only when the RDP server takes it).
+///
+/// # Safety
+/// Only between fork and exec: async-signal-safe calls only.
+pub(crate) unsafe fn child_setup() -> std::io::Result<()> {
+    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
+    if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
+        // Kernels before 5.11: one by one.
+        for fd in 3..1024 {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
+}
+
 impl PulseServer {
     /// Starts `program` (pulseaudio) in `dir`, made fresh here with mode 0700, and waits
     /// until its socket answers.
@@ -96,16 +120,7 @@ impl PulseServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                // Dies with wayrail, even when wayrail is killed (the main thread starts it
-                // and lives as long as the process).
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        unsafe { command.pre_exec(|| child_setup()) };
         let child = command.spawn().map_err(|e| anyhow::anyhow!("starting {}: {e}", program.display()))?;
         let mut server = PulseServer { child, dir };
         server.wait_ready(&socket)?;
