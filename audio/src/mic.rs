@@ -72,6 +72,9 @@ impl Microphone {
         let mut command = Command::new(pactl_program);
         command.arg("subscribe").env("PULSE_SERVER", server).stdin(Stdio::null()).stdout(Stdio::piped());
         command.stderr(Stdio::null());
+        for var in crate::pulse::SUPERVISOR_VARS {
+            command.env_remove(var);
+        }
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe { command.pre_exec(|| crate::pulse::child_setup()) };
         let mut child = command.spawn().map_err(|e| anyhow::anyhow!("starting {}: {e}", pactl_program.display()))?;

@@ -14,6 +14,9 @@ use crate::PcmFormat;
 const SUSPEND_AFTER_SECS: u32 = 1;
 /// How long the server may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a supervisor (systemd, wayraild) tells wayrail, never passed on to its helpers.
+pub(crate) const SUPERVISOR_VARS: [&str; 6] =
+    ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"];
 /// The prefix of our directories in the runtime directory; the pid follows.
 const DIR_PREFIX: &str = "wayrail-audio.";
 
@@ -121,6 +124,11 @@ impl PulseServer {
             .stdout(Stdio::null());
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe { command.pre_exec(|| child_setup()) };
+        // wayrail's supervisor's variables are not for it: PulseAudio would say READY=1 on
+        // wayrail's behalf, or take its socket-activated listeners.
+        for var in SUPERVISOR_VARS {
+            command.env_remove(var);
+        }
         let child = command.spawn().map_err(|e| anyhow::anyhow!("starting {}: {e}", program.display()))?;
         let mut server = PulseServer { child, dir };
         server.wait_ready(&socket)?;
