@@ -191,7 +191,7 @@ fn nothing_playing_sends_nothing_and_reads_nothing() {
 }
 
 #[test]
-fn without_a_client_apps_play_and_a_later_client_gets_the_sound() {
+fn without_a_client_apps_play_and_a_later_client_gets_the_sound_then_one_that_takes_over() {
     require_programs!("pulseaudio", "paplay");
     let wr = Compositor::start_rdp(&[]);
     let started = Instant::now();
@@ -210,6 +210,21 @@ fn without_a_client_apps_play_and_a_later_client_gets_the_sound() {
         let mut paplay = paplay_tone(&wr, "later");
         receive_tone(&wr, &mut client, &log, &mut paplay).await;
         assert_is_the_tone(&log);
+        let first_session = audio(&wr)["session"].clone();
+
+        // A reconnection takes the session over: the sound goes to it, none to the old client.
+        let (mut second, second_log) = connect_with_sound(&wr).await;
+        let deadline = Instant::now() + STEP;
+        while audio(&wr)["session"] == first_session || audio(&wr)["session"].is_null() {
+            assert!(Instant::now() < deadline, "the new session never gets the sound: {}", audio(&wr));
+            pump(&mut second, 50).await;
+        }
+        let before = log.lock().pcm.len();
+        let mut paplay = paplay_tone(&wr, "takeover");
+        receive_tone(&wr, &mut second, &second_log, &mut paplay).await;
+        assert_is_the_tone(&second_log);
+        let _ = client.pump(Duration::from_millis(200)).await;
+        assert_eq!(log.lock().pcm.len(), before, "the replaced client got sound");
     });
 }
 
