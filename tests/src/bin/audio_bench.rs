@@ -42,7 +42,7 @@ fn chunk(n: usize) -> Vec<u8> {
     (0..frames)
         .flat_map(|i| {
             let t = (n * frames + i) as f64 / f64::from(RATE);
-            let click = n % CLICK_EVERY == 0 && i < frames / 2;
+            let click = n.is_multiple_of(CLICK_EVERY) && i < frames / 2;
             let s = if click { CLICK } else { (QUIET * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16 };
             let [a, b] = s.to_le_bytes();
             [a, b, a, b]
@@ -87,7 +87,7 @@ async fn bench(secs: usize) -> anyhow::Result<()> {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            if n % CLICK_EVERY == 0 {
+            if n.is_multiple_of(CLICK_EVERY) {
                 clicks.push(Instant::now());
             }
             stdin.write_all(&chunk(n))?;
