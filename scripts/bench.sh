@@ -6,17 +6,18 @@
 # EGFX EndFrame latency and bytes per frame at the IronRDP test client, then EGFX, VAIL and a
 # WSLg-style whole-window VAIL copy side by side: latency, bytes per frame, wayrail's CPU per
 # frame), then the clipboard
-# (wr-clip-bench: paste latency both ways for 1 KB and 20 MB). Takes about 150 s.
+# (wr-clip-bench: paste latency both ways for 1 KB and 20 MB), then sound (wr-audio-bench: a
+# minute of playback, app write to host latency and underruns). Takes about 4 minutes.
 # Arguments go to wayrail-bench (see `--help`): e.g. `scripts/bench.sh rdp` for the RDP
 # comparison alone, `--skip-rdp`, `--rdp-secs 10`. WAYRAIL_BENCH_SKIP_RAIL=1 skips RemoteApp,
-# WAYRAIL_BENCH_SKIP_CLIPBOARD=1 the clipboard.
+# WAYRAIL_BENCH_SKIP_CLIPBOARD=1 the clipboard, WAYRAIL_BENCH_SKIP_AUDIO=1 the sound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-debian.sh test
 . scripts/rust-env.sh
 cargo build --locked --release -p wayrail -p wayrail-bench --bins
-cargo build --locked --release -p wayrail-e2e --bin wr-rail-bench --bin wr-clip-bench
+cargo build --locked --release -p wayrail-e2e --bin wr-rail-bench --bin wr-clip-bench --bin wr-audio-bench
 WAYRAIL_BENCH_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)"
 export WAYRAIL_BENCH_REV
 target/release/wayrail-bench "$@"
@@ -28,4 +29,8 @@ fi
 if [ -z "${WAYRAIL_BENCH_SKIP_CLIPBOARD:-}" ]; then
   echo
   WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-clip-bench
+fi
+if [ -z "${WAYRAIL_BENCH_SKIP_AUDIO:-}" ]; then
+  echo
+  WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-audio-bench
 fi

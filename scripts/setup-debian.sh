@@ -10,9 +10,13 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 
+# pulseaudio: the private sound server wayrail starts for its apps (sound to and from the host);
+# pulseaudio-utils: pactl, with which wayrail sees when apps record (the host's microphone).
 build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
-            xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core)
+            xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core
+            pulseaudio pulseaudio-utils)
 # libegl1 + libgl1-mesa-dri: OpenGL ES (llvmpipe) for the nested backend's tests.
+# pulseaudio-utils (a run package too): paplay and parecord for the audio tests.
 # systemd: systemd-analyze, which verifies wayraild's alternative, the systemd user units.
 # firefox-esr: the browser test (clicks into a page through RemoteApp and types).
 test_pkgs=(xvfb xdotool x11-utils x11-apps x11-xserver-utils xterm wayland-utils

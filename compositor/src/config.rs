@@ -160,6 +160,7 @@ pub struct Config {
     pub clipboard: ClipboardSettings,
     pub rail: RailSettings,
     pub vail: VailSettings,
+    pub audio: AudioSettings,
     /// `[supervisor]`: `wayraild`'s settings; it reads them, wayrail does not.
     pub supervisor: Option<toml::Value>,
 }
@@ -181,6 +182,33 @@ pub struct VailSettings {
 impl Default for VailSettings {
     fn default() -> Self {
         Self { enabled: true, dir: None, whole_window: false }
+    }
+}
+
+/// `[audio]`: sound from the apps to the host (the RDP `rdpsnd` channel).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioSettings {
+    /// Run a private sound server whose default sink goes to the RDP client; default (unset):
+    /// on when `program` is found.
+    pub enabled: Option<bool>,
+    /// The sink's sample rate: 44100 (the default) or 48000, s16 stereo either way.
+    #[serde(deserialize_with = "audio_rate")]
+    pub rate: u32,
+    /// The sound server; default `pulseaudio` on `PATH`.
+    pub program: Option<PathBuf>,
+}
+
+impl Default for AudioSettings {
+    fn default() -> Self {
+        Self { enabled: None, rate: 44_100, program: None }
+    }
+}
+
+fn audio_rate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        rate @ (44_100 | 48_000) => Ok(rate),
+        other => Err(serde::de::Error::custom(format!("rate {other}: 44100 or 48000"))),
     }
 }
 
@@ -424,6 +452,17 @@ mod tests {
         assert!(Config::parse("[rdp]\nlisten = [\"udp:1\"]").is_err());
         let err = Config::parse("bogus = 1").unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn audio_settings() {
+        let c = Config::default().audio;
+        assert_eq!((c.enabled, c.rate, c.program), (None, 44_100, None), "on when pulseaudio is there, 44.1 kHz");
+        let c = Config::parse("[audio]\nenabled = false\nrate = 48000\nprogram = \"/opt/pa\"").unwrap().audio;
+        assert_eq!((c.enabled, c.rate, c.program.as_deref()), (Some(false), 48_000, Some(Path::new("/opt/pa"))));
+        for bad in ["rate = 22050", "rate = \"fast\"", "enabled = 1", "volume = 3"] {
+            assert!(Config::parse(&format!("[audio]\n{bad}")).is_err(), "{bad}");
+        }
     }
 
     #[test]

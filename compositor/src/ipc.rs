@@ -80,6 +80,32 @@ pub enum WindowOp {
     Resize { width: i32, height: i32 },
 }
 
+/// Answers the IPC thread gives itself, by command (`{"cmd": NAME}` and nothing else): for
+/// state that lives outside the compositor's loop, such as the sound figures, so asking for
+/// it never waits on the loop.
+type LocalAnswer = Box<dyn Fn() -> Value + Send + Sync>;
+static LOCAL_ANSWERS: std::sync::Mutex<Vec<(&'static str, LocalAnswer)>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes the IPC thread answer `{"cmd": name}` with `ok(answer())`.
+pub fn answer_locally(name: &'static str, answer: impl Fn() -> Value + Send + Sync + 'static) {
+    let mut answers = LOCAL_ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
+    answers.retain(|(n, _)| *n != name);
+    answers.push((name, Box::new(answer)));
+}
+
+/// The answer to `line` when it is a request answered locally.
+fn local_answer(line: &str) -> Option<Value> {
+    let request: Value = serde_json::from_str(line).ok()?;
+    let fields = request.as_object()?;
+    let name = fields.get("cmd")?.as_str()?;
+    if fields.len() != 1 {
+        return None;
+    }
+    let answers = LOCAL_ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, answer) = answers.iter().find(|(n, _)| *n == name)?;
+    Some(ok(answer()))
+}
+
 /// The longest request line accepted.
 const MAX_REQUEST: u64 = 64 * 1024;
 
@@ -169,12 +195,18 @@ fn serve(stream: UnixStream, tx: Sender<Pending>) {
             );
             return;
         }
-        let request = serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"));
-        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
-        if tx.send(Pending { request, reply: reply_tx }).is_err() {
-            return;
-        }
-        let Ok(reply) = reply_rx.recv_timeout(Duration::from_secs(30)) else { return };
+        let reply = match local_answer(line.trim()) {
+            Some(reply) => reply,
+            None => {
+                let request = serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"));
+                let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+                if tx.send(Pending { request, reply: reply_tx }).is_err() {
+                    return;
+                }
+                let Ok(reply) = reply_rx.recv_timeout(Duration::from_secs(30)) else { return };
+                reply
+            }
+        };
         if writeln!(writer, "{reply}").is_err() {
             return;
         }
@@ -183,7 +215,7 @@ fn serve(stream: UnixStream, tx: Sender<Pending>) {
 }
 
 /// The `wayrail msg` side: sends one request and returns the `data` of the answer.
-pub fn send(path: &Path, request: &Request) -> anyhow::Result<Value> {
+pub fn send(path: &Path, request: &impl Serialize) -> anyhow::Result<Value> {
     let mut stream = UnixStream::connect(path)
         .map_err(|e| anyhow::anyhow!("cannot reach wayrail at {}: {e} (is it running?)", path.display()))?;
     stream.set_read_timeout(Some(Duration::from_secs(35)))?;
@@ -302,6 +334,11 @@ mod tests {
             }
         });
         assert_eq!(send(&path, &Request::Version).unwrap(), json!({"cmd": "version"}));
+        // Answered by the IPC thread itself, without the loop; with more fields it is not.
+        answer_locally("test_local", || json!({"figure": 3}));
+        assert_eq!(send(&path, &json!({"cmd": "test_local"})).unwrap(), json!({"figure": 3}));
+        let err = send(&path, &json!({"cmd": "test_local", "x": 1})).unwrap_err().to_string();
+        assert!(err.contains("bad request"), "{err}");
         let mut s = UnixStream::connect(&path).unwrap();
         writeln!(s, "not json").unwrap();
         let mut line = String::new();

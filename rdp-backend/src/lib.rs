@@ -54,6 +54,8 @@ pub struct RdpConfig {
     pub exec: ExecPolicy,
     /// Where VAIL's shared-memory pools go; `None`: RemoteApp windows go over EGFX only.
     pub vail_dir: Option<std::path::PathBuf>,
+    /// Where sound for the host comes from; `None`: no `rdpsnd` channel.
+    pub audio: Option<std::sync::Arc<wayrail_audio::AudioHub>>,
 }
 
 /// Limits on what a peer can hold of the server. `Limits::default()` is what wayrail uses.

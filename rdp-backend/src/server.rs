@@ -348,6 +348,7 @@ async fn serve(
                     pointer: pointer.clone(),
                     exec: config.exec.clone(),
                     vail_dir: config.vail_dir.clone(),
+                    audio: config.audio.clone(),
                 };
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }

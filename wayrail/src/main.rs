@@ -79,6 +79,8 @@ enum MsgCommand {
     Outputs,
     /// Connected Wayland clients.
     Clients,
+    /// Sound to the host: the sink, the client's format, packets and bytes sent, confirms.
+    Audio,
     /// Write a PNG of an output (default: the first) or of one window.
     Screenshot {
         path: PathBuf,
@@ -160,7 +162,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => format!("WAYLAND_DISPLAY={}", server.socket_name),
     };
     println!("  apps: {env} foot   |   wayrail msg windows");
-    server.run()
+    if let Ok(pulse) = std::env::var("PULSE_SERVER") {
+        println!("  sound: PULSE_SERVER={pulse} (the host plays it)");
+    }
+    let result = server.run();
+    rdp::stop_audio();
+    result
 }
 
 /// How to connect: the user name, where the password is, an xfreerdp3 command line. The
@@ -209,6 +216,14 @@ fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[
 fn msg(json: bool, what: MsgCommand) -> anyhow::Result<()> {
     let mut screenshot_to = None;
     let request = match what {
+        MsgCommand::Audio => {
+            let data = ipc::send(&ipc::find_socket()?, &serde_json::json!({"cmd": "audio"}))?;
+            match json {
+                true => println!("{}", serde_json::to_string_pretty(&data)?),
+                false => print_audio(&data),
+            }
+            return Ok(());
+        }
         MsgCommand::Version => Request::Version,
         MsgCommand::Windows => Request::Windows,
         MsgCommand::Outputs => Request::Outputs,
@@ -298,6 +313,52 @@ fn parse_input(words: &[String]) -> anyhow::Result<Vec<InputRequest>> {
         }],
         other => anyhow::bail!("unknown input {other:?}"),
     })
+}
+
+fn print_audio(data: &Value) {
+    if data["enabled"] != Value::Bool(true) {
+        println!("sound to the host: off ({})", data["why"].as_str().unwrap_or("-"));
+        return;
+    }
+    let sink = &data["sink"];
+    println!(
+        "sink: s16le {} Hz {} ch; PULSE_SERVER={}",
+        sink["rate"],
+        sink["channels"],
+        data["pulse_server"].as_str().unwrap_or("-")
+    );
+    match data["client_format"].as_str() {
+        Some(format) => println!("client: session {}, {format}", data["session"]),
+        None => println!("client: none (sound is read and thrown away)"),
+    }
+    let n = |k: &str| data[k].to_string();
+    println!(
+        "read: {} packets, {} bytes ({} silent, {} without a client)",
+        n("packets_read"),
+        n("bytes_read"),
+        n("silent_packets"),
+        n("no_client_packets")
+    );
+    println!(
+        "sent: {} packets, {} bytes; {} wave confirms; {} dropped (client too slow)",
+        n("packets_sent"),
+        n("bytes_sent"),
+        n("wave_confirms"),
+        n("dropped_packets")
+    );
+    println!("latency, read to sent: last {} ms, max {} ms", n("last_latency_ms"), n("max_latency_ms"));
+    let mic = &data["microphone"];
+    match mic.is_null() {
+        true => println!("microphone: none (pactl is needed)"),
+        false => println!(
+            "microphone: source {} ({} Hz mono), {}; {} bytes in, {} dropped",
+            mic["source"].as_str().unwrap_or("-"),
+            mic["rate"],
+            if mic["recording"] == Value::Bool(true) { "an app records" } else { "nobody records" },
+            mic["bytes_in"],
+            mic["bytes_dropped"]
+        ),
+    }
 }
 
 fn print_human(request: &Request, data: &Value) {

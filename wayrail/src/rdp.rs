@@ -1,13 +1,87 @@
-//! The RDP server behind the compositor's `rdp` backend: its settings from the config, and
-//! the server started as the compositor's `HostLink`.
+//! The RDP server behind the compositor's `rdp` backend: its settings from the config, the
+//! sound server whose sink goes to RDP clients, and the server started as the compositor's
+//! `HostLink`.
+
+use std::sync::Arc;
 
 use calloop::channel::Sender;
-use wayrail_compositor::config::{self, Config, RdpSettings, Takeover};
+use serde_json::json;
+use wayrail_audio::PcmFormat;
+use wayrail_compositor::config::{self, AudioSettings, Config, RdpSettings, Takeover};
 use wayrail_link::{HostEvent, HostLink};
 use wayrail_rdp::{Limits, RdpConfig, RdpServer};
 
+/// Called by the compositor once the runtime directory is known and before the RDP thread
+/// exists (so `PULSE_SERVER` is in the environment of everything started later).
 pub fn start(config: &Config, host: Sender<HostEvent>) -> anyhow::Result<Box<dyn HostLink>> {
-    Ok(Box::new(RdpServer::spawn(rdp_config(config)?, host)?))
+    let mut rdp = rdp_config(config)?;
+    rdp.audio = start_audio(&config.audio)?;
+    Ok(Box::new(RdpServer::spawn(rdp, host)?))
+}
+
+/// The running sound server, stopped by [`stop_audio`] when wayrail ends.
+static AUDIO: std::sync::Mutex<Option<wayrail_audio::Audio>> = std::sync::Mutex::new(None);
+
+/// Starts the private sound server (see `wayrail_audio`) unless `[audio]` says not to or
+/// there is none; exports `PULSE_SERVER` for apps; answers `wayrail msg audio`. A sound
+/// server that fails to start is an error only when `[audio] enabled = true` asked for it.
+fn start_audio(settings: &AudioSettings) -> anyhow::Result<Option<Arc<wayrail_audio::AudioHub>>> {
+    let program = settings.program.clone().or_else(|| on_path("pulseaudio"));
+    let off = |why: String| {
+        tracing::info!("no sound to the host: {why}");
+        wayrail_compositor::ipc::answer_locally("audio", move || json!({"enabled": false, "why": why}));
+        Ok(None)
+    };
+    let program = match (settings.enabled, program) {
+        (Some(false), _) => return off("[audio] enabled = false".into()),
+        (Some(true), None) => anyhow::bail!("[audio] enabled = true, but pulseaudio is not installed"),
+        (None, None) => return off("pulseaudio is not installed".into()),
+        (_, Some(program)) => program,
+    };
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    for dir in wayrail_audio::sweep_stale(&runtime) {
+        tracing::info!(dir = %dir.display(), "removed a crashed wayrail's sound server directory");
+    }
+    let dir = wayrail_audio::dir_for(&runtime, std::process::id());
+    // pactl follows which apps record, so that the host's microphone is open only then;
+    // without it there is no microphone.
+    let pactl = on_path("pactl");
+    if pactl.is_none() {
+        tracing::info!("no microphone from the host: pactl (pulseaudio-utils) is not installed");
+    }
+    let format = PcmFormat::new(settings.rate, 2);
+    let audio = match wayrail_audio::Audio::start(&program, pactl.as_deref(), dir, format) {
+        Ok(audio) => audio,
+        Err(e) if settings.enabled.is_none() => return off(format!("{e:#}")),
+        Err(e) => return Err(e.context("starting the sound server ([audio] enabled = true)")),
+    };
+    // Before any other thread could read the environment: apps started from here on play
+    // through it.
+    std::env::set_var("PULSE_SERVER", audio.pulse_server());
+    let hub = audio.hub.clone();
+    let (server, pid) = (audio.pulse_server(), audio.pid());
+    let status = hub.clone();
+    wayrail_compositor::ipc::answer_locally("audio", move || {
+        let mut answer = status.status();
+        answer["pulse_server"] = json!(server);
+        answer["pid"] = json!(pid);
+        answer
+    });
+    *AUDIO.lock().unwrap_or_else(|e| e.into_inner()) = Some(audio);
+    Ok(Some(hub))
+}
+
+/// Stops the sound server and removes its directory.
+pub fn stop_audio() {
+    drop(AUDIO.lock().unwrap_or_else(|e| e.into_inner()).take());
+}
+
+/// `name` in a directory of `PATH`.
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
@@ -31,6 +105,7 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         limits: limits(rdp)?,
         exec: config.rail.exec.clone(),
         vail_dir: vail_dir(config),
+        audio: None,
     })
 }
 

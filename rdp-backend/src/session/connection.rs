@@ -131,6 +131,8 @@ pub(super) struct Accepted {
     pub gfx_events: mpsc::UnboundedReceiver<GfxEvent>,
     pub layouts: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
     pub vail_events: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
+    /// The sound for this client, once it negotiated a format (`rdpsnd`).
+    pub sound_packets: Option<mpsc::Receiver<wayrail_audio::Packet>>,
 }
 
 /// Runs the connection sequence with its time limit and checks the login: NLA (CredSSP with
@@ -161,6 +163,11 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
     acceptor.attach_static_channel(CappedDrdynvc::new(dvcs, setup.id));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
+    let sound_packets = setup.audio.clone().map(|hub| {
+        let (channel, packets) = super::audio::SoundHandler::channel(hub, setup.id);
+        acceptor.attach_static_channel(channel);
+        packets
+    });
 
     // The whole sequence has one time limit; a back-off wait before an NLA login is checked
     // is not counted in it (as the wait before a TLS login's check comes after it).
@@ -309,6 +316,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         gfx_events,
         layouts,
         vail_events,
+        sound_packets,
     })
 }
 

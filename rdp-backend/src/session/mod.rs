@@ -4,6 +4,7 @@
 //! (`clipboard`). Every frame in flight is in `frames`, the one place that says a frame is done.
 //! Anything malformed ends this session with a logged reason and nothing else.
 
+mod audio;
 mod clipboard;
 mod connection;
 mod display;
@@ -11,6 +12,7 @@ mod egfx;
 mod finalization;
 mod frames;
 mod input;
+mod mic;
 mod nla;
 mod queue;
 mod rail;
@@ -68,6 +70,8 @@ pub(crate) struct SessionSetup {
     pub exec: crate::ExecPolicy,
     /// Where VAIL pools go, when the host can take them.
     pub vail_dir: Option<std::path::PathBuf>,
+    /// Sound for the host, when wayrail plays it.
+    pub audio: Option<std::sync::Arc<wayrail_audio::AudioHub>>,
 }
 
 /// What a session tells the server task.
@@ -140,6 +144,7 @@ async fn session(
         gfx_events,
         layouts,
         vail_events,
+        mut sound_packets,
     } = accepted;
     tracing::info!(
         session = setup.id,
@@ -187,11 +192,13 @@ async fn session(
         pointer: setup.pointer.clone(),
         large_pointer,
         chunks: ChunkScreen::default(),
+        sound: setup.audio.clone().map(|hub| audio::Sound { hub, started: std::time::Instant::now() }),
+        mic: setup.audio.as_ref().and_then(|hub| hub.mic.clone()).map(mic::MicInput::new),
     };
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
     tracing::debug!(session = session.id, large_pointer = session.large_pointer, "pointer support");
-    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events).await;
+    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events, &mut sound_packets).await;
     session.end(&mut cmds);
     reason
 }
@@ -222,6 +229,10 @@ struct Session {
     large_pointer: bool,
     /// Static channel chunks, held to the reassembly cap.
     chunks: ChunkScreen,
+    /// Sound to the host (`rdpsnd`), when wayrail plays it.
+    sound: Option<audio::Sound>,
+    /// The host's microphone (`AUDIO_INPUT`), when the sound server has a source for it.
+    mic: Option<mic::MicInput>,
 }
 
 impl Session {
@@ -231,6 +242,7 @@ impl Session {
         mut gfx: mpsc::UnboundedReceiver<GfxEvent>,
         mut display: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
         mut vail: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
+        sound: &mut Option<mpsc::Receiver<wayrail_audio::Packet>>,
     ) -> anyhow::Result<String> {
         let mut stop = self.conn.stop_signal();
         loop {
@@ -270,6 +282,8 @@ impl Session {
                 }
                 Some(layout) = display.recv() => self.handle_layout(layout).await?,
                 Some(event) = vail.recv() => self.handle_vail(event).await?,
+                Some(packet) = audio::next(sound) => self.send_sound(packet).await?,
+                Some(wake) = mic::next(&mut self.mic) => self.on_mic(wake).await?,
                 why = connection::wait_stop(&mut stop) => {
                     self.conn.disconnect().await;
                     return Ok(why);

@@ -14,15 +14,19 @@
 //! `rail` channel of a RemoteApp client; [`TestClient::host_windows`] and
 //! [`TestClient::window_image`] show what a host would show. [`vail::GfxRedirHost`] is the
 //! host's end of gfxredir (VAIL): it maps the server's pool files and rebuilds each window's
-//! pixels from them.
+//! pixels from them. [`sound::sound_client`] is the host's end of `rdpsnd`: it keeps the
+//! sound the server sends, for tests to measure; [`mic::mic_client`] is its microphone, which
+//! sends what the test injects.
 
 pub mod client;
 pub mod clipboard;
 pub mod fuzz;
 pub mod gfx;
+pub mod mic;
 pub mod monitors;
 pub mod rail;
 pub mod raw;
+pub mod sound;
 pub mod tap;
 pub mod tls;
 pub mod transport;
@@ -31,14 +35,16 @@ pub mod vail;
 pub use client::{ClientBuilder, ClientOptions, FinalizationOrder, PointerEvent, TestClient};
 pub use clipboard::{ClipboardClient, DataRequests};
 pub use gfx::{FrameRecord, GfxLog};
+pub use mic::{mic_client, SharedMic};
 pub use monitors::MonitorSpec;
 pub use rail::{HostWindow, HostWindows, RailClient, WindowImage};
 pub use raw::RawConnection;
+pub use sound::{sound_client, SharedSoundLog, SoundLog};
 pub use tap::TapLog;
 pub use vail::{GfxRedirHost, HostImage, Misbehave, SharedVailHost, VailHostState};
 
 /// The IronRDP crates the client is built on, so tests name the same versions.
 pub use {
-    ironrdp_core, ironrdp_displaycontrol, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_session,
-    ironrdp_svc,
+    ironrdp_core, ironrdp_displaycontrol, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_rdpeai,
+    ironrdp_rdpsnd, ironrdp_session, ironrdp_svc,
 };
