@@ -90,7 +90,11 @@ impl DvcProcessor for AppListServer {
 
     /// Never an error: a malformed PDU is logged and skipped.
     fn process(&mut self, _channel_id: u32, payload: &[u8]) -> PduResult<Vec<DvcMessage>> {
+        let malformed = self.channel.malformed;
         self.channel.receive(payload);
+        if self.channel.malformed != malformed {
+            crate::report::record(&self.channel);
+        }
         Ok(self.drain_output())
     }
 
