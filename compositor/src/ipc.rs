@@ -45,6 +45,24 @@ pub enum Request {
     },
 }
 
+/// Requests the IPC thread answers by itself, without the compositor loop: what the RDP
+/// sessions record for it (the app list the host was sent).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum DirectRequest {
+    Apps,
+}
+
+/// The answer to a direct request, None for any other line.
+fn answer_direct(line: &str) -> Option<Value> {
+    match serde_json::from_str::<DirectRequest>(line).ok()? {
+        DirectRequest::Apps => Some(match serde_json::to_value(wayrail_applist::report::current()) {
+            Ok(v) => ok(v),
+            Err(e) => err(e),
+        }),
+    }
+}
+
 /// Input over IPC: keys and buttons by evdev code, the pointer in global logical coordinates.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -183,6 +201,13 @@ fn serve(stream: UnixStream, tx: Sender<Pending>) {
             );
             return;
         }
+        if let Some(reply) = answer_direct(line.trim()) {
+            if writeln!(writer, "{reply}").is_err() {
+                return;
+            }
+            reader.set_limit(MAX_REQUEST);
+            continue;
+        }
         let request = serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"));
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         if tx.send(Pending { request, reply: reply_tx }).is_err() {
@@ -197,7 +222,7 @@ fn serve(stream: UnixStream, tx: Sender<Pending>) {
 }
 
 /// The `wayrail msg` side: sends one request and returns the `data` of the answer.
-pub fn send(path: &Path, request: &Request) -> anyhow::Result<Value> {
+pub fn send(path: &Path, request: &impl Serialize) -> anyhow::Result<Value> {
     let mut stream = UnixStream::connect(path)
         .map_err(|e| anyhow::anyhow!("cannot reach wayrail at {}: {e} (is it running?)", path.display()))?;
     stream.set_read_timeout(Some(Duration::from_secs(35)))?;
@@ -316,6 +341,9 @@ mod tests {
             }
         });
         assert_eq!(send(&path, &Request::Version).unwrap(), json!({"cmd": "version"}));
+        // The app list is answered by the IPC thread itself (the stand-in would echo the cmd).
+        let apps = send(&path, &DirectRequest::Apps).unwrap();
+        assert!(apps["apps"].is_array() && apps.get("cmd").is_none(), "{apps}");
         let mut s = UnixStream::connect(&path).unwrap();
         writeln!(s, "not json").unwrap();
         let mut line = String::new();

@@ -70,6 +70,7 @@ impl PreAuth {
                 pointer,
                 exec: crate::ExecPolicy::default(),
                 vail_dir: None,
+                applist: None,
             };
             let (mut read, mut write) = tokio::io::split(client);
             let input = data.to_vec();

@@ -54,6 +54,8 @@ pub struct RdpConfig {
     pub exec: ExecPolicy,
     /// Where VAIL's shared-memory pools go; `None`: RemoteApp windows go over EGFX only.
     pub vail_dir: Option<std::path::PathBuf>,
+    /// The app list of the host's start menu (`[applist]`); None: no app list channel.
+    pub applist: Option<wayrail_applist::AppListConfig>,
 }
 
 /// Limits on what a peer can hold of the server. `Limits::default()` is what wayrail uses.

@@ -343,6 +343,7 @@ async fn serve(
                     pointer: pointer.clone(),
                     exec: config.exec.clone(),
                     vail_dir: config.vail_dir.clone(),
+                    applist: config.applist.clone(),
                 };
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }

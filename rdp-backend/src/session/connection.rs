@@ -131,6 +131,7 @@ pub(super) struct Accepted {
     pub gfx_events: mpsc::UnboundedReceiver<GfxEvent>,
     pub layouts: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
     pub vail_events: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
+    pub applist: (super::applist::AppList, mpsc::UnboundedReceiver<super::applist::AppListMsg>),
 }
 
 /// Runs the connection sequence with its time limit and checks the login: NLA (CredSSP with
@@ -158,6 +159,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         let events = Box::new(move |event| drop(vail_tx.send(event)));
         dvcs = dvcs.with_dynamic_channel(wayrail_vail::GfxRedirServer::new(dir.clone(), events));
     }
+    let (dvcs, applist, applist_rx) = super::applist::register(dvcs, setup.applist.as_ref(), setup.id);
     acceptor.attach_static_channel(CappedDrdynvc::new(dvcs, setup.id));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
@@ -309,6 +311,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         gfx_events,
         layouts,
         vail_events,
+        applist: (applist, applist_rx),
     })
 }
 

@@ -4,6 +4,7 @@
 //! (`clipboard`). Every frame in flight is in `frames`, the one place that says a frame is done.
 //! Anything malformed ends this session with a logged reason and nothing else.
 
+mod applist;
 mod clipboard;
 mod connection;
 mod display;
@@ -68,6 +69,8 @@ pub(crate) struct SessionSetup {
     pub exec: crate::ExecPolicy,
     /// Where VAIL pools go, when the host can take them.
     pub vail_dir: Option<std::path::PathBuf>,
+    /// How the host's app list is made; None: no app list.
+    pub applist: Option<wayrail_applist::AppListConfig>,
 }
 
 /// What a session tells the server task.
@@ -140,6 +143,7 @@ async fn session(
         gfx_events,
         layouts,
         vail_events,
+        applist: (applist, applist_events),
     } = accepted;
     tracing::info!(
         session = setup.id,
@@ -187,11 +191,12 @@ async fn session(
         pointer: setup.pointer.clone(),
         large_pointer,
         chunks: ChunkScreen::default(),
+        applist,
     };
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
     tracing::debug!(session = session.id, large_pointer = session.large_pointer, "pointer support");
-    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events).await;
+    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events, applist_events).await;
     session.end(&mut cmds);
     reason
 }
@@ -222,6 +227,8 @@ struct Session {
     large_pointer: bool,
     /// Static channel chunks, held to the reassembly cap.
     chunks: ChunkScreen,
+    /// The host's start-menu list of this machine's apps.
+    applist: applist::AppList,
 }
 
 impl Session {
@@ -231,6 +238,7 @@ impl Session {
         mut gfx: mpsc::UnboundedReceiver<GfxEvent>,
         mut display: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
         mut vail: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
+        mut applist: mpsc::UnboundedReceiver<applist::AppListMsg>,
     ) -> anyhow::Result<String> {
         let mut stop = self.conn.stop_signal();
         loop {
@@ -249,7 +257,13 @@ impl Session {
                 cmd = cmds.recv() => match cmd {
                     Some(SessionCmd::Frame(frame)) => self.send_frame(frame).await?,
                     Some(SessionCmd::WindowFrame(frame)) => self.send_window_frame(frame).await?,
-                    Some(SessionCmd::Rail(command)) => self.apply_rail(command).await?,
+                    Some(SessionCmd::Rail(command)) => {
+                        let window = self.applist_window_of(&command);
+                        self.apply_rail(command).await?;
+                        if let Some(window) = window {
+                            self.applist_window(window).await?;
+                        }
+                    }
                     Some(SessionCmd::Clipboard(command)) => {
                         self.with_clipboard(|state, channel, out| state.on_command(channel, command, out)).await?
                     }
@@ -258,6 +272,7 @@ impl Session {
                         return Ok(reason);
                     }
                     None => {
+                        self.applist_goodbye().await;
                         self.conn.disconnect().await;
                         return Ok("the server is shutting down".into());
                     }
@@ -270,6 +285,7 @@ impl Session {
                 }
                 Some(layout) = display.recv() => self.handle_layout(layout).await?,
                 Some(event) = vail.recv() => self.handle_vail(event).await?,
+                Some(msg) = applist.recv() => self.handle_applist(msg).await?,
                 why = connection::wait_stop(&mut stop) => {
                     self.conn.disconnect().await;
                     return Ok(why);

@@ -174,6 +174,7 @@ impl TestServer {
             limits,
             exec,
             vail_dir: None,
+            applist: None,
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's
         // runtime; the compositor calls it from plain code, as this thread does.
