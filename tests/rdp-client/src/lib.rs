@@ -14,8 +14,9 @@
 //! `rail` channel of a RemoteApp client; [`TestClient::host_windows`] and
 //! [`TestClient::window_image`] show what a host would show. [`vail::GfxRedirHost`] is the
 //! host's end of gfxredir (VAIL): it maps the server's pool files and rebuilds each window's
-//! pixels from them.
+//! pixels from them. [`applist::AppListHost`] is the host's end of the app list.
 
+pub mod applist;
 pub mod client;
 pub mod clipboard;
 pub mod fuzz;
@@ -28,6 +29,7 @@ pub mod tls;
 pub mod transport;
 pub mod vail;
 
+pub use applist::{AppListHost, AppListHostState, SharedAppListHost};
 pub use client::{ClientBuilder, ClientOptions, FinalizationOrder, PointerEvent, TestClient};
 pub use clipboard::{ClipboardClient, DataRequests};
 pub use gfx::{FrameRecord, GfxLog};
