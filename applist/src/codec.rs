@@ -531,7 +531,7 @@ impl<'a> Reader<'a> {
     }
     fn string(&mut self, field: &'static str) -> Result<String, CodecError> {
         let len = self.u16(field)? as usize;
-        if len < 2 || len % 2 != 0 || len > MAX_STRING_BYTES {
+        if len < 2 || !len.is_multiple_of(2) || len > MAX_STRING_BYTES {
             return Err(invalid(self.pdu, field, format!("length {len}: even, 2 to {MAX_STRING_BYTES} bytes")));
         }
         let raw = self.take(field, len)?;

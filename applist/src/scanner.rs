@@ -165,10 +165,13 @@ pub fn read_list(config: &AppListConfig, dirs: &[PathBuf], language: &str, icons
     list
 }
 
+/// Which file an icon was rendered from, and when that file was last changed.
+type FileStamp = Option<(PathBuf, Option<SystemTime>)>;
+
 /// Icons rendered before, by name, kept while their file is the same.
 #[derive(Default)]
 pub struct IconCache {
-    by_name: HashMap<Option<String>, (Option<(PathBuf, Option<SystemTime>)>, IconData)>,
+    by_name: HashMap<Option<String>, (FileStamp, IconData)>,
 }
 
 impl IconCache {

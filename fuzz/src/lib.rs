@@ -436,7 +436,8 @@ pub fn applist(data: &[u8]) {
             2 => {
                 let list = (0..b.u8() % 4)
                     .map(|_| {
-                        let id = String::from_utf8_lossy(b.take(usize::from(b.u8() % 8))).into_owned();
+                        let n = usize::from(b.u8() % 8);
+                        let id = String::from_utf8_lossy(b.take(n)).into_owned();
                         let n = usize::from(b.u16() % 300);
                         let text = String::from_utf8_lossy(b.take(n)).into_owned();
                         let app = App {
@@ -457,7 +458,8 @@ pub fn applist(data: &[u8]) {
             }
             3 => {
                 let window = u32::from(b.u8() % 4);
-                let app_id = String::from_utf8_lossy(b.take(usize::from(b.u8() % 8))).into_owned();
+                let n = usize::from(b.u8() % 8);
+                let app_id = String::from_utf8_lossy(b.take(n)).into_owned();
                 channel.window(window, &app_id);
             }
             _ => channel.window_gone(u32::from(b.u8() % 4)),
