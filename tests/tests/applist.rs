@@ -123,6 +123,12 @@ async fn entries_come_change_and_go_live_in_the_hosts_language() {
     assert_eq!(listed["language"], "de_DE", "{listed}");
     assert_eq!(listed["apps"][1]["name"], "Sichtbar", "{listed}");
     assert!(host.lock().problems.is_empty(), "{:?}", host.lock().problems);
+
+    // wayrail shuts down: the host drops the provider's entries.
+    wr.signal(libc::SIGTERM);
+    let gone = client.pump_until(STEP, |_| host.lock().provider_deleted).await;
+    gone.unwrap_or_else(|e| panic!("no DeleteAppListProvider at shutdown: {e:#}\n{}", wr.log_tail(20)));
+    assert!(host.lock().menu.is_empty());
 }
 
 /// A PNG `side`×`side`, top half red, bottom half blue.

@@ -103,6 +103,9 @@ pub(crate) enum SessionCmd {
     Clipboard(crate::ClipboardCommand),
     /// Another session took over: the client is told so and the session ends.
     Stop(String),
+    /// wayrail shuts down: the session says goodbye (the app list's provider removed from the
+    /// host, a disconnect) and ends.
+    Shutdown,
 }
 
 pub(crate) async fn run(stream: BoxStream, peer: String, setup: SessionSetup, cmds: mpsc::Receiver<SessionCmd>) {
@@ -271,7 +274,7 @@ impl Session {
                         self.conn.refuse(ProtocolIndependentCode::DisconnectedByOtherconnection).await;
                         return Ok(reason);
                     }
-                    None => {
+                    Some(SessionCmd::Shutdown) | None => {
                         self.applist_goodbye().await;
                         self.conn.disconnect().await;
                         return Ok("the server is shutting down".into());
@@ -312,7 +315,7 @@ impl Session {
             match cmd {
                 SessionCmd::Frame(frame) => self.frames.done_now(frame.frame),
                 SessionCmd::WindowFrame(frame) => self.frames.done_now(frame.frame),
-                SessionCmd::Rail(_) | SessionCmd::Clipboard(_) | SessionCmd::Stop(_) => {}
+                SessionCmd::Rail(_) | SessionCmd::Clipboard(_) | SessionCmd::Stop(_) | SessionCmd::Shutdown => {}
             }
         }
     }
