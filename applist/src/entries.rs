@@ -144,13 +144,20 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf)>)
 /// there but left out still shadows the ones of the same ID after it).
 fn read_entry(id: &str, path: &Path, rules: &Rules) -> Option<App> {
     let text = std::fs::read_to_string(path).ok()?;
-    let entry = match DesktopEntry::from_str(path, &text, Some(&rules.locales)) {
+    let mut entry = match DesktopEntry::from_str(path, &text, Some(&rules.locales)) {
         Ok(e) => e,
         Err(e) => {
             tracing::debug!(path = %path.display(), "desktop entry skipped: {e}");
             return None;
         }
     };
+    // `%i` is two arguments, `--icon` and the icon, or none without an icon (the parser
+    // makes it the icon alone). Field codes stand as words of their own, never in quotes.
+    if let Some(exec) = entry.exec().filter(|e| e.split(' ').any(|w| w == "%i")) {
+        let with = if entry.icon().is_some_and(|i| !i.is_empty()) { "--icon %i" } else { "" };
+        let exec = exec.split(' ').map(|w| if w == "%i" { with } else { w }).collect::<Vec<_>>().join(" ");
+        entry.add_desktop_entry("Exec".into(), exec);
+    }
     entry_to_app(id, path, &entry, rules)
 }
 

@@ -60,7 +60,7 @@ fn exec_field_codes_working_dir_and_localized_names() {
     let app = scan(&dirs, &Rules::default()).remove(0);
     assert_eq!(app.name, "Editor");
     assert_eq!(app.comment.as_deref(), Some("Edits"));
-    assert_eq!(app.exec, "\"/opt/my editor/bin/ed\" --new accessories-text-editor");
+    assert_eq!(app.exec, "\"/opt/my editor/bin/ed\" --new --icon accessories-text-editor");
     assert_eq!(app.program, "ed");
     assert_eq!(app.working_dir.as_deref(), Some("/tmp"));
     assert_eq!(app.icon.as_deref(), Some("accessories-text-editor"));
@@ -96,4 +96,13 @@ fn icons_of_app_ids() {
     assert_eq!(icon_for_app_id(&dirs, "x").as_deref(), Some("xicon"));
     assert_eq!(icon_for_app_id(&dirs, "XClass").as_deref(), Some("xicon"));
     assert_eq!(icon_for_app_id(&dirs, "nothing"), None);
+}
+
+#[test]
+fn the_icon_field_code_without_an_icon_is_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let apps_dir = d.path().join("applications");
+    write(&apps_dir.join("a.desktop"), "[Desktop Entry]\nType=Application\nName=A\nExec=app %i --x %c\n");
+    let app = scan(&[apps_dir], &Rules::default()).remove(0);
+    assert_eq!(app.exec, "app --x A");
 }
