@@ -161,6 +161,7 @@ pub struct Config {
     pub rail: RailSettings,
     pub vail: VailSettings,
     pub audio: AudioSettings,
+    pub applist: AppListSettings,
     /// `[supervisor]`: `wayraild`'s settings; it reads them, wayrail does not.
     pub supervisor: Option<toml::Value>,
 }
@@ -209,6 +210,38 @@ fn audio_rate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     match u32::deserialize(d)? {
         rate @ (44_100 | 48_000) => Ok(rate),
         other => Err(serde::de::Error::custom(format!("rate {other}: 44100 or 48000"))),
+    }
+}
+
+/// `[applist]`: this machine's apps in the host's start menu (rdpapplist).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppListSettings {
+    /// Offer the list to hosts (default true).
+    pub enabled: bool,
+    /// The host's name for this machine's apps: its start-menu folder (no spaces, quotes, `..`).
+    pub provider: String,
+    /// Icons go as squares of this many pixels (16 to 256; default 32).
+    pub icon_size: u32,
+    /// An icon theme searched before hicolor.
+    pub icon_theme: Option<String>,
+    /// A terminal for `Terminal=true` entries, program and arguments (`["foot", "-e"]`);
+    /// without one they are left out.
+    pub terminal: Option<Vec<String>>,
+    /// Folders read in place of `$XDG_DATA_DIRS` (`$XDG_DATA_HOME` is always read first).
+    pub data_dirs: Option<Vec<PathBuf>>,
+}
+
+impl Default for AppListSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            provider: "wayrail".into(),
+            icon_size: 32,
+            icon_theme: None,
+            terminal: None,
+            data_dirs: None,
+        }
     }
 }
 

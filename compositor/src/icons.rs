@@ -1,15 +1,21 @@
 //! Window icons for hosts that show them (RemoteApp taskbar entries): the app's own
 //! xdg-toplevel-icon, else the icon of its desktop entry (found by app id) from the icon
 //! theme, scaled to the size asked for. X11 windows: their `_NET_WM_ICON`, else the same.
+//! Desktop-entry and icon-theme lookup, PNG decoding and scaling are `wayrail_applist`'s,
+//! shared with the app list; window icons take PNG files only, as before.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::wayland::compositor::with_states;
 use smithay::wayland::shm;
 use smithay::wayland::xdg_toplevel_icon::ToplevelIconCachedState;
+#[cfg(test)]
+use wayrail_applist::entries::desktop_icon;
+use wayrail_applist::entries::desktop_text_icon;
+use wayrail_applist::icons::{find_icon_file, load_png, pad_square, png_pixels, Lookup};
+pub use wayrail_applist::icons::{scale_square, MAX_ICON_SIDE};
 use wayrail_xwayland::icon::IconImage;
 
 /// Straight-alpha BGRA, top row first, `size`×`size`.
@@ -18,10 +24,6 @@ pub struct Icon {
     pub size: u32,
     pub bgra: Vec<u8>,
 }
-
-/// The largest icon image taken from an app (xdg-toplevel-icon buffers, `_NET_WM_ICON`);
-/// larger ones are passed over. Hosts show icons of 96 pixels at most.
-pub const MAX_ICON_SIDE: u32 = 1024;
 
 /// The `_NET_WM_ICON` images of an X11 window, shared by its `X11Surface` (where they are read
 /// into) and its wl_surface (where [`IconLoader::for_toplevel`] looks).
@@ -118,10 +120,11 @@ impl IconLoader {
         if let Some(hit) = self.by_name.get(&key) {
             return hit.clone();
         }
-        let icon = find_icon_file(name, size).and_then(|path| load_png(&path)).map(|(w, h, rgba)| {
-            let square = if w == h { rgba } else { pad_square(&rgba, w, h) };
-            rgba_to_bgra(scale_square(&square, w.max(h), size), size)
-        });
+        let icon =
+            find_icon_file(name, size, &Lookup::default()).and_then(|path| load_png(&path)).map(|(w, h, rgba)| {
+                let square = if w == h { rgba } else { pad_square(&rgba, w, h) };
+                rgba_to_bgra(scale_square(&square, w.max(h), size), size)
+            });
         if icon.is_none() {
             tracing::debug!(name, size, "no PNG icon found");
         }
@@ -138,51 +141,9 @@ impl IconLoader {
         if let Some(hit) = self.desktop_icon.get(app_id) {
             return hit.clone();
         }
-        let found = wayrail_rail::exec::application_dirs().into_iter().find_map(|dir| {
-            let direct = dir.join(format!("{app_id}.desktop"));
-            if let Some(icon) = desktop_icon(&direct, None) {
-                return Some(icon);
-            }
-            let entries = std::fs::read_dir(&dir).ok()?;
-            entries.filter_map(|e| e.ok()).find_map(|e| desktop_icon(&e.path(), Some(app_id)))
-        });
+        let found = wayrail_applist::entries::icon_for_app_id(&wayrail_rail::exec::application_dirs(), app_id);
         self.desktop_icon.insert(app_id.to_string(), found.clone());
         found
-    }
-}
-
-/// The Icon= of a desktop file; with `wm_class`, only if its StartupWMClass matches.
-fn desktop_icon(path: &Path, wm_class: Option<&str>) -> Option<String> {
-    if path.extension().and_then(|e| e.to_str()) != Some("desktop") {
-        return None;
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    desktop_text_icon(&text, wm_class)
-}
-
-/// The Icon= of a desktop file's text; with `wm_class`, only if its StartupWMClass matches.
-fn desktop_text_icon(text: &str, wm_class: Option<&str>) -> Option<String> {
-    let mut in_entry = false;
-    let (mut icon, mut class) = (None, None);
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_entry = line == "[Desktop Entry]";
-            continue;
-        }
-        if !in_entry {
-            continue;
-        }
-        if let Some(v) = line.strip_prefix("Icon=") {
-            icon = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("StartupWMClass=") {
-            class = Some(v.trim().to_string());
-        }
-    }
-    match wm_class {
-        Some(want) if class.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(want)) => icon,
-        Some(_) => None,
-        None => icon,
     }
 }
 
@@ -204,117 +165,6 @@ pub fn fuzz_png_icon(data: &[u8], size: u32) -> Option<Icon> {
     let (w, h, rgba) = png_pixels(data)?;
     let square = if w == h { rgba } else { pad_square(&rgba, w, h) };
     Some(rgba_to_bgra(scale_square(&square, w.max(h), size), size))
-}
-
-fn find_icon_file(name: &str, size: u32) -> Option<PathBuf> {
-    if name.starts_with('/') {
-        let p = PathBuf::from(name);
-        return p.is_file().then_some(p);
-    }
-    let mut bases: Vec<PathBuf> = Vec::new();
-    if let Some(home) = std::env::var_os("HOME") {
-        bases.push(PathBuf::from(home).join(".local/share/icons"));
-    }
-    let data = std::env::var("XDG_DATA_DIRS")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
-    bases.extend(data.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join("icons")));
-    // The size wanted first, then larger ones (scaled down), then smaller ones.
-    let mut sizes = vec![size];
-    sizes.extend([16u32, 22, 24, 32, 48, 64, 96, 128, 256, 512].iter().copied().filter(|s| *s > size));
-    sizes.extend([256u32, 128, 96, 64, 48, 32, 24, 22, 16].iter().copied().filter(|s| *s < size));
-    for theme in ["hicolor", "Adwaita"] {
-        for s in &sizes {
-            for base in &bases {
-                for category in ["apps", "legacy", "places", "devices"] {
-                    let p = base.join(theme).join(format!("{s}x{s}")).join(category).join(format!("{name}.png"));
-                    if p.is_file() {
-                        return Some(p);
-                    }
-                }
-            }
-        }
-    }
-    let p = Path::new("/usr/share/pixmaps").join(format!("{name}.png"));
-    p.is_file().then_some(p)
-}
-
-fn load_png(path: &Path) -> Option<(u32, u32, Vec<u8>)> {
-    let file = std::fs::File::open(path).ok()?;
-    png_pixels(std::io::BufReader::new(file))
-}
-
-/// A PNG's size and straight-alpha RGBA pixels; None for what an icon cannot be.
-fn png_pixels(reader: impl std::io::Read) -> Option<(u32, u32, Vec<u8>)> {
-    let mut decoder = png::Decoder::new(reader);
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().ok()?;
-    // The header's size alone would have the buffer allocated: a few bytes could ask for GiBs.
-    let (w, h) = reader.info().size();
-    if w > MAX_ICON_SIDE || h > MAX_ICON_SIDE {
-        tracing::debug!(w, h, "PNG icon too large");
-        return None;
-    }
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).ok()?;
-    let (w, h) = (info.width, info.height);
-    let px = (w * h) as usize;
-    let rgba = match info.color_type {
-        png::ColorType::Rgba => buf[..px * 4].to_vec(),
-        png::ColorType::Rgb => buf[..px * 3].chunks_exact(3).flat_map(|c| [c[0], c[1], c[2], 255]).collect(),
-        png::ColorType::GrayscaleAlpha => {
-            buf[..px * 2].chunks_exact(2).flat_map(|c| [c[0], c[0], c[0], c[1]]).collect()
-        }
-        png::ColorType::Grayscale => buf[..px].iter().flat_map(|&g| [g, g, g, 255]).collect(),
-        png::ColorType::Indexed => return None,
-    };
-    Some((w, h, rgba))
-}
-
-fn pad_square(rgba: &[u8], w: u32, h: u32) -> Vec<u8> {
-    let n = w.max(h) as usize;
-    let mut out = vec![0u8; n * n * 4];
-    let (ox, oy) = ((n - w as usize) / 2, (n - h as usize) / 2);
-    for y in 0..h as usize {
-        let src = &rgba[y * w as usize * 4..(y + 1) * w as usize * 4];
-        let dst = ((y + oy) * n + ox) * 4;
-        out[dst..dst + src.len()].copy_from_slice(src);
-    }
-    out
-}
-
-/// Box-filters (down) or nearest-neighbour scales (up) a square RGBA image.
-pub fn scale_square(rgba: &[u8], from: u32, to: u32) -> Vec<u8> {
-    if from == to {
-        return rgba.to_vec();
-    }
-    let (f, t) = (from as usize, to as usize);
-    let mut out = Vec::with_capacity(t * t * 4);
-    for y in 0..t {
-        for x in 0..t {
-            let (x0, x1) = (x * f / t, ((x + 1) * f / t).max(x * f / t + 1).min(f));
-            let (y0, y1) = (y * f / t, ((y + 1) * f / t).max(y * f / t + 1).min(f));
-            let mut acc = [0u32; 4];
-            let mut n = 0u32;
-            for sy in y0..y1 {
-                for sx in x0..x1 {
-                    let p = &rgba[(sy * f + sx) * 4..(sy * f + sx) * 4 + 4];
-                    // Weight colour by alpha so transparent pixels do not darken edges.
-                    let a = p[3] as u32;
-                    acc[0] += p[0] as u32 * a;
-                    acc[1] += p[1] as u32 * a;
-                    acc[2] += p[2] as u32 * a;
-                    acc[3] += a;
-                    n += 1;
-                }
-            }
-            let a = acc[3];
-            let c = |v: u32| v.checked_div(a).unwrap_or(0) as u8;
-            out.extend_from_slice(&[c(acc[0]), c(acc[1]), c(acc[2]), (a / n.max(1)) as u8]);
-        }
-    }
-    out
 }
 
 fn rgba_to_bgra(rgba: Vec<u8>, size: u32) -> Icon {

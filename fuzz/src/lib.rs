@@ -35,7 +35,8 @@ macro_rules! with_targets {
             x11_icon,
             ipc_request,
             pre_auth,
-            gfxredir
+            gfxredir,
+            applist
         );
     };
 }
@@ -405,6 +406,71 @@ pub fn gfxredir(data: &[u8]) {
         }
     }
     channel.closed();
+}
+
+/// rdpapplist: the input as one server PDU and as one client PDU (whatever decodes encodes
+/// back to the same bytes); then the server's channel fed the input as host messages, lists
+/// and windows, every PDU it queues encoding and decoding back to itself.
+pub fn applist(data: &[u8]) {
+    use wayrail_applist::codec::{ClientPdu, IconData, ServerPdu};
+    use wayrail_applist::entries::App;
+    use wayrail_applist::{AppListChannel, Listed};
+
+    if let Ok(pdu) = ServerPdu::decode(data) {
+        assert_eq!(pdu.encode().expect("a decoded server PDU encodes"), data);
+    }
+    if let Ok(pdu) = ClientPdu::decode(data) {
+        let again = pdu.encode().expect("a decoded client PDU encodes");
+        assert_eq!(ClientPdu::decode(&again), Ok(pdu));
+    }
+    let mut channel = AppListChannel::new("wayrail", "8e1b2a7c-0f3d-4c7a-9d2e-5b6a7c8d9e0f").expect("a valid provider");
+    channel.opened();
+    let mut b = Bytes(data);
+    while !b.empty() {
+        match b.u8() % 5 {
+            0 => {
+                let n = b.u8() as usize;
+                channel.receive(b.take(n));
+            }
+            1 => channel.receive(&[1, 0, 0, 0, 42, 0, 0, 0, 4, 0, b'e', b'n']),
+            2 => {
+                let list = (0..b.u8() % 4)
+                    .map(|_| {
+                        let n = usize::from(b.u8() % 8);
+                        let id = String::from_utf8_lossy(b.take(n)).into_owned();
+                        let n = usize::from(b.u16() % 300);
+                        let text = String::from_utf8_lossy(b.take(n)).into_owned();
+                        let app = App {
+                            id: id.clone(),
+                            name: text.clone(),
+                            comment: None,
+                            exec: text.clone(),
+                            program: id,
+                            working_dir: None,
+                            icon: None,
+                            wm_class: Some(text),
+                            path: std::path::PathBuf::new(),
+                        };
+                        Listed { app, icon: IconData::bgra_bottom_up(1, 1, &[1, 2, 3, 4]) }
+                    })
+                    .collect();
+                channel.publish(list);
+            }
+            3 => {
+                let window = u32::from(b.u8() % 4);
+                let n = usize::from(b.u8() % 8);
+                let app_id = String::from_utf8_lossy(b.take(n)).into_owned();
+                channel.window(window, &app_id);
+            }
+            _ => channel.window_gone(u32::from(b.u8() % 4)),
+        }
+        for pdu in channel.take_output() {
+            let bytes = pdu.encode().expect("the server's app list PDUs encode");
+            assert_eq!(ServerPdu::decode(&bytes), Ok(pdu));
+        }
+        let _ = channel.take_events();
+    }
+    channel.goodbye();
 }
 
 /// The pools of the gfxredir target: a folder per process, emptied as its pools drop.

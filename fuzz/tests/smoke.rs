@@ -162,6 +162,7 @@ fn every_target_has_a_smoke_test() {
         "ipc_request",
         "pre_auth",
         "gfxredir",
+        "applist",
     ];
     let targets: Vec<&str> = wayrail_fuzz::TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(targets, names);

@@ -71,6 +71,7 @@ impl PreAuth {
                 exec: crate::ExecPolicy::default(),
                 vail_dir: None,
                 audio: None,
+                applist: None,
             };
             let (mut read, mut write) = tokio::io::split(client);
             let input = data.to_vec();

@@ -56,6 +56,8 @@ pub struct RdpConfig {
     pub vail_dir: Option<std::path::PathBuf>,
     /// Where sound for the host comes from; `None`: no `rdpsnd` channel.
     pub audio: Option<std::sync::Arc<wayrail_audio::AudioHub>>,
+    /// The app list of the host's start menu (`[applist]`); None: no app list channel.
+    pub applist: Option<wayrail_applist::AppListConfig>,
 }
 
 /// Limits on what a peer can hold of the server. `Limits::default()` is what wayrail uses.

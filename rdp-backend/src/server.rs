@@ -27,6 +27,21 @@ pub struct RdpHandle {
     /// What each listener is bound to (TCP port 0 resolved).
     pub listening: Vec<String>,
     _thread: std::thread::JoinHandle<()>,
+    /// Dropped (or fired) when the compositor goes: the sessions say goodbye to their clients.
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Told when the RDP thread is done.
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+/// How long wayrail's exit waits for the sessions' goodbyes (the app list's removal from the
+/// host's start menu, the disconnect).
+const GOODBYE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+impl Drop for RdpHandle {
+    fn drop(&mut self) {
+        drop(self.shutdown.take());
+        let _ = self.ended.recv_timeout(GOODBYE_WAIT);
+    }
 }
 
 impl RdpHandle {
@@ -141,6 +156,8 @@ impl RdpServer {
         let clipboard_host = host.clone();
         let clipboard_overflow = overflow.clone();
         let thread_overflow = overflow.clone();
+        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel();
+        let (ended_tx, ended) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new().name("wayrail-rdp".into()).spawn(move || {
             // ironrdp's futures are not Send: everything runs on this one thread.
             let local = tokio::task::LocalSet::new();
@@ -158,9 +175,11 @@ impl RdpServer {
                         rail: rail_rx,
                         clipboard: clipboard_rx,
                         overflow: thread_overflow,
+                        shutdown: shutdown_rx,
                     },
                 ),
             );
+            let _ = ended_tx.send(());
         })?;
         Ok(RdpHandle {
             frames: frames_tx,
@@ -187,6 +206,8 @@ impl RdpServer {
             }),
             listening,
             _thread: thread,
+            shutdown: Some(shutdown),
+            ended,
         })
     }
 }
@@ -258,6 +279,8 @@ struct FromCompositor {
     rail: mpsc::Receiver<RailCommand>,
     clipboard: mpsc::Receiver<ClipboardCommand>,
     overflow: Arc<AtomicBool>,
+    /// Resolves when the compositor goes.
+    shutdown: tokio::sync::oneshot::Receiver<()>,
 }
 
 /// The room of the queues from the compositor to the RDP thread that carry state (RemoteApp
@@ -286,7 +309,8 @@ async fn serve(
     host: calloop::channel::Sender<HostEvent>,
     inputs: FromCompositor,
 ) {
-    let FromCompositor { mut frames, pointer, mut window_frames, mut rail, mut clipboard, overflow } = inputs;
+    let FromCompositor { mut frames, pointer, mut window_frames, mut rail, mut clipboard, overflow, mut shutdown } =
+        inputs;
     let (conn_tx, mut conn_rx) = mpsc::channel::<(BoxStream, String)>(8);
     for listener in listeners {
         let tx = conn_tx.clone();
@@ -349,6 +373,7 @@ async fn serve(
                     exec: config.exec.clone(),
                     vail_dir: config.vail_dir.clone(),
                     audio: config.audio.clone(),
+                    applist: config.applist.clone(),
                 };
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }
@@ -418,6 +443,23 @@ async fn serve(
             Some(command) = clipboard.recv() => {
                 check_overflow(&overflow, &active, &sessions);
                 deliver(&active, &sessions, &host, SessionCmd::Clipboard(command));
+            }
+            _ = &mut shutdown => {
+                // Each session says goodbye to its client and ends.
+                let mut live: HashSet<SessionId> = sessions.keys().copied().collect();
+                tracing::info!(sessions = live.len(), "the compositor is gone: ending the sessions");
+                for queue in sessions.values() {
+                    let _ = queue.deliver(SessionCmd::Shutdown);
+                }
+                let deadline = tokio::time::Instant::now() + GOODBYE_WAIT;
+                while !live.is_empty() {
+                    match tokio::time::timeout_at(deadline, notes_rx.recv()).await {
+                        Ok(Some(Note::Ended { id, .. })) => drop(live.remove(&id)),
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                break;
             }
             else => break,
         }

@@ -81,6 +81,8 @@ enum MsgCommand {
     Clients,
     /// Sound to the host: the sink, the client's format, packets and bytes sent, confirms.
     Audio,
+    /// The app list the host was sent (its start menu): id, name, command, icon size.
+    Apps,
     /// Write a PNG of an output (default: the first) or of one window.
     Screenshot {
         path: PathBuf,
@@ -104,6 +106,35 @@ enum MsgCommand {
     },
 }
 
+/// `wayrail msg audio` / `apps`: answered by the IPC thread itself from what the sessions
+/// recorded (see `ipc::answer_locally`), then printed by `print` unless `json`.
+fn msg_local(name: &str, json: bool, print: fn(&Value)) -> anyhow::Result<()> {
+    let data = ipc::send(&ipc::find_socket()?, &serde_json::json!({ "cmd": name }))?;
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(&data)?),
+        false => print(&data),
+    }
+    Ok(())
+}
+
+fn print_apps(data: &Value) {
+    match data["language"].as_str() {
+        Some(lang) => println!("provider {} (host language {lang})", data["provider"].as_str().unwrap_or("?")),
+        None => println!("no host has the app list"),
+    }
+    for app in data["apps"].as_array().into_iter().flatten() {
+        let icon = &app["icon"];
+        println!(
+            "{:<32} {:<28} {}x{}  {}",
+            app["id"].as_str().unwrap_or(""),
+            app["name"].as_str().unwrap_or(""),
+            icon[0],
+            icon[1],
+            app["exec"].as_str().unwrap_or("")
+        );
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -117,10 +148,13 @@ fn main() {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // SVG icons of common themes use what resvg does not support, harmlessly, and it warns per
+    // element: its warnings only when asked for by name.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("usvg")) {
+        filter = filter.add_directive("usvg=error".parse().expect("a valid directive"));
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(b) = args.backend {
         config.backend = b;
@@ -216,14 +250,8 @@ fn print_login_hint(rdp: &wayrail_compositor::config::RdpSettings, listening: &[
 fn msg(json: bool, what: MsgCommand) -> anyhow::Result<()> {
     let mut screenshot_to = None;
     let request = match what {
-        MsgCommand::Audio => {
-            let data = ipc::send(&ipc::find_socket()?, &serde_json::json!({"cmd": "audio"}))?;
-            match json {
-                true => println!("{}", serde_json::to_string_pretty(&data)?),
-                false => print_audio(&data),
-            }
-            return Ok(());
-        }
+        MsgCommand::Audio => return msg_local("audio", json, print_audio),
+        MsgCommand::Apps => return msg_local("apps", json, print_apps),
         MsgCommand::Version => Request::Version,
         MsgCommand::Windows => Request::Windows,
         MsgCommand::Outputs => Request::Outputs,

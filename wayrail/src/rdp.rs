@@ -106,7 +106,38 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         exec: config.rail.exec.clone(),
         vail_dir: vail_dir(config),
         audio: None,
+        applist: applist(config)?,
     })
+}
+
+/// The app list's settings from `[applist]`; None when it is off.
+fn applist(config: &Config) -> anyhow::Result<Option<wayrail_applist::AppListConfig>> {
+    // `wayrail msg apps`: what the sessions sent, answered by the IPC thread.
+    wayrail_compositor::ipc::answer_locally(
+        "apps",
+        || match serde_json::to_value(wayrail_applist::report::current()) {
+            Ok(report) => report,
+            Err(e) => json!({ "error": e.to_string() }),
+        },
+    );
+    let a = &config.applist;
+    if !a.enabled {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        wayrail_applist::channel::valid_provider_name(&a.provider),
+        "[applist] provider {:?}: no spaces, quotes, `..` or path characters",
+        a.provider
+    );
+    anyhow::ensure!((16..=256).contains(&a.icon_size), "[applist] icon_size must be 16 to 256");
+    Ok(Some(wayrail_applist::AppListConfig {
+        provider: a.provider.clone(),
+        data_dirs: a.data_dirs.clone(),
+        icon_size: a.icon_size,
+        icon_theme: a.icon_theme.clone(),
+        terminal: a.terminal.clone().filter(|t| !t.is_empty()),
+        ..Default::default()
+    }))
 }
 
 /// The folder for VAIL pools, cleared of what a crashed wayrail left; None (EGFX only) when

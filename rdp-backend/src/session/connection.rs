@@ -133,6 +133,7 @@ pub(super) struct Accepted {
     pub vail_events: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
     /// The sound for this client, once it negotiated a format (`rdpsnd`).
     pub sound_packets: Option<mpsc::Receiver<wayrail_audio::Packet>>,
+    pub applist: (super::applist::AppList, mpsc::UnboundedReceiver<super::applist::AppListMsg>),
 }
 
 /// Runs the connection sequence with its time limit and checks the login: NLA (CredSSP with
@@ -160,6 +161,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         let events = Box::new(move |event| drop(vail_tx.send(event)));
         dvcs = dvcs.with_dynamic_channel(wayrail_vail::GfxRedirServer::new(dir.clone(), events));
     }
+    let (dvcs, applist, applist_rx) = super::applist::register(dvcs, setup.applist.as_ref(), setup.id);
     acceptor.attach_static_channel(CappedDrdynvc::new(dvcs, setup.id));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
@@ -317,6 +319,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         layouts,
         vail_events,
         sound_packets,
+        applist: (applist, applist_rx),
     })
 }
 

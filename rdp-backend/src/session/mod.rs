@@ -4,6 +4,7 @@
 //! (`clipboard`). Every frame in flight is in `frames`, the one place that says a frame is done.
 //! Anything malformed ends this session with a logged reason and nothing else.
 
+mod applist;
 mod audio;
 mod clipboard;
 mod connection;
@@ -72,6 +73,8 @@ pub(crate) struct SessionSetup {
     pub vail_dir: Option<std::path::PathBuf>,
     /// Sound for the host, when wayrail plays it.
     pub audio: Option<std::sync::Arc<wayrail_audio::AudioHub>>,
+    /// How the host's app list is made; None: no app list.
+    pub applist: Option<wayrail_applist::AppListConfig>,
 }
 
 /// What a session tells the server task.
@@ -104,6 +107,9 @@ pub(crate) enum SessionCmd {
     Clipboard(crate::ClipboardCommand),
     /// Another session took over: the client is told so and the session ends.
     Stop(String),
+    /// wayrail shuts down: the session says goodbye (the app list's provider removed from the
+    /// host, a disconnect) and ends.
+    Shutdown,
 }
 
 pub(crate) async fn run(stream: BoxStream, peer: String, setup: SessionSetup, cmds: mpsc::Receiver<SessionCmd>) {
@@ -145,6 +151,7 @@ async fn session(
         layouts,
         vail_events,
         mut sound_packets,
+        applist: (applist, applist_events),
     } = accepted;
     tracing::info!(
         session = setup.id,
@@ -194,11 +201,12 @@ async fn session(
         chunks: ChunkScreen::default(),
         sound: setup.audio.clone().map(|hub| audio::Sound { hub, started: std::time::Instant::now() }),
         mic: setup.audio.as_ref().and_then(|hub| hub.mic.clone()).map(mic::MicInput::new),
+        applist,
     };
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
     tracing::debug!(session = session.id, large_pointer = session.large_pointer, "pointer support");
-    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events, &mut sound_packets).await;
+    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events, &mut sound_packets, applist_events).await;
     session.end(&mut cmds);
     reason
 }
@@ -233,6 +241,8 @@ struct Session {
     sound: Option<audio::Sound>,
     /// The host's microphone (`AUDIO_INPUT`), when the sound server has a source for it.
     mic: Option<mic::MicInput>,
+    /// The host's start-menu list of this machine's apps.
+    applist: applist::AppList,
 }
 
 impl Session {
@@ -243,6 +253,7 @@ impl Session {
         mut display: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
         mut vail: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
         sound: &mut Option<mpsc::Receiver<wayrail_audio::Packet>>,
+        mut applist: mpsc::UnboundedReceiver<applist::AppListMsg>,
     ) -> anyhow::Result<String> {
         let mut stop = self.conn.stop_signal();
         loop {
@@ -261,7 +272,13 @@ impl Session {
                 cmd = cmds.recv() => match cmd {
                     Some(SessionCmd::Frame(frame)) => self.send_frame(frame).await?,
                     Some(SessionCmd::WindowFrame(frame)) => self.send_window_frame(frame).await?,
-                    Some(SessionCmd::Rail(command)) => self.apply_rail(command).await?,
+                    Some(SessionCmd::Rail(command)) => {
+                        let window = self.applist_window_of(&command);
+                        self.apply_rail(command).await?;
+                        if let Some(window) = window {
+                            self.applist_window(window).await?;
+                        }
+                    }
                     Some(SessionCmd::Clipboard(command)) => {
                         self.with_clipboard(|state, channel, out| state.on_command(channel, command, out)).await?
                     }
@@ -269,7 +286,8 @@ impl Session {
                         self.conn.refuse(ProtocolIndependentCode::DisconnectedByOtherconnection).await;
                         return Ok(reason);
                     }
-                    None => {
+                    Some(SessionCmd::Shutdown) | None => {
+                        self.applist_goodbye().await;
                         self.conn.disconnect().await;
                         return Ok("the server is shutting down".into());
                     }
@@ -284,6 +302,7 @@ impl Session {
                 Some(event) = vail.recv() => self.handle_vail(event).await?,
                 Some(packet) = audio::next(sound) => self.send_sound(packet).await?,
                 Some(wake) = mic::next(&mut self.mic) => self.on_mic(wake).await?,
+                Some(msg) = applist.recv() => self.handle_applist(msg).await?,
                 why = connection::wait_stop(&mut stop) => {
                     self.conn.disconnect().await;
                     return Ok(why);
@@ -310,7 +329,7 @@ impl Session {
             match cmd {
                 SessionCmd::Frame(frame) => self.frames.done_now(frame.frame),
                 SessionCmd::WindowFrame(frame) => self.frames.done_now(frame.frame),
-                SessionCmd::Rail(_) | SessionCmd::Clipboard(_) | SessionCmd::Stop(_) => {}
+                SessionCmd::Rail(_) | SessionCmd::Clipboard(_) | SessionCmd::Stop(_) | SessionCmd::Shutdown => {}
             }
         }
     }

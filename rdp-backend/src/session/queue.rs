@@ -207,7 +207,7 @@ pub(crate) fn undeliverable(cmd: SessionCmd, host: &calloop::channel::Sender<Hos
                 result,
             }));
         }
-        SessionCmd::Rail(_) | SessionCmd::Clipboard(_) | SessionCmd::Stop(_) => {}
+        SessionCmd::Rail(_) | SessionCmd::Clipboard(_) | SessionCmd::Stop(_) | SessionCmd::Shutdown => {}
     }
 }
 

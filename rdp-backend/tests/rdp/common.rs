@@ -175,6 +175,7 @@ impl TestServer {
             exec,
             vail_dir: None,
             audio: None,
+            applist: None,
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's
         // runtime; the compositor calls it from plain code, as this thread does.

@@ -17,7 +17,9 @@
 //! pixels from them. [`sound::sound_client`] is the host's end of `rdpsnd`: it keeps the
 //! sound the server sends, for tests to measure; [`mic::mic_client`] is its microphone, which
 //! sends what the test injects.
+//! pixels from them. [`applist::AppListHost`] is the host's end of the app list.
 
+pub mod applist;
 pub mod client;
 pub mod clipboard;
 pub mod fuzz;
@@ -32,6 +34,7 @@ pub mod tls;
 pub mod transport;
 pub mod vail;
 
+pub use applist::{AppListHost, AppListHostState, SharedAppListHost};
 pub use client::{ClientBuilder, ClientOptions, FinalizationOrder, PointerEvent, TestClient};
 pub use clipboard::{ClipboardClient, DataRequests};
 pub use gfx::{FrameRecord, GfxLog};
