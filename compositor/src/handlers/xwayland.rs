@@ -80,6 +80,7 @@ impl State {
             location,
             preferred_output: None,
             restore_show: None,
+            last_title_press: None,
         });
         self.associate_x11_surfaces();
         let index = self.toplevels.len() - 1;
@@ -129,6 +130,7 @@ impl XwmHandler for State {
         let geo = self.x11_geometry(&window);
         let parent = window.is_transient_for().and_then(|w| self.x11_window_id(w));
         let loc = self.initial_location(geo.size, parent);
+        let loc = if self.x11_wants_frame(&window) { self.leave_room_for_bar(loc) } else { loc };
         self.configure_x11(&window, Rectangle::new(loc, geo.size));
         tracing::debug!(window = window.window_id(), title = %window.title(), "X11 window mapped");
         self.add_x11_window(window);

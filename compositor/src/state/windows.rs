@@ -10,7 +10,10 @@ use smithay::wayland::compositor::{send_surface_state, with_states, with_surface
 use smithay::wayland::fractional_scale::with_fractional_scale;
 use smithay::wayland::shell::xdg::{SurfaceCachedState, ToplevelSurface, XdgToplevelSurfaceData};
 
+use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1;
+
 use super::{x11_wl_surface, Core, State};
+use crate::config::DecorationMode;
 use crate::window::{Rect, ShowState, WindowId, WindowInfo, WindowKind};
 
 /// A toplevel we manage, mapped or not.
@@ -27,6 +30,8 @@ pub struct ToplevelEntry {
     pub preferred_output: Option<String>,
     /// The state to return to when un-minimized.
     pub restore_show: Option<ShowState>,
+    /// When its title bar (server-side decorations) was last pressed, to see double-clicks.
+    pub last_title_press: Option<std::time::Instant>,
 }
 
 impl Core {
@@ -143,6 +148,48 @@ impl Core {
         apply(root);
         for (popup, _) in PopupManager::popups_for_surface(root) {
             apply(popup.wl_surface());
+        }
+    }
+
+    /// Whether wayrail draws a title bar above a window: server-side decorations are
+    /// configured and the window is an xdg toplevel in server-side mode, or an X11 window with
+    /// no frame of its own; never while it is fullscreen.
+    pub fn is_decorated(&self, window: &Window) -> bool {
+        let fullscreen =
+            self.toplevels.iter().find(|t| &t.window == window).is_some_and(|t| t.show == ShowState::Fullscreen);
+        !fullscreen && self.wants_bar(window)
+    }
+
+    /// Whether a window gets a title bar whenever it is not fullscreen.
+    pub fn wants_bar(&self, window: &Window) -> bool {
+        if self.config.decorations == DecorationMode::ClientSide {
+            return false;
+        }
+        match window.x11_surface() {
+            Some(x) => self.x11_wants_frame(x),
+            None => window.toplevel().is_some_and(|t| {
+                t.current_state().decoration_mode == Some(zxdg_toplevel_decoration_v1::Mode::ServerSide)
+            }),
+        }
+    }
+
+    /// An X11 window without a frame of its own: not override-redirect and no Motif hint
+    /// saying "no decorations" (what client-side decorated X11 apps, GTK's among them, set).
+    pub fn x11_wants_frame(&self, x: &smithay::xwayland::X11Surface) -> bool {
+        self.config.decorations == DecorationMode::ServerSide && !x.is_override_redirect() && !x.is_decorated()
+    }
+
+    /// `loc` (a decorated window's content) moved down where needed so that its title bar
+    /// starts on the output under it, not above it.
+    pub fn leave_room_for_bar(&self, loc: Point<i32, Logical>) -> Point<i32, Logical> {
+        let bar = crate::decorations::BAR_HEIGHT;
+        let out = self
+            .output_at(loc.x as f64, loc.y as f64)
+            .or_else(|| self.output_at(loc.x as f64, (loc.y - bar) as f64))
+            .or(self.outputs.first());
+        match out.map(|o| o.logical_rect()) {
+            Some(area) if loc.y - bar < area.y => (loc.x, area.y + bar).into(),
+            _ => loc,
         }
     }
 
@@ -263,6 +310,7 @@ impl State {
             location: None,
             preferred_output: output,
             restore_show: None,
+            last_title_press: None,
         });
     }
 
@@ -306,6 +354,13 @@ impl State {
             }
             _ => self.initial_location(geometry.size, parent),
         };
+        let location = match (self.is_decorated(&window), self.toplevels[index].show) {
+            (true, ShowState::Normal) => self.leave_room_for_bar(location),
+            _ => location,
+        };
+        if let Some(x) = window.x11_surface().filter(|x| x.geometry().loc != location) {
+            let _ = x.configure(Rectangle::new(location, x.geometry().size));
+        }
         let override_redirect = window.x11_surface().is_some_and(|x| x.is_override_redirect());
         // X11 windows: _NET_WM_PID only (Xwayland's connection would give Xwayland or us).
         let pid = if window.is_x11() { meta.pid } else { self.client_pid(&root) };

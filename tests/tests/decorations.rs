@@ -1,0 +1,143 @@
+//! Server-side decorations in the desktop (composed output) mode: the title bar wayrail draws
+//! above foot (xdg-decoration, server-side) and above xterm (an X11 window with no frame of its
+//! own), and what the mouse does on it; none above GTK's own header bar, none at all with
+//! `decorations = "client-side"`.
+
+use std::time::Duration;
+
+use wayrail_e2e::{close_rgb, require_programs, Compositor, Image, Rect, Value, MAP_TIMEOUT};
+
+/// The bar's height in logical pixels (`compositor/src/decorations`).
+const BAR: i32 = 28;
+/// The focused bar's background and its close button's.
+const FOCUSED: [u8; 3] = [0x2e, 0x34, 0x40];
+const CLOSE_RED: [u8; 3] = [0xc4, 0x2b, 0x1c];
+const BTN_LEFT: &str = "272";
+
+fn count(shot: &Image, rect: Rect, color: [u8; 3]) -> i32 {
+    let mut n = 0;
+    for y in rect.y.max(0)..(rect.y + rect.height).min(shot.height as i32) {
+        for x in rect.x.max(0)..(rect.x + rect.width).min(shot.width as i32) {
+            n += close_rgb(shot.rgb(x as u32, y as u32), color, 2) as i32;
+        }
+    }
+    n
+}
+
+/// Asserts a focused title bar with its title right above `window` in a fresh screenshot.
+fn assert_bar_above(wr: &Compositor, window: &Value, name: &str) {
+    let rect = Rect::of(window);
+    let shot = wr.screenshot_output(&wr.path(&format!("{name}.png")));
+    let bar = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
+    let area = bar.width * bar.height;
+    let background = count(&shot, bar, FOCUSED);
+    assert!(background > area / 2, "{name}: {background} of {area} bar pixels are the bar's colour: {window}");
+    // The title: light anti-aliased text on the left part of the bar.
+    let title = Rect { x: bar.x + 10, y: bar.y, width: 60.min(bar.width - 110), height: BAR };
+    let colors = shot.distinct_colors(title, 8);
+    assert!(
+        colors >= 4,
+        "{name}: the title area has {colors} colours, no text (screenshots in {})",
+        wr.runtime_dir().display()
+    );
+    // The close button at the right end, red while focused.
+    let close = Rect { x: bar.x + bar.width - 32, y: bar.y, width: 32, height: BAR };
+    assert!(count(&shot, close, CLOSE_RED) > 32 * BAR / 2, "{name}: no close button");
+    // The app's own pixels right below.
+    let below = Rect { x: rect.x, y: rect.y + 2, width: rect.width, height: 4 };
+    assert!(count(&shot, below, FOCUSED) < below.width, "{name}: the bar covers the app's pixels");
+}
+
+fn click(wr: &Compositor, x: i32, y: i32) {
+    wr.input(&["click", &x.to_string(), &y.to_string()]);
+}
+
+fn wait_for(wr: &Compositor, id: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wr.wait_for_window(Duration::from_secs(10), what, |w| w["id"].as_u64() == Some(id) && pred(w))
+}
+
+#[test]
+fn foot_gets_a_title_bar_that_moves_maximizes_and_closes_it() {
+    require_programs!("foot");
+    let wr = Compositor::start(&["--output", "1280x800"]);
+    let (mut foot, window) = wr.spawn_mapped("foot", &[]);
+    let id = window["id"].as_u64().unwrap();
+    let window = wait_for(&wr, id, "titled foot", |w| w["title"] == "foot");
+    let rect = Rect::of(&window);
+    assert!(rect.y >= BAR, "the bar is off the output: {window}");
+    assert_bar_above(&wr, &window, "foot");
+
+    // Dragging the title moves the window by as much.
+    let (x, y) = (rect.x + 40, rect.y - BAR / 2);
+    wr.input(&["motion", &x.to_string(), &y.to_string()]);
+    wr.input(&["button", BTN_LEFT, "down"]);
+    for step in 1..=4 {
+        wr.input(&["motion", &(x + 25 * step).to_string(), &(y + 20 * step).to_string()]);
+    }
+    wr.input(&["button", BTN_LEFT, "up"]);
+    let moved = wait_for(&wr, id, "moved by 100,80", |w| w["x"] == rect.x + 100 && w["y"] == rect.y + 80);
+    let rect = Rect::of(&moved);
+    assert_bar_above(&wr, &moved, "foot-moved");
+
+    // Maximize fills the output below the bar; the button again restores it.
+    let maximize = (rect.x + rect.width - 32 - 16, rect.y - BAR / 2);
+    click(&wr, maximize.0, maximize.1);
+    let output = Rect::of(&wr.outputs()[0]);
+    let max = wait_for(&wr, id, "maximized under its bar", |w| {
+        w["state"] == "maximized" && w["y"] == output.y + BAR && w["height"] == output.height - BAR
+    });
+    assert_bar_above(&wr, &max, "foot-maximized");
+    let max = Rect::of(&max);
+    click(&wr, max.x + max.width - 32 - 16, max.y - BAR / 2);
+    wait_for(&wr, id, "restored", |w| w["state"] == "normal" && w["x"] == rect.x && w["y"] == rect.y);
+
+    // A double-click on the title maximizes too.
+    click(&wr, rect.x + 40, rect.y - BAR / 2);
+    click(&wr, rect.x + 40, rect.y - BAR / 2);
+    wait_for(&wr, id, "maximized by a double-click", |w| w["state"] == "maximized");
+    let max = Rect::of(&wr.window(id).unwrap());
+
+    // The close button closes foot.
+    click(&wr, max.x + max.width - 16, max.y - BAR / 2);
+    assert!(foot.wait_exit(MAP_TIMEOUT).is_some(), "foot still runs after a click on close\n{}", wr.log_tail(20));
+}
+
+#[test]
+fn xterm_gets_a_title_bar() {
+    require_programs!("Xwayland", "xterm");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1280x800"]);
+    let _term = wr.spawn_x11_client("xterm", &[]);
+    let window = wr.wait_for_window(MAP_TIMEOUT, "xterm", |w| w["kind"] == "toplevel" && w["title"] == "xterm");
+    assert!(window["y"].as_i64().unwrap() >= BAR as i64, "the bar is off the output: {window}");
+    // Let it draw.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_bar_above(&wr, &window, "xterm");
+}
+
+#[test]
+fn gtk_with_its_own_header_bar_gets_no_second_bar() {
+    require_programs!("gtk3-demo");
+    let wr = Compositor::start(&["--output", "1280x800"]);
+    let (_app, window) = wr.spawn_mapped("gtk3-demo", &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let rect = Rect::of(&window);
+    let shot = wr.screenshot_output(&wr.path("gtk.png"));
+    let above = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
+    let bar_pixels = count(&shot, above, FOCUSED);
+    assert!(bar_pixels < above.width, "a bar above gtk3-demo: {bar_pixels} pixels of its colour: {window}");
+}
+
+#[test]
+fn client_side_config_draws_no_bar() {
+    require_programs!("foot");
+    let config = std::env::temp_dir().join(format!("wayrail-decorations-{}.toml", std::process::id()));
+    std::fs::write(&config, "decorations = \"client-side\"\n").unwrap();
+    let wr = Compositor::start(&["--output", "1280x800", "--config", config.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&config);
+    let (_foot, window) = wr.spawn_mapped("foot", &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let rect = Rect::of(&window);
+    let shot = wr.screenshot_output(&wr.path("foot-csd.png"));
+    let above = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
+    assert!(count(&shot, above, FOCUSED) < above.width, "a bar with decorations = \"client-side\": {window}");
+}
