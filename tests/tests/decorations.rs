@@ -86,6 +86,8 @@ fn foot_gets_a_title_bar_that_moves_maximizes_and_closes_it() {
     let max = wait_for(&wr, id, "maximized under its bar", |w| {
         w["state"] == "maximized" && w["y"] == output.y + BAR && w["height"] == output.height - BAR
     });
+    // Maximized by the compositor, as wide as the output.
+    assert_eq!((max["x"].as_i64(), max["width"].as_i64()), (Some(output.x as i64), Some(output.width as i64)), "{max}");
     assert_bar_above(&wr, &max, "foot-maximized");
     let max = Rect::of(&max);
     click(&wr, max.x + max.width - 32 - 16, max.y - BAR / 2);
@@ -94,8 +96,10 @@ fn foot_gets_a_title_bar_that_moves_maximizes_and_closes_it() {
     // A double-click on the title maximizes too.
     click(&wr, rect.x + 40, rect.y - BAR / 2);
     click(&wr, rect.x + 40, rect.y - BAR / 2);
-    wait_for(&wr, id, "maximized by a double-click", |w| w["state"] == "maximized");
-    let max = Rect::of(&wr.window(id).unwrap());
+    let max = wait_for(&wr, id, "maximized by a double-click", |w| {
+        w["state"] == "maximized" && w["y"] == output.y + BAR && w["width"] == output.width
+    });
+    let max = Rect::of(&max);
 
     // The close button closes foot.
     click(&wr, max.x + max.width - 16, max.y - BAR / 2);
@@ -114,17 +118,33 @@ fn xterm_gets_a_title_bar() {
     assert_bar_above(&wr, &window, "xterm");
 }
 
+/// Asserts no bar of wayrail's right above `window`.
+fn assert_no_bar_above(wr: &Compositor, window: &Value, name: &str) {
+    let rect = Rect::of(window);
+    let shot = wr.screenshot_output(&wr.path(&format!("{name}.png")));
+    let above = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
+    let bar_pixels = count(&shot, above, FOCUSED);
+    assert!(bar_pixels < above.width, "{name}: a bar above it ({bar_pixels} pixels of its colour): {window}");
+}
+
 #[test]
 fn gtk_with_its_own_header_bar_gets_no_second_bar() {
     require_programs!("gtk3-demo");
     let wr = Compositor::start(&["--output", "1280x800"]);
     let (_app, window) = wr.spawn_mapped("gtk3-demo", &[]);
     std::thread::sleep(Duration::from_millis(500));
-    let rect = Rect::of(&window);
-    let shot = wr.screenshot_output(&wr.path("gtk.png"));
-    let above = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
-    let bar_pixels = count(&shot, above, FOCUSED);
-    assert!(bar_pixels < above.width, "a bar above gtk3-demo: {bar_pixels} pixels of its colour: {window}");
+    assert_no_bar_above(&wr, &window, "gtk3-wayland");
+}
+
+#[test]
+fn gtk_over_x11_with_its_own_header_bar_gets_no_second_bar() {
+    require_programs!("Xwayland", "gtk3-demo");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1280x800"]);
+    let _app = wr.spawn_x11_client("gtk3-demo", &[]);
+    let window = wr.wait_for_window(MAP_TIMEOUT, "gtk3-demo over X11", |w| w["kind"] == "toplevel");
+    std::thread::sleep(Duration::from_millis(800));
+    let window = wr.window(window["id"].as_u64().unwrap()).unwrap();
+    assert_no_bar_above(&wr, &window, "gtk3-x11");
 }
 
 #[test]

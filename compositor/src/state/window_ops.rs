@@ -105,9 +105,9 @@ impl State {
     }
 
     /// Where a maximized `window` goes in an output's maximize `area`: all of it, or below
-    /// its title bar when wayrail draws one.
+    /// its title bar when wayrail draws one (not for a RemoteApp host, which sees no bars).
     pub fn maximized_area(&self, window: &smithay::desktop::Window, area: Rect) -> Rect {
-        if !self.wants_bar(window) {
+        if !self.wants_bar(window) || !self.shows_decorations() {
             return area;
         }
         let bar = crate::decorations::BAR_HEIGHT.min(area.height - 1);

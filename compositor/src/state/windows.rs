@@ -179,20 +179,6 @@ impl Core {
         self.config.decorations == DecorationMode::ServerSide && !x.is_override_redirect() && !x.is_decorated()
     }
 
-    /// `loc` (a decorated window's content) moved down where needed so that its title bar
-    /// starts on the output under it, not above it.
-    pub fn leave_room_for_bar(&self, loc: Point<i32, Logical>) -> Point<i32, Logical> {
-        let bar = crate::decorations::BAR_HEIGHT;
-        let out = self
-            .output_at(loc.x as f64, loc.y as f64)
-            .or_else(|| self.output_at(loc.x as f64, (loc.y - bar) as f64))
-            .or(self.outputs.first());
-        match out.map(|o| o.logical_rect()) {
-            Some(area) if loc.y - bar < area.y => (loc.x, area.y + bar).into(),
-            _ => loc,
-        }
-    }
-
     pub(super) fn client_pid(&self, surface: &WlSurface) -> Option<i32> {
         let client = surface.client()?;
         client.get_credentials(&self.display_handle).ok().map(|c| c.pid)
@@ -295,6 +281,23 @@ pub fn surface_under(state: &State, pos: Point<f64, Logical>) -> Option<(WlSurfa
 }
 
 impl State {
+    /// `loc` (a decorated window's content) moved down where needed so that its title bar
+    /// starts on the output under it, not above it (where wayrail shows bars).
+    pub fn leave_room_for_bar(&self, loc: Point<i32, Logical>) -> Point<i32, Logical> {
+        if !self.shows_decorations() {
+            return loc;
+        }
+        let bar = crate::decorations::BAR_HEIGHT;
+        let out = self
+            .output_at(loc.x as f64, loc.y as f64)
+            .or_else(|| self.output_at(loc.x as f64, (loc.y - bar) as f64))
+            .or(self.outputs.first());
+        match out.map(|o| o.logical_rect()) {
+            Some(area) if loc.y - bar < area.y => (loc.x, area.y + bar).into(),
+            _ => loc,
+        }
+    }
+
     pub fn new_toplevel(&mut self, toplevel: ToplevelSurface) {
         let window = Window::new_wayland_window(toplevel.clone());
         // Tell the client the scale it will be shown at before it draws its first frame.
