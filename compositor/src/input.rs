@@ -45,6 +45,7 @@ impl State {
                 let pos = self.clamp_to_outputs((x, y).into());
                 self.pointer_location = pos;
                 let Some(pointer) = self.seat.get_pointer() else { return };
+                self.reveal_bars(pos);
                 // Over a title bar no app has the pointer.
                 let under = if self.decoration_at(pos).is_some() { None } else { surface_under(self, pos) };
                 let event = MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time };

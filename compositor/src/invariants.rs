@@ -180,10 +180,9 @@ impl State {
                 ));
             }
             let area = match t.show {
-                ShowState::Maximized => mostly_on
-                    .as_deref()
-                    .and_then(|n| self.output_by_name(n))
-                    .map(|o| self.maximized_area(&t.window, self.maximize_area(o))),
+                ShowState::Maximized => {
+                    mostly_on.as_deref().and_then(|n| self.output_by_name(n)).map(|o| self.maximize_area(o))
+                }
                 ShowState::Fullscreen => {
                     mostly_on.as_deref().and_then(|n| self.output_by_name(n)).map(|o| o.logical_rect())
                 }

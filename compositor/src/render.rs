@@ -376,16 +376,33 @@ impl Composer {
             let render_loc = loc - window.geometry().loc;
             let mut bbox = window.bbox_with_popups();
             bbox.loc += render_loc;
-            let decorated = state.is_decorated(window);
-            if decorated {
-                bbox = bbox.merge(Rectangle::new(
-                    loc - Point::from((0, crate::decorations::BAR_HEIGHT)),
-                    (window.geometry().size.w, crate::decorations::BAR_HEIGHT).into(),
-                ));
+            let bar = state.bar_anchor(window);
+            if let Some((anchor, _)) = bar {
+                let r = crate::decorations::bar_rect(anchor);
+                bbox = bbox.merge(Rectangle::new((r.x, r.y).into(), (r.width, r.height).into()));
             }
             if !out_rect.overlaps(bbox) {
                 continue;
             }
+            let id = state.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id);
+            let bar = match (bar, id) {
+                (Some((anchor, overlay)), Some(id)) => {
+                    let title = state.windows.get(id).map(|w| w.title.as_str()).unwrap_or_default();
+                    let look = if state.windows.active() == Some(id) { Look::Focused } else { Look::Unfocused };
+                    let spec = BarSpec { window: id, width: anchor.width, title, look };
+                    let at = Point::<i32, Logical>::from((anchor.x, anchor.y));
+                    let content: Point<i32, Physical> = (at - out_loc).to_physical_precise_round(entry.scale);
+                    self.bars.element(&mut self.renderer, name, entry.scale, spec, content).map(|b| (b, overlay))
+                }
+                _ => None,
+            };
+            // A bar over a maximized window's content comes first: elements go top to bottom.
+            let (over, beside) = match bar {
+                Some((b, true)) => (Some(b), None),
+                Some((b, false)) => (None, Some(b)),
+                None => (None, None),
+            };
+            elements.extend(over.map(OutputElement::Bar));
             let phys: Point<i32, Physical> = (render_loc - out_loc).to_physical_precise_round(entry.scale);
             match window.x11_surface() {
                 Some(x) => {
@@ -414,16 +431,7 @@ impl Composer {
                     )
                 }
             }
-            let id = state.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id);
-            if let (true, Some(id)) = (decorated, id) {
-                let title = state.windows.get(id).map(|w| w.title.as_str()).unwrap_or_default();
-                let look = if state.windows.active() == Some(id) { Look::Focused } else { Look::Unfocused };
-                let spec = BarSpec { window: id, width: window.geometry().size.w, title, look };
-                let content: Point<i32, Physical> = (loc - out_loc).to_physical_precise_round(entry.scale);
-                if let Some(bar) = self.bars.element(&mut self.renderer, name, entry.scale, spec, content) {
-                    elements.push(OutputElement::Bar(bar));
-                }
-            }
+            elements.extend(beside.map(OutputElement::Bar));
         }
         let damage = {
             let mut fb = self.renderer.bind(&mut target.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use wayrail_e2e::{close_rgb, require_programs, Compositor, Image, Rect, Value, MAP_TIMEOUT};
+use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
+use wayrail_e2e::{close_rgb, require_programs, wait_until, Compositor, Image, Rect, Value, MAP_TIMEOUT};
 
 /// The bar's height in logical pixels (`compositor/src/decorations`).
 const BAR: i32 = 28;
@@ -26,26 +27,38 @@ fn count(shot: &Image, rect: Rect, color: [u8; 3]) -> i32 {
 
 /// Asserts a focused title bar with its title right above `window` in a fresh screenshot.
 fn assert_bar_above(wr: &Compositor, window: &Value, name: &str) {
-    let rect = Rect::of(window);
     let shot = wr.screenshot_output(&wr.path(&format!("{name}.png")));
+    if let Err(why) = bar_above(&shot, Rect::of(window)) {
+        panic!("{name}: {why} (screenshots in {})", wr.runtime_dir().display());
+    }
+}
+
+/// Whether `shot` (desktop coordinates) shows a focused title bar with its title right above
+/// `rect`, and the app's pixels below it.
+fn bar_above(shot: &Image, rect: Rect) -> Result<(), String> {
     let bar = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
     let area = bar.width * bar.height;
-    let background = count(&shot, bar, FOCUSED);
-    assert!(background > area / 2, "{name}: {background} of {area} bar pixels are the bar's colour: {window}");
+    let background = count(shot, bar, FOCUSED);
+    if background <= area / 2 {
+        return Err(format!("{background} of {area} bar pixels are the bar's colour above {rect:?}"));
+    }
     // The title: light anti-aliased text on the left part of the bar.
     let title = Rect { x: bar.x + 10, y: bar.y, width: 60.min(bar.width - 110), height: BAR };
     let colors = shot.distinct_colors(title, 8);
-    assert!(
-        colors >= 4,
-        "{name}: the title area has {colors} colours, no text (screenshots in {})",
-        wr.runtime_dir().display()
-    );
+    if colors < 4 {
+        return Err(format!("the title area has {colors} colours, no text"));
+    }
     // The close button at the right end, red while focused.
     let close = Rect { x: bar.x + bar.width - 32, y: bar.y, width: 32, height: BAR };
-    assert!(count(&shot, close, CLOSE_RED) > 32 * BAR / 2, "{name}: no close button");
+    if count(shot, close, CLOSE_RED) <= 32 * BAR / 2 {
+        return Err("no close button".into());
+    }
     // The app's own pixels right below.
     let below = Rect { x: rect.x, y: rect.y + 2, width: rect.width, height: 4 };
-    assert!(count(&shot, below, FOCUSED) < below.width, "{name}: the bar covers the app's pixels");
+    if count(shot, below, FOCUSED) >= below.width {
+        return Err("the bar covers the app's pixels".into());
+    }
+    Ok(())
 }
 
 fn click(wr: &Compositor, x: i32, y: i32) {
@@ -79,30 +92,41 @@ fn foot_gets_a_title_bar_that_moves_maximizes_and_closes_it() {
     let rect = Rect::of(&moved);
     assert_bar_above(&wr, &moved, "foot-moved");
 
-    // Maximize fills the output below the bar; the button again restores it.
+    // Maximize gives the app the whole output; its bar shows over the top of it when the
+    // pointer comes to the top edge, and its maximize button restores the window.
     let maximize = (rect.x + rect.width - 32 - 16, rect.y - BAR / 2);
     click(&wr, maximize.0, maximize.1);
     let output = Rect::of(&wr.outputs()[0]);
-    let max = wait_for(&wr, id, "maximized under its bar", |w| {
-        w["state"] == "maximized" && w["y"] == output.y + BAR && w["height"] == output.height - BAR
-    });
-    // Maximized by the compositor, as wide as the output.
-    assert_eq!((max["x"].as_i64(), max["width"].as_i64()), (Some(output.x as i64), Some(output.width as i64)), "{max}");
-    assert_bar_above(&wr, &max, "foot-maximized");
-    let max = Rect::of(&max);
-    click(&wr, max.x + max.width - 32 - 16, max.y - BAR / 2);
+    let filling = |w: &Value| {
+        w["state"] == "maximized"
+            && (w["x"].as_i64(), w["y"].as_i64()) == (Some(output.x as i64), Some(output.y as i64))
+            && (w["width"].as_i64(), w["height"].as_i64()) == (Some(output.width as i64), Some(output.height as i64))
+    };
+    wait_for(&wr, id, "maximized over the whole output", filling);
+    let hidden = wr.screenshot_output(&wr.path("foot-maximized.png"));
+    let top = Rect { x: output.x, y: output.y, width: output.width, height: BAR };
+    assert!(count(&hidden, top, FOCUSED) < output.width, "a bar over the maximized window before the pointer came");
+    let reveal = |wr: &Compositor| {
+        wr.input(&["motion", "640", &output.y.to_string()]);
+        wr.input(&["motion", "640", &(output.y + BAR / 2).to_string()]);
+    };
+    reveal(&wr);
+    let shot = wr.screenshot_output(&wr.path("foot-maximized-revealed.png"));
+    let under_bar = Rect { x: output.x, y: output.y + BAR, width: output.width, height: output.height - BAR };
+    if let Err(why) = bar_above(&shot, under_bar) {
+        panic!("the revealed bar of the maximized window: {why} (screenshots in {})", wr.runtime_dir().display());
+    }
+    click(&wr, output.x + output.width - 32 - 16, output.y + BAR / 2);
     wait_for(&wr, id, "restored", |w| w["state"] == "normal" && w["x"] == rect.x && w["y"] == rect.y);
 
     // A double-click on the title maximizes too.
     click(&wr, rect.x + 40, rect.y - BAR / 2);
     click(&wr, rect.x + 40, rect.y - BAR / 2);
-    let max = wait_for(&wr, id, "maximized by a double-click", |w| {
-        w["state"] == "maximized" && w["y"] == output.y + BAR && w["width"] == output.width
-    });
-    let max = Rect::of(&max);
+    wait_for(&wr, id, "maximized by a double-click", filling);
 
-    // The close button closes foot.
-    click(&wr, max.x + max.width - 16, max.y - BAR / 2);
+    // The close button on the revealed bar closes foot.
+    reveal(&wr);
+    click(&wr, output.x + output.width - 16, output.y + BAR / 2);
     assert!(foot.wait_exit(MAP_TIMEOUT).is_some(), "foot still runs after a click on close\n{}", wr.log_tail(20));
 }
 
@@ -160,4 +184,45 @@ fn client_side_config_draws_no_bar() {
     let shot = wr.screenshot_output(&wr.path("foot-csd.png"));
     let above = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
     assert!(count(&shot, above, FOCUSED) < above.width, "a bar with decorations = \"client-side\": {window}");
+}
+
+#[test]
+fn foot_in_an_rdp_desktop_session_is_moved_and_closed_from_its_bar() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "foot");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let (mut foot, window) = wr.spawn_mapped("foot", &[]);
+    let id = window["id"].as_u64().unwrap();
+    let window = wait_for(&wr, id, "titled foot", |w| w["title"] == "foot");
+    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &[]);
+    // The client's window shows the desktop 1:1 at the origin: desktop = window coordinates.
+    let path = wr.path("rdp-desktop.png");
+    let mut why = String::new();
+    let shown = wait_until(Duration::from_secs(20), || match rdp.capture(&x, &path).map_err(|e| e.to_string()) {
+        Ok(shot) => bar_above(&shot, Rect::of(&wr.window(id).unwrap())).map_err(|e| why = e).is_ok(),
+        Err(e) => {
+            why = e;
+            false
+        }
+    });
+    assert!(shown, "the RDP client shows no bar above foot: {why} (see {})", path.display());
+
+    // Dragging the title on the client moves the window.
+    let rect = Rect::of(&window);
+    let xid = rdp.window().to_string();
+    let (sx, sy) = (rect.x + 40, rect.y - BAR / 2);
+    x.xdotool(&["windowfocus", "--sync", &xid]);
+    x.xdotool(&["mousemove", "--window", &xid, &sx.to_string(), &sy.to_string(), "mousedown", "1"]);
+    for step in 1..=4 {
+        let (px, py) = (sx + 25 * step, sy + 20 * step);
+        x.xdotool(&["mousemove", "--window", &xid, &px.to_string(), &py.to_string()]);
+    }
+    x.xdotool(&["mouseup", "1"]);
+    let moved = wait_for(&wr, id, "moved by 100,80", |w| w["x"] == rect.x + 100 && w["y"] == rect.y + 80);
+
+    // Its close button closes it.
+    let rect = Rect::of(&moved);
+    let (cx, cy) = (rect.x + rect.width - 16, rect.y - BAR / 2);
+    x.xdotool(&["mousemove", "--window", &xid, &cx.to_string(), &cy.to_string(), "click", "1"]);
+    assert!(foot.wait_exit(MAP_TIMEOUT).is_some(), "foot still runs after a click on close\n{}", wr.log_tail(20));
 }

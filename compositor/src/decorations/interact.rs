@@ -1,6 +1,7 @@
 //! What the pointer does on a title bar and the resize band around a decorated window: drag
 //! the title to move, double-click it to maximize, the buttons to close, maximize or
-//! minimize, the band to resize. Only where wayrail shows the bars itself (composed outputs:
+//! minimize, the band to resize; a maximized window's bar shows while the pointer is at its top.
+//! Only where wayrail shows the bars itself (composed outputs:
 //! headless, nested, a full-desktop session); a RemoteApp host never sees them.
 
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use smithay::input::pointer::{Focus, GrabStartData};
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::ResizeEdge;
 use smithay::utils::{Logical, Point, Serial};
 
-use super::{hit_test, Hit};
+use super::{hit_test, revealed, Hit};
 use crate::grabs::MoveResizeGrab;
 use crate::input::BTN_LEFT;
 use crate::state::State;
@@ -35,8 +36,10 @@ impl State {
             let Some(loc) = self.space.element_location(window) else { continue };
             let size = window.geometry().size;
             let content = Rect::new(loc.x, loc.y, size.w, size.h);
-            if self.is_decorated(window) {
-                if let Some(hit) = hit_test(content, pos.x, pos.y) {
+            if let Some((anchor, overlay)) = self.bar_anchor(window) {
+                // A bar over a maximized window has no resize band.
+                let hit = hit_test(anchor, pos.x, pos.y).filter(|h| !(overlay && matches!(h, Hit::Resize(_))));
+                if let Some(hit) = hit {
                     return self.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id).map(|id| (id, hit));
                 }
             }
@@ -45,6 +48,30 @@ impl State {
             }
         }
         None
+    }
+
+    /// Shows or hides maximized windows' bars for the pointer at `pos` (see
+    /// [`super::revealed`]); the outputs are redrawn when one changed.
+    pub fn reveal_bars(&mut self, pos: Point<f64, Logical>) {
+        let shown = self.shows_decorations();
+        let mut changed = false;
+        for i in 0..self.toplevels.len() {
+            let t = &self.toplevels[i];
+            let reveal = shown
+                && t.show == ShowState::Maximized
+                && self.is_decorated(&t.window)
+                && self.space.element_location(&t.window).is_some_and(|loc| {
+                    let size = t.window.geometry().size;
+                    revealed(Rect::new(loc.x, loc.y, size.w, size.h), t.bar_revealed, pos.x, pos.y)
+                });
+            if self.toplevels[i].bar_revealed != reveal {
+                self.toplevels[i].bar_revealed = reveal;
+                changed = true;
+            }
+        }
+        if changed {
+            self.output_damaged = true;
+        }
     }
 
     /// A button pressed at the pointer: when it is on a decoration, the window is focused, the

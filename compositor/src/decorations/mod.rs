@@ -7,7 +7,9 @@
 //!
 //! Geometry: a window's content keeps its own rectangle; the bar sits right above it, as wide
 //! as the content, `BAR_HEIGHT` logical pixels tall. Around content and bar an invisible band
-//! of `RESIZE_BORDER` pixels resizes the window.
+//! of `RESIZE_BORDER` pixels resizes the window. A maximized window keeps the whole maximize
+//! area for its content: its bar slides over the top of the content while the pointer is
+//! there (`revealed`), laid out against the content moved down by the bar (`overlay_anchor`).
 
 mod compose;
 mod draw;
@@ -116,6 +118,22 @@ pub fn hit_test(content: Rect, x: f64, y: f64) -> Option<Hit> {
     Some(Hit::Resize(edges))
 }
 
+/// How close to a maximized window's top edge the pointer must come to reveal its bar.
+pub const REVEAL_EDGE: i32 = 2;
+
+/// The rectangle a maximized window's bar is laid out above (for `bar_rect`, `hit_test`):
+/// its content moved down by the bar, so the bar covers the content's top.
+pub fn overlay_anchor(content: Rect) -> Rect {
+    Rect::new(content.x, content.y + BAR_HEIGHT, content.width, (content.height - BAR_HEIGHT).max(0))
+}
+
+/// Whether a maximized window's bar shows with the pointer at `x`, `y`: the pointer at the
+/// window's top edge reveals it, and it stays while the pointer is on it.
+pub fn revealed(content: Rect, was_revealed: bool, x: f64, y: f64) -> bool {
+    let band = if was_revealed { BAR_HEIGHT } else { REVEAL_EDGE };
+    Rect::new(content.x, content.y, content.width, band).contains(x, y)
+}
+
 /// A logical rectangle (relative to the bar) in the pixels of a bar drawn at `scale`: each
 /// edge rounded on its own, so neighbours share their edges without gaps or overlaps.
 pub fn to_physical(r: Rect, scale: f64) -> Rect {
@@ -174,6 +192,19 @@ mod tests {
         let t = title_rect(400);
         assert!(t.x + t.width <= button_rect(Hit::Minimize, 400).unwrap().x);
         assert_eq!(title_rect(0).width, 0);
+    }
+
+    #[test]
+    fn a_maximized_bar_is_revealed_at_the_top_edge_and_stays_while_the_pointer_is_on_it() {
+        let max = Rect::new(0, 0, 800, 600);
+        assert!(!revealed(max, false, 400.0, 10.0), "the content's top is the app's until revealed");
+        assert!(revealed(max, false, 400.0, 1.0));
+        assert!(revealed(max, true, 400.0, (BAR_HEIGHT - 1) as f64));
+        assert!(!revealed(max, true, 400.0, BAR_HEIGHT as f64));
+        assert!(!revealed(max, true, 801.0, 1.0), "another output's pointer");
+        let anchor = overlay_anchor(max);
+        assert_eq!(bar_rect(anchor), Rect::new(0, 0, 800, BAR_HEIGHT), "the bar covers the content's top");
+        assert_eq!(hit_test(anchor, 799.0, 5.0), Some(Hit::Close));
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl State {
             preferred_output: None,
             restore_show: None,
             last_title_press: None,
+            bar_revealed: false,
         });
         self.associate_x11_surfaces();
         let index = self.toplevels.len() - 1;

@@ -60,11 +60,7 @@ impl State {
     /// to where it was before.
     fn set_toplevel_filling(&mut self, index: usize, show: ShowState, on: bool, output: Option<&Output>) {
         if self.toplevels[index].window.is_x11() {
-            self.set_x11_show(index, if on { show } else { ShowState::Normal }, output);
-            if on && show == ShowState::Maximized {
-                self.x11_below_bar(index);
-            }
-            return;
+            return self.set_x11_show(index, if on { show } else { ShowState::Normal }, output);
         }
         let entry = &self.toplevels[index];
         let Some(toplevel) = entry.window.toplevel().cloned() else { return };
@@ -77,7 +73,7 @@ impl State {
                     .and_then(|o| self.outputs.iter().find(|e| &e.output == o))
                     .or_else(|| self.output_for_rect(rect))
                     .map(|o| o.logical_rect()),
-                _ => self.output_for_rect(rect).map(|o| self.maximized_area(&entry.window, self.maximize_area(o))),
+                _ => self.output_for_rect(rect).map(|o| self.maximize_area(o)),
             };
             self.fill_area(index, &toplevel, show, area);
         } else {
@@ -102,37 +98,6 @@ impl State {
             toplevel.send_pending_configure();
         }
         self.output_damaged = true;
-    }
-
-    /// Where a maximized `window` goes in an output's maximize `area`: all of it, or below
-    /// its title bar when wayrail draws one (not for a RemoteApp host, which sees no bars).
-    pub fn maximized_area(&self, window: &smithay::desktop::Window, area: Rect) -> Rect {
-        if !self.wants_bar(window) || !self.shows_decorations() {
-            return area;
-        }
-        let bar = crate::decorations::BAR_HEIGHT.min(area.height - 1);
-        Rect::new(area.x, area.y + bar, area.width, area.height - bar)
-    }
-
-    /// A maximized X11 window (`set_x11_show` made it fill the area) moved below its bar.
-    fn x11_below_bar(&mut self, index: usize) {
-        let entry = &self.toplevels[index];
-        let Some(x) = entry.window.x11_surface().cloned() else { return };
-        let (Some(loc), size) = (entry.location, x.geometry().size) else { return };
-        let area = Rect::new(loc.x, loc.y, size.w, size.h);
-        let inner = self.maximized_area(&entry.window, area);
-        if inner == area {
-            return;
-        }
-        let rect = Rectangle::new((inner.x, inner.y).into(), (inner.width, inner.height).into());
-        let _ = x.configure(rect);
-        let entry = &mut self.toplevels[index];
-        entry.location = Some(rect.loc);
-        if let Some(id) = entry.id {
-            let window = entry.window.clone();
-            self.space.map_element(window, rect.loc, false);
-            self.sync_window_info(id);
-        }
     }
 
     /// Makes an xdg toplevel fill `area` as maximized or fullscreen (`show`), keeping where a

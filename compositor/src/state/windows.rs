@@ -32,6 +32,9 @@ pub struct ToplevelEntry {
     pub restore_show: Option<ShowState>,
     /// When its title bar (server-side decorations) was last pressed, to see double-clicks.
     pub last_title_press: Option<std::time::Instant>,
+    /// While maximized: its title bar shows over the top of its content (see
+    /// `decorations::revealed`).
+    pub bar_revealed: bool,
 }
 
 impl Core {
@@ -158,6 +161,24 @@ impl Core {
         let fullscreen =
             self.toplevels.iter().find(|t| &t.window == window).is_some_and(|t| t.show == ShowState::Fullscreen);
         !fullscreen && self.wants_bar(window)
+    }
+
+    /// Where a window's title bar is: the rectangle it is laid out above (`decorations::
+    /// bar_rect`, `hit_test`) and whether it overlays the content (a maximized window's,
+    /// while revealed). None when it shows no bar.
+    pub fn bar_anchor(&self, window: &Window) -> Option<(Rect, bool)> {
+        let entry = self.toplevels.iter().find(|t| &t.window == window)?;
+        let loc = self.space.element_location(window)?;
+        if !self.is_decorated(window) {
+            return None;
+        }
+        let size = window.geometry().size;
+        let content = Rect::new(loc.x, loc.y, size.w, size.h);
+        match entry.show {
+            ShowState::Maximized if entry.bar_revealed => Some((crate::decorations::overlay_anchor(content), true)),
+            ShowState::Maximized => None,
+            _ => Some((content, false)),
+        }
     }
 
     /// Whether a window gets a title bar whenever it is not fullscreen.
@@ -314,6 +335,7 @@ impl State {
             preferred_output: output,
             restore_show: None,
             last_title_press: None,
+            bar_revealed: false,
         });
     }
 
