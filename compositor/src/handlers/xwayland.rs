@@ -218,6 +218,8 @@ impl XwmHandler for State {
     fn property_notify(&mut self, _xwm: XwmId, window: X11Surface, _property: WmWindowProperty) {
         if let Some(id) = self.x11_index(&window).and_then(|i| self.toplevels[i].id) {
             self.sync_window_info(id);
+            // The title (or the Motif hints saying whether it has a frame) may have changed.
+            self.output_damaged = true;
         }
     }
 

@@ -177,3 +177,24 @@ fn the_band_around_the_window_resizes_it() {
     };
     assert_eq!((cw, ch), (340, 220), "bottom-right corner dragged by 40,20");
 }
+
+#[test]
+fn at_a_fractional_scale_the_bar_meets_the_content_without_a_gap() {
+    let mut f = Fixture::with_outputs(&["1920x1200,scale=1.5"]);
+    let c = f.add_client();
+    let (w, _) = map_decorated(&mut f, c, None);
+    let (x, y, width, _) = rect(&f, w.id);
+    let px = |v: i32| (v as f64 * 1.5).round() as i32;
+    let (left, top) = (px(x), px(y));
+    assert_eq!(output_pixel(&mut f, left + 3, top - 1), BAR_FOCUSED, "the bar's last row touches the content");
+    // The content's first row: red (the app's 1x buffer is scaled, so its edge may be blended).
+    let first = output_pixel(&mut f, left + 3, top);
+    let (r, g, b) = ((first >> 16) & 0xff, (first >> 8) & 0xff, first & 0xff);
+    assert!(r > 0xc0 && g < 0x20 && b < 0x20, "the content's first row is {first:#x}");
+    assert_eq!(output_pixel(&mut f, left + 3, top - px(BAR_HEIGHT)), BAR_FOCUSED, "the bar's first row");
+    assert_eq!(output_pixel(&mut f, left + 3, top - px(BAR_HEIGHT) - 1), BACKGROUND);
+    // As wide as the content, the close button's red at its right end.
+    let close_red = 0xffc42b1c;
+    assert_eq!(output_pixel(&mut f, left + px(width) - 1, top - 1), close_red);
+    assert_eq!(output_pixel(&mut f, left + px(width), top - 1), BACKGROUND);
+}
