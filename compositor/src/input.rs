@@ -47,7 +47,7 @@ impl State {
                 let Some(pointer) = self.seat.get_pointer() else { return };
                 self.reveal_bars(pos);
                 // Over a title bar no app has the pointer.
-                let under = if self.decoration_at(pos).is_some() { None } else { surface_under(self, pos) };
+                let under = if self.pointer_over_decoration(pos) { None } else { surface_under(self, pos) };
                 let event = MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time };
                 pointer.motion(self, under.clone(), &event);
                 if pointer.current_location() != pos {

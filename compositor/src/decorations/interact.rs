@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use smithay::input::pointer::{Focus, GrabStartData};
+use smithay::input::pointer::{CursorImageStatus, Focus, GrabStartData};
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::ResizeEdge;
 use smithay::utils::{Logical, Point, Serial};
 
-use super::{hit_test, revealed, Hit};
+use super::{cursor_for, hit_test, revealed, Hit};
 use crate::grabs::MoveResizeGrab;
 use crate::input::BTN_LEFT;
 use crate::state::State;
@@ -48,6 +48,18 @@ impl State {
             }
         }
         None
+    }
+
+    /// The pointer at `pos` over a part of a frame takes that part's shape (the apps set it
+    /// elsewhere, on entering their surfaces). Returns whether a decoration is under it.
+    pub fn pointer_over_decoration(&mut self, pos: Point<f64, Logical>) -> bool {
+        let Some((_, hit)) = self.decoration_at(pos) else { return false };
+        let image = CursorImageStatus::Named(cursor_for(hit));
+        if self.cursor_status != image {
+            self.cursor_status = image;
+            self.cursor_dirty = true;
+        }
+        true
     }
 
     /// Shows or hides maximized windows' bars for the pointer at `pos` (see

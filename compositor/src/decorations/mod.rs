@@ -134,6 +134,23 @@ pub fn revealed(content: Rect, was_revealed: bool, x: f64, y: f64) -> bool {
     Rect::new(content.x, content.y, content.width, band).contains(x, y)
 }
 
+/// The pointer's shape over a part of a frame: resize arrows on the band, the arrow elsewhere.
+pub fn cursor_for(hit: Hit) -> smithay::input::pointer::CursorIcon {
+    use edge::*;
+    use smithay::input::pointer::CursorIcon as C;
+    match hit {
+        Hit::Resize(e) if e == TOP | LEFT => C::NwResize,
+        Hit::Resize(e) if e == TOP | RIGHT => C::NeResize,
+        Hit::Resize(e) if e == BOTTOM | LEFT => C::SwResize,
+        Hit::Resize(e) if e == BOTTOM | RIGHT => C::SeResize,
+        Hit::Resize(TOP) => C::NResize,
+        Hit::Resize(BOTTOM) => C::SResize,
+        Hit::Resize(LEFT) => C::WResize,
+        Hit::Resize(RIGHT) => C::EResize,
+        _ => C::Default,
+    }
+}
+
 /// A logical rectangle (relative to the bar) in the pixels of a bar drawn at `scale`: each
 /// edge rounded on its own, so neighbours share their edges without gaps or overlaps.
 pub fn to_physical(r: Rect, scale: f64) -> Rect {
@@ -183,6 +200,18 @@ mod tests {
         assert_eq!(hit_test(CONTENT, 98.0, top + 5.0), Some(Hit::Resize(TOP | LEFT)));
         assert_eq!(hit_test(CONTENT, 503.0, 398.0), Some(Hit::Resize(BOTTOM | RIGHT)));
         assert_eq!(hit_test(CONTENT, 507.0, 250.0), None, "beyond the band");
+    }
+
+    #[test]
+    fn the_band_shows_resize_arrows() {
+        use smithay::input::pointer::CursorIcon as C;
+        let top = (100 - BAR_HEIGHT) as f64;
+        let at = |x, y| cursor_for(hit_test(CONTENT, x, y).expect("a frame part"));
+        assert_eq!(at(98.0, top - 2.0), C::NwResize);
+        assert_eq!(at(503.0, 398.0), C::SeResize);
+        assert_eq!(at(300.0, 402.0), C::SResize);
+        assert_eq!(at(98.0, 250.0), C::WResize);
+        assert_eq!(at(300.0, top + 5.0), C::Default, "the title");
     }
 
     #[test]

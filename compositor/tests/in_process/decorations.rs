@@ -3,6 +3,7 @@
 //! composed output, and what the pointer does on it (move, close, maximize with the bar over
 //! the content, resize), with the state's invariants after each step.
 
+use smithay::input::pointer::{CursorIcon, CursorImageStatus};
 use wayland_protocols::xdg::decoration::zv1::client::zxdg_toplevel_decoration_v1::Mode;
 use wayrail_compositor::config::{Config, DecorationMode};
 use wayrail_compositor::decorations::{BAR_HEIGHT, BUTTON_WIDTH};
@@ -168,6 +169,7 @@ fn the_band_around_the_window_resizes_it() {
     let (w, _) = map_decorated(&mut f, c, None);
     let (x, y, width, height) = rect(&f, w.id);
     motion(&mut f, x + width + 2, y + height + 2);
+    assert_eq!(f.state.cursor_status, CursorImageStatus::Named(CursorIcon::SeResize), "resize arrows on the corner");
     button(&mut f, true);
     motion(&mut f, x + width + 42, y + height + 22);
     button(&mut f, false);
