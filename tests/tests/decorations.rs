@@ -142,9 +142,14 @@ fn xterm_gets_a_title_bar() {
     assert_bar_above(&wr, &window, "xterm");
 }
 
-/// Asserts no bar of wayrail's right above `window`.
+/// Moves `window` to 100,120 (so there is room above it) and asserts no bar of wayrail's
+/// right above it.
 fn assert_no_bar_above(wr: &Compositor, window: &Value, name: &str) {
-    let rect = Rect::of(window);
+    let id = window["id"].as_u64().unwrap();
+    wr.window_op(id, &["move", "100", "120"]);
+    let window = wait_for(wr, id, "moved to 100,120", |w| w["x"] == 100 && w["y"] == 120);
+    std::thread::sleep(Duration::from_millis(300));
+    let rect = Rect::of(&window);
     let shot = wr.screenshot_output(&wr.path(&format!("{name}.png")));
     let above = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
     let bar_pixels = count(&shot, above, FOCUSED);
@@ -158,6 +163,16 @@ fn gtk_with_its_own_header_bar_gets_no_second_bar() {
     let (_app, window) = wr.spawn_mapped("gtk3-demo", &[]);
     std::thread::sleep(Duration::from_millis(500));
     assert_no_bar_above(&wr, &window, "gtk3-wayland");
+}
+
+#[test]
+fn gtk4_asking_for_client_side_gets_no_second_bar() {
+    require_programs!("gtk4-demo");
+    let wr = Compositor::start(&["--output", "1280x800"]);
+    let (_app, window) = wr.spawn_mapped("gtk4-demo", &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let window = wr.window(window["id"].as_u64().unwrap()).unwrap();
+    assert_no_bar_above(&wr, &window, "gtk4-wayland");
 }
 
 #[test]
@@ -179,11 +194,7 @@ fn client_side_config_draws_no_bar() {
     let wr = Compositor::start(&["--output", "1280x800", "--config", config.to_str().unwrap()]);
     let _ = std::fs::remove_file(&config);
     let (_foot, window) = wr.spawn_mapped("foot", &[]);
-    std::thread::sleep(Duration::from_millis(500));
-    let rect = Rect::of(&window);
-    let shot = wr.screenshot_output(&wr.path("foot-csd.png"));
-    let above = Rect { x: rect.x, y: rect.y - BAR, width: rect.width, height: BAR };
-    assert!(count(&shot, above, FOCUSED) < above.width, "a bar with decorations = \"client-side\": {window}");
+    assert_no_bar_above(&wr, &window, "foot-client-side");
 }
 
 #[test]
