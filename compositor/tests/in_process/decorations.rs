@@ -200,3 +200,23 @@ fn at_a_fractional_scale_the_bar_meets_the_content_without_a_gap() {
     assert_eq!(output_pixel(&mut f, left + px(width) - 1, top - 1), close_red);
     assert_eq!(output_pixel(&mut f, left + px(width), top - 1), BACKGROUND);
 }
+
+#[test]
+fn minimize_hides_the_window_and_only_the_focused_bar_is_dark() {
+    let (mut f, c) = Fixture::with_client();
+    let (a, _) = map_decorated(&mut f, c, None);
+    let (b, _) = map_decorated(&mut f, c, None);
+    f.state.move_window(a.id, 100, 100);
+    f.state.move_window(b.id, 600, 400);
+    f.state.focus_window(Some(b.id));
+    let unfocused = 0xffd6d6d6;
+    assert_eq!(output_pixel(&mut f, 102, 98), unfocused, "a's bar");
+    assert_eq!(output_pixel(&mut f, 602, 398), BAR_FOCUSED, "b's bar");
+    // b's minimize button: b goes, a gets the focus and the dark bar.
+    click(&mut f, c, 600 + 300 - BUTTON_WIDTH * 5 / 2, 400 - BAR_HEIGHT / 2);
+    assert_eq!(f.state.windows.get(b.id).unwrap().state, ShowState::Minimized);
+    assert_eq!(f.state.windows.active(), Some(a.id));
+    assert_eq!(output_pixel(&mut f, 602, 398), BACKGROUND, "no bar of a minimized window");
+    assert_eq!(output_pixel(&mut f, 102, 98), BAR_FOCUSED);
+    check(&f);
+}
