@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use smithay::desktop::WindowSurfaceType;
 use smithay::input::pointer::{CursorImageStatus, Focus, GrabStartData};
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::ResizeEdge;
 use smithay::utils::{Logical, Point, Serial};
@@ -43,7 +44,9 @@ impl State {
                     return self.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id).map(|id| (id, hit));
                 }
             }
-            if content.contains(pos.x, pos.y) {
+            // The window, or a popup of it, has the point: whatever is below is hidden.
+            let local = pos - (loc - window.geometry().loc).to_f64();
+            if content.contains(pos.x, pos.y) || window.surface_under(local, WindowSurfaceType::ALL).is_some() {
                 return None;
             }
         }

@@ -220,3 +220,26 @@ fn minimize_hides_the_window_and_only_the_focused_bar_is_dark() {
     assert_eq!(output_pixel(&mut f, 102, 98), BAR_FOCUSED);
     check(&f);
 }
+
+#[test]
+fn a_popup_over_a_bar_keeps_its_clicks() {
+    let (mut f, c) = Fixture::with_client();
+    let (a, _) = map_decorated(&mut f, c, None);
+    let b = f.map_window(c, "menu owner", 100, 80, BLUE);
+    f.state.move_window(a.id, 50, 420);
+    f.state.move_window(b.id, 100, 300);
+    // b's menu hangs over a's title bar (392..420).
+    let placement = PopupPlacement { anchor_rect: (10, 70, 1, 1), ..Default::default() };
+    let popup = f.client(c).create_popup(&b.toplevel.xdg_surface, &placement);
+    popup.surface.commit();
+    f.roundtrip(c);
+    f.client(c).ack_last_popup_configure(&popup);
+    let buffer = f.client(c).create_buffer(50, 40, GREEN);
+    popup.surface.attach(Some(&buffer.wl_buffer), 0, 0);
+    popup.surface.damage_buffer(0, 0, 50, 40);
+    popup.surface.commit();
+    f.roundtrip(c);
+    let at = (120.0, 400.0).into();
+    assert_eq!(f.state.decoration_at(at), None, "the menu is on top there");
+    assert!(f.state.decoration_at((300.0, 400.0).into()).is_some(), "a's bar beside the menu");
+}
