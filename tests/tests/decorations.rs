@@ -157,6 +157,31 @@ fn assert_no_bar_above(wr: &Compositor, window: &Value, name: &str) {
 }
 
 #[test]
+fn an_x11_window_with_gtk_frame_extents_gets_no_bar() {
+    require_programs!("Xwayland", "xterm", "xprop", "xdotool");
+    let wr = Compositor::start_xwayland("lazy", &["--output", "1280x800"]);
+    let _term = wr.spawn_x11_client("xterm", &[]);
+    let titled = |w: &Value| w["kind"] == "toplevel" && w["title"] == "xterm";
+    let window = wr.wait_for_window(MAP_TIMEOUT, "xterm", titled);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_bar_above(&wr, &window, "xterm-framed-before");
+    // The window says it draws its own frame, and maps again.
+    let x11 = |program: &str, args: &[&str]| {
+        let out = wr.x11_command(program).args(args).output().unwrap();
+        assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let xid = x11("xdotool", &["search", "--name", "^xterm$"]).lines().next().unwrap_or_default().trim().to_string();
+    x11("xprop", &["-id", &xid, "-f", "_GTK_FRAME_EXTENTS", "32c", "-set", "_GTK_FRAME_EXTENTS", "0,0,0,0"]);
+    x11("xdotool", &["windowunmap", "--sync", &xid]);
+    wr.wait_for_no_window(Duration::from_secs(10), "xterm, unmapped", titled);
+    x11("xdotool", &["windowmap", "--sync", &xid]);
+    let window = wr.wait_for_window(MAP_TIMEOUT, "xterm, mapped again", titled);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_no_bar_above(&wr, &window, "xterm-framed-after");
+}
+
+#[test]
 fn gtk_with_its_own_header_bar_gets_no_second_bar() {
     require_programs!("gtk3-demo");
     let wr = Compositor::start(&["--output", "1280x800"]);

@@ -14,9 +14,11 @@
 mod compose;
 mod draw;
 mod interact;
+mod x11;
 
 pub use compose::{BarCache, BarSpec};
 pub use draw::{render_bar, title_font, BarImage, Look};
+pub use x11::has_client_frame;
 
 use crate::window::Rect;
 

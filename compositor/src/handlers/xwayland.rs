@@ -127,6 +127,7 @@ impl XwmHandler for State {
             tracing::warn!("mapping an X11 window: {err}");
             return;
         }
+        self.check_x11_client_frame(&window);
         // Placed as Wayland windows are: on its transient parent, else cascaded.
         let geo = self.x11_geometry(&window);
         let parent = window.is_transient_for().and_then(|w| self.x11_window_id(w));

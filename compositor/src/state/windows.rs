@@ -194,10 +194,14 @@ impl Core {
         }
     }
 
-    /// An X11 window without a frame of its own: not override-redirect and no Motif hint
-    /// saying "no decorations" (what client-side decorated X11 apps, GTK's among them, set).
+    /// An X11 window without a frame of its own: not override-redirect, no Motif hint saying
+    /// "no decorations" (what client-side decorated X11 apps, GTK's among them, set) and no
+    /// `_GTK_FRAME_EXTENTS` (read as it maps, see `decorations::has_client_frame`).
     pub fn x11_wants_frame(&self, x: &smithay::xwayland::X11Surface) -> bool {
-        self.config.decorations == DecorationMode::ServerSide && !x.is_override_redirect() && !x.is_decorated()
+        self.config.decorations == DecorationMode::ServerSide
+            && !x.is_override_redirect()
+            && !x.is_decorated()
+            && !crate::decorations::has_client_frame(x)
     }
 
     pub(super) fn client_pid(&self, surface: &WlSurface) -> Option<i32> {
