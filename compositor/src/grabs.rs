@@ -17,8 +17,16 @@ use crate::window::WindowId;
 /// What a grab does with the pointer's travel.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Move { start_location: Point<i32, Logical> },
-    Resize { edges: ResizeEdge, start_location: Point<i32, Logical>, start_size: Size<i32, Logical> },
+    Move {
+        start_location: Point<i32, Logical>,
+    },
+    Resize {
+        edges: ResizeEdge,
+        start_location: Point<i32, Logical>,
+        start_size: Size<i32, Logical>,
+    },
+    /// The buttons are held on a title bar's button: nothing moves, no client sees them.
+    Hold,
 }
 
 pub struct MoveResizeGrab {
@@ -30,6 +38,11 @@ pub struct MoveResizeGrab {
 impl MoveResizeGrab {
     pub fn moving(start: GrabStartData<State>, window: WindowId, location: Point<i32, Logical>) -> Self {
         Self { start, window, kind: Kind::Move { start_location: location } }
+    }
+
+    /// Holds the pointer until its buttons are released (a click on a title bar's button).
+    pub fn holding(start: GrabStartData<State>, window: WindowId) -> Self {
+        Self { start, window, kind: Kind::Hold }
     }
 
     pub fn resizing(
@@ -93,6 +106,7 @@ impl PointerGrab<State> for MoveResizeGrab {
                     data.move_window(self.window, loc.x, loc.y);
                 }
             }
+            Kind::Hold => {}
         }
     }
 

@@ -45,7 +45,9 @@ impl State {
                 let pos = self.clamp_to_outputs((x, y).into());
                 self.pointer_location = pos;
                 let Some(pointer) = self.seat.get_pointer() else { return };
-                let under = surface_under(self, pos);
+                self.reveal_bars(pos);
+                // Over a title bar no app has the pointer.
+                let under = if self.pointer_over_decoration(pos) { None } else { surface_under(self, pos) };
                 let event = MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time };
                 pointer.motion(self, under.clone(), &event);
                 if pointer.current_location() != pos {
@@ -58,7 +60,9 @@ impl State {
             InputEvent::PointerButton { button, pressed } => {
                 let Some(pointer) = self.seat.get_pointer() else { return };
                 let serial = SERIAL_COUNTER.next_serial();
-                if pressed && !pointer.is_grabbed() {
+                if pressed && !pointer.is_grabbed() && self.press_on_decoration(button, serial) {
+                    // Taken by a title bar or resize band; its grab holds the button.
+                } else if pressed && !pointer.is_grabbed() {
                     // Click to focus: the toplevel under the pointer is raised and focused.
                     // Not override-redirect X11 windows (menus): they never take the focus.
                     let target = crate::state::window_under(self, self.pointer_location)

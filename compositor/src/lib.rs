@@ -4,6 +4,7 @@ pub mod backend;
 pub mod clipboard;
 pub mod config;
 pub mod cursor;
+pub mod decorations;
 pub mod gpu;
 pub mod grabs;
 pub mod handlers;

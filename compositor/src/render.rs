@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
+use smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement;
 use smithay::backend::renderer::element::surface::{render_elements_from_surface_tree, WaylandSurfaceRenderElement};
-use smithay::backend::renderer::element::{AsRenderElements, Kind};
+use smithay::backend::renderer::element::{render_elements, AsRenderElements, Kind};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::utils::{with_renderer_surface_state, CommitCounter};
 use smithay::backend::renderer::{Bind, Offscreen};
@@ -24,6 +25,7 @@ use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::{Buffer, Logical, Physical, Point, Rectangle, Scale, Size, Transform};
 use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, TraversalAction};
 
+use crate::decorations::{BarCache, BarSpec, Look};
 use crate::state::Core;
 use crate::window::{DamageRect, WindowId};
 use crate::window_image::WindowImage;
@@ -218,6 +220,13 @@ fn to_damage_rects(rects: Option<&Vec<Rectangle<i32, Physical>>>) -> Vec<DamageR
         .unwrap_or_default()
 }
 
+render_elements! {
+    /// What an output is composed of: windows' surfaces and the title bars wayrail draws.
+    OutputElement<=PixmanRenderer>;
+    Surface=WaylandSurfaceRenderElement<PixmanRenderer>,
+    Bar=MemoryRenderBufferRenderElement<PixmanRenderer>,
+}
+
 /// Owns the pixman renderer and one offscreen target per window and per output.
 pub struct Composer {
     renderer: PixmanRenderer,
@@ -227,6 +236,8 @@ pub struct Composer {
     /// Screenshots' own targets (see [`Composer::for_screenshot`]).
     shot_windows: HashMap<WindowId, WindowImage>,
     shot_outputs: HashMap<String, Target>,
+    /// Title bars of decorated windows (server-side decorations).
+    bars: BarCache,
 }
 
 impl Composer {
@@ -239,6 +250,7 @@ impl Composer {
             cursor: None,
             shot_windows: HashMap::new(),
             shot_outputs: HashMap::new(),
+            bars: BarCache::default(),
         })
     }
 
@@ -337,6 +349,7 @@ impl Composer {
     }
 
     pub fn forget_window(&mut self, id: WindowId) {
+        self.bars.forget_window(id);
         self.windows.remove(&id);
         self.shot_windows.remove(&id);
     }
@@ -357,35 +370,68 @@ impl Composer {
         let out_loc = Point::<i32, Logical>::from(entry.position);
         let lr = entry.logical_rect();
         let out_rect = Rectangle::<i32, Logical>::new(out_loc, (lr.width, lr.height).into());
-        let mut elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> = Vec::new();
+        let mut elements: Vec<OutputElement> = Vec::new();
         for window in state.space.elements().rev() {
             let Some(loc) = state.space.element_location(window) else { continue };
             let render_loc = loc - window.geometry().loc;
             let mut bbox = window.bbox_with_popups();
             bbox.loc += render_loc;
+            let bar = state.bar_anchor(window);
+            if let Some((anchor, _)) = bar {
+                let r = crate::decorations::bar_rect(anchor);
+                bbox = bbox.merge(Rectangle::new((r.x, r.y).into(), (r.width, r.height).into()));
+            }
             if !out_rect.overlaps(bbox) {
                 continue;
             }
+            let id = state.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id);
+            let bar = match (bar, id) {
+                (Some((anchor, overlay)), Some(id)) => {
+                    let title = state.windows.get(id).map(|w| w.title.as_str()).unwrap_or_default();
+                    let look = if state.windows.active() == Some(id) { Look::Focused } else { Look::Unfocused };
+                    let spec = BarSpec { window: id, width: anchor.width, title, look };
+                    let at = Point::<i32, Logical>::from((anchor.x, anchor.y));
+                    let content: Point<i32, Physical> = (at - out_loc).to_physical_precise_round(entry.scale);
+                    self.bars.element(&mut self.renderer, name, entry.scale, spec, content).map(|b| (b, overlay))
+                }
+                _ => None,
+            };
+            // A bar over a maximized window's content comes first: elements go top to bottom.
+            let (over, beside) = match bar {
+                Some((b, true)) => (Some(b), None),
+                Some((b, false)) => (None, Some(b)),
+                None => (None, None),
+            };
+            elements.extend(over.map(OutputElement::Bar));
             let phys: Point<i32, Physical> = (render_loc - out_loc).to_physical_precise_round(entry.scale);
             match window.x11_surface() {
                 Some(x) => {
                     if let Some(root) = crate::state::x11_wl_surface(x) {
-                        elements.extend(render_elements_from_surface_tree(
-                            &mut self.renderer,
-                            &root,
-                            phys,
-                            entry.scale,
-                            1.0,
-                            Kind::Unspecified,
-                        ));
+                        elements.extend(
+                            render_elements_from_surface_tree(
+                                &mut self.renderer,
+                                &root,
+                                phys,
+                                entry.scale,
+                                1.0,
+                                Kind::Unspecified,
+                            )
+                            .into_iter()
+                            .map(OutputElement::Surface),
+                        );
                     }
                 }
-                None => elements.extend(AsRenderElements::<PixmanRenderer>::render_elements::<
-                    WaylandSurfaceRenderElement<PixmanRenderer>,
-                >(
-                    window, &mut self.renderer, phys, Scale::from(entry.scale), 1.0
-                )),
+                None => {
+                    elements.extend(
+                        AsRenderElements::<PixmanRenderer>::render_elements::<
+                            WaylandSurfaceRenderElement<PixmanRenderer>,
+                        >(window, &mut self.renderer, phys, Scale::from(entry.scale), 1.0)
+                        .into_iter()
+                        .map(OutputElement::Surface),
+                    )
+                }
             }
+            elements.extend(beside.map(OutputElement::Bar));
         }
         let damage = {
             let mut fb = self.renderer.bind(&mut target.image).map_err(|e| anyhow::anyhow!("bind: {e}"))?;
@@ -400,6 +446,7 @@ impl Composer {
     }
 
     pub fn forget_output(&mut self, name: &str) {
+        self.bars.forget_output(name);
         self.outputs.remove(name);
         self.shot_outputs.remove(name);
     }

@@ -7,6 +7,7 @@ use wayland_client::protocol::{
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, WEnum};
 use wayland_protocols::wp::fractional_scale::v1::client::{wp_fractional_scale_manager_v1, wp_fractional_scale_v1};
 use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
+use wayland_protocols::xdg::decoration::zv1::client::{zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1};
 use wayland_protocols::xdg::shell::client::{xdg_popup, xdg_positioner, xdg_surface, xdg_toplevel, xdg_wm_base};
 
 use crate::xdg::{toplevel_states, Configure};
@@ -45,6 +46,7 @@ handle!(wl_registry::WlRegistry, (), |app, registry, event, _, qh| {
                 "wl_seat" => g.seat = Some(registry.bind(name, version.min(9), qh, ())),
                 "wp_fractional_scale_manager_v1" => g.fractional_scale = Some(registry.bind(name, 1, qh, ())),
                 "wp_viewporter" => g.viewporter = Some(registry.bind(name, 1, qh, ())),
+                "zxdg_decoration_manager_v1" => g.decoration_manager = Some(registry.bind(name, 1, qh, ())),
                 "wl_output" if version >= base.min_output_version => {
                     let wl_output = registry.bind(name, version.min(4), qh, ());
                     g.outputs.push(Output { wl_output, global: name, name: None, scale: 1, removed: false });
@@ -183,6 +185,12 @@ handle!(xdg_popup::XdgPopup, usize, |app, _, event, shell, _| {
     }
 });
 
+handle!(zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, usize, |app, _, event, shell, _| {
+    if let zxdg_toplevel_decoration_v1::Event::Configure { mode: WEnum::Value(mode) } = event {
+        app.base().decoration_modes.insert(*shell, mode);
+    }
+});
+
 /// Objects whose events nobody looks at (or that have none).
 macro_rules! ignore_events {
     ($($iface:ty),* $(,)?) => {$(
@@ -202,4 +210,5 @@ ignore_events!(
     wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1,
     wp_viewporter::WpViewporter,
     wp_viewport::WpViewport,
+    zxdg_decoration_manager_v1::ZxdgDecorationManagerV1,
 );

@@ -39,6 +39,7 @@ use wayland_client::protocol::{
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle};
 use wayland_protocols::wp::fractional_scale::v1::client::{wp_fractional_scale_manager_v1, wp_fractional_scale_v1};
 use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
+use wayland_protocols::xdg::decoration::zv1::client::{zxdg_decoration_manager_v1, zxdg_toplevel_decoration_v1};
 use wayland_protocols::xdg::shell::client::{xdg_popup, xdg_positioner, xdg_surface, xdg_toplevel, xdg_wm_base};
 
 pub use io::{connect, dispatch_timeout, read_and_dispatch, roundtrip, CommandFile, EventLog};
@@ -55,6 +56,7 @@ pub struct Globals {
     pub seat: Option<wl_seat::WlSeat>,
     pub fractional_scale: Option<wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1>,
     pub viewporter: Option<wp_viewporter::WpViewporter>,
+    pub decoration_manager: Option<zxdg_decoration_manager_v1::ZxdgDecorationManagerV1>,
     pub outputs: Vec<Output>,
 }
 
@@ -108,6 +110,9 @@ pub struct Base {
     pub auto_ack: bool,
     /// Bind wl_output globals only from this version on (default 1).
     pub min_output_version: u32,
+    /// The last zxdg_toplevel_decoration_v1.configure mode, by shell (see
+    /// [`Base::create_decoration`]).
+    pub decoration_modes: HashMap<usize, zxdg_toplevel_decoration_v1::Mode>,
     next_sync: u64,
     syncs_done: HashSet<u64>,
 }
@@ -127,6 +132,7 @@ impl Default for Base {
             want_fractional_scale: false,
             auto_ack: true,
             min_output_version: 1,
+            decoration_modes: HashMap::new(),
             next_sync: 0,
             syncs_done: HashSet::new(),
         }
@@ -162,6 +168,8 @@ pub trait Client:
     + Dispatch<wp_fractional_scale_v1::WpFractionalScaleV1, u32>
     + Dispatch<wp_viewporter::WpViewporter, ()>
     + Dispatch<wp_viewport::WpViewport, ()>
+    + Dispatch<zxdg_decoration_manager_v1::ZxdgDecorationManagerV1, ()>
+    + Dispatch<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1, usize>
 {
     fn base(&mut self) -> &mut Base;
 
@@ -247,6 +255,17 @@ impl Base {
         Ok(bound(&self.globals.subcompositor, "wl_subcompositor")?.get_subsurface(surface, parent, qh, ()))
     }
 
+    /// An xdg-decoration object for a toplevel; its configures land in
+    /// [`Base::decoration_modes`] under the toplevel's shell index.
+    pub fn create_decoration<C: Client>(
+        &self,
+        toplevel: &Toplevel,
+        qh: &QueueHandle<C>,
+    ) -> anyhow::Result<zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1> {
+        let manager = bound(&self.globals.decoration_manager, "zxdg_decoration_manager_v1")?;
+        Ok(manager.get_toplevel_decoration(&toplevel.xdg_toplevel, qh, toplevel.shell))
+    }
+
     /// What the compositor told a surface so far.
     pub fn surface(&self, surface: &wl_surface::WlSurface) -> SurfaceRecord {
         self.surfaces.get(&sid(surface)).cloned().unwrap_or_default()
@@ -304,7 +323,9 @@ macro_rules! delegate_client {
             [$crate::wayland_protocols::wp::fractional_scale::v1::client::wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1: ()],
             [$crate::wayland_protocols::wp::fractional_scale::v1::client::wp_fractional_scale_v1::WpFractionalScaleV1: u32],
             [$crate::wayland_protocols::wp::viewporter::client::wp_viewporter::WpViewporter: ()],
-            [$crate::wayland_protocols::wp::viewporter::client::wp_viewport::WpViewport: ()]
+            [$crate::wayland_protocols::wp::viewporter::client::wp_viewport::WpViewport: ()],
+            [$crate::wayland_protocols::xdg::decoration::zv1::client::zxdg_decoration_manager_v1::ZxdgDecorationManagerV1: ()],
+            [$crate::wayland_protocols::xdg::decoration::zv1::client::zxdg_toplevel_decoration_v1::ZxdgToplevelDecorationV1: usize]
         );
     };
     (@each $app:ty; $([$iface:ty: $udata:ty]),*) => {

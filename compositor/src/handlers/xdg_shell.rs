@@ -146,6 +146,8 @@ impl XdgShellHandler for State {
     fn title_changed(&mut self, surface: ToplevelSurface) {
         if let Some(id) = self.window_id_for_surface(surface.wl_surface()) {
             self.sync_window_info(id);
+            // A title bar of wayrail's shows the new title.
+            self.output_damaged = true;
         }
     }
 

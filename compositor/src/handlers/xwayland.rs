@@ -80,6 +80,8 @@ impl State {
             location,
             preferred_output: None,
             restore_show: None,
+            last_title_press: None,
+            bar_revealed: false,
         });
         self.associate_x11_surfaces();
         let index = self.toplevels.len() - 1;
@@ -125,10 +127,12 @@ impl XwmHandler for State {
             tracing::warn!("mapping an X11 window: {err}");
             return;
         }
+        self.check_x11_client_frame(&window);
         // Placed as Wayland windows are: on its transient parent, else cascaded.
         let geo = self.x11_geometry(&window);
         let parent = window.is_transient_for().and_then(|w| self.x11_window_id(w));
         let loc = self.initial_location(geo.size, parent);
+        let loc = if self.x11_wants_frame(&window) { self.leave_room_for_bar(loc) } else { loc };
         self.configure_x11(&window, Rectangle::new(loc, geo.size));
         tracing::debug!(window = window.window_id(), title = %window.title(), "X11 window mapped");
         self.add_x11_window(window);
@@ -215,6 +219,8 @@ impl XwmHandler for State {
     fn property_notify(&mut self, _xwm: XwmId, window: X11Surface, _property: WmWindowProperty) {
         if let Some(id) = self.x11_index(&window).and_then(|i| self.toplevels[i].id) {
             self.sync_window_info(id);
+            // The title (or the Motif hints saying whether it has a frame) may have changed.
+            self.output_damaged = true;
         }
     }
 

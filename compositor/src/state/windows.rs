@@ -10,7 +10,10 @@ use smithay::wayland::compositor::{send_surface_state, with_states, with_surface
 use smithay::wayland::fractional_scale::with_fractional_scale;
 use smithay::wayland::shell::xdg::{SurfaceCachedState, ToplevelSurface, XdgToplevelSurfaceData};
 
+use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1;
+
 use super::{x11_wl_surface, Core, State};
+use crate::config::DecorationMode;
 use crate::window::{Rect, ShowState, WindowId, WindowInfo, WindowKind};
 
 /// A toplevel we manage, mapped or not.
@@ -27,6 +30,11 @@ pub struct ToplevelEntry {
     pub preferred_output: Option<String>,
     /// The state to return to when un-minimized.
     pub restore_show: Option<ShowState>,
+    /// When its title bar (server-side decorations) was last pressed, to see double-clicks.
+    pub last_title_press: Option<std::time::Instant>,
+    /// While maximized: its title bar shows over the top of its content (see
+    /// `decorations::revealed`).
+    pub bar_revealed: bool,
 }
 
 impl Core {
@@ -146,6 +154,56 @@ impl Core {
         }
     }
 
+    /// Whether wayrail draws a title bar above a window: server-side decorations are
+    /// configured and the window is an xdg toplevel in server-side mode, or an X11 window with
+    /// no frame of its own; never while it is fullscreen.
+    pub fn is_decorated(&self, window: &Window) -> bool {
+        let fullscreen =
+            self.toplevels.iter().find(|t| &t.window == window).is_some_and(|t| t.show == ShowState::Fullscreen);
+        !fullscreen && self.wants_bar(window)
+    }
+
+    /// Where a window's title bar is: the rectangle it is laid out above (`decorations::
+    /// bar_rect`, `hit_test`) and whether it overlays the content (a maximized window's,
+    /// while revealed). None when it shows no bar.
+    pub fn bar_anchor(&self, window: &Window) -> Option<(Rect, bool)> {
+        let entry = self.toplevels.iter().find(|t| &t.window == window)?;
+        let loc = self.space.element_location(window)?;
+        if !self.is_decorated(window) {
+            return None;
+        }
+        let size = window.geometry().size;
+        let content = Rect::new(loc.x, loc.y, size.w, size.h);
+        match entry.show {
+            ShowState::Maximized if entry.bar_revealed => Some((crate::decorations::overlay_anchor(content), true)),
+            ShowState::Maximized => None,
+            _ => Some((content, false)),
+        }
+    }
+
+    /// Whether a window gets a title bar whenever it is not fullscreen.
+    pub fn wants_bar(&self, window: &Window) -> bool {
+        if self.config.decorations == DecorationMode::ClientSide {
+            return false;
+        }
+        match window.x11_surface() {
+            Some(x) => self.x11_wants_frame(x),
+            None => window.toplevel().is_some_and(|t| {
+                t.current_state().decoration_mode == Some(zxdg_toplevel_decoration_v1::Mode::ServerSide)
+            }),
+        }
+    }
+
+    /// An X11 window without a frame of its own: not override-redirect, no Motif hint saying
+    /// "no decorations" (what client-side decorated X11 apps, GTK's among them, set) and no
+    /// `_GTK_FRAME_EXTENTS` (read as it maps, see `decorations::has_client_frame`).
+    pub fn x11_wants_frame(&self, x: &smithay::xwayland::X11Surface) -> bool {
+        self.config.decorations == DecorationMode::ServerSide
+            && !x.is_override_redirect()
+            && !x.is_decorated()
+            && !crate::decorations::has_client_frame(x)
+    }
+
     pub(super) fn client_pid(&self, surface: &WlSurface) -> Option<i32> {
         let client = surface.client()?;
         client.get_credentials(&self.display_handle).ok().map(|c| c.pid)
@@ -248,6 +306,23 @@ pub fn surface_under(state: &State, pos: Point<f64, Logical>) -> Option<(WlSurfa
 }
 
 impl State {
+    /// `loc` (a decorated window's content) moved down where needed so that its title bar
+    /// starts on the output under it, not above it (where wayrail shows bars).
+    pub fn leave_room_for_bar(&self, loc: Point<i32, Logical>) -> Point<i32, Logical> {
+        if !self.shows_decorations() {
+            return loc;
+        }
+        let bar = crate::decorations::BAR_HEIGHT;
+        let out = self
+            .output_at(loc.x as f64, loc.y as f64)
+            .or_else(|| self.output_at(loc.x as f64, (loc.y - bar) as f64))
+            .or(self.outputs.first());
+        match out.map(|o| o.logical_rect()) {
+            Some(area) if loc.y - bar < area.y => (loc.x, area.y + bar).into(),
+            _ => loc,
+        }
+    }
+
     pub fn new_toplevel(&mut self, toplevel: ToplevelSurface) {
         let window = Window::new_wayland_window(toplevel.clone());
         // Tell the client the scale it will be shown at before it draws its first frame.
@@ -263,6 +338,8 @@ impl State {
             location: None,
             preferred_output: output,
             restore_show: None,
+            last_title_press: None,
+            bar_revealed: false,
         });
     }
 
@@ -306,6 +383,13 @@ impl State {
             }
             _ => self.initial_location(geometry.size, parent),
         };
+        let location = match (self.is_decorated(&window), self.toplevels[index].show) {
+            (true, ShowState::Normal) => self.leave_room_for_bar(location),
+            _ => location,
+        };
+        if let Some(x) = window.x11_surface().filter(|x| x.geometry().loc != location) {
+            let _ = x.configure(Rectangle::new(location, x.geometry().size));
+        }
         let override_redirect = window.x11_surface().is_some_and(|x| x.is_override_redirect());
         // X11 windows: _NET_WM_PID only (Xwayland's connection would give Xwayland or us).
         let pid = if window.is_x11() { meta.pid } else { self.client_pid(&root) };

@@ -6,6 +6,7 @@ mod fixture;
 
 mod configure;
 mod damage;
+mod decorations;
 mod host_layouts;
 mod input;
 mod layout_props;
