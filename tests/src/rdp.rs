@@ -343,6 +343,28 @@ pub struct FreeRdp {
     pub window: Option<u64>,
 }
 
+impl Drop for FreeRdp {
+    fn drop(&mut self) {
+        // xfreerdp mounts its file clipboard (FUSE) at a path named by its pid; killed, it
+        // leaves the mount behind for good. Ended here, its mount is detached and removed.
+        let pid = self.client.pid();
+        if !self.client.has_exited() {
+            self.client.signal(libc::SIGTERM);
+            if self.client.wait_exit(Duration::from_secs(3)).is_none() {
+                self.client.signal(libc::SIGKILL);
+                self.client.wait_exit(Duration::from_secs(3));
+            }
+        }
+        let mount = std::path::PathBuf::from(format!("/tmp/com.freerdp.client.cliprdr.{pid}"));
+        if let Ok(path) = std::ffi::CString::new(mount.as_os_str().as_encoded_bytes()) {
+            // SAFETY: umount2 with a NUL-terminated path we own; a path that is not a mount
+            // point only makes it fail.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        }
+        let _ = std::fs::remove_dir(&mount);
+    }
+}
+
 impl FreeRdp {
     /// Starts the client with the usual options (`/cert:ignore /sec:tls /u /p /size`, a US
     /// keyboard on 3.x) and `extra` ones; does not wait. A `size` of (0, 0) leaves `/size` out
