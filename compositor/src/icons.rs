@@ -141,7 +141,8 @@ impl IconLoader {
         if let Some(hit) = self.desktop_icon.get(app_id) {
             return hit.clone();
         }
-        let found = wayrail_applist::entries::icon_for_app_id(&wayrail_rail::exec::application_dirs(), app_id);
+        let found =
+            wayrail_applist::entries::icon_for_app_id(&wayrail_applist::entries::application_dirs(None), app_id);
         self.desktop_icon.insert(app_id.to_string(), found.clone());
         found
     }

@@ -254,26 +254,6 @@ fn base_name(program: &str) -> &str {
     program.rsplit('/').next().unwrap_or(program)
 }
 
-/// The XDG `applications` directories, the first one winning for a desktop file id:
-/// `$XDG_DATA_HOME` (default `~/.local/share`), then each of `$XDG_DATA_DIRS` (default
-/// `/usr/local/share:/usr/share`).
-pub fn application_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(home) = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-    {
-        dirs.push(home.join("applications"));
-    }
-    let data = std::env::var("XDG_DATA_DIRS")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
-    dirs.extend(data.split(':').filter(|d| Path::new(d).is_absolute()).map(|d| Path::new(d).join("applications")));
-    dirs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

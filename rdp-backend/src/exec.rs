@@ -14,15 +14,19 @@ use wayrail_rail::exec::{ExecPolicy, RateLimit, Refusal};
 
 use crate::SessionId;
 
-/// One session's Execs: the policy, and the session's own rate limit.
+/// One session's Execs: the policy, the session's own rate limit, and the folders whose
+/// desktop entries the policy allows (the app list's: what the host lists, it may start).
 pub(crate) struct ExecGate {
     policy: ExecPolicy,
+    data_dirs: Option<Vec<PathBuf>>,
     rate: RateLimit,
 }
 
 impl ExecGate {
-    pub fn new(policy: ExecPolicy) -> ExecGate {
-        ExecGate { policy, rate: RateLimit::default() }
+    /// `data_dirs`: `[applist] data_dirs`, in place of `$XDG_DATA_DIRS` (see
+    /// [`wayrail_applist::entries::application_dirs`]).
+    pub fn new(policy: ExecPolicy, data_dirs: Option<Vec<PathBuf>>) -> ExecGate {
+        ExecGate { policy, data_dirs, rate: RateLimit::default() }
     }
 
     /// Runs the program if the session may: a RemoteApp one, within its rate limit, and
@@ -48,7 +52,7 @@ impl ExecGate {
             Instant::now(),
             &self.policy,
             &program,
-            desktop_entry_programs,
+            || programs_in(wayrail_applist::entries::application_dirs(self.data_dirs.as_deref())),
             locate,
         );
         if let Err(refusal) = allowed {
@@ -123,10 +127,6 @@ pub fn programs_in(dirs: Vec<PathBuf>) -> Vec<String> {
         out.extend(wayrail_rail::exec::entry_programs(&exec, entry.try_exec()));
     }
     out
-}
-
-fn desktop_entry_programs() -> Vec<String> {
-    programs_in(wayrail_rail::exec::application_dirs())
 }
 
 /// The file `program` starts: a bare name is looked up on PATH (as the spawn does), an

@@ -194,7 +194,7 @@ async fn session(
         graphics: Graphics::new(),
         vail: vail::Vail::default(),
         rail: remote_app.then(RemoteApp::new),
-        exec: crate::exec::ExecGate::new(setup.exec.clone()),
+        exec: crate::exec::ExecGate::new(setup.exec.clone(), setup.applist.as_ref().and_then(|a| a.data_dirs.clone())),
         clipboard: ClipboardState::new(setup.id),
         pointer: setup.pointer.clone(),
         large_pointer,
