@@ -5,7 +5,7 @@
 //! icons, associations and latencies. No open-source client speaks this channel.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+
 use std::time::Instant;
 
 use ironrdp_core::impl_as_any;
@@ -81,14 +81,7 @@ impl AppListHostState {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct SharedAppListHost(Arc<Mutex<AppListHostState>>);
-
-impl SharedAppListHost {
-    pub fn lock(&self) -> MutexGuard<'_, AppListHostState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub type SharedAppListHost = crate::Shared<AppListHostState>;
 
 /// The host's `RemoteApplicationList` channel.
 pub struct AppListHost {

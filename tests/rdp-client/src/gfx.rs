@@ -3,8 +3,6 @@
 //! RemoteFX progressive, ...) into its own surfaces and maps them to the output, and
 //! `ActiveStage` composites the output into the session's `DecodedImage`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use ironrdp_egfx::client::{BitmapUpdate, GraphicsPipelineHandler, Surface};
 use ironrdp_egfx::pdu::{CapabilitySet, Codec1Type, MapSurfaceToScaledWindowPdu, MapSurfaceToWindowPdu};
 
@@ -58,15 +56,7 @@ pub struct FrameRecord {
 }
 
 /// The shared log; the handler writes, the test reads.
-#[derive(Debug, Clone, Default)]
-pub struct SharedGfxLog(Arc<Mutex<GfxLog>>);
-
-impl SharedGfxLog {
-    pub fn lock(&self) -> MutexGuard<'_, GfxLog> {
-        // A panic while holding the lock can only come from a test assertion; the log stays usable.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub type SharedGfxLog = crate::Shared<GfxLog>;
 
 /// Records the pipeline's callbacks into a [`SharedGfxLog`].
 pub struct RecordingHandler {

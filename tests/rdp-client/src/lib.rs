@@ -46,6 +46,23 @@ pub use sound::{sound_client, SharedSoundLog, SoundLog};
 pub use tap::TapLog;
 pub use vail::{GfxRedirHost, HostImage, Misbehave, SharedVailHost, VailHostState};
 
+/// State a channel's handler writes and the test reads (or sets), shared between them.
+#[derive(Debug, Default)]
+pub struct Shared<T>(std::sync::Arc<std::sync::Mutex<T>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T> Shared<T> {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        // A panic while holding the lock can only come from a test assertion; the state stays usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The IronRDP crates the client is built on, so tests name the same versions.
 pub use {
     ironrdp_core, ironrdp_displaycontrol, ironrdp_dvc, ironrdp_egfx, ironrdp_pdu, ironrdp_rail, ironrdp_rdpeai,

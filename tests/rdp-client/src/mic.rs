@@ -2,8 +2,6 @@
 //! handler whose "device" is the test: it injects PCM, which goes out as Data PDUs the next
 //! time the test sends the queued messages ([`SharedMic::take_outgoing`]).
 
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use ironrdp_rdpeai::client::{AudioPacketSink, RdpeaiCaptureHandler, RdpeaiClient};
 use ironrdp_rdpsnd::pdu::AudioFormat;
 use ironrdp_svc::SvcMessage;
@@ -32,14 +30,9 @@ impl std::fmt::Debug for MicState {
 }
 
 /// The microphone's state, shared between the test and the client.
-#[derive(Debug, Clone, Default)]
-pub struct SharedMic(Arc<Mutex<MicState>>);
+pub type SharedMic = crate::Shared<MicState>;
 
 impl SharedMic {
-    pub fn lock(&self) -> MutexGuard<'_, MicState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// "Captures" `pcm`: whole packets of the open capture's size go out (queued for
     /// [`Self::take_outgoing`]); false while the microphone is closed.
     pub fn inject(&self, pcm: &[u8]) -> bool {

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use ironrdp_core::impl_as_any;
 use ironrdp_dvc::{DvcClientProcessor, DvcMessage, DvcProcessor};
@@ -270,15 +269,7 @@ impl VailHostState {
 }
 
 /// The shared state; the channel writes, the test reads (and sets [`Misbehave`]).
-#[derive(Debug, Clone, Default)]
-pub struct SharedVailHost(Arc<Mutex<VailHostState>>);
-
-impl SharedVailHost {
-    pub fn lock(&self) -> MutexGuard<'_, VailHostState> {
-        // A panic while holding the lock can only come from a test assertion; the state stays usable.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub type SharedVailHost = crate::Shared<VailHostState>;
 
 /// The host's `Microsoft::Windows::RDS::RemoteAppGraphicsRedirection` channel.
 pub struct GfxRedirHost {
