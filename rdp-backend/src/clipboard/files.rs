@@ -120,7 +120,8 @@ impl ClipboardState {
             Ok(FileData::Size(size)) => FileContentsResponse::new_size_response(stream, size),
             Ok(FileData::Bytes(data)) => FileContentsResponse::new_data_response(stream, data),
             Err(err) => {
-                tracing::warn!(session = self.session, stream, "a host file request failed: {err}");
+                // The compositor logged it, with the file's path.
+                tracing::debug!(session = self.session, stream, "a host file request failed: {err}");
                 FileContentsResponse::new_error(stream)
             }
         };

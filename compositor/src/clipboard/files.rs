@@ -1,0 +1,284 @@
+//! Files on the clipboard, the compositor's side: the threads that touch the files.
+//!
+//! Linux → host: when the host asks for the file list of a Linux copy, the URIs are read
+//! and walked on the transfer's worker thread; the list the host got is kept (a snapshot:
+//! a later Linux copy does not renumber it) and one server thread reads the files for the
+//! host's FileContents requests, in order, so the compositor and the session never block on
+//! a disk.
+//!
+//! Host → Linux: a Linux paste of `text/uri-list` or `x-special/gnome-copied-files` fetches
+//! the host's files into `$XDG_RUNTIME_DIR/wayrail-files/<session>/<n>/` on a worker thread,
+//! one SIZE or RANGE request at a time through the session, and the pasting app gets URIs
+//! of the copied items there. A second paste of the same host copy reuses the fetched files.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wayrail_clipboard::files::{self, LinuxFileList};
+use wayrail_clipboard::{ClipboardCommand, ClipboardSender, FileData, FileRequest, SessionId};
+
+use super::{write_with_timeout, LINUX_IDLE_TIMEOUT};
+
+/// How long a fetch waits for one answer of the host. The session fails a request the host
+/// leaves unanswered sooner; this is for an answer that is lost on the way (no session).
+const FETCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Answer = (u32, Result<FileData, String>);
+
+/// A host's FileContents request for a Linux file.
+struct ServeJob {
+    session: SessionId,
+    stream: u32,
+    index: u32,
+    request: FileRequest,
+    list: Option<Arc<LinuxFileList>>,
+}
+
+#[derive(Default)]
+pub struct ClipboardFiles {
+    /// The Linux file list the host was last given.
+    served: Arc<Mutex<Option<Arc<LinuxFileList>>>>,
+    /// The thread that reads Linux files for the host, started on first use.
+    server: Option<mpsc::Sender<ServeJob>>,
+    /// Fetches of host files waiting for the host: stream id → the fetching thread.
+    fetches: Arc<Mutex<HashMap<u32, mpsc::Sender<Answer>>>>,
+    next_stream: Arc<AtomicU32>,
+    next_paste: u64,
+    /// The host copy whose files were fetched (its offer number) and the copied items.
+    fetched: Arc<Mutex<Option<(u64, Vec<PathBuf>)>>>,
+}
+
+impl ClipboardFiles {
+    /// A handle for the transfer thread that builds the list the host asked for.
+    pub fn served(&self) -> Arc<Mutex<Option<Arc<LinuxFileList>>>> {
+        self.served.clone()
+    }
+
+    /// The host reads part of a Linux file: queued for the server thread.
+    pub fn serve(
+        &mut self,
+        sender: &ClipboardSender,
+        session: SessionId,
+        stream: u32,
+        index: u32,
+        request: FileRequest,
+    ) {
+        let list = self.served.lock().ok().and_then(|l| l.clone());
+        let job = ServeJob { session, stream, index, request, list };
+        let job = match &self.server {
+            Some(server) => match server.send(job) {
+                Ok(()) => return,
+                // The thread is gone (it panicked): a new one takes over.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::channel::<ServeJob>();
+        let thread_sender = sender.clone();
+        let spawned = std::thread::Builder::new().name("wayrail-clip-files".into()).spawn(move || {
+            for job in rx {
+                let result = match &job.list {
+                    Some(list) => list.serve(job.index, job.request),
+                    None => Err("Linux gave the host no file list".to_owned()),
+                };
+                if let Err(err) = &result {
+                    tracing::warn!(session = job.session, stream = job.stream, index = job.index, request = ?job.request, "a host file request failed: {err}");
+                }
+                thread_sender.send(ClipboardCommand::FileContents { session: job.session, stream: job.stream, result });
+            }
+        });
+        match spawned {
+            Ok(_) => {
+                let _ = tx.send(job);
+                self.server = Some(tx);
+            }
+            Err(err) => {
+                tracing::warn!("no thread to read files for the host: {err}");
+                let result = Err("no thread to read the file".to_owned());
+                sender.send(ClipboardCommand::FileContents { session: job.session, stream: job.stream, result });
+            }
+        }
+    }
+
+    /// The host answered a fetch: to the thread that waits for it.
+    pub fn host_answer(&mut self, stream: u32, result: Result<FileData, String>) {
+        let waiting = self.fetches.lock().ok().and_then(|mut f| f.remove(&stream));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send((stream, result));
+            }
+            None => tracing::debug!(stream, "host file data nobody waits for dropped"),
+        }
+    }
+
+    /// URIs of the files already fetched for host copy `offer`, if they were.
+    pub fn fetched_for(&self, offer: u64) -> Option<Vec<PathBuf>> {
+        let fetched = self.fetched.lock().ok()?;
+        fetched.as_ref().filter(|(o, _)| *o == offer).map(|(_, items)| items.clone())
+    }
+
+    /// A Linux paste of the host's file list `data` (from host copy `offer` of `session`):
+    /// fetches the files on a worker thread, then hands `fds` the URIs as `mime`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch(
+        &mut self,
+        sender: ClipboardSender,
+        session: SessionId,
+        offer: u64,
+        id: u64,
+        data: Vec<u8>,
+        mime: String,
+        fds: Vec<OwnedFd>,
+    ) {
+        self.next_paste += 1;
+        let dest = destination(session, self.next_paste);
+        let fetches = self.fetches.clone();
+        let next_stream = self.next_stream.clone();
+        let fetched = self.fetched.clone();
+        let spawned = std::thread::Builder::new().name("wayrail-clip-fetch".into()).spawn(move || {
+            let items = fetch_into(&sender, &fetches, &next_stream, &data, &dest, id);
+            sender.send(ClipboardCommand::FilesDone);
+            let Some(items) = items else { return };
+            if let Ok(mut f) = fetched.lock() {
+                *f = Some((offer, items.clone()));
+            }
+            write_uris(id, &items, &mime, fds);
+        });
+        if let Err(err) = spawned {
+            tracing::warn!("no thread to fetch the host's files: {err}");
+        }
+    }
+}
+
+/// The URIs of the fetched items to every pasting app, from a thread of their own.
+pub fn write_uris(id: u64, items: &[PathBuf], mime: &str, fds: Vec<OwnedFd>) {
+    let bytes = files::uri_list(items, mime);
+    for fd in fds {
+        match write_with_timeout(fd, &bytes, LINUX_IDLE_TIMEOUT) {
+            Ok(()) => tracing::debug!(id, %mime, items = items.len(), "host files pasted"),
+            Err(err) => tracing::warn!(id, %mime, "writing the host's file URIs to an app: {err}"),
+        }
+    }
+}
+
+/// Spawns a thread that hands `fds` URIs of files fetched before.
+pub fn paste_fetched(id: u64, items: Vec<PathBuf>, mime: String, fds: Vec<OwnedFd>) {
+    let spawned =
+        std::thread::Builder::new().name("wayrail-clip-write".into()).spawn(move || write_uris(id, &items, &mime, fds));
+    if let Err(err) = spawned {
+        tracing::warn!("no thread for a clipboard transfer: {err}");
+    }
+}
+
+/// The folder a paste's files go to: `$XDG_RUNTIME_DIR/wayrail-files/<session>/<n>/`.
+fn destination(session: SessionId, paste: u64) -> PathBuf {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    runtime.join("wayrail-files").join(session.to_string()).join(paste.to_string())
+}
+
+fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// The fetch itself; None when nothing could be fetched (the paste gets no data).
+fn fetch_into(
+    sender: &ClipboardSender,
+    fetches: &Mutex<HashMap<u32, mpsc::Sender<Answer>>>,
+    next_stream: &AtomicU32,
+    data: &[u8],
+    dest: &Path,
+    id: u64,
+) -> Option<Vec<PathBuf>> {
+    let (entries, refused) = match files::decode_host_list(data) {
+        Ok(decoded) => decoded,
+        Err(err) => {
+            tracing::warn!(id, "the host's file list: {err:#}");
+            return None;
+        }
+    };
+    for why in &refused {
+        tracing::warn!(id, "a host file refused: {why}");
+    }
+    if let Err(err) = make_private_dir(dest) {
+        tracing::warn!(id, "making {}: {err}", dest.display());
+        return None;
+    }
+    let total: u64 = entries.iter().filter_map(|e| e.size).sum();
+    tracing::info!(id, entries = entries.len(), bytes = total, dest = %dest.display(), "fetching the host's files");
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel::<Answer>();
+    let request = |index: u32, what: FileRequest| -> Result<FileData, String> {
+        let stream = next_stream.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut f) = fetches.lock() {
+            f.insert(stream, tx.clone());
+        }
+        sender.send(ClipboardCommand::FetchFile { stream, index, request: what });
+        loop {
+            match rx.recv_timeout(FETCH_ANSWER_TIMEOUT) {
+                Ok((s, result)) if s == stream => return result,
+                // A late answer to a request given up on.
+                Ok(_) => continue,
+                Err(_) => {
+                    if let Ok(mut f) = fetches.lock() {
+                        f.remove(&stream);
+                    }
+                    return Err(format!("no answer from the host within {FETCH_ANSWER_TIMEOUT:?}"));
+                }
+            }
+        }
+    };
+    let mut logged_tenth = 0;
+    let progress = |done: u64, total: u64, name: &Path| {
+        let tenth = if total == 0 { 10 } else { done.saturating_mul(10) / total };
+        if tenth > logged_tenth {
+            logged_tenth = tenth;
+            tracing::info!(id, done, total, file = %name.display(), "fetching the host's files: {}%", tenth * 10);
+        }
+    };
+    let report = files::fetch_host_files(&entries, dest, request, progress);
+    for why in &report.failed {
+        tracing::warn!(id, "a host file not fetched: {why}");
+    }
+    let elapsed = started.elapsed();
+    let rate = report.bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1_048_576.0;
+    tracing::info!(
+        id,
+        files = report.files,
+        bytes = report.bytes,
+        failed = report.failed.len(),
+        refused = refused.len(),
+        ?elapsed,
+        "host files fetched ({rate:.1} MB/s)"
+    );
+    Some(report.items)
+}
+
+/// The host asked for the file list of a Linux copy (`data`: its URIs): the files are
+/// walked into the list, which is kept for the host's FileContents requests.
+pub fn list_for_host(data: &[u8], served: &Mutex<Option<Arc<LinuxFileList>>>) -> Result<Vec<u8>, String> {
+    let mut paths = Vec::new();
+    for uri in files::parse_uri_list(data) {
+        match uri {
+            Ok(path) => paths.push(path),
+            Err(why) => tracing::warn!("a copied URI left out of the host's file list: {why}"),
+        }
+    }
+    let list = LinuxFileList::collect(&paths);
+    for why in &list.skipped {
+        tracing::warn!("left out of the host's file list: {why}");
+    }
+    if list.entries.is_empty() {
+        return Err("the copy holds no local file wayrail can pass on".into());
+    }
+    let encoded = list.encode().map_err(|e| format!("{e:#}"))?;
+    tracing::debug!(entries = list.entries.len(), "Linux files offered to the host");
+    if let Ok(mut s) = served.lock() {
+        *s = Some(Arc::new(list));
+    }
+    Ok(encoded)
+}
