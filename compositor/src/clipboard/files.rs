@@ -28,6 +28,8 @@ use super::{write_with_timeout, LINUX_IDLE_TIMEOUT};
 const FETCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Answer = (u32, Result<FileData, String>);
+/// A host copy (its offer number) whose files were fetched, and the copied items.
+type Fetched = Option<(u64, Vec<PathBuf>)>;
 
 /// A host's FileContents request for a Linux file.
 struct ServeJob {
@@ -49,7 +51,7 @@ pub struct ClipboardFiles {
     next_stream: Arc<AtomicU32>,
     next_paste: u64,
     /// The host copy whose files were fetched (its offer number) and the copied items.
-    fetched: Arc<Mutex<Option<(u64, Vec<PathBuf>)>>>,
+    fetched: Arc<Mutex<Fetched>>,
 }
 
 impl ClipboardFiles {
@@ -234,7 +236,7 @@ fn fetch_into(
     };
     let mut logged_tenth = 0;
     let progress = |done: u64, total: u64, name: &Path| {
-        let tenth = if total == 0 { 10 } else { done.saturating_mul(10) / total };
+        let tenth = done.saturating_mul(10).checked_div(total).unwrap_or(10);
         if tenth > logged_tenth {
             logged_tenth = tenth;
             tracing::info!(id, done, total, file = %name.display(), "fetching the host's files: {}%", tenth * 10);
