@@ -28,9 +28,13 @@ pub enum ClipboardEvent {
     /// The host pastes: read the Linux selection as `mime`, convert to `kind`, and answer
     /// with `ClipboardCommand::LinuxData` carrying the same id.
     LinuxRequest { session: SessionId, id: u64, kind: FormatKind, mime: String },
-    /// The host reads a file of the Linux file list it was last given (by its index there):
-    /// answer with `ClipboardCommand::FileContents` carrying the same stream id.
-    LinuxFileRequest { session: SessionId, stream: u32, index: u32, request: FileRequest },
+    /// The host reads a file of the Linux file list it was last given (by its index there),
+    /// or of the list it locked with `lock`: answer with `ClipboardCommand::FileContents`
+    /// carrying the same stream id.
+    LinuxFileRequest { session: SessionId, stream: u32, index: u32, request: FileRequest, lock: Option<u32> },
+    /// The host locks (or unlocks) the Linux clipboard data it was offered: the file list of
+    /// the Linux copy it saw stays readable under `id` until it unlocks.
+    HostLock { session: SessionId, id: u32, locked: bool },
     /// The answer to `ClipboardCommand::FetchFile`.
     HostFileData { stream: u32, result: Result<FileData, String> },
 }

@@ -101,6 +101,7 @@ pub fn linux_selection(state: &mut State, ty: SelectionTarget, mimes: Option<Vec
         }
     }
     let clip = &mut state.clipboard;
+    clip.files.selection_changed();
     clip.linux = Some((ty, mimes.clone()));
     if let Some(sender) = &clip.sender {
         tracing::debug!(?ty, ?mimes, "Linux selection offered to the host");
@@ -137,6 +138,7 @@ pub fn on_connected(state: &mut State) {
 
 /// A session ended: what its host owned is gone with it.
 pub fn on_disconnected(state: &mut State, session: SessionId) {
+    state.clipboard.files.session_ended(session);
     if state.clipboard.host_owner == Some(session) {
         tracing::debug!(session, "the host that owned the clipboard is gone");
         withdraw_host_offer(state);
@@ -167,12 +169,13 @@ pub fn handle_host_event(state: &mut State, event: ClipboardEvent) {
         }
         ClipboardEvent::HostData { id, kind, mime, result } => host_data(state, id, kind, mime, result),
         ClipboardEvent::LinuxRequest { session, id, kind, mime } => linux_request(state, session, id, kind, mime),
-        ClipboardEvent::LinuxFileRequest { session, stream, index, request } => {
+        ClipboardEvent::LinuxFileRequest { session, stream, index, request, lock } => {
             let clip = &mut state.clipboard;
             if let Some(sender) = clip.sender.clone() {
-                clip.files.serve(&sender, session, stream, index, request);
+                clip.files.serve(&sender, session, stream, (index, request, lock));
             }
         }
+        ClipboardEvent::HostLock { session, id, locked } => state.clipboard.files.host_lock(session, id, locked),
         ClipboardEvent::HostFileData { stream, result } => state.clipboard.files.host_answer(stream, result),
     }
 }
@@ -317,10 +320,11 @@ fn linux_request(state: &mut State, session: SessionId, id: u64, kind: FormatKin
     }
     tracing::debug!(id, %mime, ?kind, "the host pastes the Linux selection");
     let served = state.clipboard.files.served();
+    let selection = served.lock().map(|s| s.selection()).unwrap_or_default();
     let spawned = std::thread::Builder::new().name("wayrail-clip-read".into()).spawn(move || {
         let result = read_with_timeout(read, LINUX_IDLE_TIMEOUT, MAX_CLIPBOARD_BYTES).and_then(|data| {
             if kind == FormatKind::FileList {
-                files::list_for_host(&data, &served)
+                files::list_for_host(&data, &served, selection)
             } else {
                 formats::linux_to_host(kind, &data, &mime).map_err(|e| format!("{e:#}"))
             }

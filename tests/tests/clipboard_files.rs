@@ -233,13 +233,25 @@ async fn linux_files_reach_the_host_range_by_range() {
     let log = wr.log_text();
     assert!(log.contains("a host file request failed") && log.contains("b.bin"), "the failure is logged with the file");
 
-    // 50 MB in 4 MB ranges.
+    // The host locks this copy's data; a new Linux copy (a 50 MB file) and its list come;
+    // reads under the lock still see the locked list, reads without it the new one.
+    client.send_svc::<ClipboardClient>(FileClipboard::lock(77, true)).await.expect("a lock");
     let big = pattern(BIG, 3);
     write(&wr.path("big.bin"), &big);
     let lists = clip(&mut client).server_lists.len();
     let _copy = copy_uris(&wr, &[&wr.path("big.bin")]);
     let list = host_file_list(&wr, &mut client, lists).await;
     assert_eq!(list.files.len(), 1);
+    stream += 1;
+    let locked =
+        file_contents(&wr, &mut client, stream, FileClipboard::locked_range_request(stream, 0, 0, 50, 77)).await;
+    assert_eq!(locked, Ok(files[0].1[..50].to_vec()), "a read under the lock");
+    stream += 1;
+    let unlocked = file_contents(&wr, &mut client, stream, FileClipboard::range_request(stream, 0, 0, 50)).await;
+    assert_eq!(unlocked, Ok(big[..50].to_vec()), "a read of the new list");
+    client.send_svc::<ClipboardClient>(FileClipboard::lock(77, false)).await.expect("an unlock");
+
+    // 50 MB in 4 MB ranges.
     let started = Instant::now();
     let got = read_file(&wr, &mut client, &mut stream, 0, BIG as u64, 0, 4 * 1024 * 1024).await;
     let took = started.elapsed();

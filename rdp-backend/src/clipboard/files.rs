@@ -99,7 +99,8 @@ impl ClipboardState {
         let index = request.index as u32;
         tracing::trace!(session = self.session, stream, index, ?what, "the host reads a Linux file");
         self.files.host_requests.push_back(stream);
-        events.push(ClipboardEvent::LinuxFileRequest { session: self.session, stream, index, request: what });
+        let lock = request.data_id;
+        events.push(ClipboardEvent::LinuxFileRequest { session: self.session, stream, index, request: what, lock });
     }
 
     /// The compositor's answer to a host file request.
@@ -324,18 +325,26 @@ mod tests {
         assert_eq!(
             events,
             [
-                ClipboardEvent::LinuxFileRequest { session: 3, stream: 5, index: 0, request: FileRequest::Size },
+                ClipboardEvent::LinuxFileRequest {
+                    session: 3,
+                    stream: 5,
+                    index: 0,
+                    request: FileRequest::Size,
+                    lock: None
+                },
                 ClipboardEvent::LinuxFileRequest {
                     session: 3,
                     stream: 6,
                     index: 1,
                     request: FileRequest::Range { offset: 12_345, len: MAX_RANGE_BYTES },
+                    lock: None,
                 },
                 ClipboardEvent::LinuxFileRequest {
                     session: 3,
                     stream: 7,
                     index: 2,
                     request: FileRequest::Range { offset: 1, len: 10 },
+                    lock: None,
                 },
             ]
         );
@@ -362,6 +371,33 @@ mod tests {
         let bytes = sent(&mut replies.into_iter().collect());
         let got = pdus(&bytes);
         assert_eq!(got, [ClipboardPdu::FileContentsResponse(FileContentsResponse::new_error(8))]);
+        // A host lock goes to the compositor, and so does the lock a request names.
+        feed(&mut channel, ClipboardPdu::LockData(LockDataId(9)));
+        let mut locked = FileContentsRequest {
+            data_id: Some(9),
+            ..match file_request(10, 0, FileContentsFlags::SIZE, 0, 8) {
+                ClipboardPdu::FileContentsRequest(r) => r,
+                _ => unreachable!(),
+            }
+        };
+        locked.stream_id = 10;
+        feed(&mut channel, ClipboardPdu::FileContentsRequest(locked));
+        feed(&mut channel, ClipboardPdu::UnlockData(LockDataId(9)));
+        let events = state.on_channel(&mut channel, &mut out);
+        assert_eq!(
+            events,
+            [
+                ClipboardEvent::HostLock { session: 3, id: 9, locked: true },
+                ClipboardEvent::LinuxFileRequest {
+                    session: 3,
+                    stream: 10,
+                    index: 0,
+                    request: FileRequest::Size,
+                    lock: Some(9)
+                },
+                ClipboardEvent::HostLock { session: 3, id: 9, locked: false },
+            ]
+        );
     }
 
     #[test]

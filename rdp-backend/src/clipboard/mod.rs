@@ -52,6 +52,7 @@ enum ChannelEvent {
     DataResponse(Result<Vec<u8>, String>),
     FileRequest(ironrdp_cliprdr::pdu::FileContentsRequest),
     FileResponse(HostFileResponse),
+    Lock(u32, bool),
 }
 
 /// What wayrail can do with the clipboard: long format names, files as streams (with no
@@ -207,9 +208,8 @@ impl SvcProcessor for ClipboardChannel {
                 };
                 self.events.push_back(ChannelEvent::FileResponse(HostFileResponse { stream, result }));
             }
-            // wayrail's file lists are snapshots (see the compositor), stable without a lock.
-            ClipboardPdu::LockData(id) => tracing::debug!(id = id.0, "the host locks wayrail's clipboard data"),
-            ClipboardPdu::UnlockData(id) => tracing::debug!(id = id.0, "the host unlocks wayrail's clipboard data"),
+            ClipboardPdu::LockData(id) => self.events.push_back(ChannelEvent::Lock(id.0, true)),
+            ClipboardPdu::UnlockData(id) => self.events.push_back(ChannelEvent::Lock(id.0, false)),
             ClipboardPdu::MonitorReady | ClipboardPdu::TemporaryDirectory(_) => {
                 tracing::trace!("clipboard PDU ignored");
             }
@@ -334,6 +334,15 @@ impl ClipboardState {
                 },
                 ChannelEvent::FileRequest(request) => self.on_host_file_request(request, out, &mut events),
                 ChannelEvent::FileResponse(response) => self.on_host_file_response(response, out, &mut events),
+                ChannelEvent::Lock(id, locked) => {
+                    tracing::debug!(
+                        session = self.session,
+                        id,
+                        locked,
+                        "the host locks or unlocks wayrail's clipboard data"
+                    );
+                    events.push(ClipboardEvent::HostLock { session: self.session, id, locked });
+                }
             }
         }
         events

@@ -4,7 +4,7 @@
 
 use ironrdp_cliprdr::pdu::{
     ClipboardFileAttributes, ClipboardPdu, FileContentsFlags, FileContentsRequest, FileContentsResponse,
-    FileDescriptor, PackedFileList,
+    FileDescriptor, LockDataId, PackedFileList,
 };
 use ironrdp_svc::SvcMessage;
 
@@ -93,6 +93,27 @@ impl FileClipboard {
     /// A FileContents RANGE request: `len` bytes of file `index` from `offset`.
     pub fn range_request(stream: u32, index: u32, offset: u64, len: u32) -> Vec<SvcMessage> {
         Self::request(stream, index, FileContentsFlags::RANGE, offset, len)
+    }
+
+    /// A RANGE request on the data the client locked with `lock`.
+    pub fn locked_range_request(stream: u32, index: u32, offset: u64, len: u32, lock: u32) -> Vec<SvcMessage> {
+        let mut messages = Self::range_request(stream, index, offset, len);
+        let request = FileContentsRequest {
+            stream_id: stream,
+            index: index as i32,
+            flags: FileContentsFlags::RANGE,
+            position: offset,
+            requested_size: len,
+            data_id: Some(lock),
+        };
+        messages[0] = message(ClipboardPdu::FileContentsRequest(request));
+        messages
+    }
+
+    /// A Lock (or Unlock) of the server's clipboard data.
+    pub fn lock(id: u32, locked: bool) -> Vec<SvcMessage> {
+        let id = LockDataId(id);
+        vec![message(if locked { ClipboardPdu::LockData(id) } else { ClipboardPdu::UnlockData(id) })]
     }
 
     fn request(stream: u32, index: u32, flags: FileContentsFlags, position: u64, size: u32) -> Vec<SvcMessage> {
