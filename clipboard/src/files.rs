@@ -407,31 +407,48 @@ pub struct FetchReport {
     pub bytes: u64,
     /// Entries that failed (their partial files removed), and why.
     pub failed: Vec<String>,
+    /// The fetch was stopped before its end (`stop` said so); `items` is empty then.
+    pub stopped: bool,
 }
 
 /// Fetches the host's files into `dest` (which must exist): folders are made, each file is
 /// sized with a SIZE request and read with RANGE requests of [`FETCH_CHUNK_BYTES`] through
 /// `request(index, what)`. A failed file is removed and reported; the others go on.
-/// `progress(done_bytes, total_bytes, name)` is called after each chunk.
+/// `progress(done_bytes, total_bytes, name)` is called after each chunk; `stop()` before
+/// each request, and when it says so (the pasting app is gone) the fetch ends there.
 pub fn fetch_host_files(
     entries: &[HostEntry],
     dest: &Path,
     mut request: impl FnMut(u32, FileRequest) -> Result<FileData, String>,
     mut progress: impl FnMut(u64, u64, &Path),
+    mut stop: impl FnMut() -> bool,
 ) -> FetchReport {
     let mut report = FetchReport::default();
     let total: u64 = entries.iter().filter(|e| !e.dir).filter_map(|e| e.size).sum();
     let mut done = 0u64;
+    let stopped = std::cell::Cell::new(false);
+    let mut checked = |index: u32, what: FileRequest| {
+        if stop() {
+            stopped.set(true);
+            return Err("stopped".to_owned());
+        }
+        request(index, what)
+    };
     for entry in entries {
         let target = dest.join(&entry.relative);
         let result = if entry.dir {
             fs::create_dir_all(&target).map(|()| 0).map_err(|e| format!("making {}: {e}", target.display()))
         } else {
-            fetch_one(entry, &target, &mut request, |n| {
+            fetch_one(entry, &target, &mut checked, |n| {
                 done += n;
                 progress(done, total, &entry.relative);
             })
         };
+        if stopped.get() {
+            let _ = fs::remove_file(&target);
+            report.stopped = true;
+            return report;
+        }
         match result {
             Ok(bytes) => {
                 if !entry.dir {

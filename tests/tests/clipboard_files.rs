@@ -351,4 +351,37 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     assert!(again.starts_with(b"copy\n"), "{}", String::from_utf8_lossy(&again));
     assert_eq!(paths_of(&again), paths);
     assert_eq!(clip(&mut client).files.requests_seen.len(), requests, "fetched again");
+
+    // A paste cancelled mid-fetch (wl-paste killed): the fetch stops; the next paste works.
+    let cancelled = pattern(BIG, 6);
+    let answered = clip(&mut client).list_responses.len();
+    let messages = clip(&mut client).copy_files(vec![HostFile::file("cancel.bin", cancelled.clone())]);
+    client.send_svc::<ClipboardClient>(messages).await.expect("a format list");
+    until(&wr, &mut client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
+    let ranges = |c: &ClipboardClient| {
+        c.files.requests_seen.iter().filter(|r| r.flags.contains(FileContentsFlags::RANGE)).count()
+    };
+    let before = ranges(clip(&mut client));
+    // wl-paste in a process group of its own: it reads through a `cat` child, and killing
+    // the group closes every reader of the pipe.
+    let mut cmd = wr.command("wl-paste");
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.args(["-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("starting wl-paste");
+    until(&wr, &mut client, STEP, "the first range request", |c| ranges(c) > before).await;
+    let group = format!("-{}", child.id());
+    let _ = std::process::Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = child.wait();
+    let started = Instant::now();
+    while !wr.log_text().contains("the pasting app is gone") {
+        assert!(started.elapsed() < STEP, "the fetch did not stop\n{}", wr.log_tail(20));
+        client.pump(Duration::from_millis(20)).await.expect("pumping the test client");
+    }
+    client.pump(Duration::from_millis(300)).await.expect("pumping the test client");
+    let fetched = ranges(clip(&mut client)) - before;
+    assert!(fetched < 4, "{fetched} of 13 ranges fetched after the paste was cancelled");
+    let (list, _) = paste_in_linux(&wr, &mut client, "text/uri-list").await;
+    let paths = paths_of(&list);
+    assert_eq!(paths.len(), 1, "{}", String::from_utf8_lossy(&list));
+    assert!(std::fs::read(&paths[0]).unwrap() == cancelled, "the file after a cancelled paste changed");
 }

@@ -183,6 +183,7 @@ fn host_files_are_fetched_into_the_folder() {
             }
         },
         |_, _, _| {},
+        || false,
     );
     assert_eq!(report.items, [tmp.path().join("one.txt"), tmp.path().join("folder"), tmp.path().join("two.txt")]);
     assert_eq!(report.files, 4);
@@ -195,4 +196,35 @@ fn host_files_are_fetched_into_the_folder() {
     assert_eq!(requests[&3].len(), 1 + 3, "a SIZE request, then three RANGE requests");
     let mtime = fs::metadata(tmp.path().join("one.txt")).unwrap().modified().unwrap();
     assert_eq!(mtime, UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+}
+
+/// A fetch told to stop (the pasting app is gone) ends at once and leaves no partial file.
+#[test]
+fn a_stopped_fetch_ends_and_removes_its_partial_file() {
+    let big = vec![9u8; FETCH_CHUNK_BYTES as usize * 3];
+    let files = vec![FileDescriptor::new("big.bin").with_file_size(big.len() as u64), FileDescriptor::new("next.txt")];
+    let data = ironrdp_core::encode_vec(&PackedFileList { files }).unwrap();
+    let (entries, _) = decode_host_list(&data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let requests = std::cell::Cell::new(0);
+    let report = fetch_host_files(
+        &entries,
+        tmp.path(),
+        |_, what| {
+            requests.set(requests.get() + 1);
+            match what {
+                FileRequest::Size => Ok(FileData::Size(big.len() as u64)),
+                FileRequest::Range { offset, len } => {
+                    Ok(FileData::Bytes(big[offset as usize..][..len as usize].to_vec()))
+                }
+            }
+        },
+        |_, _, _| {},
+        || requests.get() >= 2,
+    );
+    assert!(report.stopped);
+    assert!(report.items.is_empty());
+    assert_eq!(requests.get(), 2, "a SIZE and one RANGE request, then the stop");
+    assert!(!tmp.path().join("big.bin").exists());
+    assert!(!tmp.path().join("next.txt").exists());
 }

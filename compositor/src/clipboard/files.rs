@@ -11,6 +11,8 @@
 //! the host's files into `$XDG_RUNTIME_DIR/wayrail-files/<session>/<n>/` on a worker thread,
 //! one SIZE or RANGE request at a time through the session, and the pasting app gets URIs
 //! of the copied items there. A second paste of the same host copy reuses the fetched files.
+//! A copy larger than the free space there is refused, and a fetch whose pasting apps are
+//! all gone stops.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -247,7 +249,7 @@ impl ClipboardFiles {
         let next_stream = self.next_stream.clone();
         let fetched = self.fetched.clone();
         let spawned = std::thread::Builder::new().name("wayrail-clip-fetch".into()).spawn(move || {
-            let items = fetch_into(&sender, &fetches, &next_stream, &data, &dest, id);
+            let items = fetch_into(&sender, &fetches, &next_stream, &data, &dest, id, &fds);
             sender.send(ClipboardCommand::FilesDone);
             let Some(items) = items else { return };
             if let Ok(mut f) = fetched.lock() {
@@ -287,6 +289,18 @@ fn destination(session: SessionId, paste: u64) -> PathBuf {
     runtime.join("wayrail-files").join(session.to_string()).join(paste.to_string())
 }
 
+/// Whether every app that pastes has closed its end of the pipe (a cancelled paste).
+fn readers_gone(fds: &[OwnedFd]) -> bool {
+    use std::os::fd::AsRawFd;
+    !fds.is_empty()
+        && fds.iter().all(|fd| {
+            let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+            n > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+        })
+}
+
 fn make_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
@@ -300,6 +314,7 @@ fn fetch_into(
     data: &[u8],
     dest: &Path,
     id: u64,
+    readers: &[OwnedFd],
 ) -> Option<Vec<PathBuf>> {
     let (entries, refused) = match files::decode_host_list(data) {
         Ok(decoded) => decoded,
@@ -316,6 +331,16 @@ fn fetch_into(
         return None;
     }
     let total: u64 = entries.iter().filter_map(|e| e.size).sum();
+    // The runtime directory is usually a small tmpfs: a copy that cannot fit is refused
+    // before a byte is fetched.
+    if let Ok(fs) = rustix::fs::statvfs(dest) {
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if total > free {
+            tracing::warn!(id, bytes = total, free, dest = %dest.display(), "the host's files do not fit: not fetched");
+            let _ = std::fs::remove_dir(dest);
+            return None;
+        }
+    }
     tracing::info!(id, entries = entries.len(), bytes = total, dest = %dest.display(), "fetching the host's files");
     let started = Instant::now();
     let (tx, rx) = mpsc::channel::<Answer>();
@@ -347,7 +372,11 @@ fn fetch_into(
             tracing::info!(id, done, total, file = %name.display(), "fetching the host's files: {}%", tenth * 10);
         }
     };
-    let report = files::fetch_host_files(&entries, dest, request, progress);
+    let report = files::fetch_host_files(&entries, dest, request, progress, || readers_gone(readers));
+    if report.stopped {
+        tracing::warn!(id, files = report.files, "the pasting app is gone: the fetch of the host's files stops");
+        return None;
+    }
     for why in &report.failed {
         tracing::warn!(id, "a host file not fetched: {why}");
     }
