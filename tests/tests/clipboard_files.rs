@@ -9,7 +9,12 @@
 //! Host → Linux: the client copies files, a folder and a `..\evil` entry; `wl-paste -t
 //! text/uri-list` gets URIs of the copied items in a folder under the runtime directory, the
 //! files there are byte-identical, the `..` entry is nowhere, the fetch ran under a lock, and
-//! a second paste as `x-special/gnome-copied-files` reuses the fetched files.
+//! a second paste as `x-special/gnome-copied-files` reuses the fetched files; a paste
+//! cancelled mid-fetch stops the fetch and the next paste works.
+//!
+//! With a real client, xfreerdp3 3.10 (`+clipboard`) in Xvfb: a host X copy of files as
+//! `text/uri-list` pastes on Linux byte-identical, and a Linux copy reads byte-identical on the
+//! host through xfreerdp3's own FUSE view of the server's files.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -384,4 +389,94 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     let paths = paths_of(&list);
     assert_eq!(paths.len(), 1, "{}", String::from_utf8_lossy(&list));
     assert!(std::fs::read(&paths[0]).unwrap() == cancelled, "the file after a cancelled paste changed");
+}
+
+/// A real client: a host X app copies two files and a folder (`text/uri-list` on the host's
+/// X clipboard); xfreerdp3 turns them into a file list, and `wl-paste` on Linux gets URIs
+/// of byte-identical copies.
+#[test]
+fn host_files_from_xfreerdp3_reach_linux() {
+    use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
+    require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-paste", "timeout");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let _rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &["+clipboard"]);
+
+    let src = wr.path("host-side");
+    std::fs::create_dir_all(src.join("folder")).unwrap();
+    let one = "Grüße vom Host\n".repeat(100).into_bytes();
+    let two = pattern(3_000_017, 7);
+    write(&src.join("one.txt"), &one);
+    write(&src.join("folder/two.bin"), &two);
+    let uris: String =
+        [src.join("one.txt"), src.join("folder")].iter().map(|p| format!("file://{}\r\n", p.display())).collect();
+    let list = wr.path("host-uris.txt");
+    write(&list, uris.as_bytes());
+    let mut cmd = x.command("xclip");
+    cmd.args(["-quiet", "-selection", "clipboard", "-t", "text/uri-list", "-i"]).arg(&list);
+    let _host = wr.spawn("xclip-host", cmd);
+
+    let paste = || {
+        let mut cmd = wr.command("timeout");
+        cmd.args(["60", "wl-paste", "-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.output().map(|o| o.stdout).unwrap_or_default()
+    };
+    let started = Instant::now();
+    let mut got = Vec::new();
+    while started.elapsed() < LARGE_STEP {
+        got = paste();
+        if paths_of(&got).len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let paths = paths_of(&got);
+    assert_eq!(paths.len(), 2, "wl-paste: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    eprintln!("xfreerdp3 → Linux, two files and a folder: {:?}", started.elapsed());
+    assert!(paths.iter().all(|p| p.starts_with(wr.runtime_dir().join("wayrail-files"))), "{paths:?}");
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), one);
+    assert!(std::fs::read(paths[1].join("two.bin")).unwrap() == two, "two.bin changed on its way from xfreerdp3");
+}
+
+/// A real client the other way: a Linux copy of files, read on the host through xfreerdp3's
+/// own file clipboard (it shows the server's files under a FUSE mount of its own).
+#[test]
+fn linux_files_reach_xfreerdp3() {
+    use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
+    require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-copy", "timeout");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let _rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &["+clipboard"]);
+
+    let src = wr.path("linux-side");
+    std::fs::create_dir_all(src.join("folder")).unwrap();
+    let one = "Grüße von Linux\n".repeat(100).into_bytes();
+    let two = pattern(3_000_017, 8);
+    write(&src.join("one.txt"), &one);
+    write(&src.join("folder/two.bin"), &two);
+    let _copy = copy_uris(&wr, &[&src.join("one.txt"), &src.join("folder")]);
+
+    let paste = || {
+        let mut cmd = x.command("timeout");
+        cmd.args(["20", "xclip", "-o", "-selection", "clipboard", "-t", "text/uri-list"]);
+        cmd.stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.output().map(|o| o.stdout).unwrap_or_default()
+    };
+    let started = Instant::now();
+    let mut got = Vec::new();
+    while started.elapsed() < STEP {
+        got = paste();
+        if paths_of(&got).len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let paths = paths_of(&got);
+    assert_eq!(paths.len(), 2, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    // Not the Linux paths themselves: xfreerdp3's own copies, read through the channel.
+    assert!(paths.iter().all(|p| !p.starts_with(&src)), "{paths:?}");
+    eprintln!("xfreerdp3 shows the files as {paths:?}");
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), one);
+    assert!(std::fs::read(paths[1].join("two.bin")).unwrap() == two, "two.bin changed on its way to xfreerdp3");
+    eprintln!("Linux → xfreerdp3, two files and a folder: {:?}", started.elapsed());
 }
