@@ -250,6 +250,12 @@ fn host_data(state: &mut State, id: u64, kind: FormatKind, mime: String, result:
         Err(err) => {
             // The readers see an empty transfer; the next paste asks again.
             tracing::warn!(id, %mime, "no host clipboard data: {err}");
+            if kind == FormatKind::FileList {
+                // The host's data was locked for a fetch that will not happen.
+                if let Some(sender) = &state.clipboard.sender {
+                    sender.send(ClipboardCommand::FilesDone);
+                }
+            }
             return;
         }
     };

@@ -76,7 +76,8 @@ impl ClipboardState {
         let refuse = |out: &mut Vec<SvcMessage>| {
             out.push(message(ClipboardPdu::FileContentsResponse(FileContentsResponse::new_error(stream))));
         };
-        if !self.linux_offers_files() {
+        // A request under a lock reads the list the host locked, whatever Linux offers now.
+        if !self.client_streams_files() || (request.data_id.is_none() && !self.linux_offers_files()) {
             tracing::debug!(session = self.session, stream, "a file request while Linux offers no files: failed");
             return refuse(out);
         }
@@ -381,7 +382,7 @@ mod tests {
             }
         };
         locked.stream_id = 10;
-        feed(&mut channel, ClipboardPdu::FileContentsRequest(locked));
+        feed(&mut channel, ClipboardPdu::FileContentsRequest(locked.clone()));
         feed(&mut channel, ClipboardPdu::UnlockData(LockDataId(9)));
         let events = state.on_channel(&mut channel, &mut out);
         assert_eq!(
@@ -398,6 +399,21 @@ mod tests {
                 ClipboardEvent::HostLock { session: 3, id: 9, locked: false },
             ]
         );
+        // Linux copies text: a request without a lock fails at once, one under a lock goes on.
+        state.on_command(&mut channel, ClipboardCommand::Offer { mimes: vec!["text/plain".into()] }, &mut out);
+        out.clear();
+        let mut request = locked.clone();
+        request.data_id = None;
+        request.stream_id = 11;
+        feed(&mut channel, ClipboardPdu::FileContentsRequest(request));
+        locked.stream_id = 12;
+        feed(&mut channel, ClipboardPdu::FileContentsRequest(locked));
+        let events = state.on_channel(&mut channel, &mut out);
+        assert!(
+            matches!(&events[..], [ClipboardEvent::LinuxFileRequest { stream: 12, lock: Some(9), .. }]),
+            "{events:?}"
+        );
+        assert_eq!(pdus(&sent(&mut out)), [ClipboardPdu::FileContentsResponse(FileContentsResponse::new_error(11))]);
     }
 
     #[test]
