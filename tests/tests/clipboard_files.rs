@@ -391,9 +391,9 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     assert!(std::fs::read(&paths[0]).unwrap() == cancelled, "the file after a cancelled paste changed");
 }
 
-/// A real client: a host X app copies two files and a folder (`text/uri-list` on the host's
-/// X clipboard); xfreerdp3 turns them into a file list, and `wl-paste` on Linux gets URIs
-/// of byte-identical copies.
+/// A real client: a host X app copies two files (one of 50 MB) and a folder (`text/uri-list`
+/// on the host's X clipboard); xfreerdp3 turns them into a file list, and `wl-paste` on
+/// Linux gets URIs of byte-identical copies (time printed).
 #[test]
 fn host_files_from_xfreerdp3_reach_linux() {
     use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
@@ -406,10 +406,14 @@ fn host_files_from_xfreerdp3_reach_linux() {
     std::fs::create_dir_all(src.join("folder")).unwrap();
     let one = "Grüße vom Host\n".repeat(100).into_bytes();
     let two = pattern(3_000_017, 7);
+    let big = pattern(BIG, 9);
     write(&src.join("one.txt"), &one);
     write(&src.join("folder/two.bin"), &two);
-    let uris: String =
-        [src.join("one.txt"), src.join("folder")].iter().map(|p| format!("file://{}\r\n", p.display())).collect();
+    write(&src.join("big.bin"), &big);
+    let uris: String = [src.join("one.txt"), src.join("folder"), src.join("big.bin")]
+        .iter()
+        .map(|p| format!("file://{}\r\n", p.display()))
+        .collect();
     let list = wr.path("host-uris.txt");
     write(&list, uris.as_bytes());
     let mut cmd = x.command("xclip");
@@ -425,21 +429,23 @@ fn host_files_from_xfreerdp3_reach_linux() {
     let mut got = Vec::new();
     while started.elapsed() < LARGE_STEP {
         got = paste();
-        if paths_of(&got).len() == 2 {
+        if paths_of(&got).len() == 3 {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
     let paths = paths_of(&got);
-    assert_eq!(paths.len(), 2, "wl-paste: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
-    eprintln!("xfreerdp3 → Linux, two files and a folder: {:?}", started.elapsed());
+    assert_eq!(paths.len(), 3, "wl-paste: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    eprintln!("xfreerdp3 → Linux, two files (one of 50 MB) and a folder: {:?}", started.elapsed());
     assert!(paths.iter().all(|p| p.starts_with(wr.runtime_dir().join("wayrail-files"))), "{paths:?}");
     assert_eq!(std::fs::read(&paths[0]).unwrap(), one);
     assert!(std::fs::read(paths[1].join("two.bin")).unwrap() == two, "two.bin changed on its way from xfreerdp3");
+    assert!(std::fs::read(&paths[2]).unwrap() == big, "the 50 MB file changed on its way from xfreerdp3");
 }
 
-/// A real client the other way: a Linux copy of files, read on the host through xfreerdp3's
-/// own file clipboard (it shows the server's files under a FUSE mount of its own).
+/// A real client the other way: a Linux copy of two files (one of 50 MB) and a folder, read
+/// on the host through xfreerdp3's own file clipboard (it shows the server's files under a
+/// FUSE mount of its own; time printed).
 #[test]
 fn linux_files_reach_xfreerdp3() {
     use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
@@ -452,9 +458,11 @@ fn linux_files_reach_xfreerdp3() {
     std::fs::create_dir_all(src.join("folder")).unwrap();
     let one = "Grüße von Linux\n".repeat(100).into_bytes();
     let two = pattern(3_000_017, 8);
+    let big = pattern(BIG, 10);
     write(&src.join("one.txt"), &one);
     write(&src.join("folder/two.bin"), &two);
-    let _copy = copy_uris(&wr, &[&src.join("one.txt"), &src.join("folder")]);
+    write(&src.join("big.bin"), &big);
+    let _copy = copy_uris(&wr, &[&src.join("one.txt"), &src.join("folder"), &src.join("big.bin")]);
 
     let paste = || {
         let mut cmd = x.command("timeout");
@@ -466,17 +474,19 @@ fn linux_files_reach_xfreerdp3() {
     let mut got = Vec::new();
     while started.elapsed() < STEP {
         got = paste();
-        if paths_of(&got).len() == 2 {
+        if paths_of(&got).len() == 3 {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
     let paths = paths_of(&got);
-    assert_eq!(paths.len(), 2, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    assert_eq!(paths.len(), 3, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
     // Not the Linux paths themselves: xfreerdp3's own copies, read through the channel.
     assert!(paths.iter().all(|p| !p.starts_with(&src)), "{paths:?}");
     eprintln!("xfreerdp3 shows the files as {paths:?}");
     assert_eq!(std::fs::read(&paths[0]).unwrap(), one);
     assert!(std::fs::read(paths[1].join("two.bin")).unwrap() == two, "two.bin changed on its way to xfreerdp3");
-    eprintln!("Linux → xfreerdp3, two files and a folder: {:?}", started.elapsed());
+    let read = Instant::now();
+    assert!(std::fs::read(&paths[2]).unwrap() == big, "the 50 MB file changed on its way to xfreerdp3");
+    eprintln!("Linux → xfreerdp3, the 50 MB file read through its FUSE view: {:?}", read.elapsed());
 }
