@@ -8,7 +8,7 @@
 //! - Linux reads host files: the compositor's fetch sends one SIZE or RANGE request at a
 //!   time; the one on the wire times out like a data request. When the client can lock its
 //!   clipboard data, the file list is requested under a lock, released when the compositor
-//!   says the fetch is done.
+//!   says the fetch is done (one lock per fetch: two pastes at once each keep theirs).
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -33,8 +33,9 @@ pub(super) struct FileTransfers {
     /// Compositor fetches waiting for their turn: stream id, file index, what.
     fetches: VecDeque<(u32, u32, FileRequest)>,
     in_flight: Option<(u32, FileRequest, Instant)>,
-    /// The lock id wayrail holds on the host's clipboard data, if it holds one.
-    lock: Option<u32>,
+    /// The locks wayrail holds on the host's clipboard data, one per fetch, oldest first;
+    /// requests name the newest.
+    locks: VecDeque<u32>,
     next_lock: u32,
 }
 
@@ -160,7 +161,7 @@ impl ClipboardState {
                 flags,
                 position,
                 requested_size,
-                data_id: self.files.lock,
+                data_id: self.files.locks.back().copied(),
             };
             out.push(message(ClipboardPdu::FileContentsRequest(request)));
             self.files.in_flight = Some((stream, what, Instant::now()));
@@ -209,22 +210,27 @@ impl ClipboardState {
         self.pump_fetches(out, events);
     }
 
-    /// Before the host's file list is requested: lock the host's data where the client can
-    /// (an older lock is let go first).
+    /// Before the host's file list is requested: lock the host's data where the client can.
+    /// A fetch that never says it is done (its thread died) holds one of at most
+    /// `MAX_LOCKS`; past that the oldest goes.
     pub(super) fn lock_host_files(&mut self, client: ClipboardGeneralCapabilityFlags, out: &mut Vec<SvcMessage>) {
+        const MAX_LOCKS: usize = 8;
         if !client.contains(ClipboardGeneralCapabilityFlags::CAN_LOCK_CLIPDATA) {
             return;
         }
-        self.unlock_host_files(out);
+        if self.files.locks.len() >= MAX_LOCKS {
+            self.unlock_host_files(out);
+        }
         self.files.next_lock = self.files.next_lock.wrapping_add(1);
         let id = self.files.next_lock;
         tracing::debug!(session = self.session, id, "host clipboard data locked");
         out.push(message(ClipboardPdu::LockData(LockDataId(id))));
-        self.files.lock = Some(id);
+        self.files.locks.push_back(id);
     }
 
+    /// A fetch is over: the oldest lock goes.
     pub(super) fn unlock_host_files(&mut self, out: &mut Vec<SvcMessage>) {
-        if let Some(id) = self.files.lock.take() {
+        if let Some(id) = self.files.locks.pop_front() {
             tracing::debug!(session = self.session, id, "host clipboard data unlocked");
             out.push(message(ClipboardPdu::UnlockData(LockDataId(id))));
         }
@@ -499,9 +505,42 @@ mod tests {
         assert_eq!(events, [ClipboardEvent::HostFileData { stream: 12, result: Ok(FileData::Bytes(vec![2; 100])) }]);
         state.on_command(&mut channel, ClipboardCommand::FilesDone, &mut out);
         assert_eq!(pdus(&sent(&mut out)), [ClipboardPdu::UnlockData(LockDataId(lock))]);
-        // The session ends with a fetch queued: it fails.
+        // Two pastes at once: each list request takes a lock of its own, each end lets one go.
+        let request = |id| ClipboardCommand::Request { id, mime: "text/uri-list".into() };
+        state.on_command(&mut channel, request(2), &mut out);
+        feed(&mut channel, ClipboardPdu::FormatDataResponse(FormatDataResponse::new_data(vec![0, 0, 0, 0])));
+        state.on_channel(&mut channel, &mut out);
+        state.on_command(&mut channel, request(3), &mut out);
+        let bytes = sent(&mut out);
+        let locks: Vec<u32> = pdus(&bytes)
+            .iter()
+            .filter_map(|p| match p {
+                ClipboardPdu::LockData(LockDataId(id)) => Some(*id),
+                ClipboardPdu::UnlockData(_) => panic!("an unlock while both fetch"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(locks.len(), 2);
+        state.on_command(&mut channel, ClipboardCommand::FilesDone, &mut out);
+        state.on_command(&mut channel, ClipboardCommand::FilesDone, &mut out);
+        state.on_command(&mut channel, ClipboardCommand::FilesDone, &mut out);
+        assert_eq!(
+            pdus(&sent(&mut out)),
+            [ClipboardPdu::UnlockData(LockDataId(locks[0])), ClipboardPdu::UnlockData(LockDataId(locks[1]))]
+        );
+        // The session ends with a fetch queued (and the second list request unanswered):
+        // both fail.
         state.on_command(&mut channel, fetch(13, FileRequest::Size), &mut out);
         let events = state.on_end();
-        assert!(matches!(&events[..], [ClipboardEvent::HostFileData { stream: 13, result: Err(_) }]));
+        assert!(
+            matches!(
+                &events[..],
+                [
+                    ClipboardEvent::HostData { id: 3, result: Err(_), .. },
+                    ClipboardEvent::HostFileData { stream: 13, result: Err(_) }
+                ]
+            ),
+            "{events:?}"
+        );
     }
 }
