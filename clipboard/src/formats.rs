@@ -6,6 +6,8 @@
 
 use anyhow::{bail, Context};
 
+use crate::files::FILE_MIMES;
+
 /// The largest clipboard payload wayrail moves in either direction.
 pub const MAX_CLIPBOARD_BYTES: usize = 256 * 1024 * 1024;
 
@@ -13,12 +15,15 @@ pub const MAX_CLIPBOARD_BYTES: usize = 256 * 1024 * 1024;
 pub const HTML_FORMAT_NAME: &str = "HTML Format";
 pub const RTF_FORMAT_NAME: &str = "Rich Text Format";
 pub const PNG_FORMAT_NAME: &str = "PNG";
+/// A list of files ([MS-RDPECLIP] 1.3.1.2: CLIPRDR_FILELIST); their contents travel apart.
+pub const FILE_LIST_FORMAT_NAME: &str = "FileGroupDescriptorW";
 
 /// Ids wayrail gives its registered formats in the lists it sends (any id of 0xC000 or more
 /// is a registered one; the name is what counts).
 pub const HTML_FORMAT_ID: u32 = 0xC0A0;
 pub const RTF_FORMAT_ID: u32 = 0xC0A1;
 pub const PNG_FORMAT_ID: u32 = 0xC0A2;
+pub const FILE_LIST_FORMAT_ID: u32 = 0xC0A3;
 
 pub const CF_TEXT: u32 = 1;
 pub const CF_OEMTEXT: u32 = 7;
@@ -51,6 +56,9 @@ pub enum FormatKind {
     DibV5,
     /// "PNG" (or "image/png"): a PNG file.
     Png,
+    /// "FileGroupDescriptorW": a list of files whose contents are fetched one range at a
+    /// time (see `files`); not converted like the others.
+    FileList,
 }
 
 impl FormatKind {
@@ -71,6 +79,7 @@ impl FormatKind {
             HTML_FORMAT_NAME => Some(FormatKind::Html),
             RTF_FORMAT_NAME => Some(FormatKind::Rtf),
             PNG_FORMAT_NAME | PNG_MIME => Some(FormatKind::Png),
+            FILE_LIST_FORMAT_NAME => Some(FormatKind::FileList),
             _ => None,
         }
     }
@@ -82,6 +91,7 @@ impl FormatKind {
             FormatKind::Html => &[HTML_MIME],
             FormatKind::Rtf => RTF_MIMES,
             FormatKind::Dib | FormatKind::DibV5 | FormatKind::Png => &[PNG_MIME, BMP_MIME],
+            FormatKind::FileList => FILE_MIMES,
         }
     }
 
@@ -95,6 +105,8 @@ impl FormatKind {
             &[(RTF_FORMAT_ID, Some(RTF_FORMAT_NAME))]
         } else if mime == PNG_MIME || mime == BMP_MIME {
             &[(CF_DIBV5, None), (CF_DIB, None), (PNG_FORMAT_ID, Some(PNG_FORMAT_NAME))]
+        } else if FILE_MIMES.contains(&mime) {
+            &[(FILE_LIST_FORMAT_ID, Some(FILE_LIST_FORMAT_NAME))]
         } else {
             &[]
         }
@@ -107,6 +119,7 @@ impl FormatKind {
             FormatKind::Html => &[HTML_MIME],
             FormatKind::Rtf => RTF_MIMES,
             FormatKind::Dib | FormatKind::DibV5 | FormatKind::Png => &[PNG_MIME, BMP_MIME],
+            FormatKind::FileList => FILE_MIMES,
         };
         preference.iter().find(|p| offered.iter().any(|o| o == *p)).map(|p| p.to_string())
     }
@@ -123,6 +136,8 @@ impl FormatKind {
             &[FormatKind::Png, FormatKind::DibV5, FormatKind::Dib]
         } else if mime == BMP_MIME {
             &[FormatKind::Dib, FormatKind::DibV5, FormatKind::Png]
+        } else if FILE_MIMES.contains(&mime) {
+            &[FormatKind::FileList]
         } else {
             &[]
         };
@@ -156,6 +171,7 @@ pub fn host_to_linux(kind: FormatKind, data: &[u8], mime: &str) -> anyhow::Resul
                 Ok(data.to_vec())
             }
         }
+        FormatKind::FileList => bail!("a file list is fetched file by file (see `files`), not converted"),
     }
 }
 
@@ -192,6 +208,7 @@ pub fn linux_to_host(kind: FormatKind, data: &[u8], mime: &str) -> anyhow::Resul
                 _ => Ok(encode_dib(&image, true)),
             }
         }
+        FormatKind::FileList => bail!("a file list is built from the files themselves (see `files`), not converted"),
     }
 }
 

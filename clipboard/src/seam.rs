@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::files::{FileData, FileRequest};
 use crate::formats::FormatKind;
 
 /// A remote session's identity, for logs and to tell sessions apart (the RDP server numbers
@@ -27,6 +28,15 @@ pub enum ClipboardEvent {
     /// The host pastes: read the Linux selection as `mime`, convert to `kind`, and answer
     /// with `ClipboardCommand::LinuxData` carrying the same id.
     LinuxRequest { session: SessionId, id: u64, kind: FormatKind, mime: String },
+    /// The host reads a file of the Linux file list it was last given (by its index there),
+    /// or of the list it locked with `lock`: answer with `ClipboardCommand::FileContents`
+    /// carrying the same stream id.
+    LinuxFileRequest { session: SessionId, stream: u32, index: u32, request: FileRequest, lock: Option<u32> },
+    /// The host locks (or unlocks) the Linux clipboard data it was offered: the file list of
+    /// the Linux copy it saw stays readable under `id` until it unlocks.
+    HostLock { session: SessionId, id: u32, locked: bool },
+    /// The answer to `ClipboardCommand::FetchFile`.
+    HostFileData { stream: u32, result: Result<FileData, String> },
 }
 
 /// What the compositor tells the clipboard of the active session.
@@ -38,6 +48,15 @@ pub enum ClipboardCommand {
     Request { id: u64, mime: String },
     /// The data for a `ClipboardEvent::LinuxRequest`, already in the host's format.
     LinuxData { session: SessionId, id: u64, result: Result<Vec<u8>, String> },
+    /// The answer to a `ClipboardEvent::LinuxFileRequest`.
+    FileContents { session: SessionId, stream: u32, result: Result<FileData, String> },
+    /// Read part of file `index` of the host's file list (fetched before with a `Request`
+    /// for a file mime type); the answer is a `ClipboardEvent::HostFileData` with the same
+    /// stream id. The session keeps the host's data locked, where the host can, until
+    /// `FilesDone`.
+    FetchFile { stream: u32, index: u32, request: FileRequest },
+    /// The fetch of the host's files is over: the host may let go of them.
+    FilesDone,
 }
 
 /// Clipboard commands to the active session, from any thread. Sending must never block:

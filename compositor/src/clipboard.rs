@@ -15,6 +15,11 @@
 //!
 //! The primary selection stays on the Linux side unless `clipboard.primary` is set: then a
 //! host copy sets PRIMARY too, and a Linux PRIMARY change goes to the host like a copy.
+//!
+//! Files (`files`): a copy of `file://` URIs crosses as a file list whose contents the
+//! host reads range by range, and a host's file list is fetched into a folder on paste.
+
+mod files;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -51,6 +56,9 @@ pub struct HostClipboard {
     next_id: u64,
     /// Pastes waiting for host data: request id → mime type and the pipes to fill.
     waiting: HashMap<u64, (String, Vec<OwnedFd>)>,
+    /// The host's copies, numbered (a fetch of its files is reused for the same copy).
+    host_offers: u64,
+    files: files::ClipboardFiles,
 }
 
 impl HostClipboard {
@@ -93,6 +101,7 @@ pub fn linux_selection(state: &mut State, ty: SelectionTarget, mimes: Option<Vec
         }
     }
     let clip = &mut state.clipboard;
+    clip.files.selection_changed();
     clip.linux = Some((ty, mimes.clone()));
     if let Some(sender) = &clip.sender {
         tracing::debug!(?ty, ?mimes, "Linux selection offered to the host");
@@ -129,6 +138,7 @@ pub fn on_connected(state: &mut State) {
 
 /// A session ended: what its host owned is gone with it.
 pub fn on_disconnected(state: &mut State, session: SessionId) {
+    state.clipboard.files.session_ended(session);
     if state.clipboard.host_owner == Some(session) {
         tracing::debug!(session, "the host that owned the clipboard is gone");
         withdraw_host_offer(state);
@@ -159,6 +169,14 @@ pub fn handle_host_event(state: &mut State, event: ClipboardEvent) {
         }
         ClipboardEvent::HostData { id, kind, mime, result } => host_data(state, id, kind, mime, result),
         ClipboardEvent::LinuxRequest { session, id, kind, mime } => linux_request(state, session, id, kind, mime),
+        ClipboardEvent::LinuxFileRequest { session, stream, index, request, lock } => {
+            let clip = &mut state.clipboard;
+            if let Some(sender) = clip.sender.clone() {
+                clip.files.serve(&sender, session, stream, (index, request, lock));
+            }
+        }
+        ClipboardEvent::HostLock { session, id, locked } => state.clipboard.files.host_lock(session, id, locked),
+        ClipboardEvent::HostFileData { stream, result } => state.clipboard.files.host_answer(stream, result),
     }
 }
 
@@ -173,6 +191,7 @@ fn host_offer(state: &mut State, session: SessionId, mimes: Vec<String>) {
     }
     tracing::debug!(session, ?mimes, "host clipboard offered to Linux");
     state.clipboard.host_owner = Some(session);
+    state.clipboard.host_offers += 1;
     state.clipboard.linux = None;
     let dh = state.display_handle.clone();
     let targets: &[SelectionTarget] = if state.clipboard.primary {
@@ -204,6 +223,14 @@ fn host_offer(state: &mut State, session: SessionId, mimes: Vec<String>) {
 pub fn paste_from_host(state: &mut State, mime: String, fd: OwnedFd) {
     let clip = &mut state.clipboard;
     let Some(sender) = clip.sender.clone() else { return };
+    // The host's files were fetched already for this copy: the same URIs again.
+    if wayrail_clipboard::files::FILE_MIMES.contains(&mime.as_str()) {
+        if let Some(items) = clip.files.fetched_for(clip.host_offers) {
+            clip.next_id += 1;
+            files::paste_fetched(clip.next_id, items, mime, vec![fd]);
+            return;
+        }
+    }
     // Several readers of the same type share one transfer.
     if let Some((_, fds)) = clip.waiting.values_mut().find(|(m, _)| *m == mime) {
         fds.push(fd);
@@ -223,9 +250,22 @@ fn host_data(state: &mut State, id: u64, kind: FormatKind, mime: String, result:
         Err(err) => {
             // The readers see an empty transfer; the next paste asks again.
             tracing::warn!(id, %mime, "no host clipboard data: {err}");
+            if kind == FormatKind::FileList {
+                // The host's data was locked for a fetch that will not happen.
+                if let Some(sender) = &state.clipboard.sender {
+                    sender.send(ClipboardCommand::FilesDone);
+                }
+            }
             return;
         }
     };
+    if kind == FormatKind::FileList {
+        let clip = &mut state.clipboard;
+        let Some(sender) = clip.sender.clone() else { return };
+        let session = clip.host_owner.unwrap_or_default();
+        clip.files.fetch(sender, session, clip.host_offers, id, data, mime, fds);
+        return;
+    }
     let spawned = std::thread::Builder::new().name("wayrail-clip-write".into()).spawn(move || {
         let started = Instant::now();
         let bytes = match formats::host_to_linux(kind, &data, &mime) {
@@ -285,9 +325,16 @@ fn linux_request(state: &mut State, session: SessionId, id: u64, kind: FormatKin
         return;
     }
     tracing::debug!(id, %mime, ?kind, "the host pastes the Linux selection");
+    let served = state.clipboard.files.served();
+    let selection = served.lock().map(|s| s.selection()).unwrap_or_default();
     let spawned = std::thread::Builder::new().name("wayrail-clip-read".into()).spawn(move || {
-        let result = read_with_timeout(read, LINUX_IDLE_TIMEOUT, MAX_CLIPBOARD_BYTES)
-            .and_then(|data| formats::linux_to_host(kind, &data, &mime).map_err(|e| format!("{e:#}")));
+        let result = read_with_timeout(read, LINUX_IDLE_TIMEOUT, MAX_CLIPBOARD_BYTES).and_then(|data| {
+            if kind == FormatKind::FileList {
+                files::list_for_host(&data, &served, selection)
+            } else {
+                formats::linux_to_host(kind, &data, &mime).map_err(|e| format!("{e:#}"))
+            }
+        });
         sender.send(answer(result));
     });
     if let Err(err) = spawned {

@@ -8,9 +8,13 @@
 //!   compositor paste requests (the protocol allows one data request in flight, and a
 //!   response names no format), the timeouts, and the size cap.
 //!
+//! - `files`: FileContents requests both ways and the lock on the host's data.
+//!
 //! Conversions between host formats and mime types (`formats`) and the commands and events
 //! the compositor exchanges with a session live in `wayrail-clipboard`; the conversions run
 //! in the compositor's worker threads, never on this thread.
+
+mod files;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -26,6 +30,8 @@ use ironrdp_pdu::PduResult;
 use ironrdp_svc::{ChannelFlags, SvcMessage, SvcProcessor, SvcServerProcessor};
 
 pub use wayrail_clipboard::{formats, ClipboardCommand, ClipboardEvent, FormatKind, MAX_CLIPBOARD_BYTES};
+
+use files::{FileTransfers, HostFileResponse};
 
 use crate::SessionId;
 
@@ -44,12 +50,27 @@ enum ChannelEvent {
     FormatList(Vec<ClipboardFormat>),
     DataRequest(u32),
     DataResponse(Result<Vec<u8>, String>),
+    FileRequest(ironrdp_cliprdr::pdu::FileContentsRequest),
+    FileResponse(HostFileResponse),
+    Lock(u32, bool),
+}
+
+/// What wayrail can do with the clipboard: long format names, files as streams (with no
+/// paths in its lists), locks on clipboard data, and files over 4 GB.
+fn server_flags() -> ClipboardGeneralCapabilityFlags {
+    ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES
+        | ClipboardGeneralCapabilityFlags::STREAM_FILECLIP_ENABLED
+        | ClipboardGeneralCapabilityFlags::FILECLIP_NO_FILE_PATHS
+        | ClipboardGeneralCapabilityFlags::CAN_LOCK_CLIPDATA
+        | ClipboardGeneralCapabilityFlags::HUGE_FILE_SUPPORT_ENABLED
 }
 
 /// The `cliprdr` channel processor.
 #[derive(Debug, Default)]
 pub struct ClipboardChannel {
     long_names: bool,
+    /// The client's capability flags (None before its capabilities arrive).
+    client_flags: Option<ClipboardGeneralCapabilityFlags>,
     events: VecDeque<ChannelEvent>,
     skipped: u64,
     /// A chunk sequence larger than the cap is being dropped.
@@ -111,9 +132,7 @@ impl SvcProcessor for ClipboardChannel {
     }
 
     fn start(&mut self) -> PduResult<Vec<SvcMessage>> {
-        // Long format names are all this side speaks; file copy and locking are not offered.
-        let caps =
-            Capabilities::new(ClipboardProtocolVersion::V2, ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES);
+        let caps = Capabilities::new(ClipboardProtocolVersion::V2, server_flags());
         Ok(vec![message(ClipboardPdu::Capabilities(caps)), message(ClipboardPdu::MonitorReady)])
     }
 
@@ -128,6 +147,18 @@ impl SvcProcessor for ClipboardChannel {
                 if kind == Some(0x0005) {
                     self.events.push_back(ChannelEvent::DataResponse(Err(format!("malformed data response: {err}"))));
                 }
+                // So do broken file requests and responses, by their stream id.
+                match (kind, files::stream_of(payload)) {
+                    (Some(0x0008), Some(stream)) => {
+                        let response = FileContentsResponse::new_error(stream);
+                        return Ok(vec![message(ClipboardPdu::FileContentsResponse(response))]);
+                    }
+                    (Some(0x0009), Some(stream)) => {
+                        let result = Err(format!("malformed file contents response: {err}"));
+                        self.events.push_back(ChannelEvent::FileResponse(HostFileResponse { stream, result }));
+                    }
+                    _ => {}
+                }
                 return Ok(Vec::new());
             }
         };
@@ -135,7 +166,8 @@ impl SvcProcessor for ClipboardChannel {
         match pdu {
             ClipboardPdu::Capabilities(caps) => {
                 self.long_names = caps.flags().contains(ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES);
-                tracing::debug!(long_names = self.long_names, version = ?caps.version(), "clipboard capabilities");
+                self.client_flags = Some(caps.flags());
+                tracing::debug!(flags = ?caps.flags(), version = ?caps.version(), "clipboard capabilities");
             }
             ClipboardPdu::FormatList(list) => {
                 // An unreadable list is still a list: the host copied something.
@@ -165,15 +197,20 @@ impl SvcProcessor for ClipboardChannel {
                 self.events.push_back(ChannelEvent::DataResponse(result));
             }
             ClipboardPdu::FileContentsRequest(request) => {
-                // No file lists are offered, so no request can be served.
-                let response = FileContentsResponse::new_error(request.stream_id);
-                out.push(message(ClipboardPdu::FileContentsResponse(response.into_owned())));
+                self.events.push_back(ChannelEvent::FileRequest(request));
             }
-            ClipboardPdu::MonitorReady
-            | ClipboardPdu::TemporaryDirectory(_)
-            | ClipboardPdu::FileContentsResponse(_)
-            | ClipboardPdu::LockData(_)
-            | ClipboardPdu::UnlockData(_) => {
+            ClipboardPdu::FileContentsResponse(response) => {
+                let stream = response.stream_id();
+                let result = if response.is_error() {
+                    Err("the host could not read the file".to_owned())
+                } else {
+                    Ok(response.data().to_vec())
+                };
+                self.events.push_back(ChannelEvent::FileResponse(HostFileResponse { stream, result }));
+            }
+            ClipboardPdu::LockData(id) => self.events.push_back(ChannelEvent::Lock(id.0, true)),
+            ClipboardPdu::UnlockData(id) => self.events.push_back(ChannelEvent::Lock(id.0, false)),
+            ClipboardPdu::MonitorReady | ClipboardPdu::TemporaryDirectory(_) => {
                 tracing::trace!("clipboard PDU ignored");
             }
         }
@@ -214,6 +251,10 @@ pub struct ClipboardState {
     refused_host_requests: u64,
     next_linux_id: u64,
     timeout: Duration,
+    /// File requests both ways, and the lock on the host's data.
+    files: FileTransfers,
+    /// The client's capability flags, as the channel last said.
+    client_flags: ClipboardGeneralCapabilityFlags,
 }
 
 impl ClipboardState {
@@ -231,6 +272,8 @@ impl ClipboardState {
             refused_host_requests: 0,
             next_linux_id: 1,
             timeout: HOST_IDLE_TIMEOUT,
+            files: FileTransfers::default(),
+            client_flags: ClipboardGeneralCapabilityFlags::empty(),
         }
     }
 
@@ -239,16 +282,26 @@ impl ClipboardState {
         if let Some(f) = self.in_flight.as_mut() {
             f.last_activity = Instant::now();
         }
+        self.files.touch();
     }
 
-    /// When the request in flight times out, if one is.
+    /// When the request in flight (data or file contents) times out, if one is.
     pub fn deadline(&self) -> Option<Instant> {
-        self.in_flight.as_ref().map(|f| f.last_activity + self.timeout)
+        let data = self.in_flight.as_ref().map(|f| f.last_activity + self.timeout);
+        match (data, self.files.deadline(self.timeout)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn client_streams_files(&self) -> bool {
+        self.client_flags.contains(ClipboardGeneralCapabilityFlags::STREAM_FILECLIP_ENABLED)
     }
 
     /// Handles what the host sent; returns the PDUs to send and the events for the compositor.
     pub fn on_channel(&mut self, channel: &mut ClipboardChannel, out: &mut Vec<SvcMessage>) -> Vec<ClipboardEvent> {
         let mut events = Vec::new();
+        self.client_flags = channel.client_flags.unwrap_or(ClipboardGeneralCapabilityFlags::empty());
         while let Some(event) = channel.events.pop_front() {
             match event {
                 ChannelEvent::FormatList(formats) => self.on_host_list(channel, formats, out, &mut events),
@@ -279,6 +332,17 @@ impl ClipboardState {
                     }
                     None => tracing::debug!(session = self.session, "clipboard data nobody waits for (late?) dropped"),
                 },
+                ChannelEvent::FileRequest(request) => self.on_host_file_request(request, out, &mut events),
+                ChannelEvent::FileResponse(response) => self.on_host_file_response(response, out, &mut events),
+                ChannelEvent::Lock(id, locked) => {
+                    tracing::debug!(
+                        session = self.session,
+                        id,
+                        locked,
+                        "the host locks or unlocks wayrail's clipboard data"
+                    );
+                    events.push(ClipboardEvent::HostLock { session: self.session, id, locked });
+                }
             }
         }
         events
@@ -293,12 +357,14 @@ impl ClipboardState {
     ) {
         let first = !self.ready;
         self.ready = true;
+        let streams = self.client_streams_files();
         let carried: Vec<(u32, FormatKind)> = formats
             .iter()
             .filter_map(|f| {
                 let id = f.id().value();
                 FormatKind::of_host_format(id, f.name().map(|n| n.value())).map(|k| (id, k))
             })
+            .filter(|(_, kind)| *kind != FormatKind::FileList || streams)
             .collect();
         tracing::debug!(
             session = self.session,
@@ -346,6 +412,9 @@ impl ClipboardState {
                 if formats.iter().any(|f| f.id().value() == *id) {
                     continue;
                 }
+                if *id == formats::FILE_LIST_FORMAT_ID && !self.client_streams_files() {
+                    continue;
+                }
                 let format = ClipboardFormat::new(ClipboardFormatId::new(*id));
                 formats.push(match name {
                     Some(n) => format.with_name(ClipboardFormatName::new_static(n)),
@@ -367,7 +436,15 @@ impl ClipboardState {
         out: &mut Vec<SvcMessage>,
     ) -> Vec<ClipboardEvent> {
         let mut events = Vec::new();
+        self.client_flags = channel.client_flags.unwrap_or(ClipboardGeneralCapabilityFlags::empty());
         match command {
+            ClipboardCommand::FileContents { session, stream, result } => {
+                self.on_linux_file_data(session, stream, result, out)
+            }
+            ClipboardCommand::FetchFile { stream, index, request } => {
+                self.on_fetch(stream, index, request, out, &mut events)
+            }
+            ClipboardCommand::FilesDone => self.unlock_host_files(out),
             ClipboardCommand::Offer { mimes } => {
                 if self.ready {
                     self.send_offer(channel, mimes, out);
@@ -407,6 +484,9 @@ impl ClipboardState {
             match FormatKind::pick_host_format(&mime, &self.host_formats) {
                 Some((format, kind)) => {
                     tracing::debug!(session = self.session, id, %mime, format, ?kind, "clipboard data requested from the host");
+                    if kind == FormatKind::FileList {
+                        self.lock_host_files(self.client_flags, out);
+                    }
                     let request = FormatDataRequest { format: ClipboardFormatId::new(format) };
                     out.push(message(ClipboardPdu::FormatDataRequest(request)));
                     self.in_flight = Some(InFlight { id, kind, mime, last_activity: Instant::now() });
@@ -430,6 +510,7 @@ impl ClipboardState {
                 formats::HTML_FORMAT_ID => Some(FormatKind::Html),
                 formats::RTF_FORMAT_ID => Some(FormatKind::Rtf),
                 formats::PNG_FORMAT_ID => Some(FormatKind::Png),
+                formats::FILE_LIST_FORMAT_ID => Some(FormatKind::FileList),
                 id => FormatKind::of_host_format(id, None),
             };
             let mime = kind.zip(self.linux_mimes.as_ref()).and_then(|(k, offered)| k.pick_linux_mime(offered));
@@ -449,9 +530,16 @@ impl ClipboardState {
         }
     }
 
-    /// The request in flight timed out: it fails, and the next one goes.
+    /// The request in flight timed out: it fails, and the next one goes. With both a data
+    /// request and a file request on the wire, the one that is due (the older one) fails.
     pub fn on_timeout(&mut self, out: &mut Vec<SvcMessage>) -> Vec<ClipboardEvent> {
         let mut events = Vec::new();
+        let data_due = self.in_flight.as_ref().map(|f| f.last_activity + self.timeout);
+        let file_due = self.files.deadline(self.timeout);
+        if file_due.is_some_and(|f| data_due.is_none_or(|d| f <= d)) {
+            self.fetch_timed_out(out, &mut events);
+            return events;
+        }
         if let Some(f) = self.in_flight.take() {
             tracing::warn!(session = self.session, id = f.id, mime = %f.mime, "the host did not answer a clipboard data request within {:?}", self.timeout);
             events.push(ClipboardEvent::HostData {
@@ -473,6 +561,7 @@ impl ClipboardState {
         for (id, kind, mime) in waiting.into_iter().chain(queued) {
             events.push(ClipboardEvent::HostData { id, kind, mime, result: Err("the RDP session ended".into()) });
         }
+        self.end_fetches(&mut events);
         events
     }
 }

@@ -5,6 +5,11 @@
 //! requests from the data of its last copy ([`ClipboardClient::copy`]) — or, for robustness
 //! tests, fails them or never answers ([`DataRequests`]). [`ClipboardClient::request`]
 //! pastes what the server offers; responses land in [`ClipboardClient::responses`].
+//!
+//! Files ([`files`]): [`ClipboardClient::copy_files`] copies in-memory files whose contents
+//! the client serves range by range, and [`files::FileClipboard`] reads the server's files.
+
+pub mod files;
 
 use std::collections::HashMap;
 
@@ -47,6 +52,8 @@ pub struct ClipboardClient {
     /// Server payloads that did not decode.
     pub undecodable: usize,
     copied: HashMap<u32, Vec<u8>>,
+    /// Files both ways.
+    pub files: files::FileClipboard,
 }
 
 impl_as_any!(ClipboardClient);
@@ -70,6 +77,14 @@ impl ClipboardClient {
             self.copied.insert(id, data);
         }
         vec![message(ClipboardPdu::FormatList(FormatList::new_unicode(&list, true).expect("a format list")))]
+    }
+
+    /// A host copy of files (and folders): a `FileGroupDescriptorW` list whose contents the
+    /// client serves from memory.
+    pub fn copy_files(&mut self, copied: Vec<files::HostFile>) -> Vec<SvcMessage> {
+        let list = files::FileClipboard::file_list(&copied);
+        self.files.copied = copied;
+        self.copy(vec![(files::CLIENT_FILE_LIST_ID, Some("FileGroupDescriptorW"), list)])
     }
 
     /// A paste of the server's clipboard in format `id`.
@@ -98,7 +113,10 @@ impl SvcProcessor for ClipboardClient {
             ClipboardPdu::MonitorReady => {
                 let caps = Capabilities::new(
                     ClipboardProtocolVersion::V2,
-                    ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES,
+                    ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES
+                        | ClipboardGeneralCapabilityFlags::STREAM_FILECLIP_ENABLED
+                        | ClipboardGeneralCapabilityFlags::FILECLIP_NO_FILE_PATHS
+                        | ClipboardGeneralCapabilityFlags::CAN_LOCK_CLIPDATA,
                 );
                 out.push(message(ClipboardPdu::Capabilities(caps)));
                 out.push(message(ClipboardPdu::FormatList(FormatList::new_unicode(&[], true).expect("a format list"))));
@@ -124,6 +142,10 @@ impl SvcProcessor for ClipboardClient {
             ClipboardPdu::FormatDataResponse(response) => {
                 self.responses.push(if response.is_error() { Err(()) } else { Ok(response.data().to_vec()) })
             }
+            ClipboardPdu::FileContentsRequest(request) => out.push(self.files.answer(request)),
+            ClipboardPdu::FileContentsResponse(response) => self.files.response(&response),
+            ClipboardPdu::LockData(id) => self.files.locks.push((true, id.0)),
+            ClipboardPdu::UnlockData(id) => self.files.locks.push((false, id.0)),
             _ => {}
         }
         Ok(out)

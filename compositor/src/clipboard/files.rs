@@ -1,0 +1,469 @@
+//! Files on the clipboard, the compositor's side: the threads that touch the files.
+//!
+//! Linux → host: when the host asks for the file list of a Linux copy, the URIs are read
+//! and walked on the transfer's worker thread; the list the host got is kept (a snapshot:
+//! a later Linux copy does not renumber it, and a list the host locked stays readable under
+//! its lock id until it unlocks, see [`ServedLists`]) and one server thread reads the files
+//! for the host's FileContents requests, in order, so the compositor and the session never
+//! block on a disk.
+//!
+//! Host → Linux: a Linux paste of `text/uri-list` or `x-special/gnome-copied-files` fetches
+//! the host's files into `$XDG_RUNTIME_DIR/wayrail-files/<session>/<n>/` on a worker thread,
+//! one SIZE or RANGE request at a time through the session, and the pasting app gets URIs
+//! of the copied items there. A second paste of the same host copy reuses the fetched files.
+//! A copy larger than the free space there is refused, and a fetch whose pasting apps are
+//! all gone stops.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wayrail_clipboard::files::{self, LinuxFileList};
+use wayrail_clipboard::{ClipboardCommand, ClipboardSender, FileData, FileRequest, SessionId};
+
+use super::{write_with_timeout, LINUX_IDLE_TIMEOUT};
+
+/// How long a fetch waits for one answer of the host. The session fails a request the host
+/// leaves unanswered sooner; this is for an answer that is lost on the way (no session).
+const FETCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Answer = (u32, Result<FileData, String>);
+/// A host copy (its offer number) whose files were fetched, and the copied items.
+type Fetched = Option<(u64, Vec<PathBuf>)>;
+
+/// At most this many host locks are kept per compositor; a host that locks more without
+/// unlocking loses the oldest pins (its requests then read the newest list).
+const MAX_LOCKS: usize = 64;
+
+/// What a host lock holds on to.
+#[derive(Debug, Clone)]
+enum Pinned {
+    /// The list of Linux copy number `selection`, once the host asks for it.
+    Waiting(u64),
+    List(Arc<LinuxFileList>),
+}
+
+/// The Linux file lists the host can read: the newest one it was given, and those of the
+/// copies it locked ([MS-RDPECLIP] 3.1.5.3.x: data under a lock stays as it was).
+#[derive(Debug, Default)]
+pub struct ServedLists {
+    /// Linux copies so far: a list belongs to the copy it was built from.
+    selection: u64,
+    /// The newest list, and the copy it was built from.
+    current: Option<(u64, Arc<LinuxFileList>)>,
+    /// (session, lock id) → what the lock holds, oldest first.
+    locks: Vec<((SessionId, u32), Pinned)>,
+}
+
+impl ServedLists {
+    /// A Linux app copied: lists built from now on belong to the new copy.
+    pub fn selection_changed(&mut self) {
+        self.selection += 1;
+    }
+
+    pub fn selection(&self) -> u64 {
+        self.selection
+    }
+
+    /// The host got the list of Linux copy `selection`.
+    pub fn built(&mut self, selection: u64, list: Arc<LinuxFileList>) {
+        for (_, pinned) in &mut self.locks {
+            if matches!(pinned, Pinned::Waiting(s) if *s == selection) {
+                *pinned = Pinned::List(list.clone());
+            }
+        }
+        self.current = Some((selection, list));
+    }
+
+    /// The host locked the data of the Linux copy it sees now (the current copy).
+    pub fn lock(&mut self, session: SessionId, id: u32) {
+        self.unlock(session, id);
+        if self.locks.len() >= MAX_LOCKS {
+            let ((s, old), _) = self.locks.remove(0);
+            tracing::warn!(session = s, id = old, "more than {MAX_LOCKS} host clipboard locks: the oldest is dropped");
+        }
+        // The list of the current copy if the host has it already, else the next one built.
+        let pinned = match &self.current {
+            Some((selection, list)) if *selection == self.selection => Pinned::List(list.clone()),
+            _ => Pinned::Waiting(self.selection),
+        };
+        self.locks.push(((session, id), pinned));
+    }
+
+    pub fn unlock(&mut self, session: SessionId, id: u32) {
+        self.locks.retain(|(key, _)| *key != (session, id));
+    }
+
+    /// A session ended: its locks go with it.
+    pub fn session_ended(&mut self, session: SessionId) {
+        self.locks.retain(|((s, _), _)| *s != session);
+    }
+
+    /// The list a host request reads: the one its lock holds, else the newest.
+    pub fn list_for(&self, session: SessionId, lock: Option<u32>) -> Option<Arc<LinuxFileList>> {
+        let locked = lock.and_then(|id| {
+            self.locks.iter().find(|(key, _)| *key == (session, id)).and_then(|(_, pinned)| match pinned {
+                Pinned::List(list) => Some(list.clone()),
+                Pinned::Waiting(_) => None,
+            })
+        });
+        locked.or_else(|| self.current.as_ref().map(|(_, list)| list.clone()))
+    }
+}
+
+/// A host's FileContents request for a Linux file.
+struct ServeJob {
+    session: SessionId,
+    stream: u32,
+    index: u32,
+    request: FileRequest,
+    list: Option<Arc<LinuxFileList>>,
+}
+
+#[derive(Default)]
+pub struct ClipboardFiles {
+    /// The Linux file lists the host can read.
+    served: Arc<Mutex<ServedLists>>,
+    /// The thread that reads Linux files for the host, started on first use.
+    server: Option<mpsc::Sender<ServeJob>>,
+    /// Fetches of host files waiting for the host: stream id → the fetching thread.
+    fetches: Arc<Mutex<HashMap<u32, mpsc::Sender<Answer>>>>,
+    next_stream: Arc<AtomicU32>,
+    next_paste: u64,
+    /// The host copy whose files were fetched (its offer number) and the copied items.
+    fetched: Arc<Mutex<Fetched>>,
+}
+
+impl ClipboardFiles {
+    /// A handle for the transfer thread that builds the list the host asked for.
+    pub fn served(&self) -> Arc<Mutex<ServedLists>> {
+        self.served.clone()
+    }
+
+    /// A Linux app copied.
+    pub fn selection_changed(&mut self) {
+        if let Ok(mut s) = self.served.lock() {
+            s.selection_changed();
+        }
+    }
+
+    /// The host locked or unlocked the Linux data it was offered.
+    pub fn host_lock(&mut self, session: SessionId, id: u32, locked: bool) {
+        if let Ok(mut s) = self.served.lock() {
+            if locked {
+                s.lock(session, id);
+            } else {
+                s.unlock(session, id);
+            }
+        }
+    }
+
+    /// A session ended: its locks go.
+    pub fn session_ended(&mut self, session: SessionId) {
+        if let Ok(mut s) = self.served.lock() {
+            s.session_ended(session);
+        }
+    }
+
+    /// The host reads part of a Linux file: queued for the server thread.
+    pub fn serve(
+        &mut self,
+        sender: &ClipboardSender,
+        session: SessionId,
+        stream: u32,
+        (index, request, lock): (u32, FileRequest, Option<u32>),
+    ) {
+        let list = self.served.lock().ok().and_then(|s| s.list_for(session, lock));
+        let job = ServeJob { session, stream, index, request, list };
+        let job = match &self.server {
+            Some(server) => match server.send(job) {
+                Ok(()) => return,
+                // The thread is gone (it panicked): a new one takes over.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::channel::<ServeJob>();
+        let thread_sender = sender.clone();
+        let spawned = std::thread::Builder::new().name("wayrail-clip-files".into()).spawn(move || {
+            for job in rx {
+                let result = match &job.list {
+                    Some(list) => list.serve(job.index, job.request),
+                    None => Err("Linux gave the host no file list".to_owned()),
+                };
+                if let Err(err) = &result {
+                    tracing::warn!(session = job.session, stream = job.stream, index = job.index, request = ?job.request, "a host file request failed: {err}");
+                }
+                thread_sender.send(ClipboardCommand::FileContents { session: job.session, stream: job.stream, result });
+            }
+        });
+        match spawned {
+            Ok(_) => {
+                let _ = tx.send(job);
+                self.server = Some(tx);
+            }
+            Err(err) => {
+                tracing::warn!("no thread to read files for the host: {err}");
+                let result = Err("no thread to read the file".to_owned());
+                sender.send(ClipboardCommand::FileContents { session: job.session, stream: job.stream, result });
+            }
+        }
+    }
+
+    /// The host answered a fetch: to the thread that waits for it.
+    pub fn host_answer(&mut self, stream: u32, result: Result<FileData, String>) {
+        let waiting = self.fetches.lock().ok().and_then(|mut f| f.remove(&stream));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send((stream, result));
+            }
+            None => tracing::debug!(stream, "host file data nobody waits for dropped"),
+        }
+    }
+
+    /// URIs of the files already fetched for host copy `offer`, if they were.
+    pub fn fetched_for(&self, offer: u64) -> Option<Vec<PathBuf>> {
+        let fetched = self.fetched.lock().ok()?;
+        fetched.as_ref().filter(|(o, _)| *o == offer).map(|(_, items)| items.clone())
+    }
+
+    /// A Linux paste of the host's file list `data` (from host copy `offer` of `session`):
+    /// fetches the files on a worker thread, then hands `fds` the URIs as `mime`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch(
+        &mut self,
+        sender: ClipboardSender,
+        session: SessionId,
+        offer: u64,
+        id: u64,
+        data: Vec<u8>,
+        mime: String,
+        fds: Vec<OwnedFd>,
+    ) {
+        self.next_paste += 1;
+        let dest = destination(session, self.next_paste);
+        let fetches = self.fetches.clone();
+        let next_stream = self.next_stream.clone();
+        let fetched = self.fetched.clone();
+        let spawned = std::thread::Builder::new().name("wayrail-clip-fetch".into()).spawn(move || {
+            let items = fetch_into(&sender, &fetches, &next_stream, &data, &dest, id, &fds);
+            sender.send(ClipboardCommand::FilesDone);
+            let Some(items) = items else { return };
+            if let Ok(mut f) = fetched.lock() {
+                *f = Some((offer, items.clone()));
+            }
+            write_uris(id, &items, &mime, fds);
+        });
+        if let Err(err) = spawned {
+            tracing::warn!("no thread to fetch the host's files: {err}");
+        }
+    }
+}
+
+/// The URIs of the fetched items to every pasting app, from a thread of their own.
+pub fn write_uris(id: u64, items: &[PathBuf], mime: &str, fds: Vec<OwnedFd>) {
+    let bytes = files::uri_list(items, mime);
+    for fd in fds {
+        match write_with_timeout(fd, &bytes, LINUX_IDLE_TIMEOUT) {
+            Ok(()) => tracing::debug!(id, %mime, items = items.len(), "host files pasted"),
+            Err(err) => tracing::warn!(id, %mime, "writing the host's file URIs to an app: {err}"),
+        }
+    }
+}
+
+/// Spawns a thread that hands `fds` URIs of files fetched before.
+pub fn paste_fetched(id: u64, items: Vec<PathBuf>, mime: String, fds: Vec<OwnedFd>) {
+    let spawned =
+        std::thread::Builder::new().name("wayrail-clip-write".into()).spawn(move || write_uris(id, &items, &mime, fds));
+    if let Err(err) = spawned {
+        tracing::warn!("no thread for a clipboard transfer: {err}");
+    }
+}
+
+/// The folder a paste's files go to: `$XDG_RUNTIME_DIR/wayrail-files/<session>/<n>/`.
+fn destination(session: SessionId, paste: u64) -> PathBuf {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    runtime.join("wayrail-files").join(session.to_string()).join(paste.to_string())
+}
+
+/// Whether every app that pastes has closed its end of the pipe (a cancelled paste).
+fn readers_gone(fds: &[OwnedFd]) -> bool {
+    use std::os::fd::AsRawFd;
+    !fds.is_empty()
+        && fds.iter().all(|fd| {
+            let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+            n > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+        })
+}
+
+fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// The fetch itself; None when nothing could be fetched (the paste gets no data).
+fn fetch_into(
+    sender: &ClipboardSender,
+    fetches: &Mutex<HashMap<u32, mpsc::Sender<Answer>>>,
+    next_stream: &AtomicU32,
+    data: &[u8],
+    dest: &Path,
+    id: u64,
+    readers: &[OwnedFd],
+) -> Option<Vec<PathBuf>> {
+    let (entries, refused) = match files::decode_host_list(data) {
+        Ok(decoded) => decoded,
+        Err(err) => {
+            tracing::warn!(id, "the host's file list: {err:#}");
+            return None;
+        }
+    };
+    for why in &refused {
+        tracing::warn!(id, "a host file refused: {why}");
+    }
+    if let Err(err) = make_private_dir(dest) {
+        tracing::warn!(id, "making {}: {err}", dest.display());
+        return None;
+    }
+    let total: u64 = entries.iter().filter_map(|e| e.size).sum();
+    // The runtime directory is usually a small tmpfs: a copy that cannot fit is refused
+    // before a byte is fetched.
+    if let Ok(fs) = rustix::fs::statvfs(dest) {
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if total > free {
+            tracing::warn!(id, bytes = total, free, dest = %dest.display(), "the host's files do not fit: not fetched");
+            let _ = std::fs::remove_dir(dest);
+            return None;
+        }
+    }
+    tracing::info!(id, entries = entries.len(), bytes = total, dest = %dest.display(), "fetching the host's files");
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel::<Answer>();
+    let request = |index: u32, what: FileRequest| -> Result<FileData, String> {
+        let stream = next_stream.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut f) = fetches.lock() {
+            f.insert(stream, tx.clone());
+        }
+        sender.send(ClipboardCommand::FetchFile { stream, index, request: what });
+        loop {
+            match rx.recv_timeout(FETCH_ANSWER_TIMEOUT) {
+                Ok((s, result)) if s == stream => return result,
+                // A late answer to a request given up on.
+                Ok(_) => continue,
+                Err(_) => {
+                    if let Ok(mut f) = fetches.lock() {
+                        f.remove(&stream);
+                    }
+                    return Err(format!("no answer from the host within {FETCH_ANSWER_TIMEOUT:?}"));
+                }
+            }
+        }
+    };
+    let mut logged_tenth = 0;
+    let progress = |done: u64, total: u64, name: &Path| {
+        let tenth = done.saturating_mul(10).checked_div(total).unwrap_or(10);
+        if tenth > logged_tenth {
+            logged_tenth = tenth;
+            tracing::info!(id, done, total, file = %name.display(), "fetching the host's files: {}%", tenth * 10);
+        }
+    };
+    let report = files::fetch_host_files(&entries, dest, request, progress, || readers_gone(readers));
+    if report.stopped {
+        tracing::warn!(id, files = report.files, "the pasting app is gone: the fetch of the host's files stops");
+        return None;
+    }
+    for why in &report.failed {
+        tracing::warn!(id, "a host file not fetched: {why}");
+    }
+    let elapsed = started.elapsed();
+    let rate = report.bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1_048_576.0;
+    tracing::info!(
+        id,
+        files = report.files,
+        bytes = report.bytes,
+        failed = report.failed.len(),
+        refused = refused.len(),
+        ?elapsed,
+        "host files fetched ({rate:.1} MB/s)"
+    );
+    Some(report.items)
+}
+
+/// The host asked for the file list of a Linux copy (`data`: its URIs): the files are
+/// walked into the list, which is kept for the host's FileContents requests.
+/// `selection`: the Linux copy the request was for.
+pub fn list_for_host(data: &[u8], served: &Mutex<ServedLists>, selection: u64) -> Result<Vec<u8>, String> {
+    let mut paths = Vec::new();
+    for uri in files::parse_uri_list(data) {
+        match uri {
+            Ok(path) => paths.push(path),
+            Err(why) => tracing::warn!("a copied URI left out of the host's file list: {why}"),
+        }
+    }
+    let list = LinuxFileList::collect(&paths);
+    for why in &list.skipped {
+        tracing::warn!("left out of the host's file list: {why}");
+    }
+    if list.entries.is_empty() {
+        return Err("the copy holds no local file wayrail can pass on".into());
+    }
+    let encoded = list.encode().map_err(|e| format!("{e:#}"))?;
+    tracing::debug!(entries = list.entries.len(), "Linux files offered to the host");
+    if let Ok(mut s) = served.lock() {
+        s.built(selection, Arc::new(list));
+    }
+    Ok(encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(name: &str) -> Arc<LinuxFileList> {
+        let entry = files::LinuxEntry {
+            path: PathBuf::from("/nowhere").join(name),
+            name: name.into(),
+            dir: false,
+            size: 0,
+            write_time: 0,
+            readonly: false,
+        };
+        Arc::new(LinuxFileList { entries: vec![entry], skipped: Vec::new() })
+    }
+
+    fn name(list: Option<Arc<LinuxFileList>>) -> Option<String> {
+        list.map(|l| l.entries[0].name.clone())
+    }
+
+    /// A host that locks before it asks for the list, and one that locks after, both keep
+    /// reading that list after a new Linux copy; unlocking, or the session's end, lets go.
+    #[test]
+    fn locked_lists_outlive_newer_copies() {
+        let mut served = ServedLists::default();
+        served.selection_changed();
+        served.lock(1, 7); // before the list is built
+        served.built(served.selection(), list("a"));
+        served.lock(2, 8); // after
+        served.selection_changed();
+        served.lock(1, 9); // a lock on the new copy, whose list is not built yet
+        served.built(served.selection(), list("b"));
+        assert_eq!(name(served.list_for(1, Some(7))).as_deref(), Some("a"));
+        assert_eq!(name(served.list_for(2, Some(8))).as_deref(), Some("a"));
+        assert_eq!(name(served.list_for(1, Some(9))).as_deref(), Some("b"));
+        assert_eq!(name(served.list_for(1, None)).as_deref(), Some("b"));
+        assert_eq!(name(served.list_for(3, Some(7))).as_deref(), Some("b"), "another session's lock id");
+        served.unlock(1, 7);
+        assert_eq!(name(served.list_for(1, Some(7))).as_deref(), Some("b"));
+        served.session_ended(2);
+        assert_eq!(name(served.list_for(2, Some(8))).as_deref(), Some("b"));
+        for id in 0..(MAX_LOCKS as u32 + 5) {
+            served.lock(4, 100 + id);
+        }
+        assert!(served.locks.len() <= MAX_LOCKS);
+    }
+}
