@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use wayrail_rdp_testclient::{ClientBuilder, TestClient};
+use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, ClipboardClient, TestClient};
 
 use crate::{Compositor, Value, MAP_TIMEOUT};
 
@@ -59,5 +59,50 @@ pub async fn compositor_window(
         }
         assert!(Instant::now() < deadline, "no window {what}: {}\n{}", Value::Array(wr.windows()), wr.log_tail(20));
         pump(client, 30).await;
+    }
+}
+
+/// How long the clipboard channel may take to come up.
+const CLIPBOARD_STEP: Duration = Duration::from_secs(30);
+
+/// The IronRDP test client with the clipboard channel, connected to `wr` and past the
+/// clipboard's first format list.
+pub async fn connect_clipboard(wr: &Compositor) -> TestClient {
+    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
+    let opts = ClientOptions { size: (1024, 768), ..Default::default() };
+    let mut client = ClientBuilder::new(opts)
+        .with_static_channel(ClipboardClient::default())
+        .connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
+    until_clipboard(wr, &mut client, CLIPBOARD_STEP, "the clipboard channel", |c| {
+        c.ready && !c.list_responses.is_empty()
+    })
+    .await;
+    client
+}
+
+/// The test client's clipboard channel.
+pub fn clip(client: &mut TestClient) -> &mut ClipboardClient {
+    client.clipboard().expect("the clipboard channel")
+}
+
+/// Pumps the test client until `cond` holds of its clipboard; fails the test after `limit`.
+pub async fn until_clipboard(
+    wr: &Compositor,
+    client: &mut TestClient,
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut(&ClipboardClient) -> bool,
+) {
+    let started = Instant::now();
+    while !cond(clip(client)) {
+        if started.elapsed() > limit {
+            panic!("{what}: not within {limit:?}\n{}", wr.log_tail(25));
+        }
+        if let Some(why) = client.closed() {
+            panic!("{what}: the session ended: {why}\n{}", wr.log_tail(25));
+        }
+        client.pump(Duration::from_millis(10)).await.expect("pumping the test client");
     }
 }

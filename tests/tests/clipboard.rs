@@ -22,11 +22,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wayrail_e2e::ironrdp::{clip, connect_clipboard, until_clipboard};
 use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{require_programs, wait_for, wait_until, Client, Compositor, Image};
 use wayrail_rdp_testclient::ironrdp_core;
 use wayrail_rdp_testclient::ironrdp_pdu::rdp::vc::{ChannelControlFlags, ChannelPduHeader};
-use wayrail_rdp_testclient::{raw, ClientBuilder, ClientOptions, ClipboardClient, DataRequests, TestClient};
+use wayrail_rdp_testclient::{raw, ClipboardClient, DataRequests, TestClient};
 
 /// How long one clipboard step may take on a loaded machine.
 const STEP: Duration = Duration::from_secs(30);
@@ -271,61 +272,25 @@ fn large_text_within_freerdps_limits_then_an_ordinary_copy() {
 
 // ------------------------------------------------------------------ the IronRDP test client
 
-async fn connect(wr: &Compositor) -> TestClient {
-    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
-    let opts = ClientOptions { size: (1024, 768), ..Default::default() };
-    let mut client = ClientBuilder::new(opts)
-        .with_static_channel(ClipboardClient::default())
-        .connect(&addr)
-        .await
-        .unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
-    until(wr, &mut client, STEP, "the clipboard channel", |c| c.ready && !c.list_responses.is_empty()).await;
-    client
-}
-
-fn clip(client: &mut TestClient) -> &mut ClipboardClient {
-    client.clipboard().expect("the clipboard channel")
-}
-
-/// Pumps the test client until `cond` holds of its clipboard; fails the test after `limit`.
-async fn until(
-    wr: &Compositor,
-    client: &mut TestClient,
-    limit: Duration,
-    what: &str,
-    mut cond: impl FnMut(&ClipboardClient) -> bool,
-) {
-    let started = Instant::now();
-    while !cond(clip(client)) {
-        if started.elapsed() > limit {
-            panic!("{what}: not within {limit:?}\n{}", wr.log_tail(25));
-        }
-        if let Some(why) = client.closed() {
-            panic!("{what}: the session ended: {why}\n{}", wr.log_tail(25));
-        }
-        client.pump(Duration::from_millis(10)).await.expect("pumping the test client");
-    }
-}
-
 /// A host copy on the test client; waits until wayrail answered the format list.
 async fn client_copy(wr: &Compositor, client: &mut TestClient, formats: Vec<(u32, Option<&'static str>, Vec<u8>)>) {
     let answered = clip(client).list_responses.len();
     let messages = clip(client).copy(formats);
     client.send_svc::<ClipboardClient>(messages).await.expect("sending a format list");
-    until(wr, client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
+    until_clipboard(wr, client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
 }
 
 /// Pastes on the test client in `format`; returns the response.
 async fn client_paste(wr: &Compositor, client: &mut TestClient, format: u32) -> Result<Vec<u8>, ()> {
     let before = clip(client).responses.len();
     client.send_svc::<ClipboardClient>(ClipboardClient::request(format)).await.expect("sending a data request");
-    until(wr, client, LARGE_STEP, "a data response", |c| c.responses.len() > before).await;
+    until_clipboard(wr, client, LARGE_STEP, "a data response", |c| c.responses.len() > before).await;
     clip(client).responses[before].clone()
 }
 
 /// Waits until wayrail offered the host a list holding `format`.
 async fn wait_offer(wr: &Compositor, client: &mut TestClient, lists_before: usize, format: u32) {
-    until(wr, client, STEP, "a format list from wayrail", |c| {
+    until_clipboard(wr, client, STEP, "a format list from wayrail", |c| {
         c.server_lists.len() > lists_before && c.server_formats().is_some_and(|f| f.iter().any(|(id, _)| *id == format))
     })
     .await;
@@ -354,7 +319,7 @@ async fn paste_in_linux(wr: &Compositor, client: &mut TestClient, mime: &str, li
 async fn twenty_megabytes_both_ways_then_an_ordinary_copy() {
     require_programs!("wl-copy", "wl-paste", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768"]);
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
     let big = large_text(20 * 1024 * 1024);
 
     // Host → Linux: 20 MB of text (40 MB of UTF-16 on the wire).
@@ -387,7 +352,7 @@ async fn twenty_megabytes_both_ways_then_an_ordinary_copy() {
 async fn edge_cases_leave_the_session_and_the_clipboard_usable() {
     require_programs!("wl-copy", "wl-paste", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768"]);
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
     let channel = client.static_channel_id("cliprdr").expect("the cliprdr channel joined");
 
     // A Linux copy; then a host copy of formats wayrail does not carry leaves it alone.
@@ -415,7 +380,7 @@ async fn edge_cases_leave_the_session_and_the_clipboard_usable() {
     let out = wr.path("paste-wrong-length.out");
     let mut paste = wl_paste_spawn(&wr, "text/plain", &out);
     let requests = clip(&mut client).requests_seen.len();
-    until(&wr, &mut client, STEP, "wayrail asking the host", |c| c.requests_seen.len() > requests).await;
+    until_clipboard(&wr, &mut client, STEP, "wayrail asking the host", |c| c.requests_seen.len() > requests).await;
     let lying = [5u8, 0, 1, 0, 0xe8, 3, 0, 0, b'a', 0, b'b', 0];
     client.send_on_channel(channel, &raw::svc_chunk(&lying)).await.unwrap();
     let took = pump_while_running(&mut client, &mut paste, STEP).await;
@@ -474,7 +439,7 @@ fn wl_copy_primary(wr: &Compositor, text: &str) -> Client {
 async fn primary_stays_on_linux_by_default_and_a_reconnect_keeps_the_linux_selection() {
     require_programs!("wl-copy", "wl-paste", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768"]);
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
     // A host copy reaches CLIPBOARD, not PRIMARY.
     client_copy(&wr, &mut client, vec![(13, None, utf16("host text"))]).await;
     let (got, _) = paste_in_linux(&wr, &mut client, "text/plain", STEP).await;
@@ -492,7 +457,7 @@ async fn primary_stays_on_linux_by_default_and_a_reconnect_keeps_the_linux_selec
 
     // A new connection (a reconnect) hears of the Linux selection and can paste it.
     client.disconnect().await.expect("disconnecting");
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
     wait_offer(&wr, &mut client, 0, 13).await;
     assert_eq!(from_utf16(&client_paste(&wr, &mut client, 13).await.expect("text")), "copied text");
 }
@@ -501,7 +466,7 @@ async fn primary_stays_on_linux_by_default_and_a_reconnect_keeps_the_linux_selec
 async fn with_clipboard_primary_the_host_shares_primary_too() {
     require_programs!("wl-copy", "wl-paste", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768", "--clipboard-primary"]);
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
     client_copy(&wr, &mut client, vec![(13, None, utf16("host text 😀"))]).await;
     // wl-paste waits for the host: the client is pumped meanwhile.
     let out = wr.path("paste-primary.out");
@@ -555,7 +520,7 @@ fn dibv5_3x2() -> (Vec<u8>, Vec<[u8; 4]>) {
 async fn rtf_and_a_dibv5_through_the_test_client() {
     require_programs!("wl-copy", "wl-paste", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768"]);
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
 
     // Host → Linux: RTF (the terminating NUL dropped) and a bitmap with alpha as PNG.
     let rtf = r"{\rtf1\ansi {\b fett} \u252?}";
@@ -576,7 +541,7 @@ async fn rtf_and_a_dibv5_through_the_test_client() {
     // Linux → host: RTF under its registered name.
     let lists = clip(&mut client).server_lists.len();
     let _copy = wl_copy(&wr, "text/rtf", &write_file(&wr, "linux.rtf", rtf.as_bytes()));
-    until(&wr, &mut client, STEP, "a format list from wayrail", |c| c.server_lists.len() > lists).await;
+    until_clipboard(&wr, &mut client, STEP, "a format list from wayrail", |c| c.server_lists.len() > lists).await;
     let formats = clip(&mut client).server_formats().unwrap_or_default().to_vec();
     let rtf_id = formats
         .iter()

@@ -21,13 +21,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use wayrail_e2e::ironrdp::{clip, connect_clipboard, until_clipboard};
+use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{require_programs, Client, Compositor};
 use wayrail_rdp_testclient::clipboard::files::{FileClipboard, HostFile};
 use wayrail_rdp_testclient::clipboard::ironrdp_cliprdr::pdu::{
     ClipboardFileAttributes, FileContentsFlags, PackedFileList,
 };
 use wayrail_rdp_testclient::ironrdp_svc::SvcMessage;
-use wayrail_rdp_testclient::{ironrdp_core, ClientBuilder, ClientOptions, ClipboardClient, TestClient};
+use wayrail_rdp_testclient::{ironrdp_core, ClipboardClient, TestClient};
 
 const STEP: Duration = Duration::from_secs(30);
 const LARGE_STEP: Duration = Duration::from_secs(240);
@@ -37,15 +39,7 @@ const FILE_LIST_ID: u32 = 0xC0A3;
 
 /// Deterministic bytes that differ at every offset of a small period.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    wayrail_rdp_testclient::fuzz::Rng(seed.wrapping_mul(2_654_435_761) | 1).bytes(len)
 }
 
 fn write(path: &Path, data: &[u8]) {
@@ -62,44 +56,9 @@ fn copy_uris(wr: &Compositor, paths: &[&Path]) -> Client {
     wr.spawn("wl-copy", cmd)
 }
 
-async fn connect(wr: &Compositor) -> TestClient {
-    let addr = format!("127.0.0.1:{}", wr.rdp_port().expect("an RDP compositor"));
-    let opts = ClientOptions { size: (1024, 768), ..Default::default() };
-    let mut client = ClientBuilder::new(opts)
-        .with_static_channel(ClipboardClient::default())
-        .connect(&addr)
-        .await
-        .unwrap_or_else(|e| panic!("connecting: {e:#}\n{}", wr.log_tail(20)));
-    until(wr, &mut client, STEP, "the clipboard channel", |c| c.ready && !c.list_responses.is_empty()).await;
-    client
-}
-
-fn clip(client: &mut TestClient) -> &mut ClipboardClient {
-    client.clipboard().expect("the clipboard channel")
-}
-
-async fn until(
-    wr: &Compositor,
-    client: &mut TestClient,
-    limit: Duration,
-    what: &str,
-    mut cond: impl FnMut(&ClipboardClient) -> bool,
-) {
-    let started = Instant::now();
-    while !cond(clip(client)) {
-        if started.elapsed() > limit {
-            panic!("{what}: not within {limit:?}\n{}", wr.log_tail(25));
-        }
-        if let Some(why) = client.closed() {
-            panic!("{what}: the session ended: {why}\n{}", wr.log_tail(25));
-        }
-        client.pump(Duration::from_millis(10)).await.expect("pumping the test client");
-    }
-}
-
 /// Waits for wayrail's next format list to hold its file list; pastes the list.
 async fn host_file_list(wr: &Compositor, client: &mut TestClient, lists_before: usize) -> PackedFileList {
-    until(wr, client, STEP, "a file list offer", |c| {
+    until_clipboard(wr, client, STEP, "a file list offer", |c| {
         c.server_lists.len() > lists_before
             && c.server_formats().is_some_and(|f| {
                 f.iter().any(|(id, name)| *id == FILE_LIST_ID && name.as_deref() == Some("FileGroupDescriptorW"))
@@ -108,7 +67,7 @@ async fn host_file_list(wr: &Compositor, client: &mut TestClient, lists_before: 
     .await;
     let before = clip(client).responses.len();
     client.send_svc::<ClipboardClient>(ClipboardClient::request(FILE_LIST_ID)).await.expect("a data request");
-    until(wr, client, STEP, "the file list", |c| c.responses.len() > before).await;
+    until_clipboard(wr, client, STEP, "the file list", |c| c.responses.len() > before).await;
     let data =
         clip(client).responses[before].clone().unwrap_or_else(|()| panic!("the file list failed\n{}", wr.log_tail(20)));
     ironrdp_core::decode(&data).expect("a FileGroupDescriptorW list")
@@ -122,7 +81,8 @@ async fn file_contents(
     messages: Vec<SvcMessage>,
 ) -> Result<Vec<u8>, ()> {
     client.send_svc::<ClipboardClient>(messages).await.expect("a file contents request");
-    until(wr, client, LARGE_STEP, "a file contents response", |c| c.files.response_to(stream).is_some()).await;
+    until_clipboard(wr, client, LARGE_STEP, "a file contents response", |c| c.files.response_to(stream).is_some())
+        .await;
     clip(client).files.response_to(stream).cloned().expect("an answer")
 }
 
@@ -167,7 +127,7 @@ async fn size_of(wr: &Compositor, client: &mut TestClient, stream: &mut u32, ind
 async fn linux_files_reach_the_host_range_by_range() {
     require_programs!("wl-copy", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768"]);
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
 
     let src = wr.path("copied");
     std::fs::create_dir_all(src.join("folder/sub")).unwrap();
@@ -313,7 +273,7 @@ fn all_names(dir: &Path) -> Vec<String> {
 async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     require_programs!("wl-paste", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768"]);
-    let mut client = connect(&wr).await;
+    let mut client = connect_clipboard(&wr).await;
     let big = pattern(BIG, 4);
     let copied = vec![
         HostFile::file("..\\evil", b"evil".to_vec()),
@@ -326,7 +286,7 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     let answered = clip(&mut client).list_responses.len();
     let messages = clip(&mut client).copy_files(copied.clone());
     client.send_svc::<ClipboardClient>(messages).await.expect("a format list");
-    until(&wr, &mut client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
+    until_clipboard(&wr, &mut client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
 
     let (list, took) = paste_in_linux(&wr, &mut client, "text/uri-list").await;
     eprintln!("host → Linux, files with a 50 MB one: {took:?} ({:.1} MB/s)", 51.2 / took.as_secs_f64());
@@ -362,7 +322,7 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     let answered = clip(&mut client).list_responses.len();
     let messages = clip(&mut client).copy_files(vec![HostFile::file("cancel.bin", cancelled.clone())]);
     client.send_svc::<ClipboardClient>(messages).await.expect("a format list");
-    until(&wr, &mut client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
+    until_clipboard(&wr, &mut client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
     let ranges = |c: &ClipboardClient| {
         c.files.requests_seen.iter().filter(|r| r.flags.contains(FileContentsFlags::RANGE)).count()
     };
@@ -373,7 +333,7 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.args(["-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = cmd.spawn().expect("starting wl-paste");
-    until(&wr, &mut client, STEP, "the first range request", |c| ranges(c) > before).await;
+    until_clipboard(&wr, &mut client, STEP, "the first range request", |c| ranges(c) > before).await;
     let group = format!("-{}", child.id());
     let _ = std::process::Command::new("kill").args(["-KILL", "--", &group]).status();
     let _ = child.wait();
@@ -391,25 +351,35 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     assert!(std::fs::read(&paths[0]).unwrap() == cancelled, "the file after a cancelled paste changed");
 }
 
+/// wayrail, an Xvfb, and xfreerdp3 in it connected with the clipboard.
+fn xfreerdp3_with_clipboard() -> (Compositor, Xvfb, FreeRdp) {
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &["+clipboard"]);
+    (wr, x, rdp)
+}
+
+/// A folder `name` of the private directory holding `one.txt` (`line` a hundred times),
+/// `folder/two.bin` (3 MB) and `big.bin` (BIG bytes), the last two from `seed`: the folder and
+/// the three files' bytes.
+fn three_items(wr: &Compositor, name: &str, line: &str, seed: u32) -> (PathBuf, [Vec<u8>; 3]) {
+    let src = wr.path(name);
+    std::fs::create_dir_all(src.join("folder")).unwrap();
+    let bytes = [line.repeat(100).into_bytes(), pattern(3_000_017, seed), pattern(BIG, seed + 2)];
+    for (file, data) in ["one.txt", "folder/two.bin", "big.bin"].iter().zip(&bytes) {
+        write(&src.join(file), data);
+    }
+    (src, bytes)
+}
+
 /// A real client: a host X app copies two files (one of 50 MB) and a folder (`text/uri-list`
 /// on the host's X clipboard); xfreerdp3 turns them into a file list, and `wl-paste` on
 /// Linux gets URIs of byte-identical copies (time printed).
 #[test]
 fn host_files_from_xfreerdp3_reach_linux() {
-    use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
     require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-paste", "timeout");
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let x = Xvfb::start(wr.runtime_dir());
-    let _rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &["+clipboard"]);
-
-    let src = wr.path("host-side");
-    std::fs::create_dir_all(src.join("folder")).unwrap();
-    let one = "Grüße vom Host\n".repeat(100).into_bytes();
-    let two = pattern(3_000_017, 7);
-    let big = pattern(BIG, 9);
-    write(&src.join("one.txt"), &one);
-    write(&src.join("folder/two.bin"), &two);
-    write(&src.join("big.bin"), &big);
+    let (wr, x, _rdp) = xfreerdp3_with_clipboard();
+    let (src, [one, two, big]) = three_items(&wr, "host-side", "Grüße vom Host\n", 7);
     let uris: String = [src.join("one.txt"), src.join("folder"), src.join("big.bin")]
         .iter()
         .map(|p| format!("file://{}\r\n", p.display()))
@@ -426,14 +396,7 @@ fn host_files_from_xfreerdp3_reach_linux() {
         cmd.output().map(|o| o.stdout).unwrap_or_default()
     };
     let started = Instant::now();
-    let mut got = Vec::new();
-    while started.elapsed() < LARGE_STEP {
-        got = paste();
-        if paths_of(&got).len() == 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let got = paste_until_paths(3, LARGE_STEP, paste);
     let paths = paths_of(&got);
     assert_eq!(paths.len(), 3, "wl-paste: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
     eprintln!("xfreerdp3 → Linux, two files (one of 50 MB) and a folder: {:?}", started.elapsed());
@@ -443,25 +406,26 @@ fn host_files_from_xfreerdp3_reach_linux() {
     assert!(std::fs::read(&paths[2]).unwrap() == big, "the 50 MB file changed on its way from xfreerdp3");
 }
 
+/// Pastes with `paste` until the URI list it gets names `n` paths, for up to `limit`; the
+/// last list it got.
+fn paste_until_paths(n: usize, limit: Duration, paste: impl Fn() -> Vec<u8>) -> Vec<u8> {
+    let started = Instant::now();
+    let mut got = paste();
+    while paths_of(&got).len() != n && started.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(500));
+        got = paste();
+    }
+    got
+}
+
 /// A real client the other way: a Linux copy of two files (one of 50 MB) and a folder, read
 /// on the host through xfreerdp3's own file clipboard (it shows the server's files under a
 /// FUSE mount of its own; time printed).
 #[test]
 fn linux_files_reach_xfreerdp3() {
-    use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
     require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-copy", "timeout");
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
-    let x = Xvfb::start(wr.runtime_dir());
-    let _rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1280, 800), &["+clipboard"]);
-
-    let src = wr.path("linux-side");
-    std::fs::create_dir_all(src.join("folder")).unwrap();
-    let one = "Grüße von Linux\n".repeat(100).into_bytes();
-    let two = pattern(3_000_017, 8);
-    let big = pattern(BIG, 10);
-    write(&src.join("one.txt"), &one);
-    write(&src.join("folder/two.bin"), &two);
-    write(&src.join("big.bin"), &big);
+    let (wr, x, _rdp) = xfreerdp3_with_clipboard();
+    let (src, [one, two, big]) = three_items(&wr, "linux-side", "Grüße von Linux\n", 8);
     let _copy = copy_uris(&wr, &[&src.join("one.txt"), &src.join("folder"), &src.join("big.bin")]);
 
     let paste = || {
@@ -470,15 +434,7 @@ fn linux_files_reach_xfreerdp3() {
         cmd.stdin(Stdio::null()).stderr(Stdio::null());
         cmd.output().map(|o| o.stdout).unwrap_or_default()
     };
-    let started = Instant::now();
-    let mut got = Vec::new();
-    while started.elapsed() < STEP {
-        got = paste();
-        if paths_of(&got).len() == 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let got = paste_until_paths(3, STEP, paste);
     let paths = paths_of(&got);
     assert_eq!(paths.len(), 3, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
     // Not the Linux paths themselves: xfreerdp3's own copies, read through the channel.

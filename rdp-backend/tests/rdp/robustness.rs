@@ -11,15 +11,8 @@ use wayrail_rdp_testclient::{ClientOptions, TestClient};
 use crate::common::{assert_no_server_panics, server_still_serves, TestServer, STEP};
 
 /// Bytes that follow no protocol (xorshift, so every run sends the same).
-fn noise(len: usize, mut seed: u32) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed as u8
-        })
-        .collect()
+fn noise(len: usize, seed: u32) -> Vec<u8> {
+    wayrail_rdp_testclient::fuzz::Rng(seed).bytes(len)
 }
 
 struct Case {
