@@ -4,36 +4,19 @@
 //! session through the event sink. What the session starts (a new list, a window) it does on
 //! [`AppListServer::channel_mut`], then sends [`AppListServer::drain_output`].
 
-use ironrdp_core::{impl_as_any, Encode, EncodeResult, WriteCursor};
-use ironrdp_dvc::{DvcEncode, DvcMessage, DvcProcessor, DvcServerProcessor};
+use ironrdp_core::impl_as_any;
+use ironrdp_dvc::{DvcMessage, DvcProcessor, DvcServerProcessor};
 use ironrdp_pdu::PduResult;
 
 use crate::channel::{AppListChannel, AppListEvent};
 use crate::codec::{ServerPdu, CHANNEL_NAME};
+pub use wayrail_dvc::EncodedPdu;
+
+/// The name app-list PDUs carry in IronRDP's logs.
+pub const PDU_NAME: &str = "RDPAPPLIST_PDU";
 
 /// Where events go; called on the session's thread, inside DVC processing.
 pub type EventSink = Box<dyn FnMut(AppListEvent) + Send>;
-
-/// One encoded app-list PDU as a DVC message.
-pub struct AppListMessage(pub Vec<u8>);
-
-impl Encode for AppListMessage {
-    fn encode(&self, dst: &mut WriteCursor<'_>) -> EncodeResult<()> {
-        ironrdp_core::ensure_size!(in: dst, size: self.0.len());
-        dst.write_slice(&self.0);
-        Ok(())
-    }
-
-    fn name(&self) -> &'static str {
-        "RDPAPPLIST_PDU"
-    }
-
-    fn size(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl DvcEncode for AppListMessage {}
 
 /// The server's `Microsoft::Windows::RDS::RemoteApplicationList` channel.
 pub struct AppListServer {
@@ -66,7 +49,7 @@ impl AppListServer {
             .take_output()
             .into_iter()
             .filter_map(|pdu| match pdu.encode() {
-                Ok(bytes) => Some(Box::new(AppListMessage(bytes)) as DvcMessage),
+                Ok(bytes) => Some(EncodedPdu::message(PDU_NAME, bytes)),
                 Err(e) => {
                     // Our own bug (the channel checks what it queues): logged, left out.
                     tracing::warn!("app list {} not sent: {e}", ServerPdu::name(&pdu));

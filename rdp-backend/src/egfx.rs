@@ -71,26 +71,6 @@ pub fn new_encoder() -> SharedEncoder {
     std::rc::Rc::new(std::cell::RefCell::new(ClearCodecEncoder::new()))
 }
 
-/// An EGFX PDU already encoded and ZGFX-wrapped, as a DVC message.
-pub struct RawGfx(pub Vec<u8>);
-
-impl ironrdp_core::Encode for RawGfx {
-    fn encode(&self, dst: &mut ironrdp_core::WriteCursor<'_>) -> ironrdp_core::EncodeResult<()> {
-        dst.write_slice(&self.0);
-        Ok(())
-    }
-
-    fn name(&self) -> &'static str {
-        "RawGfx"
-    }
-
-    fn size(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl ironrdp_dvc::DvcEncode for RawGfx {}
-
 /// The session's desktop surface.
 pub struct DesktopSurface {
     pub surface_id: u16,

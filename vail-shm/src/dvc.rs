@@ -10,36 +10,19 @@
 
 use std::path::PathBuf;
 
-use ironrdp_core::{impl_as_any, Encode, EncodeResult, WriteCursor};
-use ironrdp_dvc::{DvcEncode, DvcMessage, DvcProcessor, DvcServerProcessor};
+use ironrdp_core::impl_as_any;
+use ironrdp_dvc::{DvcMessage, DvcProcessor, DvcServerProcessor};
 use ironrdp_pdu::PduResult;
 
 use crate::channel::{VailChannel, VailEvent};
 use crate::codec::{Pdu, CHANNEL_NAME};
+pub use wayrail_dvc::EncodedPdu;
+
+/// The name gfxredir PDUs carry in IronRDP's logs.
+pub const PDU_NAME: &str = "GFXREDIR_PDU";
 
 /// Where events go; called on the session's thread, inside DVC processing.
 pub type EventSink = Box<dyn FnMut(VailEvent) + Send>;
-
-/// One encoded gfxredir PDU as a DVC message.
-pub struct GfxRedirMessage(pub Vec<u8>);
-
-impl Encode for GfxRedirMessage {
-    fn encode(&self, dst: &mut WriteCursor<'_>) -> EncodeResult<()> {
-        ironrdp_core::ensure_size!(in: dst, size: self.0.len());
-        dst.write_slice(&self.0);
-        Ok(())
-    }
-
-    fn name(&self) -> &'static str {
-        "GFXREDIR_PDU"
-    }
-
-    fn size(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl DvcEncode for GfxRedirMessage {}
 
 /// The server's `Microsoft::Windows::RDS::RemoteAppGraphicsRedirection` channel.
 pub struct GfxRedirServer {
@@ -83,7 +66,7 @@ impl GfxRedirServer {
 fn encode_all(pdus: Vec<Pdu>) -> Vec<DvcMessage> {
     pdus.into_iter()
         .filter_map(|pdu| match pdu.encode() {
-            Ok(bytes) => Some(Box::new(GfxRedirMessage(bytes)) as DvcMessage),
+            Ok(bytes) => Some(EncodedPdu::message(PDU_NAME, bytes)),
             Err(e) => {
                 tracing::warn!("gfxredir {} not sent: {e}", pdu.name());
                 None

@@ -128,12 +128,19 @@ pub(super) struct Accepted {
     /// The client asked for RemoteApp with a Rail capability set.
     pub remote_app: bool,
     pub large_pointer: bool,
-    pub gfx_events: mpsc::UnboundedReceiver<GfxEvent>,
+    /// The app list's state; its messages come in `events`.
+    pub applist: super::applist::AppList,
+    pub events: ChannelEvents,
+}
+
+/// What the channels' processors tell the session, each on a queue of its own.
+pub(super) struct ChannelEvents {
+    pub gfx: mpsc::UnboundedReceiver<GfxEvent>,
     pub layouts: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
-    pub vail_events: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
+    pub vail: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
     /// The sound for this client, once it negotiated a format (`rdpsnd`).
-    pub sound_packets: Option<mpsc::Receiver<wayrail_audio::Packet>>,
-    pub applist: (super::applist::AppList, mpsc::UnboundedReceiver<super::applist::AppListMsg>),
+    pub sound: Option<mpsc::Receiver<wayrail_audio::Packet>>,
+    pub applist: mpsc::UnboundedReceiver<super::applist::AppListMsg>,
 }
 
 /// Runs the connection sequence with its time limit and checks the login: NLA (CredSSP with
@@ -315,11 +322,14 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         user,
         remote_app,
         large_pointer,
-        gfx_events,
-        layouts,
-        vail_events,
-        sound_packets,
-        applist: (applist, applist_rx),
+        applist,
+        events: ChannelEvents {
+            gfx: gfx_events,
+            layouts,
+            vail: vail_events,
+            sound: sound_packets,
+            applist: applist_rx,
+        },
     })
 }
 

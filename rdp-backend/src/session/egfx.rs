@@ -104,7 +104,9 @@ impl Connection {
         let mut messages: Vec<ironrdp_dvc::DvcMessage> = Vec::new();
         for pdu in &pdus {
             let bytes = ironrdp_core::encode_vec(pdu)?;
-            messages.push(Box::new(crate::egfx::RawGfx(ironrdp_graphics::zgfx::wrap_uncompressed(&bytes))));
+            // Already encoded and ZGFX-wrapped here.
+            messages
+                .push(wayrail_dvc::EncodedPdu::message("RawGfx", ironrdp_graphics::zgfx::wrap_uncompressed(&bytes)));
         }
         let svc = encode_dvc_messages(gfx_id, messages, ChannelFlags::SHOW_PROTOCOL)?;
         self.send_on(drdynvc_id, svc).await

@@ -23,7 +23,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use ironrdp_core::decode;
-use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
 use ironrdp_pdu::mcs;
 use ironrdp_pdu::x224::X224;
 use ironrdp_pdu::Action;
@@ -34,7 +33,6 @@ use self::display::Desktop;
 use self::egfx::Graphics;
 use self::rail::RemoteApp;
 use crate::clipboard::{ClipboardChannel, ClipboardState};
-use crate::egfx::GfxEvent;
 use crate::input::InputTranslator;
 use crate::monitors::HostMonitor;
 use crate::reassembly::{ChunkScreen, MAX_REASSEMBLY};
@@ -147,11 +145,8 @@ async fn session(
         user,
         remote_app,
         large_pointer,
-        gfx_events,
-        layouts,
-        vail_events,
-        mut sound_packets,
-        applist: (applist, applist_events),
+        applist,
+        mut events,
     } = accepted;
     tracing::info!(
         session = setup.id,
@@ -206,7 +201,7 @@ async fn session(
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
     tracing::debug!(session = session.id, large_pointer = session.large_pointer, "pointer support");
-    let reason = session.run(&mut cmds, gfx_events, layouts, vail_events, &mut sound_packets, applist_events).await;
+    let reason = session.run(&mut cmds, &mut events).await;
     session.end(&mut cmds);
     reason
 }
@@ -249,11 +244,7 @@ impl Session {
     async fn run(
         &mut self,
         cmds: &mut mpsc::Receiver<SessionCmd>,
-        mut gfx: mpsc::UnboundedReceiver<GfxEvent>,
-        mut display: mpsc::UnboundedReceiver<DisplayControlMonitorLayout>,
-        mut vail: mpsc::UnboundedReceiver<wayrail_vail::VailEvent>,
-        sound: &mut Option<mpsc::Receiver<wayrail_audio::Packet>>,
-        mut applist: mpsc::UnboundedReceiver<applist::AppListMsg>,
+        events: &mut connection::ChannelEvents,
     ) -> anyhow::Result<String> {
         let mut stop = self.conn.stop_signal();
         loop {
@@ -292,17 +283,17 @@ impl Session {
                         return Ok("the server is shutting down".into());
                     }
                 },
-                Some(event) = gfx.recv() => self.handle_gfx(event).await?,
+                Some(event) = events.gfx.recv() => self.handle_gfx(event).await?,
                 changed = self.pointer.changed() => {
                     if changed.is_ok() {
                         self.send_pointer().await?;
                     }
                 }
-                Some(layout) = display.recv() => self.handle_layout(layout).await?,
-                Some(event) = vail.recv() => self.handle_vail(event).await?,
-                Some(packet) = audio::next(sound) => self.send_sound(packet).await?,
+                Some(layout) = events.layouts.recv() => self.handle_layout(layout).await?,
+                Some(event) = events.vail.recv() => self.handle_vail(event).await?,
+                Some(packet) = audio::next(&mut events.sound) => self.send_sound(packet).await?,
                 Some(wake) = mic::next(&mut self.mic) => self.on_mic(wake).await?,
-                Some(msg) = applist.recv() => self.handle_applist(msg).await?,
+                Some(msg) = events.applist.recv() => self.handle_applist(msg).await?,
                 why = connection::wait_stop(&mut stop) => {
                     self.conn.disconnect().await;
                     return Ok(why);

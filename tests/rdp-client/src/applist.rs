@@ -14,7 +14,6 @@ use ironrdp_pdu::PduResult;
 use wayrail_applist::codec::{
     self, field, AssociateWindowId, ClientCaps, ClientPdu, ServerCaps, ServerPdu, UpdateAppList,
 };
-use wayrail_applist::dvc::AppListMessage;
 
 /// What the host saw; shared between the channel and the test.
 #[derive(Debug, Default)]
@@ -103,7 +102,7 @@ impl AppListHost {
 }
 
 fn messages(encoded: Vec<Vec<u8>>) -> Vec<DvcMessage> {
-    encoded.into_iter().map(|b| Box::new(AppListMessage(b)) as DvcMessage).collect()
+    wayrail_dvc::EncodedPdu::messages(wayrail_applist::dvc::PDU_NAME, encoded)
 }
 
 impl DvcProcessor for AppListHost {

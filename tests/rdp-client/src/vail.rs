@@ -13,7 +13,6 @@ use ironrdp_core::impl_as_any;
 use ironrdp_dvc::{DvcClientProcessor, DvcMessage, DvcProcessor};
 use ironrdp_pdu::PduResult;
 use wayrail_vail::codec::{self, CapsSet, Pdu, PresentBuffer, Rect};
-use wayrail_vail::dvc::GfxRedirMessage;
 
 /// Ways the host breaks the protocol, each applied to every PresentBufferAck it owes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -330,7 +329,7 @@ impl GfxRedirHost {
 }
 
 fn messages(encoded: Vec<Vec<u8>>) -> Vec<DvcMessage> {
-    encoded.into_iter().map(|b| Box::new(GfxRedirMessage(b)) as DvcMessage).collect()
+    wayrail_dvc::EncodedPdu::messages(wayrail_vail::dvc::PDU_NAME, encoded)
 }
 
 impl DvcProcessor for GfxRedirHost {
