@@ -3,8 +3,7 @@
 //! damage a window image knows: they go into the window model's `Damaged` event and here, and
 //! what is redrawn here is what a transport sends. Nothing is computed twice.
 
-use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
-use smithay::backend::renderer::element::{Element, Id, RenderElement};
+use smithay::backend::renderer::element::{Id, RenderElement};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::{Bind, Color32F, Frame as _, Renderer};
 use smithay::reexports::pixman;
@@ -51,10 +50,10 @@ impl WindowImage {
     /// Redraws what changed since the last draw; the frame's damage is exactly that, in
     /// rectangles that do not overlap (a translucent surface drawn twice over a spot would
     /// blend twice). `origin` is where the root surface sits in the image.
-    pub fn draw(
+    pub fn draw<E: RenderElement<PixmanRenderer>>(
         &mut self,
         renderer: &mut PixmanRenderer,
-        elements: &[WaylandSurfaceRenderElement<PixmanRenderer>],
+        elements: &[E],
         origin: Point<i32, Physical>,
     ) -> anyhow::Result<Frame<'_>> {
         let whole = Rectangle::from_size(self.size());
