@@ -59,6 +59,14 @@ pub enum RailCommand {
         x: i32,
         y: i32,
     },
+    /// The move the host did for `window` is over (the pointer's button went up after a
+    /// `LocalMoveSize`): the window is at `x`, `y`. Hosts that report the end themselves (a
+    /// WindowMove) need not get this; FreeRDP's X11 client waits for it.
+    EndLocalMoveSize {
+        window: u32,
+        x: i32,
+        y: i32,
+    },
     /// The answer to the host's GetAppId for a window.
     AppId {
         window: u32,
@@ -180,6 +188,18 @@ impl<S: WindowSurface> RailState<S> {
                 if self.ready && self.known.contains_key(&window) {
                     actions.local_move_size = Some((window, edges, x, y));
                     self.moving.insert(window);
+                }
+            }
+            RailCommand::EndLocalMoveSize { window, x, y } => {
+                if self.moving.remove(&window) {
+                    let clamp = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+                    actions.rail_messages.push(crate::RailChannel::local_move_size(
+                        window,
+                        false,
+                        ironrdp_rail::MoveSizeType::Move,
+                        clamp(x),
+                        clamp(y),
+                    ));
                 }
             }
         }

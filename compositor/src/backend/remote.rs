@@ -340,6 +340,12 @@ pub fn after_dispatch(rdp: &mut Remote, state: &mut Core, composer: &mut Compose
                     });
                     rdp.link.send_rail(RailCommand::LocalMoveSize { window: id.0, edges, x: at.0, y: at.1 });
                 }
+                WindowEvent::MoveResizeEnded(id) => {
+                    if let Some(desc) = state.windows.get(id).and_then(|w| crate::remote::describe(state, w)) {
+                        let (x, y) = (desc.client.x, desc.client.y);
+                        rdp.link.send_rail(RailCommand::EndLocalMoveSize { window: id.0, x, y });
+                    }
+                }
                 WindowEvent::Destroyed(id) => {
                     rdp.dirty.remove(&id);
                     rdp.icons_sent.remove(&id);

@@ -113,8 +113,11 @@ impl State {
                     MoveResizeGrab::holding(start, id)
                 } else if self.host_move_resize {
                     // The host drags its window natively (RemoteApp with local move/size).
+                    // Some hosts (FreeRDP) say where it ended only by the button going up
+                    // there: the grab moves the window by the pointer's way, as Windows' own
+                    // move loop does, and the button going up ends the host's move.
                     self.windows.move_resize_requested(id, None, pos.x, pos.y);
-                    MoveResizeGrab::holding(start, id)
+                    MoveResizeGrab::moving(start, id, location)
                 } else {
                     MoveResizeGrab::moving(start, id, location)
                 }
