@@ -313,6 +313,24 @@ mod tests {
     }
 
     #[test]
+    fn a_local_move_ends_once_and_only_after_it_started() {
+        let mut st = RailState::<Surface>::default();
+        let mut a = Actions::default();
+        st.apply(RailCommand::Upsert(win(1, 0)), &mut a);
+        st.on_ready(&mut a);
+        let mut a = Actions::default();
+        st.apply(RailCommand::EndLocalMoveSize { window: 1, x: 5, y: 6 }, &mut a);
+        assert!(a.rail_messages.is_empty(), "no move to end");
+        st.apply(RailCommand::LocalMoveSize { window: 1, edges: None, x: 20, y: 20 }, &mut a);
+        assert_eq!(a.local_move_size, Some((1, None, 20, 20)));
+        st.apply(RailCommand::EndLocalMoveSize { window: 1, x: 5, y: 6 }, &mut a);
+        assert_eq!(a.rail_messages.len(), 1, "the end of the move");
+        assert!(st.moving.is_empty());
+        st.apply(RailCommand::EndLocalMoveSize { window: 1, x: 5, y: 6 }, &mut a);
+        assert_eq!(a.rail_messages.len(), 1, "ended already");
+    }
+
+    #[test]
     fn windows_wait_for_the_handshake_then_sync() {
         let mut st = RailState::<Surface>::default();
         let mut a = Actions::default();
