@@ -327,3 +327,56 @@ fn xterm_in_remote_app_has_a_bar_that_moves_its_host_window_and_closes_it() {
     wr.wait_for_no_window(MAP_TIMEOUT, "xterm, closed from its bar", |w| w["id"].as_u64() == Some(id));
     desk.wait_no_window(Duration::from_secs(10), "of the closed xterm", |r| u64::from(r.rail_id) == id);
 }
+
+/// In RemoteApp foot (server-side by xdg-decoration) gets the bar in its RAIL window; GTK 3's
+/// demo, with its own header bar, gets none.
+#[test]
+fn in_remote_app_foot_gets_a_bar_and_gtk_with_its_header_bar_none() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "foot", "gtk3-demo-application");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let gtk = wr.spawn_client("gtk3-demo-application", &[], &[]);
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "foot");
+    let foot = wr.wait_for_window(MAP_TIMEOUT, "foot", |w| w["kind"] == "toplevel" && w["app_id"] == "foot");
+    let foot_id = foot["id"].as_u64().unwrap();
+    let gtk_window = wr.wait_for_toplevel_of(&gtk, MAP_TIMEOUT);
+    let gtk_id = gtk_window["id"].as_u64().unwrap();
+    let rail = desk.wait_window(RAIL_TIMEOUT, "for foot", |r| u64::from(r.rail_id) == foot_id);
+    let gtk_rail = desk.wait_window(RAIL_TIMEOUT, "for gtk3-demo", |r| u64::from(r.rail_id) == gtk_id);
+
+    // foot: its picture and its RAIL window have the bar above the content.
+    let (_, origin) = wr.screenshot_window(foot_id, &wr.path("foot-window.png"));
+    assert_eq!(origin, (0, BAR), "foot's picture starts with the bar");
+    let mut why = String::new();
+    let shown = wait_until(Duration::from_secs(15), || {
+        desk.focus(&rail);
+        let (Some(rail), Some(window)) = (desk.window(foot_id), wr.window(foot_id)) else { return false };
+        let proper = Rect::of(&window);
+        if (rail.x, rail.y, rail.height) != (proper.x, proper.y - BAR, proper.height + BAR) {
+            why = format!("the RAIL window {rail:?} is not the frame of {proper:?}");
+            return false;
+        }
+        match desk.capture(&rail, &wr.path("foot-rail-bar.png")) {
+            Ok(shot) => {
+                let content = Rect { x: 0, y: BAR, width: proper.width, height: proper.height };
+                bar_above(&shot, content).map_err(|e| why = e).is_ok()
+            }
+            Err(e) => {
+                why = format!("{e:#}");
+                false
+            }
+        }
+    });
+    assert!(shown, "foot's RAIL window shows no title bar: {why} (see {})", wr.runtime_dir().display());
+
+    // gtk3-demo: no bar in its picture, and none of the focused bar's colour above its content.
+    let (_, origin) = wr.screenshot_window(gtk_id, &wr.path("gtk-window.png"));
+    assert_eq!(origin, (0, 0), "gtk3-demo's picture is its own surface");
+    desk.focus(&gtk_rail);
+    std::thread::sleep(Duration::from_millis(500));
+    let gtk_rail = desk.window(gtk_id).expect("gtk3-demo's RAIL window");
+    let proper = Rect::of(&compositor_window(&wr, gtk_id));
+    let shot = desk.capture(&gtk_rail, &wr.path("gtk-rail.png")).unwrap_or_else(|e| panic!("{e:#}"));
+    let above = Rect { x: proper.x - gtk_rail.x, y: proper.y - gtk_rail.y - BAR, width: proper.width, height: BAR };
+    let bar_pixels = count(&shot, above, FOCUSED);
+    assert!(bar_pixels < above.width, "a bar above gtk3-demo ({bar_pixels} pixels of its colour)");
+}
