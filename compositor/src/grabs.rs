@@ -124,6 +124,10 @@ impl PointerGrab<State> for MoveResizeGrab {
         handle.button(data, event);
         if handle.current_pressed().is_empty() {
             handle.unset_grab(self, data, event.serial, event.time, true);
+            if data.host_move_resize && matches!(self.kind, Kind::Move { .. }) {
+                // A title-bar move the host did alongside (see `press_on_decoration`).
+                data.windows.move_resize_ended(self.window);
+            }
         }
     }
 

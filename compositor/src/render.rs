@@ -227,6 +227,9 @@ render_elements! {
     Bar=MemoryRenderBufferRenderElement<PixmanRenderer>,
 }
 
+/// The bar cache's name for bars drawn into window images rather than onto an output.
+const WINDOW_IMAGE: &str = "\0window";
+
 /// Owns the pixman renderer and one offscreen target per window and per output.
 pub struct Composer {
     renderer: PixmanRenderer,
@@ -278,7 +281,8 @@ impl Composer {
     }
 
     /// Composes one window (its surface and subsurfaces, no popups) at `scale`. The image covers
-    /// the surface tree's bounding box; `origin` in the result is where the root surface sits in it.
+    /// the surface tree's bounding box, and the title bar above it where the window's image
+    /// carries one (`Core::image_bar`); `origin` in the result is where the root surface sits in it.
     pub fn render_window(
         &mut self,
         state: &Core,
@@ -289,7 +293,18 @@ impl Composer {
             self.windows.remove(&id);
             return Ok(None);
         };
-        let bbox = bbox_from_surface_tree(&root, (0, 0));
+        let mut bbox = bbox_from_surface_tree(&root, (0, 0));
+        // The bar relative to the root surface: right above the window's geometry.
+        let bar = state.image_bar(id).zip(state.toplevel_by_id(id)).map(|(bar, t)| {
+            let geometry = t.window.geometry();
+            Rectangle::<i32, Logical>::new(
+                (geometry.loc.x, geometry.loc.y - bar.height).into(),
+                (bar.width, bar.height).into(),
+            )
+        });
+        if let Some(bar) = bar {
+            bbox = bbox.merge(bar);
+        }
         let size = bbox.size.to_physical_precise_round(scale);
         let origin: Point<i32, Physical> =
             (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);
@@ -298,8 +313,24 @@ impl Composer {
             self.windows.insert(id, WindowImage::new(&mut self.renderer, size, scale)?);
         }
         let image = self.windows.get_mut(&id).unwrap();
-        let elements: Vec<WaylandSurfaceRenderElement<PixmanRenderer>> =
-            render_elements_from_surface_tree(&mut self.renderer, &root, origin, scale, 1.0, Kind::Unspecified);
+        // Topmost first: the bar does not overlap the content, but goes first all the same.
+        let mut elements: Vec<OutputElement> = Vec::new();
+        if let Some(bar) = bar {
+            let title = state.windows.get(id).map(|w| w.title.as_str()).unwrap_or_default();
+            let look = if state.windows.active() == Some(id) { Look::Focused } else { Look::Unfocused };
+            let spec = BarSpec { window: id, width: bar.size.w, title, look };
+            let content: Point<i32, Physical> = (Point::<i32, Logical>::from((bar.loc.x, bar.loc.y + bar.size.h))
+                - bbox.loc)
+                .to_physical_precise_round(scale);
+            elements.extend(
+                self.bars.element(&mut self.renderer, WINDOW_IMAGE, scale, spec, content).map(OutputElement::Bar),
+            );
+        }
+        elements.extend(
+            render_elements_from_surface_tree(&mut self.renderer, &root, origin, scale, 1.0, Kind::Unspecified)
+                .into_iter()
+                .map(OutputElement::Surface),
+        );
         let frame = image.draw(&mut self.renderer, &elements, origin).map_err(|e| e.context(format!("window {id}")))?;
         Ok(Some((frame, origin)))
     }

@@ -108,6 +108,8 @@ pub enum WindowEvent {
         x: f64,
         y: f64,
     },
+    /// The button that started a host-side move (from a title bar) went up: the move is over.
+    MoveResizeEnded(WindowId),
 }
 
 /// Hands out window ids. Ids grow and wrap around, skipping ids still in use, so an id seen
@@ -229,6 +231,12 @@ impl WindowRegistry {
     pub fn move_resize_requested(&mut self, id: WindowId, edges: Option<u32>, x: f64, y: f64) {
         if self.windows.contains_key(&id) {
             self.push(WindowEvent::MoveResizeRequested { id, edges, x, y });
+        }
+    }
+
+    pub fn move_resize_ended(&mut self, id: WindowId) {
+        if self.windows.contains_key(&id) {
+            self.push(WindowEvent::MoveResizeEnded(id));
         }
     }
 

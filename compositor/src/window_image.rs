@@ -3,8 +3,7 @@
 //! damage a window image knows: they go into the window model's `Damaged` event and here, and
 //! what is redrawn here is what a transport sends. Nothing is computed twice.
 
-use smithay::backend::renderer::element::surface::WaylandSurfaceRenderElement;
-use smithay::backend::renderer::element::{Element, Id, RenderElement};
+use smithay::backend::renderer::element::{Id, RenderElement};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::{Bind, Color32F, Frame as _, Renderer};
 use smithay::reexports::pixman;
@@ -51,20 +50,27 @@ impl WindowImage {
     /// Redraws what changed since the last draw; the frame's damage is exactly that, in
     /// rectangles that do not overlap (a translucent surface drawn twice over a spot would
     /// blend twice). `origin` is where the root surface sits in the image.
-    pub fn draw(
+    pub fn draw<E: RenderElement<PixmanRenderer>>(
         &mut self,
         renderer: &mut PixmanRenderer,
-        elements: &[WaylandSurfaceRenderElement<PixmanRenderer>],
+        elements: &[E],
         origin: Point<i32, Physical>,
     ) -> anyhow::Result<Frame<'_>> {
         let whole = Rectangle::from_size(self.size());
         let layout: Vec<_> = elements.iter().map(|e| (e.id().clone(), e.geometry(self.scale.into()))).collect();
         let pending = self.pending.replace(Vec::new());
-        let damage = match pending {
-            Some(rects) if layout == self.layout => disjoint(rects.into_iter().filter_map(|mut r| {
-                r.loc += origin;
-                r.intersection(whole)
-            })),
+        let damage = match (pending, replaced(&self.layout, &layout)) {
+            (Some(mut rects), Some(swapped)) => {
+                // Damage is relative to the root surface; a replaced element's is the image's.
+                rects.extend(swapped.into_iter().map(|mut r| {
+                    r.loc -= origin;
+                    r
+                }));
+                disjoint(rects.into_iter().filter_map(|mut r| {
+                    r.loc += origin;
+                    r.intersection(whole)
+                }))
+            }
             _ => vec![whole],
         };
         self.layout = layout;
@@ -97,6 +103,28 @@ impl WindowImage {
         let rects = damage.iter().map(|r| DamageRect { x: r.loc.x, y: r.loc.y, width: r.size.w, height: r.size.h });
         Ok(frame_of(&self.image, rects.collect()))
     }
+}
+
+/// Where `new` differs from `old` only by elements replaced in place (same position in the
+/// stack, same rectangle: a title bar redrawn for a new title or focus), those rectangles;
+/// None when anything appeared, went, moved or restacked (then all of the image is redrawn).
+fn replaced(
+    old: &[(Id, Rectangle<i32, Physical>)],
+    new: &[(Id, Rectangle<i32, Physical>)],
+) -> Option<Vec<Rectangle<i32, Physical>>> {
+    if old.len() != new.len() {
+        return None;
+    }
+    let mut rects = Vec::new();
+    for ((old_id, old_at), (new_id, new_at)) in old.iter().zip(new) {
+        if old_at != new_at {
+            return None;
+        }
+        if old_id != new_id {
+            rects.push(*new_at);
+        }
+    }
+    Some(rects)
 }
 
 /// The same area as `rects`, in rectangles that do not overlap; their bounding box when
@@ -138,6 +166,19 @@ mod tests {
                 assert!(!a.overlaps(*b), "{a:?} {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_element_replaced_in_place_is_its_rectangle_anything_else_is_everything() {
+        let (a, b, bar, bar2) = (Id::new(), Id::new(), Id::new(), Id::new());
+        let old = [(bar.clone(), r(0, 0, 300, 28)), (a.clone(), r(0, 28, 300, 200))];
+        let retitled = [(bar2.clone(), r(0, 0, 300, 28)), (a.clone(), r(0, 28, 300, 200))];
+        assert_eq!(replaced(&old, &old), Some(vec![]));
+        assert_eq!(replaced(&old, &retitled), Some(vec![r(0, 0, 300, 28)]));
+        assert_eq!(replaced(&old, &[(bar2, r(0, 0, 300, 28)), (b, r(0, 28, 300, 200))]).map(|v| v.len()), Some(2));
+        assert_eq!(replaced(&old, &[(bar.clone(), r(0, 0, 300, 28)), (a.clone(), r(0, 28, 300, 201))]), None);
+        assert_eq!(replaced(&old, &[(a.clone(), r(0, 28, 300, 200)), (bar.clone(), r(0, 0, 300, 28))]), None);
+        assert_eq!(replaced(&old, &old[..1]), None);
     }
 
     #[test]

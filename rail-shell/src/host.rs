@@ -59,6 +59,14 @@ pub enum RailCommand {
         x: i32,
         y: i32,
     },
+    /// The move the host did for `window` is over (the pointer's button went up after a
+    /// `LocalMoveSize`): the window is at `x`, `y`. Hosts that report the end themselves (a
+    /// WindowMove) need not get this; FreeRDP's X11 client waits for it.
+    EndLocalMoveSize {
+        window: u32,
+        x: i32,
+        y: i32,
+    },
     /// The answer to the host's GetAppId for a window.
     AppId {
         window: u32,
@@ -182,6 +190,18 @@ impl<S: WindowSurface> RailState<S> {
                     self.moving.insert(window);
                 }
             }
+            RailCommand::EndLocalMoveSize { window, x, y } => {
+                if self.moving.remove(&window) {
+                    let clamp = |v: i32| v.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+                    actions.rail_messages.push(crate::RailChannel::local_move_size(
+                        window,
+                        false,
+                        ironrdp_rail::MoveSizeType::Move,
+                        clamp(x),
+                        clamp(y),
+                    ));
+                }
+            }
         }
     }
 
@@ -290,6 +310,24 @@ mod tests {
             show: Show::Normal,
             surface: None,
         }
+    }
+
+    #[test]
+    fn a_local_move_ends_once_and_only_after_it_started() {
+        let mut st = RailState::<Surface>::default();
+        let mut a = Actions::default();
+        st.apply(RailCommand::Upsert(win(1, 0)), &mut a);
+        st.on_ready(&mut a);
+        let mut a = Actions::default();
+        st.apply(RailCommand::EndLocalMoveSize { window: 1, x: 5, y: 6 }, &mut a);
+        assert!(a.rail_messages.is_empty(), "no move to end");
+        st.apply(RailCommand::LocalMoveSize { window: 1, edges: None, x: 20, y: 20 }, &mut a);
+        assert_eq!(a.local_move_size, Some((1, None, 20, 20)));
+        st.apply(RailCommand::EndLocalMoveSize { window: 1, x: 5, y: 6 }, &mut a);
+        assert_eq!(a.rail_messages.len(), 1, "the end of the move");
+        assert!(st.moving.is_empty());
+        st.apply(RailCommand::EndLocalMoveSize { window: 1, x: 5, y: 6 }, &mut a);
+        assert_eq!(a.rail_messages.len(), 1, "ended already");
     }
 
     #[test]

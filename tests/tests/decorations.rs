@@ -1,10 +1,13 @@
 //! Server-side decorations in the desktop (composed output) mode: the title bar wayrail draws
 //! above foot (xdg-decoration, server-side) and above xterm (an X11 window with no frame of its
 //! own), and what the mouse does on it; none above GTK's own header bar, none at all with
-//! `decorations = "client-side"`.
+//! `decorations = "client-side"`. In RemoteApp the bar is part of the host's window: xterm's
+//! RAIL window shows it above the app, a drag on it is the host's own move, its close button
+//! closes xterm.
 
 use std::time::Duration;
 
+use wayrail_e2e::rail::{assert_rail_window_shows, compositor_window, RailDesk, RAIL_TIMEOUT};
 use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{close_rgb, require_programs, wait_until, Compositor, Image, Rect, Value, MAP_TIMEOUT};
 
@@ -261,4 +264,119 @@ fn foot_in_an_rdp_desktop_session_is_moved_and_closed_from_its_bar() {
     let (cx, cy) = (rect.x + rect.width - 16, rect.y - BAR / 2);
     x.xdotool(&["mousemove", "--window", &xid, &cx.to_string(), &cy.to_string(), "click", "1"]);
     assert!(foot.wait_exit(MAP_TIMEOUT).is_some(), "foot still runs after a click on close\n{}", wr.log_tail(20));
+}
+
+#[test]
+fn xterm_in_remote_app_has_a_bar_that_moves_its_host_window_and_closes_it() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "Xwayland", "xterm");
+    let wr = Compositor::start_rdp(&["--output", "1280x800", "--xwayland", "lazy"]);
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "xterm");
+    let window = wr.wait_for_window(MAP_TIMEOUT, "xterm", |w| w["kind"] == "toplevel" && w["title"] == "xterm");
+    let id = window["id"].as_u64().unwrap();
+    let rail = desk.wait_window(RAIL_TIMEOUT, "for xterm", |r| u64::from(r.rail_id) == id && r.title == "xterm");
+    desk.focus(&rail);
+    // The app's pixels arrive as ever, below the bar.
+    assert_rail_window_shows(&wr, &desk, &rail, &window, Duration::from_secs(15), "xterm-rail");
+
+    // The RAIL window is the frame: the bar, then the content, which is where it says it is.
+    let mut why = String::new();
+    let shown = wait_until(Duration::from_secs(15), || {
+        let (Some(rail), Some(window)) = (desk.window(id), wr.window(id)) else { return false };
+        let proper = Rect::of(&window);
+        if (rail.x, rail.y, rail.width, rail.height) != (proper.x, proper.y - BAR, proper.width, proper.height + BAR) {
+            why = format!("the RAIL window {rail:?} is not the frame of {proper:?}");
+            return false;
+        }
+        match desk.capture(&rail, &wr.path("xterm-rail-bar.png")) {
+            Ok(shot) => {
+                let content = Rect { x: 0, y: BAR, width: proper.width, height: proper.height };
+                bar_above(&shot, content).map_err(|e| why = e).is_ok()
+            }
+            Err(e) => {
+                why = format!("{e:#}");
+                false
+            }
+        }
+    });
+    assert!(shown, "xterm's RAIL window shows no title bar: {why} (see {})", wr.runtime_dir().display());
+
+    // A press on the title hands the move to the host. There is no real window manager on this
+    // host: the test does what one does for xfreerdp's _NET_WM_MOVERESIZE (the pointer moves
+    // and the window with it); xfreerdp then ends the move with the button going up where the
+    // pointer is, and the content follows, below the bar.
+    let rail = desk.window(id).expect("the RAIL window");
+    let xid = rail.xid.to_string();
+    desk.focus(&rail);
+    desk.x.xdotool(&["mousemove", "--sync", &(rail.x + 40).to_string(), &(rail.y + BAR / 2).to_string()]);
+    desk.x.xdotool(&["mousedown", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (nx, ny) = (rail.x + 150, rail.y + 100);
+    desk.x.xdotool(&["mousemove", "--sync", &(nx + 40).to_string(), &(ny + BAR / 2).to_string()]);
+    desk.x.xdotool(&["windowmove", "--sync", &xid, &nx.to_string(), &ny.to_string()]);
+    desk.x.xdotool(&["mouseup", "1"]);
+    let moved = wr.wait_for_window(Duration::from_secs(15), "xterm, moved by the host", |w| {
+        w["id"].as_u64() == Some(id) && w["x"] == nx && w["y"] == ny + BAR
+    });
+    let rail = desk.window(id).expect("the RAIL window");
+    assert_eq!((rail.x, rail.y), (nx, ny), "the host window stays where it was moved: {moved}");
+
+    // The close button closes xterm.
+    let proper = Rect::of(&compositor_window(&wr, id));
+    let (cx, cy) = (proper.x + proper.width - 16, proper.y - BAR / 2);
+    desk.x.xdotool(&["mousemove", "--sync", &cx.to_string(), &cy.to_string(), "click", "1"]);
+    wr.wait_for_no_window(MAP_TIMEOUT, "xterm, closed from its bar", |w| w["id"].as_u64() == Some(id));
+    desk.wait_no_window(Duration::from_secs(10), "of the closed xterm", |r| u64::from(r.rail_id) == id);
+}
+
+/// In RemoteApp foot (server-side by xdg-decoration) gets the bar in its RAIL window; GTK 3's
+/// demo, with its own header bar, gets none.
+#[test]
+fn in_remote_app_foot_gets_a_bar_and_gtk_with_its_header_bar_none() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "foot", "gtk3-demo-application");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let gtk = wr.spawn_client("gtk3-demo-application", &[], &[]);
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "foot");
+    let foot = wr.wait_for_window(MAP_TIMEOUT, "foot", |w| w["kind"] == "toplevel" && w["app_id"] == "foot");
+    let foot_id = foot["id"].as_u64().unwrap();
+    let gtk_window = wr.wait_for_toplevel_of(&gtk, MAP_TIMEOUT);
+    let gtk_id = gtk_window["id"].as_u64().unwrap();
+    let rail = desk.wait_window(RAIL_TIMEOUT, "for foot", |r| u64::from(r.rail_id) == foot_id);
+    let gtk_rail = desk.wait_window(RAIL_TIMEOUT, "for gtk3-demo", |r| u64::from(r.rail_id) == gtk_id);
+
+    // foot: its picture and its RAIL window have the bar above the content.
+    let (_, origin) = wr.screenshot_window(foot_id, &wr.path("foot-window.png"));
+    assert_eq!(origin, (0, BAR), "foot's picture starts with the bar");
+    let mut why = String::new();
+    let shown = wait_until(Duration::from_secs(15), || {
+        desk.focus(&rail);
+        let (Some(rail), Some(window)) = (desk.window(foot_id), wr.window(foot_id)) else { return false };
+        let proper = Rect::of(&window);
+        if (rail.x, rail.y, rail.height) != (proper.x, proper.y - BAR, proper.height + BAR) {
+            why = format!("the RAIL window {rail:?} is not the frame of {proper:?}");
+            return false;
+        }
+        match desk.capture(&rail, &wr.path("foot-rail-bar.png")) {
+            Ok(shot) => {
+                let content = Rect { x: 0, y: BAR, width: proper.width, height: proper.height };
+                bar_above(&shot, content).map_err(|e| why = e).is_ok()
+            }
+            Err(e) => {
+                why = format!("{e:#}");
+                false
+            }
+        }
+    });
+    assert!(shown, "foot's RAIL window shows no title bar: {why} (see {})", wr.runtime_dir().display());
+
+    // gtk3-demo: no bar in its picture, and none of the focused bar's colour above its content.
+    let (_, origin) = wr.screenshot_window(gtk_id, &wr.path("gtk-window.png"));
+    assert_eq!(origin, (0, 0), "gtk3-demo's picture is its own surface");
+    desk.focus(&gtk_rail);
+    std::thread::sleep(Duration::from_millis(500));
+    let gtk_rail = desk.window(gtk_id).expect("gtk3-demo's RAIL window");
+    let proper = Rect::of(&compositor_window(&wr, gtk_id));
+    let shot = desk.capture(&gtk_rail, &wr.path("gtk-rail.png")).unwrap_or_else(|e| panic!("{e:#}"));
+    let above = Rect { x: proper.x - gtk_rail.x, y: proper.y - gtk_rail.y - BAR, width: proper.width, height: BAR };
+    let bar_pixels = count(&shot, above, FOCUSED);
+    assert!(bar_pixels < above.width, "a bar above gtk3-demo ({bar_pixels} pixels of its colour)");
 }

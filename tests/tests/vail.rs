@@ -15,6 +15,8 @@ use wayrail_rdp_testclient::{
 };
 
 const STEP: Duration = Duration::from_secs(20);
+/// The title bar wayrail draws above server-side decorated windows, in logical pixels.
+const TITLE_BAR: u32 = 28;
 
 fn pool_dir(wr: &Compositor) -> PathBuf {
     wr.runtime_dir().join("wayrail-shm")
@@ -134,11 +136,12 @@ async fn windows_reach_the_host_through_shared_memory_only() {
     // stands still meanwhile, so every copy is the character's.
     let foot_id = id_of(&foot_w);
     damage.signal(libc::SIGSTOP);
+    // Focus first: a focus change redraws the title bars in the window images.
+    wr.window_op(foot_id, &["focus"]);
     pump(&mut client, 300).await;
     let before = host.lock().images[&foot_id].presents;
     let presents_before = host.lock().presents.len();
     let copied_before = vail_bytes_copied(&wr);
-    wr.window_op(foot_id, &["focus"]);
     wr.type_text("x");
     client.pump_until(STEP, |_| host.lock().images[&foot_id].presents > before).await.expect("a present after typing");
     pump(&mut client, 500).await;
@@ -193,10 +196,12 @@ async fn a_resized_window_gets_a_new_pool() {
     let first = pool_files(&dir);
     assert_eq!(first.len(), 1);
     wr.window_op(id, &["resize", "500", "300"]);
+    // foot asks for server-side decorations: its picture has the title bar above the 500x300.
+    let size = (500, 300 + TITLE_BAR);
     client
-        .pump_until(STEP, |_| host.lock().images.get(&id).is_some_and(|i| (i.width, i.height) == (500, 300)))
+        .pump_until(STEP, |_| host.lock().images.get(&id).is_some_and(|i| (i.width, i.height) == size))
         .await
-        .unwrap_or_else(|e| panic!("no 500x300 picture: {e:#}\n{}", wr.log_tail(20)));
+        .unwrap_or_else(|e| panic!("no {size:?} picture: {e:#}\n{}", wr.log_tail(20)));
     let now = pool_files(&dir);
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now, first, "the resized window kept its pool's name");

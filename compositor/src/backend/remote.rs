@@ -169,6 +169,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 rdp.icons_sent.clear();
                 rdp.dirty.clear();
             }
+            state.window_bars = remote_app;
             state.cursor_dirty = true;
             apply_monitors(state, &monitors);
             if state.config.keyboard.layout.is_empty() {
@@ -205,6 +206,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             }
             crate::clipboard::on_disconnected(state, session);
             state.host_move_resize = false;
+            state.window_bars = false;
             state.work_areas.clear();
             state.frame_blocked = false;
             let time = state.started.elapsed();
@@ -243,7 +245,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             let host = crate::window::Rect::new(client.x, client.y, client.width as i32, client.height as i32);
             // Into logical space through the monitor the window now mostly is on.
             let Some(output) = state.output_for_host_rect(host) else { return };
-            let logical = output.host_to_logical_rect(host);
+            let logical = crate::remote::content_of_frame(state, id, output.host_to_logical_rect(host));
             let old = state.windows.get(id).map(|w| (w.width, w.height));
             state.move_window(id, logical.x, logical.y);
             if resized && old != Some((logical.width, logical.height)) && logical.width > 0 && logical.height > 0 {
@@ -310,14 +312,24 @@ pub fn after_dispatch(rdp: &mut Remote, state: &mut Core, composer: &mut Compose
                 WindowEvent::Created(info)
                 | WindowEvent::MetadataChanged(info)
                 | WindowEvent::GeometryChanged(info)
-                | WindowEvent::StateChanged(info) => upsert_window(rdp, state, &info),
+                | WindowEvent::StateChanged(info) => {
+                    // A title bar in the image shows the title and the window's state.
+                    if state.image_bar(info.id).is_some() {
+                        rdp.dirty.insert(info.id);
+                    }
+                    upsert_window(rdp, state, &info)
+                }
                 WindowEvent::Damaged { id, .. } => {
                     rdp.dirty.insert(id);
                 }
-                WindowEvent::StackingChanged { order, active } => rdp.link.send_rail(RailCommand::Stacking {
-                    top_first: order.iter().rev().map(|id| id.0).collect(),
-                    active: active.map(|id| id.0),
-                }),
+                WindowEvent::StackingChanged { order, active } => {
+                    // Title bars show which window is active.
+                    rdp.dirty.extend(order.iter().copied().filter(|id| state.image_bar(*id).is_some()));
+                    rdp.link.send_rail(RailCommand::Stacking {
+                        top_first: order.iter().rev().map(|id| id.0).collect(),
+                        active: active.map(|id| id.0),
+                    })
+                }
                 WindowEvent::MoveResizeRequested { id, edges, x, y } => {
                     // The host drags the window natively (with its snapping) and reports the
                     // final rectangle with a WindowMove.
@@ -327,6 +339,12 @@ pub fn after_dispatch(rdp: &mut Remote, state: &mut Core, composer: &mut Compose
                         (p.x, p.y)
                     });
                     rdp.link.send_rail(RailCommand::LocalMoveSize { window: id.0, edges, x: at.0, y: at.1 });
+                }
+                WindowEvent::MoveResizeEnded(id) => {
+                    if let Some(desc) = state.windows.get(id).and_then(|w| crate::remote::describe(state, w)) {
+                        let (x, y) = (desc.client.x, desc.client.y);
+                        rdp.link.send_rail(RailCommand::EndLocalMoveSize { window: id.0, x, y });
+                    }
                 }
                 WindowEvent::Destroyed(id) => {
                     rdp.dirty.remove(&id);

@@ -1,8 +1,10 @@
 //! What the pointer does on a title bar and the resize band around a decorated window: drag
 //! the title to move, double-click it to maximize, the buttons to close, maximize or
 //! minimize, the band to resize; a maximized window's bar shows while the pointer is at its top.
-//! Only where wayrail shows the bars itself (composed outputs:
-//! headless, nested, a full-desktop session); a RemoteApp host never sees them.
+//! In a RemoteApp session the bars are part of the window images (`Core::window_bars`): the
+//! host's pointer over one lands here the same way, a drag on a title goes to the host as a
+//! local move when it can do that, and there is no resize band (the host's window ends at
+//! the frame).
 
 use std::time::{Duration, Instant};
 
@@ -21,25 +23,19 @@ use crate::window::{Rect, ShowState, WindowId};
 const DOUBLE_CLICK: Duration = Duration::from_millis(400);
 
 impl State {
-    /// Whether this backend shows wayrail's title bars: it composes whole outputs. A
-    /// RemoteApp session sends each window's own pixels, without them.
-    pub fn shows_decorations(&self) -> bool {
-        !matches!(self.backend.transport(), Some("vail" | "egfx"))
-    }
-
     /// The decorated window whose title bar or resize band is the topmost thing at `pos`, and
     /// what that part of its frame does.
     pub fn decoration_at(&self, pos: Point<f64, Logical>) -> Option<(WindowId, Hit)> {
-        if !self.shows_decorations() {
-            return None;
-        }
+        // A RemoteApp host's window ends at the bar: no resize band around it.
+        let band = !self.window_bars;
         for window in self.space.elements().rev() {
             let Some(loc) = self.space.element_location(window) else { continue };
             let size = window.geometry().size;
             let content = Rect::new(loc.x, loc.y, size.w, size.h);
             if let Some((anchor, overlay)) = self.bar_anchor(window) {
                 // A bar over a maximized window has no resize band.
-                let hit = hit_test(anchor, pos.x, pos.y).filter(|h| !(overlay && matches!(h, Hit::Resize(_))));
+                let hit =
+                    hit_test(anchor, pos.x, pos.y).filter(|h| !((overlay || !band) && matches!(h, Hit::Resize(_))));
                 if let Some(hit) = hit {
                     return self.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id).map(|id| (id, hit));
                 }
@@ -68,7 +64,8 @@ impl State {
     /// Shows or hides maximized windows' bars for the pointer at `pos` (see
     /// [`super::revealed`]); the outputs are redrawn when one changed.
     pub fn reveal_bars(&mut self, pos: Point<f64, Logical>) {
-        let shown = self.shows_decorations();
+        // A window image carries no overlay bar (RemoteApp: the host maximizes windows).
+        let shown = !self.window_bars;
         let mut changed = false;
         for i in 0..self.toplevels.len() {
             let t = &self.toplevels[i];
@@ -114,6 +111,13 @@ impl State {
                 } else if show == ShowState::Maximized {
                     // A maximized window stays where maximize put it.
                     MoveResizeGrab::holding(start, id)
+                } else if self.host_move_resize {
+                    // The host drags its window natively (RemoteApp with local move/size).
+                    // Some hosts (FreeRDP) say where it ended only by the button going up
+                    // there: the grab moves the window by the pointer's way, as Windows' own
+                    // move loop does, and the button going up ends the host's move.
+                    self.windows.move_resize_requested(id, None, pos.x, pos.y);
+                    MoveResizeGrab::moving(start, id, location)
                 } else {
                     MoveResizeGrab::moving(start, id, location)
                 }

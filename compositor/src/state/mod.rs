@@ -167,6 +167,9 @@ pub struct Core {
     /// A remote host moves and resizes windows itself (RemoteApp with local move/size):
     /// interactive move/resize requests go to it instead of a compositor grab.
     pub host_move_resize: bool,
+    /// Each window's own image carries its title bar (a RemoteApp session: the host shows
+    /// windows one by one, so wayrail's bars travel as part of their pixels).
+    pub window_bars: bool,
     /// Where maximized windows go, when a host says: its work areas (monitors without their
     /// taskbars), in host pixels.
     pub work_areas: Vec<Rect>,
@@ -301,6 +304,7 @@ impl Core {
             cursor_loader: Default::default(),
             frame_blocked: false,
             host_move_resize: false,
+            window_bars: false,
             work_areas: Vec::new(),
             icons_changed: Default::default(),
             config,

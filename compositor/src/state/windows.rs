@@ -181,6 +181,19 @@ impl Core {
         }
     }
 
+    /// The title bar a window's own image carries (RemoteApp, see `window_bars`), in global
+    /// logical pixels: right above its content, for a decorated window that is not maximized.
+    pub fn image_bar(&self, id: WindowId) -> Option<Rect> {
+        if !self.window_bars {
+            return None;
+        }
+        let entry = self.toplevel_by_id(id)?;
+        match self.bar_anchor(&entry.window)? {
+            (anchor, false) => Some(crate::decorations::bar_rect(anchor)),
+            (_, true) => None,
+        }
+    }
+
     /// Whether a window gets a title bar whenever it is not fullscreen.
     pub fn wants_bar(&self, window: &Window) -> bool {
         if self.config.decorations == DecorationMode::ClientSide {
@@ -307,11 +320,8 @@ pub fn surface_under(state: &State, pos: Point<f64, Logical>) -> Option<(WlSurfa
 
 impl State {
     /// `loc` (a decorated window's content) moved down where needed so that its title bar
-    /// starts on the output under it, not above it (where wayrail shows bars).
+    /// starts on the output under it, not above it.
     pub fn leave_room_for_bar(&self, loc: Point<i32, Logical>) -> Point<i32, Logical> {
-        if !self.shows_decorations() {
-            return loc;
-        }
         let bar = crate::decorations::BAR_HEIGHT;
         let out = self
             .output_at(loc.x as f64, loc.y as f64)

@@ -243,3 +243,62 @@ fn a_popup_over_a_bar_keeps_its_clicks() {
     assert_eq!(f.state.decoration_at(at), None, "the menu is on top there");
     assert!(f.state.decoration_at((300.0, 400.0).into()).is_some(), "a's bar beside the menu");
 }
+
+/// What a RemoteApp session (`window_bars`, a host that moves windows itself) makes of a
+/// decorated window: its image carries the bar above the content, its description to the host
+/// takes the bar in, a press on the title asks the host for a local move, the buttons act here.
+#[test]
+fn in_remote_app_the_bar_travels_in_the_window_image() {
+    let (mut f, c) = Fixture::with_client();
+    let (w, _) = map_decorated(&mut f, c, None);
+    let plain = f.render_window(w.id, 1.0);
+    assert_eq!((plain.width, plain.height), (300, 200), "a composed output draws the bar itself");
+    f.state.window_bars = true;
+    f.state.host_move_resize = true;
+    let image = f.render_window(w.id, 1.0);
+    assert_eq!((image.width, image.height), (300, 200 + BAR_HEIGHT as usize));
+    assert_eq!(image.origin, (0, BAR_HEIGHT), "the content below the bar");
+    assert_eq!(image.pixel(2, 2), BAR_FOCUSED, "bar pixels at the image's top");
+    assert_eq!(image.pixel(2, BAR_HEIGHT as usize + 2), RED, "the app's pixels below");
+    let scaled = f.render_window(w.id, 2.0);
+    assert_eq!((scaled.width, scaled.height), (600, 400 + 2 * BAR_HEIGHT as usize), "the bar at the image's scale");
+
+    let (x, y, width, height) = rect(&f, w.id);
+    let info = f.state.windows.get(w.id).cloned().expect("window");
+    let desc = wayrail_compositor::remote::describe(&f.state.core, &info).expect("described");
+    let frame = wayrail_remote::Rect::new(x, y - BAR_HEIGHT, width, height + BAR_HEIGHT);
+    assert_eq!(desc.client, frame, "the host's window proper includes the bar");
+    assert_eq!(desc.image, frame);
+    assert_eq!(desc.image_logical, (300, 200 + BAR_HEIGHT));
+    let moved = wayrail_remote::Rect::new(400, 300, width, height + BAR_HEIGHT);
+    assert_eq!(
+        wayrail_compositor::remote::content_of_frame(&f.state.core, w.id, moved),
+        wayrail_remote::Rect::new(400, 300 + BAR_HEIGHT, width, height),
+        "a frame the host placed puts the content below its bar"
+    );
+
+    // A press on the title: the host moves its window, and wayrail follows the pointer's way
+    // to where the button goes up (FreeRDP reports the end of a move no other way).
+    f.take_events();
+    f.client(c).clear_input();
+    motion(&mut f, x + 20, y - BAR_HEIGHT / 2);
+    button(&mut f, true);
+    motion(&mut f, x + 60, y + 40);
+    button(&mut f, false);
+    f.roundtrip(c);
+    let events = f.event_log();
+    let started = events.iter().position(|e| e.starts_with(&format!("move/resize {} edges None", w.id)));
+    let ended = events.iter().position(|e| *e == format!("move/resize {} ended", w.id));
+    assert!(started.is_some() && started < ended, "a local move for the host, then its end: {events:?}");
+    let (x, y) = (x + 40, y + 40 + BAR_HEIGHT / 2);
+    assert_eq!(rect(&f, w.id), (x, y, width, height), "moved by the pointer's way");
+    assert_eq!(f.client(c).input_matching("pointer.button"), Vec::<String>::new());
+    // No resize band outside the host's window.
+    motion(&mut f, x - 2, y + 50);
+    button(&mut f, true);
+    button(&mut f, false);
+    assert_eq!(rect(&f, w.id), (x, y, width, height));
+    click(&mut f, c, x + width - BUTTON_WIDTH / 2, y - BAR_HEIGHT / 2);
+    assert_eq!(f.client(c).shell(w.toplevel.shell).close_requests, 1);
+    check(&f);
+}
