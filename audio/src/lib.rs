@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 pub use mic::Microphone;
-pub use pulse::{dir_for, sweep_stale, PulseServer};
+pub use pulse::{dir_for, socket_in, sweep_stale, PulseServer};
 pub use reader::{is_silent, Packetizer};
 
 /// The PCM the sink writes: signed 16-bit little-endian samples, interleaved.
