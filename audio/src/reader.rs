@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use crate::{AudioHub, Packet, PcmFormat, PACKET_DURATION};
 
 /// How much sound may wait in the FIFO before the reader skips it: far more than the sink
-/// writes at once (about 23 ms) and than a thread on a busy machine waits for the CPU (5 ms
-/// at most measured with a load of 6 on 2 cores), about half the 64 KiB (370 ms) the pipe holds.
+/// writes at once (about 23 ms) and than a thread on a busy machine waits for the CPU (at most
+/// 20 ms waited, measured under a load of 3 to 6 on 2 cores), about half the 64 KiB (370 ms)
+/// the pipe holds.
 pub const MAX_BACKLOG: Duration = Duration::from_millis(200);
 
 /// Bytes waiting in the pipe behind `fd`.
