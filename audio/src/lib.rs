@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 pub use mic::Microphone;
-pub use pulse::{dir_for, sweep_stale, PulseServer};
-pub use reader::{is_silent, Packetizer};
+pub use pulse::{dir_for, socket_in, sweep_stale, PulseServer};
+pub use reader::{is_silent, Packetizer, MAX_BACKLOG};
 
 /// The PCM the sink writes: signed 16-bit little-endian samples, interleaved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,11 @@ pub struct Packet {
 /// How many packets a session's queue holds: one second. A session whose client reads so
 /// slowly that it fills up loses packets instead of making the reader (and so the apps) wait.
 pub const SESSION_QUEUE: usize = 50;
+
+/// How long a packet may have waited since the reader had it before the session sends it: a
+/// session that fell behind (its thread was busy, its socket full) skips what is older rather
+/// than play everything later and later.
+pub const MAX_SEND_LAG: Duration = Duration::from_millis(250);
 
 /// Who gets the sound: at most one session, the one that negotiated a format last.
 #[derive(Debug)]
@@ -178,6 +183,11 @@ impl AudioHub {
         stats.max_latency_us.fetch_max(us, Ordering::Relaxed);
     }
 
+    /// The session skipped a packet that waited longer than [`MAX_SEND_LAG`].
+    pub fn late(&self) {
+        self.stats.late_packets.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The client confirmed a wave.
     pub fn confirmed(&self) {
         self.stats.wave_confirms.fetch_add(1, Ordering::Relaxed);
@@ -188,6 +198,7 @@ impl AudioHub {
         let s = &self.stats;
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let session = n(&s.session);
+        let ms_of = |bytes: u64| (bytes as f64 * 1000.0 / self.format.bytes_per_second() as f64 * 10.0).round() / 10.0;
         json!({
             "enabled": true,
             "sink": {"format": "s16le", "rate": self.format.rate, "channels": self.format.channels},
@@ -198,6 +209,11 @@ impl AudioHub {
             "silent_packets": n(&s.silent_packets),
             "no_client_packets": n(&s.no_client_packets),
             "dropped_packets": n(&s.dropped_packets),
+            "late_packets": n(&s.late_packets),
+            "backlog_skips": n(&s.backlog_skips),
+            "backlog_skipped_ms": ms_of(n(&s.backlog_skipped_bytes)),
+            "fifo_backlog_ms": ms_of(n(&s.fifo_backlog_bytes)),
+            "max_fifo_backlog_ms": ms_of(n(&s.max_fifo_backlog_bytes)),
             "packets_sent": n(&s.packets_sent),
             "bytes_sent": n(&s.bytes_sent),
             "wave_confirms": n(&s.wave_confirms),
@@ -230,12 +246,28 @@ pub struct AudioStats {
     pub no_client_packets: AtomicU64,
     /// Packets lost because the session's queue was full (the client reads too slowly).
     pub dropped_packets: AtomicU64,
+    /// Packets the session skipped because they waited longer than [`MAX_SEND_LAG`].
+    pub late_packets: AtomicU64,
+    /// How often the reader found more than [`reader::MAX_BACKLOG`] waiting in the FIFO, and
+    /// how much it skipped then.
+    pub backlog_skips: AtomicU64,
+    pub backlog_skipped_bytes: AtomicU64,
+    /// What waited in the FIFO after the last read, and the most ever.
+    pub fifo_backlog_bytes: AtomicU64,
+    pub max_fifo_backlog_bytes: AtomicU64,
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub wave_confirms: AtomicU64,
     /// From the reader having a packet to its PDU written, in microseconds.
     pub last_latency_us: AtomicU64,
     pub max_latency_us: AtomicU64,
+}
+
+impl AudioStats {
+    fn note_backlog(&self, bytes: usize) {
+        self.fifo_backlog_bytes.store(bytes as u64, Ordering::Relaxed);
+        self.max_fifo_backlog_bytes.fetch_max(bytes as u64, Ordering::Relaxed);
+    }
 }
 
 /// Sound to RDP clients, running: the sound server, the reader thread, and the hub.

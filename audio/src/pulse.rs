@@ -17,7 +17,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a supervisor (systemd, wayraild) tells wayrail, never passed on to its helpers.
 pub(crate) const SUPERVISOR_VARS: [&str; 6] =
     ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"];
-/// The prefix of our directories in the runtime directory; the pid follows.
+/// The prefix of our directories in the runtime directory; the Wayland socket's name follows.
 const DIR_PREFIX: &str = "wayrail-audio.";
 
 pub struct PulseServer {
@@ -46,27 +46,46 @@ fn script(socket: &Path, fifo: &Path, source_fifo: &Path, format: PcmFormat) -> 
     )
 }
 
-/// The directory for wayrail process `pid` in `runtime_dir`.
-pub fn dir_for(runtime_dir: &Path, pid: u32) -> PathBuf {
-    runtime_dir.join(format!("{DIR_PREFIX}{pid}"))
+/// The directory of the sound server of the wayrail whose Wayland socket is `wayland_display`
+/// in `runtime_dir`: `wayrail-audio.<name>`, so that its socket, `<dir>/native`, is known
+/// before wayrail runs and stays the same across restarts (a supervisor hands it to apps). The
+/// Wayland socket's name is held by one wayrail at a time, so the directory is too.
+pub fn dir_for(runtime_dir: &Path, wayland_display: &str) -> PathBuf {
+    // A name is one path component; a path given as the name counts by its last one.
+    let name = Path::new(wayland_display).file_name().and_then(|n| n.to_str()).unwrap_or("wayland");
+    runtime_dir.join(format!("{DIR_PREFIX}{name}"))
 }
 
-/// Removes the directories of wayrail processes that are gone (a crash leaves its socket,
-/// FIFO and files behind). Returns what was removed.
+/// The socket apps connect to, in the directory [`dir_for`] names.
+pub fn socket_in(dir: &Path) -> PathBuf {
+    dir.join("native")
+}
+
+/// Removes the directories of sound servers that are gone: a crashed wayrail's (its server
+/// died with it) leaves its socket, FIFOs and files behind. A directory counts as gone when
+/// its socket does not answer and it is older than a server's start may take (one being made
+/// by a wayrail starting right now is left alone). Returns what was removed.
 pub fn sweep_stale(runtime_dir: &Path) -> Vec<PathBuf> {
+    sweep(runtime_dir, START_TIMEOUT)
+}
+
+fn sweep(runtime_dir: &Path, grace: Duration) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(runtime_dir) else { return Vec::new() };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)).and_then(|p| p.parse::<i32>().ok())
-        else {
+        let path = entry.path();
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(DIR_PREFIX) && n.len() > DIR_PREFIX.len());
+        // Never a link: what it points to is not ours to remove.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if !ours || !meta.is_dir() {
             continue;
-        };
-        // SAFETY: signal 0 only checks whether the process exists.
-        let gone =
-            unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone && std::fs::remove_dir_all(entry.path()).is_ok() {
-            removed.push(entry.path());
+        }
+        let young = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_none_or(|age| age < grace);
+        if young || std::os::unix::net::UnixStream::connect(socket_in(&path)).is_ok() {
+            continue;
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            removed.push(path);
         }
     }
     removed
@@ -107,7 +126,7 @@ impl PulseServer {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| anyhow::anyhow!("making {}: {e}", dir.display()))?;
-        let socket = dir.join("native");
+        let socket = socket_in(&dir);
         let fifo = dir.join("sink");
         let script_path = dir.join("wayrail.pa");
         std::fs::write(&script_path, script(&socket, &fifo, &dir.join("source"), format))?;
@@ -154,7 +173,7 @@ impl PulseServer {
 
     /// Where apps connect.
     pub fn socket(&self) -> PathBuf {
-        self.dir.join("native")
+        socket_in(&self.dir)
     }
 
     /// The sink's FIFO, opened for reading (the server holds it open for writing already).
@@ -209,16 +228,34 @@ mod tests {
     }
 
     #[test]
-    fn stale_directories_of_dead_processes_are_swept() {
+    fn the_directory_is_named_after_the_wayland_socket() {
+        let runtime = Path::new("/run/user/1000");
+        assert_eq!(dir_for(runtime, "wayland-0"), Path::new("/run/user/1000/wayrail-audio.wayland-0"));
+        assert_eq!(dir_for(runtime, "/elsewhere/wl-7"), Path::new("/run/user/1000/wayrail-audio.wl-7"));
+        assert_eq!(
+            socket_in(&dir_for(runtime, "wayland-0")),
+            Path::new("/run/user/1000/wayrail-audio.wayland-0/native")
+        );
+    }
+
+    #[test]
+    fn directories_whose_server_is_gone_are_swept() {
         let runtime = tempfile::tempdir().unwrap();
-        let ours = dir_for(runtime.path(), std::process::id());
-        // A pid that cannot be running (above the kernel's maximum).
-        let dead = dir_for(runtime.path(), 4_194_305);
-        let other = runtime.path().join("wayrail-audio.notapid");
-        for d in [&ours, &dead, &other] {
+        let served = dir_for(runtime.path(), "wayland-1");
+        let dead = dir_for(runtime.path(), "wayland-2");
+        let empty = dir_for(runtime.path(), "wayland-3");
+        let other = runtime.path().join("wayrail-audio-not-ours");
+        for d in [&served, &dead, &empty, &other] {
             std::fs::create_dir(d).unwrap();
         }
-        assert_eq!(sweep_stale(runtime.path()), vec![dead.clone()]);
-        assert!(ours.exists() && other.exists() && !dead.exists());
+        let _server = std::os::unix::net::UnixListener::bind(socket_in(&served)).unwrap();
+        // A socket file whose server is gone: binding and dropping leaves it, refusing.
+        drop(std::os::unix::net::UnixListener::bind(socket_in(&dead)).unwrap());
+        // Within the grace a server may take to start, nothing goes.
+        assert!(sweep(runtime.path(), Duration::from_secs(3600)).is_empty());
+        let mut removed = sweep(runtime.path(), Duration::ZERO);
+        removed.sort();
+        assert_eq!(removed, vec![dead.clone(), empty.clone()]);
+        assert!(served.exists() && other.exists() && !dead.exists() && !empty.exists());
     }
 }

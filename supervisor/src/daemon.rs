@@ -460,6 +460,15 @@ impl Daemon {
         }
         env.push(("WAYRAIL_SOCKET".to_owned(), ipc_link.display().to_string()));
         env.extend(self.app_extra_env());
+        // Without a sound server of ours, apps get wayrail's, whose sink goes to the host: its
+        // socket is named after the Wayland socket (so it stays where it is when wayrail
+        // restarts) and is up before wayrail says it is ready; no socket, no sound to give.
+        if self.sup.pulse_socket().is_none() {
+            let socket = wayrail_audio::socket_in(&wayrail_audio::dir_for(&self.private, &real_name));
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                env.push(("PULSE_SERVER".to_owned(), format!("unix:{}", socket.display())));
+            }
+        }
         self.env = env;
         if let Err(err) = project::write_env_file(&self.sup.env_file(), &self.env) {
             tracing::error!("the environment file: {err:#}");

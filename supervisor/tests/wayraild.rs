@@ -704,3 +704,50 @@ fn the_systemd_units_verify() {
     // It reports bad keys and values as warnings and still succeeds: none may name our units.
     assert!(!stderr.contains("wayrail."), "systemd-analyze verify complained:\n{stderr}");
 }
+
+#[test]
+fn apps_get_wayrails_sound_server_at_a_path_named_after_the_wayland_socket() {
+    require_programs!("pulseaudio", "paplay");
+    let mut d = Daemon::start("wayrail_args = [\"--xwayland\", \"off\"]\n[audio]\nenabled = true");
+    d.wait_ready();
+    // Known before wayrail runs: wayrail's runtime directory (wayraild's own) and the name of
+    // its Wayland socket, not its pid.
+    let socket = d.runtime.join("wayraild/wayrail-audio.wayland-0/native");
+    let pulse = format!("PULSE_SERVER=unix:{}", socket.display());
+    assert!(
+        wait_until(Duration::from_secs(10), || d.env_file().lines().any(|l| l == pulse)),
+        "{pulse} missing:\n{}\n{}",
+        d.env_file(),
+        d.log_tail()
+    );
+    let out = d.command(&["env"]).stdin(Stdio::null()).output().unwrap();
+    let exports = String::from_utf8_lossy(&out.stdout);
+    assert!(exports.contains(&format!("export PULSE_SERVER='unix:{}'", socket.display())), "{exports}");
+    let mode = fs::metadata(socket.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the sound server's directory is for wayrail's user only");
+    assert_eq!(msg_json(&d, "audio")["pulse_server"], format!("unix:{}", socket.display()));
+
+    // An app with that environment plays into wayrail's sink: half a second of sound, read by
+    // wayrail (no client is connected, so it is thrown away).
+    let raw = d.path("sound.raw");
+    fs::write(&raw, [0x10u8, 0x20].repeat(44_100)).unwrap();
+    let mut cmd = Command::new("paplay");
+    cmd.args(["--raw", "--format=s16le", "--rate=44100", "--channels=2"]).arg(&raw);
+    for line in d.env_file().lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let (status, out) = run_to_end("paplay", cmd, &d.path("paplay.log"));
+    assert!(status.success(), "paplay failed ({status}): {out}\n{}", d.log_tail());
+    let heard = wait_for(Duration::from_secs(10), || {
+        let audio = msg_json(&d, "audio");
+        (audio["no_client_packets"].as_u64() >= Some(20)).then_some(audio)
+    });
+    let heard = heard.unwrap_or_else(|| panic!("wayrail read no sound: {}\n{}", msg_json(&d, "audio"), d.log_tail()));
+    eprintln!("{pulse}\nwayrail's figures: {heard}");
+
+    // Its directory goes with wayrail.
+    assert!(d.stop().is_some_and(|s| s.success()), "{}", d.log_tail());
+    assert!(!socket.parent().unwrap().exists(), "the sound server's directory stayed");
+}

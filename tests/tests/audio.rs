@@ -60,6 +60,9 @@ fn figure(status: &Value, name: &str) -> u64 {
 fn paplay_tone(wr: &Compositor, name: &str) -> Client {
     let status = audio(wr);
     assert_eq!(status["enabled"], true, "wayrail plays no sound: {status}\n{}", wr.log_tail(20));
+    // Where a supervisor expects it before wayrail runs: named after the Wayland socket.
+    let socket = wr.runtime_dir().join(format!("wayrail-audio.{}/native", wr.socket));
+    assert_eq!(status["pulse_server"], format!("unix:{}", socket.display()), "{status}");
     let wav = wr.path(&format!("{name}.wav"));
     write_tone(&wav, TONE_HZ, 1.0);
     let mut cmd = wr.command("paplay");

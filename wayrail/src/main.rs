@@ -367,14 +367,22 @@ fn print_audio(data: &Value) {
         n("silent_packets"),
         n("no_client_packets")
     );
+    println!("sent: {} packets, {} bytes; {} wave confirms", n("packets_sent"), n("bytes_sent"), n("wave_confirms"));
     println!(
-        "sent: {} packets, {} bytes; {} wave confirms; {} dropped (client too slow)",
-        n("packets_sent"),
-        n("bytes_sent"),
-        n("wave_confirms"),
-        n("dropped_packets")
+        "dropped: {} packets (client too slow: queue full), {} packets (waited too long to be sent), \
+         {} ms skipped in the sink's FIFO ({} times it fell behind)",
+        n("dropped_packets"),
+        n("late_packets"),
+        n("backlog_skipped_ms"),
+        n("backlog_skips")
     );
-    println!("latency, read to sent: last {} ms, max {} ms", n("last_latency_ms"), n("max_latency_ms"));
+    println!(
+        "latency, read to sent: last {} ms, max {} ms; waiting in the FIFO: last {} ms, max {} ms",
+        n("last_latency_ms"),
+        n("max_latency_ms"),
+        n("fifo_backlog_ms"),
+        n("max_fifo_backlog_ms")
+    );
     let mic = &data["microphone"];
     match mic.is_null() {
         true => println!("microphone: none (pactl is needed)"),

@@ -15,7 +15,7 @@ use wayrail_rdp::{Limits, RdpConfig, RdpServer};
 /// exists (so `PULSE_SERVER` is in the environment of everything started later).
 pub fn start(config: &Config, host: Sender<HostEvent>) -> anyhow::Result<Box<dyn HostLink>> {
     let mut rdp = rdp_config(config)?;
-    rdp.audio = start_audio(&config.audio)?;
+    rdp.audio = start_audio(&config.audio, config.socket.as_deref())?;
     Ok(Box::new(RdpServer::spawn(rdp, host)?))
 }
 
@@ -25,7 +25,7 @@ static AUDIO: std::sync::Mutex<Option<wayrail_audio::Audio>> = std::sync::Mutex:
 /// Starts the private sound server (see `wayrail_audio`) unless `[audio]` says not to or
 /// there is none; exports `PULSE_SERVER` for apps; answers `wayrail msg audio`. A sound
 /// server that fails to start is an error only when `[audio] enabled = true` asked for it.
-fn start_audio(settings: &AudioSettings) -> anyhow::Result<Option<Arc<wayrail_audio::AudioHub>>> {
+fn start_audio(settings: &AudioSettings, socket: Option<&str>) -> anyhow::Result<Option<Arc<wayrail_audio::AudioHub>>> {
     let program = settings.program.clone().or_else(|| on_path("pulseaudio"));
     let off = |why: String| {
         tracing::info!("no sound to the host: {why}");
@@ -42,7 +42,13 @@ fn start_audio(settings: &AudioSettings) -> anyhow::Result<Option<Arc<wayrail_au
     for dir in wayrail_audio::sweep_stale(&runtime) {
         tracing::info!(dir = %dir.display(), "removed a crashed wayrail's sound server directory");
     }
-    let dir = wayrail_audio::dir_for(&runtime, std::process::id());
+    // Named after the Wayland socket, so that its path is known before wayrail runs (wayraild
+    // gives it to apps) and stays the same when wayrail restarts.
+    let name = socket.map(str::to_owned).or_else(|| held_wayland_socket(&runtime)).unwrap_or_else(|| {
+        tracing::warn!("the Wayland socket's name is unknown: the sound server's directory is named after the pid");
+        format!("pid-{}", std::process::id())
+    });
+    let dir = wayrail_audio::dir_for(&runtime, &name);
     // pactl follows which apps record, so that the host's microphone is open only then;
     // without it there is no microphone.
     let pactl = on_path("pactl");
@@ -74,6 +80,19 @@ fn start_audio(settings: &AudioSettings) -> anyhow::Result<Option<Arc<wayrail_au
 /// Stops the sound server and removes its directory.
 pub fn stop_audio() {
     drop(AUDIO.lock().unwrap_or_else(|e| e.into_inner()).take());
+}
+
+/// The name of the Wayland socket this process opened in `runtime` when it picked one itself
+/// (`wayland-N`): the socket's lock file, which it holds open while it serves the socket.
+fn held_wayland_socket(runtime: &std::path::Path) -> Option<String> {
+    std::fs::read_dir("/proc/self/fd").ok()?.flatten().find_map(|fd| {
+        let target = std::fs::read_link(fd.path()).ok()?;
+        if target.parent()? != runtime {
+            return None;
+        }
+        let name = target.file_name()?.to_str()?.strip_suffix(".lock")?;
+        (name.starts_with("wayland-") && runtime.join(name).exists()).then(|| name.to_owned())
+    })
 }
 
 /// `name` in a directory of `PATH`.

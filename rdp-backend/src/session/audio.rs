@@ -97,6 +97,12 @@ impl Session {
     /// Sends a packet as one wave; a client that has not negotiated (yet) gets nothing.
     pub(super) async fn send_sound(&mut self, packet: Packet) -> anyhow::Result<()> {
         let Some(sound) = &self.sound else { return Ok(()) };
+        // Fell behind (this thread was busy, or the socket was full): what is that old is
+        // skipped, so that the host's sound keeps up with the apps instead of lagging more.
+        if packet.read_at.elapsed() > wayrail_audio::MAX_SEND_LAG {
+            sound.hub.late();
+            return Ok(());
+        }
         // The wave's timestamp: milliseconds on the stream's clock (it wraps, as the field does).
         let ts = sound.started.elapsed().as_millis() as u32;
         let hub = sound.hub.clone();

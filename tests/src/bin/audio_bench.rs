@@ -7,8 +7,11 @@
 //! - latency, app write → host received, p50/p99/max: from writing a click into pacat to the
 //!   wave that carries it arriving (the sound server's buffering, wayrail's reader and session,
 //!   the socket), in 5 ms steps;
-//! - underruns: how often a host that starts playing once it holds 100 ms would run dry;
-//! - wayrail's own figures: packets and bytes sent, dropped, read → sent latency max.
+//! - whether latency grows: the median latency of the first and of the last quarter;
+//! - underruns: how often a host that starts playing once it holds 100 ms would run dry, and
+//!   how often the app's stream ran dry in the sound server (pacat says so);
+//! - wayrail's own figures: packets and bytes sent, read → sent latency max, what was dropped
+//!   and why, the most that waited in the sink's FIFO.
 //!
 //! Not a test: it asserts only that sound arrived. Run it after `cargo build`.
 
@@ -73,7 +76,16 @@ async fn bench(secs: usize) -> anyhow::Result<()> {
     }
 
     let mut cmd = wr.command("pacat");
-    cmd.args(["--playback", "--raw", "--format=s16le", "--rate=44100", "--channels=2", "--latency-msec=20"]);
+    // Verbose: it logs its stream's underruns, which shift the stream later by their length.
+    cmd.args([
+        "--playback",
+        "--raw",
+        "--format=s16le",
+        "--rate=44100",
+        "--channels=2",
+        "--latency-msec=20",
+        "--verbose",
+    ]);
     cmd.env("PULSE_SERVER", status["pulse_server"].as_str().context("no pulse_server")?);
     let mut pacat = wr.spawn_piped("pacat", cmd);
     let mut stdin = pacat.child.stdin.take().context("pacat's stdin")?;
@@ -127,6 +139,14 @@ async fn bench(secs: usize) -> anyhow::Result<()> {
         bail!("{} of {} clicks arrived", click_arrivals.len(), clicks.len());
     }
     let mut latencies: Vec<Duration> = clicks.iter().zip(&click_arrivals).map(|(w, a)| *a - *w).collect();
+    // Whether latency grows: the median of the first and of the last quarter of the run.
+    let quarter = (latencies.len() / 4).max(1);
+    let median = |part: &[Duration]| {
+        let mut part = part.to_vec();
+        part.sort();
+        percentile(&part, 0.5)
+    };
+    let (first, last) = (median(&latencies[..quarter]), median(&latencies[latencies.len() - quarter..]));
     latencies.sort();
 
     // A host that starts once it holds HOST_BUFFER and plays in real time.
@@ -163,11 +183,24 @@ async fn bench(secs: usize) -> anyhow::Result<()> {
         ms(percentile(&latencies, 0.99)),
         ms(*latencies.last().unwrap())
     );
+    println!("  latency trend: first quarter p50 {:.1} ms, last quarter p50 {:.1} ms", ms(first), ms(last));
     println!("  underruns of a host holding {} ms: {underruns}", HOST_BUFFER.as_millis());
     println!(
-        "  wayrail: {} packets / {} bytes sent, {} dropped, read -> sent max {} ms",
-        status["packets_sent"], status["bytes_sent"], status["dropped_packets"], status["max_latency_ms"]
+        "  wayrail: {} packets / {} bytes sent, read -> sent max {} ms; dropped: {} (queue full), {} (late), \
+         {} ms skipped in the FIFO ({} times); FIFO backlog max {} ms",
+        status["packets_sent"],
+        status["bytes_sent"],
+        status["max_latency_ms"],
+        status["dropped_packets"],
+        status["late_packets"],
+        status["backlog_skipped_ms"],
+        status["backlog_skips"],
+        status["max_fifo_backlog_ms"]
     );
+    // The app's own stream ran dry in the sound server (pacat was late on a busy machine):
+    // PulseAudio plays silence and then the stream's data later by that much, for good.
+    let app_underruns = pacat.log_text().matches("Stream underrun").count();
+    println!("  underruns of the app's stream in the sound server (pacat): {app_underruns}");
     drop(pacat);
     Ok(())
 }
