@@ -45,18 +45,9 @@ impl AppListServer {
         for event in self.channel.take_events() {
             (self.events)(event);
         }
-        self.channel
-            .take_output()
-            .into_iter()
-            .filter_map(|pdu| match pdu.encode() {
-                Ok(bytes) => Some(EncodedPdu::message(PDU_NAME, bytes)),
-                Err(e) => {
-                    // Our own bug (the channel checks what it queues): logged, left out.
-                    tracing::warn!("app list {} not sent: {e}", ServerPdu::name(&pdu));
-                    None
-                }
-            })
-            .collect()
+        EncodedPdu::encode_all(PDU_NAME, "app list", self.channel.take_output(), |pdu| {
+            pdu.encode().map_err(|e| format!("{}: {e}", ServerPdu::name(pdu)))
+        })
     }
 }
 

@@ -118,6 +118,15 @@ pub(crate) fn spawn(mut fifo: std::fs::File, format: PcmFormat, hub: Arc<AudioHu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO named `sink` in `dir`, as the sound server's sink writes into.
+    fn fifo_in(dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("sink");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        path
+    }
     use std::os::unix::fs::OpenOptionsExt as _;
 
     #[test]
@@ -149,10 +158,7 @@ mod tests {
     #[test]
     fn the_reader_skips_what_waited_too_long_in_the_fifo() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sink");
-        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let path = fifo_in(dir.path());
         let f = PcmFormat::default();
         let packet = f.bytes_for(PACKET_DURATION);
         // The writer and the reader both open it; the writer fills 300 ms before the reader
@@ -204,10 +210,7 @@ mod tests {
     #[test]
     fn the_reader_packets_what_the_fifo_carries() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sink");
-        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let path = fifo_in(dir.path());
         let writer = {
             let path = path.clone();
             std::thread::spawn(move || {

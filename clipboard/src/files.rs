@@ -232,25 +232,10 @@ impl LinuxFileList {
         };
         children.sort();
         for (child_name, child) in children {
-            let meta = match fs::symlink_metadata(&child) {
-                Ok(m) if m.file_type().is_symlink() => match fs::metadata(&child) {
-                    Ok(target) if target.is_file() => target,
-                    Ok(_) => {
-                        self.skipped.push(format!("{}: a link to a folder", child.display()));
-                        continue;
-                    }
-                    Err(err) => {
-                        self.skipped.push(format!("{}: {err}", child.display()));
-                        continue;
-                    }
-                },
-                Ok(m) if m.is_file() || m.is_dir() => m,
-                Ok(_) => {
-                    self.skipped.push(format!("{}: neither a file nor a folder", child.display()));
-                    continue;
-                }
-                Err(err) => {
-                    self.skipped.push(format!("{}: {err}", child.display()));
+            let meta = match child_metadata(&child) {
+                Ok(meta) => meta,
+                Err(why) => {
+                    self.skipped.push(format!("{}: {why}", child.display()));
                     continue;
                 }
             };
@@ -508,6 +493,21 @@ fn fetch_one(
         advanced(take as u64);
     }
     Ok(size)
+}
+
+/// What a copied folder's entry is taken as: a file or folder as it is, a link to a file as
+/// that file; a link to a folder (which could loop) or anything else is left out, with why.
+fn child_metadata(child: &Path) -> Result<fs::Metadata, String> {
+    let meta = fs::symlink_metadata(child).map_err(|e| e.to_string())?;
+    if meta.file_type().is_symlink() {
+        let target = fs::metadata(child).map_err(|e| e.to_string())?;
+        return if target.is_file() { Ok(target) } else { Err("a link to a folder".into()) };
+    }
+    if meta.is_file() || meta.is_dir() {
+        Ok(meta)
+    } else {
+        Err("neither a file nor a folder".into())
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,24 @@ impl EncodedPdu {
         Box::new(EncodedPdu { name, bytes })
     }
 
+    /// Each of `pdus` encoded by `encode`, as messages named `name`. One that does not encode
+    /// (the channel's own bug: it checks what it queues) is logged under `channel` and left out.
+    pub fn encode_all<P, E: std::fmt::Display>(
+        name: &'static str,
+        channel: &str,
+        pdus: Vec<P>,
+        encode: impl Fn(&P) -> Result<Vec<u8>, E>,
+    ) -> Vec<DvcMessage> {
+        let mut messages = Vec::with_capacity(pdus.len());
+        for pdu in &pdus {
+            match encode(pdu) {
+                Ok(bytes) => messages.push(EncodedPdu::message(name, bytes)),
+                Err(e) => tracing::warn!("a {channel} PDU not sent: {e}"),
+            }
+        }
+        messages
+    }
+
     /// Each of `encoded` as a dynamic channel message, in order.
     pub fn messages(name: &'static str, encoded: Vec<Vec<u8>>) -> Vec<DvcMessage> {
         encoded.into_iter().map(|bytes| EncodedPdu::message(name, bytes)).collect()

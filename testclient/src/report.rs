@@ -58,6 +58,11 @@ pub fn count_option(args: &[String], flag: &str, default: usize, usage: &str) ->
     Ok(Some(value))
 }
 
+/// [`count_option`] of this program's own arguments.
+pub fn count_arg(flag: &str, default: usize, usage: &str) -> anyhow::Result<Option<usize>> {
+    count_option(&std::env::args().skip(1).collect::<Vec<_>>(), flag, default, usage)
+}
+
 /// The current time as `YYYY-MM-DD hh:mm:ss UTC`.
 pub fn utc_now() -> String {
     utc(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64)

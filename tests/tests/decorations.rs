@@ -36,6 +36,22 @@ fn assert_bar_above(wr: &Compositor, window: &Value, name: &str) {
     }
 }
 
+/// Whether the RAIL window of `id` is the window's frame (its bar right above the content,
+/// and as wide when `same_width`) and its picture (saved as `shot`) shows the bar above the
+/// content; why not when it is not.
+fn rail_frame_with_bar(wr: &Compositor, desk: &RailDesk, id: u64, same_width: bool, shot: &str) -> Result<(), String> {
+    let (Some(rail), Some(window)) = (desk.window(id), wr.window(id)) else {
+        return Err(format!("no window {id} on both sides yet"));
+    };
+    let proper = Rect::of(&window);
+    let frame = (proper.x, proper.y - BAR, proper.height + BAR);
+    if (rail.x, rail.y, rail.height) != frame || (same_width && rail.width != proper.width) {
+        return Err(format!("the RAIL window {rail:?} is not the frame of {proper:?}"));
+    }
+    let picture = desk.capture(&rail, &wr.path(shot)).map_err(|e| format!("{e:#}"))?;
+    bar_above(&picture, Rect { x: 0, y: BAR, width: proper.width, height: proper.height })
+}
+
 /// Whether `shot` (desktop coordinates) shows a focused title bar with its title right above
 /// `rect`, and the app's pixels below it.
 fn bar_above(shot: &Image, rect: Rect) -> Result<(), String> {
@@ -184,23 +200,26 @@ fn an_x11_window_with_gtk_frame_extents_gets_no_bar() {
     assert_no_bar_above(&wr, &window, "xterm-framed-after");
 }
 
+/// `program`, which draws its own header bar, shown on the headless desktop with no bar of ours
+/// above it (its picture saved as `shot`).
+fn app_gets_no_second_bar(program: &str, shot: &str) {
+    let wr = Compositor::start(&["--output", "1280x800"]);
+    let (_app, window) = wr.spawn_mapped(program, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let window = wr.window(window["id"].as_u64().unwrap()).unwrap();
+    assert_no_bar_above(&wr, &window, shot);
+}
+
 #[test]
 fn gtk_with_its_own_header_bar_gets_no_second_bar() {
     require_programs!("gtk3-demo");
-    let wr = Compositor::start(&["--output", "1280x800"]);
-    let (_app, window) = wr.spawn_mapped("gtk3-demo", &[]);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_no_bar_above(&wr, &window, "gtk3-wayland");
+    app_gets_no_second_bar("gtk3-demo", "gtk3-wayland");
 }
 
 #[test]
 fn gtk4_asking_for_client_side_gets_no_second_bar() {
     require_programs!("gtk4-demo");
-    let wr = Compositor::start(&["--output", "1280x800"]);
-    let (_app, window) = wr.spawn_mapped("gtk4-demo", &[]);
-    std::thread::sleep(Duration::from_millis(500));
-    let window = wr.window(window["id"].as_u64().unwrap()).unwrap();
-    assert_no_bar_above(&wr, &window, "gtk4-wayland");
+    app_gets_no_second_bar("gtk4-demo", "gtk4-wayland");
 }
 
 #[test]
@@ -281,22 +300,7 @@ fn xterm_in_remote_app_has_a_bar_that_moves_its_host_window_and_closes_it() {
     // The RAIL window is the frame: the bar, then the content, which is where it says it is.
     let mut why = String::new();
     let shown = wait_until(Duration::from_secs(15), || {
-        let (Some(rail), Some(window)) = (desk.window(id), wr.window(id)) else { return false };
-        let proper = Rect::of(&window);
-        if (rail.x, rail.y, rail.width, rail.height) != (proper.x, proper.y - BAR, proper.width, proper.height + BAR) {
-            why = format!("the RAIL window {rail:?} is not the frame of {proper:?}");
-            return false;
-        }
-        match desk.capture(&rail, &wr.path("xterm-rail-bar.png")) {
-            Ok(shot) => {
-                let content = Rect { x: 0, y: BAR, width: proper.width, height: proper.height };
-                bar_above(&shot, content).map_err(|e| why = e).is_ok()
-            }
-            Err(e) => {
-                why = format!("{e:#}");
-                false
-            }
-        }
+        rail_frame_with_bar(&wr, &desk, id, true, "xterm-rail-bar.png").map_err(|e| why = e).is_ok()
     });
     assert!(shown, "xterm's RAIL window shows no title bar: {why} (see {})", wr.runtime_dir().display());
 
@@ -349,22 +353,7 @@ fn in_remote_app_foot_gets_a_bar_and_gtk_with_its_header_bar_none() {
     let mut why = String::new();
     let shown = wait_until(Duration::from_secs(15), || {
         desk.focus(&rail);
-        let (Some(rail), Some(window)) = (desk.window(foot_id), wr.window(foot_id)) else { return false };
-        let proper = Rect::of(&window);
-        if (rail.x, rail.y, rail.height) != (proper.x, proper.y - BAR, proper.height + BAR) {
-            why = format!("the RAIL window {rail:?} is not the frame of {proper:?}");
-            return false;
-        }
-        match desk.capture(&rail, &wr.path("foot-rail-bar.png")) {
-            Ok(shot) => {
-                let content = Rect { x: 0, y: BAR, width: proper.width, height: proper.height };
-                bar_above(&shot, content).map_err(|e| why = e).is_ok()
-            }
-            Err(e) => {
-                why = format!("{e:#}");
-                false
-            }
-        }
+        rail_frame_with_bar(&wr, &desk, foot_id, false, "foot-rail-bar.png").map_err(|e| why = e).is_ok()
     });
     assert!(shown, "foot's RAIL window shows no title bar: {why} (see {})", wr.runtime_dir().display());
 

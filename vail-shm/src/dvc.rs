@@ -64,15 +64,7 @@ impl GfxRedirServer {
 /// PDUs the codec cannot encode are our own bug; they are logged and left out rather than
 /// ending the session.
 fn encode_all(pdus: Vec<Pdu>) -> Vec<DvcMessage> {
-    pdus.into_iter()
-        .filter_map(|pdu| match pdu.encode() {
-            Ok(bytes) => Some(EncodedPdu::message(PDU_NAME, bytes)),
-            Err(e) => {
-                tracing::warn!("gfxredir {} not sent: {e}", pdu.name());
-                None
-            }
-        })
-        .collect()
+    EncodedPdu::encode_all(PDU_NAME, "gfxredir", pdus, |pdu| pdu.encode().map_err(|e| format!("{}: {e}", pdu.name())))
 }
 
 impl DvcProcessor for GfxRedirServer {

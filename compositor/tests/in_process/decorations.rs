@@ -30,10 +30,7 @@ fn map_decorated(f: &mut Fixture, c: ClientId, ask: Option<Mode>) -> (MappedWind
     toplevel.surface.commit();
     f.roundtrip(c);
     f.client(c).ack_last_configure(&toplevel);
-    let buffer = f.client(c).create_buffer(300, 200, RED);
-    toplevel.surface.attach(Some(&buffer.wl_buffer), 0, 0);
-    toplevel.surface.damage_buffer(0, 0, 300, 200);
-    toplevel.surface.commit();
+    let buffer = f.client(c).commit_buffer(&toplevel.surface, 300, 200, RED);
     f.roundtrip(c);
     let id = f.window_id(c, &toplevel.surface).expect("mapped");
     let mode = f.client(c).data.base.decoration_modes.get(&toplevel.shell).copied();
@@ -234,10 +231,7 @@ fn a_popup_over_a_bar_keeps_its_clicks() {
     popup.surface.commit();
     f.roundtrip(c);
     f.client(c).ack_last_popup_configure(&popup);
-    let buffer = f.client(c).create_buffer(50, 40, GREEN);
-    popup.surface.attach(Some(&buffer.wl_buffer), 0, 0);
-    popup.surface.damage_buffer(0, 0, 50, 40);
-    popup.surface.commit();
+    let _buffer = f.client(c).commit_buffer(&popup.surface, 50, 40, GREEN);
     f.roundtrip(c);
     let at = (120.0, 400.0).into();
     assert_eq!(f.state.decoration_at(at), None, "the menu is on top there");

@@ -5,6 +5,9 @@
 //! icons, associations and latencies. No open-source client speaks this channel.
 
 use std::collections::BTreeMap;
+use wayrail_dvc::EncodedPdu;
+
+const PDU: &str = wayrail_applist::dvc::PDU_NAME;
 
 use std::time::Instant;
 
@@ -101,10 +104,6 @@ impl AppListHost {
     }
 }
 
-fn messages(encoded: Vec<Vec<u8>>) -> Vec<DvcMessage> {
-    wayrail_dvc::EncodedPdu::messages(wayrail_applist::dvc::PDU_NAME, encoded)
-}
-
 impl DvcProcessor for AppListHost {
     fn channel_name(&self) -> &str {
         codec::CHANNEL_NAME
@@ -118,7 +117,7 @@ impl DvcProcessor for AppListHost {
     fn process(&mut self, _channel_id: u32, payload: &[u8]) -> PduResult<Vec<DvcMessage>> {
         let mut state = self.state.lock();
         match ServerPdu::decode(payload) {
-            Ok(pdu) => Ok(messages(state.handle(pdu, &self.language))),
+            Ok(pdu) => Ok(EncodedPdu::messages(PDU, state.handle(pdu, &self.language))),
             Err(e) => {
                 state.problems.push(format!("undecodable PDU from the server: {e}"));
                 Ok(Vec::new())
@@ -132,10 +131,6 @@ impl DvcClientProcessor for AppListHost {}
 impl crate::TestClient {
     /// Sends `payloads` as they are on the app-list channel, one DVC message each.
     pub async fn send_applist(&mut self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()> {
-        let Some(id) = self.dvc_channel_id::<AppListHost>() else {
-            anyhow::bail!("the server has not opened the app list")
-        };
-        let svc = ironrdp_dvc::encode_dvc_messages(id, messages(payloads), ironrdp_svc::ChannelFlags::SHOW_PROTOCOL)?;
-        self.send_svc::<ironrdp_dvc::DrdynvcClient>(svc).await
+        self.send_dvc::<AppListHost>(PDU, payloads).await
     }
 }

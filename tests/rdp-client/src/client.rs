@@ -711,6 +711,19 @@ impl TestClient {
         self.stage.get_dvc::<T>().map(|c| c.channel_id())
     }
 
+    /// Sends `payloads` as they are (lying lengths, unknown ids, garbage), one message each, on
+    /// the dynamic channel of processor `T`; `name` names them in IronRDP's logs.
+    pub async fn send_dvc<T: DvcClientProcessor + 'static>(
+        &mut self,
+        name: &'static str,
+        payloads: Vec<Vec<u8>>,
+    ) -> Result<()> {
+        let Some(id) = self.dvc_channel_id::<T>() else { bail!("the server has not opened the {name} channel") };
+        let messages = wayrail_dvc::EncodedPdu::messages(name, payloads);
+        let svc = ironrdp_dvc::encode_dvc_messages(id, messages, ironrdp_svc::ChannelFlags::SHOW_PROTOCOL)?;
+        self.send_svc::<ironrdp_dvc::DrdynvcClient>(svc).await
+    }
+
     /// The id of the graphics pipeline's dynamic channel, once the server opened it.
     pub fn gfx_channel_id(&self) -> Option<u32> {
         self.dvc_channel_id::<GraphicsPipelineClient>()

@@ -8,6 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use wayrail_dvc::EncodedPdu;
+
+const PDU: &str = wayrail_vail::dvc::PDU_NAME;
 
 use ironrdp_core::impl_as_any;
 use ironrdp_dvc::{DvcClientProcessor, DvcMessage, DvcProcessor};
@@ -328,21 +331,17 @@ impl GfxRedirHost {
     }
 }
 
-fn messages(encoded: Vec<Vec<u8>>) -> Vec<DvcMessage> {
-    wayrail_dvc::EncodedPdu::messages(wayrail_vail::dvc::PDU_NAME, encoded)
-}
-
 impl DvcProcessor for GfxRedirHost {
     fn channel_name(&self) -> &str {
         codec::CHANNEL_NAME
     }
 
     fn start(&mut self, _channel_id: u32) -> PduResult<Vec<DvcMessage>> {
-        Ok(messages(self.hello()))
+        Ok(EncodedPdu::messages(PDU, self.hello()))
     }
 
     fn process(&mut self, _channel_id: u32, payload: &[u8]) -> PduResult<Vec<DvcMessage>> {
-        Ok(messages(self.receive(payload)))
+        Ok(EncodedPdu::messages(PDU, self.receive(payload)))
     }
 }
 
@@ -357,9 +356,7 @@ impl crate::TestClient {
     /// Sends `payloads` as they are on the gfxredir channel, one DVC message each (lying
     /// lengths, unknown ids, garbage), for robustness tests.
     pub async fn send_gfxredir(&mut self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()> {
-        let Some(id) = self.gfxredir_channel_id() else { anyhow::bail!("the server has not opened gfxredir") };
-        let svc = ironrdp_dvc::encode_dvc_messages(id, messages(payloads), ironrdp_svc::ChannelFlags::SHOW_PROTOCOL)?;
-        self.send_svc::<ironrdp_dvc::DrdynvcClient>(svc).await
+        self.send_dvc::<GfxRedirHost>(PDU, payloads).await
     }
 }
 

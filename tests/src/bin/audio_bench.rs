@@ -33,9 +33,8 @@ const QUIET: f64 = 1_000.0;
 const HOST_BUFFER: Duration = Duration::from_millis(100);
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: wr-audio-bench [--secs N]   (N seconds of playback, default 60)";
-    let Some(secs) = report::count_option(&args, "--secs", 60, usage)? else { return Ok(()) };
+    let Some(secs) = report::count_arg("--secs", 60, usage)? else { return Ok(()) };
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(bench(secs.max(2)))
 }
 

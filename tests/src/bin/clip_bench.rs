@@ -25,9 +25,8 @@ use wayrail_testclient::report;
 const STEP: Duration = Duration::from_secs(180);
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: wr-clip-bench [--runs N]   (N pastes of 1 KB; 20 MB gets N/3, at least 2)";
-    let Some(runs) = report::count_option(&args, "--runs", 10, usage)? else { return Ok(()) };
+    let Some(runs) = report::count_arg("--runs", 10, usage)? else { return Ok(()) };
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(bench(runs.max(1)))
 }
 
