@@ -20,17 +20,18 @@ cargo build --locked --release -p wayrail -p wayrail-bench --bins
 cargo build --locked --release -p wayrail-e2e --bin wr-rail-bench --bin wr-clip-bench --bin wr-audio-bench
 WAYRAIL_BENCH_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)"
 export WAYRAIL_BENCH_REV
-target/release/wayrail-bench "$@"
+release="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
+"$release/wayrail-bench" "$@"
 case " $* " in *" --help "* | *" -h "*) exit 0 ;; esac
 if [ -z "${WAYRAIL_BENCH_SKIP_RAIL:-}" ]; then
   echo
-  WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-rail-bench
+  WAYRAIL_BIN="$release/wayrail" "$release/wr-rail-bench"
 fi
 if [ -z "${WAYRAIL_BENCH_SKIP_CLIPBOARD:-}" ]; then
   echo
-  WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-clip-bench
+  WAYRAIL_BIN="$release/wayrail" "$release/wr-clip-bench"
 fi
 if [ -z "${WAYRAIL_BENCH_SKIP_AUDIO:-}" ]; then
   echo
-  WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-audio-bench
+  WAYRAIL_BIN="$release/wayrail" "$release/wr-audio-bench"
 fi

@@ -55,7 +55,8 @@ echo "== building wayrail and wr-reliability (release)"
 cargo build --locked --release -p wayrail --bin wayrail
 cargo build --locked --release -p wayrail-e2e --bin wr-reliability --bin wr-rail-probe
 echo "== wr-reliability ${quick[*]:-}"
-WAYRAIL_BIN="$PWD/target/release/wayrail" target/release/wr-reliability "${quick[@]}" | tee "$figures"
+release="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
+WAYRAIL_BIN="$release/wayrail" "$release/wr-reliability" "${quick[@]}" | tee "$figures"
 
 echo
 echo "== figures"
