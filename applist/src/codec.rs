@@ -428,16 +428,16 @@ fn check_icon(pdu: &'static str, icon: &IconData) -> Result<(), CodecError> {
     Ok(())
 }
 
-/// Whether `s` fits a wire string (UTF-16, NUL included, ≤ 510 bytes).
+/// Whether `s` fits a wire string (UTF-16, NUL included, ≤ 510 bytes, no NUL inside).
 pub fn fits(s: &str) -> bool {
-    (s.encode_utf16().count() + 1) * 2 <= MAX_STRING_BYTES
+    !s.contains('\0') && (s.encode_utf16().count() + 1) * 2 <= MAX_STRING_BYTES
 }
 
-/// `s` cut (at a character boundary) to what a wire string holds.
+/// `s` without NULs, cut (at a character boundary) to what a wire string holds.
 pub fn truncate_to_fit(s: &str) -> String {
     let mut units = 0;
     let mut out = String::new();
-    for c in s.chars() {
+    for c in s.chars().filter(|&c| c != '\0') {
         units += c.len_utf16();
         if (units + 1) * 2 > MAX_STRING_BYTES {
             break;

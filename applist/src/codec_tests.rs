@@ -181,3 +181,13 @@ fn malformed_input_names_what_is_wrong() {
     });
     assert!(matches!(update.encode(), Err(CodecError::Invalid { field: "iconBitsLength", .. })));
 }
+
+#[test]
+fn a_string_with_a_nul_does_not_fit_and_loses_it_when_cut_to_fit() {
+    // The wire string ends at its NUL: one inside cannot be sent (the fuzz target found an
+    // Exec of NULs that the channel queued and the encoder refused).
+    assert!(!fits("a\0b"));
+    assert!(fits("ab"));
+    assert_eq!(truncate_to_fit("a\0b\0"), "ab");
+    assert_eq!(truncate_to_fit(&"é".repeat(300)).encode_utf16().count(), MAX_STRING_BYTES / 2 - 1);
+}

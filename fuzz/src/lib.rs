@@ -465,7 +465,7 @@ pub fn applist(data: &[u8]) {
             _ => channel.window_gone(u32::from(b.u8() % 4)),
         }
         for pdu in channel.take_output() {
-            let bytes = pdu.encode().expect("the server's app list PDUs encode");
+            let bytes = pdu.encode().unwrap_or_else(|e| panic!("the server's app list PDUs encode: {e}: {pdu:?}"));
             assert_eq!(ServerPdu::decode(&bytes), Ok(pdu));
         }
         let _ = channel.take_events();
