@@ -60,6 +60,7 @@ impl State {
             InputEvent::PointerButton { button, pressed } => {
                 let Some(pointer) = self.seat.get_pointer() else { return };
                 let serial = SERIAL_COUNTER.next_serial();
+                tracing::debug!(button, pressed, grabbed = pointer.is_grabbed(), at = ?self.pointer_location, "pointer button");
                 if pressed && !pointer.is_grabbed() && self.press_on_decoration(button, serial) {
                     // Taken by a title bar or resize band; its grab holds the button.
                 } else if pressed && !pointer.is_grabbed() {

@@ -62,8 +62,8 @@ fn firefox_takes_keys_after_a_click_into_its_page() {
     let rail = desk.wait_window(RAIL_TIMEOUT, "for Firefox", |r| u64::from(r.rail_id) == id);
 
     // A click from the host into the text field filling the page, then typing there: the
-    // host's keys reach it, and so do wayrail's own. (A second click into the page still
-    // loses the keys that follow it: issue 13 keeps that open.)
+    // host's keys reach it; after another click a moment later, so do wayrail's own. (A
+    // second click within a double-click's time still loses the keys after it: open.)
     desk.focus(&rail);
     let r = Rect::of(&compositor_window(&wr, id));
     let (x, y) = (r.x + r.width / 2, r.y + r.height / 2);
@@ -71,6 +71,8 @@ fn firefox_takes_keys_after_a_click_into_its_page() {
     desk.x.xdotool(&["click", "1"]);
     desk.x.xdotool(&["type", "--delay", "50", "abc"]);
     wait_title(&wr, id, "typed:abc");
+    std::thread::sleep(Duration::from_millis(1500));
+    desk.x.xdotool(&["click", "1"]);
     wr.type_text("d");
     wait_title(&wr, id, "typed:abcd");
     drop(firefox);
