@@ -90,14 +90,15 @@ fn typing_reaches_xterm() {
     let (wr, _term, window) = lazy_with("xterm", &["-e", "sh"], "sh");
     let id = window["id"].as_u64().unwrap();
     wr.window_op(id, &["focus"]);
-    // xterm reads keys once its shell is up; type until the file appears.
+    // xterm reads keys once its shell is up; type until the file holds the line. The shell
+    // creates the file before echo writes to it, so its mere existence proves nothing yet.
     let file = wr.path("typed");
+    let holds_ok = || std::fs::read_to_string(&file).is_ok_and(|s| s.trim() == "ok");
     let ok = wait_until(Duration::from_secs(20), || {
         wr.type_text("echo ok > typed\n");
-        wait_until(Duration::from_secs(2), || file.exists())
+        wait_until(Duration::from_secs(2), holds_ok)
     });
-    assert!(ok, "typing into xterm made no file");
-    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "ok");
+    assert!(ok, "typing into xterm did not write the file: {:?}", std::fs::read_to_string(&file));
 }
 
 #[test]

@@ -48,10 +48,17 @@ fn xfreerdp3_remote_app_xterm_types_and_its_menu_is_an_owned_popup() {
         desk.focus(&rail);
         desk.x.xdotool(&["type", "--delay", "15", &command]);
         desk.x.xdotool(&["key", "Return"]);
-        wait_until(Duration::from_secs(3), || out.exists())
+        // The shell creates the file before echo fills it: wait for the line itself.
+        wait_until(Duration::from_secs(3), || {
+            std::fs::read_to_string(&out).is_ok_and(|s| s.trim() == "typed-into-xterm")
+        })
     });
-    assert!(typed, "xterm did not run what was typed into its RAIL window\n{}", wr.log_tail(20));
-    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "typed-into-xterm");
+    assert!(
+        typed,
+        "xterm did not run what was typed into its RAIL window: {:?}\n{}",
+        std::fs::read_to_string(&out),
+        wr.log_tail(20)
+    );
 
     // Ctrl + left button held over the xterm: its main menu.
     let id = id_of(&window);
