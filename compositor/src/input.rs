@@ -48,6 +48,16 @@ impl State {
                 self.reveal_bars(pos);
                 // Over a title bar no app has the pointer.
                 let under = if self.pointer_over_decoration(pos) { None } else { surface_under(self, pos) };
+                // RDP clients repeat the position with every button, so a click arrives as
+                // move, press, move, release at one spot. A motion that changes nothing is not
+                // sent: apps read motion with a button held as the start of a drag (Firefox
+                // then starts a selection drag on a double-click and drops the keys after it),
+                // and libinput never reports one either.
+                let target = Some((pos, under.clone()));
+                if self.last_pointer_motion == target && pointer.current_location() == pos {
+                    return;
+                }
+                self.last_pointer_motion = target;
                 let event = MotionEvent { location: pos, serial: SERIAL_COUNTER.next_serial(), time };
                 pointer.motion(self, under.clone(), &event);
                 if pointer.current_location() != pos {

@@ -152,6 +152,9 @@ pub struct Core {
     pub idle_inhibitors: Vec<WlSurface>,
 
     pub pointer_location: Point<f64, Logical>,
+    /// Where the last pointer motion went: the position and the surface under it with its
+    /// origin. A motion that changes none of them is not sent again (see `handle_input`).
+    pub last_pointer_motion: Option<(Point<f64, Logical>, Option<SurfaceAt>)>,
     pub cursor_status: CursorImageStatus,
     /// Set when a client committed with frame callbacks or new content: the backend's frame
     /// clock should run. Nothing sets it while every client is idle.
@@ -181,6 +184,9 @@ pub struct Core {
 /// core beside the backend that shows it and the renderer that composes for it. They are
 /// siblings, so backend code borrows the backend and the core at once and nothing is ever
 /// taken out to be used. `State` dereferences to the core, so handlers read `self.space`.
+/// A surface and where its origin is in the global logical space.
+pub type SurfaceAt = (WlSurface, Point<f64, Logical>);
+
 pub struct State {
     pub core: Core,
     pub backend: crate::backend::Backend,
@@ -296,6 +302,7 @@ impl Core {
             clients: Vec::new(),
             idle_inhibitors: Vec::new(),
             pointer_location: (0.0, 0.0).into(),
+            last_pointer_motion: None,
             cursor_status: CursorImageStatus::default_named(),
             frame_requested: false,
             output_damaged: false,

@@ -131,3 +131,27 @@ fn clicking_a_background_window_focuses_it() {
         "frame".into()
     ]));
 }
+
+#[test]
+fn a_click_with_its_position_repeated_sends_no_motion() {
+    let (mut f, c, w) = Fixture::with_window("click", (100, 80), RED);
+    assert!(f.state.move_window(w.id, 100, 100));
+    f.state.handle_input(InputEvent::PointerMotion { x: 150.0, y: 130.0 });
+    f.dispatch();
+    f.client(c).clear_input();
+
+    // An RDP client repeats the position with each button: move, press, move, release.
+    for pressed in [true, false] {
+        f.state.handle_input(InputEvent::PointerMotion { x: 150.0, y: 130.0 });
+        f.state.handle_input(InputEvent::PointerButton { button: BTN_LEFT, pressed });
+    }
+    f.dispatch();
+    assert_eq!(f.client(c).data.input, ["button 0x110 pressed", "frame", "button 0x110 released", "frame"]);
+
+    // The window moves under the still pointer: the same position is a new place on it.
+    assert!(f.state.move_window(w.id, 120, 100));
+    f.client(c).clear_input();
+    f.state.handle_input(InputEvent::PointerMotion { x: 150.0, y: 130.0 });
+    f.dispatch();
+    assert_eq!(f.client(c).data.input, ["motion 30,30", "frame"]);
+}
