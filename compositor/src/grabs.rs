@@ -250,11 +250,17 @@ impl State {
         let Some(start) = pointer.grab_start_data() else { return };
         if self.host_move_resize {
             self.windows.move_resize_requested(id, edges.map(|e| e as u32), start.location.x, start.location.y);
-            return;
+            if edges.is_some() {
+                // The host resizes natively and reports the new rect when it is done.
+                return;
+            }
         }
         let Some(entry) = self.toplevel_by_id(id) else { return };
         let location = entry.location.unwrap_or_default();
         let size = entry.window.geometry().size;
+        // A move the host does natively is followed here too, as for a title bar of ours (see
+        // `press_on_decoration`): some hosts (FreeRDP) tell where it ended only by the button
+        // going up, and the grab's release ends the host's move.
         let grab = match edges {
             None => MoveResizeGrab::moving(start, id, location),
             Some(edges) => MoveResizeGrab::resizing(start, id, edges, location, size),

@@ -3,7 +3,7 @@
 //! own), and what the mouse does on it; none above GTK's own header bar, none at all with
 //! `decorations = "client-side"`. In RemoteApp the bar is part of the host's window: xterm's
 //! RAIL window shows it above the app, a drag on it is the host's own move, its close button
-//! closes xterm.
+//! closes xterm. A drag on GTK's own header bar is the host's move too.
 
 use std::time::Duration;
 
@@ -368,4 +368,62 @@ fn in_remote_app_foot_gets_a_bar_and_gtk_with_its_header_bar_none() {
     let above = Rect { x: proper.x - gtk_rail.x, y: proper.y - gtk_rail.y - BAR, width: proper.width, height: BAR };
     let bar_pixels = count(&shot, above, FOCUSED);
     assert!(bar_pixels < above.width, "a bar above gtk3-demo ({bar_pixels} pixels of its colour)");
+}
+
+/// An app's own header bar in RemoteApp: GTK asks to be moved (xdg_toplevel.move), the host
+/// moves its window natively, and where the move ended reaches wayrail by the button going up.
+#[test]
+fn in_remote_app_a_drag_on_gtks_header_bar_moves_its_host_window() {
+    require_programs!("Xvfb", "xdotool", "xfreerdp3", "gtk3-demo-application");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let gtk = wr.spawn_client("gtk3-demo-application", &[], &[]);
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "true");
+    let window = wr.wait_for_toplevel_of(&gtk, MAP_TIMEOUT);
+    let id = window["id"].as_u64().unwrap();
+    let rail = desk.wait_window(RAIL_TIMEOUT, "for gtk3-demo", |r| u64::from(r.rail_id) == id);
+    desk.focus(&rail);
+    std::thread::sleep(Duration::from_millis(500));
+    let rail = desk.window(id).expect("gtk3-demo's RAIL window");
+    let before = Rect::of(&compositor_window(&wr, id));
+
+    // A press on the header bar's middle, then a drag: GTK asks for the move once the pointer
+    // has gone past its threshold. As in the title-bar test, the test plays the host's window
+    // manager: the host window goes where the pointer went, then the button goes up.
+    let (px, py) = (before.x + before.width / 2, before.y + 14);
+    desk.x.xdotool(&["mousemove", &px.to_string(), &py.to_string()]);
+    std::thread::sleep(Duration::from_millis(200));
+    desk.x.xdotool(&["mousedown", "1"]);
+    for step in 1..=10 {
+        std::thread::sleep(Duration::from_millis(30));
+        desk.x.xdotool(&["mousemove", &(px + step * 12).to_string(), &(py + step * 8).to_string()]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (dx, dy) = (120, 80);
+    let xid = rail.xid.to_string();
+    desk.x.xdotool(&["windowmove", "--sync", &xid, &(rail.x + dx).to_string(), &(rail.y + dy).to_string()]);
+    desk.x.xdotool(&["mouseup", "1"]);
+    let moved = wr.wait_for_window(Duration::from_secs(15), "gtk3-demo, moved by the host", |w| {
+        w["id"].as_u64() == Some(id) && w["x"] == before.x + dx && w["y"] == before.y + dy
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (x0, y0) = (rail.x, rail.y);
+    let rail = desk.window(id).expect("gtk3-demo's RAIL window");
+    assert_eq!((rail.x, rail.y), (x0 + dx, y0 + dy), "the host window stays where it was moved: {moved}");
+
+    // Moved once, the window still takes a second move the same way.
+    let before = Rect::of(&compositor_window(&wr, id));
+    let (px, py) = (before.x + before.width / 2, before.y + 14);
+    desk.x.xdotool(&["mousemove", &px.to_string(), &py.to_string()]);
+    std::thread::sleep(Duration::from_millis(200));
+    desk.x.xdotool(&["mousedown", "1"]);
+    for step in 1..=10 {
+        std::thread::sleep(Duration::from_millis(30));
+        desk.x.xdotool(&["mousemove", &(px - step * 6).to_string(), &(py + step * 4).to_string()]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    desk.x.xdotool(&["windowmove", "--sync", &xid, &(rail.x - 60).to_string(), &(rail.y + 40).to_string()]);
+    desk.x.xdotool(&["mouseup", "1"]);
+    wr.wait_for_window(Duration::from_secs(15), "gtk3-demo, moved a second time", |w| {
+        w["id"].as_u64() == Some(id) && w["x"] == before.x - 60 && w["y"] == before.y + 40
+    });
 }
