@@ -22,6 +22,39 @@ pub use mic::Microphone;
 pub use pulse::{dir_for, socket_in, sweep_stale, PulseServer};
 pub use reader::{is_silent, Packetizer, MAX_BACKLOG};
 
+/// Which wave format the host gets (`[audio] codec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SoundCodec {
+    /// PCM to a client on this machine (loopback TCP, a unix or vsock socket), where bytes
+    /// cost nothing; IMA ADPCM, a quarter of the bytes, to a client across a network that
+    /// takes it, else PCM.
+    #[default]
+    Auto,
+    /// PCM, the sink's samples unchanged.
+    Pcm,
+    /// IMA ADPCM when the client takes it, else PCM.
+    Adpcm,
+}
+
+impl SoundCodec {
+    pub fn name(self) -> &'static str {
+        match self {
+            SoundCodec::Auto => "auto",
+            SoundCodec::Pcm => "pcm",
+            SoundCodec::Adpcm => "adpcm",
+        }
+    }
+
+    /// Whether a client, local or not, is offered IMA ADPCM before PCM.
+    pub fn prefers_adpcm(self, local_client: bool) -> bool {
+        match self {
+            SoundCodec::Auto => !local_client,
+            SoundCodec::Pcm => false,
+            SoundCodec::Adpcm => true,
+        }
+    }
+}
+
 /// The PCM the sink writes: signed 16-bit little-endian samples, interleaved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PcmFormat {
@@ -82,6 +115,7 @@ pub const MAX_SEND_LAG: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct AudioHub {
     format: PcmFormat,
+    codec: Mutex<SoundCodec>,
     listener: Mutex<Option<Listener>>,
     pub stats: AudioStats,
     /// The host's microphone as the default source, when the sound server has one.
@@ -110,11 +144,21 @@ impl AudioHub {
     }
 
     pub fn with_microphone(format: PcmFormat, mic: Option<Arc<Microphone>>) -> Arc<AudioHub> {
-        Arc::new(AudioHub { format, listener: Mutex::new(None), stats: AudioStats::default(), mic })
+        let codec = Mutex::new(SoundCodec::default());
+        Arc::new(AudioHub { format, codec, listener: Mutex::new(None), stats: AudioStats::default(), mic })
     }
 
     pub fn format(&self) -> PcmFormat {
         self.format
+    }
+
+    /// The wave format sessions offer their clients (`[audio] codec`).
+    pub fn codec(&self) -> SoundCodec {
+        *self.codec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_codec(&self, codec: SoundCodec) {
+        *self.codec.lock().unwrap_or_else(|e| e.into_inner()) = codec;
     }
 
     /// A queue for a session; its packets start once it [`attach`](Self::attach)es it.
@@ -202,6 +246,7 @@ impl AudioHub {
         json!({
             "enabled": true,
             "sink": {"format": "s16le", "rate": self.format.rate, "channels": self.format.channels},
+            "codec": self.codec().name(),
             "session": (session != 0).then_some(session),
             "client_format": s.client_format.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             "packets_read": n(&s.packets_read),

@@ -198,11 +198,24 @@ pub struct AudioSettings {
     pub rate: u32,
     /// The sound server; default `pulseaudio` on `PATH`.
     pub program: Option<PathBuf>,
+    /// The wave format for the host: `auto` (PCM to a client on this machine, IMA ADPCM — a
+    /// quarter of the bytes — to one across a network that takes it), `pcm` or `adpcm`.
+    pub codec: AudioCodec,
+}
+
+/// `[audio] codec`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCodec {
+    #[default]
+    Auto,
+    Pcm,
+    Adpcm,
 }
 
 impl Default for AudioSettings {
     fn default() -> Self {
-        Self { enabled: None, rate: 44_100, program: None }
+        Self { enabled: None, rate: 44_100, program: None, codec: AudioCodec::Auto }
     }
 }
 
@@ -491,6 +504,10 @@ mod tests {
     fn audio_settings() {
         let c = Config::default().audio;
         assert_eq!((c.enabled, c.rate, c.program), (None, 44_100, None), "on when pulseaudio is there, 44.1 kHz");
+        assert_eq!(c.codec, AudioCodec::Auto);
+        assert_eq!(Config::parse("[audio]\ncodec = \"adpcm\"").unwrap().audio.codec, AudioCodec::Adpcm);
+        assert_eq!(Config::parse("[audio]\ncodec = \"pcm\"").unwrap().audio.codec, AudioCodec::Pcm);
+        assert!(Config::parse("[audio]\ncodec = \"mp3\"").is_err());
         let c = Config::parse("[audio]\nenabled = false\nrate = 48000\nprogram = \"/opt/pa\"").unwrap().audio;
         assert_eq!((c.enabled, c.rate, c.program.as_deref()), (Some(false), 48_000, Some(Path::new("/opt/pa"))));
         for bad in ["rate = 22050", "rate = \"fast\"", "enabled = 1", "volume = 3"] {

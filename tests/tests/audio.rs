@@ -116,7 +116,7 @@ async fn receive_tone(wr: &Compositor, client: &mut TestClient, log: &SharedSoun
 fn assert_is_the_tone(log: &SharedSoundLog) {
     let samples = log.samples();
     let format = log.lock().format.clone().expect("a wave arrived");
-    assert_eq!((format.n_samples_per_sec, format.n_channels, format.bits_per_sample), (RATE, 2, 16));
+    assert_eq!((format.n_samples_per_sec, format.n_channels), (RATE, 2));
     let bytes = samples.len() * 2;
     // Silence is never sent: what arrives is the tone, give or take the packets (20 ms) at its ends.
     assert!(
@@ -231,14 +231,61 @@ fn without_a_client_apps_play_and_a_later_client_gets_the_sound_then_one_that_ta
     });
 }
 
+/// `[audio] codec = "adpcm"`: the test client, which takes IMA ADPCM and PCM, gets ADPCM,
+/// a quarter of PCM's bytes, and decodes the tone from it.
+#[test]
+fn with_adpcm_the_tone_arrives_in_a_quarter_of_the_bytes() {
+    require_programs!("pulseaudio", "paplay");
+    let dir = wayrail_e2e::TempDir::new("wayrail-audio-config");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[audio]\ncodec = \"adpcm\"\n").unwrap();
+    let wr = Compositor::start_rdp(&["--config", config.to_str().unwrap()]);
+    assert_eq!(audio(&wr)["codec"], "adpcm");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (channel, log) = sound_client(vec![sound::ima_adpcm(RATE, 2), sound::pcm(RATE, 2)]);
+        let builder = ClientBuilder::new(ClientOptions::default()).with_static_channel(channel);
+        let mut client = ironrdp::connect_gfx(&wr, builder, STEP).await;
+        let status = wait_sound_negotiated(&wr, &mut client).await;
+        assert_eq!(status["client_format"], "IMA ADPCM 44100 Hz 2 ch 4 bit", "{status}");
+        let mut paplay = paplay_tone(&wr, "tone");
+        receive_tone(&wr, &mut client, &log, &mut paplay).await;
+        assert_is_the_tone(&log);
+        let status = audio(&wr);
+        let (wire, pcm) = {
+            let log = log.lock();
+            (log.wire_bytes, log.pcm.len() as u64)
+        };
+        eprintln!("ADPCM: {wire} bytes on the wire for {pcm} bytes of PCM; wayrail: {status}");
+        assert_eq!(figure(&status, "bytes_sent"), wire, "wayrail counts what it sent");
+        assert!(wire * 100 <= pcm * 26, "{wire} bytes for {pcm} of PCM");
+    });
+}
+
 #[test]
 fn xfreerdp3_with_a_fake_sound_device_confirms_every_wave() {
+    xfreerdp3_confirms_every_wave(None, "PCM 44100 Hz 2 ch 16 bit");
+}
+
+/// xfreerdp3 takes wayrail's IMA ADPCM (`[audio] codec = "adpcm"`) and confirms its waves.
+#[test]
+fn xfreerdp3_takes_adpcm_and_confirms_every_wave() {
+    xfreerdp3_confirms_every_wave(Some("adpcm"), "IMA ADPCM 44100 Hz 2 ch 4 bit");
+}
+
+/// xfreerdp3 with its fake sound device, wayrail with `[audio] codec` = `codec`: the client
+/// takes `format` and confirms every wave of a tone.
+fn xfreerdp3_confirms_every_wave(codec: Option<&str>, format: &str) {
     require_programs!("pulseaudio", "paplay", "Xvfb", "xfreerdp3");
-    let wr = Compositor::start_rdp(&[]);
+    let dir = wayrail_e2e::TempDir::new("wayrail-audio-config");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, codec.map(|c| format!("[audio]\ncodec = {c:?}\n")).unwrap_or_default()).unwrap();
+    let wr = Compositor::start_rdp(&["--config", config.to_str().unwrap()]);
     let x = Xvfb::start(wr.runtime_dir());
     let _rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (1024, 768), &["/sound:sys:fake"]);
     let negotiated = wait_until(STEP, || !audio(&wr)["client_format"].is_null());
     assert!(negotiated, "xfreerdp3 took no sound format: {}\n{}", audio(&wr), wr.log_tail(30));
+    assert_eq!(audio(&wr)["client_format"], format);
     let mut paplay = paplay_tone(&wr, "xfreerdp");
     let status = paplay.wait_exit(STEP).expect("paplay ends");
     assert!(status.success(), "paplay failed ({status}): {}", paplay.log_tail(10));
@@ -250,7 +297,10 @@ fn xfreerdp3_with_a_fake_sound_device_confirms_every_wave() {
     let status = audio(&wr);
     eprintln!("xfreerdp3: {status}");
     assert!(confirmed, "waves not (all) confirmed: {status}\n{}", wr.log_tail(20));
-    assert!(figure(&status, "bytes_sent") as usize >= TONE_BYTES, "{status}");
+    // A quarter of the bytes with ADPCM, give or take a block.
+    let pcm_bytes = if codec == Some("adpcm") { TONE_BYTES / 4 - 4096 } else { TONE_BYTES };
+    assert!(figure(&status, "bytes_sent") as usize >= pcm_bytes, "{status}");
+    assert!(codec.is_none() || (figure(&status, "bytes_sent") as usize) < TONE_BYTES / 3, "{status}");
 }
 
 /// `len` mono samples of a sine at `freq`, starting at sample `from`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use calloop::channel::Sender;
 use serde_json::json;
 use wayrail_audio::PcmFormat;
-use wayrail_compositor::config::{self, AudioSettings, Config, RdpSettings, Takeover};
+use wayrail_compositor::config::{self, AudioCodec, AudioSettings, Config, RdpSettings, Takeover};
 use wayrail_link::{HostEvent, HostLink};
 use wayrail_rdp::{Limits, RdpConfig, RdpServer};
 
@@ -65,6 +65,11 @@ fn start_audio(settings: &AudioSettings, socket: Option<&str>) -> anyhow::Result
     // through it.
     std::env::set_var("PULSE_SERVER", audio.pulse_server());
     let hub = audio.hub.clone();
+    hub.set_codec(match settings.codec {
+        AudioCodec::Auto => wayrail_audio::SoundCodec::Auto,
+        AudioCodec::Pcm => wayrail_audio::SoundCodec::Pcm,
+        AudioCodec::Adpcm => wayrail_audio::SoundCodec::Adpcm,
+    });
     let (server, pid) = (audio.pulse_server(), audio.pid());
     let status = hub.clone();
     wayrail_compositor::ipc::answer_locally("audio", move || {

@@ -1,16 +1,19 @@
 //! Sound to the host on the static `rdpsnd` channel ([MS-RDPEA]). The server offers PCM in
-//! the sink's own format (s16, its rate, stereo), so samples pass unchanged; once the client
-//! accepted it, the session takes the sound hub's packets and sends each as a Wave2 PDU.
+//! the sink's own format (s16, its rate, stereo), so samples pass unchanged, and IMA ADPCM at
+//! the same rate, a quarter of the bytes, preferred for clients across a network (`[audio]
+//! codec`); once the client accepted one, the session takes the sound hub's packets and sends
+//! each as a Wave2 PDU, encoded when the format is ADPCM.
 //! Only a session that negotiated a format subscribes, and only the active one gets that
 //! far, so a takeover moves the sound to the new client.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use ironrdp_rdpsnd::codec::{ima_adpcm_format, AudioEncoder};
 use ironrdp_rdpsnd::pdu::{AudioFormat, WaveFormat};
 use ironrdp_rdpsnd::server::{NegotiatedFormat, RdpsndError, RdpsndServer, RdpsndServerHandler};
 use tokio::sync::mpsc;
-use wayrail_audio::{AudioHub, Packet, PcmFormat};
+use wayrail_audio::{AudioHub, Packet, PcmFormat, PACKET_DURATION};
 
 use super::Session;
 use crate::SessionId;
@@ -29,27 +32,73 @@ pub(crate) fn pcm_format(pcm: PcmFormat) -> AudioFormat {
     }
 }
 
-/// Of the formats both sides have, the sink's own PCM; None when the client lacks it.
-pub(crate) fn choose<'a>(common: &'a [NegotiatedFormat], sink: &AudioFormat) -> Option<&'a NegotiatedFormat> {
-    common.iter().find(|f| f.format().matches_for_negotiation(sink))
+/// IMA ADPCM at the sink's rate and channels, in blocks of about half a packet: a block is
+/// 4 header bytes per channel and then 4 bytes per channel for each 8 frames, so it holds
+/// 1 + 8k frames. At 44.1 kHz stereo a 20 ms packet is exactly two blocks of 441 frames;
+/// short blocks keep what waits in the encoder for a whole block small.
+pub(crate) fn adpcm_format(pcm: PcmFormat) -> AudioFormat {
+    let channels = pcm.channels.max(1);
+    let packet_frames = pcm.bytes_for(PACKET_DURATION) / pcm.bytes_per_frame();
+    let target = (packet_frames / 2).max(9);
+    let words = (target - 1).div_ceil(8);
+    let block_align = 4 * channels * (1 + words as u16);
+    ima_adpcm_format(channels, pcm.rate, block_align)
 }
 
-/// The `rdpsnd` channel's side of the session: offers the format, subscribes to the hub
-/// when the client took it, counts confirms.
+/// What the session offers, best first: PCM in the sink's format, and IMA ADPCM before or
+/// after it as `[audio] codec` says for a client that is `local` or not.
+pub(crate) fn offered_formats(hub: &AudioHub, local: bool) -> Vec<AudioFormat> {
+    let (pcm, adpcm) = (pcm_format(hub.format()), adpcm_format(hub.format()));
+    match hub.codec() {
+        wayrail_audio::SoundCodec::Pcm => vec![pcm],
+        codec if codec.prefers_adpcm(local) => vec![adpcm, pcm],
+        _ => vec![pcm, adpcm],
+    }
+}
+
+/// Of the formats both sides have, the first of `ours` (best first); None when the client
+/// takes none of them.
+pub(crate) fn choose<'a>(common: &'a [NegotiatedFormat], ours: &[AudioFormat]) -> Option<&'a NegotiatedFormat> {
+    ours.iter().find_map(|o| common.iter().find(|f| f.format().matches_for_negotiation(o)))
+}
+
+/// How a format reads in the log and in `wayrail msg audio`.
+fn describe(f: &AudioFormat) -> String {
+    let name = match f.format {
+        WaveFormat::PCM => "PCM",
+        WaveFormat::DVI_ADPCM => "IMA ADPCM",
+        _ => "other",
+    };
+    format!("{name} {} Hz {} ch {} bit", f.n_samples_per_sec, f.n_channels, f.bits_per_sample)
+}
+
+/// The encoder of the format the client took; None for PCM, which goes as it is.
+pub(super) type SharedEncoder = Arc<Mutex<Option<AudioEncoder>>>;
+
+/// The `rdpsnd` channel's side of the session: offers the formats, subscribes to the hub
+/// when the client took one, counts confirms.
 #[derive(Debug)]
 pub(super) struct SoundHandler {
     hub: Arc<AudioHub>,
     session: SessionId,
     formats: Vec<AudioFormat>,
     queue: mpsc::Sender<Packet>,
+    encoder: SharedEncoder,
 }
 
 impl SoundHandler {
-    /// The channel for the acceptor, and the queue the session reads the sound from.
-    pub(super) fn channel(hub: Arc<AudioHub>, session: SessionId) -> (RdpsndServer, mpsc::Receiver<Packet>) {
+    /// The channel for the acceptor, the queue the session reads the sound from, and the
+    /// encoder the session sends it through. `local`: the client is on this machine.
+    pub(super) fn channel(
+        hub: Arc<AudioHub>,
+        session: SessionId,
+        local: bool,
+    ) -> (RdpsndServer, mpsc::Receiver<Packet>, SharedEncoder) {
         let (queue, packets) = AudioHub::queue();
-        let formats = vec![pcm_format(hub.format())];
-        (RdpsndServer::new(Box::new(SoundHandler { hub, session, formats, queue })), packets)
+        let formats = offered_formats(&hub, local);
+        let encoder = SharedEncoder::default();
+        let handler = SoundHandler { hub, session, formats, queue, encoder: encoder.clone() };
+        (RdpsndServer::new(Box::new(handler)), packets, encoder)
     }
 }
 
@@ -59,12 +108,24 @@ impl RdpsndServerHandler for SoundHandler {
     }
 
     fn choose_format<'a>(&mut self, common: &'a [NegotiatedFormat]) -> Option<&'a NegotiatedFormat> {
-        choose(common, &self.formats[0])
+        choose(common, &self.formats)
     }
 
     fn start(&mut self, format: &NegotiatedFormat) -> Result<(), Box<dyn RdpsndError>> {
         let f = format.format();
-        let described = format!("PCM {} Hz {} ch {} bit", f.n_samples_per_sec, f.n_channels, f.bits_per_sample);
+        let described = describe(f);
+        let encoder = match f.format {
+            WaveFormat::PCM => None,
+            // Only formats we offered get here, and we offer only what the encoder takes.
+            _ => match AudioEncoder::new(f) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(session = self.session, format = described, "no encoder: {e}");
+                    return Ok(());
+                }
+            },
+        };
+        *self.encoder.lock().unwrap_or_else(|e| e.into_inner()) = encoder;
         tracing::info!(session = self.session, format = described, "the client plays sound");
         self.hub.attach(self.session, self.queue.clone(), described);
         Ok(())
@@ -79,10 +140,12 @@ impl RdpsndServerHandler for SoundHandler {
     }
 }
 
-/// The session's sound: the hub (for the figures) and when the stream's clock started.
+/// The session's sound: the hub (for the figures), when the stream's clock started, and the
+/// encoder of the client's format.
 pub(super) struct Sound {
     pub hub: Arc<AudioHub>,
     pub started: Instant,
+    pub encoder: SharedEncoder,
 }
 
 /// The next packet for the session; pending for ever without sound.
@@ -111,7 +174,25 @@ impl Session {
             return Ok(());
         }
         let bytes = packet.pcm.len();
-        let messages = match channel.wave(packet.pcm, ts) {
+        let data = {
+            let mut encoder = sound.encoder.lock().unwrap_or_else(|e| e.into_inner());
+            match encoder.as_mut() {
+                None => packet.pcm,
+                Some(encoder) => {
+                    let samples: Vec<i16> =
+                        packet.pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                    let mut out = Vec::with_capacity(bytes / 3);
+                    encoder.encode(&samples, &mut out);
+                    out
+                }
+            }
+        };
+        if data.is_empty() {
+            // Not a whole block yet: it goes with the next packet.
+            return Ok(());
+        }
+        let wire = data.len();
+        let messages = match channel.wave(data, ts) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(session = self.id, "a sound packet was not sent: {e}");
@@ -119,7 +200,7 @@ impl Session {
             }
         };
         self.conn.send_svc::<RdpsndServer>(messages.into()).await?;
-        hub.sent(bytes, packet.read_at.elapsed());
+        hub.sent(wire, packet.read_at.elapsed());
         Ok(())
     }
 }
@@ -128,7 +209,8 @@ impl Session {
 mod tests {
     use super::*;
     use ironrdp_svc::SvcProcessor as _;
-    use wayrail_rdp_testclient::sound::{pcm, sound_client};
+    use wayrail_audio::SoundCodec;
+    use wayrail_rdp_testclient::sound::{channel, ima_adpcm, pcm, sound_client, zero_crossing_frequency};
     use wayrail_rdp_testclient::SharedSoundLog;
 
     /// The rdpsnd channel of a session against IronRDP's client that takes `formats`, the
@@ -138,14 +220,21 @@ mod tests {
         server: RdpsndServer,
         client: ironrdp_rdpsnd::client::Rdpsnd,
         log: SharedSoundLog,
+        encoder: SharedEncoder,
     }
 
     impl Pair {
         fn new(formats: Vec<AudioFormat>) -> Pair {
+            Pair::with(formats, SoundCodec::Auto, true)
+        }
+
+        /// As `new`, with `[audio] codec` and a client that is on this machine or not.
+        fn with(formats: Vec<AudioFormat>, codec: SoundCodec, local: bool) -> Pair {
             let hub = AudioHub::new(PcmFormat::new(44_100, 2));
-            let (server, _packets) = SoundHandler::channel(hub.clone(), 9);
+            hub.set_codec(codec);
+            let (server, _packets, encoder) = SoundHandler::channel(hub.clone(), 9, local);
             let (client, log) = sound_client(formats);
-            let mut pair = Pair { hub, server, client, log };
+            let mut pair = Pair { hub, server, client, log, encoder };
             let start = pair.server.start().unwrap();
             pair.exchange(start);
             pair
@@ -198,5 +287,94 @@ mod tests {
         assert_eq!((f.n_block_align, f.n_avg_bytes_per_sec), (4, 176_400));
         let f = pcm_format(PcmFormat::new(48_000, 2));
         assert_eq!(f.n_avg_bytes_per_sec, 192_000);
+    }
+
+    /// A 20 ms packet of a 1 kHz tone at 44.1 kHz stereo, starting at frame `n`.
+    fn tone_packet(n: usize) -> Vec<u8> {
+        (n..n + 882)
+            .flat_map(|i| {
+                let v = (8_000.0 * (2.0 * std::f64::consts::PI * 1_000.0 * i as f64 / 44_100.0).sin()) as i16;
+                let [a, b] = v.to_le_bytes();
+                [a, b, a, b]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_client_across_a_network_gets_ima_adpcm_a_local_one_pcm() {
+        let both = vec![pcm(44_100, 2), ima_adpcm(44_100, 2)];
+        let remote = Pair::with(both.clone(), SoundCodec::Auto, false);
+        assert_eq!(remote.hub.status()["client_format"], "IMA ADPCM 44100 Hz 2 ch 4 bit");
+        assert!(remote.encoder.lock().unwrap().is_some());
+        let local = Pair::with(both.clone(), SoundCodec::Auto, true);
+        assert_eq!(local.hub.status()["client_format"], "PCM 44100 Hz 2 ch 16 bit");
+        assert!(local.encoder.lock().unwrap().is_none());
+        // Asked for: ADPCM for a local client too; never with `pcm`.
+        let forced = Pair::with(both.clone(), SoundCodec::Adpcm, true);
+        assert_eq!(forced.hub.status()["client_format"], "IMA ADPCM 44100 Hz 2 ch 4 bit");
+        let plain = Pair::with(both, SoundCodec::Pcm, false);
+        assert_eq!(plain.hub.status()["client_format"], "PCM 44100 Hz 2 ch 16 bit");
+        // A client without ADPCM gets PCM whatever the setting.
+        let pcm_only = Pair::with(vec![pcm(44_100, 2)], SoundCodec::Adpcm, false);
+        assert_eq!(pcm_only.hub.status()["client_format"], "PCM 44100 Hz 2 ch 16 bit");
+    }
+
+    #[test]
+    fn adpcm_waves_are_whole_blocks_a_quarter_of_the_bytes_and_decode_to_the_tone() {
+        let format = adpcm_format(PcmFormat::new(44_100, 2));
+        // Two blocks of 441 frames make one 20 ms packet at 44.1 kHz.
+        assert_eq!(format.n_block_align, 448);
+        let mut pair = Pair::with(vec![ima_adpcm(44_100, 2)], SoundCodec::Adpcm, false);
+        let mut sent = 0;
+        for k in 0..25 {
+            let mut data = Vec::new();
+            pair.encoder.lock().unwrap().as_mut().expect("an encoder").encode(
+                &tone_packet(k * 882).chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect::<Vec<_>>(),
+                &mut data,
+            );
+            assert_eq!(data.len(), 2 * 448, "packet {k}: whole blocks, nothing left waiting");
+            sent += data.len();
+            let wave = pair.server.wave(data, 20 * k as u32).unwrap();
+            pair.exchange(wave.into());
+        }
+        assert_eq!(pair.log.lock().wire_bytes, sent as u64);
+        assert!(sent * 3 < 25 * 882 * 4, "{sent} bytes for {} of PCM", 25 * 882 * 4);
+        let left = channel(&pair.log.samples(), 2, 0);
+        assert_eq!(left.len(), 25 * 882);
+        let f = zero_crossing_frequency(&left, 44_100).unwrap();
+        assert!((f - 1_000.0).abs() < 10.0, "{f} Hz");
+        // Close to the original, sample by sample.
+        let original: Vec<i16> = (0..25)
+            .flat_map(|k| {
+                channel(
+                    &tone_packet(k * 882).chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect::<Vec<_>>(),
+                    2,
+                    0,
+                )
+            })
+            .collect();
+        // The encoder's step size starts small and takes a few milliseconds to reach the
+        // tone's; from the second packet on, the error stays small.
+        let error = |from: usize| {
+            left[from..]
+                .iter()
+                .zip(&original[from..])
+                .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+                .max()
+                .unwrap()
+        };
+        eprintln!("largest error: {} overall, {} after the first packet", error(0), error(882));
+        assert!(error(882) < 400, "largest error {} of 8000 after the first packet", error(882));
+    }
+
+    #[test]
+    fn which_peers_are_on_this_machine() {
+        use super::super::connection::peer_is_local;
+        for local in ["127.0.0.1:50000", "[::1]:3389", "[::ffff:127.0.0.1]:3389", "unix", "vsock:3:1234"] {
+            assert!(peer_is_local(local), "{local}");
+        }
+        for remote in ["10.0.0.7:51234", "[2001:db8::1]:3389", "192.168.1.2:1"] {
+            assert!(!peer_is_local(remote), "{remote}");
+        }
     }
 }

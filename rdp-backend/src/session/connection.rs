@@ -128,6 +128,8 @@ pub(super) struct Accepted {
     /// The client asked for RemoteApp with a Rail capability set.
     pub remote_app: bool,
     pub large_pointer: bool,
+    /// The encoder of the sound format the client takes (see `audio`).
+    pub sound_encoder: Option<super::audio::SharedEncoder>,
     /// The app list's state; its messages come in `events`.
     pub applist: super::applist::AppList,
     pub events: ChannelEvents,
@@ -141,6 +143,16 @@ pub(super) struct ChannelEvents {
     /// The sound for this client, once it negotiated a format (`rdpsnd`).
     pub sound: Option<mpsc::Receiver<wayrail_audio::Packet>>,
     pub applist: mpsc::UnboundedReceiver<super::applist::AppListMsg>,
+}
+
+/// Whether the client is on this machine: a unix or vsock socket (a VM's host), or TCP from
+/// a loopback address. `peer` is as the listener names it ("10.0.0.7:51234", "[::1]:3389",
+/// "unix", "vsock:3:1234").
+pub(crate) fn peer_is_local(peer: &str) -> bool {
+    if peer == "unix" || peer.starts_with("vsock:") {
+        return true;
+    }
+    peer.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().to_canonical().is_loopback())
 }
 
 /// Runs the connection sequence with its time limit and checks the login: NLA (CredSSP with
@@ -172,11 +184,15 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
     acceptor.attach_static_channel(CappedDrdynvc::new(dvcs, setup.id));
     acceptor.attach_static_channel(wayrail_rail::RailChannel::default());
     acceptor.attach_static_channel(crate::clipboard::ClipboardChannel::default());
-    let sound_packets = setup.audio.clone().map(|hub| {
-        let (channel, packets) = super::audio::SoundHandler::channel(hub, setup.id);
-        acceptor.attach_static_channel(channel);
-        packets
-    });
+    let local = peer_is_local(peer);
+    let (sound_packets, sound_encoder) = match setup.audio.clone() {
+        Some(hub) => {
+            let (channel, packets, encoder) = super::audio::SoundHandler::channel(hub, setup.id, local);
+            acceptor.attach_static_channel(channel);
+            (Some(packets), Some(encoder))
+        }
+        None => (None, None),
+    };
 
     // The whole sequence has one time limit; a back-off wait before an NLA login is checked
     // is not counted in it (as the wait before a TLS login's check comes after it).
@@ -322,6 +338,7 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
         user,
         remote_app,
         large_pointer,
+        sound_encoder,
         applist,
         events: ChannelEvents {
             gfx: gfx_events,

@@ -145,6 +145,7 @@ async fn session(
         user,
         remote_app,
         large_pointer,
+        sound_encoder,
         applist,
         mut events,
     } = accepted;
@@ -194,7 +195,11 @@ async fn session(
         pointer: setup.pointer.clone(),
         large_pointer,
         chunks: ChunkScreen::default(),
-        sound: setup.audio.clone().map(|hub| audio::Sound { hub, started: std::time::Instant::now() }),
+        sound: setup.audio.clone().zip(sound_encoder).map(|(hub, encoder)| audio::Sound {
+            hub,
+            started: std::time::Instant::now(),
+            encoder,
+        }),
         mic: setup.audio.as_ref().and_then(|hub| hub.mic.clone()).map(mic::MicInput::new),
         applist,
     };

@@ -1,11 +1,13 @@
 //! The host's end of `rdpsnd` (sound from the server): IronRDP's rdpsnd client with a
-//! handler that keeps every wave instead of playing it, so tests can measure the samples;
-//! and the measurements (dominant frequency, level) of 16-bit PCM.
+//! handler that keeps every wave instead of playing it (decoded to 16-bit PCM when the
+//! server sends ADPCM), so tests can measure the samples; and the measurements (dominant
+//! frequency, level) of 16-bit PCM.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ironrdp_rdpsnd::client::{Rdpsnd, RdpsndClientHandler};
+use ironrdp_rdpsnd::codec::AudioDecoder;
 use ironrdp_rdpsnd::pdu::{AudioFormat, AudioFormatFlags, PitchPdu, VolumePdu, WaveFormat};
 
 /// What the server sent on `rdpsnd`.
@@ -13,8 +15,10 @@ use ironrdp_rdpsnd::pdu::{AudioFormat, AudioFormatFlags, PitchPdu, VolumePdu, Wa
 pub struct SoundLog {
     /// The format of the last wave.
     pub format: Option<AudioFormat>,
-    /// Every wave's data, in order.
+    /// Every wave's samples, in order: 16-bit PCM, decoded when the wave was not PCM.
     pub pcm: Vec<u8>,
+    /// The bytes of the waves as they came, before decoding.
+    pub wire_bytes: u64,
     pub waves: u64,
     /// Wave timestamps (the server's `dwAudioTimeStamp`), in order.
     pub timestamps: Vec<u32>,
@@ -51,10 +55,38 @@ impl RdpsndClientHandler for Collector {
         &self.formats
     }
 
+    /// The server's formats this client can play, as the server spelled them (any block size
+    /// of a format, as FreeRDP and Windows take), in this client's order of preference.
+    fn choose_formats(&self, server_formats: &[AudioFormat]) -> Vec<AudioFormat> {
+        let mut chosen: Vec<AudioFormat> = Vec::new();
+        for ours in &self.formats {
+            for theirs in server_formats {
+                let same = theirs.format == ours.format
+                    && theirs.n_samples_per_sec == ours.n_samples_per_sec
+                    && theirs.n_channels == ours.n_channels
+                    && theirs.bits_per_sample == ours.bits_per_sample;
+                if same && !chosen.contains(theirs) {
+                    chosen.push(theirs.clone());
+                }
+            }
+        }
+        chosen
+    }
+
     fn wave(&mut self, format: &AudioFormat, ts: u32, data: Cow<'_, [u8]>) {
         let mut log = self.log.lock();
         log.format = Some(format.clone());
-        log.pcm.extend_from_slice(&data);
+        log.wire_bytes += data.len() as u64;
+        if format.format == WaveFormat::PCM {
+            log.pcm.extend_from_slice(&data);
+        } else {
+            // Each wave is whole blocks, decoded on its own.
+            let mut samples = Vec::new();
+            if let Err(e) = AudioDecoder::new(format).and_then(|mut d| d.decode(&data, &mut samples)) {
+                panic!("a wave the client cannot decode ({format:?}): {e}");
+            }
+            log.pcm.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+        }
         log.waves += 1;
         log.timestamps.push(ts);
     }
@@ -79,6 +111,11 @@ pub fn pcm(rate: u32, channels: u16) -> AudioFormat {
         bits_per_sample: 16,
         data: None,
     }
+}
+
+/// IMA ADPCM (4-bit) at `rate` with `channels`; the client takes it in any block size.
+pub fn ima_adpcm(rate: u32, channels: u16) -> AudioFormat {
+    ironrdp_rdpsnd::codec::ima_adpcm_format(channels, rate, 1024 * channels)
 }
 
 /// The `rdpsnd` channel of a client that takes `formats` (in its order of preference), and
