@@ -2,7 +2,9 @@
 //! xfreerdp3 in Xvfb): the user presses on one RAIL window, moves across the host desktop onto
 //! another app's RAIL window and lets go there. xfreerdp holds the X pointer grab on the first
 //! window all along and reports desktop coordinates, so wayrail follows the pointer across
-//! windows and the Wayland drag ends on the other app, which receives the data.
+//! windows and the Wayland drag ends on the other app, which receives the data; the drag icon
+//! travels in the host's pointer image. X11 apps drag to X11 apps (XDND, carried by Xwayland);
+//! between X11 and Wayland apps nothing is delivered, and the pointer keeps working.
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,8 +27,16 @@ fn have_python_gtk() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// One `dnd_probe.py MODE TITLE ARG` on the Linux side (GTK on Wayland), mapped, moved so its
-/// window proper's corner is at `at`, and its RAIL window on the host.
+/// Which protocol a probe's GTK speaks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Wayland,
+    X11,
+}
+use Kind::{Wayland, X11};
+
+/// One `dnd_probe.py MODE TITLE ARG` on the Linux side, mapped, moved so its window proper's
+/// corner is at `at`, and its RAIL window on the host.
 struct App {
     client: Client,
     id: u64,
@@ -34,8 +44,19 @@ struct App {
 }
 
 impl App {
-    fn start(wr: &Compositor, desk: &mut RailDesk, mode: &str, title: &str, arg: &str, at: (i32, i32)) -> App {
-        let mut cmd = wr.command(PYTHON);
+    fn start(
+        wr: &Compositor,
+        desk: &mut RailDesk,
+        kind: Kind,
+        mode: &str,
+        title: &str,
+        arg: &str,
+        at: (i32, i32),
+    ) -> App {
+        let mut cmd = match kind {
+            Wayland => wr.command(PYTHON),
+            X11 => wr.x11_command(PYTHON),
+        };
         cmd.args([PROBE, mode, title, arg]);
         let client = wr.spawn(mode, cmd);
         let window = wr.wait_for_window(MAP_TIMEOUT, &format!("titled {title:?}"), |w| {
@@ -78,7 +99,8 @@ fn host_cursor(desk: &RailDesk) -> HostCursor {
         c = d.xfixes_get_cursor_image(d.screen().root)\n\
         print(c.width, c.height, sum(1 for p in c.cursor_image if p >> 24 > 128))\n";
     let out = desk.x.command(PYTHON).args(["-c", SCRIPT]).output();
-    let out = wayrail_e2e::checked_output(out, "python3 (XFixes cursor image)", &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    let out =
+        wayrail_e2e::checked_output(out, "python3 (XFixes cursor image)", &[]).unwrap_or_else(|e| panic!("{e:#}"));
     let text = String::from_utf8_lossy(&out.stdout);
     let n: Vec<usize> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     assert_eq!(n.len(), 3, "unexpected XFixes answer {text:?}");
@@ -133,8 +155,7 @@ fn assert_received(wr: &Compositor, file: &Path, expected: &str, apps: &[&App], 
     if ok {
         return;
     }
-    let logs: Vec<String> =
-        apps.iter().map(|a| format!("{} log:\n{}", a.client.name, a.client.log_tail(20))).collect();
+    let logs: Vec<String> = apps.iter().map(|a| format!("{} log:\n{}", a.client.name, a.client.log_tail(20))).collect();
     panic!(
         "{} holds {:?}, expected {expected:?}\n{}\nwayrail log:\n{}\nclient log:\n{}",
         file.display(),
@@ -145,25 +166,30 @@ fn assert_received(wr: &Compositor, file: &Path, expected: &str, apps: &[&App], 
     );
 }
 
-/// After the drop, the pointer is nobody's grab any more: a click on the source window on the
-/// host activates it again (click to focus only happens without a grab).
-fn assert_pointer_free(wr: &Compositor, desk: &RailDesk, source: &App, target: &App) {
+/// After the drop, the pointer is nobody's grab any more: a click on `app`'s window on the host
+/// activates it and not `other` (click to focus only happens without a grab).
+fn assert_pointer_free(wr: &Compositor, desk: &RailDesk, app: &App, other: &App) {
     let activated = |id: u64| wr.window(id).is_some_and(|w| w["activated"] == true);
-    let p = source.widget_point(wr);
-    desk.x.xdotool(&["mousemove", "--sync", &p.0.to_string(), &p.1.to_string()]);
+    let p = app.widget_point(wr);
+    desk.x.xdotool(&["mousemove", &p.0.to_string(), &p.1.to_string()]);
+    std::thread::sleep(Duration::from_millis(200));
     desk.x.xdotool(&["click", "1"]);
-    let ok = wait_until(Duration::from_secs(10), || activated(source.id) && !activated(target.id));
+    let ok = wait_until(Duration::from_secs(10), || activated(app.id) && !activated(other.id));
     assert!(
         ok,
-        "a click on the source window after the drop did not activate it: {}\n{}",
+        "a click on window {} ({}) after the drag did not activate it: {}\n{}",
+        app.id,
+        app.client.name,
         Value::Array(wr.windows()),
         wr.log_tail(20)
     );
 }
 
-/// wayrail with RemoteApp xfreerdp3 on a 1280×800 desktop whose own app shows no window.
-fn start() -> (Compositor, RailDesk) {
-    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+/// wayrail (with Xwayland if `x11`) and RemoteApp xfreerdp3 on a 1280×800 desktop whose own
+/// app shows no window.
+fn start(x11: bool) -> (Compositor, RailDesk) {
+    let xwayland = if x11 { "on" } else { "off" };
+    let wr = Compositor::start_rdp(&["--output", "1280x800", "--xwayland", xwayland]);
     let desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "true");
     (wr, desk)
 }
@@ -174,20 +200,22 @@ fn start() -> (Compositor, RailDesk) {
 fn text_dragged_between_rail_windows_drops_into_the_other_app() {
     require_programs!("Xvfb", "xdotool", "xfreerdp3", PYTHON);
     if !have_python_gtk() {
-        eprintln!("skipped: {PYTHON} has no GTK 3 (python3-gi, gir1.2-gtk-3.0)");
+        wayrail_e2e::skip_unless_ci(&format!(
+            "{PYTHON} has no GTK 3 (python3-gi, gir1.2-gtk-3.0; scripts/setup-debian.sh test installs them)"
+        ));
         return;
     }
-    let (wr, mut desk) = start();
+    let (wr, mut desk) = start(false);
     let text = "dragged-through-rail";
     let received = wr.path("received.txt");
-    let source = App::start(&wr, &mut desk, "entry-source", "dnd source", text, (60, 120));
+    let source = App::start(&wr, &mut desk, Wayland, "entry-source", "dnd source", text, (60, 120));
     let target =
-        App::start(&wr, &mut desk, "entry-target", "dnd target", received.to_str().unwrap(), (700, 300));
+        App::start(&wr, &mut desk, Wayland, "entry-target", "dnd target", received.to_str().unwrap(), (700, 300));
     assert_ne!(source.rail.xid, target.rail.xid);
 
     desk.focus(&source.rail);
     let from = source.widget_point(&wr);
-    desk.x.xdotool(&["mousemove", "--sync", &from.0.to_string(), &from.1.to_string()]);
+    desk.x.xdotool(&["mousemove", &from.0.to_string(), &from.1.to_string()]);
     let plain = wait_for_cursor(&desk, "the plain pointer over the entry", |c| c.opaque > 0);
     let mut dragging = None;
     drag(&desk, from, target.widget_point(&wr), || {
@@ -208,20 +236,72 @@ fn text_dragged_between_rail_windows_drops_into_the_other_app() {
 fn file_dragged_between_rail_windows_arrives_as_its_uri() {
     require_programs!("Xvfb", "xdotool", "xfreerdp3", PYTHON);
     if !have_python_gtk() {
-        eprintln!("skipped: {PYTHON} has no GTK 3 (python3-gi, gir1.2-gtk-3.0)");
+        wayrail_e2e::skip_unless_ci(&format!(
+            "{PYTHON} has no GTK 3 (python3-gi, gir1.2-gtk-3.0; scripts/setup-debian.sh test installs them)"
+        ));
         return;
     }
-    let (wr, mut desk) = start();
+    let (wr, mut desk) = start(false);
     let file = wr.path("dragged file.txt");
     std::fs::write(&file, "the dragged file's content\n").unwrap();
     let received = wr.path("received-uris.txt");
-    let source = App::start(&wr, &mut desk, "file-source", "dnd file source", file.to_str().unwrap(), (700, 80));
+    let source =
+        App::start(&wr, &mut desk, Wayland, "file-source", "dnd file source", file.to_str().unwrap(), (700, 80));
     let target =
-        App::start(&wr, &mut desk, "file-target", "dnd file target", received.to_str().unwrap(), (80, 420));
+        App::start(&wr, &mut desk, Wayland, "file-target", "dnd file target", received.to_str().unwrap(), (80, 420));
 
     desk.focus(&source.rail);
     drag(&desk, source.widget_point(&wr), target.widget_point(&wr), || {});
     let uri = format!("file://{}\n", file.to_str().unwrap().replace(' ', "%20"));
     assert_received(&wr, &received, &uri, &[&source, &target], &desk);
     assert_pointer_free(&wr, &desk, &source, &target);
+}
+
+/// Text dragged from a GTK entry of a `source` app to one of a `target` app, each in its RAIL
+/// window, with Xwayland running. When `delivered`, the target must receive it; either way the
+/// pointer must work as before afterwards (a click activates either window).
+fn text_between(source: Kind, target: Kind, delivered: bool) {
+    require_programs!("Xvfb", "xdotool", "xfreerdp3", "Xwayland", PYTHON);
+    if !have_python_gtk() {
+        wayrail_e2e::skip_unless_ci(&format!(
+            "{PYTHON} has no GTK 3 (python3-gi, gir1.2-gtk-3.0; scripts/setup-debian.sh test installs them)"
+        ));
+        return;
+    }
+    let (wr, mut desk) = start(true);
+    let text = "dragged-through-rail";
+    let received = wr.path("received.txt");
+    let from = App::start(&wr, &mut desk, source, "entry-source", "dnd source", text, (60, 120));
+    let to = App::start(&wr, &mut desk, target, "entry-target", "dnd target", received.to_str().unwrap(), (700, 300));
+    desk.focus(&from.rail);
+    drag(&desk, from.widget_point(&wr), to.widget_point(&wr), || {});
+    if delivered {
+        assert_received(&wr, &received, text, &[&from, &to], &desk);
+    } else {
+        std::thread::sleep(Duration::from_secs(1));
+        eprintln!("{source:?} → {target:?}: the target got {:?}", std::fs::read_to_string(&received).ok());
+    }
+    assert_pointer_free(&wr, &desk, &from, &to);
+    assert_pointer_free(&wr, &desk, &to, &from);
+}
+
+/// Between two X11 apps (GTK on Xwayland) the drag is XDND, the X clients' own protocol, which
+/// Xwayland carries from one of its windows to the other: wayrail has to keep the pointer on
+/// them across the host windows.
+#[test]
+fn text_dragged_between_x11_apps_rail_windows() {
+    text_between(X11, X11, true);
+}
+
+/// smithay's X11 window manager bridges the clipboard but not drag and drop (XDND to
+/// `wl_data_device` and back), so a drag from an X11 app onto a Wayland app's window or the
+/// other way delivers nothing; the pointer must keep working all the same.
+#[test]
+fn a_drag_from_x11_to_wayland_leaves_the_pointer_working() {
+    text_between(X11, Wayland, false);
+}
+
+#[test]
+fn a_drag_from_wayland_to_x11_leaves_the_pointer_working() {
+    text_between(Wayland, X11, false);
 }
