@@ -226,7 +226,9 @@ fn text_dragged_between_rail_windows_drops_into_the_other_app() {
     });
     assert_received(&wr, &received, text, &[&source, &target], &desk);
     // Back to a plain pointer once dropped.
-    wait_for_cursor(&desk, "a plain pointer after the drop", |c| c.width <= plain.width + 8);
+    wait_for_cursor(&desk, "a plain pointer after the drop", |c| {
+        c.width <= plain.width + 8 && c.height <= plain.height + 8
+    });
     eprintln!("host pointer: {plain:?} before, {dragging:?} while dragging");
     assert_pointer_free(&wr, &desk, &source, &target);
 }
