@@ -160,6 +160,19 @@ fn to_bgra(frame: &crate::render::Frame<'_>) -> Vec<u8> {
 #[derive(Default)]
 struct DragIconOffset(Mutex<Point<i32, Logical>>);
 
+/// A drag starts with `surface` as its icon: it sits at the hot spot, moved by what its last
+/// commit asked for. Returns whether the surface was never an icon before (then the caller
+/// watches its commits, see [`drag_icon_committed`]).
+pub fn drag_icon_started(surface: &WlSurface) -> bool {
+    let first = with_states(surface, |states| {
+        let first = states.data_map.insert_if_missing_threadsafe(DragIconOffset::default);
+        *states.data_map.get::<DragIconOffset>().unwrap().0.lock().unwrap() = Point::default();
+        first
+    });
+    drag_icon_committed(surface);
+    first
+}
+
 /// A drag icon committed: what it moved by adds to its offset from the pointer.
 pub fn drag_icon_committed(surface: &WlSurface) {
     with_states(surface, |states| {

@@ -85,9 +85,9 @@ impl DataDeviceHandler for State {
 impl ClientDndGrabHandler for State {
     fn started(&mut self, source: Option<WlDataSource>, icon: Option<WlSurface>, _seat: Seat<State>) {
         tracing::debug!(with_data = source.is_some(), with_icon = icon.is_some(), "drag started");
-        if let Some(icon) = &icon {
-            // Offsets committed before the drag started count too.
-            crate::cursor::drag_icon_committed(icon);
+        // One hook per surface, however many drags it serves; it acts while it is the icon.
+        let first_drag = icon.as_ref().map(crate::cursor::drag_icon_started);
+        if let (Some(icon), Some(true)) = (&icon, first_drag) {
             smithay::wayland::compositor::add_post_commit_hook::<State, _>(icon, |state, _, surface| {
                 if state.composer.drag_icon() == Some(surface) {
                     crate::cursor::drag_icon_committed(surface);
