@@ -19,13 +19,15 @@ build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
 # pulseaudio-utils (a run package too): paplay and parecord for the audio tests.
 # systemd: systemd-analyze, which verifies wayraild's alternative, the systemd user units.
 # firefox-esr: the browser test (clicks into a page through RemoteApp and types).
+# python3-gi + gir1.2-gtk-3.0: the drag-and-drop tests' GTK probe (tests/probes/dnd_probe.py).
 test_pkgs=(xvfb xdotool x11-utils x11-apps x11-xserver-utils xterm wayland-utils
            foot gtk-3-examples gtk-4-examples wl-clipboard xclip wtype imagemagick
            freerdp2-x11 python3-xlib procps iproute2 coreutils fonts-dejavu-core xauth
            xserver-xorg-core xserver-xorg-video-dummy
            libegl1 libgl1-mesa-dri
            systemd
-           firefox-esr)
+           firefox-esr
+           python3-gi gir1.2-gtk-3.0)
 backports_pkgs=()
 [ "$want" = test ] && backports_pkgs=(freerdp3-x11 weston)
 

@@ -22,6 +22,7 @@ use smithay::input::pointer::CursorImageStatus;
 use smithay::reexports::pixman;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::Resource;
 use smithay::utils::{Buffer, Logical, Physical, Point, Rectangle, Scale, Size, Transform};
 use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, TraversalAction};
 
@@ -236,6 +237,8 @@ pub struct Composer {
     windows: HashMap<WindowId, WindowImage>,
     outputs: HashMap<String, Target>,
     cursor: Option<Target>,
+    /// The icon of a drag in progress (`wl_data_device.start_drag`), drawn with the cursor.
+    drag_icon: Option<WlSurface>,
     /// Screenshots' own targets (see [`Composer::for_screenshot`]).
     shot_windows: HashMap<WindowId, WindowImage>,
     shot_outputs: HashMap<String, Target>,
@@ -251,6 +254,7 @@ impl Composer {
             windows: HashMap::new(),
             outputs: HashMap::new(),
             cursor: None,
+            drag_icon: None,
             shot_windows: HashMap::new(),
             shot_outputs: HashMap::new(),
             bars: BarCache::default(),
@@ -377,6 +381,16 @@ impl Composer {
         }
         self.cursor = Some(target);
         Ok(self.cursor.as_ref().map(|t| (t.frame(Vec::new()), origin)))
+    }
+
+    /// A drag started with this icon surface, or (None) ended.
+    pub fn set_drag_icon(&mut self, icon: Option<WlSurface>) {
+        self.drag_icon = icon;
+    }
+
+    /// The icon of the drag in progress, while its surface lives.
+    pub fn drag_icon(&self) -> Option<&WlSurface> {
+        self.drag_icon.as_ref().filter(|s| s.is_alive())
     }
 
     pub fn forget_window(&mut self, id: WindowId) {

@@ -12,6 +12,10 @@ pub use wayrail_link::Pointer;
 
 /// The largest pointer any client takes without the large-pointer capability.
 pub const MAX_POINTER: u16 = 96;
+/// The largest pointer a plain (new/color) pointer update may carry unless the 96×96 flag of
+/// the large-pointer capability was agreed (MS-RDPBCGR 2.2.9.1.1.4.4): FreeRDP drops the
+/// connection on a larger one. wayrail announces 384×384 only, so FreeRDP keeps to 32.
+pub const MAX_PLAIN_POINTER: u16 = 32;
 /// The largest large pointer (MS-RDPBCGR 2.2.7.2.11).
 pub const MAX_LARGE_POINTER: u16 = 384;
 /// Fast-path PDUs stay well under the 15-bit length field.
@@ -43,8 +47,9 @@ pub fn encode(pointer: &Pointer, large: bool) -> anyhow::Result<Vec<u8>> {
                 xor_mask: &xor_mask,
                 and_mask: &and_mask,
             };
-            let update = if w > MAX_POINTER || h > MAX_POINTER {
-                // The large pointer PDU carries the same fields, without the color pointer's nesting.
+            let update = if large && (w > MAX_PLAIN_POINTER || h > MAX_PLAIN_POINTER) {
+                // The large pointer PDU carries the same fields, without the color pointer's
+                // nesting, up to 384×384; beyond 32×32 only it is safe with every client.
                 let ColorPointerAttribute { cache_index, hot_spot, width, height, xor_mask, and_mask } = color;
                 PointerUpdateData::Large(LargePointerAttribute {
                     xor_bpp: 32,
@@ -176,6 +181,27 @@ mod tests {
             panic!()
         };
         assert_eq!((attr.color_pointer.width, attr.color_pointer.hot_spot.x), (MAX_POINTER, MAX_POINTER - 1));
+    }
+
+    /// A 36×36 pointer (a cursor at scale 1.5, a drag icon) goes as a large pointer to a client
+    /// that takes them: FreeRDP refuses a plain one above 32×32 and disconnects.
+    #[test]
+    fn a_pointer_above_32_pixels_is_a_large_pointer_when_the_client_takes_them() {
+        let bgra = vec![255u8; 36 * 36 * 4];
+        let p = Pointer::Image { width: 36, height: 36, hot_x: 4, hot_y: 4, bgra };
+        let frames = parse(&encode(&p, true).unwrap());
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0, UpdateCode::LargePointer);
+        let FastPathUpdate::Pointer(PointerUpdateData::Large(attr)) =
+            FastPathUpdate::decode_with_code(&frames[0].2, UpdateCode::LargePointer).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((attr.width, attr.height, attr.hot_spot.x), (36, 36, 4));
+        // A 32×32 one stays a plain pointer, and so does anything without the capability.
+        let small = Pointer::Image { width: 32, height: 32, hot_x: 0, hot_y: 0, bgra: vec![255u8; 32 * 32 * 4] };
+        assert_eq!(parse(&encode(&small, true).unwrap())[0].0, UpdateCode::NewPointer);
+        assert_eq!(parse(&encode(&p, false).unwrap())[0].0, UpdateCode::NewPointer);
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! Clipboard and primary selection: wl_data_device, primary selection and the two
-//! data-control protocols clipboard managers use.
+//! data-control protocols clipboard managers use; drag and drop between Wayland apps.
+//!
+//! A drag is smithay's: the grab follows the pointer in the global space and offers the data
+//! to whatever surface is under it, whichever host window (RemoteApp) that surface is shown
+//! in, since every host sends the pointer in desktop coordinates even while its first window
+//! holds the pointer. What wayrail adds is the icon: it becomes part of the cursor image the
+//! host draws (see [`crate::cursor`]).
 
 use std::os::fd::OwnedFd;
 
 use smithay::input::Seat;
+use smithay::reexports::wayland_server::protocol::wl_data_source::WlDataSource;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::wayland::selection::data_device::{
     ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
 };
@@ -74,7 +82,29 @@ impl DataDeviceHandler for State {
     }
 }
 
-impl ClientDndGrabHandler for State {}
+impl ClientDndGrabHandler for State {
+    fn started(&mut self, source: Option<WlDataSource>, icon: Option<WlSurface>, _seat: Seat<State>) {
+        tracing::debug!(with_data = source.is_some(), with_icon = icon.is_some(), "drag started");
+        // One hook per surface, however many drags it serves; it acts while it is the icon.
+        let first_drag = icon.as_ref().map(crate::cursor::drag_icon_started);
+        if let (Some(icon), Some(true)) = (&icon, first_drag) {
+            smithay::wayland::compositor::add_post_commit_hook::<State, _>(icon, |state, _, surface| {
+                if state.composer.drag_icon() == Some(surface) {
+                    crate::cursor::drag_icon_committed(surface);
+                    state.cursor_dirty = true;
+                }
+            });
+        }
+        self.composer.set_drag_icon(icon);
+        self.cursor_dirty = true;
+    }
+
+    fn dropped(&mut self, target: Option<WlSurface>, validated: bool, _seat: Seat<State>) {
+        tracing::debug!(validated, on_a_surface = target.is_some(), "drag ended");
+        self.composer.set_drag_icon(None);
+        self.cursor_dirty = true;
+    }
+}
 impl ServerDndGrabHandler for State {}
 
 impl PrimarySelectionHandler for State {
