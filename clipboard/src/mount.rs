@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use fuser::{
-    Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
-    MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, Request,
+    Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner, MountOption,
+    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyOpen, Request,
 };
 
 use crate::files::{from_filetime, FileData, FileRequest, HostEntry};
@@ -389,6 +389,11 @@ impl HostMount {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// From now on every read fails (EIO); the mount stays until [`HostMount::unmount`].
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 
     /// Detaches the mount (lazily: a file an app holds open stays until it is closed, and

@@ -422,6 +422,31 @@ mod tests {
         assert_eq!(pdus(&sent(&mut out)), [ClipboardPdu::FileContentsResponse(FileContentsResponse::new_error(11))]);
     }
 
+    /// The host asks for a Linux file list: the compositor hears whether the client takes
+    /// files of 4 GB and more, and wayrail's own capabilities say it does.
+    #[test]
+    fn a_file_list_request_says_whether_the_client_takes_huge_files() {
+        use ironrdp_cliprdr::pdu::FormatDataRequest;
+        let huge = ClipboardGeneralCapabilityFlags::HUGE_FILE_SUPPORT_ENABLED;
+        for (flags, expected) in [(all_flags(), false), (all_flags() | huge, true)] {
+            let (mut channel, mut state) = ready(flags);
+            let mut out = Vec::new();
+            state.on_command(&mut channel, ClipboardCommand::Offer { mimes: vec!["text/uri-list".into()] }, &mut out);
+            let request = FormatDataRequest { format: ClipboardFormatId::new(FILE_LIST_FORMAT_ID) };
+            feed(&mut channel, ClipboardPdu::FormatDataRequest(request));
+            let events = state.on_channel(&mut channel, &mut out);
+            assert!(
+                matches!(&events[..], [ClipboardEvent::LinuxRequest { kind: FormatKind::FileList, huge_files, .. }] if *huge_files == expected),
+                "{flags:?}: {events:?}"
+            );
+        }
+        let mut channel = ClipboardChannel::default();
+        let bytes = sent(&mut channel.start().unwrap());
+        let got = pdus(&bytes);
+        let ClipboardPdu::Capabilities(caps) = &got[0] else { panic!("{got:?}") };
+        assert!(caps.flags().contains(huge), "{:?}", caps.flags());
+    }
+
     #[test]
     fn without_file_streams_no_file_list_is_offered_and_requests_fail() {
         let flags = ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES;

@@ -519,7 +519,9 @@ impl ClipboardState {
                     let id = self.next_linux_id;
                     self.next_linux_id += 1;
                     self.host_request_sent = Some(id);
-                    events.push(ClipboardEvent::LinuxRequest { session: self.session, id, kind, mime });
+                    let huge_files =
+                        self.client_flags.contains(ClipboardGeneralCapabilityFlags::HUGE_FILE_SUPPORT_ENABLED);
+                    events.push(ClipboardEvent::LinuxRequest { session: self.session, id, kind, mime, huge_files });
                 }
                 _ => {
                     tracing::debug!(session = self.session, format, "the host asked for a format Linux does not offer");
