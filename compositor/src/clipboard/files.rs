@@ -23,6 +23,10 @@
 //! removes the older copies' folders (unmounting them); a session's end removes its own, and
 //! a session's start those that wayrail processes no longer running left behind; wayrail's
 //! exit removes all of its own.
+//!
+//! `application/vnd.portal.filetransfer` is not offered: its data is a key that only
+//! xdg-desktop-portal's FileTransfer (over D-Bus, with the document portal) can redeem, and
+//! wayrail neither speaks D-Bus nor starts a portal.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -338,7 +342,11 @@ impl ClipboardFiles {
                 sender.send(ClipboardCommand::FilesDone);
             }
             let paste = Paste { offer, session, dir: dest, mount };
-            if !register(&pastes, paste) {
+            if let Err(stale) = register(&pastes, paste) {
+                let (paste, why) = *stale;
+                tracing::info!(id, "{why}: the paste's files are removed");
+                let session_alive = why == Stale::NewerCopy;
+                remove_paste(paste, session_alive.then_some(&sender));
                 return;
             }
             if let Ok(mut f) = fetched.lock() {
@@ -402,22 +410,38 @@ fn take_pastes(pastes: &Mutex<Pastes>, which: impl Fn(&Paste) -> bool) -> Vec<Pa
     taken
 }
 
-/// Adds a paste that is ready; false (and it is removed) when its session ended meanwhile.
-fn register(pastes: &Mutex<Pastes>, paste: Paste) -> bool {
-    let ended = match pastes.lock() {
-        Ok(mut p) if !p.ended.contains(&paste.session) => {
+/// Why a paste that became ready is not kept.
+#[derive(Debug, PartialEq, Eq)]
+enum Stale {
+    SessionEnded,
+    NewerCopy,
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stale::SessionEnded => "the session ended before the paste was ready",
+            Stale::NewerCopy => "a newer host copy was pasted before this paste was ready",
+        })
+    }
+}
+
+/// Adds a paste that is ready, unless its session ended or a newer copy's paste replaced
+/// it meanwhile (then it comes back, its view closed, for the caller to remove).
+fn register(pastes: &Mutex<Pastes>, paste: Paste) -> Result<(), Box<(Paste, Stale)>> {
+    let why = match pastes.lock() {
+        Ok(p) if p.ended.contains(&paste.session) => Stale::SessionEnded,
+        Ok(p) if p.list.iter().any(|other| other.offer > paste.offer) => Stale::NewerCopy,
+        Ok(mut p) => {
             p.list.push(paste);
-            return true;
+            return Ok(());
         }
-        _ => paste,
+        Err(_) => Stale::SessionEnded,
     };
-    tracing::info!(session = ended.session, "the session ended before its paste was ready: removed");
-    if let Some(m) = &ended.mount {
+    if let Some(m) = &paste.mount {
         m.close();
     }
-    // The session is gone, and its locks with it: no unlock to send.
-    remove_paste(ended, None);
-    false
+    Err(Box::new((paste, why)))
 }
 
 /// Removes pastes on a thread of their own (an unmount may wait for `fusermount3`).
