@@ -166,8 +166,13 @@ impl HostTree {
     }
 }
 
-/// The last block read of each file, for the reads that follow.
-type Blocks = HashMap<u64, (u64, Arc<Vec<u8>>)>;
+/// The blocks read last (inode, offset, bytes), newest last: at most [`MAX_BLOCKS`], so a
+/// paste of many files holds a few megabytes, not a block per file ever read.
+type Blocks = Vec<(u64, u64, Arc<Vec<u8>>)>;
+
+/// How many blocks are kept: a few files read side by side (a copy of a folder reads one
+/// after the other) each keep theirs.
+pub const MAX_BLOCKS: usize = 4;
 
 /// The FUSE file system of one paste.
 pub struct HostFs {
@@ -192,7 +197,7 @@ impl HostFs {
             tree,
             request,
             closed: Arc::new(AtomicBool::new(false)),
-            blocks: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(Vec::new()),
             uid,
             gid,
             mounted: Instant::now(),
@@ -223,11 +228,16 @@ impl HostFs {
 
     /// `want` bytes of file `ino` from `offset` (all inside the file).
     fn read_at(&self, ino: u64, node: &Node, offset: u64, want: usize) -> Result<Vec<u8>, String> {
-        if let Some((start, block)) = self.blocks.lock().ok().and_then(|b| b.get(&ino).cloned()) {
-            if offset >= start && offset + want as u64 <= start + block.len() as u64 {
-                let from = (offset - start) as usize;
-                return Ok(block[from..from + want].to_vec());
-            }
+        let cached = self.blocks.lock().ok().and_then(|b| {
+            b.iter()
+                .find(|(i, start, block)| {
+                    *i == ino && offset >= *start && offset + want as u64 <= start + block.len() as u64
+                })
+                .map(|(_, start, block)| (*start, block.clone()))
+        });
+        if let Some((start, block)) = cached {
+            let from = (offset - start) as usize;
+            return Ok(block[from..from + want].to_vec());
         }
         let index = node.index.ok_or("a folder has no contents")?;
         let block = (node.size - offset).min(u64::from(READ_BLOCK).max(want as u64)) as usize;
@@ -248,7 +258,12 @@ impl HostFs {
         }
         let out = data[..want].to_vec();
         if let Ok(mut blocks) = self.blocks.lock() {
-            blocks.insert(ino, (offset, Arc::new(data)));
+            // A file keeps one block: its newest.
+            blocks.retain(|(i, _, _)| *i != ino);
+            if blocks.len() >= MAX_BLOCKS {
+                blocks.remove(0);
+            }
+            blocks.push((ino, offset, Arc::new(data)));
         }
         Ok(out)
     }

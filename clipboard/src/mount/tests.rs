@@ -49,6 +49,53 @@ fn the_tree_makes_up_implied_folders_and_leaves_out_clashes() {
     assert_eq!((tree.node(b).size, tree.node(b).index), (77, Some(1)));
 }
 
+/// Reads without a mount: blocks of READ_BLOCK serve the reads after them, short answers
+/// are asked on from where they stopped, an empty answer is an error, and however many
+/// files are read only MAX_BLOCKS blocks are kept.
+#[test]
+fn reads_fetch_blocks_and_keep_few() {
+    let entries: Vec<HostEntry> =
+        (0..10).map(|i| entry(i, &format!("f{i}"), false, Some(3 * u64::from(READ_BLOCK)))).collect();
+    let (tree, _) = HostTree::build(&entries, |_| Err("no".into()));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = asked.clone();
+    let request: HostRequest = Box::new(move |index, what| {
+        log.lock().unwrap().push((index, what));
+        let FileRequest::Range { offset, len } = what else { return Err("size".into()) };
+        if index == 9 {
+            return Ok(FileData::Bytes(Vec::new()));
+        }
+        let n = len.min(1_000_000) as u64; // short answers
+        Ok(FileData::Bytes((offset..offset + n).map(|b| (b % 251) as u8 ^ index as u8).collect()))
+    });
+    let fs = HostFs::new(tree, request, "unmounted".into());
+    let expect = |index: u8, offset: u64, len: u64| -> Vec<u8> {
+        (offset..offset + len).map(|b| (b % 251) as u8 ^ index).collect()
+    };
+    let read = |ino: u64, offset: u64, len: usize| fs.read_at(ino, fs.tree.node(ino), offset, len);
+    // Inode 2 is f0.
+    assert_eq!(read(2, 10, 100).unwrap(), expect(0, 10, 100));
+    assert_eq!(asked.lock().unwrap().len(), 1, "one request for a first small read");
+    // The block is what the first answer gave: 1 000 000 bytes from 10.
+    assert_eq!(read(2, 500_000, 131_072).unwrap(), expect(0, 500_000, 131_072));
+    assert_eq!(asked.lock().unwrap().len(), 1, "served from the block");
+    assert_eq!(read(2, 950_000, 131_072).unwrap(), expect(0, 950_000, 131_072));
+    assert_eq!(asked.lock().unwrap().len(), 2, "past the block: the next one");
+    assert_eq!(read(2, 3_000_000, 1_500_000).unwrap(), expect(0, 3_000_000, 1_500_000));
+    assert_eq!(asked.lock().unwrap().len(), 4, "a short answer is asked on from where it stopped");
+    assert_eq!(asked.lock().unwrap()[3], (0, FileRequest::Range { offset: 4_000_000, len: READ_BLOCK - 1_000_000 }));
+    assert_eq!(read(2, 4_900_000, 4096).unwrap(), expect(0, 4_900_000, 4096));
+    assert_eq!(asked.lock().unwrap().len(), 4, "served from the block");
+    let err = read(11, 0, 10).unwrap_err();
+    assert!(err.contains("no data"), "{err}");
+    for ino in 2..11 {
+        read(ino, 7, 10).unwrap();
+    }
+    assert!(fs.blocks.lock().unwrap().len() <= MAX_BLOCKS);
+    fs.closed.store(true, Ordering::Relaxed);
+    assert!(read(5, 3_000_000, 10).is_err(), "a closed view reads nothing");
+}
+
 /// A mount that must work where FUSE is available (CI installs it): a directory walk, a
 /// large file read whole and at odd offsets byte for byte in few host requests, a file the
 /// host fails reads as EIO alone, and after unmounting the mount point is gone.
