@@ -357,6 +357,9 @@ impl ClipboardState {
     ) {
         let first = !self.ready;
         self.ready = true;
+        if !formats.is_empty() {
+            self.files.host_copied();
+        }
         let streams = self.client_streams_files();
         let carried: Vec<(u32, FormatKind)> = formats
             .iter()
