@@ -23,6 +23,10 @@
 //! host through xfreerdp3's own FUSE view of the server's files; a 200 MB host file pastes
 //! byte-identical through wayrail's FUSE view, its first read within 1 s (time printed), and
 //! the mount is gone once xfreerdp3 disconnects.
+//!
+//! Files of 4 GB and more (sparse): left out, with a log line, of a Linux list for the test
+//! client (it does not say `HUGE_FILE_SUPPORT_ENABLED`); listed whole for xfreerdp3 (it
+//! does), whose FUSE view reads the bytes past 4 GB.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -779,4 +783,60 @@ fn a_200_mb_host_file_from_xfreerdp3_streams_to_linux() {
         folder.exists(),
         wr.log_tail(20)
     );
+}
+
+/// A sparse file of 4 GB and more, with `tail` at its end (beyond 4 GB).
+fn sparse_huge(path: &Path, tail: &[u8]) -> u64 {
+    use std::os::unix::fs::FileExt as _;
+    let f = std::fs::File::create(path).expect("a sparse file");
+    let size = (1u64 << 32) + 4096;
+    f.set_len(size).expect("a sparse file");
+    f.write_all_at(tail, size - tail.len() as u64).expect("a sparse file's tail");
+    size
+}
+
+/// The test client does not say it takes files of 4 GB and more: a Linux copy of one (and a
+/// small file) lists only the small file, and the log says why.
+#[tokio::test(flavor = "current_thread")]
+async fn a_linux_file_of_4_gb_is_left_out_for_a_client_without_huge_files() {
+    require_programs!("wl-copy", "timeout");
+    let wr = Compositor::start_rdp(&["--output", "1024x768"]);
+    let mut client = connect_clipboard(&wr).await;
+    sparse_huge(&wr.path("huge.img"), b"tail");
+    write(&wr.path("small.txt"), b"small");
+    let lists = clip(&mut client).server_lists.len();
+    let _copy = copy_uris(&wr, &[&wr.path("huge.img"), &wr.path("small.txt")]);
+    let list = host_file_list(&wr, &mut client, lists).await;
+    let names: Vec<&str> = list.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["small.txt"], "the list for a client without huge files");
+    let log = wr.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("huge.img") && l.contains("4 GB or more")),
+        "the left-out file is logged\n{}",
+        wr.log_tail(20)
+    );
+    let mut stream = 500;
+    assert_eq!(size_of(&wr, &mut client, &mut stream, 0).await, Ok(5), "index 0 is the small file");
+}
+
+/// xfreerdp3 takes files of 4 GB and more: a Linux copy of a sparse one shows on the host
+/// with its full size, and its last bytes, past 4 GB, read through xfreerdp3's FUSE view.
+#[test]
+fn a_linux_file_of_4_gb_reaches_xfreerdp3_whole() {
+    require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-copy", "timeout");
+    let (wr, x, _rdp) = xfreerdp3_with_clipboard();
+    let size = sparse_huge(&wr.path("huge.img"), b"the end past 4 GB");
+    let _copy = copy_uris(&wr, &[&wr.path("huge.img")]);
+    let paste = || {
+        let mut cmd = x.command("timeout");
+        cmd.args(["20", "xclip", "-o", "-selection", "clipboard", "-t", "text/uri-list"]);
+        cmd.stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.output().map(|o| o.stdout).unwrap_or_default()
+    };
+    let got = paste_until_paths(1, STEP, paste);
+    let paths = paths_of(&got);
+    assert_eq!(paths.len(), 1, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    assert_eq!(std::fs::metadata(&paths[0]).map(|m| m.len()).ok(), Some(size), "the size on the host");
+    let (tail, _) = read_at(&paths[0], size - 17, 17);
+    assert_eq!(tail.expect("the last bytes"), b"the end past 4 GB", "the bytes past 4 GB");
 }
