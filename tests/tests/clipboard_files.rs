@@ -26,7 +26,8 @@
 //!
 //! Files of 4 GB and more (sparse): left out, with a log line, of a Linux list for the test
 //! client (it does not say `HUGE_FILE_SUPPORT_ENABLED`); listed whole for xfreerdp3 (it
-//! does), whose FUSE view reads the bytes past 4 GB.
+//! does), whose FUSE view reads the bytes past 4 GB; a host file of that size from xfreerdp3
+//! shows its full size in wayrail's FUSE view and reads past 4 GB.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -496,6 +497,15 @@ impl Drop for Unmounts {
     }
 }
 
+/// Whether wayrail can mount here: `/dev/fuse` opens, and it runs as root or finds
+/// `fusermount3` (what wayrail checks).
+fn fuse_here() -> bool {
+    // SAFETY: a plain getter without arguments.
+    let root = unsafe { libc::geteuid() } == 0;
+    std::fs::File::options().read(true).write(true).open("/dev/fuse").is_ok()
+        && (root || wayrail_e2e::have_program("fusermount3"))
+}
+
 /// After a paste of host files: whether wayrail pasted them as a FUSE view (else it said it
 /// fetched them). CI must have FUSE: its set-up installs it.
 fn fuse_used(wr: &Compositor) -> bool {
@@ -839,4 +849,44 @@ fn a_linux_file_of_4_gb_reaches_xfreerdp3_whole() {
     assert_eq!(std::fs::metadata(&paths[0]).map(|m| m.len()).ok(), Some(size), "the size on the host");
     let (tail, _) = read_at(&paths[0], size - 17, 17);
     assert_eq!(tail.expect("the last bytes"), b"the end past 4 GB", "the bytes past 4 GB");
+}
+
+/// A host file of 4 GB and more (sparse) from xfreerdp3 through wayrail's FUSE view: listed
+/// with its full size, its bytes past 4 GB read on demand (where FUSE is available: fetched
+/// whole it would be 4 GB on disk).
+#[test]
+fn a_host_file_of_4_gb_from_xfreerdp3_reads_past_4_gb() {
+    require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-paste", "timeout");
+    let (wr, x, _rdp) = xfreerdp3_with_clipboard();
+    let _unmounts = Unmounts(wr.runtime_dir().to_owned());
+    let src = wr.path("host-huge");
+    std::fs::create_dir_all(&src).unwrap();
+    let size = sparse_huge(&src.join("huge.img"), b"the host's end past 4 GB");
+    let list = wr.path("host-uris-huge.txt");
+    write(&list, format!("file://{}\r\n", src.join("huge.img").display()).as_bytes());
+    let mut cmd = x.command("xclip");
+    cmd.args(["-quiet", "-selection", "clipboard", "-t", "text/uri-list", "-i"]).arg(&list);
+    let _host = wr.spawn("xclip-host", cmd);
+    if !fuse_here() {
+        // Fetched whole, the file would take 4 GB of disk.
+        assert!(!wayrail_e2e::in_ci(), "CI must have FUSE");
+        eprintln!("skipped: no FUSE here");
+        return;
+    }
+    let paste = || {
+        let mut cmd = wr.command("timeout");
+        cmd.args(["60", "wl-paste", "-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.output().map(|o| o.stdout).unwrap_or_default()
+    };
+    let got = paste_until_paths(1, STEP, paste);
+    let paths = paths_of(&got);
+    assert_eq!(paths.len(), 1, "wl-paste: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    if !fuse_used(&wr) {
+        eprintln!("skipped: no FUSE here");
+        return;
+    }
+    assert_eq!(std::fs::metadata(&paths[0]).map(|m| m.len()).ok(), Some(size), "the size on Linux");
+    let (tail, took) = read_at(&paths[0], size - 24, 24);
+    assert_eq!(tail.expect("the last bytes"), b"the host's end past 4 GB", "the bytes past 4 GB");
+    eprintln!("xfreerdp3 → Linux, the last bytes of a 4 GB file read in {took:?}");
 }
