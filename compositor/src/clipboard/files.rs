@@ -379,7 +379,8 @@ impl ClipboardFiles {
     /// A session started: the paste folders that wayrail processes no longer running left
     /// behind go (unmounted first).
     pub fn session_started(&mut self) {
-        let spawned = std::thread::Builder::new().name("wayrail-clip-clean".into()).spawn(clean_stale);
+        let spawned =
+            std::thread::Builder::new().name("wayrail-clip-clean".into()).spawn(|| clean_stale(&paste_base()));
         if let Err(err) = spawned {
             tracing::warn!("no thread to clean up old pastes: {err}");
         }
@@ -477,11 +478,10 @@ fn remove_paste(paste: Paste, sender: Option<&ClipboardSender>) {
     }
 }
 
-/// The paste folders of wayrail processes that are no longer running (and of an older
-/// layout), unmounted and removed.
-fn clean_stale() {
-    let base = paste_base();
-    let Ok(dirs) = std::fs::read_dir(&base) else { return };
+/// The paste folders under `base` of wayrail processes that are no longer running (and of
+/// an older layout), unmounted and removed.
+fn clean_stale(base: &Path) {
+    let Ok(dirs) = std::fs::read_dir(base) else { return };
     let ours = std::process::id();
     for dir in dirs.flatten() {
         let name = dir.file_name().to_string_lossy().into_owned();
@@ -743,6 +743,28 @@ mod tests {
 
     fn name(list: Option<Arc<LinuxFileList>>) -> Option<String> {
         list.map(|l| l.entries[0].name.clone())
+    }
+
+    /// A session's start removes the paste folders of processes that are gone (and of the
+    /// layout without a process id), and keeps this process's and a running one's.
+    #[test]
+    fn stale_pastes_of_gone_processes_are_removed() {
+        let base = tempfile::tempdir().unwrap();
+        // Process ids past the kernel's pid_max (at most 2^22) run nowhere.
+        let names = [format!("{}-1", std::process::id()), "1-3".into(), "4999999-2".into(), "7".into()];
+        for name in &names {
+            std::fs::create_dir_all(base.path().join(name).join("1/folder")).unwrap();
+            std::fs::write(base.path().join(name).join("1/folder/f"), b"x").unwrap();
+        }
+        clean_stale(base.path());
+        let mut left: Vec<String> = std::fs::read_dir(base.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected = vec![names[0].clone(), names[1].clone()];
+        expected.sort();
+        assert_eq!(left, expected);
     }
 
     /// A host that locks before it asks for the list, and one that locks after, both keep
