@@ -12,9 +12,12 @@ export DEBIAN_FRONTEND=noninteractive
 
 # pulseaudio: the private sound server wayrail starts for its apps (sound to and from the host);
 # pulseaudio-utils: pactl, with which wayrail sees when apps record (the host's microphone).
+# fuse3: fusermount3 (and /dev/fuse set up), with which a user's wayrail mounts the host's
+# pasted files as a FUSE view read on demand; no libfuse3-dev: the fuser crate mounts
+# without libfuse. Without it, pastes of host files are fetched whole.
 build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
             xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core
-            pulseaudio pulseaudio-utils)
+            pulseaudio pulseaudio-utils fuse3)
 # libegl1 + libgl1-mesa-dri: OpenGL ES (llvmpipe) for the nested backend's tests.
 # pulseaudio-utils (a run package too): paplay and parecord for the audio tests.
 # systemd: systemd-analyze, which verifies wayraild's alternative, the systemd user units.

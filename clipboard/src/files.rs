@@ -38,6 +38,10 @@ pub const FETCH_CHUNK_BYTES: u32 = 4 * 1024 * 1024;
 /// The most entries a file list carries (IronRDP's decoder refuses more).
 pub const MAX_FILE_ENTRIES: usize = ironrdp_cliprdr::pdu::MAX_FILE_COUNT;
 
+/// Files this size or larger need a client that said `HUGE_FILE_SUPPORT_ENABLED`
+/// ([MS-RDPECLIP] 2.2.2.1.1.1): others take sizes and offsets as 32-bit numbers.
+pub const HUGE_FILE_BYTES: u64 = 1 << 32;
+
 /// `cFileName` holds 260 UTF-16 units, the terminating NUL included.
 const MAX_NAME_UNITS: usize = 259;
 
@@ -241,6 +245,22 @@ impl LinuxFileList {
             };
             let child_name = format!("{name}\\{}", child_name.to_string_lossy());
             self.add(&child, &child_name, &meta);
+        }
+    }
+
+    /// Leaves out the files of [`HUGE_FILE_BYTES`] or more (for a client that cannot take
+    /// them: it would get a wrong size), each with why in `skipped`. Before the list is
+    /// given to the host: the host names files by their index in what it got.
+    pub fn without_huge_files(&mut self) {
+        let (huge, kept): (Vec<LinuxEntry>, Vec<LinuxEntry>) =
+            std::mem::take(&mut self.entries).into_iter().partition(|e| !e.dir && e.size >= HUGE_FILE_BYTES);
+        self.entries = kept;
+        for e in huge {
+            self.skipped.push(format!(
+                "{}: {} bytes, 4 GB or more, and the host's client cannot take files that large",
+                e.path.display(),
+                e.size
+            ));
         }
     }
 

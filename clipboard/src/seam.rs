@@ -26,8 +26,10 @@ pub enum ClipboardEvent {
     /// The answer to `ClipboardCommand::Request`: the host's data in its own format.
     HostData { id: u64, kind: FormatKind, mime: String, result: Result<Vec<u8>, String> },
     /// The host pastes: read the Linux selection as `mime`, convert to `kind`, and answer
-    /// with `ClipboardCommand::LinuxData` carrying the same id.
-    LinuxRequest { session: SessionId, id: u64, kind: FormatKind, mime: String },
+    /// with `ClipboardCommand::LinuxData` carrying the same id. `huge_files`: the host's
+    /// client takes files of 4 GB and more in a file list (`HUGE_FILE_SUPPORT_ENABLED`);
+    /// without it they are left out of the list.
+    LinuxRequest { session: SessionId, id: u64, kind: FormatKind, mime: String, huge_files: bool },
     /// The host reads a file of the Linux file list it was last given (by its index there),
     /// or of the list it locked with `lock`: answer with `ClipboardCommand::FileContents`
     /// carrying the same stream id.

@@ -128,8 +128,10 @@ fn clear_seat_selection(state: &mut State, ty: SelectionTarget) {
     }
 }
 
-/// An RDP session became active: it hears the Linux selection if Linux owns one.
+/// An RDP session became active: it hears the Linux selection if Linux owns one, and the
+/// pastes that earlier wayrail processes left behind are removed.
 pub fn on_connected(state: &mut State) {
+    state.clipboard.files.session_started();
     let clip = &state.clipboard;
     if let (Some((_, mimes)), Some(sender)) = (&clip.linux, &clip.sender) {
         sender.send(ClipboardCommand::Offer { mimes: mimes.clone() });
@@ -162,13 +164,18 @@ pub fn handle_host_event(state: &mut State, event: ClipboardEvent) {
             if initial && state.clipboard.linux.is_some() {
                 // The session heard of the Linux selection too late to drop this list
                 // itself: Linux keeps the selection, and the host hears of it again.
-                on_connected(state);
+                let clip = &state.clipboard;
+                if let (Some((_, mimes)), Some(sender)) = (&clip.linux, &clip.sender) {
+                    sender.send(ClipboardCommand::Offer { mimes: mimes.clone() });
+                }
                 return;
             }
             host_offer(state, session, mimes)
         }
         ClipboardEvent::HostData { id, kind, mime, result } => host_data(state, id, kind, mime, result),
-        ClipboardEvent::LinuxRequest { session, id, kind, mime } => linux_request(state, session, id, kind, mime),
+        ClipboardEvent::LinuxRequest { session, id, kind, mime, huge_files } => {
+            linux_request(state, session, id, kind, mime, huge_files)
+        }
         ClipboardEvent::LinuxFileRequest { session, stream, index, request, lock } => {
             let clip = &mut state.clipboard;
             if let Some(sender) = clip.sender.clone() {
@@ -230,6 +237,9 @@ pub fn paste_from_host(state: &mut State, mime: String, fd: OwnedFd) {
             files::paste_fetched(clip.next_id, items, mime, vec![fd]);
             return;
         }
+        // A paste of a newer host copy: the older copies' views go before the host's list
+        // is asked for (under a new lock their reads would name).
+        clip.files.replace_older(clip.host_offers, &sender);
     }
     // Several readers of the same type share one transfer.
     if let Some((_, fds)) = clip.waiting.values_mut().find(|(m, _)| *m == mime) {
@@ -289,7 +299,7 @@ fn host_data(state: &mut State, id: u64, kind: FormatKind, mime: String, result:
 }
 
 /// The host pastes: read the Linux selection into a pipe, off this thread.
-fn linux_request(state: &mut State, session: SessionId, id: u64, kind: FormatKind, mime: String) {
+fn linux_request(state: &mut State, session: SessionId, id: u64, kind: FormatKind, mime: String, huge_files: bool) {
     let Some(sender) = state.clipboard.sender.clone() else { return };
     let answer = move |result: Result<Vec<u8>, String>| ClipboardCommand::LinuxData { session, id, result };
     let Some((ty, _)) = state.clipboard.linux.clone() else {
@@ -330,7 +340,7 @@ fn linux_request(state: &mut State, session: SessionId, id: u64, kind: FormatKin
     let spawned = std::thread::Builder::new().name("wayrail-clip-read".into()).spawn(move || {
         let result = read_with_timeout(read, LINUX_IDLE_TIMEOUT, MAX_CLIPBOARD_BYTES).and_then(|data| {
             if kind == FormatKind::FileList {
-                files::list_for_host(&data, &served, selection)
+                files::list_for_host(&data, &served, selection, huge_files)
             } else {
                 formats::linux_to_host(kind, &data, &mime).map_err(|e| format!("{e:#}"))
             }

@@ -36,7 +36,10 @@ macro_rules! with_targets {
             ipc_request,
             pre_auth,
             gfxredir,
-            applist
+            applist,
+            parse_uri_list,
+            decode_host_list,
+            sanitize_host_name
         );
     };
 }
@@ -481,4 +484,78 @@ fn gfxredir_dir() -> &'static std::path::Path {
         std::fs::create_dir_all(&dir).expect("a directory for the fuzz pools");
         dir
     })
+}
+
+/// A Linux copy's `text/uri-list` or `x-special/gnome-copied-files`: every path it yields
+/// is absolute without a NUL, and writing the paths as either list and reading that again
+/// gives the same paths.
+pub fn parse_uri_list(data: &[u8]) {
+    use wayrail_clipboard::files::{self, GNOME_COPIED_FILES_MIME, URI_LIST_MIME};
+    let paths: Vec<std::path::PathBuf> = files::parse_uri_list(data).into_iter().filter_map(Result::ok).collect();
+    for path in &paths {
+        assert!(path.is_absolute(), "{path:?} is not absolute");
+        assert!(!path.as_os_str().as_encoded_bytes().contains(&0), "{path:?} holds a NUL");
+    }
+    for mime in [URI_LIST_MIME, GNOME_COPIED_FILES_MIME] {
+        let again: Vec<std::path::PathBuf> = files::parse_uri_list(&files::uri_list(&paths, mime))
+            .into_iter()
+            .map(|r| r.expect("a path wayrail wrote reads back"))
+            .collect();
+        assert_eq!(again, paths, "{mime} does not round-trip");
+    }
+}
+
+/// A host's `FileGroupDescriptorW` list: whatever decodes yields only names that stay under
+/// the destination folder (plain relative components), each entry kept or refused, indices
+/// in list order; the FUSE tree built from it names only plain items at its top.
+pub fn decode_host_list(data: &[u8]) {
+    use std::path::{Component, Path};
+    use wayrail_clipboard::files;
+    use wayrail_clipboard::mount::HostTree;
+    let Ok((entries, refused)) = files::decode_host_list(data) else { return };
+    let count = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+    assert_eq!(entries.len() + refused.len(), count, "an entry neither kept nor refused");
+    let dest = Path::new("/run/user/1000/wayrail-files/1-1/1");
+    let mut last = None;
+    for e in &entries {
+        assert!(last.is_none_or(|l| e.index > l), "indices out of order");
+        last = Some(e.index);
+        assert!((e.index as usize) < count);
+        assert!(e.relative.components().all(|c| matches!(c, Component::Normal(_))), "{:?}", e.relative);
+        assert!(dest.join(&e.relative).starts_with(dest), "{:?} leaves the folder", e.relative);
+    }
+    for item in files::top_level(&entries) {
+        assert_eq!(item.components().count(), 1, "{item:?}");
+    }
+    let (tree, _) = HostTree::build(&entries, |e| Ok(u64::from(e.index)));
+    for item in tree.top_level() {
+        assert!(matches!(item.components().collect::<Vec<_>>()[..], [Component::Normal(_)]), "{item:?}");
+    }
+    let (files, _) = tree.totals();
+    assert!(files <= entries.len());
+}
+
+/// A host's file name (the input as UTF-16, and as UTF-8): a name that passes is plain
+/// relative components without `:`, control characters, `.` or `..`, and passes again,
+/// unchanged, written back with `\` between its parts.
+pub fn sanitize_host_name(data: &[u8]) {
+    use std::path::Component;
+    use wayrail_clipboard::files;
+    let utf16: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    for name in [String::from_utf16_lossy(&utf16), String::from_utf8_lossy(data).into_owned()] {
+        let Ok(path) = files::sanitize_host_name(&name) else { continue };
+        let parts: Vec<&str> = path
+            .components()
+            .map(|c| match c {
+                Component::Normal(n) => n.to_str().expect("a UTF-8 part"),
+                other => panic!("{name:?} gave {other:?}"),
+            })
+            .collect();
+        assert!(!parts.is_empty());
+        for part in &parts {
+            assert!(!part.is_empty() && *part != "." && *part != "..", "{name:?}: {part:?}");
+            assert!(!part.contains([':', '\\', '/']) && !part.chars().any(char::is_control), "{name:?}: {part:?}");
+        }
+        assert_eq!(files::sanitize_host_name(&parts.join("\\")), Ok(path.clone()), "{name:?} again");
+    }
 }

@@ -163,6 +163,9 @@ fn every_target_has_a_smoke_test() {
         "pre_auth",
         "gfxredir",
         "applist",
+        "parse_uri_list",
+        "decode_host_list",
+        "sanitize_host_name",
     ];
     let targets: Vec<&str> = wayrail_fuzz::TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(targets, names);

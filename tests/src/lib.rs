@@ -202,9 +202,14 @@ impl Compositor {
     /// back from wayrail's startup message ([`Compositor::rdp_port`]). The self-signed TLS
     /// certificate goes to the private directory (`XDG_STATE_HOME`). Waits as [`Compositor::start`].
     pub fn start_rdp(extra_args: &[&str]) -> Compositor {
+        Compositor::start_rdp_with_env(extra_args, &[])
+    }
+
+    /// [`Compositor::start_rdp`] with more environment variables for wayrail.
+    pub fn start_rdp_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Compositor {
         let mut args = vec!["--listen", "tcp:127.0.0.1:0"];
         args.extend_from_slice(extra_args);
-        let mut compositor = Compositor::start_backend("rdp", &args);
+        let mut compositor = Compositor::start_with("rdp", &args, env);
         // Printed before the IPC socket answers, so it is there by now.
         let stdout = fs::read_to_string(compositor.path("wayrail.stdout")).unwrap_or_default();
         compositor.rdp_listening =

@@ -10,11 +10,24 @@
 //! text/uri-list` gets URIs of the copied items in a folder under the runtime directory, the
 //! files there are byte-identical, the `..` entry is nowhere, the fetch ran under a lock, and
 //! a second paste as `x-special/gnome-copied-files` reuses the fetched files; a paste
-//! cancelled mid-fetch stops the fetch and the next paste works.
+//! cancelled mid-fetch stops the fetch and the next paste works (all with FUSE turned off).
+//!
+//! Host → Linux through the FUSE view (where FUSE is available; CI must have it): the
+//! files appear at once under a mount, read on demand (time to the first read printed), a
+//! file the host can no longer read fails that read alone (EIO, logged), the host's data
+//! stays locked while mounted, a newer paste unmounts and removes the older one, and the
+//! mount is gone after the session ends and after wayrail exits.
 //!
 //! With a real client, xfreerdp3 3.10 (`+clipboard`) in Xvfb: a host X copy of files as
 //! `text/uri-list` pastes on Linux byte-identical, and a Linux copy reads byte-identical on the
-//! host through xfreerdp3's own FUSE view of the server's files.
+//! host through xfreerdp3's own FUSE view of the server's files; a 200 MB host file pastes
+//! byte-identical through wayrail's FUSE view, its first read within 1 s (time printed), and
+//! the mount is gone once xfreerdp3 disconnects.
+//!
+//! Files of 4 GB and more (sparse): left out, with a log line, of a Linux list for the test
+//! client (it does not say `HUGE_FILE_SUPPORT_ENABLED`); listed whole for xfreerdp3 (it
+//! does), whose FUSE view reads the bytes past 4 GB; a host file of that size from xfreerdp3
+//! shows its full size in wayrail's FUSE view and reads past 4 GB.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,6 +49,11 @@ const LARGE_STEP: Duration = Duration::from_secs(240);
 const BIG: usize = 50 * 1024 * 1024;
 /// wayrail's id for its file list format.
 const FILE_LIST_ID: u32 = 0xC0A3;
+/// wayrail's switch for the FUSE view of the host's files.
+const FUSE_ENV: &str = "WAYRAIL_CLIPBOARD_FUSE";
+/// What wayrail logs when it pastes host files as a FUSE view, and when it fetches them.
+const FUSE_LOG: &str = "pasted as a FUSE view";
+const FETCH_LOG: &str = "by fetching them whole";
 
 /// Deterministic bytes that differ at every offset of a small period.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
@@ -272,7 +290,8 @@ fn all_names(dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "current_thread")]
 async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     require_programs!("wl-paste", "timeout");
-    let wr = Compositor::start_rdp(&["--output", "1024x768"]);
+    // The fetch, as where FUSE is not available (the FUSE view has tests of its own below).
+    let wr = Compositor::start_rdp_with_env(&["--output", "1024x768"], &[(FUSE_ENV, "0")]);
     let mut client = connect_clipboard(&wr).await;
     let big = pattern(BIG, 4);
     let copied = vec![
@@ -301,6 +320,7 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     assert!(std::fs::read(&paths[2]).unwrap() == big, "the 50 MB file changed on its way to Linux");
     assert!(!all_names(wr.runtime_dir()).iter().any(|n| n == "evil"), "the ..\\evil entry was written");
     assert!(wr.log_text().contains("a host file refused"), "the refusal is logged");
+    assert!(wr.log_text().contains("by fetching them whole: no FUSE"), "the log says the files are fetched");
 
     // The fetch ran under a lock, released at its end, and named it in every request.
     let files = &clip(&mut client).files;
@@ -379,6 +399,8 @@ fn three_items(wr: &Compositor, name: &str, line: &str, seed: u32) -> (PathBuf, 
 fn host_files_from_xfreerdp3_reach_linux() {
     require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-paste", "timeout");
     let (wr, x, _rdp) = xfreerdp3_with_clipboard();
+    // Where FUSE is available the paste is a mount: gone with the test, whatever happens.
+    let _unmounts = Unmounts(wr.runtime_dir().to_owned());
     let (src, [one, two, big]) = three_items(&wr, "host-side", "Grüße vom Host\n", 7);
     let uris: String = [src.join("one.txt"), src.join("folder"), src.join("big.bin")]
         .iter()
@@ -445,4 +467,426 @@ fn linux_files_reach_xfreerdp3() {
     let read = Instant::now();
     assert!(std::fs::read(&paths[2]).unwrap() == big, "the 50 MB file changed on its way to xfreerdp3");
     eprintln!("Linux → xfreerdp3, the 50 MB file read through its FUSE view: {:?}", read.elapsed());
+}
+
+// ------------------------------------------------------------------ the FUSE view
+
+/// The mount points under `dir`, from `/proc/self/mountinfo`.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .filter(|m| m.starts_with(dir))
+        .collect()
+}
+
+/// Detaches every mount under its folder when dropped: a wayrail that a failing test kills
+/// leaves its FUSE mount behind, and its runtime directory could not be removed.
+struct Unmounts(PathBuf);
+
+impl Drop for Unmounts {
+    fn drop(&mut self) {
+        for m in mounts_under(&self.0) {
+            let c = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+                let _ = std::process::Command::new("fusermount3").args(["-u", "-z", "-q", "--"]).arg(&m).status();
+            }
+        }
+    }
+}
+
+/// Whether wayrail can mount here: `/dev/fuse` opens, and it runs as root or finds
+/// `fusermount3` (what wayrail checks).
+fn fuse_here() -> bool {
+    // SAFETY: a plain getter without arguments.
+    let root = unsafe { libc::geteuid() } == 0;
+    std::fs::File::options().read(true).write(true).open("/dev/fuse").is_ok()
+        && (root || wayrail_e2e::have_program("fusermount3"))
+}
+
+/// After a paste of host files: whether wayrail pasted them as a FUSE view (else it said it
+/// fetched them). CI must have FUSE: its set-up installs it.
+fn fuse_used(wr: &Compositor) -> bool {
+    let log = wr.log_text();
+    if log.contains(FUSE_LOG) {
+        return true;
+    }
+    assert!(log.contains(FETCH_LOG), "the log says neither how the files were pasted\n{}", wr.log_tail(30));
+    assert!(!wayrail_e2e::in_ci(), "CI must paste host files through FUSE\n{}", wr.log_tail(30));
+    false
+}
+
+/// Runs `f` on a thread of its own while the test client answers wayrail's requests.
+async fn off_thread<T: Send + 'static>(
+    wr: &Compositor,
+    client: &mut TestClient,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let worker = std::thread::spawn(f);
+    let started = Instant::now();
+    while !worker.is_finished() {
+        assert!(started.elapsed() < LARGE_STEP, "a read took longer than {LARGE_STEP:?}\n{}", wr.log_tail(20));
+        client.pump(Duration::from_millis(5)).await.expect("pumping the test client");
+    }
+    worker.join().expect("the reading thread")
+}
+
+/// `len` bytes of a file from `offset`, and how long it took.
+fn read_at(path: &Path, offset: u64, len: usize) -> (std::io::Result<Vec<u8>>, Duration) {
+    use std::io::{Read as _, Seek as _};
+    let started = Instant::now();
+    let result = std::fs::File::open(path).and_then(|mut f| {
+        f.seek(std::io::SeekFrom::Start(offset))?;
+        let mut buf = vec![0; len];
+        f.read_exact(&mut buf)?;
+        Ok(buf)
+    });
+    (result, started.elapsed())
+}
+
+/// Copies `files` on the test client (the host) and waits for wayrail to take the list.
+async fn host_copies(wr: &Compositor, client: &mut TestClient, files: Vec<HostFile>) {
+    let answered = clip(client).list_responses.len();
+    let messages = clip(client).copy_files(files);
+    client.send_svc::<ClipboardClient>(messages).await.expect("a format list");
+    until_clipboard(wr, client, STEP, "a format list response", |c| c.list_responses.len() > answered).await;
+}
+
+/// The test client as the host, FUSE on: the paste gives URIs into a mount at once, nothing
+/// read yet; the first read of a 50 MB file comes quickly (printed), the whole file is
+/// byte-identical; a file the host can no longer read fails that read alone (EIO, logged)
+/// and the next file still reads; every request ran under one lock, held while mounted; a
+/// paste of a newer copy unmounts and removes the older one (and lets go of its lock); the
+/// session's end removes the mount, and so does wayrail's exit.
+#[tokio::test(flavor = "current_thread")]
+async fn host_files_stream_through_fuse_and_their_mounts_go() {
+    require_programs!("wl-paste", "timeout");
+    let mut wr = Compositor::start_rdp(&["--output", "1024x768"]);
+    let runtime = wr.runtime_dir().to_owned();
+    let _unmounts = Unmounts(runtime.clone());
+    let mut client = connect_clipboard(&wr).await;
+    let big = pattern(BIG, 11);
+    let vanishing = pattern(5_000_000, 12);
+    let copied = vec![
+        HostFile::file("big.bin", big.clone()),
+        HostFile::dir("folder"),
+        HostFile::file("folder\\small.txt", b"small\n".repeat(1000)),
+        HostFile::file("folder\\vanishing.bin", vanishing.clone()),
+        HostFile::file("folder\\later.txt", b"read after a failure\n".to_vec()),
+    ];
+    host_copies(&wr, &mut client, copied.clone()).await;
+    let (list, took) = paste_in_linux(&wr, &mut client, "text/uri-list").await;
+    if !fuse_used(&wr) {
+        eprintln!("skipped: no FUSE here\n{}", wr.log_tail(10));
+        return;
+    }
+    let paths = paths_of(&list);
+    let names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["big.bin", "folder"], "{}", wr.log_tail(20));
+    let mount = paths[0].parent().unwrap().to_owned();
+    assert_eq!(mounts_under(&runtime), std::slice::from_ref(&mount), "the paste's folder is a mount");
+    let ranges = |c: &ClipboardClient| {
+        c.files.requests_seen.iter().filter(|r| r.flags.contains(FileContentsFlags::RANGE)).count()
+    };
+    assert_eq!(ranges(clip(&mut client)), 0, "contents fetched before anything read them");
+
+    let path = paths[0].clone();
+    let (first, first_took) = off_thread(&wr, &mut client, move || read_at(&path, 0, 65_536)).await;
+    assert!(first.expect("the first read") == big[..65_536], "the first bytes differ");
+    eprintln!("host → Linux through FUSE (test client): paste {took:?}, then the first 64 KB of a 50 MB file in {first_took:?}");
+    assert!(first_took < Duration::from_secs(1), "the first read took {first_took:?}");
+    let path = paths[0].clone();
+    let (whole, whole_took) = off_thread(&wr, &mut client, move || read_at(&path, 0, BIG)).await;
+    assert!(whole.expect("the whole file") == big, "the 50 MB file changed on its way through FUSE");
+    eprintln!("the whole 50 MB file through FUSE: {whole_took:?} ({:.1} MB/s)", 50.0 / whole_took.as_secs_f64());
+    let path = paths[1].join("small.txt");
+    let small = off_thread(&wr, &mut client, move || std::fs::read(path)).await;
+    assert_eq!(small.ok(), Some(copied[2].data.clone()), "small.txt");
+
+    // The host can no longer read a file once its first bytes were read: the next read that
+    // needs the host fails (EIO) and says why in the log; another file still reads.
+    let path = paths[1].join("vanishing.bin");
+    let (start, _) = off_thread(&wr, &mut client, move || read_at(&path, 0, 1000)).await;
+    assert!(start.expect("the start of vanishing.bin") == vanishing[..1000]);
+    clip(&mut client).files.copied[3].data.clear();
+    let path = paths[1].join("vanishing.bin");
+    let (gone, _) = off_thread(&wr, &mut client, move || read_at(&path, 3_000_000, 1000)).await;
+    let err = gone.expect_err("a read of a file the host cannot read");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    let log = wr.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("a read of a host file failed (EIO)") && l.contains("vanishing.bin")),
+        "the failed read is logged with the file\n{}",
+        wr.log_tail(20)
+    );
+    let path = paths[1].join("later.txt");
+    let later = off_thread(&wr, &mut client, move || std::fs::read(path)).await;
+    assert_eq!(later.expect("later.txt"), copied[4].data, "a file read after the failure");
+
+    // One lock, held while the files are mounted, named by every request.
+    let files = &clip(&mut client).files;
+    let [(true, lock)] = files.locks[..] else { panic!("locks while mounted: {:?}", files.locks) };
+    assert!(files.requests_seen.iter().all(|r| r.data_id == Some(lock)), "a request outside the lock");
+
+    // A newer host copy pasted: the older mount goes, its folder too, and its lock.
+    host_copies(&wr, &mut client, vec![HostFile::file("second.txt", b"second copy\n".to_vec())]).await;
+    let (list, _) = paste_in_linux(&wr, &mut client, "text/uri-list").await;
+    let second = paths_of(&list);
+    assert_eq!(second.len(), 1, "{}", String::from_utf8_lossy(&list));
+    let path = second[0].clone();
+    let data = off_thread(&wr, &mut client, move || std::fs::read(path)).await;
+    assert_eq!(data.expect("second.txt"), b"second copy\n");
+    let second_mount = second[0].parent().unwrap().to_owned();
+    let started = Instant::now();
+    while mounts_under(&runtime) != [second_mount.clone()] || mount.exists() {
+        assert!(started.elapsed() < STEP, "the older paste stays: {:?}\n{}", mounts_under(&runtime), wr.log_tail(20));
+        client.pump(Duration::from_millis(20)).await.expect("pumping the test client");
+    }
+    assert!(clip(&mut client).files.locks.contains(&(false, lock)), "the older paste's lock stays");
+
+    // The session ends: its mount and folder go.
+    drop(client);
+    assert!(
+        wayrail_e2e::wait_until(STEP, || mounts_under(&runtime).is_empty() && !second_mount.exists()),
+        "after the session: {:?}\n{}",
+        mounts_under(&runtime),
+        wr.log_tail(20)
+    );
+
+    // wayrail exits with a paste mounted: the mount goes with it.
+    let mut client = connect_clipboard(&wr).await;
+    host_copies(&wr, &mut client, vec![HostFile::file("third.txt", b"third\n".to_vec())]).await;
+    let (list, _) = paste_in_linux(&wr, &mut client, "text/uri-list").await;
+    assert_eq!(paths_of(&list).len(), 1);
+    assert_eq!(mounts_under(&runtime).len(), 1, "the third paste is mounted");
+    wr.signal(libc::SIGTERM);
+    assert!(wr.wait_exit(STEP).is_some(), "wayrail did not exit");
+    assert_eq!(mounts_under(&runtime), Vec::<PathBuf>::new(), "a mount outlived wayrail");
+    let left: Vec<String> = all_names(&runtime.join("wayrail-files"));
+    assert!(left.is_empty(), "paste folders outlived wayrail: {left:?}");
+}
+
+/// Writes a file of `mb` MB of pattern bytes (1 MB at a time); its path.
+fn write_big(path: &Path, mb: usize, seed: u32) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("a big file"));
+    for i in 0..mb {
+        f.write_all(&pattern(1024 * 1024, seed + i as u32)).expect("writing a big file");
+    }
+    f.flush().expect("writing a big file");
+}
+
+/// `len` bytes at `offset` of a file [`write_big`] wrote with `seed`.
+fn expected_at(offset: usize, len: usize, seed: u32) -> Vec<u8> {
+    let mb = 1024 * 1024;
+    let block = pattern(mb, seed + (offset / mb) as u32);
+    block[offset % mb..offset % mb + len].to_vec()
+}
+
+/// Whether two files hold the same bytes, read 1 MB at a time.
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    let (mut fa, mut fb) = (std::fs::File::open(a).expect("a"), std::fs::File::open(b).expect("b"));
+    let (mut ba, mut bb) = (vec![0; 1 << 20], vec![0; 1 << 20]);
+    loop {
+        let na = read_full(&mut fa, &mut ba);
+        let nb = read_full(&mut fb, &mut bb);
+        if na != nb || ba[..na] != bb[..nb] {
+            return false;
+        }
+        if na == 0 {
+            return true;
+        }
+    }
+}
+
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> usize {
+    use std::io::Read as _;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]).expect("reading") {
+            0 => break,
+            k => n += k,
+        }
+    }
+    n
+}
+
+/// A real client: a host X copy of a 200 MB file (and a small one) from xfreerdp3 pastes on
+/// Linux; through FUSE the first read comes within 1 s (printed either way) and the file is
+/// byte-identical; once xfreerdp3 disconnects, the mount and the paste's folder are gone.
+#[test]
+fn a_200_mb_host_file_from_xfreerdp3_streams_to_linux() {
+    require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-paste", "timeout");
+    let (wr, x, rdp) = xfreerdp3_with_clipboard();
+    let runtime = wr.runtime_dir().to_owned();
+    let _unmounts = Unmounts(runtime.clone());
+    let src = wr.path("host-200");
+    std::fs::create_dir_all(&src).unwrap();
+    write_big(&src.join("big200.bin"), 200, 21);
+    write(&src.join("small.txt"), b"small\n");
+    write_big(&src.join("vanish.bin"), 20, 400);
+    let uris: String = ["big200.bin", "small.txt", "vanish.bin"]
+        .iter()
+        .map(|n| format!("file://{}\r\n", src.join(n).display()))
+        .collect();
+    let list = wr.path("host-uris-200.txt");
+    write(&list, uris.as_bytes());
+    let mut cmd = x.command("xclip");
+    cmd.args(["-quiet", "-selection", "clipboard", "-t", "text/uri-list", "-i"]).arg(&list);
+    let _host = wr.spawn("xclip-host", cmd);
+
+    let paste = || {
+        let mut cmd = wr.command("timeout");
+        cmd.args(["120", "wl-paste", "-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.output().map(|o| o.stdout).unwrap_or_default()
+    };
+    let started = Instant::now();
+    let got = paste_until_paths(3, LARGE_STEP, paste);
+    let pasted = started.elapsed();
+    let paths = paths_of(&got);
+    assert_eq!(paths.len(), 3, "wl-paste: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    let fuse = fuse_used(&wr);
+    let (first, first_took) = read_at(&paths[0], 0, 65_536);
+    let first = first.expect("the first read of the 200 MB file");
+    let mut expected = pattern(1024 * 1024, 21);
+    expected.truncate(65_536);
+    assert!(first == expected, "the first bytes of the 200 MB file differ");
+    eprintln!(
+        "xfreerdp3 → Linux, 200 MB file ({}): paste {pasted:?}, first 64 KB read in {first_took:?}",
+        if fuse { "FUSE view" } else { "fetched, no FUSE" }
+    );
+    if fuse {
+        assert!(first_took < Duration::from_secs(1), "the first read took {first_took:?}");
+    }
+    let read = Instant::now();
+    assert!(same_bytes(&paths[0], &src.join("big200.bin")), "the 200 MB file changed on its way from xfreerdp3");
+    let took = read.elapsed();
+    eprintln!("the whole 200 MB file read in {took:?} ({:.1} MB/s)", 200.0 / took.as_secs_f64());
+    assert_eq!(std::fs::read(&paths[1]).unwrap(), b"small\n");
+
+    // A host file deleted after its first bytes were read: the next read that needs the
+    // host fails alone, with a log line naming the file.
+    if fuse {
+        let (start, _) = read_at(&paths[2], 0, 1000);
+        assert!(start.expect("the start of vanish.bin") == pattern(1024 * 1024, 400)[..1000]);
+        std::fs::remove_file(src.join("vanish.bin")).unwrap();
+        let (gone, _) = read_at(&paths[2], 10 * 1024 * 1024, 1000);
+        eprintln!("a read after the deletion: {:?}", gone.as_ref().map(|v| v.len()));
+        let err = gone.expect_err("a read of a deleted host file");
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+        assert!(
+            wr.log_text().lines().any(|l| l.contains("a read of a host file failed (EIO)") && l.contains("vanish.bin")),
+            "the failed read is logged with the file\n{}",
+            wr.log_tail(20)
+        );
+        assert_eq!(read_at(&paths[0], 123_456_789, 10).0.ok(), Some(expected_at(123_456_789, 10, 21)));
+    }
+
+    // xfreerdp3 disconnects: the paste's mount and folder go.
+    let folder = paths[0].parent().unwrap().to_owned();
+    drop(rdp);
+    assert!(
+        wayrail_e2e::wait_until(STEP, || mounts_under(&runtime).is_empty() && !folder.exists()),
+        "after the session: mounts {:?}, folder there: {}\n{}",
+        mounts_under(&runtime),
+        folder.exists(),
+        wr.log_tail(20)
+    );
+}
+
+/// A sparse file of 4 GB and more, with `tail` at its end (beyond 4 GB).
+fn sparse_huge(path: &Path, tail: &[u8]) -> u64 {
+    use std::os::unix::fs::FileExt as _;
+    let f = std::fs::File::create(path).expect("a sparse file");
+    let size = (1u64 << 32) + 4096;
+    f.set_len(size).expect("a sparse file");
+    f.write_all_at(tail, size - tail.len() as u64).expect("a sparse file's tail");
+    size
+}
+
+/// The test client does not say it takes files of 4 GB and more: a Linux copy of one (and a
+/// small file) lists only the small file, and the log says why.
+#[tokio::test(flavor = "current_thread")]
+async fn a_linux_file_of_4_gb_is_left_out_for_a_client_without_huge_files() {
+    require_programs!("wl-copy", "timeout");
+    let wr = Compositor::start_rdp(&["--output", "1024x768"]);
+    let mut client = connect_clipboard(&wr).await;
+    sparse_huge(&wr.path("huge.img"), b"tail");
+    write(&wr.path("small.txt"), b"small");
+    let lists = clip(&mut client).server_lists.len();
+    let _copy = copy_uris(&wr, &[&wr.path("huge.img"), &wr.path("small.txt")]);
+    let list = host_file_list(&wr, &mut client, lists).await;
+    let names: Vec<&str> = list.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["small.txt"], "the list for a client without huge files");
+    let log = wr.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("huge.img") && l.contains("4 GB or more")),
+        "the left-out file is logged\n{}",
+        wr.log_tail(20)
+    );
+    let mut stream = 500;
+    assert_eq!(size_of(&wr, &mut client, &mut stream, 0).await, Ok(5), "index 0 is the small file");
+}
+
+/// xfreerdp3 takes files of 4 GB and more: a Linux copy of a sparse one shows on the host
+/// with its full size, and its last bytes, past 4 GB, read through xfreerdp3's FUSE view.
+#[test]
+fn a_linux_file_of_4_gb_reaches_xfreerdp3_whole() {
+    require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-copy", "timeout");
+    let (wr, x, _rdp) = xfreerdp3_with_clipboard();
+    let size = sparse_huge(&wr.path("huge.img"), b"the end past 4 GB");
+    let _copy = copy_uris(&wr, &[&wr.path("huge.img")]);
+    let paste = || {
+        let mut cmd = x.command("timeout");
+        cmd.args(["20", "xclip", "-o", "-selection", "clipboard", "-t", "text/uri-list"]);
+        cmd.stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.output().map(|o| o.stdout).unwrap_or_default()
+    };
+    let got = paste_until_paths(1, STEP, paste);
+    let paths = paths_of(&got);
+    assert_eq!(paths.len(), 1, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    assert_eq!(std::fs::metadata(&paths[0]).map(|m| m.len()).ok(), Some(size), "the size on the host");
+    let (tail, _) = read_at(&paths[0], size - 17, 17);
+    assert_eq!(tail.expect("the last bytes"), b"the end past 4 GB", "the bytes past 4 GB");
+}
+
+/// A host file of 4 GB and more (sparse) from xfreerdp3 through wayrail's FUSE view: listed
+/// with its full size, its bytes past 4 GB read on demand (where FUSE is available: fetched
+/// whole it would be 4 GB on disk).
+#[test]
+fn a_host_file_of_4_gb_from_xfreerdp3_reads_past_4_gb() {
+    require_programs!("Xvfb", "xfreerdp3", "xclip", "wl-paste", "timeout");
+    let (wr, x, _rdp) = xfreerdp3_with_clipboard();
+    let _unmounts = Unmounts(wr.runtime_dir().to_owned());
+    let src = wr.path("host-huge");
+    std::fs::create_dir_all(&src).unwrap();
+    let size = sparse_huge(&src.join("huge.img"), b"the host's end past 4 GB");
+    let list = wr.path("host-uris-huge.txt");
+    write(&list, format!("file://{}\r\n", src.join("huge.img").display()).as_bytes());
+    let mut cmd = x.command("xclip");
+    cmd.args(["-quiet", "-selection", "clipboard", "-t", "text/uri-list", "-i"]).arg(&list);
+    let _host = wr.spawn("xclip-host", cmd);
+    if !fuse_here() {
+        // Fetched whole, the file would take 4 GB of disk.
+        assert!(!wayrail_e2e::in_ci(), "CI must have FUSE");
+        eprintln!("skipped: no FUSE here");
+        return;
+    }
+    let paste = || {
+        let mut cmd = wr.command("timeout");
+        cmd.args(["60", "wl-paste", "-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.output().map(|o| o.stdout).unwrap_or_default()
+    };
+    let got = paste_until_paths(1, STEP, paste);
+    let paths = paths_of(&got);
+    assert_eq!(paths.len(), 1, "wl-paste: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
+    if !fuse_used(&wr) {
+        eprintln!("skipped: no FUSE here");
+        return;
+    }
+    assert_eq!(std::fs::metadata(&paths[0]).map(|m| m.len()).ok(), Some(size), "the size on Linux");
+    let (tail, took) = read_at(&paths[0], size - 24, 24);
+    assert_eq!(tail.expect("the last bytes"), b"the host's end past 4 GB", "the bytes past 4 GB");
+    eprintln!("xfreerdp3 → Linux, the last bytes of a 4 GB file read in {took:?}");
 }

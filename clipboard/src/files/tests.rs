@@ -228,3 +228,33 @@ fn a_stopped_fetch_ends_and_removes_its_partial_file() {
     assert!(!tmp.path().join("big.bin").exists());
     assert!(!tmp.path().join("next.txt").exists());
 }
+
+/// A file of 4 GB or more (sparse) is listed with its full size for a client that takes
+/// huge files, and left out (with why) for one that does not; the indices of the files
+/// after it follow what the host is given, and a range past 4 GB reads.
+#[test]
+fn huge_files_are_listed_only_for_clients_that_take_them() {
+    use std::os::unix::fs::FileExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = tmp.path().join("huge.img");
+    let f = File::create(&huge).unwrap();
+    f.set_len(HUGE_FILE_BYTES + 10).unwrap();
+    f.write_all_at(b"tail", HUGE_FILE_BYTES + 2).unwrap();
+    drop(f);
+    write(&tmp.path().join("small.txt"), b"small");
+    let paths = [huge.clone(), tmp.path().join("small.txt")];
+    let list = LinuxFileList::collect(&paths);
+    assert_eq!(list.entries[0].size, HUGE_FILE_BYTES + 10);
+    let decoded: PackedFileList = ironrdp_core::decode(&list.encode().unwrap()).unwrap();
+    assert_eq!(decoded.files[0].file_size, Some(HUGE_FILE_BYTES + 10), "the size past 32 bits survives");
+    assert_eq!(
+        list.serve(0, FileRequest::Range { offset: HUGE_FILE_BYTES, len: 6 }),
+        Ok(FileData::Bytes(b"\0\0tail".to_vec()))
+    );
+    let mut small = list.clone();
+    small.without_huge_files();
+    assert_eq!(small.entries.len(), 1);
+    assert_eq!(small.entries[0].name, "small.txt");
+    assert!(small.skipped.iter().any(|s| s.contains("huge.img") && s.contains("4 GB")), "{:?}", small.skipped);
+    assert_eq!(small.serve(0, FileRequest::Range { offset: 0, len: 5 }), Ok(FileData::Bytes(b"small".to_vec())));
+}

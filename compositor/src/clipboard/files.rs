@@ -5,14 +5,28 @@
 //! a later Linux copy does not renumber it, and a list the host locked stays readable under
 //! its lock id until it unlocks, see [`ServedLists`]) and one server thread reads the files
 //! for the host's FileContents requests, in order, so the compositor and the session never
-//! block on a disk.
+//! block on a disk. Files of 4 GB and more are left out for a client without huge-file
+//! support.
 //!
-//! Host → Linux: a Linux paste of `text/uri-list` or `x-special/gnome-copied-files` fetches
-//! the host's files into `$XDG_RUNTIME_DIR/wayrail-files/<session>/<n>/` on a worker thread,
-//! one SIZE or RANGE request at a time through the session, and the pasting app gets URIs
-//! of the copied items there. A second paste of the same host copy reuses the fetched files.
-//! A copy larger than the free space there is refused, and a fetch whose pasting apps are
-//! all gone stops.
+//! Host → Linux: a Linux paste of `text/uri-list` or `x-special/gnome-copied-files` makes the
+//! host's files appear under `$XDG_RUNTIME_DIR/wayrail-files/<pid>-<session>/<n>/`, on a
+//! worker thread, and the pasting app gets URIs of the copied items there:
+//! - where FUSE is available ([`mount::fuse_available`]), as a read-only FUSE view at once,
+//!   each read a RANGE request through the session (fuser's thread serves it; a read the
+//!   host fails or leaves unanswered is EIO). The host's data stays locked while it is
+//!   mounted.
+//! - else (or when the mount fails) fetched there, one SIZE or RANGE request at a time,
+//!   with progress in the log. A copy larger than the free space there is refused, and a
+//!   fetch whose pasting apps are all gone stops.
+//!
+//! A second paste of the same host copy reuses its folder. A paste of a newer host copy
+//! removes the older copies' folders (unmounting them); a session's end removes its own, and
+//! a session's start those that wayrail processes no longer running left behind; wayrail's
+//! exit removes all of its own.
+//!
+//! `application/vnd.portal.filetransfer` is not offered: its data is a key that only
+//! xdg-desktop-portal's FileTransfer (over D-Bus, with the document portal) can redeem, and
+//! wayrail neither speaks D-Bus nor starts a portal.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -21,7 +35,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wayrail_clipboard::files::{self, LinuxFileList};
+use wayrail_clipboard::files::{self, HostEntry, LinuxFileList};
+use wayrail_clipboard::mount::{self, HostFs, HostMount, HostRequest, HostTree};
 use wayrail_clipboard::{ClipboardCommand, ClipboardSender, FileData, FileRequest, SessionId};
 
 use super::{write_with_timeout, LINUX_IDLE_TIMEOUT};
@@ -29,6 +44,10 @@ use super::{write_with_timeout, LINUX_IDLE_TIMEOUT};
 /// How long a fetch waits for one answer of the host. The session fails a request the host
 /// leaves unanswered sooner; this is for an answer that is lost on the way (no session).
 const FETCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a read of the FUSE view waits for the host's answer, likewise: the session
+/// fails an unanswered request after its idle timeout, so a vanished host is EIO soon.
+const READ_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
 type Answer = (u32, Result<FileData, String>);
 /// A host copy (its offer number) whose files were fetched, and the copied items.
@@ -135,6 +154,54 @@ pub struct ClipboardFiles {
     next_paste: u64,
     /// The host copy whose files were fetched (its offer number) and the copied items.
     fetched: Arc<Mutex<Fetched>>,
+    /// The pastes' folders (and FUSE views) that exist.
+    pastes: Arc<Mutex<Pastes>>,
+}
+
+/// One paste's folder: fetched files, or the FUSE view mounted on it.
+struct Paste {
+    /// The host copy it holds.
+    offer: u64,
+    session: SessionId,
+    dir: PathBuf,
+    mount: Option<HostMount>,
+}
+
+#[derive(Default)]
+struct Pastes {
+    list: Vec<Paste>,
+    /// Sessions that ended: a paste that registers after its session ended goes at once.
+    ended: Vec<SessionId>,
+}
+
+/// What a thread needs to ask the host for part of a file and wait for the answer.
+#[derive(Clone)]
+struct HostLink {
+    sender: ClipboardSender,
+    fetches: Arc<Mutex<HashMap<u32, mpsc::Sender<Answer>>>>,
+    next_stream: Arc<AtomicU32>,
+}
+
+impl HostLink {
+    /// One SIZE or RANGE request through the session; its answer, or why none came within
+    /// `timeout`.
+    fn request(&self, index: u32, what: FileRequest, timeout: Duration) -> Result<FileData, String> {
+        let (tx, rx) = mpsc::channel::<Answer>();
+        let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut f) = self.fetches.lock() {
+            f.insert(stream, tx);
+        }
+        self.sender.send(ClipboardCommand::FetchFile { stream, index, request: what });
+        match rx.recv_timeout(timeout) {
+            Ok((_, result)) => result,
+            Err(_) => {
+                if let Ok(mut f) = self.fetches.lock() {
+                    f.remove(&stream);
+                }
+                Err(format!("no answer from the host within {timeout:?}"))
+            }
+        }
+    }
 }
 
 impl ClipboardFiles {
@@ -161,10 +228,24 @@ impl ClipboardFiles {
         }
     }
 
-    /// A session ended: its locks go.
+    /// A session ended: its locks go, and so do its pastes' folders (the views closed at
+    /// once: a read would reach the next session's host otherwise).
     pub fn session_ended(&mut self, session: SessionId) {
         if let Ok(mut s) = self.served.lock() {
             s.session_ended(session);
+        }
+        if let Ok(mut p) = self.pastes.lock() {
+            p.ended.push(session);
+        }
+        let old = take_pastes(&self.pastes, |p| p.session == session);
+        if let Ok(mut f) = self.fetched.lock() {
+            if f.as_ref().is_some_and(|(o, _)| old.iter().any(|p| p.offer == *o)) {
+                *f = None;
+            }
+        }
+        if !old.is_empty() {
+            tracing::info!(session, pastes = old.len(), "the session ended: its pastes' files are removed");
+            remove_pastes(old, None);
         }
     }
 
@@ -231,7 +312,7 @@ impl ClipboardFiles {
     }
 
     /// A Linux paste of the host's file list `data` (from host copy `offer` of `session`):
-    /// fetches the files on a worker thread, then hands `fds` the URIs as `mime`.
+    /// mounts or fetches the files on a worker thread, then hands `fds` the URIs as `mime`.
     #[allow(clippy::too_many_arguments)]
     pub fn fetch(
         &mut self,
@@ -243,15 +324,31 @@ impl ClipboardFiles {
         mime: String,
         fds: Vec<OwnedFd>,
     ) {
+        self.replace_older(offer, &sender);
         self.next_paste += 1;
         let dest = destination(session, self.next_paste);
-        let fetches = self.fetches.clone();
-        let next_stream = self.next_stream.clone();
+        let link =
+            HostLink { sender: sender.clone(), fetches: self.fetches.clone(), next_stream: self.next_stream.clone() };
         let fetched = self.fetched.clone();
+        let pastes = self.pastes.clone();
         let spawned = std::thread::Builder::new().name("wayrail-clip-fetch".into()).spawn(move || {
-            let items = fetch_into(&sender, &fetches, &next_stream, &data, &dest, id, &fds);
-            sender.send(ClipboardCommand::FilesDone);
-            let Some(items) = items else { return };
+            let Some((items, mount)) = paste_into(&link, &data, &dest, id, &fds) else {
+                sender.send(ClipboardCommand::FilesDone);
+                return;
+            };
+            // A mount keeps the host's data locked until it goes; fetched files are done.
+            let mounted = mount.is_some();
+            if !mounted {
+                sender.send(ClipboardCommand::FilesDone);
+            }
+            let paste = Paste { offer, session, dir: dest, mount };
+            if let Err(stale) = register(&pastes, paste) {
+                let (paste, why) = *stale;
+                tracing::info!(id, "{why}: the paste's files are removed");
+                let session_alive = why == Stale::NewerCopy;
+                remove_paste(paste, session_alive.then_some(&sender));
+                return;
+            }
             if let Ok(mut f) = fetched.lock() {
                 *f = Some((offer, items.clone()));
             }
@@ -261,6 +358,160 @@ impl ClipboardFiles {
             tracing::warn!("no thread to fetch the host's files: {err}");
         }
     }
+
+    /// A paste of host copy `offer` starts: the folders of older copies go (their mounts
+    /// unmounted, the host's lock on them let go).
+    pub fn replace_older(&mut self, offer: u64, sender: &ClipboardSender) {
+        let old = take_pastes(&self.pastes, |p| p.offer != offer);
+        if old.is_empty() {
+            return;
+        }
+        if let Ok(mut f) = self.fetched.lock() {
+            if f.as_ref().is_some_and(|(o, _)| *o != offer) {
+                *f = None;
+            }
+        }
+        tracing::info!(pastes = old.len(), "a newer host copy is pasted: the older pastes' files are removed");
+        let sender = sender.clone();
+        remove_pastes(old, Some(sender));
+    }
+
+    /// A session started: the paste folders that wayrail processes no longer running left
+    /// behind go (unmounted first).
+    pub fn session_started(&mut self) {
+        let spawned =
+            std::thread::Builder::new().name("wayrail-clip-clean".into()).spawn(|| clean_stale(&paste_base()));
+        if let Err(err) = spawned {
+            tracing::warn!("no thread to clean up old pastes: {err}");
+        }
+    }
+}
+
+impl Drop for ClipboardFiles {
+    /// wayrail exits: every paste's folder goes, its mount first.
+    fn drop(&mut self) {
+        let all = take_pastes(&self.pastes, |_| true);
+        for paste in all {
+            remove_paste(paste, None);
+        }
+    }
+}
+
+/// Takes the pastes `which` picks out of the list, their views closed at once (reads fail
+/// from now on).
+fn take_pastes(pastes: &Mutex<Pastes>, which: impl Fn(&Paste) -> bool) -> Vec<Paste> {
+    let Ok(mut p) = pastes.lock() else { return Vec::new() };
+    let (taken, kept): (Vec<Paste>, Vec<Paste>) = std::mem::take(&mut p.list).into_iter().partition(which);
+    p.list = kept;
+    for paste in &taken {
+        if let Some(m) = &paste.mount {
+            m.close();
+        }
+    }
+    taken
+}
+
+/// Why a paste that became ready is not kept.
+#[derive(Debug, PartialEq, Eq)]
+enum Stale {
+    SessionEnded,
+    NewerCopy,
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stale::SessionEnded => "the session ended before the paste was ready",
+            Stale::NewerCopy => "a newer host copy was pasted before this paste was ready",
+        })
+    }
+}
+
+/// Adds a paste that is ready, unless its session ended or a newer copy's paste replaced
+/// it meanwhile (then it comes back, its view closed, for the caller to remove).
+fn register(pastes: &Mutex<Pastes>, paste: Paste) -> Result<(), Box<(Paste, Stale)>> {
+    let why = match pastes.lock() {
+        Ok(p) if p.ended.contains(&paste.session) => Stale::SessionEnded,
+        Ok(p) if p.list.iter().any(|other| other.offer > paste.offer) => Stale::NewerCopy,
+        Ok(mut p) => {
+            p.list.push(paste);
+            return Ok(());
+        }
+        Err(_) => Stale::SessionEnded,
+    };
+    if let Some(m) = &paste.mount {
+        m.close();
+    }
+    Err(Box::new((paste, why)))
+}
+
+/// Removes pastes on a thread of their own (an unmount may wait for `fusermount3`).
+fn remove_pastes(old: Vec<Paste>, sender: Option<ClipboardSender>) {
+    let spawned = std::thread::Builder::new().name("wayrail-clip-clean".into()).spawn(move || {
+        for paste in old {
+            remove_paste(paste, sender.as_ref());
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::warn!("no thread to remove old pastes: {err}");
+    }
+}
+
+/// Unmounts a paste's view (and lets go of the host's lock on it through `sender`, when its
+/// session is still there), then removes its folder.
+fn remove_paste(paste: Paste, sender: Option<&ClipboardSender>) {
+    if let Some(m) = paste.mount {
+        m.unmount();
+        if let Some(sender) = sender {
+            sender.send(ClipboardCommand::FilesDone);
+        }
+        tracing::info!(dir = %paste.dir.display(), "the host's files unmounted");
+    }
+    match std::fs::remove_dir_all(&paste.dir) {
+        Ok(()) => tracing::debug!(dir = %paste.dir.display(), "a paste's folder removed"),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => tracing::warn!(dir = %paste.dir.display(), "removing a paste's folder: {err}"),
+    }
+    if let Some(parent) = paste.dir.parent() {
+        // The session's folder, once its last paste is gone.
+        let _ = std::fs::remove_dir(parent);
+    }
+}
+
+/// The paste folders under `base` of wayrail processes that are no longer running (and of
+/// an older layout), unmounted and removed.
+fn clean_stale(base: &Path) {
+    let Ok(dirs) = std::fs::read_dir(base) else { return };
+    let ours = std::process::id();
+    for dir in dirs.flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        let pid = name.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid == ours || process_alive(pid)) {
+            continue;
+        }
+        let path = dir.path();
+        // Deepest first: a mount inside a mount.
+        let mut mounts: Vec<PathBuf> = mount::mount_points().into_iter().filter(|m| m.starts_with(&path)).collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        for m in &mounts {
+            if let Err(why) = mount::detach(m) {
+                tracing::warn!(mount = %m.display(), "a left-over mount of host files: {why}");
+            }
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                tracing::info!(dir = %path.display(), mounts = mounts.len(), "host files left by an earlier wayrail removed")
+            }
+            Err(err) => tracing::warn!(dir = %path.display(), "removing host files left by an earlier wayrail: {err}"),
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The URIs of the fetched items to every pasting app, from a thread of their own.
@@ -283,10 +534,16 @@ pub fn paste_fetched(id: u64, items: Vec<PathBuf>, mime: String, fds: Vec<OwnedF
     }
 }
 
-/// The folder a paste's files go to: `$XDG_RUNTIME_DIR/wayrail-files/<session>/<n>/`.
-fn destination(session: SessionId, paste: u64) -> PathBuf {
+/// Where the pastes' folders are: `$XDG_RUNTIME_DIR/wayrail-files`.
+fn paste_base() -> PathBuf {
     let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    runtime.join("wayrail-files").join(session.to_string()).join(paste.to_string())
+    runtime.join("wayrail-files")
+}
+
+/// The folder a paste's files go to: `<paste_base>/<pid>-<session>/<n>/` (the process id
+/// tells a later wayrail whose folders it may remove).
+fn destination(session: SessionId, paste: u64) -> PathBuf {
+    paste_base().join(format!("{}-{session}", std::process::id())).join(paste.to_string())
 }
 
 /// Whether every app that pastes has closed its end of the pipe (a cancelled paste).
@@ -306,16 +563,30 @@ fn make_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
-/// The fetch itself; None when nothing could be fetched (the paste gets no data).
-fn fetch_into(
-    sender: &ClipboardSender,
-    fetches: &Mutex<HashMap<u32, mpsc::Sender<Answer>>>,
-    next_stream: &AtomicU32,
+/// Whether pastes use the FUSE view: checked once, and said in the log.
+fn fuse_mode() -> Result<(), String> {
+    static MODE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    MODE.get_or_init(|| {
+        let mode = mount::fuse_available();
+        match &mode {
+            Ok(()) => tracing::info!("host files are pasted as a FUSE view, read on demand"),
+            Err(why) => tracing::info!("host files are pasted by fetching them whole: no FUSE ({why})"),
+        }
+        mode
+    })
+    .clone()
+}
+
+/// The paste itself: the host's list decoded, then mounted as a FUSE view where FUSE is
+/// available (the mount returned), else fetched. None when nothing could be had (the paste
+/// gets no data).
+fn paste_into(
+    link: &HostLink,
     data: &[u8],
     dest: &Path,
     id: u64,
     readers: &[OwnedFd],
-) -> Option<Vec<PathBuf>> {
+) -> Option<(Vec<PathBuf>, Option<HostMount>)> {
     let (entries, refused) = match files::decode_host_list(data) {
         Ok(decoded) => decoded,
         Err(err) => {
@@ -330,6 +601,51 @@ fn fetch_into(
         tracing::warn!(id, "making {}: {err}", dest.display());
         return None;
     }
+    if fuse_mode().is_ok() {
+        match mount_into(link, &entries, dest, id) {
+            Ok((items, mount)) => return Some((items, Some(mount))),
+            Err(why) => tracing::warn!(id, "the host's files cannot be mounted ({why}): fetching them instead"),
+        }
+    }
+    fetch_into(link, &entries, dest, id, readers).map(|items| (items, None))
+}
+
+/// Mounts the FUSE view of the host's list on `dest`: the copied items under it.
+fn mount_into(
+    link: &HostLink,
+    entries: &[HostEntry],
+    dest: &Path,
+    id: u64,
+) -> Result<(Vec<PathBuf>, HostMount), String> {
+    let started = Instant::now();
+    let size_of = |e: &HostEntry| match link.request(e.index, FileRequest::Size, FETCH_ANSWER_TIMEOUT)? {
+        FileData::Size(n) => Ok(n),
+        FileData::Bytes(b) => Err(format!("a SIZE request answered with {} bytes of data", b.len())),
+    };
+    let (tree, left_out) = HostTree::build(entries, size_of);
+    for why in &left_out {
+        tracing::warn!(id, "a host file left out: {why}");
+    }
+    let items: Vec<PathBuf> = tree.top_level().into_iter().map(|p| dest.join(p)).collect();
+    let (files, bytes) = tree.totals();
+    let reads = link.clone();
+    let request: HostRequest = Box::new(move |index, what| reads.request(index, what, READ_ANSWER_TIMEOUT));
+    let mount = HostMount::mount(HostFs::new(tree, request, id.to_string()), dest).map_err(|e| {
+        let _ = std::fs::remove_dir(dest);
+        format!("mounting on {}: {e}", dest.display())
+    })?;
+    tracing::info!(id, files, bytes, dest = %dest.display(), elapsed = ?started.elapsed(), "the host's files are mounted: read on demand");
+    Ok((items, mount))
+}
+
+/// The fetch; None when nothing could be fetched (the paste gets no data).
+fn fetch_into(
+    link: &HostLink,
+    entries: &[HostEntry],
+    dest: &Path,
+    id: u64,
+    readers: &[OwnedFd],
+) -> Option<Vec<PathBuf>> {
     let total: u64 = entries.iter().filter_map(|e| e.size).sum();
     // The runtime directory is usually a small tmpfs: a copy that cannot fit is refused
     // before a byte is fetched.
@@ -343,27 +659,7 @@ fn fetch_into(
     }
     tracing::info!(id, entries = entries.len(), bytes = total, dest = %dest.display(), "fetching the host's files");
     let started = Instant::now();
-    let (tx, rx) = mpsc::channel::<Answer>();
-    let request = |index: u32, what: FileRequest| -> Result<FileData, String> {
-        let stream = next_stream.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut f) = fetches.lock() {
-            f.insert(stream, tx.clone());
-        }
-        sender.send(ClipboardCommand::FetchFile { stream, index, request: what });
-        loop {
-            match rx.recv_timeout(FETCH_ANSWER_TIMEOUT) {
-                Ok((s, result)) if s == stream => return result,
-                // A late answer to a request given up on.
-                Ok(_) => continue,
-                Err(_) => {
-                    if let Ok(mut f) = fetches.lock() {
-                        f.remove(&stream);
-                    }
-                    return Err(format!("no answer from the host within {FETCH_ANSWER_TIMEOUT:?}"));
-                }
-            }
-        }
-    };
+    let request = |index: u32, what: FileRequest| link.request(index, what, FETCH_ANSWER_TIMEOUT);
     let mut logged_tenth = 0;
     let progress = |done: u64, total: u64, name: &Path| {
         let tenth = done.saturating_mul(10).checked_div(total).unwrap_or(10);
@@ -372,7 +668,7 @@ fn fetch_into(
             tracing::info!(id, done, total, file = %name.display(), "fetching the host's files: {}%", tenth * 10);
         }
     };
-    let report = files::fetch_host_files(&entries, dest, request, progress, || readers_gone(readers));
+    let report = files::fetch_host_files(entries, dest, request, progress, || readers_gone(readers));
     if report.stopped {
         tracing::warn!(id, files = report.files, "the pasting app is gone: the fetch of the host's files stops");
         return None;
@@ -387,7 +683,6 @@ fn fetch_into(
         files = report.files,
         bytes = report.bytes,
         failed = report.failed.len(),
-        refused = refused.len(),
         ?elapsed,
         "host files fetched ({rate:.1} MB/s)"
     );
@@ -397,7 +692,14 @@ fn fetch_into(
 /// The host asked for the file list of a Linux copy (`data`: its URIs): the files are
 /// walked into the list, which is kept for the host's FileContents requests.
 /// `selection`: the Linux copy the request was for.
-pub fn list_for_host(data: &[u8], served: &Mutex<ServedLists>, selection: u64) -> Result<Vec<u8>, String> {
+/// `huge_files`: the host's client takes files of 4 GB and more; without it they are left
+/// out (a wrong size would reach the host otherwise).
+pub fn list_for_host(
+    data: &[u8],
+    served: &Mutex<ServedLists>,
+    selection: u64,
+    huge_files: bool,
+) -> Result<Vec<u8>, String> {
     let mut paths = Vec::new();
     for uri in files::parse_uri_list(data) {
         match uri {
@@ -405,7 +707,10 @@ pub fn list_for_host(data: &[u8], served: &Mutex<ServedLists>, selection: u64) -
             Err(why) => tracing::warn!("a copied URI left out of the host's file list: {why}"),
         }
     }
-    let list = LinuxFileList::collect(&paths);
+    let mut list = LinuxFileList::collect(&paths);
+    if !huge_files {
+        list.without_huge_files();
+    }
     for why in &list.skipped {
         tracing::warn!("left out of the host's file list: {why}");
     }
@@ -438,6 +743,28 @@ mod tests {
 
     fn name(list: Option<Arc<LinuxFileList>>) -> Option<String> {
         list.map(|l| l.entries[0].name.clone())
+    }
+
+    /// A session's start removes the paste folders of processes that are gone (and of the
+    /// layout without a process id), and keeps this process's and a running one's.
+    #[test]
+    fn stale_pastes_of_gone_processes_are_removed() {
+        let base = tempfile::tempdir().unwrap();
+        // Process ids past the kernel's pid_max (at most 2^22) run nowhere.
+        let names = [format!("{}-1", std::process::id()), "1-3".into(), "4999999-2".into(), "7".into()];
+        for name in &names {
+            std::fs::create_dir_all(base.path().join(name).join("1/folder")).unwrap();
+            std::fs::write(base.path().join(name).join("1/folder/f"), b"x").unwrap();
+        }
+        clean_stale(base.path());
+        let mut left: Vec<String> = std::fs::read_dir(base.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected = vec![names[0].clone(), names[1].clone()];
+        expected.sort();
+        assert_eq!(left, expected);
     }
 
     /// A host that locks before it asks for the list, and one that locks after, both keep

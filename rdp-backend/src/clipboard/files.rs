@@ -37,6 +37,11 @@ pub(super) struct FileTransfers {
     /// requests name the newest.
     locks: VecDeque<u32>,
     next_lock: u32,
+    /// Host copies so far (format lists that list something), and the one whose file list
+    /// was asked for last: a client that cannot lock serves the indices of its newest copy,
+    /// so a read for an older copy's files must fail rather than read another file.
+    host_copies: u64,
+    listed_copy: u64,
 }
 
 /// What the host answered to a FileContents request, as the channel decoded it.
@@ -50,6 +55,11 @@ impl FileTransfers {
     /// When the fetch on the wire times out, if one is.
     pub(super) fn deadline(&self, timeout: std::time::Duration) -> Option<Instant> {
         self.in_flight.map(|(_, _, at)| at + timeout)
+    }
+
+    /// The host copied something (a format list with formats).
+    pub(super) fn host_copied(&mut self) {
+        self.host_copies += 1;
     }
 
     pub(super) fn touch(&mut self) {
@@ -147,6 +157,17 @@ impl ClipboardState {
     fn pump_fetches(&mut self, out: &mut Vec<SvcMessage>, events: &mut Vec<ClipboardEvent>) {
         while self.files.in_flight.is_none() {
             let Some((stream, index, what)) = self.files.fetches.pop_front() else { return };
+            if self.files.locks.is_empty() && self.files.listed_copy != self.files.host_copies {
+                tracing::warn!(
+                    session = self.session,
+                    stream,
+                    index,
+                    "a read of host files the host replaced with a newer copy (the client cannot lock them): failed"
+                );
+                let result = Err("the host copied something else, and its client cannot keep older files".into());
+                events.push(ClipboardEvent::HostFileData { stream, result });
+                continue;
+            }
             let Ok(lindex) = i32::try_from(index) else {
                 events.push(ClipboardEvent::HostFileData { stream, result: Err(format!("no file {index}")) });
                 continue;
@@ -215,6 +236,7 @@ impl ClipboardState {
     /// `MAX_LOCKS`; past that the oldest goes.
     pub(super) fn lock_host_files(&mut self, client: ClipboardGeneralCapabilityFlags, out: &mut Vec<SvcMessage>) {
         const MAX_LOCKS: usize = 8;
+        self.files.listed_copy = self.files.host_copies;
         if !client.contains(ClipboardGeneralCapabilityFlags::CAN_LOCK_CLIPDATA) {
             return;
         }
@@ -420,6 +442,78 @@ mod tests {
             "{events:?}"
         );
         assert_eq!(pdus(&sent(&mut out)), [ClipboardPdu::FileContentsResponse(FileContentsResponse::new_error(11))]);
+    }
+
+    /// A client that cannot lock: reads of its files work until it copies something else,
+    /// then fail without reaching it (its indices name the newer copy's files now), until a
+    /// paste asks for the newer copy's list.
+    #[test]
+    fn without_locks_a_newer_host_copy_fails_reads_of_the_older_one() {
+        let flags = ClipboardGeneralCapabilityFlags::USE_LONG_FORMAT_NAMES
+            | ClipboardGeneralCapabilityFlags::STREAM_FILECLIP_ENABLED;
+        let (mut channel, mut state) = ready(flags);
+        let mut out = Vec::new();
+        let list = [ClipboardFormat::new(ClipboardFormatId::new(0xC123))
+            .with_name(ClipboardFormatName::new_static(FILE_LIST_FORMAT_NAME))];
+        let copy = |channel: &mut ClipboardChannel| {
+            feed(channel, ClipboardPdu::FormatList(FormatList::new_unicode(&list, true).unwrap()));
+        };
+        copy(&mut channel);
+        state.on_channel(&mut channel, &mut out);
+        state.on_command(&mut channel, ClipboardCommand::Request { id: 1, mime: "text/uri-list".into() }, &mut out);
+        feed(&mut channel, ClipboardPdu::FormatDataResponse(FormatDataResponse::new_data(vec![0, 0, 0, 0])));
+        state.on_channel(&mut channel, &mut out);
+        out.clear();
+        let fetch = |stream| ClipboardCommand::FetchFile { stream, index: 0, request: FileRequest::Size };
+        state.on_command(&mut channel, fetch(1), &mut out);
+        assert!(matches!(&pdus(&sent(&mut out))[..], [ClipboardPdu::FileContentsRequest(r)] if r.data_id.is_none()));
+        feed(&mut channel, ClipboardPdu::FileContentsResponse(FileContentsResponse::new_size_response(1, 5)));
+        state.on_channel(&mut channel, &mut out);
+        // An empty list is no copy (xfreerdp 2.11 sends them while its copy stays).
+        feed(&mut channel, ClipboardPdu::FormatList(FormatList::new_unicode(&[], true).unwrap()));
+        state.on_channel(&mut channel, &mut out);
+        let events = state.on_command(&mut channel, fetch(2), &mut out);
+        assert!(events.is_empty() && pdus(&sent(&mut out)).len() == 1, "{events:?}");
+        feed(&mut channel, ClipboardPdu::FileContentsResponse(FileContentsResponse::new_size_response(2, 5)));
+        state.on_channel(&mut channel, &mut out);
+        copy(&mut channel);
+        state.on_channel(&mut channel, &mut out);
+        out.clear();
+        let events = state.on_command(&mut channel, fetch(3), &mut out);
+        assert!(matches!(&events[..], [ClipboardEvent::HostFileData { stream: 3, result: Err(_) }]), "{events:?}");
+        assert!(sent(&mut out).is_empty(), "a stale read reached the host");
+        state.on_command(&mut channel, ClipboardCommand::Request { id: 2, mime: "text/uri-list".into() }, &mut out);
+        feed(&mut channel, ClipboardPdu::FormatDataResponse(FormatDataResponse::new_data(vec![0, 0, 0, 0])));
+        state.on_channel(&mut channel, &mut out);
+        out.clear();
+        let events = state.on_command(&mut channel, fetch(4), &mut out);
+        assert!(events.is_empty(), "{events:?}");
+        assert!(matches!(&pdus(&sent(&mut out))[..], [ClipboardPdu::FileContentsRequest(r)] if r.stream_id == 4));
+    }
+
+    /// The host asks for a Linux file list: the compositor hears whether the client takes
+    /// files of 4 GB and more, and wayrail's own capabilities say it does.
+    #[test]
+    fn a_file_list_request_says_whether_the_client_takes_huge_files() {
+        use ironrdp_cliprdr::pdu::FormatDataRequest;
+        let huge = ClipboardGeneralCapabilityFlags::HUGE_FILE_SUPPORT_ENABLED;
+        for (flags, expected) in [(all_flags(), false), (all_flags() | huge, true)] {
+            let (mut channel, mut state) = ready(flags);
+            let mut out = Vec::new();
+            state.on_command(&mut channel, ClipboardCommand::Offer { mimes: vec!["text/uri-list".into()] }, &mut out);
+            let request = FormatDataRequest { format: ClipboardFormatId::new(FILE_LIST_FORMAT_ID) };
+            feed(&mut channel, ClipboardPdu::FormatDataRequest(request));
+            let events = state.on_channel(&mut channel, &mut out);
+            assert!(
+                matches!(&events[..], [ClipboardEvent::LinuxRequest { kind: FormatKind::FileList, huge_files, .. }] if *huge_files == expected),
+                "{flags:?}: {events:?}"
+            );
+        }
+        let mut channel = ClipboardChannel::default();
+        let bytes = sent(&mut channel.start().unwrap());
+        let got = pdus(&bytes);
+        let ClipboardPdu::Capabilities(caps) = &got[0] else { panic!("{got:?}") };
+        assert!(caps.flags().contains(huge), "{:?}", caps.flags());
     }
 
     #[test]

@@ -357,6 +357,9 @@ impl ClipboardState {
     ) {
         let first = !self.ready;
         self.ready = true;
+        if !formats.is_empty() {
+            self.files.host_copied();
+        }
         let streams = self.client_streams_files();
         let carried: Vec<(u32, FormatKind)> = formats
             .iter()
@@ -519,7 +522,9 @@ impl ClipboardState {
                     let id = self.next_linux_id;
                     self.next_linux_id += 1;
                     self.host_request_sent = Some(id);
-                    events.push(ClipboardEvent::LinuxRequest { session: self.session, id, kind, mime });
+                    let huge_files =
+                        self.client_flags.contains(ClipboardGeneralCapabilityFlags::HUGE_FILE_SUPPORT_ENABLED);
+                    events.push(ClipboardEvent::LinuxRequest { session: self.session, id, kind, mime, huge_files });
                 }
                 _ => {
                     tracing::debug!(session = self.session, format, "the host asked for a format Linux does not offer");
