@@ -43,7 +43,7 @@ pub const STREAK_GAP: Duration = Duration::from_millis(150);
 /// Frames in a row that are not large that bring a surface back to ClearCodec.
 pub const LEAVE_CALM: u32 = 2;
 /// A surface in AVC420 that gets no frame for this long gets its lossless refresh.
-pub const SETTLE: Duration = Duration::from_millis(250);
+pub const SETTLE: Duration = Duration::from_millis(500);
 /// A frame smaller than this (in pixels) is never large.
 pub const MIN_LARGE_AREA: u64 = 128 * 128;
 
@@ -204,7 +204,69 @@ impl Shadow {
 /// An H.264 encoder for one surface.
 pub struct H264 {
     encoder: openh264::encoder::Encoder,
-    yuv: Option<openh264::formats::YUVBuffer>,
+    yuv: Option<I420>,
+}
+
+/// A YUV 4:2:0 picture, planes packed.
+struct I420 {
+    width: usize,
+    height: usize,
+    y: Vec<u8>,
+    u: Vec<u8>,
+    v: Vec<u8>,
+}
+
+impl I420 {
+    fn new(width: usize, height: usize) -> I420 {
+        let chroma = width.div_ceil(2) * height.div_ceil(2);
+        I420 { width, height, y: vec![0; width * height], u: vec![0; chroma], v: vec![0; chroma] }
+    }
+
+    /// Converts BGRA the way RDP clients convert back: MS-RDPEGFX's AVC420 is BT.709 with
+    /// full-range YUV (FreeRDP's decoder uses exactly those coefficients); OpenH264's own
+    /// conversion (BT.601, limited range) shows washed-out colours there.
+    fn read_bgra(&mut self, bgra: &[u8]) -> anyhow::Result<()> {
+        use yuv::{BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
+        let cw = self.width.div_ceil(2) as u32;
+        let mut image = YuvPlanarImageMut {
+            y_plane: BufferStoreMut::Borrowed(&mut self.y),
+            y_stride: self.width as u32,
+            u_plane: BufferStoreMut::Borrowed(&mut self.u),
+            u_stride: cw,
+            v_plane: BufferStoreMut::Borrowed(&mut self.v),
+            v_stride: cw,
+            width: self.width as u32,
+            height: self.height as u32,
+        };
+        yuv::bgra_to_yuv420(
+            &mut image,
+            bgra,
+            self.width as u32 * 4,
+            YuvRange::Full,
+            YuvStandardMatrix::Bt709,
+            YuvConversionMode::Balanced,
+        )
+        .map_err(|e| anyhow::anyhow!("RGB to YUV: {e:?}"))
+    }
+}
+
+impl openh264::formats::YUVSource for I420 {
+    fn dimensions(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+    fn strides(&self) -> (usize, usize, usize) {
+        let cw = self.width.div_ceil(2);
+        (self.width, cw, cw)
+    }
+    fn y(&self) -> &[u8] {
+        &self.y
+    }
+    fn u(&self) -> &[u8] {
+        &self.u
+    }
+    fn v(&self) -> &[u8] {
+        &self.v
+    }
 }
 
 impl H264 {
@@ -230,13 +292,12 @@ impl H264 {
 
     /// An Annex B picture of the whole surface.
     pub fn encode(&mut self, shadow: &Shadow, key_frame: bool) -> anyhow::Result<Vec<u8>> {
-        use openh264::formats::{BgraSliceU8, YUVBuffer, YUVSource as _};
         let (bgra, w, h) = shadow.padded();
         let yuv = match self.yuv.as_mut() {
-            Some(yuv) if yuv.dimensions() == (w, h) => yuv,
-            _ => self.yuv.insert(YUVBuffer::new(w, h)),
+            Some(yuv) if (yuv.width, yuv.height) == (w, h) => yuv,
+            _ => self.yuv.insert(I420::new(w, h)),
         };
-        yuv.read_rgb8(BgraSliceU8::new(&bgra, (w, h)));
+        yuv.read_bgra(&bgra)?;
         if key_frame {
             self.encoder.force_intra_frame();
         }
@@ -422,17 +483,25 @@ mod tests {
         assert_eq!(s.crop(&rect(1, 1, 3, 2)), [px(5), px(6)].concat());
     }
 
+    /// YUV back to RGB as FreeRDP's decoder does (BT.709, full range, its integer formula).
+    fn freerdp_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+        let (y, u, v) = (256 * i32::from(y), i32::from(u) - 128, i32::from(v) - 128);
+        let clip = |x: i32| (x >> 8).clamp(0, 255) as u8;
+        [clip(y + 403 * v), clip(y - 48 * u - 120 * v), clip(y + 475 * u)]
+    }
+
     /// Odd sizes encode, and decode to the surface's picture (within H.264's loss) at the
-    /// surface's origin.
+    /// surface's origin, in the colours an RDP client shows.
     #[test]
     fn odd_sized_surfaces_encode_and_decode_at_their_origin() {
+        use openh264::formats::YUVSource as _;
         for (w, h) in [(97u16, 61u16), (1, 1), (33, 16), (640, 479)] {
             let mut s = Shadow::new(w, h);
             let mut data = Vec::new();
             for y in 0..h {
                 for x in 0..w {
                     let v = if (x / 8 + y / 8) % 2 == 0 { 40 } else { 200 };
-                    data.extend_from_slice(&[v, (x % 256) as u8 / 2 + 60, v, 255]);
+                    data.extend_from_slice(&[v, (x % 256) as u8 / 2 + 60, 255 - v, 255]);
                 }
             }
             s.blit(&rect(0, 0, w, h), &data, usize::from(w) * 4);
@@ -441,24 +510,23 @@ mod tests {
             assert!(stream.starts_with(&[0, 0, 0, 1]), "Annex B");
             let mut dec = openh264::decoder::Decoder::new().unwrap();
             let yuv = dec.decode(&stream).unwrap().expect("a picture");
-            use openh264::formats::YUVSource as _;
             let (dw, dh) = yuv.dimensions();
             assert!(dw >= usize::from(w) && dh >= usize::from(h), "{dw}x{dh} for {w}x{h}");
-            let mut rgba = vec![0; dw * dh * 4];
-            yuv.write_rgba8(&mut rgba);
+            let (ys, us, vs) = yuv.strides();
             let mut diff = 0u64;
             for y in 0..usize::from(h) {
                 for x in 0..usize::from(w) {
                     let src = &data[(y * usize::from(w) + x) * 4..][..3];
-                    let got = &rgba[(y * dw + x) * 4..][..3];
-                    // BGRA in, RGBA out.
+                    let got =
+                        freerdp_rgb(yuv.y()[y * ys + x], yuv.u()[y / 2 * us + x / 2], yuv.v()[y / 2 * vs + x / 2]);
+                    // BGRA in, RGB out.
                     diff += u64::from(src[2].abs_diff(got[0]))
                         + u64::from(src[1].abs_diff(got[1]))
                         + u64::from(src[0].abs_diff(got[2]));
                 }
             }
             let mean = diff as f64 / (f64::from(w) * f64::from(h) * 3.0);
-            assert!(mean < 6.0, "{w}x{h}: mean difference {mean}");
+            assert!(mean < 4.0, "{w}x{h}: mean difference {mean}");
         }
     }
 }
