@@ -1,6 +1,6 @@
 //! H.264 where it pays, seen by real FreeRDP clients in Xvfb: a surface that keeps changing
-//! over a large area goes out in AVC420 to a client that decodes it (xfreerdp3 shows the
-//! picture within H.264's loss), and once it settles the lossless refresh makes it exact; a
+//! over a large area goes out in AVC420 to a client that decodes it (xfreerdp3 and xfreerdp
+//! 2.11 show the picture within H.264's loss), and once it settles the lossless refresh makes it exact; a
 //! client that disables AVC gets ClearCodec only.
 
 use std::time::Duration;
@@ -42,12 +42,12 @@ fn difference(a: &Image, b: &Image, rect: Rect) -> (f64, u8) {
     (sum as f64 / n.max(1) as f64, max)
 }
 
-fn start(extra: &[&str]) -> (Compositor, Xvfb, wayrail_e2e::Client, FreeRdp, Rect) {
+fn start(version: FreeRdpVersion, extra: &[&str]) -> (Compositor, Xvfb, wayrail_e2e::Client, FreeRdp, Rect) {
     let wr = Compositor::start_rdp(&["--output", &format!("{}x{}", DESKTOP.0, DESKTOP.1)]);
     let x = Xvfb::start(wr.runtime_dir());
     let shm = wr.spawn_client("weston-simple-shm", &[], &[]);
     wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
-    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, DESKTOP, extra);
+    let rdp = FreeRdp::connect(&wr, &x, version, DESKTOP, extra);
     let id = shm.pid() as i64;
     let window = wr.wait_for_window(Duration::from_secs(5), "of simple-shm", |w| w["pid"].as_i64() == Some(id));
     // Only what lies on the desktop.
@@ -57,10 +57,9 @@ fn start(extra: &[&str]) -> (Compositor, Xvfb, wayrail_e2e::Client, FreeRdp, Rec
     (wr, x, shm, rdp, rect)
 }
 
-#[test]
-fn xfreerdp3_decodes_avc420_and_ends_exact() {
-    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "weston-simple-shm");
-    let (wr, x, shm, rdp, rect) = start(&[]);
+fn decodes_avc420_and_ends_exact(version: FreeRdpVersion) {
+    require_programs!("Xvfb", "xdotool", "import", version.program(), "weston-simple-shm");
+    let (wr, x, shm, rdp, rect) = start(version, &[]);
     let went_avc = wait_until(Duration::from_secs(20), || counter(&wr, "avc420_frames") >= 30);
     assert!(went_avc, "no AVC420 frames for a full-window animation: {}\n{}", egfx(&wr), wr.log_tail(30));
 
@@ -87,7 +86,8 @@ fn xfreerdp3_decodes_avc420_and_ends_exact() {
     }
     let (shot, own) = caught.expect("never caught the client between an AVC420 frame and the refresh");
     let (mean, max) = difference(&shot, &own, rect);
-    eprintln!("AVC420 picture vs the compositor's: mean difference {mean:.2}, largest {max}");
+    let client = version.program();
+    eprintln!("{client}: AVC420 picture vs the compositor's: mean difference {mean:.2}, largest {max}");
     assert!(shot.count_differences(&own, rect) > 0, "the picture is exact: it did not come through H.264");
     // simple-shm's saturated rings lose most to 4:2:0 chroma: a mean of 4 to 4.5 here. A
     // decoder reading the colours another way (BT.601, limited range) is at 10.
@@ -102,14 +102,25 @@ fn xfreerdp3_decodes_avc420_and_ends_exact() {
     wait_client_shows_output(&wr, &x, &rdp, desktop, Duration::from_secs(5), "refreshed-desktop")
         .unwrap_or_else(|e| panic!("{e}"));
     let log = rdp.client.log_text();
-    assert!(!log.to_lowercase().contains("h264") && !log.contains("avc420"), "codec errors in xfreerdp3's log:\n{log}");
+    assert!(!log.to_lowercase().contains("h264") && !log.contains("avc420"), "codec errors in {client}'s log:\n{log}");
     shm.signal(libc::SIGCONT);
+}
+
+#[test]
+fn xfreerdp3_decodes_avc420_and_ends_exact() {
+    decodes_avc420_and_ends_exact(FreeRdpVersion::V3);
+}
+
+/// FreeRDP 2.11 advertises AVC too (EGFX 10.7 without AVC_DISABLED).
+#[test]
+fn xfreerdp2_decodes_avc420_and_ends_exact() {
+    decodes_avc420_and_ends_exact(FreeRdpVersion::V2);
 }
 
 #[test]
 fn a_client_without_avc_gets_clearcodec_only() {
     require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "weston-simple-shm");
-    let (wr, x, shm, rdp, rect) = start(&["/gfx:AVC420:off,AVC444:off"]);
+    let (wr, x, shm, rdp, rect) = start(FreeRdpVersion::V3, &["/gfx:AVC420:off,AVC444:off"]);
     // The same animation that switches within a second for a client that decodes AVC.
     let frames = |c: &Value| c["clear_frames"].as_u64().unwrap_or(0) + c["avc420_frames"].as_u64().unwrap_or(0);
     let animated = wait_until(Duration::from_secs(20), || frames(&egfx(&wr)) >= 60);
