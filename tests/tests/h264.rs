@@ -132,3 +132,28 @@ fn a_client_without_avc_gets_clearcodec_only() {
     assert_eq!(counter(&wr, "avc420_frames"), 0);
     shm.signal(libc::SIGCONT);
 }
+
+/// In RemoteApp every window has a surface of its own: an animating window switches to
+/// AVC420 by itself, and the lossless refresh leaves it exact.
+#[test]
+fn a_remote_app_window_goes_avc420_and_ends_exact() {
+    use wayrail_e2e::rail::{assert_rail_window_shows, compositor_window, RailDesk, RAIL_TIMEOUT};
+    require_programs!("Xvfb", "xfreerdp3", "import", "weston-simple-shm");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "weston-simple-shm");
+    let window = wr.wait_for_window(MAP_TIMEOUT, "of simple-shm", |w| w["kind"] == "toplevel");
+    let id = window["id"].as_u64().expect("a window id");
+    let rail = desk.wait_window(RAIL_TIMEOUT, "for simple-shm", |r| u64::from(r.rail_id) == id);
+    let went_avc = wait_until(Duration::from_secs(20), || counter(&wr, "avc420_frames") >= 30);
+    assert!(went_avc, "no AVC420 frames for an animating RemoteApp window: {}\n{}", egfx(&wr), wr.log_tail(30));
+    // wayrail started the app: stop it by its pid.
+    let pid = window["pid"].as_i64().expect("the app's pid") as libc::pid_t;
+    // SAFETY: kill(2) on the app's pid, which wayrail started and still reaps.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let refreshed = wait_until(Duration::from_secs(5), || counter(&wr, "lossless_refreshes") >= 1);
+    assert!(refreshed, "no lossless refresh after the animation stopped: {}", egfx(&wr));
+    let window = compositor_window(&wr, id);
+    assert_rail_window_shows(&wr, &desk, &rail, &window, Duration::from_secs(10), "rail-refreshed");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+}
