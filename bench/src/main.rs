@@ -84,7 +84,11 @@ struct RdpArgs {
     /// Seconds to measure each RDP server with only an idle foot window.
     #[arg(long, global = true, default_value_t = 5.0)]
     rdp_idle_secs: f64,
-    /// The RDP servers to measure, in order.
+    /// The desktop every server serves and the client asks for. A small one (400x300) makes
+    /// simple-shm's window most of it: a full-window animation, where H.264 pays.
+    #[arg(long, global = true, default_value = "1280x800")]
+    rdp_size: String,
+    /// The RDP servers to measure, in order (wayrail, wayrail-h264-off, weston).
     #[arg(long, global = true, value_delimiter = ',', default_values = ["wayrail", "weston"])]
     rdp_servers: Vec<RdpServer>,
 }

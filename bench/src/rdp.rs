@@ -13,14 +13,14 @@ use crate::rdp_log::{commits, decoded, egfx_version, Decoded};
 use crate::xdamage::{DamageCount, DamageCounter};
 use crate::{check_interrupt, sleep, Cli, RdpArgs, INTERRUPTED};
 
-/// The desktop both servers serve and the client asks for.
-const RDP_SIZE: &str = "1280x800";
 /// Time for the client's first picture and foot's first frame before the idle count.
 const RDP_SETTLE: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum RdpServer {
     Wayrail,
+    /// wayrail with `[rdp] h264 = "off"`: ClearCodec only, to weigh what H.264 saves.
+    WayrailH264Off,
     Weston,
 }
 
@@ -28,6 +28,7 @@ impl RdpServer {
     pub(crate) fn label(self) -> &'static str {
         match self {
             RdpServer::Wayrail => "wayrail",
+            RdpServer::WayrailH264Off => "wayrail-h264-off",
             RdpServer::Weston => "weston",
         }
     }
@@ -36,14 +37,14 @@ impl RdpServer {
 /// The client's command line, the same for both servers. The gdi log filter makes the client
 /// log one line per surface command it decodes (codec, payload length): that is how the
 /// codec is read, and it costs the client one short write per command.
-fn rdp_client_args(port: &str) -> Vec<String> {
+fn rdp_client_args(port: &str, size: &str) -> Vec<String> {
     vec![
         format!("/v:127.0.0.1:{port}"),
         "/cert:ignore".into(),
         "/sec:tls".into(),
         "/u:test".into(),
         "/p:test".into(),
-        format!("/size:{RDP_SIZE}"),
+        format!("/size:{size}"),
         "/log-level:ERROR".into(),
         "/log-filters:com.freerdp.gdi:TRACE".into(),
     ]
@@ -168,13 +169,19 @@ fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<
     let socket = format!("wayrail-bench-{}", std::process::id());
 
     let mut cmd = match server {
-        RdpServer::Wayrail => {
+        RdpServer::Wayrail | RdpServer::WayrailH264Off => {
+            if server == RdpServer::WayrailH264Off {
+                let dir = config_dir.join("wayrail");
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(dir.join("config.toml"), "[rdp]\nh264 = \"off\"\n")
+                    .context("writing the bench's wayrail config")?;
+            }
             // The client's login (/u:test /p:test), as a systemd credential.
             let credentials = procs.subdir("credentials")?;
             std::fs::write(credentials.join("rdp-password"), "test\n").context("writing the bench's RDP password")?;
             let mut cmd = Command::new(wayrail);
             cmd.args(["--backend", "rdp", "--socket", &socket, "--listen", &format!("tcp:127.0.0.1:{port}")])
-                .args(["--output", RDP_SIZE])
+                .args(["--output", &args.rdp_size])
                 .env("XDG_STATE_HOME", procs.subdir("state")?)
                 .env("CREDENTIALS_DIRECTORY", credentials)
                 // For the "EGFX ready" line.
@@ -198,7 +205,7 @@ fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<
             if !status.success() {
                 bail!("openssl could not make a certificate: {}", log_tail(&procs.log_path("openssl")));
             }
-            let (w, h) = RDP_SIZE.split_once('x').expect("WxH");
+            let (w, h) = args.rdp_size.split_once('x').context("--rdp-size is WxH")?;
             let mut cmd = Command::new("weston");
             cmd.arg("--backend=rdp-backend.so")
                 .arg(format!("--rdp-tls-cert={}", cert.display()))
@@ -238,7 +245,7 @@ fn rdp_run(server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<
     let display = format!(":{}", number.trim());
 
     let mut cmd = Command::new("xfreerdp3");
-    cmd.args(rdp_client_args(&port.to_string()))
+    cmd.args(rdp_client_args(&port.to_string(), &args.rdp_size))
         .env("DISPLAY", &display)
         .env("XDG_CONFIG_HOME", &config_dir)
         .env_remove("WAYLAND_DISPLAY");
@@ -309,7 +316,8 @@ fn kb(bytes: f64) -> String {
 pub(crate) fn rdp_section(cli: &Cli) -> anyhow::Result<()> {
     let args = &cli.rdp;
     println!();
-    println!("== RDP: wayrail next to Weston's RDP backend, same client, same app, {RDP_SIZE} ==");
+    let size = &args.rdp_size;
+    println!("== RDP: wayrail next to Weston's RDP backend, same client, same app, {size} ==");
     let wayrail = match &cli.wayrail {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("wayrail"),
@@ -323,18 +331,20 @@ pub(crate) fn rdp_section(cli: &Cli) -> anyhow::Result<()> {
         println!("not measured: {} not in PATH (scripts/setup-debian.sh test installs them)", missing.join(", "));
         return Ok(());
     }
-    if args.rdp_servers.contains(&RdpServer::Wayrail) && !wayrail.is_file() {
+    let wayrail_runs = args.rdp_servers.iter().any(|s| *s != RdpServer::Weston);
+    if wayrail_runs && !wayrail.is_file() {
         println!("not measured: {} does not exist (scripts/setup-debian.sh builds it)", wayrail.display());
         return Ok(());
     }
-    println!("wayrail: {} --backend rdp --socket S --listen tcp:127.0.0.1:PORT --output {RDP_SIZE}", wayrail.display());
+    println!("wayrail: {} --backend rdp --socket S --listen tcp:127.0.0.1:PORT --output {size}", wayrail.display());
+    println!("         (wayrail-h264-off: the same with [rdp] h264 = \"off\" in its config)");
     println!(
         "weston:  {}: weston --backend=rdp-backend.so --rdp-tls-cert=.. --rdp-tls-key=..",
         first_line("weston", "--version")
     );
     println!("         --port=PORT --address=127.0.0.1 --socket=S --no-config --width=.. --height=.. (desktop-shell)");
     let freerdp = first_line("xfreerdp3", "--version");
-    println!("client:  xfreerdp3 {}", rdp_client_args("PORT").join(" "));
+    println!("client:  xfreerdp3 {}", rdp_client_args("PORT", size).join(" "));
     println!("         ({}) in its own Xvfb (1920x1080x24);", freerdp.trim_start_matches("This is "));
     println!("         each server has its own runtime dir, Xvfb and client.");
     println!("app:     weston-simple-shm (WAYLAND_DEBUG=client, to count its commits), {:.0} s after a", args.rdp_secs);

@@ -343,6 +343,20 @@ pub struct RdpSettings {
     /// A session whose commands waiting for its client weigh more than this ends (default
     /// 32 MiB).
     pub max_queued_bytes: Option<usize>,
+    /// Whether EGFX surfaces switch to H.264 (AVC420) where a large area keeps changing, for
+    /// clients that decode it (default `auto`).
+    pub h264: H264,
+}
+
+/// `[rdp] h264`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum H264 {
+    /// H.264 where it pays; lossless otherwise, and once the change settles.
+    #[default]
+    Auto,
+    /// Lossless codecs only.
+    Off,
 }
 
 /// `[rdp] takeover`: when a new session replaces the live one.
@@ -494,6 +508,10 @@ mod tests {
         let c = Config::parse("[rdp]\ntakeover = \"never\"\npassword_file = \"/run/pw\"").unwrap();
         assert_eq!((c.rdp.takeover, c.rdp.password_file.as_deref()), (Takeover::Never, Some(Path::new("/run/pw"))));
         assert!(Config::parse("[rdp]\ntakeover = \"sometimes\"").is_err());
+        assert_eq!(c.rdp.h264, H264::Auto, "the default");
+        assert_eq!(Config::parse("[rdp]\nh264 = \"off\"").unwrap().rdp.h264, H264::Off);
+        assert_eq!(Config::parse("[rdp]\nh264 = \"auto\"").unwrap().rdp.h264, H264::Auto);
+        assert!(Config::parse("[rdp]\nh264 = \"on\"").is_err());
         assert!(Config::parse("[rdp]\ninsecure_no_auth = true").is_err(), "command line only");
         assert!(Config::parse("[rdp]\nlisten = [\"udp:1\"]").is_err());
         let err = Config::parse("bogus = 1").unwrap_err().to_string();

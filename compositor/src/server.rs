@@ -268,6 +268,13 @@ fn handle_request(state: &mut State, request: Request) -> Value {
                 "presents": s.vail_presents,
                 "bytes_copied": s.vail_bytes_copied,
             })),
+            "egfx": state.backend.stats().map(|s| json!({
+                "clear_frames": s.egfx_clear_frames,
+                "clear_bytes": s.egfx_clear_bytes,
+                "avc420_frames": s.egfx_avc420_frames,
+                "avc420_bytes": s.egfx_avc420_bytes,
+                "lossless_refreshes": s.egfx_lossless_refreshes,
+            })),
             "gpu": crate::gpu::describe(&crate::gpu::system_root()),
         })),
         Request::Windows => {

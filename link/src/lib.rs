@@ -46,6 +46,14 @@ pub struct LinkStats {
     /// Bytes copied into VAIL pools: only damaged rectangles, so a one-character change
     /// costs about its cell, not the window.
     pub vail_bytes_copied: u64,
+    /// EGFX frames sent in ClearCodec (lossless refreshes included), and their encoded bytes.
+    pub egfx_clear_frames: u64,
+    pub egfx_clear_bytes: u64,
+    /// EGFX frames sent in H.264 (AVC420), and their encoded bytes.
+    pub egfx_avc420_frames: u64,
+    pub egfx_avc420_bytes: u64,
+    /// ClearCodec refreshes of what went out in AVC420, once it settled.
+    pub egfx_lossless_refreshes: u64,
 }
 
 /// What the cursor looks like.

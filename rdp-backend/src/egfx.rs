@@ -1,12 +1,17 @@
-//! EGFX output for the full-desktop mode: one surface the size of the desktop, mapped to the
-//! output, damaged tiles encoded with ClearCodec (lossless, mandatory for every EGFX client).
+//! EGFX output: one surface the size of the desktop (mapped to the output) in the full-desktop
+//! mode, one per window in RemoteApp; damaged tiles encoded with ClearCodec (lossless,
+//! mandatory for every EGFX client), or AVC420 where a surface keeps changing (`codec`).
 
 use ironrdp_egfx::pdu::{CapabilitiesAdvertisePdu, CapabilitySet};
+use std::time::Instant;
+
+use ironrdp_egfx::pdu::Avc420Region;
 use ironrdp_egfx::server::{GraphicsPipelineHandler, GraphicsPipelineServer, MixedTilePayload};
 use ironrdp_graphics::clearcodec::ClearCodecEncoder;
 use ironrdp_pdu::geometry::ExclusiveRectangle;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::codec::{Choice, Chooser, H264Mode, Shadow, H264};
 use crate::DesktopFrame;
 
 /// What the graphics pipeline tells the session loop.
@@ -64,11 +69,27 @@ impl GraphicsPipelineHandler for GfxHandler {
     }
 }
 
-/// The session's ClearCodec encoder (single-threaded session, so a plain Rc).
-pub type SharedEncoder = std::rc::Rc<std::cell::RefCell<ClearCodecEncoder>>;
+/// The codecs of a connection: its one ClearCodec encoder (sequence numbers and the glyph
+/// cache run per connection, so every surface shares it) and whether H.264 may be used.
+pub struct Codecs {
+    pub clear: std::cell::RefCell<ClearCodecEncoder>,
+    pub h264: H264Mode,
+}
 
-pub fn new_encoder() -> SharedEncoder {
-    std::rc::Rc::new(std::cell::RefCell::new(ClearCodecEncoder::new()))
+/// The session's codecs (single-threaded session, so a plain Rc).
+pub type SharedEncoder = std::rc::Rc<Codecs>;
+
+pub fn new_encoder(h264: H264Mode) -> SharedEncoder {
+    std::rc::Rc::new(Codecs { clear: std::cell::RefCell::new(ClearCodecEncoder::new()), h264 })
+}
+
+/// The H.264 side of a surface whose client decodes AVC420.
+struct Adaptive {
+    chooser: Chooser,
+    shadow: Shadow,
+    /// Made when the surface first switches to AVC420; None after it failed.
+    encoder: Option<H264>,
+    failed: bool,
 }
 
 /// The session's desktop surface.
@@ -76,8 +97,9 @@ pub struct DesktopSurface {
     pub surface_id: u16,
     pub width: u16,
     pub height: u16,
-    /// ClearCodec's sequence numbers run per connection: every surface shares one encoder.
-    encoder: SharedEncoder,
+    codecs: SharedEncoder,
+    /// Set when the surface may switch to AVC420 (`[rdp] h264` and the client allow it).
+    adaptive: Option<Adaptive>,
 }
 
 impl DesktopSurface {
@@ -95,7 +117,7 @@ impl DesktopSurface {
         if !gfx.map_surface_to_output(surface_id, 0, 0) {
             return None;
         }
-        Some(DesktopSurface { surface_id, width, height, encoder: encoder.clone() })
+        Some(Self::new(gfx, encoder, surface_id, width, height))
     }
 
     /// A surface for one RemoteApp window (mapped separately by the caller).
@@ -106,7 +128,24 @@ impl DesktopSurface {
         height: u16,
     ) -> Option<DesktopSurface> {
         let surface_id = gfx.create_surface(width.max(1), height.max(1))?;
-        Some(DesktopSurface { surface_id, width, height, encoder: encoder.clone() })
+        Some(Self::new(gfx, encoder, surface_id, width, height))
+    }
+
+    fn new(
+        gfx: &GraphicsPipelineServer,
+        codecs: &SharedEncoder,
+        surface_id: u16,
+        width: u16,
+        height: u16,
+    ) -> DesktopSurface {
+        let avc = codecs.h264 == H264Mode::Auto && gfx.supports_avc420() && width > 0 && height > 0;
+        let adaptive = avc.then(|| Adaptive {
+            chooser: Chooser::default(),
+            shadow: Shadow::new(width, height),
+            encoder: None,
+            failed: false,
+        });
+        DesktopSurface { surface_id, width, height, codecs: codecs.clone(), adaptive }
     }
 
     /// Queues one EGFX frame with every tile of `frame`; returns its EGFX frame id.
@@ -119,40 +158,159 @@ impl DesktopSurface {
         self.queue_tiles(gfx, &frame.tiles, timestamp_ms)
     }
 
-    /// Queues one EGFX frame with these tiles; returns its EGFX frame id.
+    /// Queues one EGFX frame with these tiles, in the codec `codec` chooses; returns its EGFX
+    /// frame id.
     pub fn queue_tiles(
         &mut self,
         gfx: &mut GraphicsPipelineServer,
         tiles_in: &[crate::Tile],
         timestamp_ms: u32,
     ) -> Option<u32> {
-        let mut tiles = Vec::with_capacity(tiles_in.len());
+        // Clipped to the surface: a desktop resize may race a frame in flight.
+        let mut clipped = Vec::with_capacity(tiles_in.len());
         for t in tiles_in {
-            // Clip to the surface: a desktop resize may race a frame in flight.
             let right = (t.x as u32 + t.width as u32).min(self.width as u32) as u16;
             let bottom = (t.y as u32 + t.height as u32).min(self.height as u32) as u16;
             if right <= t.x || bottom <= t.y || t.bgra.len() != t.width as usize * t.height as usize * 4 {
                 continue;
             }
-            let (w, h) = (right - t.x, bottom - t.y);
+            clipped.push((ExclusiveRectangle { left: t.x, top: t.y, right, bottom }, t));
+        }
+        if clipped.is_empty() {
+            return None;
+        }
+        let mut refresh = None;
+        if let Some(adaptive) = self.adaptive.as_mut() {
+            for (rect, t) in &clipped {
+                adaptive.shadow.blit(rect, &t.bgra, t.width as usize * 4);
+            }
+            let damage: Vec<ExclusiveRectangle> = clipped.iter().map(|(r, _)| r.clone()).collect();
+            let choice = adaptive.chooser.choose(&damage, (self.width, self.height), !adaptive.failed, Instant::now());
+            match choice {
+                Choice::Avc420 { key_frame } => match adaptive.encode(key_frame) {
+                    Ok(h264_data) => {
+                        let bytes = h264_data.len();
+                        let regions = damage
+                            .iter()
+                            .map(|r| Avc420Region::new(r.left, r.top, r.right, r.bottom, AVC_QP, 100))
+                            .collect();
+                        let id = gfx.send_mixed_frame(
+                            self.surface_id,
+                            vec![MixedTilePayload::Avc420 { regions, h264_data }],
+                            timestamp_ms,
+                        );
+                        if id.is_some() {
+                            if key_frame {
+                                tracing::debug!(surface = self.surface_id, "surface switched to AVC420");
+                            }
+                            crate::codec::count_avc420(bytes);
+                            return id;
+                        }
+                        // Refused (the pipeline says why at trace level): lossless from now on.
+                        tracing::warn!(surface = self.surface_id, "AVC420 frame refused; ClearCodec from now on");
+                        adaptive.failed = true;
+                        refresh = adaptive.chooser.leave();
+                    }
+                    Err(err) => {
+                        tracing::warn!(surface = self.surface_id, "H.264 failed, ClearCodec from now on: {err:#}");
+                        adaptive.failed = true;
+                        adaptive.encoder = None;
+                        refresh = adaptive.chooser.leave();
+                    }
+                },
+                Choice::Clear { refresh: r } => refresh = r,
+            }
+        }
+        let mut tiles = Vec::with_capacity(clipped.len() + 1);
+        let mut bytes = 0;
+        for (rect, t) in &clipped {
+            let (w, h) = (rect.right - rect.left, rect.bottom - rect.top);
             let data = if w == t.width && h == t.height {
-                self.encoder.borrow_mut().encode(&t.bgra, w, h)
+                self.codecs.clear.borrow_mut().encode(&t.bgra, w, h)
             } else {
                 let mut clipped = Vec::with_capacity(w as usize * h as usize * 4);
                 for row in 0..h as usize {
                     let start = row * t.width as usize * 4;
                     clipped.extend_from_slice(&t.bgra[start..start + w as usize * 4]);
                 }
-                self.encoder.borrow_mut().encode(&clipped, w, h)
+                self.codecs.clear.borrow_mut().encode(&clipped, w, h)
             };
-            tiles.push(MixedTilePayload::ClearCodec {
-                destination: ExclusiveRectangle { left: t.x, top: t.y, right, bottom },
-                bitmap_data: data,
-            });
+            bytes += data.len();
+            tiles.push(MixedTilePayload::ClearCodec { destination: rect.clone(), bitmap_data: data });
         }
-        if tiles.is_empty() {
+        if let Some(tile) = refresh.as_ref().and_then(|r| self.refresh_tile(r)) {
+            if let MixedTilePayload::ClearCodec { bitmap_data, .. } = &tile {
+                bytes += bitmap_data.len();
+            }
+            tiles.push(tile);
+        }
+        let id = gfx.send_mixed_frame(self.surface_id, tiles, timestamp_ms);
+        if id.is_some() {
+            crate::codec::count_clear(bytes, refresh.is_some());
+            if refresh.is_some() {
+                tracing::debug!(surface = self.surface_id, "surface back to ClearCodec, lossless refresh sent");
+            }
+        }
+        id
+    }
+
+    /// When this surface's lossless refresh is due (it went out in AVC420 and nothing came
+    /// since).
+    pub fn refresh_due(&self) -> Option<Instant> {
+        self.adaptive.as_ref().and_then(|a| a.chooser.refresh_due())
+    }
+
+    /// The surface settled: what went out lossy goes again in ClearCodec. Returns the EGFX
+    /// frame id, if a frame went out.
+    pub fn refresh(&mut self, gfx: &mut GraphicsPipelineServer, timestamp_ms: u32) -> Option<u32> {
+        let rect = self.adaptive.as_mut()?.chooser.leave()?;
+        let tile = self.refresh_tile(&rect)?;
+        let bytes = match &tile {
+            MixedTilePayload::ClearCodec { bitmap_data, .. } => bitmap_data.len(),
+            _ => 0,
+        };
+        let id = gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms);
+        if id.is_some() {
+            crate::codec::count_clear(bytes, true);
+            tracing::debug!(surface = self.surface_id, "surface settled, lossless refresh sent");
+        }
+        id
+    }
+
+    /// Back to ClearCodec without a refresh (there is no pipeline to send it on).
+    pub fn forget_lossy(&mut self) {
+        if let Some(a) = self.adaptive.as_mut() {
+            a.chooser.leave();
+        }
+    }
+
+    /// A ClearCodec tile of `rect` from the surface's own copy.
+    fn refresh_tile(&self, rect: &ExclusiveRectangle) -> Option<MixedTilePayload> {
+        let shadow = &self.adaptive.as_ref()?.shadow;
+        let rect = ExclusiveRectangle {
+            left: rect.left,
+            top: rect.top,
+            right: rect.right.min(shadow.width),
+            bottom: rect.bottom.min(shadow.height),
+        };
+        if rect.right <= rect.left || rect.bottom <= rect.top {
             return None;
         }
-        gfx.send_mixed_frame(self.surface_id, tiles, timestamp_ms)
+        let pixels = shadow.crop(&rect);
+        let data = self.codecs.clear.borrow_mut().encode(&pixels, rect.right - rect.left, rect.bottom - rect.top);
+        Some(MixedTilePayload::ClearCodec { destination: rect, bitmap_data: data })
+    }
+}
+
+/// The QP the AVC420 regions report (informational: the encoder's rate control picks its own).
+const AVC_QP: u8 = 22;
+
+impl Adaptive {
+    fn encode(&mut self, key_frame: bool) -> anyhow::Result<Vec<u8>> {
+        let encoder = match self.encoder.as_mut() {
+            Some(e) => e,
+            None => self.encoder.insert(H264::new()?),
+        };
+        encoder.encode(&self.shadow, key_frame)
     }
 }

@@ -72,6 +72,7 @@ impl PreAuth {
                 vail_dir: None,
                 audio: None,
                 applist: None,
+                h264: crate::H264Mode::Auto,
             };
             let (mut read, mut write) = tokio::io::split(client);
             let input = data.to_vec();

@@ -10,6 +10,7 @@
 mod auth;
 mod bitmap;
 pub mod clipboard;
+pub mod codec;
 mod egfx;
 mod exec;
 #[doc(hidden)]
@@ -25,6 +26,7 @@ pub mod tls;
 pub mod transport;
 
 pub use clipboard::{ClipboardCommand, ClipboardEvent};
+pub use codec::H264Mode;
 pub use monitors::HostMonitor;
 pub use pointer::Pointer;
 pub use remoteapp::RailCommand;
@@ -58,6 +60,8 @@ pub struct RdpConfig {
     pub audio: Option<std::sync::Arc<wayrail_audio::AudioHub>>,
     /// The app list of the host's start menu (`[applist]`); None: no app list channel.
     pub applist: Option<wayrail_applist::AppListConfig>,
+    /// `[rdp] h264`: whether EGFX surfaces may switch to H.264 where it pays.
+    pub h264: H264Mode,
 }
 
 /// Limits on what a peer can hold of the server. `Limits::default()` is what wayrail uses.

@@ -112,7 +112,16 @@ impl wayrail_link::HostLink for RdpHandle {
 
     fn stats(&self) -> wayrail_link::LinkStats {
         let (vail_presents, vail_bytes_copied) = wayrail_vail::process_totals();
-        wayrail_link::LinkStats { vail_presents, vail_bytes_copied }
+        let codecs = crate::codec::totals();
+        wayrail_link::LinkStats {
+            vail_presents,
+            vail_bytes_copied,
+            egfx_clear_frames: codecs.clear_frames,
+            egfx_clear_bytes: codecs.clear_bytes,
+            egfx_avc420_frames: codecs.avc420_frames,
+            egfx_avc420_bytes: codecs.avc420_bytes,
+            egfx_lossless_refreshes: codecs.lossless_refreshes,
+        }
     }
 }
 
@@ -374,6 +383,7 @@ async fn serve(
                     vail_dir: config.vail_dir.clone(),
                     audio: config.audio.clone(),
                     applist: config.applist.clone(),
+                    h264: config.h264,
                 };
                 tokio::task::spawn_local(session::run(stream, peer, setup, rx));
             }

@@ -237,7 +237,7 @@ pub fn assert_rail_window_shows(
 
 /// Programs the tests' RemoteApp hosts ask wayrail to start that have no desktop entry of
 /// their own (the probes of this crate are found by their `wr-` names).
-const EXEC_WITHOUT_ENTRIES: &[&str] = &["true", "xeyes", "xclock", "weston-terminal"];
+const EXEC_WITHOUT_ENTRIES: &[&str] = &["true", "xeyes", "xclock", "weston-terminal", "weston-simple-shm"];
 
 /// Writes desktop entries for the programs the tests' hosts start into `data_home`'s
 /// `applications` and returns `data_home`, the compositor's `XDG_DATA_HOME`: wayrail's default

@@ -131,6 +131,10 @@ pub fn rdp_config(config: &Config) -> anyhow::Result<RdpConfig> {
         vail_dir: vail_dir(config),
         audio: None,
         applist: applist(config)?,
+        h264: match rdp.h264 {
+            config::H264::Auto => wayrail_rdp::H264Mode::Auto,
+            config::H264::Off => wayrail_rdp::H264Mode::Off,
+        },
     })
 }
 

@@ -17,7 +17,7 @@ use crate::{monitors, DesktopFrame, HostEvent};
 const EGFX_GRACE: Duration = Duration::from_secs(2);
 
 pub(super) struct Graphics {
-    /// The one ClearCodec encoder of this connection.
+    /// The codecs of this connection (its one ClearCodec encoder).
     pub clear: SharedEncoder,
     /// The desktop surface (full-desktop sessions).
     pub surface: Option<DesktopSurface>,
@@ -32,9 +32,9 @@ pub(super) struct Graphics {
 }
 
 impl Graphics {
-    pub fn new() -> Graphics {
+    pub fn new(h264: crate::H264Mode) -> Graphics {
         Graphics {
-            clear: crate::egfx::new_encoder(),
+            clear: crate::egfx::new_encoder(h264),
             surface: None,
             ready: false,
             bitmap_mode: false,
@@ -181,6 +181,40 @@ impl Session {
             self.conn.with_gfx(|gfx| surface.as_mut().and_then(|s| s.queue_frame(gfx, &frame, timestamp))).await;
         self.frames.sent(frame.frame, egfx_frame(&queued));
         queued.map(drop)
+    }
+
+    /// When the next surface that went out in H.264 is due for its lossless refresh.
+    pub(super) fn refresh_deadline(&self) -> Option<Instant> {
+        let desktop = self.graphics.surface.as_ref().and_then(|s| s.refresh_due());
+        let windows = self.rail.iter().flat_map(|r| r.state.surfaces.values()).filter_map(|s| s.refresh_due());
+        desktop.into_iter().chain(windows).min()
+    }
+
+    /// Sends the lossless refresh of every surface that settled (no frame since its last
+    /// H.264 one for `codec::SETTLE`).
+    pub(super) async fn refresh_surfaces(&mut self) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let timestamp = self.graphics.timestamp();
+        let due = |s: &DesktopSurface| s.refresh_due().is_some_and(|t| t <= now);
+        let desktop = &mut self.graphics.surface;
+        let mut windows = self.rail.as_mut().map(|r| &mut r.state.surfaces);
+        let sent = self
+            .conn
+            .with_gfx(|gfx| {
+                let surfaces = desktop.iter_mut().chain(windows.iter_mut().flat_map(|w| w.values_mut()));
+                for surface in surfaces.filter(|s| due(s)) {
+                    surface.refresh(gfx, timestamp);
+                }
+            })
+            .await?;
+        if sent.is_none() {
+            // No pipeline to send on: nothing is due any more.
+            let surfaces = desktop.iter_mut().chain(windows.iter_mut().flat_map(|w| w.values_mut()));
+            for surface in surfaces {
+                surface.forget_lossy();
+            }
+        }
+        Ok(())
     }
 
     /// Bitmap updates for a client that has not opened EGFX within the grace period; nothing

@@ -73,6 +73,8 @@ pub(crate) struct SessionSetup {
     pub audio: Option<std::sync::Arc<wayrail_audio::AudioHub>>,
     /// How the host's app list is made; None: no app list.
     pub applist: Option<wayrail_applist::AppListConfig>,
+    /// `[rdp] h264`.
+    pub h264: crate::H264Mode,
 }
 
 /// What a session tells the server task.
@@ -187,7 +189,7 @@ async fn session(
         frames: FrameTracker::new(setup.host.clone()),
         input: InputTranslator::default(),
         desktop: Desktop { width, height, monitors, suppressed: false },
-        graphics: Graphics::new(),
+        graphics: Graphics::new(setup.h264),
         vail: vail::Vail::default(),
         rail: remote_app.then(RemoteApp::new),
         exec: crate::exec::ExecGate::new(setup.exec.clone(), setup.applist.as_ref().and_then(|a| a.data_dirs.clone())),
@@ -254,6 +256,7 @@ impl Session {
         let mut stop = self.conn.stop_signal();
         loop {
             let bitmap_at = self.bitmap_deadline();
+            let refresh_at = self.refresh_deadline();
             tokio::select! {
                 pdu = self.conn.read_pdu() => {
                     let (action, frame) = match pdu {
@@ -304,6 +307,7 @@ impl Session {
                     return Ok(why);
                 }
                 () = clipboard::deadline(bitmap_at) => self.start_bitmap_mode(),
+                () = clipboard::deadline(refresh_at) => self.refresh_surfaces().await?,
                 () = clipboard::deadline(self.clipboard.deadline()) => {
                     self.with_clipboard(|state, _, out| state.on_timeout(out)).await?
                 }

@@ -176,6 +176,7 @@ impl TestServer {
             vail_dir: None,
             audio: None,
             applist: None,
+            h264: wayrail_rdp::H264Mode::Auto,
         };
         // `spawn` blocks on a runtime of its own to bind, which tokio forbids inside the test's
         // runtime; the compositor calls it from plain code, as this thread does.

@@ -281,3 +281,26 @@ async fn frames_nobody_can_show_complete_at_once() -> Result<()> {
     assert_eq!(client.frames_received(), before, "a frame of the wrong size is not sent");
     Ok(())
 }
+
+/// The IronRDP test client has no H.264 decoder, so it advertises no AVC: a desktop that
+/// changes all over, frame after frame (which switches an AVC client to AVC420 by the third
+/// frame), reaches it in ClearCodec only, exactly.
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_without_avc_gets_only_clearcodec_for_an_animation() -> Result<()> {
+    use wayrail_rdp_testclient::ironrdp_egfx::pdu::Codec1Type;
+    let (mut server, addr) = TestServer::tcp_at()?;
+    let size = (320, 240);
+    let (mut client, _) = server.connect(&addr, ClientOptions { size, ..Default::default() }).await?;
+    server.wait_graphics_ready(&mut client).await?;
+    for i in 0..12u8 {
+        let color = [i * 20, 255 - i * 20, 0x40];
+        server.frame_round_trip(&mut client, size, vec![solid(0, 0, size.0, size.1, color)]).await?;
+        assert_eq!(rgb(&client, 0, 0), color, "frame {i}");
+        assert_eq!(rgb(&client, 319, 239), color, "frame {i}");
+    }
+    let updates = client.gfx().updates;
+    assert!(updates.len() >= 12, "{updates:?}");
+    let other: Vec<_> = updates.iter().filter(|u| u.1 != Codec1Type::ClearCodec).collect();
+    assert!(other.is_empty(), "not ClearCodec: {other:?}");
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! H.264 where it pays, seen by real FreeRDP clients in Xvfb: a surface that keeps changing
+//! over a large area goes out in AVC420 to a client that decodes it (xfreerdp3 and xfreerdp
+//! 2.11 show the picture within H.264's loss), and once it settles the lossless refresh makes it exact; a
+//! client that disables AVC gets ClearCodec only.
+
+use std::time::Duration;
+
+use wayrail_e2e::image::Image;
+use wayrail_e2e::rdp::{wait_client_shows_output, FreeRdp, FreeRdpVersion, Xvfb};
+use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, Value, MAP_TIMEOUT};
+
+/// A desktop small enough that simple-shm's window is a large part of it (the switching rule
+/// wants a quarter of the surface changing).
+const DESKTOP: (u32, u32) = (400, 300);
+
+/// wayrail's EGFX codec counters (`msg version`).
+fn egfx(wr: &Compositor) -> Value {
+    let version = wr.msg_json(&["version"]);
+    let egfx = version["egfx"].clone();
+    assert!(egfx.is_object(), "no EGFX counters in `msg version`: {version}");
+    egfx
+}
+
+fn counter(wr: &Compositor, name: &str) -> u64 {
+    egfx(wr)[name].as_u64().unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+/// Mean absolute difference per colour channel inside `rect`, and the largest one.
+fn difference(a: &Image, b: &Image, rect: Rect) -> (f64, u8) {
+    let (mut sum, mut max, mut n) = (0u64, 0u8, 0u64);
+    for y in rect.y..rect.y + rect.height {
+        for x in rect.x..rect.x + rect.width {
+            let (p, q) = (a.rgb(x as u32, y as u32), b.rgb(x as u32, y as u32));
+            for c in 0..3 {
+                let d = p[c].abs_diff(q[c]);
+                sum += u64::from(d);
+                max = max.max(d);
+                n += 1;
+            }
+        }
+    }
+    (sum as f64 / n.max(1) as f64, max)
+}
+
+fn start(version: FreeRdpVersion, extra: &[&str]) -> (Compositor, Xvfb, wayrail_e2e::Client, FreeRdp, Rect) {
+    let wr = Compositor::start_rdp(&["--output", &format!("{}x{}", DESKTOP.0, DESKTOP.1)]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let shm = wr.spawn_client("weston-simple-shm", &[], &[]);
+    wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
+    let rdp = FreeRdp::connect(&wr, &x, version, DESKTOP, extra);
+    let id = shm.pid() as i64;
+    let window = wr.wait_for_window(Duration::from_secs(5), "of simple-shm", |w| w["pid"].as_i64() == Some(id));
+    // Only what lies on the desktop.
+    let r = Rect::of(&window);
+    let (right, bottom) = ((r.x + r.width).min(DESKTOP.0 as i32), (r.y + r.height).min(DESKTOP.1 as i32));
+    let rect = Rect { x: r.x.max(0), y: r.y.max(0), width: right - r.x.max(0), height: bottom - r.y.max(0) };
+    (wr, x, shm, rdp, rect)
+}
+
+fn decodes_avc420_and_ends_exact(version: FreeRdpVersion) {
+    require_programs!("Xvfb", "xdotool", "import", version.program(), "weston-simple-shm");
+    let (wr, x, shm, rdp, rect) = start(version, &[]);
+    let went_avc = wait_until(Duration::from_secs(20), || counter(&wr, "avc420_frames") >= 30);
+    assert!(went_avc, "no AVC420 frames for a full-window animation: {}\n{}", egfx(&wr), wr.log_tail(30));
+
+    // Frozen, the client shows the last AVC420 picture until the lossless refresh comes
+    // (codec::SETTLE later): caught in between, it is H.264's picture of the compositor's.
+    let mut caught = None;
+    for attempt in 0..8 {
+        shm.signal(libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(120));
+        let before = egfx(&wr);
+        let shot = rdp.capture(&x, &wr.path(&format!("lossy-{attempt}.png")));
+        let after = egfx(&wr);
+        let own = wr.screenshot_output(&wr.path(&format!("lossy-{attempt}-compositor.png")));
+        let still_lossy = before["lossless_refreshes"] == after["lossless_refreshes"]
+            && before["avc420_frames"] == after["avc420_frames"]
+            && before["avc420_frames"].as_u64() > Some(0);
+        if let (true, Ok(shot)) = (still_lossy, shot) {
+            caught = Some((shot, own));
+            break;
+        }
+        // Too slow: the refresh came first. Animate again and retry.
+        shm.signal(libc::SIGCONT);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (shot, own) = caught.expect("never caught the client between an AVC420 frame and the refresh");
+    let (mean, max) = difference(&shot, &own, rect);
+    let client = version.program();
+    eprintln!("{client}: AVC420 picture vs the compositor's: mean difference {mean:.2}, largest {max}");
+    assert!(shot.count_differences(&own, rect) > 0, "the picture is exact: it did not come through H.264");
+    // simple-shm's saturated rings lose most to 4:2:0 chroma: a mean of 4 to 4.5 here. A
+    // decoder reading the colours another way (BT.601, limited range) is at 10.
+    assert!(mean < 6.0, "the decoded AVC420 picture is far from the compositor's: mean {mean:.2}, max {max}");
+
+    // Then the lossless refresh: exact.
+    let refreshed = wait_until(Duration::from_secs(5), || counter(&wr, "lossless_refreshes") >= 1);
+    assert!(refreshed, "no lossless refresh after the animation stopped: {}", egfx(&wr));
+    wait_client_shows_output(&wr, &x, &rdp, rect, Duration::from_secs(10), "refreshed")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let desktop = Rect { x: 0, y: 0, width: DESKTOP.0 as i32, height: DESKTOP.1 as i32 };
+    wait_client_shows_output(&wr, &x, &rdp, desktop, Duration::from_secs(5), "refreshed-desktop")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = rdp.client.log_text();
+    assert!(!log.to_lowercase().contains("h264") && !log.contains("avc420"), "codec errors in {client}'s log:\n{log}");
+    shm.signal(libc::SIGCONT);
+}
+
+#[test]
+fn xfreerdp3_decodes_avc420_and_ends_exact() {
+    decodes_avc420_and_ends_exact(FreeRdpVersion::V3);
+}
+
+/// FreeRDP 2.11 advertises AVC too (EGFX 10.7 without AVC_DISABLED).
+#[test]
+fn xfreerdp2_decodes_avc420_and_ends_exact() {
+    decodes_avc420_and_ends_exact(FreeRdpVersion::V2);
+}
+
+#[test]
+fn a_client_without_avc_gets_clearcodec_only() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "weston-simple-shm");
+    let (wr, x, shm, rdp, rect) = start(FreeRdpVersion::V3, &["/gfx:AVC420:off,AVC444:off"]);
+    // The same animation that switches within a second for a client that decodes AVC.
+    let frames = |c: &Value| c["clear_frames"].as_u64().unwrap_or(0) + c["avc420_frames"].as_u64().unwrap_or(0);
+    let animated = wait_until(Duration::from_secs(20), || frames(&egfx(&wr)) >= 60);
+    assert!(animated, "the animation did not reach the client: {}\n{}", egfx(&wr), wr.log_tail(30));
+    let counters = egfx(&wr);
+    assert_eq!(counters["avc420_frames"], 0, "AVC420 for a client that disabled it: {counters}");
+    shm.signal(libc::SIGSTOP);
+    wait_client_shows_output(&wr, &x, &rdp, rect, Duration::from_secs(10), "clear").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counter(&wr, "avc420_frames"), 0);
+    shm.signal(libc::SIGCONT);
+}
+
+/// In RemoteApp every window has a surface of its own: an animating window switches to
+/// AVC420 by itself, and the lossless refresh leaves it exact.
+#[test]
+fn a_remote_app_window_goes_avc420_and_ends_exact() {
+    use wayrail_e2e::rail::{assert_rail_window_shows, compositor_window, RailDesk, RAIL_TIMEOUT};
+    require_programs!("Xvfb", "xfreerdp3", "import", "weston-simple-shm");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "weston-simple-shm");
+    let window = wr.wait_for_window(MAP_TIMEOUT, "of simple-shm", |w| w["kind"] == "toplevel");
+    let id = window["id"].as_u64().expect("a window id");
+    let rail = desk.wait_window(RAIL_TIMEOUT, "for simple-shm", |r| u64::from(r.rail_id) == id);
+    let went_avc = wait_until(Duration::from_secs(20), || counter(&wr, "avc420_frames") >= 30);
+    assert!(went_avc, "no AVC420 frames for an animating RemoteApp window: {}\n{}", egfx(&wr), wr.log_tail(30));
+    // wayrail started the app: stop it by its pid.
+    let pid = window["pid"].as_i64().expect("the app's pid") as libc::pid_t;
+    // SAFETY: kill(2) on the app's pid, which wayrail started and still reaps.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let refreshed = wait_until(Duration::from_secs(5), || counter(&wr, "lossless_refreshes") >= 1);
+    assert!(refreshed, "no lossless refresh after the animation stopped: {}", egfx(&wr));
+    let window = compositor_window(&wr, id);
+    assert_rail_window_shows(&wr, &desk, &rail, &window, Duration::from_secs(10), "rail-refreshed");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+}
