@@ -10,11 +10,10 @@ use ironrdp_pdu::pointer::{
 
 pub use wayrail_link::Pointer;
 
-/// The largest pointer any client takes without the large-pointer capability.
-pub const MAX_POINTER: u16 = 96;
 /// The largest pointer a plain (new/color) pointer update may carry unless the 96×96 flag of
 /// the large-pointer capability was agreed (MS-RDPBCGR 2.2.9.1.1.4.4): FreeRDP drops the
-/// connection on a larger one. wayrail announces 384×384 only, so FreeRDP keeps to 32.
+/// connection on a larger one. wayrail announces 384×384 only, so a client without it gets
+/// its pointers shrunk to 32×32 (a cursor at scale 1.5 or 2, a drag icon).
 pub const MAX_PLAIN_POINTER: u16 = 32;
 /// The largest large pointer (MS-RDPBCGR 2.2.7.2.11).
 pub const MAX_LARGE_POINTER: u16 = 384;
@@ -28,17 +27,18 @@ pub fn encode(pointer: &Pointer, large: bool) -> anyhow::Result<Vec<u8>> {
         Pointer::Hidden => fast_path(UpdateCode::HiddenPointer, &[]),
         Pointer::Default => fast_path(UpdateCode::DefaultPointer, &[]),
         Pointer::Image { width, height, hot_x, hot_y, bgra } => {
-            let limit = if large { MAX_LARGE_POINTER } else { MAX_POINTER };
             if *width == 0 || *height == 0 || bgra.len() != *width as usize * *height as usize * 4 {
                 anyhow::bail!("pointer image {width}x{height} with {} bytes", bgra.len());
             }
-            let (w, h, pixels) = if *width > limit || *height > limit {
-                crop(bgra, *width, *height, limit)
+            let ((w, h, pixels), (hx, hy)) = if large && (*width > MAX_LARGE_POINTER || *height > MAX_LARGE_POINTER) {
+                (crop(bgra, *width, *height, MAX_LARGE_POINTER), (*hot_x, *hot_y))
+            } else if !large && (*width > MAX_PLAIN_POINTER || *height > MAX_PLAIN_POINTER) {
+                shrink(bgra, *width, *height, *hot_x, *hot_y, MAX_PLAIN_POINTER)
             } else {
-                (*width, *height, bgra.clone())
+                ((*width, *height, bgra.clone()), (*hot_x, *hot_y))
             };
             let (xor_mask, and_mask) = masks(&pixels, w, h);
-            let hot_spot = Point16 { x: (*hot_x).min(w - 1), y: (*hot_y).min(h - 1) };
+            let hot_spot = Point16 { x: hx.min(w - 1), y: hy.min(h - 1) };
             let color = ColorPointerAttribute {
                 cache_index: 0,
                 hot_spot,
@@ -83,6 +83,48 @@ fn crop(bgra: &[u8], width: u16, height: u16, limit: u16) -> (u16, u16, Vec<u8>)
         out.extend_from_slice(&bgra[start..start + w as usize * 4]);
     }
     (w, h, out)
+}
+
+/// Scales the image down to fit `limit`×`limit`, keeping its proportions, each pixel the
+/// average of the pixels it covers (colours weighted by their alpha); the hotspot goes along.
+/// Returns the new size and pixels, and the new hotspot.
+fn shrink(
+    bgra: &[u8],
+    width: u16,
+    height: u16,
+    hot_x: u16,
+    hot_y: u16,
+    limit: u16,
+) -> ((u16, u16, Vec<u8>), (u16, u16)) {
+    let (w, h) = (width as usize, height as usize);
+    let scale = (limit as f64 / w as f64).min(limit as f64 / h as f64);
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as usize).clamp(1, limit as usize),
+        ((h as f64 * scale).round() as usize).clamp(1, limit as usize),
+    );
+    let mut out = Vec::with_capacity(nw * nh * 4);
+    for oy in 0..nh {
+        let (y0, y1) = (oy * h / nh, ((oy + 1) * h / nh).max(oy * h / nh + 1));
+        for ox in 0..nw {
+            let (x0, x1) = (ox * w / nw, ((ox + 1) * w / nw).max(ox * w / nw + 1));
+            let (mut sum, mut alpha, mut n) = ([0u64; 3], 0u64, 0u64);
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let p = &bgra[(y * w + x) * 4..(y * w + x) * 4 + 4];
+                    let a = u64::from(p[3]);
+                    for c in 0..3 {
+                        sum[c] += u64::from(p[c]) * a;
+                    }
+                    alpha += a;
+                    n += 1;
+                }
+            }
+            let colour = |c: usize| if alpha == 0 { 0 } else { (sum[c] / alpha) as u8 };
+            out.extend([colour(0), colour(1), colour(2), (alpha / n) as u8]);
+        }
+    }
+    let hot = |v: u16, from: usize, to: usize| ((v as usize * to / from).min(to - 1)) as u16;
+    ((nw as u16, nh as u16, out), (hot(hot_x, w, nw), hot(hot_y, h, nh)))
 }
 
 /// 32 bpp XOR mask and 1 bpp AND mask, bottom-up, rows padded to 2 bytes. With an alpha
@@ -173,6 +215,7 @@ mod tests {
         assert_eq!(frames[0].1, Fragmentation::First);
         assert_eq!(frames.last().unwrap().1, Fragmentation::Last);
         assert!(frames.iter().all(|f| f.0 == UpdateCode::LargePointer));
+        // Without the capability: shrunk to 32×32, the hotspot with it.
         let small = parse(&encode(&p, false).unwrap());
         let data: Vec<u8> = small.iter().flat_map(|f| f.2.clone()).collect();
         let FastPathUpdate::Pointer(PointerUpdateData::New(attr)) =
@@ -180,7 +223,29 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((attr.color_pointer.width, attr.color_pointer.hot_spot.x), (MAX_POINTER, MAX_POINTER - 1));
+        let c = &attr.color_pointer;
+        assert_eq!((c.width, c.height, c.hot_spot.x, c.hot_spot.y), (32, 32, 31, 0));
+    }
+
+    /// A 48×24 pointer with its left half opaque red and its right half clear becomes 32×16
+    /// for a client without large pointers: each half stays what it was, the hotspot scales.
+    #[test]
+    fn a_pointer_above_32_pixels_is_shrunk_for_a_client_without_large_pointers() {
+        let bgra: Vec<u8> =
+            (0..24).flat_map(|_| (0..48).flat_map(|x| if x < 24 { [0, 0, 255, 255] } else { [0, 0, 0, 0] })).collect();
+        let p = Pointer::Image { width: 48, height: 24, hot_x: 12, hot_y: 6, bgra };
+        let frames = parse(&encode(&p, false).unwrap());
+        assert_eq!(frames[0].0, UpdateCode::NewPointer);
+        let FastPathUpdate::Pointer(PointerUpdateData::New(attr)) =
+            FastPathUpdate::decode_with_code(&frames[0].2, UpdateCode::NewPointer).unwrap()
+        else {
+            panic!()
+        };
+        let c = &attr.color_pointer;
+        assert_eq!((c.width, c.height, c.hot_spot.x, c.hot_spot.y), (32, 16, 8, 4));
+        let row = &c.xor_mask[..32 * 4];
+        assert_eq!(&row[..4], &[0, 0, 255, 255], "left: opaque red");
+        assert_eq!(&row[31 * 4..], &[0, 0, 0, 0], "right: clear");
     }
 
     /// A 36×36 pointer (a cursor at scale 1.5, a drag icon) goes as a large pointer to a client
@@ -198,7 +263,8 @@ mod tests {
             panic!()
         };
         assert_eq!((attr.width, attr.height, attr.hot_spot.x), (36, 36, 4));
-        // A 32×32 one stays a plain pointer, and so does anything without the capability.
+        // A 32×32 one stays a plain pointer, and so does anything without the capability
+        // (shrunk, see below).
         let small = Pointer::Image { width: 32, height: 32, hot_x: 0, hot_y: 0, bgra: vec![255u8; 32 * 32 * 4] };
         assert_eq!(parse(&encode(&small, true).unwrap())[0].0, UpdateCode::NewPointer);
         assert_eq!(parse(&encode(&p, false).unwrap())[0].0, UpdateCode::NewPointer);
