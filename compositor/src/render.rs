@@ -335,6 +335,34 @@ impl Composer {
         Ok(Some((frame, origin)))
     }
 
+    /// Writes what changed in a window straight from its client's buffer into `pool`, with no
+    /// composition, when the window qualifies (see [`WindowImage::write_direct`]; no title
+    /// bar in its image, and not the benchmark's WSLg-style whole-window mode, which composes
+    /// as WSLg does). The rectangles written, or None: compose it with `render_window`.
+    pub fn write_window_direct(
+        &mut self,
+        state: &Core,
+        id: WindowId,
+        scale: f64,
+        pool: &dyn wayrail_link::WindowPool,
+    ) -> Option<Vec<wayrail_link::PoolRect>> {
+        if state.config.vail.whole_window || state.image_bar(id).is_some() {
+            return None;
+        }
+        let root = Self::window_root(state, id)?;
+        let bbox = bbox_from_surface_tree(&root, (0, 0));
+        if bbox.loc != Point::from((0, 0)) {
+            return None;
+        }
+        let size = bbox.size.to_physical_precise_round(scale);
+        if !self.windows.get(&id).is_some_and(|t| t.size() == size && t.scale == scale) {
+            // The image keeps the window's damage between frames, whichever path takes it.
+            let image = WindowImage::new(&mut self.renderer, size, scale).ok()?;
+            self.windows.insert(id, image);
+        }
+        self.windows.get_mut(&id)?.write_direct(&root, pool)
+    }
+
     /// A commit changed these rectangles of a window (pixels at `scale`, relative to its root
     /// surface): its images redraw them, and only them, next time.
     pub fn window_damaged(&mut self, id: WindowId, scale: f64, rects: &[DamageRect]) {

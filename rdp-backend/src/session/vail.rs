@@ -105,8 +105,9 @@ impl Session {
         Ok(())
     }
 
-    /// Copies a window frame's tiles into its pool and presents them; false when the window
-    /// has no pool (its frame goes over EGFX).
+    /// Copies a window frame's tiles into its pool and presents them (or only presents what
+    /// the compositor wrote into the pool itself, `frame.written`); false when the window has
+    /// no pool (its frame goes over EGFX).
     pub(super) async fn present_vail(&mut self, frame: &WindowFrame) -> anyhow::Result<bool> {
         let window = frame.window;
         let Some(target) =
@@ -123,7 +124,14 @@ impl Session {
             .with_vail(|channel| {
                 channel.pool(window.into())?;
                 // Window images carry alpha (shadows, rounded corners): no opaque rectangle.
-                Some(channel.write_tiles_and_present(window.into(), tiles, target, false))
+                Some(match &frame.written {
+                    Some(written) => {
+                        let rects: Vec<Rect> =
+                            written.rects.iter().map(|r| Rect::new(r.x, r.y, r.width, r.height)).collect();
+                        channel.present_written(window.into(), written.pool, &rects, target, false)
+                    }
+                    None => channel.write_tiles_and_present(window.into(), tiles, target, false),
+                })
             })
             .await?
             .flatten();
