@@ -1,6 +1,8 @@
 //! VAIL in a RemoteApp session. Once the host confirmed gfxredir, each window gets a pool in
-//! shared memory instead of an EGFX surface: its changed tiles are copied into the pool and
-//! the host is told which rectangle to take (PresentBuffer); no pixel crosses the socket. The
+//! shared memory instead of an EGFX surface: its changed tiles are copied into the pool (or
+//! the compositor wrote them there itself, straight from a client's buffer: `WindowFrame::
+//! written`) and the host is told which rectangle to take (PresentBuffer); no pixel crosses
+//! the socket. The
 //! host's ack of a present is the frame's end, as an EGFX frame ack is. Pools are made,
 //! renamed on resize and removed by `wayrail_vail`; they go with the window, the channel and
 //! the session.
