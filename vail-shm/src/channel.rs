@@ -447,6 +447,18 @@ impl VailChannel {
     }
 }
 
+impl Drop for VailChannel {
+    /// A channel dropped without `closed` (its session ended abruptly) takes its pools out of
+    /// the registry, so no writer keeps a removed pool's memory alive.
+    fn drop(&mut self) {
+        if let Some(direct) = &self.direct {
+            for (window_id, w) in &self.windows {
+                direct.remove(*window_id, w.pool.serial());
+            }
+        }
+    }
+}
+
 impl VailChannel {
     /// Presents the union of `damage`, which a [`DirectWriter`] of the pool `serial` wrote
     /// into the window's pool; [`VailError::OtherPool`] when the window has another pool by

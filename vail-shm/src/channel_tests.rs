@@ -261,3 +261,18 @@ fn a_direct_write_lands_in_the_pool_and_waits_for_the_ack_of_its_present() {
     assert!(pools.get(5).is_none());
     assert_eq!(new.write(&src, 64, false, &damage), None, "a closed pool takes nothing");
 }
+
+#[test]
+fn a_dropped_channel_takes_its_pools_out_of_the_registry() {
+    let d = tempfile::tempdir().unwrap();
+    let pools = DirectPools::default();
+    let mut c = ready(d.path());
+    c.set_direct_pools(pools.clone());
+    c.open_window(1, 8, 8).unwrap();
+    c.open_window(2, 8, 8).unwrap();
+    let writer = pools.get(1).unwrap();
+    drop(c);
+    assert!(pools.get(1).is_none() && pools.get(2).is_none());
+    assert_eq!(writer.write(&[0; 256], 32, false, &[Rect::new(0, 0, 8, 8)]), None, "its pool is gone");
+    assert!(files(d.path()).is_empty());
+}
