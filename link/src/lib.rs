@@ -55,10 +55,10 @@ pub trait WindowPool: Send + Sync {
     /// Its buffer's size in pixels.
     fn size(&self) -> (u32, u32);
     /// Copies `rects` of `src` (`stride` bytes a row, ARGB8888; with `opaque`, XRGB8888,
-    /// whose padding byte becomes 0xff) to the same place in the pool. Returns the bytes
-    /// copied, or None when the pool takes nothing now (the host may be reading it, or it is
-    /// gone): then nothing was written.
-    fn write(&self, src: &[u8], stride: usize, opaque: bool, rects: &[PoolRect]) -> Option<usize>;
+    /// whose padding byte becomes 0xff) into the pool, `src`'s origin landing at `at`.
+    /// Returns the bytes copied, or None when the pool takes nothing now (the host may be
+    /// reading it, or it is gone): then nothing was written.
+    fn write(&self, src: &[u8], stride: usize, opaque: bool, rects: &[PoolRect], at: (u32, u32)) -> Option<usize>;
 }
 
 /// A rectangle of a window's pool, in its pixels.

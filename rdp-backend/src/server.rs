@@ -47,10 +47,17 @@ impl wayrail_link::WindowPool for VailPool {
         self.0.size()
     }
 
-    fn write(&self, src: &[u8], stride: usize, opaque: bool, rects: &[wayrail_link::PoolRect]) -> Option<usize> {
+    fn write(
+        &self,
+        src: &[u8],
+        stride: usize,
+        opaque: bool,
+        rects: &[wayrail_link::PoolRect],
+        at: (u32, u32),
+    ) -> Option<usize> {
         let rects: Vec<wayrail_vail::Rect> =
             rects.iter().map(|r| wayrail_vail::Rect::new(r.x, r.y, r.width, r.height)).collect();
-        self.0.write(src, stride, opaque, &rects)
+        self.0.write(src, stride, opaque, &rects, at)
     }
 }
 

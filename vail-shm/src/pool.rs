@@ -365,10 +365,10 @@ impl DirectWriter {
 
     /// Copies the rectangles `rects` of `src` (`src_stride` bytes a row, ARGB8888 read as
     /// little-endian words; with `opaque`, XRGB8888, whose padding byte is written as 0xff,
-    /// the alpha a renderer gives such a buffer) to the same place in the pool, each clipped
-    /// to the pool and to `src`. Returns the bytes copied; None when the pool is gone or the
-    /// host may be reading it (nothing is written then).
-    pub fn write(&self, src: &[u8], src_stride: usize, opaque: bool, rects: &[Rect]) -> Option<usize> {
+    /// the alpha a renderer gives such a buffer) into the pool, `src`'s origin landing at
+    /// `at`; each clipped to `src` and to the pool. Returns the bytes copied; None when the
+    /// pool is gone or the host may be reading it (nothing is written then).
+    pub fn write(&self, src: &[u8], src_stride: usize, opaque: bool, rects: &[Rect], at: (u32, u32)) -> Option<usize> {
         let mut gate = self.shared.gate();
         if gate.busy || gate.closed {
             return None;
@@ -376,17 +376,19 @@ impl DirectWriter {
         let stride = self.shared.width as usize * BYTES_PER_PIXEL;
         let src_cols = (src_stride / BYTES_PER_PIXEL).min(u32::MAX as usize) as u32;
         let src_rows = src.len().checked_div(src_stride).unwrap_or(0).min(u32::MAX as usize) as u32;
-        let (width, height) = (self.shared.width.min(src_cols), self.shared.height.min(src_rows));
         let mut copied = 0;
         for rect in rects {
-            let r = rect.clip(width, height);
-            if r.is_empty() {
+            let r = rect.clip(src_cols, src_rows);
+            let to = Rect::new(r.x.saturating_add(at.0), r.y.saturating_add(at.1), r.width, r.height);
+            let to = to.clip(self.shared.width, self.shared.height);
+            if r.is_empty() || to.is_empty() {
                 continue;
             }
-            let len = r.width as usize * BYTES_PER_PIXEL;
-            for row in r.y as usize..(r.y + r.height) as usize {
-                let from = &src[row * src_stride + r.x as usize * BYTES_PER_PIXEL..][..len];
-                let to = &mut gate.map[row * stride + r.x as usize * BYTES_PER_PIXEL..][..len];
+            let (from_x, from_y) = ((to.x - at.0) as usize, (to.y - at.1) as usize);
+            let len = to.width as usize * BYTES_PER_PIXEL;
+            for row in 0..to.height as usize {
+                let from = &src[(from_y + row) * src_stride + from_x * BYTES_PER_PIXEL..][..len];
+                let to = &mut gate.map[(to.y as usize + row) * stride + to.x as usize * BYTES_PER_PIXEL..][..len];
                 if opaque {
                     for (d, s) in to.chunks_exact_mut(4).zip(from.chunks_exact(4)) {
                         d.copy_from_slice(&[s[0], s[1], s[2], 0xff]);
@@ -395,7 +397,7 @@ impl DirectWriter {
                     to.copy_from_slice(from);
                 }
             }
-            copied += len * r.height as usize;
+            copied += len * to.height as usize;
         }
         TOTAL_DIRECT_WRITES.fetch_add(1, Ordering::Relaxed);
         crate::channel::count_bytes_copied(copied);
