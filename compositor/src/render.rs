@@ -12,7 +12,7 @@ use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::memory::MemoryRenderBufferRenderElement;
 use smithay::backend::renderer::element::surface::{render_elements_from_surface_tree, WaylandSurfaceRenderElement};
-use smithay::backend::renderer::element::{render_elements, AsRenderElements, Kind};
+use smithay::backend::renderer::element::{render_elements, AsRenderElements, Element, Kind};
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::utils::{with_renderer_surface_state, CommitCounter};
 use smithay::backend::renderer::{Bind, Offscreen};
@@ -33,6 +33,18 @@ use crate::window_image::WindowImage;
 
 pub fn surface_has_buffer(surface: &WlSurface) -> bool {
     with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false)
+}
+
+/// The title bar a window's image carries (`Core::image_bar`), relative to its root surface:
+/// right above the window's geometry.
+fn image_bar_of(state: &Core, id: WindowId) -> Option<Rectangle<i32, Logical>> {
+    state.image_bar(id).zip(state.toplevel_by_id(id)).map(|(bar, t)| {
+        let geometry = t.window.geometry();
+        Rectangle::<i32, Logical>::new(
+            (geometry.loc.x, geometry.loc.y - bar.height).into(),
+            (bar.width, bar.height).into(),
+        )
+    })
 }
 
 /// The last commit of a surface whose damage was already reported.
@@ -298,14 +310,7 @@ impl Composer {
             return Ok(None);
         };
         let mut bbox = bbox_from_surface_tree(&root, (0, 0));
-        // The bar relative to the root surface: right above the window's geometry.
-        let bar = state.image_bar(id).zip(state.toplevel_by_id(id)).map(|(bar, t)| {
-            let geometry = t.window.geometry();
-            Rectangle::<i32, Logical>::new(
-                (geometry.loc.x, geometry.loc.y - bar.height).into(),
-                (bar.width, bar.height).into(),
-            )
-        });
+        let bar = image_bar_of(state, id);
         if let Some(bar) = bar {
             bbox = bbox.merge(bar);
         }
@@ -316,27 +321,83 @@ impl Composer {
         if !reuse {
             self.windows.insert(id, WindowImage::new(&mut self.renderer, size, scale)?);
         }
-        let image = self.windows.get_mut(&id).unwrap();
         // Topmost first: the bar does not overlap the content, but goes first all the same.
         let mut elements: Vec<OutputElement> = Vec::new();
         if let Some(bar) = bar {
-            let title = state.windows.get(id).map(|w| w.title.as_str()).unwrap_or_default();
-            let look = if state.windows.active() == Some(id) { Look::Focused } else { Look::Unfocused };
-            let spec = BarSpec { window: id, width: bar.size.w, title, look };
-            let content: Point<i32, Physical> = (Point::<i32, Logical>::from((bar.loc.x, bar.loc.y + bar.size.h))
-                - bbox.loc)
-                .to_physical_precise_round(scale);
-            elements.extend(
-                self.bars.element(&mut self.renderer, WINDOW_IMAGE, scale, spec, content).map(OutputElement::Bar),
-            );
+            elements.extend(self.image_bar_element(state, id, scale, bar, bbox.loc).map(OutputElement::Bar));
         }
         elements.extend(
             render_elements_from_surface_tree(&mut self.renderer, &root, origin, scale, 1.0, Kind::Unspecified)
                 .into_iter()
                 .map(OutputElement::Surface),
         );
+        let image = self.windows.get_mut(&id).unwrap();
         let frame = image.draw(&mut self.renderer, &elements, origin).map_err(|e| e.context(format!("window {id}")))?;
         Ok(Some((frame, origin)))
+    }
+
+    /// The title bar of a window image (see `render_window`), its bottom-left corner where
+    /// the bar's rectangle `bar` ends, relative to the image at `image_loc` (logical, root
+    /// surface relative).
+    fn image_bar_element(
+        &mut self,
+        state: &Core,
+        id: WindowId,
+        scale: f64,
+        bar: Rectangle<i32, Logical>,
+        image_loc: Point<i32, Logical>,
+    ) -> Option<MemoryRenderBufferRenderElement<PixmanRenderer>> {
+        let title = state.windows.get(id).map(|w| w.title.as_str()).unwrap_or_default();
+        let look = if state.windows.active() == Some(id) { Look::Focused } else { Look::Unfocused };
+        let spec = BarSpec { window: id, width: bar.size.w, title, look };
+        let content: Point<i32, Physical> = (Point::<i32, Logical>::from((bar.loc.x, bar.loc.y + bar.size.h))
+            - image_loc)
+            .to_physical_precise_round(scale);
+        self.bars.element(&mut self.renderer, WINDOW_IMAGE, scale, spec, content)
+    }
+
+    /// Writes what changed in a window straight from its client's buffer into `pool`, with no
+    /// composition, when the window qualifies (see [`WindowImage::write_direct`]; not in the
+    /// benchmark's WSLg-style whole-window mode, which composes as WSLg does). A title bar in
+    /// the image is composed, by `render_window` only: the content goes direct while the bar
+    /// the image shows is the bar of now. The rectangles written, or None: compose the window
+    /// with `render_window`.
+    pub fn write_window_direct(
+        &mut self,
+        state: &Core,
+        id: WindowId,
+        scale: f64,
+        pool: &dyn wayrail_link::WindowPool,
+    ) -> Option<Vec<wayrail_link::PoolRect>> {
+        if state.config.vail.whole_window {
+            return None;
+        }
+        let root = Self::window_root(state, id)?;
+        let surface = bbox_from_surface_tree(&root, (0, 0));
+        if surface.loc != Point::from((0, 0)) {
+            return None;
+        }
+        let bar = image_bar_of(state, id);
+        let bbox = bar.map_or(surface, |bar| surface.merge(bar));
+        let size = bbox.size.to_physical_precise_round(scale);
+        let origin: Point<i32, Physical> =
+            (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);
+        let reuse = self.windows.get(&id).is_some_and(|t| t.size() == size && t.scale == scale);
+        let bar_layout = match bar {
+            None => None,
+            // A new image has no bar yet.
+            Some(_) if !reuse => return None,
+            Some(bar) => {
+                let element = self.image_bar_element(state, id, scale, bar, bbox.loc)?;
+                Some((element.id().clone(), element.geometry(scale.into())))
+            }
+        };
+        if !reuse {
+            // The image keeps the window's damage between frames, whichever path takes it.
+            let image = WindowImage::new(&mut self.renderer, size, scale).ok()?;
+            self.windows.insert(id, image);
+        }
+        self.windows.get_mut(&id)?.write_direct(&root, pool, origin, bar_layout)
     }
 
     /// A commit changed these rectangles of a window (pixels at `scale`, relative to its root

@@ -267,6 +267,7 @@ fn handle_request(state: &mut State, request: Request) -> Value {
             "vail": state.backend.stats().map(|s| json!({
                 "presents": s.vail_presents,
                 "bytes_copied": s.vail_bytes_copied,
+                "direct_copies": s.vail_direct_copies,
             })),
             "egfx": state.backend.stats().map(|s| json!({
                 "clear_frames": s.egfx_clear_frames,

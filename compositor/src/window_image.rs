@@ -2,12 +2,22 @@
 //! The rectangles the commit handler computes (`render::take_window_damage`) are the only
 //! damage a window image knows: they go into the window model's `Damaged` event and here, and
 //! what is redrawn here is what a transport sends. Nothing is computed twice.
+//!
+//! A window that is one wl_shm surface shown pixel for pixel needs no drawing at all for VAIL:
+//! [`WindowImage::write_direct`] copies its damage straight from the client's buffer into the
+//! window's shared-memory pool, the only copy its pixels make on their way to the host.
 
 use smithay::backend::renderer::element::{Id, RenderElement};
 use smithay::backend::renderer::pixman::PixmanRenderer;
+use smithay::backend::renderer::utils::with_renderer_surface_state;
 use smithay::backend::renderer::{Bind, Color32F, Frame as _, Renderer};
 use smithay::reexports::pixman;
-use smithay::utils::{Physical, Point, Rectangle, Size};
+use smithay::reexports::wayland_server::protocol::wl_shm;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::utils::{Physical, Point, Rectangle, Size, Transform};
+use smithay::wayland::compositor::get_children;
+use smithay::wayland::shm::with_buffer_contents;
+use wayrail_link::{PoolRect, WindowPool};
 
 use crate::render::{frame_of, offscreen_image, Frame};
 use crate::window::DamageRect;
@@ -45,6 +55,101 @@ impl WindowImage {
         if let Some(pending) = &mut self.pending {
             pending.extend(rects.iter().map(|r| Rectangle::new((r.x, r.y).into(), (r.width, r.height).into())));
         }
+    }
+
+    /// The direct path: when the window is `root` alone, a wl_shm buffer (ARGB8888 or
+    /// XRGB8888) untransformed and neither cropped nor scaled by a viewport, at `origin` in
+    /// the image and filling it (but for a title bar above it), that part of its image is its
+    /// buffer, pixel for pixel (drawing it over transparency changes nothing but XRGB's
+    /// padding, which becomes opaque alpha). Then what commits damaged since the last draw is
+    /// copied from the buffer into `pool` (the image's size) at `origin`, while the
+    /// compositor holds the buffer, and nothing is drawn: no composition, no tile. Returns the
+    /// rectangles written (empty: nothing changed), or None when the window does not qualify
+    /// or the pool takes nothing now (the host may still be reading it): nothing was written
+    /// then, and [`Self::draw`] composes the damage as ever.
+    ///
+    /// `bar`: the title bar element the image carries now (id and place), which only
+    /// [`Self::draw`] draws: the content goes direct only while the image's last draw drew
+    /// that very bar there and the content where it is now. Where the content went direct,
+    /// the image's own pixels are stale; nothing reads them but a draw of that same place,
+    /// which redraws them first.
+    pub fn write_direct(
+        &mut self,
+        root: &WlSurface,
+        pool: &dyn WindowPool,
+        origin: Point<i32, Physical>,
+        bar: Option<(Id, Rectangle<i32, Physical>)>,
+    ) -> Option<Vec<PoolRect>> {
+        let size = self.size();
+        // Subsurfaces without a buffer (foot keeps some for occasional overlays) draw nothing.
+        let mapped = |s: &WlSurface| with_renderer_surface_state(s, |s| s.buffer().is_some()).unwrap_or(false);
+        if pool.size() != (size.w as u32, size.h as u32)
+            || get_children(root).iter().any(mapped)
+            || origin.x < 0
+            || origin.y < 0
+        {
+            return None;
+        }
+        let buffer = with_renderer_surface_state(root, |s| {
+            let logical = s.buffer_size()?;
+            let view = s.view()?;
+            let unscaled = view.src == Rectangle::from_size(logical.to_f64()) && view.dst == logical;
+            (unscaled && s.buffer_transform() == Transform::Normal).then(|| s.buffer().cloned()).flatten()
+        })??;
+        // The buffer's pixels, where the image has them (the buffer's size is checked below).
+        let content = Rectangle::new(origin, (size.w - origin.x, size.h - origin.y).into());
+        if let Some(bar) = &bar {
+            let drawn = match self.layout.as_slice() {
+                [drawn_bar, (_, at)] => drawn_bar == bar && *at == content,
+                _ => false,
+            };
+            if self.pending.is_none() || !drawn {
+                return None;
+            }
+        }
+        let in_content = Rectangle::from_size(content.size);
+        let damage = match &self.pending {
+            Some(rects) => disjoint(rects.iter().filter_map(|r| r.intersection(in_content))),
+            None => vec![in_content],
+        };
+        // In the buffer's pixels; they land at `origin`.
+        let rects: Vec<PoolRect> = damage
+            .iter()
+            .map(|r| PoolRect { x: r.loc.x as u32, y: r.loc.y as u32, width: r.size.w as u32, height: r.size.h as u32 })
+            .collect();
+        if !rects.is_empty() {
+            with_buffer_contents(&buffer, |ptr, len, data| {
+                let opaque = match data.format {
+                    wl_shm::Format::Argb8888 => false,
+                    wl_shm::Format::Xrgb8888 => true,
+                    _ => return None,
+                };
+                if (data.width, data.height) != (content.size.w, content.size.h)
+                    || data.offset < 0
+                    || data.stride < data.width * 4
+                {
+                    return None;
+                }
+                let (offset, stride) = (data.offset as usize, data.stride as usize);
+                let bytes = stride.checked_mul(data.height as usize)?;
+                if offset.checked_add(bytes)? > len {
+                    return None;
+                }
+                // SAFETY: smithay maps the client's pool for the closure's duration, `len`
+                // bytes from `ptr`, and the range was checked to lie within it. A client that
+                // shrinks its pool meanwhile raises SIGBUS, which smithay catches around the
+                // closure.
+                let src = unsafe { std::slice::from_raw_parts(ptr.add(offset), bytes) };
+                pool.write(src, stride, opaque, &rects, (origin.x as u32, origin.y as u32))
+            })
+            .ok()??;
+        }
+        self.pending = Some(Vec::new());
+        if bar.is_none() {
+            // Drawn by nothing yet or long ago: a draw after this is a full one.
+            self.layout.clear();
+        }
+        Some(rects.into_iter().map(|r| PoolRect { x: r.x + origin.x as u32, y: r.y + origin.y as u32, ..r }).collect())
     }
 
     /// Redraws what changed since the last draw; the frame's damage is exactly that, in

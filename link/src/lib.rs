@@ -36,6 +36,47 @@ pub trait HostLink {
     fn stats(&self) -> LinkStats {
         LinkStats::default()
     }
+    /// The shared-memory pool the active session made for a RemoteApp window, for the
+    /// compositor to write the window's pixels into itself ([`WindowPool`]); None when the
+    /// window has none (EGFX, no session, a server without pools).
+    fn window_pool(&self, _window: u32) -> Option<std::sync::Arc<dyn WindowPool>> {
+        None
+    }
+}
+
+/// A RemoteApp window's shared-memory pool as the compositor sees it: it copies the damaged
+/// rectangles of a client's buffer straight into it, then sends a [`WindowFrame`] whose
+/// `written` names the pool and the rectangles, and the session only presents them. This is
+/// the fewest copies possible (one, of the damage), and the copy happens where the client's
+/// buffer can be read safely: on the compositor's thread, while it holds the buffer.
+pub trait WindowPool: Send + Sync {
+    /// Which pool this is; a window gets a new one when its size changes.
+    fn serial(&self) -> u64;
+    /// Its buffer's size in pixels.
+    fn size(&self) -> (u32, u32);
+    /// Copies `rects` of `src` (`stride` bytes a row, ARGB8888; with `opaque`, XRGB8888,
+    /// whose padding byte becomes 0xff) into the pool, `src`'s origin landing at `at`.
+    /// Returns the bytes copied, or None when the pool takes nothing now (the host may be
+    /// reading it, or it is gone): then nothing was written.
+    fn write(&self, src: &[u8], stride: usize, opaque: bool, rects: &[PoolRect], at: (u32, u32)) -> Option<usize>;
+}
+
+/// A rectangle of a window's pool, in its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolRect {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Pixels the compositor wrote into a window's pool itself (see [`WindowPool`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The pool written to ([`WindowPool::serial`]).
+    pub pool: u64,
+    /// What was written: the damage to present.
+    pub rects: Vec<PoolRect>,
 }
 
 /// Counters of a host link since it started.
@@ -54,6 +95,9 @@ pub struct LinkStats {
     pub egfx_avc420_bytes: u64,
     /// ClearCodec refreshes of what went out in AVC420, once it settled.
     pub egfx_lossless_refreshes: u64,
+    /// Window frames the compositor wrote into VAIL pools straight from a client's buffer,
+    /// uncomposed ([`WindowPool`]).
+    pub vail_direct_copies: u64,
 }
 
 /// What the cursor looks like.
@@ -128,13 +172,18 @@ pub enum HostEvent {
     Clipboard(ClipboardEvent),
 }
 
-/// A changed part of one RemoteApp window: tiles in the window's surface pixels.
+/// A changed part of one RemoteApp window: tiles in the window's surface pixels, or pixels
+/// already written into the window's pool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowFrame {
     pub window: u32,
     /// The compositor's frame number, echoed in `HostEvent::FrameDone`.
     pub frame: u64,
     pub tiles: Vec<Tile>,
+    /// What the compositor wrote into the window's pool itself (then `tiles` is empty): only
+    /// a present is left to do. If the session cannot present it (the pool changed), it asks
+    /// for the whole window again (`HostEvent::RefreshWindow`).
+    pub written: Option<Written>,
 }
 
 /// A changed rectangle of the desktop with its pixels: BGRA bytes (ARGB8888 little endian),

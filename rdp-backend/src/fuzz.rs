@@ -70,6 +70,7 @@ impl PreAuth {
                 pointer,
                 exec: crate::ExecPolicy::default(),
                 vail_dir: None,
+                vail_pools: Default::default(),
                 audio: None,
                 applist: None,
                 h264: crate::H264Mode::Auto,

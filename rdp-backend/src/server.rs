@@ -31,6 +31,34 @@ pub struct RdpHandle {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Told when the RDP thread is done.
     ended: std::sync::mpsc::Receiver<()>,
+    /// The sessions' VAIL pools, for the compositor's direct writes.
+    vail_pools: wayrail_vail::DirectPools,
+}
+
+/// A VAIL pool as the compositor writes into it.
+struct VailPool(wayrail_vail::DirectWriter);
+
+impl wayrail_link::WindowPool for VailPool {
+    fn serial(&self) -> u64 {
+        self.0.serial()
+    }
+
+    fn size(&self) -> (u32, u32) {
+        self.0.size()
+    }
+
+    fn write(
+        &self,
+        src: &[u8],
+        stride: usize,
+        opaque: bool,
+        rects: &[wayrail_link::PoolRect],
+        at: (u32, u32),
+    ) -> Option<usize> {
+        let rects: Vec<wayrail_vail::Rect> =
+            rects.iter().map(|r| wayrail_vail::Rect::new(r.x, r.y, r.width, r.height)).collect();
+        self.0.write(src, stride, opaque, &rects, at)
+    }
 }
 
 /// How long wayrail's exit waits for the sessions' goodbyes (the app list's removal from the
@@ -116,12 +144,18 @@ impl wayrail_link::HostLink for RdpHandle {
         wayrail_link::LinkStats {
             vail_presents,
             vail_bytes_copied,
+            vail_direct_copies: wayrail_vail::direct_writes_total(),
             egfx_clear_frames: codecs.clear_frames,
             egfx_clear_bytes: codecs.clear_bytes,
             egfx_avc420_frames: codecs.avc420_frames,
             egfx_avc420_bytes: codecs.avc420_bytes,
             egfx_lossless_refreshes: codecs.lossless_refreshes,
         }
+    }
+
+    fn window_pool(&self, window: u32) -> Option<Arc<dyn wayrail_link::WindowPool>> {
+        let writer = self.vail_pools.get(window.into())?;
+        Some(Arc::new(VailPool(writer)))
     }
 }
 
@@ -167,6 +201,8 @@ impl RdpServer {
         let thread_overflow = overflow.clone();
         let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel();
         let (ended_tx, ended) = std::sync::mpsc::channel();
+        let vail_pools = wayrail_vail::DirectPools::default();
+        let thread_vail_pools = vail_pools.clone();
         let thread = std::thread::Builder::new().name("wayrail-rdp".into()).spawn(move || {
             // ironrdp's futures are not Send: everything runs on this one thread.
             let local = tokio::task::LocalSet::new();
@@ -185,6 +221,7 @@ impl RdpServer {
                         clipboard: clipboard_rx,
                         overflow: thread_overflow,
                         shutdown: shutdown_rx,
+                        vail_pools: thread_vail_pools,
                     },
                 ),
             );
@@ -217,6 +254,7 @@ impl RdpServer {
             _thread: thread,
             shutdown: Some(shutdown),
             ended,
+            vail_pools,
         })
     }
 }
@@ -290,6 +328,8 @@ struct FromCompositor {
     overflow: Arc<AtomicBool>,
     /// Resolves when the compositor goes.
     shutdown: tokio::sync::oneshot::Receiver<()>,
+    /// Where sessions register their VAIL pools for the compositor.
+    vail_pools: wayrail_vail::DirectPools,
 }
 
 /// The room of the queues from the compositor to the RDP thread that carry state (RemoteApp
@@ -318,8 +358,16 @@ async fn serve(
     host: calloop::channel::Sender<HostEvent>,
     inputs: FromCompositor,
 ) {
-    let FromCompositor { mut frames, pointer, mut window_frames, mut rail, mut clipboard, overflow, mut shutdown } =
-        inputs;
+    let FromCompositor {
+        mut frames,
+        pointer,
+        mut window_frames,
+        mut rail,
+        mut clipboard,
+        overflow,
+        mut shutdown,
+        vail_pools,
+    } = inputs;
     let (conn_tx, mut conn_rx) = mpsc::channel::<(BoxStream, String)>(8);
     for listener in listeners {
         let tx = conn_tx.clone();
@@ -381,6 +429,7 @@ async fn serve(
                     pointer: pointer.clone(),
                     exec: config.exec.clone(),
                     vail_dir: config.vail_dir.clone(),
+                    vail_pools: vail_pools.clone(),
                     audio: config.audio.clone(),
                     applist: config.applist.clone(),
                     h264: config.h264,

@@ -106,6 +106,88 @@ fn vail_bytes_copied(wr: &Compositor) -> u64 {
     version["vail"]["bytes_copied"].as_u64().unwrap_or_else(|| panic!("no VAIL counter: {version}"))
 }
 
+/// Window frames wayrail wrote into pools straight from a client's buffer, uncomposed.
+fn vail_direct_copies(wr: &Compositor) -> u64 {
+    let version = wr.msg_json(&["version"]);
+    version["vail"]["direct_copies"].as_u64().unwrap_or_else(|| panic!("no direct copy counter: {version}"))
+}
+
+/// A window that is one wl_shm surface drawn pixel for pixel goes from the client's buffer
+/// into its pool with no composition: the direct copies grow, the host still shows wayrail's
+/// own render to the byte, and only the damage is copied. That holds below a title bar too
+/// (foot: the bar is composed, the content copied). A window that needs composition (a
+/// viewport: simple-damage with wp_viewport) takes none.
+#[tokio::test(flavor = "current_thread")]
+async fn a_plain_shm_window_goes_from_its_buffer_straight_to_the_pool() {
+    require_programs!("foot", "weston-simple-damage");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let (mut client, host) = connect(&wr, Misbehave::default()).await;
+    let scaled = wr.spawn_client("weston-simple-damage", &["--use-viewport"], &[]);
+    let scaled_w = compositor_window(&wr, &mut client, "of simple-damage", |w| w["title"] == "simple-damage").await;
+    let scaled_id = id_of(&scaled_w);
+    client
+        .pump_until(STEP, |_| host.lock().images.get(&scaled_id).is_some_and(|i| i.presents > 10))
+        .await
+        .expect("the viewport window animates on the host");
+    assert_eq!(vail_direct_copies(&wr), 0, "a window with a viewport was not composed");
+    drop(scaled);
+    wr.wait_for_no_window(STEP, "of simple-damage", |w| w["title"] == "simple-damage");
+
+    let plain = wr.spawn_client("weston-simple-damage", &[], &[]);
+    let w = compositor_window(&wr, &mut client, "of simple-damage", |w| w["title"] == "simple-damage").await;
+    let id = id_of(&w);
+    client
+        .pump_until(STEP, |_| host.lock().images.get(&id).is_some_and(|i| i.presents > 10))
+        .await
+        .expect("the plain window animates on the host");
+    let direct = vail_direct_copies(&wr);
+    assert!(direct > 0, "the plain wl_shm window was composed, not copied from its buffer\n{}", wr.log_tail(20));
+    assert_host_shows_wayrails_render(&wr, &mut client, &host, &plain, id, "weston-simple-damage (direct)").await;
+
+    // The ball moves: only where it was and is gets copied, at most twice what is presented.
+    let presents_before = host.lock().presents.len();
+    let copied_before = vail_bytes_copied(&wr);
+    pump(&mut client, 1500).await;
+    plain.signal(libc::SIGSTOP);
+    pump(&mut client, 300).await;
+    let copied = vail_bytes_copied(&wr) - copied_before;
+    {
+        let h = host.lock();
+        let image = &h.images[&id];
+        let presented: u64 =
+            h.presents[presents_before..].iter().map(|p| 4 * p.dirty.width as u64 * p.dirty.height as u64).sum();
+        let frames = h.presents.len() - presents_before;
+        assert!(frames > 5 && vail_direct_copies(&wr) > direct, "{frames} presents, direct copies stalled");
+        assert!(copied > 0 && copied <= 2 * presented, "copied {copied} bytes into pools to present {presented}");
+        let whole = 4 * image.width as u64 * image.height as u64;
+        assert!(copied < whole * frames as u64 / 2, "{copied} bytes for {frames} frames of a {whole}-byte window");
+        println!("direct: {frames} presents, {copied} bytes copied, {presented} presented, window {whole} bytes");
+    }
+
+    // foot, under the title bar wayrail draws into its image: a typed character goes direct,
+    // and the host shows wayrail's render, bar and all.
+    let foot = wr.spawn_client("foot", &["-o", "font=monospace:size=10", "sh"], &[]);
+    let foot_w = compositor_window(&wr, &mut client, "of foot", |w| w["app_id"] == "foot").await;
+    let foot_id = id_of(&foot_w);
+    wr.window_op(foot_id, &["focus"]);
+    client.pump_until(STEP, |_| host.lock().images.contains_key(&foot_id)).await.expect("a picture of foot");
+    pump(&mut client, 500).await;
+    let (direct, copied_before) = (vail_direct_copies(&wr), vail_bytes_copied(&wr));
+    let presents_before = host.lock().presents.len();
+    wr.type_text("x");
+    client
+        .pump_until(STEP, |_| vail_direct_copies(&wr) > direct)
+        .await
+        .unwrap_or_else(|e| panic!("typing in foot took no direct copy: {e:#}\n{}", wr.log_tail(20)));
+    pump(&mut client, 500).await;
+    let copied = vail_bytes_copied(&wr) - copied_before;
+    let presented: u64 =
+        host.lock().presents[presents_before..].iter().map(|p| 4 * p.dirty.width as u64 * p.dirty.height as u64).sum();
+    assert!(copied > 0 && copied <= 2 * presented, "foot: copied {copied} bytes into pools to present {presented}");
+    assert_host_shows_wayrails_render(&wr, &mut client, &host, &foot, foot_id, "foot (direct below the bar)").await;
+    plain.signal(libc::SIGCONT);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn windows_reach_the_host_through_shared_memory_only() {
     require_programs!("foot", "weston-simple-damage", "xterm", "Xwayland");

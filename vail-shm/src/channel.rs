@@ -13,11 +13,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
 use crate::codec::{self, CapsSet, Pdu, PixelFormat, PresentBuffer, Rect, CAPS_VERSION_2_0};
-use crate::pool::{Pool, PoolError};
+use crate::pool::{DirectWriter, Pool, PoolError};
 
 /// The Error PDU's code when the host offers only the legacy (v1) protocol: E_NOTIMPL, the
 /// HRESULT a Windows host understands as "not supported".
@@ -59,6 +60,8 @@ pub enum VailError {
     UnknownWindow(u64),
     #[error("window {0} has a pool already")]
     WindowExists(u64),
+    #[error("window {0} has another pool than the one written to")]
+    OtherPool(u64),
     #[error(transparent)]
     Pool(#[from] PoolError),
 }
@@ -74,12 +77,48 @@ pub struct ChannelStats {
     pub malformed: u64,
     /// Bytes copied into pools by [`VailChannel::copy_and_present`].
     pub bytes_copied: u64,
+    /// Presents of pixels a [`DirectWriter`] wrote ([`VailChannel::present_written`]).
+    pub direct_presents: u64,
 }
 
 /// Presents and bytes copied into pools by every channel of this process since it started:
 /// what `wayrail msg version` reports, to check that only damage is copied.
 static TOTAL_PRESENTS: AtomicU64 = AtomicU64::new(0);
 static TOTAL_BYTES_COPIED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn count_bytes_copied(bytes: usize) {
+    TOTAL_BYTES_COPIED.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+/// The pools of one server's windows, by window id, for the compositor to write into
+/// directly ([`DirectWriter`]): channels register a window's pool when it is made and remove
+/// it when it goes. Cheap to clone; all clones are the same registry.
+#[derive(Debug, Clone, Default)]
+pub struct DirectPools(Arc<Mutex<HashMap<u64, DirectWriter>>>);
+
+impl DirectPools {
+    /// The window's pool, if a channel made one.
+    pub fn get(&self, window_id: u64) -> Option<DirectWriter> {
+        self.lock().get(&window_id).cloned()
+    }
+
+    fn insert(&self, window_id: u64, writer: DirectWriter) {
+        self.lock().insert(window_id, writer);
+    }
+
+    /// Removes the window's entry if it is still the pool `serial` (another session may have
+    /// given the window a pool of its own since).
+    fn remove(&self, window_id: u64, serial: u64) {
+        let mut pools = self.lock();
+        if pools.get(&window_id).is_some_and(|w| w.serial() == serial) {
+            pools.remove(&window_id);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, DirectWriter>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// `(presents, bytes copied into pools)` of every channel of this process so far.
 pub fn process_totals() -> (u64, u64) {
@@ -116,6 +155,8 @@ pub struct VailChannel {
     output: Vec<Pdu>,
     events: Vec<VailEvent>,
     stats: ChannelStats,
+    /// Where the windows' pools are registered for direct writes, if anywhere.
+    direct: Option<DirectPools>,
 }
 
 impl VailChannel {
@@ -131,7 +172,13 @@ impl VailChannel {
             output: Vec::new(),
             events: Vec::new(),
             stats: ChannelStats::default(),
+            direct: None,
         }
+    }
+
+    /// Registers every window's pool in `pools` for direct writes, from the next pool on.
+    pub fn set_direct_pools(&mut self, pools: DirectPools) {
+        self.direct = Some(pools);
     }
 
     pub fn caps(&self) -> &CapsState {
@@ -232,6 +279,7 @@ impl VailChannel {
         match self.windows.get_mut(&window_id) {
             Some(w) if w.in_flight == Some(present_id) => {
                 w.in_flight = None;
+                w.pool.set_busy(false);
                 self.stats.acks += 1;
                 self.events.push(VailEvent::PresentDone { window_id, present_id, acked: true });
             }
@@ -292,12 +340,18 @@ impl VailChannel {
             height: pool.height(),
             format: PixelFormat::Argb8888,
         });
+        if let Some(direct) = &self.direct {
+            direct.insert(window_id, pool.direct_writer());
+        }
         self.windows.insert(window_id, Window { pool, pool_id, buffer_id, in_flight: None });
     }
 
     /// DestroyBuffer and ClosePool go out, the pool's file goes; false for an unknown window.
     pub fn close_window(&mut self, window_id: u64) -> bool {
         let Some(w) = self.windows.remove(&window_id) else { return false };
+        if let Some(direct) = &self.direct {
+            direct.remove(window_id, w.pool.serial());
+        }
         if self.is_ready() {
             self.output.push(Pdu::DestroyBuffer { buffer_id: w.buffer_id });
             self.output.push(Pdu::ClosePool { pool_id: w.pool_id });
@@ -314,7 +368,11 @@ impl VailChannel {
         let mut ids: Vec<u64> = self.windows.keys().copied().collect();
         ids.sort_unstable();
         for window_id in ids {
-            if let Some(Window { in_flight: Some(present_id), .. }) = self.windows.remove(&window_id) {
+            let Some(w) = self.windows.remove(&window_id) else { continue };
+            if let Some(direct) = &self.direct {
+                direct.remove(window_id, w.pool.serial());
+            }
+            if let Some(present_id) = w.in_flight {
                 self.events.push(VailEvent::PresentDone { window_id, present_id, acked: false });
             }
         }
@@ -350,6 +408,7 @@ impl VailChannel {
         let present_id = self.next_present_id;
         self.next_present_id += 1;
         w.in_flight = Some(present_id);
+        w.pool.set_busy(true);
         self.stats.presents += 1;
         TOTAL_PRESENTS.fetch_add(1, Ordering::Relaxed);
         self.output.push(Pdu::PresentBuffer(PresentBuffer {
@@ -388,7 +447,41 @@ impl VailChannel {
     }
 }
 
+impl Drop for VailChannel {
+    /// A channel dropped without `closed` (its session ended abruptly) takes its pools out of
+    /// the registry, so no writer keeps a removed pool's memory alive.
+    fn drop(&mut self) {
+        if let Some(direct) = &self.direct {
+            for (window_id, w) in &self.windows {
+                direct.remove(*window_id, w.pool.serial());
+            }
+        }
+    }
+}
+
 impl VailChannel {
+    /// Presents the union of `damage`, which a [`DirectWriter`] of the pool `serial` wrote
+    /// into the window's pool; [`VailError::OtherPool`] when the window has another pool by
+    /// now (a resize: what was written is not in it, the window must be sent whole).
+    pub fn present_written(
+        &mut self,
+        window_id: u64,
+        serial: u64,
+        damage: &[Rect],
+        target: (u32, u32),
+        opaque: bool,
+    ) -> Result<Presented, VailError> {
+        let pool = self.pool_for_writing(window_id)?;
+        if pool.serial() != serial {
+            return Err(VailError::OtherPool(window_id));
+        }
+        let (w, h) = (pool.width(), pool.height());
+        let dirty = damage.iter().map(|r| r.clip(w, h)).fold(Rect::default(), |a, r| a.union(&r));
+        let present_id = self.present(window_id, dirty, target, opaque)?;
+        self.stats.direct_presents += 1;
+        Ok(Presented { present_id, dirty, bytes_copied: 0 })
+    }
+
     /// Copies tiles (each a rectangle of the window's content with its BGRA pixels, `width * 4`
     /// bytes a row) into the window's pool and presents their union.
     pub fn write_tiles_and_present<'a>(

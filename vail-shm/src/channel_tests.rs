@@ -218,3 +218,67 @@ fn malformed_and_misdirected_pdus_are_counted_and_skipped() {
     c.receive(&two);
     assert_eq!(c.stats().stray_acks, 1);
 }
+
+#[test]
+fn a_direct_write_lands_in_the_pool_and_waits_for_the_ack_of_its_present() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = ready(d.path());
+    let pools = DirectPools::default();
+    c.set_direct_pools(pools.clone());
+    c.open_window(5, 16, 16).unwrap();
+    let writer = pools.get(5).expect("the window's pool is registered");
+    assert_eq!(writer.size(), (16, 16));
+    let src: Vec<u8> = (0..16 * 16 * 4).map(|i| (i % 251) as u8).collect();
+    let damage = [Rect::new(1, 1, 2, 2), Rect::new(15, 15, 9, 9)];
+    assert_eq!(writer.write(&src, 64, false, &damage, (0, 0)), Some((4 + 1) * 4));
+    let pool = c.pool(5).unwrap();
+    assert_eq!(&pool.bytes()[64 + 4..64 + 12], &src[64 + 4..64 + 12], "written through the other mapping");
+    assert_eq!(&pool.bytes()[0..4], &[0; 4], "undamaged pixels stay");
+    let done = c.present_written(5, writer.serial(), &damage, (16, 16), false).unwrap();
+    assert_eq!(done.dirty, Rect::new(1, 1, 15, 15));
+    assert_eq!(c.stats().direct_presents, 1);
+    // The host may be reading now: nothing is written until its ack.
+    assert_eq!(writer.write(&src, 64, false, &damage, (0, 0)), None);
+    c.receive(&bytes(Pdu::PresentBufferAck { window_id: 5, present_id: done.present_id }));
+    assert_eq!(writer.write(&src, 64, false, &damage, (0, 0)), Some(20));
+
+    // XRGB8888: the padding byte becomes opaque alpha, as a renderer draws it.
+    let c2 = c.present_written(5, writer.serial(), &damage, (16, 16), false).unwrap();
+    c.receive(&bytes(Pdu::PresentBufferAck { window_id: 5, present_id: c2.present_id }));
+    let xrgb = vec![0x10u8; 16 * 16 * 4];
+    assert_eq!(writer.write(&xrgb, 64, true, &[Rect::new(0, 0, 1, 1)], (0, 0)), Some(4));
+    assert_eq!(&c.pool(5).unwrap().bytes()[0..4], &[0x10, 0x10, 0x10, 0xff]);
+    // Written at an offset (a title bar above the buffer), clipped to the pool.
+    let c3 = c.present_written(5, writer.serial(), &damage, (16, 16), false).unwrap();
+    c.receive(&bytes(Pdu::PresentBufferAck { window_id: 5, present_id: c3.present_id }));
+    assert_eq!(writer.write(&src, 64, false, &[Rect::new(0, 0, 4, 4)], (14, 2)), Some(2 * 4 * 4));
+    assert_eq!(&c.pool(5).unwrap().bytes()[2 * 64 + 14 * 4..2 * 64 + 16 * 4], &src[0..8]);
+    assert_eq!(&c.pool(5).unwrap().bytes()[5 * 64 + 14 * 4..5 * 64 + 16 * 4], &src[3 * 64..3 * 64 + 8]);
+
+    // A resize: the old writer is refused, a present of what it wrote names another pool, and
+    // the registry holds the new pool.
+    c.resize(5, 20, 20).unwrap();
+    assert_eq!(writer.write(&src, 64, false, &damage, (0, 0)), None);
+    assert!(matches!(c.present_written(5, writer.serial(), &damage, (20, 20), false), Err(VailError::OtherPool(5))));
+    let new = pools.get(5).unwrap();
+    assert_ne!(new.serial(), writer.serial());
+    assert_eq!(new.size(), (20, 20));
+    c.close_window(5);
+    assert!(pools.get(5).is_none());
+    assert_eq!(new.write(&src, 64, false, &damage, (0, 0)), None, "a closed pool takes nothing");
+}
+
+#[test]
+fn a_dropped_channel_takes_its_pools_out_of_the_registry() {
+    let d = tempfile::tempdir().unwrap();
+    let pools = DirectPools::default();
+    let mut c = ready(d.path());
+    c.set_direct_pools(pools.clone());
+    c.open_window(1, 8, 8).unwrap();
+    c.open_window(2, 8, 8).unwrap();
+    let writer = pools.get(1).unwrap();
+    drop(c);
+    assert!(pools.get(1).is_none() && pools.get(2).is_none());
+    assert_eq!(writer.write(&[0; 256], 32, false, &[Rect::new(0, 0, 8, 8)], (0, 0)), None, "its pool is gone");
+    assert!(files(d.path()).is_empty());
+}

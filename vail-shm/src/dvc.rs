@@ -38,6 +38,12 @@ impl GfxRedirServer {
         GfxRedirServer { channel: VailChannel::new(dir), events }
     }
 
+    /// Registers the windows' pools in `pools` for the compositor's direct writes.
+    pub fn with_direct_pools(mut self, pools: crate::channel::DirectPools) -> GfxRedirServer {
+        self.channel.set_direct_pools(pools);
+        self
+    }
+
     pub fn channel(&self) -> &VailChannel {
         &self.channel
     }

@@ -9,7 +9,7 @@ pub mod codec;
 pub mod dvc;
 pub mod pool;
 
-pub use channel::{process_totals, CapsState, ChannelStats, Presented, VailChannel, VailError, VailEvent};
+pub use channel::{process_totals, CapsState, ChannelStats, DirectPools, Presented, VailChannel, VailError, VailEvent};
 pub use codec::{CodecError, Pdu, Rect, CHANNEL_NAME};
 pub use dvc::GfxRedirServer;
-pub use pool::{pool_dir, sweep_stale, Pool, PoolError};
+pub use pool::{direct_writes_total, pool_dir, sweep_stale, DirectWriter, Pool, PoolError};

@@ -14,6 +14,8 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use memmap2::MmapMut;
 use rustix::fs::{FallocateFlags, FlockOperation, RenameFlags};
@@ -123,6 +125,10 @@ pub fn round_to_page(size: u64) -> u64 {
     size.div_ceil(page) * page
 }
 
+/// Pool serials: unique in the process, so a direct write and its present can be matched
+/// across sessions and resizes.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
 /// One window's pixels, shared with the host. Dropping it unmaps, unlinks and closes.
 #[derive(Debug)]
 pub struct Pool {
@@ -133,6 +139,35 @@ pub struct Pool {
     map: MmapMut,
     width: u32,
     height: u32,
+    /// What a [`DirectWriter`] of this pool shares with it.
+    shared: Arc<Shared>,
+}
+
+/// The part of a pool a [`DirectWriter`] on another thread shares: a second mapping of the
+/// same file, and the gate that says whether the pool may be written. Every write to the pool,
+/// through either mapping, happens with the gate locked, so two threads never write at once.
+#[derive(Debug)]
+struct Shared {
+    serial: u64,
+    width: u32,
+    height: u32,
+    gate: Mutex<Gate>,
+}
+
+#[derive(Debug)]
+struct Gate {
+    /// A present is in flight: the host may be reading the buffer.
+    busy: bool,
+    /// The pool is gone (its window closed or resized, its channel closed).
+    closed: bool,
+    map: MmapMut,
+}
+
+impl Shared {
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        // A panic while holding the lock leaves plain bytes behind, nothing to repair.
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Pool {
@@ -169,14 +204,38 @@ impl Pool {
         }
         // SAFETY: the file is ours (created exclusively, mode 0600) and stays open and at this
         // size for the map's life; the host only reads it.
-        let map = match unsafe { MmapMut::map_mut(&file) } {
-            Ok(map) => map,
+        // The second map is the one a `DirectWriter` writes through (same SAFETY argument).
+        let maps = unsafe { MmapMut::map_mut(&file) }.and_then(|a| Ok((a, unsafe { MmapMut::map_mut(&file) }?)));
+        let (map, writer_map) = match maps {
+            Ok(maps) => maps,
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
                 return Err(PoolError::Io { path, source: e });
             }
         };
-        Ok(Pool { name, path, _file: file, map, width, height })
+        let shared = Arc::new(Shared {
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
+            width,
+            height,
+            gate: Mutex::new(Gate { busy: false, closed: false, map: writer_map }),
+        });
+        Ok(Pool { name, path, _file: file, map, width, height, shared })
+    }
+
+    /// The pool's number in this process: a new pool (a resize) has a new one.
+    pub fn serial(&self) -> u64 {
+        self.shared.serial
+    }
+
+    /// A handle that writes into this pool from another thread (see [`DirectWriter`]).
+    pub fn direct_writer(&self) -> DirectWriter {
+        DirectWriter { shared: self.shared.clone() }
+    }
+
+    /// Whether the host may be reading the buffer (a present is in flight): direct writes
+    /// wait until it is false again.
+    pub fn set_busy(&mut self, busy: bool) {
+        self.shared.gate().busy = busy;
     }
 
     /// The section name the host maps the pool by.
@@ -215,6 +274,7 @@ impl Pool {
     /// nothing else. Each rectangle is clipped to the pool and to the rows and columns `src`
     /// has; returns the bytes copied.
     pub fn copy_rects(&mut self, src: &[u8], src_stride: usize, rects: &[Rect]) -> usize {
+        let _gate = self.shared.gate();
         let stride = self.stride() as usize;
         let src_cols = (src_stride / BYTES_PER_PIXEL).min(u32::MAX as usize) as u32;
         let src_rows = src.len().checked_div(src_stride).unwrap_or(0).min(u32::MAX as usize) as u32;
@@ -240,6 +300,7 @@ impl Pool {
     /// bytes a row) to `at` in the pool, clipped to the pool and to what `src` holds; returns
     /// the bytes copied. For damage that arrives as tiles rather than as a whole image.
     pub fn write_rect(&mut self, at: Rect, src: &[u8], src_stride: usize) -> usize {
+        let _gate = self.shared.gate();
         let stride = self.stride() as usize;
         let rows_in_src = src.len().checked_div(src_stride).unwrap_or(0);
         let cols_in_src = src_stride / BYTES_PER_PIXEL;
@@ -261,9 +322,86 @@ impl Drop for Pool {
     /// The name goes first, so the host cannot open the file anew; the map and the file (and
     /// its lock) go with the fields.
     fn drop(&mut self) {
+        // A writer that still holds the shared part finds the pool closed; its map of the
+        // unlinked file lives on with it, harmlessly.
+        self.shared.gate().closed = true;
         if let Err(e) = std::fs::remove_file(&self.path) {
             tracing::warn!(path = %self.path.display(), "could not remove the pool file: {e}");
         }
+    }
+}
+
+/// Writes into a window's pool from the compositor's thread, straight from a client's
+/// buffer: the one copy VAIL needs for a window whose content is a single shared-memory
+/// buffer. The client's buffer can be read safely only where the compositor holds it (inside
+/// smithay's `with_buffer_contents`, which guards against the client shrinking its pool), so
+/// the copy happens there, into this second mapping of the pool's file, and the session then
+/// only presents what was written. A write is refused while the host may be reading the
+/// buffer (a present in flight) and once the pool is gone.
+#[derive(Debug, Clone)]
+pub struct DirectWriter {
+    shared: Arc<Shared>,
+}
+
+/// Direct writes into pools in this process so far, and the bytes they copied (also counted
+/// in the channel totals' bytes copied).
+static TOTAL_DIRECT_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// Writes through [`DirectWriter`]s in this process so far.
+pub fn direct_writes_total() -> u64 {
+    TOTAL_DIRECT_WRITES.load(Ordering::Relaxed)
+}
+
+impl DirectWriter {
+    /// The serial of the pool written to (see [`Pool::serial`]).
+    pub fn serial(&self) -> u64 {
+        self.shared.serial
+    }
+
+    /// The buffer's size in pixels.
+    pub fn size(&self) -> (u32, u32) {
+        (self.shared.width, self.shared.height)
+    }
+
+    /// Copies the rectangles `rects` of `src` (`src_stride` bytes a row, ARGB8888 read as
+    /// little-endian words; with `opaque`, XRGB8888, whose padding byte is written as 0xff,
+    /// the alpha a renderer gives such a buffer) into the pool, `src`'s origin landing at
+    /// `at`; each clipped to `src` and to the pool. Returns the bytes copied; None when the
+    /// pool is gone or the host may be reading it (nothing is written then).
+    pub fn write(&self, src: &[u8], src_stride: usize, opaque: bool, rects: &[Rect], at: (u32, u32)) -> Option<usize> {
+        let mut gate = self.shared.gate();
+        if gate.busy || gate.closed {
+            return None;
+        }
+        let stride = self.shared.width as usize * BYTES_PER_PIXEL;
+        let src_cols = (src_stride / BYTES_PER_PIXEL).min(u32::MAX as usize) as u32;
+        let src_rows = src.len().checked_div(src_stride).unwrap_or(0).min(u32::MAX as usize) as u32;
+        let mut copied = 0;
+        for rect in rects {
+            let r = rect.clip(src_cols, src_rows);
+            let to = Rect::new(r.x.saturating_add(at.0), r.y.saturating_add(at.1), r.width, r.height);
+            let to = to.clip(self.shared.width, self.shared.height);
+            if r.is_empty() || to.is_empty() {
+                continue;
+            }
+            let (from_x, from_y) = ((to.x - at.0) as usize, (to.y - at.1) as usize);
+            let len = to.width as usize * BYTES_PER_PIXEL;
+            for row in 0..to.height as usize {
+                let from = &src[(from_y + row) * src_stride + from_x * BYTES_PER_PIXEL..][..len];
+                let to = &mut gate.map[(to.y as usize + row) * stride + to.x as usize * BYTES_PER_PIXEL..][..len];
+                if opaque {
+                    for (d, s) in to.chunks_exact_mut(4).zip(from.chunks_exact(4)) {
+                        d.copy_from_slice(&[s[0], s[1], s[2], 0xff]);
+                    }
+                } else {
+                    to.copy_from_slice(from);
+                }
+            }
+            copied += len * to.height as usize;
+        }
+        TOTAL_DIRECT_WRITES.fetch_add(1, Ordering::Relaxed);
+        crate::channel::count_bytes_copied(copied);
+        Some(copied)
     }
 }
 

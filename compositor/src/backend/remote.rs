@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use crate::layout::PhysMonitor;
 use wayrail_link::{
     DesktopFrame, HostEvent, HostLink, HostMonitor, Pointer, RailCommand, RailEvent, SessionId, Tile, WindowFrame,
+    Written,
 };
 use wayrail_rail::place;
 
@@ -477,20 +478,30 @@ fn window_frames(rdp: &mut Remote, state: &Core, composer: &mut Composer) -> boo
     for id in dirty {
         let Some(desc) = state.windows.get(id).and_then(|w| crate::remote::describe(state, w)) else { continue };
         let scale = desc.image_scale(rdp.scaled_windows);
-        let tiles = match composer.render_window(state, id, scale) {
-            Ok(Some((frame, _origin))) => frame_tiles(&frame),
-            Ok(None) => continue,
-            Err(err) => {
-                tracing::warn!(%id, "composing a window: {err:#}");
-                continue;
-            }
+        // VAIL: a window that is one shared-memory buffer goes from it into its pool as it is.
+        let pool = if rdp.shared_memory { rdp.link.window_pool(id.0) } else { None };
+        let written = pool.and_then(|pool| {
+            let rects = composer.write_window_direct(state, id, scale, &*pool)?;
+            Some(Written { pool: pool.serial(), rects })
+        });
+        let (tiles, written) = match written {
+            Some(written) if written.rects.is_empty() => continue,
+            Some(written) => (Vec::new(), Some(written)),
+            None => match composer.render_window(state, id, scale) {
+                Ok(Some((frame, _origin))) => (frame_tiles(&frame), None),
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::warn!(%id, "composing a window: {err:#}");
+                    continue;
+                }
+            },
         };
-        if tiles.is_empty() {
+        if tiles.is_empty() && written.is_none() {
             continue;
         }
         let number = rdp.next_frame;
         rdp.next_frame += 1;
-        if rdp.link.send_window_frame(WindowFrame { window: id.0, frame: number, tiles }) {
+        if rdp.link.send_window_frame(WindowFrame { window: id.0, frame: number, tiles, written }) {
             rdp.window_frames_in_flight.insert(number);
         } else {
             tracing::warn!(%id, "the RDP thread is behind; window frame dropped");

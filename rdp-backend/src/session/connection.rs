@@ -178,7 +178,9 @@ pub(super) async fn accept(stream: BoxStream, peer: &str, setup: &SessionSetup) 
     if let Some(dir) = &setup.vail_dir {
         // Hosts that cannot map our pools never open it.
         let events = Box::new(move |event| drop(vail_tx.send(event)));
-        dvcs = dvcs.with_dynamic_channel(wayrail_vail::GfxRedirServer::new(dir.clone(), events));
+        let gfxredir =
+            wayrail_vail::GfxRedirServer::new(dir.clone(), events).with_direct_pools(setup.vail_pools.clone());
+        dvcs = dvcs.with_dynamic_channel(gfxredir);
     }
     let (dvcs, applist, applist_rx) = super::applist::register(dvcs, setup.applist.as_ref(), setup.id);
     acceptor.attach_static_channel(CappedDrdynvc::new(dvcs, setup.id));

@@ -69,6 +69,8 @@ pub(crate) struct SessionSetup {
     pub exec: crate::ExecPolicy,
     /// Where VAIL pools go, when the host can take them.
     pub vail_dir: Option<std::path::PathBuf>,
+    /// Where the session registers its VAIL pools for the compositor's direct writes.
+    pub vail_pools: wayrail_vail::DirectPools,
     /// Sound for the host, when wayrail plays it.
     pub audio: Option<std::sync::Arc<wayrail_audio::AudioHub>>,
     /// How the host's app list is made; None: no app list.

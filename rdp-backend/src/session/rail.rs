@@ -217,6 +217,15 @@ impl Session {
             return Ok(());
         }
         let window = frame.window;
+        if frame.written.is_some() {
+            // Pixels written into a pool this window no longer has (VAIL ended): it goes whole
+            // with its next frame. With output suppressed, the end of that brings a refresh.
+            self.frames.done_now(frame.frame);
+            if !self.desktop.suppressed {
+                self.send_host(HostEvent::RefreshWindow { window });
+            }
+            return Ok(());
+        }
         let surface = self.rail.as_mut().and_then(|r| r.state.surfaces.get_mut(&window));
         let Some(surface) = surface.filter(|_| !self.desktop.suppressed) else {
             // No surface to show it on, or no output wanted: the apps must not wait for it.

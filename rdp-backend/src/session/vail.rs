@@ -1,6 +1,8 @@
 //! VAIL in a RemoteApp session. Once the host confirmed gfxredir, each window gets a pool in
-//! shared memory instead of an EGFX surface: its changed tiles are copied into the pool and
-//! the host is told which rectangle to take (PresentBuffer); no pixel crosses the socket. The
+//! shared memory instead of an EGFX surface: its changed tiles are copied into the pool (or
+//! the compositor wrote them there itself, straight from a client's buffer: `WindowFrame::
+//! written`) and the host is told which rectangle to take (PresentBuffer); no pixel crosses
+//! the socket. The
 //! host's ack of a present is the frame's end, as an EGFX frame ack is. Pools are made,
 //! renamed on resize and removed by `wayrail_vail`; they go with the window, the channel and
 //! the session.
@@ -105,8 +107,9 @@ impl Session {
         Ok(())
     }
 
-    /// Copies a window frame's tiles into its pool and presents them; false when the window
-    /// has no pool (its frame goes over EGFX).
+    /// Copies a window frame's tiles into its pool and presents them (or only presents what
+    /// the compositor wrote into the pool itself, `frame.written`); false when the window has
+    /// no pool (its frame goes over EGFX).
     pub(super) async fn present_vail(&mut self, frame: &WindowFrame) -> anyhow::Result<bool> {
         let window = frame.window;
         let Some(target) =
@@ -123,7 +126,14 @@ impl Session {
             .with_vail(|channel| {
                 channel.pool(window.into())?;
                 // Window images carry alpha (shadows, rounded corners): no opaque rectangle.
-                Some(channel.write_tiles_and_present(window.into(), tiles, target, false))
+                Some(match &frame.written {
+                    Some(written) => {
+                        let rects: Vec<Rect> =
+                            written.rects.iter().map(|r| Rect::new(r.x, r.y, r.width, r.height)).collect();
+                        channel.present_written(window.into(), written.pool, &rects, target, false)
+                    }
+                    None => channel.write_tiles_and_present(window.into(), tiles, target, false),
+                })
             })
             .await?
             .flatten();

@@ -102,7 +102,10 @@ fn orders_for(client: &TestClient, id: u32) -> Vec<WindowingOrder> {
 /// Sends a window frame and waits until the host hears it was shown.
 async fn window_frame(server: &mut TestServer, client: &mut TestClient, window: u32, tiles: Vec<Tile>) -> Result<()> {
     let frame = server.frame_number();
-    assert!(server.handle.send_window_frame(WindowFrame { window, frame, tiles }), "the window frame queue was full");
+    assert!(
+        server.handle.send_window_frame(WindowFrame { window, frame, tiles, written: None }),
+        "the window frame queue was full"
+    );
     server
         .host
         .expect(&mut [&mut *client], |e| *e == HostEvent::FrameDone { frame })
@@ -694,7 +697,8 @@ async fn every_window_of_a_round_gets_its_pixels() -> Result<()> {
             assert!(server.handle.send_window_frame(WindowFrame {
                 window: id,
                 frame,
-                tiles: vec![solid(0, 0, w, h, color)]
+                tiles: vec![solid(0, 0, w, h, color)],
+                written: None,
             }));
             frames.push(frame);
         }
