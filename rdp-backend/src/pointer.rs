@@ -119,7 +119,7 @@ fn shrink(
                     n += 1;
                 }
             }
-            let colour = |c: usize| if alpha == 0 { 0 } else { (sum[c] / alpha) as u8 };
+            let colour = |c: usize| sum[c].checked_div(alpha).unwrap_or(0) as u8;
             out.extend([colour(0), colour(1), colour(2), (alpha / n) as u8]);
         }
     }
