@@ -273,6 +273,13 @@ struct Active {
     user: String,
 }
 
+/// How the log names a session: "session 3 of \"bob\" from 127.0.0.1:50000".
+impl std::fmt::Display for Active {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session {} of {:?} from {}", self.id, self.user, self.peer)
+    }
+}
+
 /// Hands `command` to the active session without waiting; what no session takes is undone
 /// at once (see [`undeliverable`]).
 fn deliver(
@@ -445,9 +452,7 @@ async fn serve(
                                 session = id,
                                 %peer,
                                 user,
-                                live_session = live.id,
-                                live_peer = %live.peer,
-                                live_user = live.user,
+                                %live,
                                 "takeover refused by the {} policy: the live session stays", config.takeover
                             );
                             let _ = decision.send(Err(format!(
@@ -466,9 +471,7 @@ async fn serve(
                             session = id,
                             %peer,
                             user,
-                            old_session = old.id,
-                            old_peer = %old.peer,
-                            old_user = old.user,
+                            %old,
                             "a new session takes over"
                         );
                         if let Some(queue) = sessions.get(&old.id) {

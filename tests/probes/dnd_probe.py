@@ -40,6 +40,15 @@ window = Gtk.Window(title=title)
 window.set_default_size(320, 160)
 window.connect("destroy", Gtk.main_quit)
 
+
+def labelled_box(text):
+    """An event box with a label, filling the window: where a file drag starts or lands."""
+    box = Gtk.EventBox()
+    box.add(Gtk.Label(label=text))
+    window.add(box)
+    return box
+
+
 if mode == "entry-source":
     entry = Gtk.Entry()
     entry.set_text(arg)
@@ -67,10 +76,7 @@ elif mode == "entry-target":
     entry.connect("drag-motion", lambda *_: log("drag-motion") or False)
     entry.connect("drag-leave", lambda *_: log("drag-leave"))
 elif mode == "file-source":
-    box = Gtk.EventBox()
-    label = Gtk.Label(label="drag this file")
-    box.add(label)
-    window.add(box)
+    box = labelled_box("drag this file")
     uri = GLib.filename_to_uri(arg, None)
     box.drag_source_set(Gdk.ModifierType.BUTTON1_MASK, [], Gdk.DragAction.COPY)
     box.drag_source_add_uri_targets()
@@ -83,10 +89,7 @@ elif mode == "file-source":
     box.connect("drag-begin", lambda *_: log("drag-begin"))
     box.connect("drag-end", lambda *_: log("drag-end"))
 elif mode == "file-target":
-    box = Gtk.EventBox()
-    label = Gtk.Label(label="drop files here")
-    box.add(label)
-    window.add(box)
+    box = labelled_box("drop files here")
     box.drag_dest_set(Gtk.DestDefaults.ALL, [], Gdk.DragAction.COPY)
     box.drag_dest_add_uri_targets()
 

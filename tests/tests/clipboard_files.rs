@@ -371,6 +371,35 @@ async fn host_files_reach_linux_and_a_dotdot_name_is_refused() {
     assert!(std::fs::read(&paths[0]).unwrap() == cancelled, "the file after a cancelled paste changed");
 }
 
+/// A host app (xclip in the client's X display) copies `paths` as a `text/uri-list`; it
+/// serves the copy for as long as it runs.
+fn host_x_copies(wr: &Compositor, x: &Xvfb, paths: &[PathBuf]) -> Client {
+    let uris: String = paths.iter().map(|p| format!("file://{}\r\n", p.display())).collect();
+    let list = wr.path("host-uris.txt");
+    write(&list, uris.as_bytes());
+    let mut cmd = x.command("xclip");
+    cmd.args(["-quiet", "-selection", "clipboard", "-t", "text/uri-list", "-i"]).arg(&list);
+    wr.spawn("xclip-host", cmd)
+}
+
+/// What a host app (xclip in the client's X display) pastes as `text/uri-list` within 20 s.
+fn host_pastes_uris(x: &Xvfb) -> Vec<u8> {
+    let mut cmd = x.command("timeout");
+    cmd.args(["20", "xclip", "-o", "-selection", "clipboard", "-t", "text/uri-list"]);
+    cmd.stdin(Stdio::null()).stderr(Stdio::null());
+    cmd.output().map(|o| o.stdout).unwrap_or_default()
+}
+
+/// What `wl-paste -t text/uri-list` gives within `secs` seconds (nothing when it fails).
+fn paste_uris(wr: &Compositor, secs: u32) -> Vec<u8> {
+    let mut cmd = wr.command("timeout");
+    cmd.arg(secs.to_string())
+        .args(["wl-paste", "-n", "-t", "text/uri-list"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.output().map(|o| o.stdout).unwrap_or_default()
+}
+
 /// wayrail, an Xvfb, and xfreerdp3 in it connected with the clipboard.
 fn xfreerdp3_with_clipboard() -> (Compositor, Xvfb, FreeRdp) {
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
@@ -402,21 +431,8 @@ fn host_files_from_xfreerdp3_reach_linux() {
     // Where FUSE is available the paste is a mount: gone with the test, whatever happens.
     let _unmounts = Unmounts(wr.runtime_dir().to_owned());
     let (src, [one, two, big]) = three_items(&wr, "host-side", "Grüße vom Host\n", 7);
-    let uris: String = [src.join("one.txt"), src.join("folder"), src.join("big.bin")]
-        .iter()
-        .map(|p| format!("file://{}\r\n", p.display()))
-        .collect();
-    let list = wr.path("host-uris.txt");
-    write(&list, uris.as_bytes());
-    let mut cmd = x.command("xclip");
-    cmd.args(["-quiet", "-selection", "clipboard", "-t", "text/uri-list", "-i"]).arg(&list);
-    let _host = wr.spawn("xclip-host", cmd);
-
-    let paste = || {
-        let mut cmd = wr.command("timeout");
-        cmd.args(["60", "wl-paste", "-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stderr(Stdio::null());
-        cmd.output().map(|o| o.stdout).unwrap_or_default()
-    };
+    let _host = host_x_copies(&wr, &x, &[src.join("one.txt"), src.join("folder"), src.join("big.bin")]);
+    let paste = || paste_uris(&wr, 60);
     let started = Instant::now();
     let got = paste_until_paths(3, LARGE_STEP, paste);
     let paths = paths_of(&got);
@@ -450,12 +466,7 @@ fn linux_files_reach_xfreerdp3() {
     let (src, [one, two, big]) = three_items(&wr, "linux-side", "Grüße von Linux\n", 8);
     let _copy = copy_uris(&wr, &[&src.join("one.txt"), &src.join("folder"), &src.join("big.bin")]);
 
-    let paste = || {
-        let mut cmd = x.command("timeout");
-        cmd.args(["20", "xclip", "-o", "-selection", "clipboard", "-t", "text/uri-list"]);
-        cmd.stdin(Stdio::null()).stderr(Stdio::null());
-        cmd.output().map(|o| o.stdout).unwrap_or_default()
-    };
+    let paste = || host_pastes_uris(&x);
     let got = paste_until_paths(3, STEP, paste);
     let paths = paths_of(&got);
     assert_eq!(paths.len(), 3, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));
@@ -726,21 +737,8 @@ fn a_200_mb_host_file_from_xfreerdp3_streams_to_linux() {
     write_big(&src.join("big200.bin"), 200, 21);
     write(&src.join("small.txt"), b"small\n");
     write_big(&src.join("vanish.bin"), 20, 400);
-    let uris: String = ["big200.bin", "small.txt", "vanish.bin"]
-        .iter()
-        .map(|n| format!("file://{}\r\n", src.join(n).display()))
-        .collect();
-    let list = wr.path("host-uris-200.txt");
-    write(&list, uris.as_bytes());
-    let mut cmd = x.command("xclip");
-    cmd.args(["-quiet", "-selection", "clipboard", "-t", "text/uri-list", "-i"]).arg(&list);
-    let _host = wr.spawn("xclip-host", cmd);
-
-    let paste = || {
-        let mut cmd = wr.command("timeout");
-        cmd.args(["120", "wl-paste", "-n", "-t", "text/uri-list"]).stdin(Stdio::null()).stderr(Stdio::null());
-        cmd.output().map(|o| o.stdout).unwrap_or_default()
-    };
+    let _host = host_x_copies(&wr, &x, &["big200.bin", "small.txt", "vanish.bin"].map(|n| src.join(n)));
+    let paste = || paste_uris(&wr, 120);
     let started = Instant::now();
     let got = paste_until_paths(3, LARGE_STEP, paste);
     let pasted = started.elapsed();
@@ -811,9 +809,9 @@ fn sparse_huge(path: &Path, tail: &[u8]) -> u64 {
 async fn a_linux_file_of_4_gb_is_left_out_for_a_client_without_huge_files() {
     require_programs!("wl-copy", "timeout");
     let wr = Compositor::start_rdp(&["--output", "1024x768"]);
-    let mut client = connect_clipboard(&wr).await;
     sparse_huge(&wr.path("huge.img"), b"tail");
     write(&wr.path("small.txt"), b"small");
+    let mut client = connect_clipboard(&wr).await;
     let lists = clip(&mut client).server_lists.len();
     let _copy = copy_uris(&wr, &[&wr.path("huge.img"), &wr.path("small.txt")]);
     let list = host_file_list(&wr, &mut client, lists).await;
@@ -837,12 +835,7 @@ fn a_linux_file_of_4_gb_reaches_xfreerdp3_whole() {
     let (wr, x, _rdp) = xfreerdp3_with_clipboard();
     let size = sparse_huge(&wr.path("huge.img"), b"the end past 4 GB");
     let _copy = copy_uris(&wr, &[&wr.path("huge.img")]);
-    let paste = || {
-        let mut cmd = x.command("timeout");
-        cmd.args(["20", "xclip", "-o", "-selection", "clipboard", "-t", "text/uri-list"]);
-        cmd.stdin(Stdio::null()).stderr(Stdio::null());
-        cmd.output().map(|o| o.stdout).unwrap_or_default()
-    };
+    let paste = || host_pastes_uris(&x);
     let got = paste_until_paths(1, STEP, paste);
     let paths = paths_of(&got);
     assert_eq!(paths.len(), 1, "host xclip: {:?}\n{}", String::from_utf8_lossy(&got), wr.log_tail(30));

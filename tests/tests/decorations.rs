@@ -389,41 +389,40 @@ fn in_remote_app_a_drag_on_gtks_header_bar_moves_its_host_window() {
     // A press on the header bar's middle, then a drag: GTK asks for the move once the pointer
     // has gone past its threshold. As in the title-bar test, the test plays the host's window
     // manager: the host window goes where the pointer went, then the button goes up.
-    let (px, py) = (before.x + before.width / 2, before.y + 14);
-    desk.x.xdotool(&["mousemove", &px.to_string(), &py.to_string()]);
-    std::thread::sleep(Duration::from_millis(200));
-    desk.x.xdotool(&["mousedown", "1"]);
-    for step in 1..=10 {
-        std::thread::sleep(Duration::from_millis(30));
-        desk.x.xdotool(&["mousemove", &(px + step * 12).to_string(), &(py + step * 8).to_string()]);
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let (dx, dy) = (120, 80);
+    let (x0, y0) = (rail.x, rail.y);
     let xid = rail.xid.to_string();
-    desk.x.xdotool(&["windowmove", "--sync", &xid, &(rail.x + dx).to_string(), &(rail.y + dy).to_string()]);
-    desk.x.xdotool(&["mouseup", "1"]);
+    let (dx, dy) = (120, 80);
+    drag_header_bar(&desk, &before, &xid, (x0, y0), (dx, dy));
     let moved = wr.wait_for_window(Duration::from_secs(15), "gtk3-demo, moved by the host", |w| {
         w["id"].as_u64() == Some(id) && w["x"] == before.x + dx && w["y"] == before.y + dy
     });
     std::thread::sleep(Duration::from_millis(500));
-    let (x0, y0) = (rail.x, rail.y);
     let rail = desk.window(id).expect("gtk3-demo's RAIL window");
     assert_eq!((rail.x, rail.y), (x0 + dx, y0 + dy), "the host window stays where it was moved: {moved}");
 
     // Moved once, the window still takes a second move the same way.
     let before = Rect::of(&compositor_window(&wr, id));
-    let (px, py) = (before.x + before.width / 2, before.y + 14);
+    drag_header_bar(&desk, &before, &xid, (rail.x, rail.y), (-60, 40));
+    wr.wait_for_window(Duration::from_secs(15), "gtk3-demo, moved a second time", |w| {
+        w["id"].as_u64() == Some(id) && w["x"] == before.x - 60 && w["y"] == before.y + 40
+    });
+}
+
+/// Presses on the middle of the header bar of the window at `window` (compositor
+/// coordinates), drags by `by` in steps, moves the host window `xid` from `host_at` by as
+/// much, and lets the button go.
+fn drag_header_bar(desk: &RailDesk, window: &Rect, xid: &str, host_at: (i32, i32), by: (i32, i32)) {
+    let (px, py) = (window.x + window.width / 2, window.y + 14);
     desk.x.xdotool(&["mousemove", &px.to_string(), &py.to_string()]);
     std::thread::sleep(Duration::from_millis(200));
     desk.x.xdotool(&["mousedown", "1"]);
     for step in 1..=10 {
         std::thread::sleep(Duration::from_millis(30));
-        desk.x.xdotool(&["mousemove", &(px - step * 6).to_string(), &(py + step * 4).to_string()]);
+        let (x, y) = (px + by.0 * step / 10, py + by.1 * step / 10);
+        desk.x.xdotool(&["mousemove", &x.to_string(), &y.to_string()]);
     }
     std::thread::sleep(Duration::from_millis(300));
-    desk.x.xdotool(&["windowmove", "--sync", &xid, &(rail.x - 60).to_string(), &(rail.y + 40).to_string()]);
+    let (hx, hy) = (host_at.0 + by.0, host_at.1 + by.1);
+    desk.x.xdotool(&["windowmove", "--sync", xid, &hx.to_string(), &hy.to_string()]);
     desk.x.xdotool(&["mouseup", "1"]);
-    wr.wait_for_window(Duration::from_secs(15), "gtk3-demo, moved a second time", |w| {
-        w["id"].as_u64() == Some(id) && w["x"] == before.x - 60 && w["y"] == before.y + 40
-    });
 }

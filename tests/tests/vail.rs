@@ -117,29 +117,35 @@ fn vail_direct_copies(wr: &Compositor) -> u64 {
 /// own render to the byte, and only the damage is copied. That holds below a title bar too
 /// (foot: the bar is composed, the content copied). A window that needs composition (a
 /// viewport: simple-damage with wp_viewport) takes none.
+/// weston-simple-damage with `args`, once the host has shown more than 10 of its frames: the
+/// client and its window's id.
+async fn simple_damage_on_the_host(
+    wr: &Compositor,
+    client: &mut TestClient,
+    host: &SharedVailHost,
+    args: &[&str],
+) -> (Client, u64) {
+    let app = wr.spawn_client("weston-simple-damage", args, &[]);
+    let w = compositor_window(wr, client, "of simple-damage", |w| w["title"] == "simple-damage").await;
+    let id = id_of(&w);
+    client
+        .pump_until(STEP, |_| host.lock().images.get(&id).is_some_and(|i| i.presents > 10))
+        .await
+        .unwrap_or_else(|e| panic!("weston-simple-damage {args:?} does not animate on the host: {e:?}"));
+    (app, id)
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_plain_shm_window_goes_from_its_buffer_straight_to_the_pool() {
     require_programs!("foot", "weston-simple-damage");
     let wr = Compositor::start_rdp(&["--output", "1280x800"]);
     let (mut client, host) = connect(&wr, Misbehave::default()).await;
-    let scaled = wr.spawn_client("weston-simple-damage", &["--use-viewport"], &[]);
-    let scaled_w = compositor_window(&wr, &mut client, "of simple-damage", |w| w["title"] == "simple-damage").await;
-    let scaled_id = id_of(&scaled_w);
-    client
-        .pump_until(STEP, |_| host.lock().images.get(&scaled_id).is_some_and(|i| i.presents > 10))
-        .await
-        .expect("the viewport window animates on the host");
+    let (scaled, _) = simple_damage_on_the_host(&wr, &mut client, &host, &["--use-viewport"]).await;
     assert_eq!(vail_direct_copies(&wr), 0, "a window with a viewport was not composed");
     drop(scaled);
     wr.wait_for_no_window(STEP, "of simple-damage", |w| w["title"] == "simple-damage");
 
-    let plain = wr.spawn_client("weston-simple-damage", &[], &[]);
-    let w = compositor_window(&wr, &mut client, "of simple-damage", |w| w["title"] == "simple-damage").await;
-    let id = id_of(&w);
-    client
-        .pump_until(STEP, |_| host.lock().images.get(&id).is_some_and(|i| i.presents > 10))
-        .await
-        .expect("the plain window animates on the host");
+    let (plain, id) = simple_damage_on_the_host(&wr, &mut client, &host, &[]).await;
     let direct = vail_direct_copies(&wr);
     assert!(direct > 0, "the plain wl_shm window was composed, not copied from its buffer\n{}", wr.log_tail(20));
     assert_host_shows_wayrails_render(&wr, &mut client, &host, &plain, id, "weston-simple-damage (direct)").await;

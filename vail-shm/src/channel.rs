@@ -466,10 +466,10 @@ impl VailChannel {
     pub fn present_written(
         &mut self,
         window_id: u64,
-        serial: u64,
         damage: &[Rect],
         target: (u32, u32),
         opaque: bool,
+        serial: u64,
     ) -> Result<Presented, VailError> {
         let pool = self.pool_for_writing(window_id)?;
         if pool.serial() != serial {

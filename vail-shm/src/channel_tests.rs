@@ -234,7 +234,7 @@ fn a_direct_write_lands_in_the_pool_and_waits_for_the_ack_of_its_present() {
     let pool = c.pool(5).unwrap();
     assert_eq!(&pool.bytes()[64 + 4..64 + 12], &src[64 + 4..64 + 12], "written through the other mapping");
     assert_eq!(&pool.bytes()[0..4], &[0; 4], "undamaged pixels stay");
-    let done = c.present_written(5, writer.serial(), &damage, (16, 16), false).unwrap();
+    let done = c.present_written(5, &damage, (16, 16), false, writer.serial()).unwrap();
     assert_eq!(done.dirty, Rect::new(1, 1, 15, 15));
     assert_eq!(c.stats().direct_presents, 1);
     // The host may be reading now: nothing is written until its ack.
@@ -243,13 +243,13 @@ fn a_direct_write_lands_in_the_pool_and_waits_for_the_ack_of_its_present() {
     assert_eq!(writer.write(&src, 64, false, &damage, (0, 0)), Some(20));
 
     // XRGB8888: the padding byte becomes opaque alpha, as a renderer draws it.
-    let c2 = c.present_written(5, writer.serial(), &damage, (16, 16), false).unwrap();
+    let c2 = c.present_written(5, &damage, (16, 16), false, writer.serial()).unwrap();
     c.receive(&bytes(Pdu::PresentBufferAck { window_id: 5, present_id: c2.present_id }));
     let xrgb = vec![0x10u8; 16 * 16 * 4];
     assert_eq!(writer.write(&xrgb, 64, true, &[Rect::new(0, 0, 1, 1)], (0, 0)), Some(4));
     assert_eq!(&c.pool(5).unwrap().bytes()[0..4], &[0x10, 0x10, 0x10, 0xff]);
     // Written at an offset (a title bar above the buffer), clipped to the pool.
-    let c3 = c.present_written(5, writer.serial(), &damage, (16, 16), false).unwrap();
+    let c3 = c.present_written(5, &damage, (16, 16), false, writer.serial()).unwrap();
     c.receive(&bytes(Pdu::PresentBufferAck { window_id: 5, present_id: c3.present_id }));
     assert_eq!(writer.write(&src, 64, false, &[Rect::new(0, 0, 4, 4)], (14, 2)), Some(2 * 4 * 4));
     assert_eq!(&c.pool(5).unwrap().bytes()[2 * 64 + 14 * 4..2 * 64 + 16 * 4], &src[0..8]);
@@ -259,7 +259,7 @@ fn a_direct_write_lands_in_the_pool_and_waits_for_the_ack_of_its_present() {
     // the registry holds the new pool.
     c.resize(5, 20, 20).unwrap();
     assert_eq!(writer.write(&src, 64, false, &damage, (0, 0)), None);
-    assert!(matches!(c.present_written(5, writer.serial(), &damage, (20, 20), false), Err(VailError::OtherPool(5))));
+    assert!(matches!(c.present_written(5, &damage, (20, 20), false, writer.serial()), Err(VailError::OtherPool(5))));
     let new = pools.get(5).unwrap();
     assert_ne!(new.serial(), writer.serial());
     assert_eq!(new.size(), (20, 20));

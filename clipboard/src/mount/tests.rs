@@ -96,14 +96,24 @@ fn reads_fetch_blocks_and_keep_few() {
     assert!(read(5, 3_000_000, 10).is_err(), "a closed view reads nothing");
 }
 
+/// Whether FUSE works here; without it the test is skipped, except in CI, which has it.
+fn fuse_here() -> bool {
+    match fuse_available() {
+        Ok(()) => true,
+        Err(why) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must have FUSE: {why}");
+            eprintln!("skipped: no FUSE here ({why})");
+            false
+        }
+    }
+}
+
 /// A mount that must work where FUSE is available (CI installs it): a directory walk, a
 /// large file read whole and at odd offsets byte for byte in few host requests, a file the
 /// host fails reads as EIO alone, and after unmounting the mount point is gone.
 #[test]
 fn a_mounted_host_list_reads_on_demand_and_unmounts() {
-    if let Err(why) = fuse_available() {
-        assert!(std::env::var_os("CI").is_none(), "CI must have FUSE: {why}");
-        eprintln!("skipped: no FUSE here ({why})");
+    if !fuse_here() {
         return;
     }
     let big = pattern(9 * 1024 * 1024 + 17);
@@ -168,9 +178,7 @@ fn a_mounted_host_list_reads_on_demand_and_unmounts() {
 /// and an unmount while an app holds a file open detaches at once.
 #[test]
 fn a_silent_host_fails_reads_and_a_busy_mount_still_unmounts() {
-    if let Err(why) = fuse_available() {
-        assert!(std::env::var_os("CI").is_none(), "CI must have FUSE: {why}");
-        eprintln!("skipped: no FUSE here ({why})");
+    if !fuse_here() {
         return;
     }
     let (tree, _) = HostTree::build(&[entry(0, "slow.bin", false, Some(1000))], |_| Err("no".into()));

@@ -130,7 +130,7 @@ impl Session {
                     Some(written) => {
                         let rects: Vec<Rect> =
                             written.rects.iter().map(|r| Rect::new(r.x, r.y, r.width, r.height)).collect();
-                        channel.present_written(window.into(), written.pool, &rects, target, false)
+                        channel.present_written(window.into(), &rects, target, false, written.pool)
                     }
                     None => channel.write_tiles_and_present(window.into(), tiles, target, false),
                 })
