@@ -87,7 +87,7 @@ async fn another_user_cannot_take_over_under_the_default_policy() -> Result<()> 
         vec![&HostEvent::Disconnected { session: live_id, reason: "replaced by a new connection".into() }]
     );
     assert!(matches!(connected, HostEvent::Connected { session, .. } if session != live_id));
-    expect_log(&["a new session takes over", "old_user=\"alice\"", "user=\"ALICE\""], STEP).await?;
+    expect_log(&["a new session takes over", "of \"alice\" from", "user=\"ALICE\""], STEP).await?;
     live.wait_closed(STEP).await?;
     assert!(live.terminated().is_some(), "the replaced client is told why");
     assert_no_server_panics();
