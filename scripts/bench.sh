@@ -10,7 +10,7 @@
 # the client (probe only), bytes per frame (VAIL copied, EGFX on the wire), wayrail's CPU per
 # frame), then the clipboard (wr-clip-bench: paste latency both ways for 1 KB and 20 MB), then
 # sound (wr-audio-bench: a minute of playback, app write to host latency and underruns). Takes
-# about 6 minutes. Every part prints the load average: figures from a busy machine are noisy.
+# about 5 minutes. Every part prints the load average: figures from a busy machine are noisy.
 # Arguments go to wayrail-bench (see `--help`): e.g. `scripts/bench.sh rdp` for the RDP
 # comparison alone, `--skip-rdp`, `--rdp-secs 10`. WAYRAIL_BENCH_SKIP_RAIL=1 skips RemoteApp,
 # WAYRAIL_BENCH_SKIP_CLIPBOARD=1 the clipboard, WAYRAIL_BENCH_SKIP_AUDIO=1 the sound.
