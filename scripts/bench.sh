@@ -2,12 +2,15 @@
 # Builds wayrail and wayrail-bench in release and prints the benchmark figures: composition
 # cost per window and per output, the compositor's wakeups with idle and animating clients,
 # and the RDP comparison with Weston 14's RDP backend (same xfreerdp3 client, same app: CPU
-# per frame, frames/s at the client, bytes per frame); then RemoteApp (wr-rail-bench: commit to
-# EGFX EndFrame latency and bytes per frame at the IronRDP test client, then EGFX, VAIL and a
-# WSLg-style whole-window VAIL copy side by side: latency, bytes per frame, wayrail's CPU per
-# frame), then the clipboard
-# (wr-clip-bench: paste latency both ways for 1 KB and 20 MB), then sound (wr-audio-bench: a
-# minute of playback, app write to host latency and underruns). Takes about 4 minutes.
+# per frame, frames/s at the client, bytes per frame); then RemoteApp (wr-rail-bench: first
+# commit to EGFX EndFrame latency and bytes per frame at the IronRDP test client for a probe
+# window's changes; then EGFX, VAIL and a WSLg-style whole-window VAIL copy side by side, each
+# through the probe's changes and 10 s each of typing in foot and weston-simple-shm: frames,
+# commit -> PresentBuffer/EndFrame written p50/p99 timed inside wayrail, commit -> frame at
+# the client (probe only), bytes per frame (VAIL copied, EGFX on the wire), wayrail's CPU per
+# frame), then the clipboard (wr-clip-bench: paste latency both ways for 1 KB and 20 MB), then
+# sound (wr-audio-bench: a minute of playback, app write to host latency and underruns). Takes
+# about 5 minutes. Every part prints the load average: figures from a busy machine are noisy.
 # Arguments go to wayrail-bench (see `--help`): e.g. `scripts/bench.sh rdp` for the RDP
 # comparison alone, `--skip-rdp`, `--rdp-secs 10`. WAYRAIL_BENCH_SKIP_RAIL=1 skips RemoteApp,
 # WAYRAIL_BENCH_SKIP_CLIPBOARD=1 the clipboard, WAYRAIL_BENCH_SKIP_AUDIO=1 the sound.

@@ -2,8 +2,9 @@
 //! stream of change events a remoting backend consumes. No Wayland types here, so the
 //! bookkeeping is testable on its own.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -153,6 +154,9 @@ pub struct WindowRegistry {
     events: VecDeque<WindowEvent>,
     /// Whether anybody consumes events; without a consumer nothing is queued.
     subscribed: bool,
+    /// When each window's oldest commit the consumer has not sent on yet came (only with a
+    /// consumer): where the commit → frame written figure starts (`wayrail msg frames`).
+    committed: HashMap<WindowId, Instant>,
 }
 
 /// The most events kept for a slow consumer before the oldest damage events are coalesced.
@@ -215,6 +219,7 @@ impl WindowRegistry {
 
     pub fn remove(&mut self, id: WindowId) -> Option<WindowInfo> {
         let info = self.windows.remove(&id)?;
+        self.committed.remove(&id);
         self.push(WindowEvent::Destroyed(id));
         let before = self.stacking.len();
         self.stacking.retain(|w| *w != id);
@@ -244,7 +249,16 @@ impl WindowRegistry {
         if rects.is_empty() || !self.windows.contains_key(&id) {
             return;
         }
+        if self.subscribed {
+            self.committed.entry(id).or_insert_with(Instant::now);
+        }
         self.push(WindowEvent::Damaged { id, rects });
+    }
+
+    /// When the oldest commit of `id` not taken yet came (see [`WindowRegistry::damaged`]);
+    /// the consumer takes it with the frame that carries the commit.
+    pub fn take_commit_time(&mut self, id: WindowId) -> Option<Instant> {
+        self.committed.remove(&id)
     }
 
     /// Sets the visible stacking (bottom to top) and the active window; reports a change.
@@ -382,6 +396,26 @@ mod tests {
         let a = reg.insert(info("a"));
         reg.damaged(a, vec![DamageRect { x: 0, y: 0, width: 1, height: 1 }]);
         assert_eq!(reg.drain_events().count(), 0);
+    }
+
+    #[test]
+    fn a_frame_is_timed_from_its_oldest_commit() {
+        let mut reg = WindowRegistry::default();
+        let a = reg.insert(info("a"));
+        let damage = || vec![DamageRect { x: 0, y: 0, width: 1, height: 1 }];
+        reg.damaged(a, damage());
+        assert_eq!(reg.take_commit_time(a), None, "no consumer, no times");
+        reg.subscribe();
+        let before = Instant::now();
+        reg.damaged(a, damage());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        reg.damaged(a, damage());
+        let first = reg.take_commit_time(a).expect("a commit time");
+        assert!(first >= before && first.elapsed() >= std::time::Duration::from_millis(2), "the oldest commit");
+        assert_eq!(reg.take_commit_time(a), None, "taken once");
+        reg.damaged(a, damage());
+        reg.remove(a);
+        assert_eq!(reg.take_commit_time(a), None, "gone with the window");
     }
 
     #[test]

@@ -184,6 +184,17 @@ pub struct WindowFrame {
     /// a present is left to do. If the session cannot present it (the pool changed), it asks
     /// for the whole window again (`HostEvent::RefreshWindow`).
     pub written: Option<Written>,
+    /// When the oldest commit this frame carries reached the compositor, and when its frame
+    /// clock ticked for this frame (None for a frame no commit caused): the session times both
+    /// to the frame written (`wayrail msg frames`).
+    pub committed: Option<CommitTimes>,
+}
+
+/// See [`WindowFrame::committed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitTimes {
+    pub committed: std::time::Instant,
+    pub tick: std::time::Instant,
 }
 
 /// A changed rectangle of the desktop with its pixels: BGRA bytes (ARGB8888 little endian),

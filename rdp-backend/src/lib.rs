@@ -13,6 +13,7 @@ pub mod clipboard;
 pub mod codec;
 mod egfx;
 mod exec;
+pub mod frame_times;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod input;
@@ -33,7 +34,7 @@ pub use remoteapp::RailCommand;
 pub use server::{RdpHandle, RdpServer};
 pub use transport::ListenAddr;
 pub use wayrail_clipboard::ClipboardSender;
-pub use wayrail_link::{DesktopFrame, HostEvent, HostLink, Tile, WindowFrame};
+pub use wayrail_link::{CommitTimes, DesktopFrame, HostEvent, HostLink, Tile, WindowFrame};
 pub use wayrail_rail::channel::SysCommand;
 pub use wayrail_rail::exec::ExecPolicy;
 pub use wayrail_rail::{HostRect, RailEvent, RemoteWindow, Show, WindowKind as RemoteKind};

@@ -194,6 +194,34 @@ async fn a_plain_shm_window_goes_from_its_buffer_straight_to_the_pool() {
     plain.signal(libc::SIGCONT);
 }
 
+/// `wayrail msg frames` times each frame presented through VAIL: from the app's commit to the
+/// PresentBuffer written, and within that from the frame clock's tick.
+#[tokio::test(flavor = "current_thread")]
+async fn presents_are_timed_from_the_commit() {
+    require_programs!("weston-simple-damage");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let (mut client, host) = connect(&wr, Misbehave::default()).await;
+    let (_app, id) = simple_damage_on_the_host(&wr, &mut client, &host, &[]).await;
+    let shown = host.lock().images[&id].presents;
+    let times = wr.msg_json(&["frames"]);
+    let vail = &times["vail"];
+    let list = |key: &str| -> Vec<u64> {
+        vail[key].as_array().unwrap_or_else(|| panic!("no {key}: {times}")).iter().filter_map(|v| v.as_u64()).collect()
+    };
+    let (frames, from_commit, from_tick) =
+        (vail["frames"].as_u64().unwrap_or(0), list("last_us"), list("last_after_tick_us"));
+    assert!(frames >= shown, "{frames} frames timed, {shown} presented");
+    assert_eq!(from_commit.len() as u64, frames.min(times["kept"].as_u64().unwrap_or(0)), "{times}");
+    assert_eq!(from_tick.len(), from_commit.len());
+    println!(
+        "{frames} frames timed, {shown} presented; the newest: {:?} µs from the commit",
+        &from_commit[from_commit.len().saturating_sub(5)..]
+    );
+    for (commit, tick) in from_commit.iter().zip(&from_tick) {
+        assert!(tick <= commit && *commit < 10_000_000, "{commit} µs from the commit, {tick} µs from the tick");
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn windows_reach_the_host_through_shared_memory_only() {
     require_programs!("foot", "weston-simple-damage", "xterm", "Xwayland");

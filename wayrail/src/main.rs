@@ -83,6 +83,9 @@ enum MsgCommand {
     Audio,
     /// The app list the host was sent (its start menu): id, name, command, icon size.
     Apps,
+    /// RemoteApp window frames, per transport: how long from an app's commit to the frame
+    /// written to the host (VAIL PresentBuffer, EGFX EndFrame), over the newest frames.
+    Frames,
     /// Write a PNG of an output (default: the first) or of one window.
     Screenshot {
         path: PathBuf,
@@ -106,7 +109,7 @@ enum MsgCommand {
     },
 }
 
-/// `wayrail msg audio` / `apps`: answered by the IPC thread itself from what the sessions
+/// `wayrail msg audio` / `apps` / `frames`: answered by the IPC thread itself from what the sessions
 /// recorded (see `ipc::answer_locally`), then printed by `print` unless `json`.
 fn msg_local(name: &str, json: bool, print: fn(&Value)) -> anyhow::Result<()> {
     let data = ipc::send(&ipc::find_socket()?, &serde_json::json!({ "cmd": name }))?;
@@ -252,6 +255,7 @@ fn msg(json: bool, what: MsgCommand) -> anyhow::Result<()> {
     let request = match what {
         MsgCommand::Audio => return msg_local("audio", json, print_audio),
         MsgCommand::Apps => return msg_local("apps", json, print_apps),
+        MsgCommand::Frames => return msg_local("frames", json, print_frames),
         MsgCommand::Version => Request::Version,
         MsgCommand::Windows => Request::Windows,
         MsgCommand::Outputs => Request::Outputs,
@@ -341,6 +345,26 @@ fn parse_input(words: &[String]) -> anyhow::Result<Vec<InputRequest>> {
         }],
         other => anyhow::bail!("unknown input {other:?}"),
     })
+}
+
+fn print_frames(data: &Value) {
+    // p50, p99 and max of a list of µs, in ms.
+    let figures = |list: &Value| {
+        let mut us: Vec<u64> = list.as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
+        us.sort_unstable();
+        let q = |q: f64| us.get(((us.len().max(1) - 1) as f64 * q).round() as usize).map(|&v| v as f64 / 1000.0);
+        match (q(0.5), q(0.99), q(1.0)) {
+            (Some(p50), Some(p99), Some(max)) => format!("p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms"),
+            _ => "-".into(),
+        }
+    };
+    for transport in ["vail", "egfx"] {
+        let t = &data[transport];
+        let newest = t["last_us"].as_array().map_or(0, Vec::len);
+        println!("{transport}: {} frames timed; the newest {newest}:", t["frames"]);
+        println!("  commit to written to the host: {}", figures(&t["last_us"]));
+        println!("  frame clock tick to written:   {}", figures(&t["last_after_tick_us"]));
+    }
 }
 
 fn print_audio(data: &Value) {

@@ -16,7 +16,20 @@ use wayrail_rdp::{Limits, RdpConfig, RdpServer};
 pub fn start(config: &Config, host: Sender<HostEvent>) -> anyhow::Result<Box<dyn HostLink>> {
     let mut rdp = rdp_config(config)?;
     rdp.audio = start_audio(&config.audio, config.socket.as_deref())?;
+    wayrail_compositor::ipc::answer_locally("frames", frame_times);
     Ok(Box::new(RdpServer::spawn(rdp, host)?))
+}
+
+/// `wayrail msg frames`: per transport, the RemoteApp window frames timed from commit to
+/// written to the host, and the newest durations (µs, oldest first): from the commit, and
+/// from the frame clock's tick.
+fn frame_times() -> serde_json::Value {
+    use wayrail_rdp::frame_times::{times, Transport, KEPT};
+    let of = |t| {
+        let times = times(t);
+        json!({ "frames": times.frames, "last_us": times.last_us, "last_after_tick_us": times.last_after_tick_us })
+    };
+    json!({ "kept": KEPT, "vail": of(Transport::Vail), "egfx": of(Transport::Egfx) })
 }
 
 /// The running sound server, stopped by [`stop_audio`] when wayrail ends.

@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::layout::PhysMonitor;
 use wayrail_link::{
-    DesktopFrame, HostEvent, HostLink, HostMonitor, Pointer, RailCommand, RailEvent, SessionId, Tile, WindowFrame,
-    Written,
+    CommitTimes, DesktopFrame, HostEvent, HostLink, HostMonitor, Pointer, RailCommand, RailEvent, SessionId, Tile,
+    WindowFrame, Written,
 };
 use wayrail_rail::place;
 
@@ -470,12 +470,14 @@ fn announce_all_windows(rdp: &mut Remote, state: &Core) {
 }
 
 /// Sends what changed in each dirty window; returns whether frame callbacks go out now.
-fn window_frames(rdp: &mut Remote, state: &Core, composer: &mut Composer) -> bool {
+fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> bool {
     if !rdp.window_frames_in_flight.is_empty() {
         return false;
     }
     let dirty: Vec<WindowId> = rdp.dirty.drain().collect();
+    let tick = std::time::Instant::now();
     for id in dirty {
+        let committed = state.windows.take_commit_time(id).map(|committed| CommitTimes { committed, tick });
         let Some(desc) = state.windows.get(id).and_then(|w| crate::remote::describe(state, w)) else { continue };
         let scale = desc.image_scale(rdp.scaled_windows);
         // VAIL: a window that is one shared-memory buffer goes from it into its pool as it is.
@@ -501,7 +503,7 @@ fn window_frames(rdp: &mut Remote, state: &Core, composer: &mut Composer) -> boo
         }
         let number = rdp.next_frame;
         rdp.next_frame += 1;
-        if rdp.link.send_window_frame(WindowFrame { window: id.0, frame: number, tiles, written }) {
+        if rdp.link.send_window_frame(WindowFrame { window: id.0, frame: number, tiles, written, committed }) {
             rdp.window_frames_in_flight.insert(number);
         } else {
             tracing::warn!(%id, "the RDP thread is behind; window frame dropped");

@@ -234,7 +234,11 @@ impl Session {
         };
         let timestamp = self.graphics.timestamp();
         let queued = self.conn.with_gfx(|gfx| surface.queue_tiles(gfx, &frame.tiles, timestamp)).await;
-        self.frames.sent(frame.frame, egfx_frame(&queued));
+        let sent = egfx_frame(&queued);
+        if sent.is_some() {
+            crate::frame_times::written(crate::frame_times::Transport::Egfx, frame.committed);
+        }
+        self.frames.sent(frame.frame, sent);
         queued.map(drop)
     }
 }

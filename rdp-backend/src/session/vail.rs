@@ -140,6 +140,7 @@ impl Session {
         match presented {
             None => return Ok(false),
             Some(Ok(p)) => {
+                crate::frame_times::written(crate::frame_times::Transport::Vail, frame.committed);
                 tracing::trace!(
                     session = self.id,
                     window,

@@ -103,7 +103,7 @@ fn orders_for(client: &TestClient, id: u32) -> Vec<WindowingOrder> {
 async fn window_frame(server: &mut TestServer, client: &mut TestClient, window: u32, tiles: Vec<Tile>) -> Result<()> {
     let frame = server.frame_number();
     assert!(
-        server.handle.send_window_frame(WindowFrame { window, frame, tiles, written: None }),
+        server.handle.send_window_frame(WindowFrame { window, frame, tiles, written: None, committed: None }),
         "the window frame queue was full"
     );
     server
@@ -699,6 +699,7 @@ async fn every_window_of_a_round_gets_its_pixels() -> Result<()> {
                 frame,
                 tiles: vec![solid(0, 0, w, h, color)],
                 written: None,
+                committed: None,
             }));
             frames.push(frame);
         }

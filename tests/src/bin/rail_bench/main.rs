@@ -1,17 +1,21 @@
-//! `wr-rail-bench [--frames N]`: RemoteApp (RAIL) figures against a real `wayrail --backend
-//! rdp` (the `wayrail` next to this binary, or `$WAYRAIL_BIN`) with the IronRDP test client as
-//! the host. Prints, per kind of change a probe window (800x600) makes:
+//! `wr-rail-bench [--frames N] [--app-secs S]`: RemoteApp (RAIL) figures against a real
+//! `wayrail --backend rdp` (the `wayrail` next to this binary, or `$WAYRAIL_BIN`) with the
+//! IronRDP test client as the host. Not a test: it asserts nothing. `scripts/bench.sh` runs it.
+//! It prints a header (date, revision, CPUs, build, load average), then two tables.
 //!
-//! - the latency from the probe's `wl_surface.commit` to the arrival of the EGFX EndFrame that
-//!   carries it at the client (both processes read the same `CLOCK_MONOTONIC`; p50, p99, max);
-//! - the bytes on the wire per EGFX frame and the pixels it covered.
-//!
-//! The changes: a 16x16 square moving one step (like a typed character) every 50 ms, the
-//! whole window repainted with a new colour, and the whole window repainted with noise (the
-//! worst case for any codec). A frame that carries several commits is counted as coalesced and
-//! left out of the latency figures. Then the same changes through EGFX, VAIL and VAIL copying
-//! the whole window as WSLg does, side by side (`transports`). Not a test: it asserts nothing.
-//! `scripts/bench.sh` runs it.
+//! 1. EGFX, per kind of change a probe window (800x600) makes: commits, frames, frames that
+//!    carried several commits / none (`coal/unm`), the latency from the probe's
+//!    `wl_surface.commit` to the arrival of the EGFX EndFrame that carries it at the client
+//!    (both processes read the same `CLOCK_MONOTONIC`; p50, p99, max; frames carrying exactly
+//!    one commit), bytes on the wire per frame (p50, mean, max) and the pixels a frame covered.
+//!    The changes: a 16x16 square moving one step (like a typed character) every 50 ms (N of
+//!    them), the whole window repainted with a new colour, and with noise (the worst case for
+//!    any codec).
+//! 2. The transports side by side (`transports`): EGFX, VAIL and VAIL copying the whole window
+//!    as WSLg does, each through the probe's square and whole-window changes and then real
+//!    apps for S seconds each (`apps`: typing in foot, weston-simple-shm): frames, commit →
+//!    frame written to the socket timed inside wayrail (`wayrail msg frames`), commit → frame
+//!    taken in by the client (probe only), bytes per frame and wayrail's CPU per frame.
 //!
 //! The probe is this binary again (`wr-rail-bench --probe --commands FILE`): it reads phases
 //! (`small N MS`, `full N MS`, `noise N MS`, `quit`) from lines appended to FILE and prints
@@ -21,10 +25,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use wayrail_e2e::{Client, Compositor, MAP_TIMEOUT};
+use wayrail_e2e::{Client, Compositor, Value, MAP_TIMEOUT};
 use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, GfxRedirHost, RailClient, SharedVailHost, TestClient};
 use wayrail_testclient::report::{self, load_average};
 
+mod apps;
 mod transports;
 
 const WIDTH: i32 = 800;
@@ -37,11 +42,22 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("--probe") {
         return probe::run(&args[1..]);
     }
-    let usage = "usage: wr-rail-bench [--frames N]   (N small changes, 50 ms apart; default 200)";
-    let Some(frames) = report::count_option(&args, "--frames", 200, usage)? else { return Ok(()) };
+    let usage = "usage: wr-rail-bench [--frames N] [--app-secs S]   (N small changes, 50 ms apart, \
+                 default 200; S seconds of each real app per transport, default 10)";
+    // `--app-secs S` apart, the rest for `--frames` (and `--help`).
+    let at = args.iter().position(|a| a == "--app-secs");
+    let (rest, secs): (Vec<String>, Vec<String>) = match at {
+        Some(i) => {
+            let secs = args[i..args.len().min(i + 2)].to_vec();
+            (args.iter().enumerate().filter(|(j, _)| *j < i || *j >= i + 2).map(|(_, a)| a.clone()).collect(), secs)
+        }
+        None => (args, Vec::new()),
+    };
+    let Some(frames) = report::count_option(&rest, "--frames", 200, usage)? else { return Ok(()) };
+    let Some(app_secs) = report::count_option(&secs, "--app-secs", 10, usage)? else { return Ok(()) };
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
         bench(frames).await?;
-        transports::compare(frames).await
+        transports::compare(frames, app_secs as u64).await
     })
 }
 
@@ -159,6 +175,7 @@ struct Session {
     probe: Option<Client>,
     wr: Compositor,
     commands: std::path::PathBuf,
+    transport: Transport,
 }
 
 impl Session {
@@ -212,6 +229,14 @@ impl Sink {
         }
     }
 
+    /// The gfxredir host's state, for VAIL.
+    fn vail_host(&self) -> Option<SharedVailHost> {
+        match self {
+            Sink::Egfx { .. } => None,
+            Sink::Vail { host, .. } => Some(host.clone()),
+        }
+    }
+
     /// Where the frame records start now: [`Sink::frames`]'s `from`.
     fn mark(&self, client: &TestClient) -> usize {
         match self {
@@ -233,13 +258,39 @@ enum Transport {
 /// A wayrail, the IronRDP test client connected in RemoteApp (with a gfxredir host for
 /// VAIL), and the probe's window mapped on the host.
 async fn start(transport: Transport) -> anyhow::Result<(Session, TestClient, Sink)> {
+    let (mut s, mut client, vail) = connect(transport).await?;
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_str().context("a UTF-8 path")?;
+    let commands = s.commands.to_str().context("a UTF-8 path")?.to_string();
+    s.probe = Some(s.wr.spawn_client(exe, &["--probe", "--commands", &commands], &[]));
+
+    // The window, as the compositor and then the host know it, with its surface or pool.
+    let deadline = Instant::now() + MAP_TIMEOUT;
+    let id = loop {
+        if let Some(w) = s.wr.windows().into_iter().find(|w| w["title"] == TITLE) {
+            break w["id"].as_u64().context("a window id")? as u32;
+        }
+        if Instant::now() > deadline {
+            bail!("the probe's window never mapped:\n{}\n{}", s.probe_log(), s.wr.log_tail(20));
+        }
+        pump(&mut client, 30).await?;
+    };
+    let size = Some((WIDTH as u32, HEIGHT as u32));
+    let sink = on_host(&mut client, vail, id, size).await?;
+    wait_quiet(&mut client, &sink).await?;
+    Ok((s, client, sink))
+}
+
+/// A wayrail and the IronRDP test client connected in RemoteApp, with the gfxredir host's
+/// state for VAIL.
+async fn connect(transport: Transport) -> anyhow::Result<(Session, TestClient, Option<SharedVailHost>)> {
     let config = std::env::temp_dir().join(format!("wr-rail-bench-{}.toml", std::process::id()));
     let whole = transport == Transport::VailWholeWindow;
     std::fs::write(&config, format!("[vail]\nwhole_window = {whole}\n"))?;
     let wr = Compositor::start_rdp(&["--output", "1280x800", "--config", config.to_str().context("a UTF-8 path")?]);
     let _ = std::fs::remove_file(&config);
     let commands = wr.path("bench-commands");
-    let mut s = Session { probe: None, wr, commands };
+    let s = Session { probe: None, wr, commands, transport };
     let addr = format!("127.0.0.1:{}", s.wr.rdp_port().context("no RDP port")?);
     let mut rail = RailClient::new(None);
     rail.work_area = Some((0, 0, 1280, 760));
@@ -257,26 +308,21 @@ async fn start(transport: Transport) -> anyhow::Result<(Session, TestClient, Sin
     if let Some(host) = &vail {
         client.pump_until(STEP, |_| host.lock().confirmed.is_some()).await.context("gfxredir not confirmed")?;
     }
+    Ok((s, client, vail))
+}
 
-    let exe = std::env::current_exe()?;
-    let exe = exe.to_str().context("a UTF-8 path")?;
-    let commands = s.commands.to_str().context("a UTF-8 path")?.to_string();
-    s.probe = Some(s.wr.spawn_client(exe, &["--probe", "--commands", &commands], &[]));
-
-    // The window, as the compositor and then the host know it, with its surface or pool.
-    let deadline = Instant::now() + MAP_TIMEOUT;
-    let id = loop {
-        if let Some(w) = s.wr.windows().into_iter().find(|w| w["title"] == TITLE) {
-            break w["id"].as_u64().context("a window id")? as u32;
-        }
-        if Instant::now() > deadline {
-            bail!("the probe's window never mapped:\n{}\n{}", s.probe_log(), s.wr.log_tail(20));
-        }
-        pump(&mut client, 30).await?;
-    };
+/// Waits until window `id` is on the host (at `size`, when given) with its EGFX surface or
+/// VAIL pool and a first picture: where its frames arrive.
+async fn on_host(
+    client: &mut TestClient,
+    vail: Option<SharedVailHost>,
+    id: u32,
+    size: Option<(u32, u32)>,
+) -> anyhow::Result<Sink> {
     let sized = |c: &TestClient| {
-        c.host_windows().windows.get(&id).is_some_and(|w| w.window_size == (WIDTH as u32, HEIGHT as u32))
+        c.host_windows().windows.get(&id).is_some_and(|w| size.is_none_or(|size| w.window_size == size))
     };
+    let what = size.map_or(String::new(), |(w, h)| format!(" at {w}x{h}"));
     let sink = match vail {
         None => {
             client
@@ -284,7 +330,7 @@ async fn start(transport: Transport) -> anyhow::Result<(Session, TestClient, Sin
                     sized(c) && c.gfx().mapped_to_scaled_window.iter().any(|m| m.window_id == u64::from(id))
                 })
                 .await
-                .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a surface"))?;
+                .with_context(|| format!("host window {id}{what} with a surface"))?;
             let surface =
                 client.gfx().scaled_mapping_of(u64::from(id)).map(|m| m.surface_id).context("the window's surface")?;
             Sink::Egfx { surface }
@@ -294,12 +340,11 @@ async fn start(transport: Transport) -> anyhow::Result<(Session, TestClient, Sin
             client
                 .pump_until(STEP, |c| sized(c) && host.lock().images.get(&window).is_some_and(|i| i.presents > 0))
                 .await
-                .with_context(|| format!("host window {id} at {WIDTH}x{HEIGHT} with a pool"))?;
+                .with_context(|| format!("host window {id}{what} with a pool"))?;
             Sink::Vail { host, window }
         }
     };
-    wait_quiet(&mut client, &sink).await?;
-    Ok((s, client, sink))
+    Ok(sink)
 }
 
 async fn pump(client: &mut TestClient, ms: u64) -> anyhow::Result<()> {

@@ -1,81 +1,180 @@
-//! The RemoteApp transports side by side, same probe window and same changes: EGFX (the
-//! window encoded and sent on the socket), VAIL (only the damaged rectangles copied into the
-//! shared-memory pool), and VAIL as WSLg's compositor does it (the whole window redrawn and
-//! copied on every change, `[vail] whole_window = true`). For each: commit → the host taking
-//! the frame (EGFX EndFrame / PresentBuffer arriving at the IronRDP test client), bytes per
-//! frame (on the wire for EGFX; copied into the pool by wayrail's own count for VAIL), and
-//! wayrail's CPU time per frame.
+//! The RemoteApp transports side by side, the same scenarios through each: EGFX (the window
+//! encoded and sent on the socket), VAIL (only the damaged rectangles copied into the
+//! shared-memory pool) and VAIL as WSLg's compositor does it (the whole window redrawn and
+//! copied on every change, `[vail] whole_window = true`). One wayrail per transport runs every
+//! scenario: the probe's 16x16 square moving every 50 ms and its whole window repainted every
+//! 100 ms, then real apps for the same seconds each ([`apps`]): typing in foot (one key every
+//! 100 ms) and weston-simple-shm animating.
+//!
+//! One row per transport and scenario:
+//! - `frames`: window frames wayrail wrote to the host that carried a commit;
+//! - `wr p50/p99`: commit → frame written to the socket (VAIL PresentBuffer, EGFX EndFrame),
+//!   timed inside wayrail from its `wl_surface.commit` handling (`wayrail msg frames`), from
+//!   the oldest commit a frame carries; for every scenario;
+//! - `tick p99`: of that, the part after wayrail's frame clock ticked for the frame (the copy
+//!   or encoding and the write; the rest is the wait for the tick or for the host's ack of the
+//!   frame before);
+//! - `cl p50/p99`: commit → the frame taken in by the IronRDP test client, from the commit
+//!   time the probe prints (frames carrying one commit); the probe's scenarios only;
+//! - `bytes/frame`: VAIL: bytes wayrail copied into the pool (its own count); EGFX: bytes on
+//!   the wire per frame of the window;
+//! - `CPU ms/fr`: wayrail's user+system time over the scenario per frame (10 ms clock ticks).
 
 use super::*;
 
-/// One transport's figures for one kind of change.
-struct Row {
+/// One transport's figures for one scenario.
+pub(super) struct Row {
     transport: &'static str,
-    change: &'static str,
-    phase: Phase,
-    /// wayrail's user + system CPU time over the phase, per frame of the window.
+    scenario: &'static str,
+    /// Window frames wayrail wrote that carried a commit.
+    frames: u64,
+    /// Commit → written to the socket, timed inside wayrail, in ms.
+    wayrail_ms: Vec<f64>,
+    /// Frame clock tick → written, in ms.
+    after_tick_ms: Vec<f64>,
+    /// Commit → taken in by the IronRDP client (the probe's scenarios only), in ms.
+    client_ms: Option<Vec<f64>>,
+    bytes_per_frame: f64,
     cpu_ms_per_frame: f64,
-    /// For VAIL: bytes wayrail copied into pools over the phase, per present.
-    copied_per_frame: Option<f64>,
 }
 
-pub(super) async fn compare(small_frames: usize) -> anyhow::Result<()> {
+/// wayrail's totals before a scenario, to take the scenario's share out of them after it.
+pub(super) struct Meter {
+    transport: Transport,
+    cpu_ms: f64,
+    copied: Option<u64>,
+    timed: u64,
+    mark: usize,
+}
+
+impl Meter {
+    pub(super) fn start(
+        wr: &Compositor,
+        client: &TestClient,
+        sink: &Sink,
+        transport: Transport,
+    ) -> anyhow::Result<Meter> {
+        let (timed, ..) = frame_times(wr, transport)?;
+        let copied = vail_bytes_copied(wr);
+        Ok(Meter { transport, cpu_ms: cpu_ms(wr.pid())?, copied, timed, mark: sink.mark(client) })
+    }
+
+    /// The scenario's row, now that it ended and the windows hold still.
+    pub(super) fn row(
+        self,
+        wr: &Compositor,
+        client: &TestClient,
+        sink: &Sink,
+        scenario: &'static str,
+        client_ms: Option<Vec<f64>>,
+    ) -> anyhow::Result<Row> {
+        let cpu = cpu_ms(wr.pid())? - self.cpu_ms;
+        let (timed, last_us, after_tick_us) = frame_times(wr, self.transport)?;
+        let frames = timed - self.timed;
+        let ms = |us: &[u64]| {
+            let fresh = us.len().saturating_sub(frames as usize);
+            us[fresh..].iter().map(|&us| us as f64 / 1000.0).collect()
+        };
+        let per_frame = |total: f64| total / frames.max(1) as f64;
+        let bytes_per_frame = match (sink, vail_bytes_copied(wr), self.copied) {
+            (Sink::Vail { .. }, Some(after), Some(before)) => per_frame((after - before) as f64),
+            _ => {
+                let sent = sink.frames(client, &Clock::now(), self.mark);
+                sent.iter().map(|f| f.1).sum::<usize>() as f64 / sent.len().max(1) as f64
+            }
+        };
+        Ok(Row {
+            transport: self.transport.name(),
+            scenario,
+            frames,
+            wayrail_ms: ms(&last_us),
+            after_tick_ms: ms(&after_tick_us),
+            client_ms,
+            bytes_per_frame,
+            cpu_ms_per_frame: per_frame(cpu),
+        })
+    }
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Egfx => "EGFX",
+            Transport::Vail => "VAIL",
+            Transport::VailWholeWindow => "VAIL whole window (WSLg)",
+        }
+    }
+}
+
+pub(super) async fn compare(small_frames: usize, app_secs: u64) -> anyhow::Result<()> {
     let clock = Clock::now();
-    let transports = [
-        (Transport::Egfx, "EGFX"),
-        (Transport::Vail, "VAIL"),
-        (Transport::VailWholeWindow, "VAIL whole window (WSLg)"),
-    ];
     let mut rows = Vec::new();
-    for (transport, name) in transports {
+    for transport in [Transport::Egfx, Transport::Vail, Transport::VailWholeWindow] {
+        let name = transport.name();
         let (s, mut client, sink) = start(transport).await.with_context(|| format!("starting {name}"))?;
-        let pid = s.wr.pid();
-        for (kind, n, interval_ms, change) in
+        for (kind, n, interval_ms, scenario) in
             [("small", small_frames, 50, "16x16 square, 50 ms"), ("full", 30, 100, "whole window, 100 ms")]
         {
-            let (cpu_before, copied_before) = (cpu_ms(pid)?, vail_bytes_copied(&s.wr));
+            let meter = Meter::start(&s.wr, &client, &sink, transport)?;
             let phase = run_phase(&s, &mut client, &clock, &sink, kind, n, interval_ms).await?;
-            let frames = phase.frames.max(1) as f64;
-            let cpu_ms_per_frame = (cpu_ms(pid)? - cpu_before) / frames;
-            let copied_per_frame = match (&sink, vail_bytes_copied(&s.wr), copied_before) {
-                (Sink::Vail { .. }, Some(after), Some(before)) => Some((after - before) as f64 / frames),
-                _ => None,
-            };
-            rows.push(Row { transport: name, change, phase, cpu_ms_per_frame, copied_per_frame });
+            rows.push(meter.row(&s.wr, &client, &sink, scenario, Some(phase.latency_ms))?);
         }
         s.send("quit")?;
+        s.wr.wait_for_no_window(MAP_TIMEOUT, "of the probe", |w| w["title"] == TITLE);
+        rows.extend(apps::run(&s, &mut client, &sink, app_secs).await.with_context(|| format!("apps, {name}"))?);
         let _ = client.disconnect().await;
     }
 
     println!();
-    println!("RemoteApp transports: one {WIDTH}x{HEIGHT} probe window, the same changes through each");
-    println!("(latency: commit -> EGFX EndFrame / VAIL PresentBuffer taken in by the IronRDP client;");
-    println!(" bytes: EGFX on the wire, VAIL copied into the pool by wayrail's own count;");
-    println!(" CPU: wayrail's user+system time over the phase per frame, 10 ms clock ticks)");
+    println!("RemoteApp transports: the same scenarios through each (one wayrail per transport)");
+    println!("(wr: commit -> frame written to the socket, timed inside wayrail: VAIL PresentBuffer,");
+    println!(" EGFX EndFrame; tick: of that, from wayrail's frame clock tick for the frame;");
+    println!(" cl: commit -> taken in by the IronRDP client, probe only;");
+    println!(" bytes: VAIL copied into the pool by wayrail's count, EGFX on the wire;");
+    println!(" CPU: wayrail's user+system time over the scenario per frame, 10 ms clock ticks;");
+    println!(" apps: {app_secs} s each, foot typed into every 100 ms, weston-simple-shm animating)");
     println!(
-        "{:<26} {:<22} {:>6} {:>7} {:>7} {:>11} {:>11}",
-        "transport", "change", "frames", "p50 ms", "p99 ms", "bytes/frame", "CPU ms/fr"
+        "{:<24} {:<22} {:>6} {:>7} {:>7} {:>8} {:>7} {:>7} {:>11} {:>9}",
+        "transport",
+        "scenario",
+        "frames",
+        "wr p50",
+        "wr p99",
+        "tick p99",
+        "cl p50",
+        "cl p99",
+        "bytes/frame",
+        "CPU ms/fr"
     );
     for r in &rows {
-        let lat = sorted(&r.phase.latency_ms);
-        let ms = |q: f64| quantile(&lat, q).map_or_else(|| "-".into(), |v| format!("{v:.2}"));
-        let bytes = match r.copied_per_frame {
-            Some(copied) => copied,
-            None => r.phase.bytes.iter().sum::<usize>() as f64 / r.phase.bytes.len().max(1) as f64,
+        let quantiles = |v: &[f64]| {
+            let v = sorted(v);
+            let ms = |q: f64| quantile(&v, q).map_or_else(|| "-".into(), |v| format!("{v:.2}"));
+            (ms(0.5), ms(0.99))
         };
+        let (wr50, wr99) = quantiles(&r.wayrail_ms);
+        let (_, tick99) = quantiles(&r.after_tick_ms);
+        let (cl50, cl99) = r.client_ms.as_deref().map_or(("-".into(), "-".into()), quantiles);
         println!(
-            "{:<26} {:<22} {:>6} {:>7} {:>7} {:>11.0} {:>11.3}",
-            r.transport,
-            r.change,
-            r.phase.frames,
-            ms(0.5),
-            ms(0.99),
-            bytes,
-            r.cpu_ms_per_frame
+            "{:<24} {:<22} {:>6} {wr50:>7} {wr99:>7} {tick99:>8} {cl50:>7} {cl99:>7} {:>11.0} {:>9.3}",
+            r.transport, r.scenario, r.frames, r.bytes_per_frame, r.cpu_ms_per_frame
         );
     }
     println!("load average at the end: {}", load_average());
     Ok(())
+}
+
+/// How many window frames of `transport` wayrail timed so far, and the newest durations in
+/// µs, oldest first: from the commit, from the frame clock's tick (`wayrail msg frames`).
+fn frame_times(wr: &Compositor, transport: Transport) -> anyhow::Result<(u64, Vec<u64>, Vec<u64>)> {
+    let times = wr.try_msg_json(&["frames"])?;
+    let times = &times[if transport == Transport::Egfx { "egfx" } else { "vail" }];
+    let frames = times["frames"].as_u64().context("no frame count in `msg frames`")?;
+    let list = |key: &str| {
+        let list = times[key].as_array().with_context(|| format!("no {key} in `msg frames`"))?;
+        anyhow::Ok(list.iter().filter_map(Value::as_u64).collect())
+    };
+    Ok((frames, list("last_us")?, list("last_after_tick_us")?))
 }
 
 /// What wayrail says it copied into VAIL pools so far (None without a session).
