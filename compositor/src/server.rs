@@ -275,6 +275,8 @@ fn handle_request(state: &mut State, request: Request) -> Value {
                 "avc420_frames": s.egfx_avc420_frames,
                 "avc420_bytes": s.egfx_avc420_bytes,
                 "lossless_refreshes": s.egfx_lossless_refreshes,
+                "progressive_frames": s.egfx_progressive_frames,
+                "progressive_bytes": s.egfx_progressive_bytes,
             })),
             "gpu": crate::gpu::describe(&crate::gpu::system_root()),
         })),

@@ -93,8 +93,11 @@ pub struct LinkStats {
     /// EGFX frames sent in H.264 (AVC420), and their encoded bytes.
     pub egfx_avc420_frames: u64,
     pub egfx_avc420_bytes: u64,
-    /// ClearCodec refreshes of what went out in AVC420, once it settled.
+    /// ClearCodec refreshes of what went out lossy, once it settled.
     pub egfx_lossless_refreshes: u64,
+    /// EGFX frames sent in RemoteFX Progressive (to clients without AVC), and their bytes.
+    pub egfx_progressive_frames: u64,
+    pub egfx_progressive_bytes: u64,
     /// Window frames the compositor wrote into VAIL pools straight from a client's buffer,
     /// uncomposed ([`WindowPool`]).
     pub vail_direct_copies: u64,

@@ -313,8 +313,10 @@ pub struct CodecTotals {
     pub clear_bytes: u64,
     pub avc420_frames: u64,
     pub avc420_bytes: u64,
-    /// ClearCodec refreshes of what went out in AVC420.
+    /// ClearCodec refreshes of what went out lossy (AVC420 or progressive).
     pub lossless_refreshes: u64,
+    pub progressive_frames: u64,
+    pub progressive_bytes: u64,
 }
 
 static CLEAR_FRAMES: AtomicU64 = AtomicU64::new(0);
@@ -322,6 +324,8 @@ static CLEAR_BYTES: AtomicU64 = AtomicU64::new(0);
 static AVC420_FRAMES: AtomicU64 = AtomicU64::new(0);
 static AVC420_BYTES: AtomicU64 = AtomicU64::new(0);
 static REFRESHES: AtomicU64 = AtomicU64::new(0);
+static PROGRESSIVE_FRAMES: AtomicU64 = AtomicU64::new(0);
+static PROGRESSIVE_BYTES: AtomicU64 = AtomicU64::new(0);
 
 pub fn totals() -> CodecTotals {
     CodecTotals {
@@ -330,6 +334,8 @@ pub fn totals() -> CodecTotals {
         avc420_frames: AVC420_FRAMES.load(Ordering::Relaxed),
         avc420_bytes: AVC420_BYTES.load(Ordering::Relaxed),
         lossless_refreshes: REFRESHES.load(Ordering::Relaxed),
+        progressive_frames: PROGRESSIVE_FRAMES.load(Ordering::Relaxed),
+        progressive_bytes: PROGRESSIVE_BYTES.load(Ordering::Relaxed),
     }
 }
 
@@ -339,6 +345,11 @@ pub(crate) fn count_clear(bytes: usize, refresh: bool) {
     if refresh {
         REFRESHES.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+pub(crate) fn count_progressive(bytes: usize) {
+    PROGRESSIVE_FRAMES.fetch_add(1, Ordering::Relaxed);
+    PROGRESSIVE_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 
 pub(crate) fn count_avc420(bytes: usize) {

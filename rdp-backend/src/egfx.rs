@@ -1,6 +1,7 @@
 //! EGFX output: one surface the size of the desktop (mapped to the output) in the full-desktop
 //! mode, one per window in RemoteApp; damaged tiles encoded with ClearCodec (lossless,
-//! mandatory for every EGFX client), or AVC420 where a surface keeps changing (`codec`).
+//! mandatory for every EGFX client), or where a surface keeps changing (`codec`) AVC420, or
+//! RemoteFX Progressive for a client without AVC (`progressive`).
 
 use ironrdp_egfx::pdu::{CapabilitiesAdvertisePdu, CapabilitySet};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use ironrdp_pdu::geometry::ExclusiveRectangle;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::codec::{Choice, Chooser, H264Mode, Shadow, H264};
+use crate::progressive::Progressive;
 use crate::DesktopFrame;
 
 /// What the graphics pipeline tells the session loop.
@@ -83,12 +85,15 @@ pub fn new_encoder(h264: H264Mode) -> SharedEncoder {
     std::rc::Rc::new(Codecs { clear: std::cell::RefCell::new(ClearCodecEncoder::new()), h264 })
 }
 
-/// The H.264 side of a surface whose client decodes AVC420.
+/// The lossy side of a surface: H.264 when its client decodes AVC420, else RemoteFX
+/// Progressive.
 struct Adaptive {
     chooser: Chooser,
     shadow: Shadow,
     /// Made when the surface first switches to AVC420; None after it failed.
     encoder: Option<H264>,
+    /// Set for a client without AVC420: the lossy frames go out in RemoteFX Progressive.
+    progressive: Option<Progressive>,
     failed: bool,
 }
 
@@ -138,11 +143,13 @@ impl DesktopSurface {
         width: u16,
         height: u16,
     ) -> DesktopSurface {
-        let avc = codecs.h264 == H264Mode::Auto && gfx.supports_avc420() && width > 0 && height > 0;
-        let adaptive = avc.then(|| Adaptive {
+        let lossy = codecs.h264 == H264Mode::Auto && width > 0 && height > 0;
+        let avc = gfx.supports_avc420();
+        let adaptive = (lossy && (avc || supports_progressive(gfx))).then(|| Adaptive {
             chooser: Chooser::default(),
             shadow: Shadow::new(width, height),
             encoder: None,
+            progressive: (!avc).then(Progressive::new),
             failed: false,
         });
         DesktopSurface { surface_id, width, height, codecs: codecs.clone(), adaptive }
@@ -187,6 +194,34 @@ impl DesktopSurface {
             let damage: Vec<ExclusiveRectangle> = clipped.iter().map(|(r, _)| r.clone()).collect();
             let choice = adaptive.chooser.choose(&damage, (self.width, self.height), !adaptive.failed, Instant::now());
             match choice {
+                Choice::Avc420 { .. } if adaptive.progressive.is_some() => {
+                    let progressive = adaptive.progressive.as_mut().expect("checked");
+                    match progressive.encode(&adaptive.shadow, &damage) {
+                        Ok(Some(progressive_data)) => {
+                            let bytes = progressive_data.len();
+                            let tile = MixedTilePayload::RemoteFxProgressive { codec_context_id: 0, progressive_data };
+                            let id = gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms);
+                            if id.is_some() {
+                                crate::codec::count_progressive(bytes);
+                                return id;
+                            }
+                            tracing::warn!(
+                                surface = self.surface_id,
+                                "progressive frame refused; ClearCodec from now on"
+                            );
+                        }
+                        // Nothing of the damage inside the surface: nothing lossy to send.
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::warn!(
+                                surface = self.surface_id,
+                                "RemoteFX Progressive failed, ClearCodec from now on: {err:#}"
+                            )
+                        }
+                    }
+                    adaptive.failed = true;
+                    refresh = adaptive.chooser.leave();
+                }
                 Choice::Avc420 { key_frame } => match adaptive.encode(key_frame) {
                     Ok(h264_data) => {
                         let bytes = h264_data.len();
@@ -300,6 +335,12 @@ impl DesktopSurface {
         let data = self.codecs.clear.borrow_mut().encode(&pixels, rect.right - rect.left, rect.bottom - rect.top);
         Some(MixedTilePayload::ClearCodec { destination: rect, bitmap_data: data })
     }
+}
+
+/// Whether the client takes RemoteFX Progressive: every EGFX version but 8.0 has it
+/// ([MS-RDPEGFX] 2.2.3.1: version 8.0 servers must not send it).
+fn supports_progressive(gfx: &GraphicsPipelineServer) -> bool {
+    !matches!(gfx.negotiated_capabilities(), None | Some(CapabilitySet::V8 { .. }))
 }
 
 /// The QP the AVC420 regions report (informational: the encoder's rate control picks its own).

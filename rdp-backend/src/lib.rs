@@ -19,6 +19,7 @@ pub mod fuzz;
 pub mod input;
 pub mod monitors;
 pub mod pointer;
+pub mod progressive;
 mod reassembly;
 pub mod remoteapp;
 mod server;

@@ -150,6 +150,8 @@ impl wayrail_link::HostLink for RdpHandle {
             egfx_avc420_frames: codecs.avc420_frames,
             egfx_avc420_bytes: codecs.avc420_bytes,
             egfx_lossless_refreshes: codecs.lossless_refreshes,
+            egfx_progressive_frames: codecs.progressive_frames,
+            egfx_progressive_bytes: codecs.progressive_bytes,
         }
     }
 

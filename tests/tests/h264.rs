@@ -1,13 +1,14 @@
 //! H.264 where it pays, seen by real FreeRDP clients in Xvfb: a surface that keeps changing
 //! over a large area goes out in AVC420 to a client that decodes it (xfreerdp3 and xfreerdp
 //! 2.11 show the picture within H.264's loss), and once it settles the lossless refresh makes it exact; a
-//! client that disables AVC gets ClearCodec only.
+//! client that disables AVC gets RemoteFX Progressive there instead, and `[rdp] h264 = "off"`
+//! keeps everything lossless.
 
 use std::time::Duration;
 
 use wayrail_e2e::image::Image;
 use wayrail_e2e::rdp::{wait_client_shows_output, FreeRdp, FreeRdpVersion, Xvfb};
-use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, Value, MAP_TIMEOUT};
+use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, TempDir, Value, MAP_TIMEOUT};
 
 /// A desktop small enough that simple-shm's window is a large part of it (the switching rule
 /// wants a quarter of the surface changing).
@@ -57,14 +58,34 @@ fn start(version: FreeRdpVersion, extra: &[&str]) -> (Compositor, Xvfb, wayrail_
     (wr, x, shm, rdp, rect)
 }
 
-fn decodes_avc420_and_ends_exact(version: FreeRdpVersion) {
-    require_programs!("Xvfb", "xdotool", "import", version.program(), "weston-simple-shm");
-    let (wr, x, shm, rdp, rect) = start(version, &[]);
-    let went_avc = wait_until(Duration::from_secs(20), || counter(&wr, "avc420_frames") >= 30);
-    assert!(went_avc, "no AVC420 frames for a full-window animation: {}\n{}", egfx(&wr), wr.log_tail(30));
+/// The lossy codecs: AVC420 for a client that decodes it, RemoteFX Progressive for one that
+/// does not; each has its frame counter in `msg version`.
+#[derive(Clone, Copy)]
+enum Lossy {
+    Avc420,
+    Progressive,
+}
 
-    // Frozen, the client shows the last AVC420 picture until the lossless refresh comes
-    // (codec::SETTLE later): caught in between, it is H.264's picture of the compositor's.
+impl Lossy {
+    fn counter(self) -> &'static str {
+        match self {
+            Lossy::Avc420 => "avc420_frames",
+            Lossy::Progressive => "progressive_frames",
+        }
+    }
+}
+
+/// An animation goes out in `lossy` (the client shows a picture within the codec's loss);
+/// frozen, the lossless refresh makes it exact.
+fn goes_lossy_and_ends_exact(version: FreeRdpVersion, extra: &[&str], lossy: Lossy) {
+    require_programs!("Xvfb", "xdotool", "import", version.program(), "weston-simple-shm");
+    let (wr, x, shm, rdp, rect) = start(version, extra);
+    let frames = lossy.counter();
+    let went_lossy = wait_until(Duration::from_secs(20), || counter(&wr, frames) >= 30);
+    assert!(went_lossy, "no {frames} for a full-window animation: {}\n{}", egfx(&wr), wr.log_tail(30));
+
+    // Frozen, the client shows the last lossy picture until the lossless refresh comes
+    // (codec::SETTLE later): caught in between, it is the codec's picture of the compositor's.
     let mut caught = None;
     for attempt in 0..8 {
         shm.signal(libc::SIGSTOP);
@@ -74,8 +95,8 @@ fn decodes_avc420_and_ends_exact(version: FreeRdpVersion) {
         let after = egfx(&wr);
         let own = wr.screenshot_output(&wr.path(&format!("lossy-{attempt}-compositor.png")));
         let still_lossy = before["lossless_refreshes"] == after["lossless_refreshes"]
-            && before["avc420_frames"] == after["avc420_frames"]
-            && before["avc420_frames"].as_u64() > Some(0);
+            && before[frames] == after[frames]
+            && before[frames].as_u64() > Some(0);
         if let (true, Ok(shot)) = (still_lossy, shot) {
             caught = Some((shot, own));
             break;
@@ -84,14 +105,14 @@ fn decodes_avc420_and_ends_exact(version: FreeRdpVersion) {
         shm.signal(libc::SIGCONT);
         std::thread::sleep(Duration::from_secs(1));
     }
-    let (shot, own) = caught.expect("never caught the client between an AVC420 frame and the refresh");
+    let (shot, own) = caught.expect("never caught the client between a lossy frame and the refresh");
     let (mean, max) = difference(&shot, &own, rect);
     let client = version.program();
-    eprintln!("{client}: AVC420 picture vs the compositor's: mean difference {mean:.2}, largest {max}");
-    assert!(shot.count_differences(&own, rect) > 0, "the picture is exact: it did not come through H.264");
-    // simple-shm's saturated rings lose most to 4:2:0 chroma: a mean of 4 to 4.5 here. A
-    // decoder reading the colours another way (BT.601, limited range) is at 10.
-    assert!(mean < 6.0, "the decoded AVC420 picture is far from the compositor's: mean {mean:.2}, max {max}");
+    eprintln!("{client}: {frames} picture vs the compositor's: mean difference {mean:.2}, largest {max}");
+    assert!(shot.count_differences(&own, rect) > 0, "the picture is exact: it did not come through {frames}");
+    // simple-shm's saturated rings lose most to 4:2:0 chroma: a mean of 4 to 4.5 here in
+    // AVC420. A decoder reading the colours another way (BT.601, limited range) is at 10.
+    assert!(mean < 6.0, "the decoded {frames} picture is far from the compositor's: mean {mean:.2}, max {max}");
 
     // Then the lossless refresh: exact.
     let refreshed = wait_until(Duration::from_secs(5), || counter(&wr, "lossless_refreshes") >= 1);
@@ -102,7 +123,14 @@ fn decodes_avc420_and_ends_exact(version: FreeRdpVersion) {
     wait_client_shows_output(&wr, &x, &rdp, desktop, Duration::from_secs(5), "refreshed-desktop")
         .unwrap_or_else(|e| panic!("{e}"));
     let log = rdp.client.log_text();
-    assert!(!log.to_lowercase().contains("h264") && !log.contains("avc420"), "codec errors in {client}'s log:\n{log}");
+    for word in ["h264", "avc420", "progressive"] {
+        assert!(!log.to_lowercase().contains(word), "codec errors in {client}'s log:\n{log}");
+    }
+    let counters = egfx(&wr);
+    match lossy {
+        Lossy::Avc420 => assert_eq!(counters["progressive_frames"], 0, "progressive with AVC at hand: {counters}"),
+        Lossy::Progressive => assert_eq!(counters["avc420_frames"], 0, "AVC420 for a client without it: {counters}"),
+    }
     shm.signal(libc::SIGCONT);
 }
 
@@ -111,24 +139,37 @@ fn decodes_avc420_and_ends_exact(version: FreeRdpVersion) {
 #[test]
 fn xfreerdp3_and_xfreerdp2_decode_avc420_and_end_exact() {
     for version in [FreeRdpVersion::V3, FreeRdpVersion::V2] {
-        decodes_avc420_and_ends_exact(version);
+        goes_lossy_and_ends_exact(version, &[], Lossy::Avc420);
     }
 }
 
+/// A client that turns AVC off gets RemoteFX Progressive for the animation, never AVC420,
+/// and ClearCodec once it settles: both FreeRDP clients decode it.
 #[test]
-fn a_client_without_avc_gets_clearcodec_only() {
+fn xfreerdp3_and_xfreerdp2_without_avc_get_progressive_and_end_exact() {
+    goes_lossy_and_ends_exact(FreeRdpVersion::V3, &["/gfx:AVC420:off,AVC444:off"], Lossy::Progressive);
+    // 2.11 spells it as the codec it should use instead.
+    goes_lossy_and_ends_exact(FreeRdpVersion::V2, &["/gfx:RFX"], Lossy::Progressive);
+}
+
+/// `[rdp] h264 = "off"`: lossless only, whatever the content.
+#[test]
+fn with_lossy_codecs_off_a_client_gets_clearcodec_only() {
     require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "weston-simple-shm");
-    let (wr, x, shm, rdp, rect) = start(FreeRdpVersion::V3, &["/gfx:AVC420:off,AVC444:off"]);
-    // The same animation that switches within a second for a client that decodes AVC.
-    let frames = |c: &Value| c["clear_frames"].as_u64().unwrap_or(0) + c["avc420_frames"].as_u64().unwrap_or(0);
-    let animated = wait_until(Duration::from_secs(20), || frames(&egfx(&wr)) >= 60);
+    let dir = TempDir::new("wayrail-h264-off");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[rdp]\nh264 = \"off\"\n").unwrap();
+    let output = format!("{}x{}", DESKTOP.0, DESKTOP.1);
+    let wr = Compositor::start_rdp(&["--output", &output, "--config", config.to_str().unwrap()]);
+    let x = Xvfb::start(wr.runtime_dir());
+    let shm = wr.spawn_client("weston-simple-shm", &[], &[]);
+    wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
+    let _rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, DESKTOP, &[]);
+    let animated = wait_until(Duration::from_secs(20), || counter(&wr, "clear_frames") >= 60);
     assert!(animated, "the animation did not reach the client: {}\n{}", egfx(&wr), wr.log_tail(30));
     let counters = egfx(&wr);
-    assert_eq!(counters["avc420_frames"], 0, "AVC420 for a client that disabled it: {counters}");
-    shm.signal(libc::SIGSTOP);
-    wait_client_shows_output(&wr, &x, &rdp, rect, Duration::from_secs(10), "clear").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(counter(&wr, "avc420_frames"), 0);
-    shm.signal(libc::SIGCONT);
+    assert_eq!(counters["avc420_frames"], 0, "AVC420 with h264 off: {counters}");
+    assert_eq!(counters["progressive_frames"], 0, "progressive with h264 off: {counters}");
 }
 
 /// In RemoteApp every window has a surface of its own: an animating window switches to

@@ -73,7 +73,52 @@ fn describe(f: &AudioFormat) -> String {
 }
 
 /// The encoder of the format the client took; None for PCM, which goes as it is.
-pub(super) type SharedEncoder = Arc<Mutex<Option<AudioEncoder>>>;
+pub(super) type SharedEncoder = Arc<Mutex<Option<BlockEncoder>>>;
+
+/// How long the encoder may hold the start of a block with no sound coming after it before
+/// the block is completed with silence and sent: three packets' time, so a reader that is a
+/// little late never gets silence put into the middle of its sound.
+pub(crate) const TAIL_FLUSH_AFTER: std::time::Duration = PACKET_DURATION.saturating_mul(3);
+
+/// An ADPCM encoder and how many samples it holds back, waiting for a whole block. A packet
+/// of 20 ms is not a whole number of blocks at every rate (at 48 kHz a block holds 481
+/// frames), so the end of a sound can wait there; when no sound follows, [`Self::flush`] ends
+/// that block with silence so it plays now, not before the next sound.
+#[derive(Debug)]
+pub(crate) struct BlockEncoder {
+    encoder: AudioEncoder,
+    /// Samples (frames × channels) of one block.
+    block: usize,
+    held: usize,
+}
+
+impl BlockEncoder {
+    pub(crate) fn new(format: &AudioFormat) -> anyhow::Result<BlockEncoder> {
+        let encoder = AudioEncoder::new(format).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let block = encoder.frames_per_block() * usize::from(format.n_channels.max(1));
+        Ok(BlockEncoder { encoder, block, held: 0 })
+    }
+
+    /// Appends the blocks `samples` complete to `out`.
+    pub(crate) fn encode(&mut self, samples: &[i16], out: &mut Vec<u8>) {
+        self.encoder.encode(samples, out);
+        self.held = (self.held + samples.len()) % self.block;
+    }
+
+    /// Whether the start of a block waits for more samples.
+    pub(crate) fn holds_samples(&self) -> bool {
+        self.held > 0
+    }
+
+    /// The held samples as a whole block, padded with silence; nothing when none are held.
+    pub(crate) fn flush(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.held > 0 {
+            self.encode(&vec![0; self.block - self.held], &mut out);
+        }
+        out
+    }
+}
 
 /// The `rdpsnd` channel's side of the session: offers the formats, subscribes to the hub
 /// when the client took one, counts confirms.
@@ -117,7 +162,7 @@ impl RdpsndServerHandler for SoundHandler {
         let encoder = match f.format {
             WaveFormat::PCM => None,
             // Only formats we offered get here, and we offer only what the encoder takes.
-            _ => match AudioEncoder::new(f) {
+            _ => match BlockEncoder::new(f) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!(session = self.session, format = described, "no encoder: {e}");
@@ -140,12 +185,18 @@ impl RdpsndServerHandler for SoundHandler {
     }
 }
 
-/// The session's sound: the hub (for the figures), when the stream's clock started, and the
-/// encoder of the client's format.
+/// The session's sound: the hub (for the figures), when the stream's clock started, the
+/// encoder of the client's format, and when the samples it holds back are due to be flushed.
 pub(super) struct Sound {
     pub hub: Arc<AudioHub>,
     pub started: Instant,
     pub encoder: SharedEncoder,
+    pub flush_at: Option<Instant>,
+}
+
+/// When the session's encoder should flush what it holds back; never without sound.
+pub(super) fn flush_deadline(sound: &Option<Sound>) -> Option<Instant> {
+    sound.as_ref().and_then(|s| s.flush_at)
 }
 
 /// The next packet for the session; pending for ever without sound.
@@ -168,27 +219,54 @@ impl Session {
         }
         // The wave's timestamp: milliseconds on the stream's clock (it wraps, as the field does).
         let ts = sound.started.elapsed().as_millis() as u32;
-        let hub = sound.hub.clone();
-        let Some(channel) = self.conn.channel_mut::<RdpsndServer>() else { return Ok(()) };
-        if !channel.is_ready() {
+        if !self.conn.channel_mut::<RdpsndServer>().is_some_and(|c| c.is_ready()) {
             return Ok(());
         }
         let bytes = packet.pcm.len();
-        let data = {
+        let (data, holds) = {
             let mut encoder = sound.encoder.lock().unwrap_or_else(|e| e.into_inner());
             match encoder.as_mut() {
-                None => packet.pcm,
+                None => (packet.pcm, false),
                 Some(encoder) => {
                     let samples: Vec<i16> =
                         packet.pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
                     let mut out = Vec::with_capacity(bytes / 3);
                     encoder.encode(&samples, &mut out);
-                    out
+                    (out, encoder.holds_samples())
                 }
             }
         };
+        let sound = self.sound.as_mut().expect("checked above");
+        sound.flush_at = holds.then(|| Instant::now() + TAIL_FLUSH_AFTER);
         if data.is_empty() {
-            // Not a whole block yet: it goes with the next packet.
+            // Not a whole block yet: it goes with the next packet, or with silence after it.
+            return Ok(());
+        }
+        self.send_wave(data, ts, packet.read_at).await
+    }
+
+    /// No sound followed what the encoder holds back: it goes now, as a block ended with silence.
+    pub(super) async fn flush_sound(&mut self) -> anyhow::Result<()> {
+        let Some(sound) = self.sound.as_mut() else { return Ok(()) };
+        sound.flush_at = None;
+        let ts = sound.started.elapsed().as_millis() as u32;
+        let data = match sound.encoder.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(encoder) => encoder.flush(),
+            None => Vec::new(),
+        };
+        if data.is_empty() {
+            return Ok(());
+        }
+        tracing::trace!(session = self.id, bytes = data.len(), "the end of a sound, completed with silence");
+        self.send_wave(data, ts, Instant::now()).await
+    }
+
+    /// Sends one wave of encoded (or PCM) data; `read_at`: when its first samples were read.
+    async fn send_wave(&mut self, data: Vec<u8>, ts: u32, read_at: Instant) -> anyhow::Result<()> {
+        let Some(sound) = &self.sound else { return Ok(()) };
+        let hub = sound.hub.clone();
+        let Some(channel) = self.conn.channel_mut::<RdpsndServer>() else { return Ok(()) };
+        if !channel.is_ready() {
             return Ok(());
         }
         let wire = data.len();
@@ -200,7 +278,7 @@ impl Session {
             }
         };
         self.conn.send_svc::<RdpsndServer>(messages.into()).await?;
-        hub.sent(wire, packet.read_at.elapsed());
+        hub.sent(wire, read_at.elapsed());
         Ok(())
     }
 }
@@ -365,6 +443,36 @@ mod tests {
         };
         eprintln!("largest error: {} overall, {} after the first packet", error(0), error(882));
         assert!(error(882) < 400, "largest error {} of 8000 after the first packet", error(882));
+    }
+
+    #[test]
+    fn at_48_khz_the_end_of_a_sound_is_flushed_as_a_block_ended_with_silence() {
+        // 960 frames a packet do not divide into blocks of 481: one block goes out, 479
+        // frames wait for the next packet, and with none coming they go out padded.
+        let format = adpcm_format(PcmFormat::new(48_000, 2));
+        let mut encoder = BlockEncoder::new(&format).unwrap();
+        let tone: Vec<i16> = (0..960)
+            .flat_map(|i| {
+                let v = (8_000.0 * (2.0 * std::f64::consts::PI * 1_000.0 * f64::from(i) / 48_000.0).sin()) as i16;
+                [v, v]
+            })
+            .collect();
+        let mut first = Vec::new();
+        encoder.encode(&tone, &mut first);
+        assert_eq!(first.len(), usize::from(format.n_block_align), "one whole block");
+        assert!(encoder.holds_samples());
+        let tail = encoder.flush();
+        assert_eq!(tail.len(), usize::from(format.n_block_align), "the rest, as one block");
+        assert!(!encoder.holds_samples());
+        assert!(encoder.flush().is_empty(), "nothing twice");
+
+        let mut decoder = ironrdp_rdpsnd::codec::AudioDecoder::new(&format).unwrap();
+        let mut decoded = Vec::new();
+        decoder.decode(&first, &mut decoded).unwrap();
+        decoder.decode(&tail, &mut decoded).unwrap();
+        assert_eq!(decoded.len(), 2 * 481 * 2, "two blocks of 481 stereo frames");
+        let error = (200..960).map(|i| (i32::from(decoded[2 * i]) - i32::from(tone[2 * i])).abs()).max().unwrap();
+        assert!(error < 400, "the whole sound arrives, the held frames too: largest error {error}");
     }
 
     #[test]

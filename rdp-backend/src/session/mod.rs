@@ -203,6 +203,7 @@ async fn session(
             hub,
             started: std::time::Instant::now(),
             encoder,
+            flush_at: None,
         }),
         mic: setup.audio.as_ref().and_then(|hub| hub.mic.clone()).map(mic::MicInput::new),
         applist,
@@ -302,6 +303,7 @@ impl Session {
                 Some(layout) = events.layouts.recv() => self.handle_layout(layout).await?,
                 Some(event) = events.vail.recv() => self.handle_vail(event).await?,
                 Some(packet) = audio::next(&mut events.sound) => self.send_sound(packet).await?,
+                () = clipboard::deadline(audio::flush_deadline(&self.sound)) => self.flush_sound().await?,
                 Some(wake) = mic::next(&mut self.mic) => self.on_mic(wake).await?,
                 Some(msg) = events.applist.recv() => self.handle_applist(msg).await?,
                 why = connection::wait_stop(&mut stop) => {
