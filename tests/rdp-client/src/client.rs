@@ -323,6 +323,7 @@ impl TestClient {
     async fn process(&mut self, action: Action, frame: &[u8]) -> Result<()> {
         let arrived = std::time::Instant::now();
         let frames_before = self.frames_received();
+        let acks_before = self.frames_and_presents();
         let outputs = self.stage.process(&mut self.image, action, frame, None).context("processing a server PDU")?;
         if action == Action::X224 {
             self.tap.feed(frame);
@@ -337,7 +338,7 @@ impl TestClient {
             }
         }
         // The acknowledgements of the frames this PDU ended go with its first answer.
-        let mut new_frames = self.frames_received() - frames_before;
+        let mut new_frames = self.frames_and_presents() - acks_before;
         for output in outputs {
             match output {
                 ActiveStageOutput::ResponseFrame(bytes) => {
@@ -378,6 +379,13 @@ impl TestClient {
         Ok(())
     }
 
+    /// Every frame the client took in so far, each owing an acknowledgement: EGFX frames, and
+    /// VAIL presents when it is a VAIL host ([`crate::GfxRedirHost`]).
+    pub fn frames_and_presents(&self) -> usize {
+        let vail = self.stage.get_dvc::<crate::GfxRedirHost>().map_or(0, |c| c.processor().state().lock().acks_sent);
+        self.frames_received() + vail as usize
+    }
+
     /// Writes an answer to the server; a connection closed meanwhile is the server's close.
     async fn write_answer(&mut self, bytes: &[u8]) -> Result<()> {
         match self.framed.write_all(bytes).await {
@@ -397,14 +405,14 @@ impl TestClient {
         Ok(())
     }
 
-    /// Holds every frame acknowledgement back for `delay` (and what the client answers
+    /// Holds every frame acknowledgement (EGFX frames, VAIL presents) back for `delay` (and what the client answers
     /// after it, to keep the order), as a slow client; None: answers go out at once again
     /// (what is held still waits for its time). Held answers go out while the test pumps.
     pub fn delay_acks(&mut self, delay: Option<Duration>) {
         self.held.set_delay(delay);
     }
 
-    /// The most EGFX frames received and not acknowledged at one time, since the last
+    /// The most frames (EGFX, VAIL presents) received and not acknowledged at one time, since the last
     /// [`TestClient::reset_max_unacked`]: the server's frames in flight as the client sees them.
     pub fn max_unacked(&self) -> usize {
         self.held.max_unacked()
