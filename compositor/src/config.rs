@@ -346,6 +346,28 @@ pub struct RdpSettings {
     /// Whether EGFX surfaces switch to H.264 (AVC420) where a large area keeps changing, for
     /// clients that decode it (default `auto`).
     pub h264: H264,
+    /// The most frames a second a client gets (default [`DEFAULT_MAX_FPS`]): the refresh of
+    /// its monitor, which RDP does not tell. Below it, frames follow the client's
+    /// acknowledgements. The outputs of RDP sessions show this refresh to the apps.
+    #[serde(deserialize_with = "max_fps")]
+    pub max_fps: Option<u32>,
+}
+
+/// `[rdp] max_fps` unless set: the refresh of most monitors.
+pub const DEFAULT_MAX_FPS: u32 = 60;
+
+impl RdpSettings {
+    /// `max_fps`, or its default.
+    pub fn max_fps(&self) -> u32 {
+        self.max_fps.unwrap_or(DEFAULT_MAX_FPS)
+    }
+}
+
+fn max_fps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match u32::deserialize(d)? {
+        fps @ 1..=1000 => Ok(Some(fps)),
+        other => Err(serde::de::Error::custom(format!("max_fps {other}: 1 to 1000"))),
+    }
 }
 
 /// `[rdp] h264`.
@@ -512,6 +534,11 @@ mod tests {
         assert_eq!(Config::parse("[rdp]\nh264 = \"off\"").unwrap().rdp.h264, H264::Off);
         assert_eq!(Config::parse("[rdp]\nh264 = \"auto\"").unwrap().rdp.h264, H264::Auto);
         assert!(Config::parse("[rdp]\nh264 = \"on\"").is_err());
+        assert_eq!((c.rdp.max_fps, c.rdp.max_fps()), (None, DEFAULT_MAX_FPS), "the default");
+        assert_eq!(Config::parse("[rdp]\nmax_fps = 144").unwrap().rdp.max_fps(), 144);
+        assert!(Config::parse("[rdp]\nmax_fps = 0").is_err());
+        assert!(Config::parse("[rdp]\nmax_fps = 1001").is_err());
+        assert!(Config::parse("[rdp]\nmax_fps = 59.94").is_err(), "whole frames a second");
         assert!(Config::parse("[rdp]\ninsecure_no_auth = true").is_err(), "command line only");
         assert!(Config::parse("[rdp]\nlisten = [\"udp:1\"]").is_err());
         let err = Config::parse("bogus = 1").unwrap_err().to_string();

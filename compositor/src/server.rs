@@ -25,8 +25,10 @@ pub struct ServerOptions {
     pub remote: Option<crate::backend::remote::StartRemote>,
 }
 
-/// The frame clock of backends without a host to pace them (headless, nested): frame
-/// callbacks at the output's refresh while somebody draws, and no timer at all otherwise.
+/// The frame clock: a frame when something changed, as soon as the backend may send one
+/// (`State::frame_blocked`: the RDP host has not acknowledged the last) and no sooner than
+/// the first output's refresh allows (RDP: `[rdp] max_fps`); no timer at all while nothing
+/// changes.
 #[derive(Default)]
 pub struct FrameClock {
     armed: bool,
@@ -230,9 +232,12 @@ pub fn after_dispatch(state: &mut State) {
 fn arm_frame_clock(state: &mut State) {
     let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
     let now = Instant::now();
-    // Ticks stay on a grid of the refresh interval: the next one is due a whole interval
-    // after the last *scheduled* tick, so wakeup latency does not add up into a slower
-    // clock. After an idle stretch (a whole interval or more behind) the grid restarts now.
+    // The refresh is a ceiling, not a beat: a frame is due a whole interval after the last
+    // *scheduled* one, or at once when that has passed (a host that acknowledged late).
+    // Counting from the scheduled time keeps wakeup latency from adding up into fewer
+    // frames than the ceiling; when that time is a whole interval or more in the past (an
+    // idle stretch, a slow host), the schedule starts again now, so no burst makes up for
+    // frames not sent.
     let deadline = match state.frame_clock.last {
         Some(last) if last + interval > now => last + interval,
         Some(last) if now - (last + interval) < interval => last + interval,

@@ -1,8 +1,14 @@
 //! `--backend rdp` (the default): the desktop served to hosts by a remoting server — RDP
 //! (`wayrail-rdp`), started by the `wayrail` command and held here only as a `HostLink`.
 //! The server's thread sends host events here over a calloop channel; composed frames go back
-//! through a bounded queue. Apps get their frame callbacks when the host acknowledged the
-//! previous frame, so a slow host slows the apps instead of growing queues.
+//! through a bounded queue.
+//!
+//! Pacing: one frame (RemoteApp: one round of window frames) is in flight at a time. When
+//! the host acknowledged it (an EGFX frame ack, a VAIL present ack), the apps get their frame
+//! callbacks and the frame clock (`server::arm_frame_clock`) composes what changed meanwhile
+//! at once, no sooner than the outputs' refresh allows: `[rdp] max_fps`, the client
+//! monitor's refresh as far as we know it. A slow host so gets fewer frames, each with all
+//! the damage since the last, and slows the apps instead of growing queues.
 
 use smithay::reexports::calloop::channel::{self, Channel};
 use smithay::reexports::calloop::LoopHandle;
@@ -91,6 +97,8 @@ pub fn init(
     state.windows.subscribe();
     let (tx, rx): (channel::Sender<HostEvent>, Channel<HostEvent>) = channel::channel();
     let link = start(&state.config, tx)?;
+    let fps = state.config.rdp.max_fps();
+    set_refresh(state, fps);
     state.clipboard.connect(link.clipboard());
     handle
         .insert_source(rx, |event, _, state| {
@@ -115,6 +123,22 @@ pub fn init(
         scaled_windows: true,
         shared_memory: false,
     })))
+}
+
+/// The host's monitors refresh `fps` times a second as the frame clock and the apps see it
+/// (outputs made for more monitors later take the first one's refresh).
+fn set_refresh(state: &mut Core, fps: u32) {
+    let mhz = (fps * 1000) as i32;
+    for o in &mut state.outputs {
+        let old = o.output.current_mode();
+        let mode = smithay::output::Mode { size: o.physical_size.into(), refresh: mhz };
+        o.output.change_current_state(Some(mode), None, None, None);
+        o.output.set_preferred(mode);
+        if let Some(old) = old.filter(|m| *m != mode) {
+            o.output.delete_mode(old);
+        }
+        o.refresh_mhz = mhz;
+    }
 }
 
 /// The remote backend's own state beside the core; host events arrive only while it runs.

@@ -5,23 +5,17 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use ironrdp_async::{FramedWrite as _, NetworkClient};
-use ironrdp_connector::connection_activation::ConnectionActivationState;
 use ironrdp_connector::sspi::generator::NetworkRequest;
-use ironrdp_connector::{
-    ClientConnector, ClientConnectorState, Config, ConnectionFinalizationState, ConnectionOutcome, ConnectorResult,
-    Credentials, DesktopSize, Sequence as _, ServerName,
-};
+use ironrdp_connector::{ClientConnector, ConnectorResult, ServerName};
 use ironrdp_displaycontrol::client::DisplayControlClient;
 use ironrdp_displaycontrol::pdu::DisplayControlCapabilities;
 use ironrdp_dvc::{DrdynvcClient, DvcClientProcessor};
 use ironrdp_egfx::client::GraphicsPipelineClient;
 use ironrdp_egfx::compositor::WindowUpdate;
 use ironrdp_graphics::image_processing::PixelFormat;
-use ironrdp_pdu::gcc::{KeyboardType, Monitor};
+use ironrdp_pdu::gcc::Monitor;
 use ironrdp_pdu::input::fast_path::FastPathInputEvent;
 use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, McsMessage};
-use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
-use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
 use ironrdp_pdu::rdp::headers::ShareDataPdu;
 use ironrdp_pdu::window::WindowingOrder;
 use ironrdp_pdu::x224::X224;
@@ -113,66 +107,6 @@ pub enum PointerEvent {
     },
 }
 
-/// The connector's configuration for `opts`: TLS security, or NLA only, EGFX advertised.
-pub(crate) fn connector_config(opts: &ClientOptions) -> Config {
-    let desktop_size = if opts.monitors.is_empty() {
-        DesktopSize { width: opts.size.0, height: opts.size.1 }
-    } else {
-        let (_, _, width, height) = crate::monitors::bounding_box(&opts.monitors);
-        DesktopSize { width: width as u16, height: height as u16 }
-    };
-    let with_monitors = !opts.monitors.is_empty();
-    Config {
-        desktop_size,
-        monitor_layout: with_monitors.then(|| crate::monitors::client_monitor_data(&opts.monitors)),
-        desktop_scale_factor: opts.desktop_scale,
-        desktop_physical_size: None,
-        desktop_orientation: None,
-        device_scale_factor: None,
-        monitor_extended_layout: with_monitors.then(|| crate::monitors::client_monitor_extended_data(&opts.monitors)),
-        relative_mouse_input: false,
-        enable_tls: !opts.nla,
-        enable_credssp: opts.nla,
-        enable_standard_rdp_security: false,
-        credentials: Credentials::UsernamePassword { username: opts.username.clone(), password: opts.password.clone() },
-        domain: None,
-        client_build: 0,
-        client_name: "wayrail-test".into(),
-        keyboard_type: KeyboardType::IBM_ENHANCED,
-        keyboard_subtype: 0,
-        keyboard_functional_keys_count: 12,
-        keyboard_layout: opts.keyboard_layout,
-        connection_type: ironrdp_pdu::gcc::ConnectionType::Lan,
-        ime_file_name: String::new(),
-        bitmap: None,
-        dig_product_id: String::new(),
-        client_dir: String::new(),
-        alternate_shell: String::new(),
-        work_dir: String::new(),
-        remote_application_mode: opts.remote_app,
-        rail_support_level: if opts.remote_app {
-            RailSupportLevel::SUPPORTED | RailSupportLevel::HANDSHAKE_EX_SUPPORTED
-        } else {
-            RailSupportLevel::empty()
-        },
-        platform: MajorPlatformType::UNIX,
-        hardware_id: None,
-        request_data: None,
-        autologon: true,
-        enable_audio_playback: false,
-        enable_audio_capture: false,
-        performance_flags: PerformanceFlags::default(),
-        license_cache: None,
-        timezone_info: TimezoneInfo::default(),
-        compression_type: None,
-        // Pointer updates are reported as events, never drawn into the image the test samples.
-        enable_server_pointer: true,
-        pointer_software_rendering: false,
-        multitransport_flags: None,
-        support_dyn_vc_gfx_protocol: true,
-    }
-}
-
 /// NTLM is the only CredSSP package the client uses, so the connector never needs the
 /// network on its own (Kerberos would).
 struct NoNetwork;
@@ -223,7 +157,8 @@ impl ClientBuilder {
         let ClientBuilder { opts, drdynvc, statics, gfx } = self;
         let (stream, client_addr) = connect_stream(addr).await?;
         let mut framed = ironrdp_tokio::TokioFramed::new(stream);
-        let mut connector = ClientConnector::new(connector_config(&opts), client_addr).with_static_channel(drdynvc);
+        let mut connector =
+            ClientConnector::new(crate::config::connector_config(&opts), client_addr).with_static_channel(drdynvc);
         for attach in statics {
             attach(&mut connector);
         }
@@ -248,7 +183,9 @@ impl ClientBuilder {
             .context("connection sequence")?,
             FinalizationOrder::FontListAfterServerControl => {
                 anyhow::ensure!(!opts.nla, "the Font List order is tested with TLS security only");
-                finalize_font_list_last(connector, &mut framed).await.context("connection sequence")?
+                crate::finalization::finalize_font_list_last(connector, &mut framed)
+                    .await
+                    .context("connection sequence")?
             }
         };
         let result = outcome.into_connected()?;
@@ -292,84 +229,9 @@ impl ClientBuilder {
             unaccounted_bytes: 0,
             terminated: None,
             closed: None,
+            held: Default::default(),
         })
     }
-}
-
-/// How long [`FinalizationOrder::FontListAfterServerControl`] waits for the server's PDUs.
-const SERVER_CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The connection sequence after TLS, step by step as `connect_finalize` runs it (no CredSSP,
-/// no multitransport), except that the Font List waits for the server's Synchronize, Control
-/// (Cooperate) and Control (Granted Control). What the server sends meanwhile is handed to
-/// the connector after the Font List, as if it had arrived then.
-async fn finalize_font_list_last(
-    mut connector: ClientConnector,
-    framed: &mut ironrdp_tokio::TokioFramed<TlsStream>,
-) -> Result<ConnectionOutcome> {
-    let mut buf = ironrdp_core::WriteBuf::new();
-    let mut held = None;
-    loop {
-        if held.is_none() && sends_font_list_next(&connector) {
-            held = Some(await_server_control(framed).await?);
-            ironrdp_async::single_sequence_step(framed, &mut connector, &mut buf).await?;
-            for pdu in held.as_deref().unwrap_or_default() {
-                buf.clear();
-                let written = connector.step(pdu, None, &mut buf)?;
-                if let Some(len) = written.size() {
-                    framed.write_all(&buf.filled()[..len]).await.context("answering the server")?;
-                }
-            }
-        } else {
-            ironrdp_async::single_sequence_step(framed, &mut connector, &mut buf).await?;
-        }
-        if let Some(outcome) = connector.state.take_outcome() {
-            return Ok(outcome);
-        }
-    }
-}
-
-/// The connector's next step writes the Font List.
-fn sends_font_list_next(connector: &ClientConnector) -> bool {
-    let ClientConnectorState::ConnectionFinalization { connection_activation } = &connector.state else {
-        return false;
-    };
-    matches!(
-        connection_activation.connection_activation_state(),
-        ConnectionActivationState::ConnectionFinalization { connection_finalization, .. }
-            if matches!(connection_finalization.state, ConnectionFinalizationState::SendFontList)
-    )
-}
-
-/// Reads server PDUs until the Synchronize, Control (Cooperate) and Control (Granted Control)
-/// came; returns every PDU read. Fails after [`SERVER_CONTROL_TIMEOUT`] without them.
-async fn await_server_control(framed: &mut ironrdp_tokio::TokioFramed<TlsStream>) -> Result<Vec<Vec<u8>>> {
-    use ironrdp_pdu::rdp::finalization_messages::ControlAction;
-    let mut pdus = Vec::new();
-    let (mut synchronize, mut cooperate, mut granted) = (false, false, false);
-    let deadline = Instant::now() + SERVER_CONTROL_TIMEOUT;
-    while !(synchronize && cooperate && granted) {
-        let read = tokio::time::timeout_at(deadline, framed.read_by_hint(&ironrdp_pdu::X224_HINT)).await;
-        let pdu = match read {
-            Ok(pdu) => pdu.context("reading the server's finalization PDUs")?.to_vec(),
-            Err(_) => bail!(
-                "before sending the Font List, waited {SERVER_CONTROL_TIMEOUT:?} for the server's Synchronize \
-                 ({synchronize}), Control (Cooperate) ({cooperate}) and Control (Granted Control) ({granted})"
-            ),
-        };
-        let share = ironrdp_pdu::mcs::decode_send_data_indication(&pdu)
-            .and_then(ironrdp_pdu::rdp::headers::decode_share_data)
-            .map(|ctx| ctx.pdu);
-        match share {
-            Ok(ShareDataPdu::Synchronize(_)) => synchronize = true,
-            Ok(ShareDataPdu::Control(c)) if c.action == ControlAction::Cooperate => cooperate = true,
-            Ok(ShareDataPdu::Control(c)) if c.action == ControlAction::GrantedControl => granted = true,
-            Ok(ShareDataPdu::FontMap(_)) => bail!("the server sent its Font Map before the client's Font List"),
-            _ => {}
-        }
-        pdus.push(pdu);
-    }
-    Ok(pdus)
 }
 
 /// A connected, activated RDP client that the test drives: nothing happens unless the test
@@ -396,6 +258,8 @@ pub struct TestClient {
     unaccounted_bytes: usize,
     terminated: Option<String>,
     closed: Option<String>,
+    /// Answers held back ([`TestClient::delay_acks`]).
+    held: crate::acks::HeldAnswers,
 }
 
 impl TestClient {
@@ -411,7 +275,10 @@ impl TestClient {
         let deadline = Instant::now() + timeout;
         let mut count = 0;
         while self.closed.is_none() {
-            let (action, frame) = match tokio::time::timeout_at(deadline, self.framed.read_pdu()).await {
+            self.write_held_answers().await?;
+            let until = self.held.next_due().map_or(deadline, |due| due.min(deadline));
+            let (action, frame) = match tokio::time::timeout_at(until, self.framed.read_pdu()).await {
+                Err(_) if until < deadline => continue,
                 Err(_) => break,
                 Ok(Ok(pdu)) => pdu,
                 Ok(Err(e)) if is_closed(&e) => {
@@ -456,6 +323,7 @@ impl TestClient {
     async fn process(&mut self, action: Action, frame: &[u8]) -> Result<()> {
         let arrived = std::time::Instant::now();
         let frames_before = self.frames_received();
+        let acks_before = self.frames_and_presents();
         let outputs = self.stage.process(&mut self.image, action, frame, None).context("processing a server PDU")?;
         if action == Action::X224 {
             self.tap.feed(frame);
@@ -469,18 +337,15 @@ impl TestClient {
                 record.arrived = Some(arrived);
             }
         }
+        // The acknowledgements of the frames this PDU ended go with its first answer.
+        let mut new_frames = self.frames_and_presents() - acks_before;
         for output in outputs {
             match output {
                 ActiveStageOutput::ResponseFrame(bytes) => {
                     if !bytes.is_empty() {
-                        match self.framed.write_all(&bytes).await {
-                            Ok(()) => {}
-                            // The server ended the session while we answered: that is its close.
-                            Err(e) if is_closed(&e) => {
-                                self.closed = Some(e.to_string());
-                                return Ok(());
-                            }
-                            Err(e) => return Err(anyhow::Error::new(e).context("answering the server")),
+                        let frames = std::mem::take(&mut new_frames);
+                        if let Some(bytes) = self.held.answer(bytes, frames, Instant::now()) {
+                            self.write_answer(&bytes).await?;
                         }
                     }
                 }
@@ -512,6 +377,49 @@ impl TestClient {
             }
         }
         Ok(())
+    }
+
+    /// Every frame the client took in so far, each owing an acknowledgement: EGFX frames, and
+    /// VAIL presents when it is a VAIL host ([`crate::GfxRedirHost`]).
+    pub fn frames_and_presents(&self) -> usize {
+        let vail = self.stage.get_dvc::<crate::GfxRedirHost>().map_or(0, |c| c.processor().state().lock().acks_sent);
+        self.frames_received() + vail as usize
+    }
+
+    /// Writes an answer to the server; a connection closed meanwhile is the server's close.
+    async fn write_answer(&mut self, bytes: &[u8]) -> Result<()> {
+        match self.framed.write_all(bytes).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_closed(&e) => {
+                self.closed = Some(e.to_string());
+                Ok(())
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("answering the server")),
+        }
+    }
+
+    async fn write_held_answers(&mut self) -> Result<()> {
+        for bytes in self.held.take_due(Instant::now()) {
+            self.write_answer(&bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Holds every frame acknowledgement (EGFX frames, VAIL presents) back for `delay` (and what the client answers
+    /// after it, to keep the order), as a slow client; None: answers go out at once again
+    /// (what is held still waits for its time). Held answers go out while the test pumps.
+    pub fn delay_acks(&mut self, delay: Option<Duration>) {
+        self.held.set_delay(delay);
+    }
+
+    /// The most frames (EGFX, VAIL presents) received and not acknowledged at one time, since the last
+    /// [`TestClient::reset_max_unacked`]: the server's frames in flight as the client sees them.
+    pub fn max_unacked(&self) -> usize {
+        self.held.max_unacked()
+    }
+
+    pub fn reset_max_unacked(&mut self) {
+        self.held.reset_max();
     }
 
     /// Sends input events as fast-path input PDUs.

@@ -5,7 +5,8 @@
 //! the graphics pipeline (EGFX) on the dynamic channels. After that nothing happens unless the
 //! test calls [`TestClient::pump`], which reads server PDUs, decodes graphics into an RGBA
 //! desktop image ([`TestClient::pixel`]) and answers what needs answers (frame
-//! acknowledgements). Input goes out with [`TestClient::send_input`], arbitrary bytes with
+//! acknowledgements; [`TestClient::delay_acks`] holds them back, as a slow client). Input goes
+//! out with [`TestClient::send_input`], arbitrary bytes with
 //! [`TestClient::send_raw`]. [`raw::RawConnection`] stops at an earlier stage of the sequence
 //! for robustness tests.
 //!
@@ -19,9 +20,12 @@
 //! sends what the test injects.
 //! pixels from them. [`applist::AppListHost`] is the host's end of the app list.
 
+mod acks;
 pub mod applist;
 pub mod client;
 pub mod clipboard;
+mod config;
+mod finalization;
 pub mod fuzz;
 pub mod gfx;
 pub mod mic;

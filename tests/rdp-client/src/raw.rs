@@ -33,7 +33,7 @@ impl RawConnection {
     pub async fn open_tls(addr: &str, opts: &ClientOptions) -> Result<RawConnection> {
         let (stream, client_addr) = connect_stream(addr).await?;
         let mut framed = ironrdp_tokio::TokioFramed::new(stream);
-        let mut connector = ironrdp_connector::ClientConnector::new(crate::client::connector_config(opts), client_addr);
+        let mut connector = ironrdp_connector::ClientConnector::new(crate::config::connector_config(opts), client_addr);
         ironrdp_async::connect_begin(&mut framed, &mut connector).await.context("X.224 negotiation")?;
         let tls = crate::tls::upgrade(framed.into_inner_no_leftover()).await?;
         Ok(RawConnection { stream: Box::new(tls) })
