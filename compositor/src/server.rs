@@ -33,7 +33,48 @@ pub struct ServerOptions {
 pub struct FrameClock {
     armed: bool,
     last: Option<Instant>,
+    /// Frame callbacks are held until the next frame may go ([`release_frame_callbacks`]).
+    callbacks_armed: bool,
     pub frames: u64,
+}
+
+/// The host took the last frame: the apps get their frame callbacks when the next frame may
+/// go out (a whole refresh interval after the last one), not at once. An app that draws on
+/// its callback then commits just as its frame is allowed, and the frame goes out as soon as
+/// it committed; released at once, its commit would wait out most of the interval on the
+/// clock (about 15 ms at 60 Hz). A host that acknowledged late, after that moment, releases
+/// them at once. No more frames a second either way.
+pub fn release_frame_callbacks(state: &mut State) {
+    let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
+    let now = Instant::now();
+    // Within this of the moment, a timer is not worth its wakeup.
+    const NEAR: Duration = Duration::from_micros(500);
+    let due = state.frame_clock.last.map(|last| last + interval).filter(|due| *due > now + NEAR);
+    let Some(due) = due else {
+        let time = state.started.elapsed();
+        send_frame_callbacks(state, time);
+        return;
+    };
+    if state.frame_clock.callbacks_armed {
+        return;
+    }
+    state.frame_clock.callbacks_armed = true;
+    let result = state.loop_handle.insert_source(Timer::from_deadline(due), |_, _, state| {
+        state.frame_clock.callbacks_armed = false;
+        // A frame went out meanwhile (something else asked for one): its own acknowledgement
+        // releases the callbacks, so the apps never run ahead of the host.
+        if !state.frame_blocked {
+            let time = state.started.elapsed();
+            send_frame_callbacks(state, time);
+        }
+        TimeoutAction::Drop
+    });
+    if let Err(err) = result {
+        state.frame_clock.callbacks_armed = false;
+        tracing::error!("frame callback timer: {err}");
+        let time = state.started.elapsed();
+        send_frame_callbacks(state, time);
+    }
 }
 
 pub struct Server {

@@ -5,8 +5,9 @@
 //!
 //! Pacing: one frame (RemoteApp: one round of window frames) is in flight at a time. When
 //! the host acknowledged it (an EGFX frame ack, a VAIL present ack), the apps get their frame
-//! callbacks and the frame clock (`server::arm_frame_clock`) composes what changed meanwhile
-//! at once, no sooner than the outputs' refresh allows: `[rdp] max_fps`, the client
+//! callbacks when the next frame may go (`server::release_frame_callbacks`) and the frame
+//! clock (`server::arm_frame_clock`) composes what changed meanwhile at once, no sooner than
+//! the outputs' refresh allows: `[rdp] max_fps`, the client
 //! monitor's refresh as far as we know it. A slow host so gets fewer frames, each with all
 //! the damage since the last, and slows the apps instead of growing queues.
 
@@ -303,8 +304,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             };
             if done {
                 state.frame_blocked = false;
-                let time = state.started.elapsed();
-                send_frame_callbacks(state, time);
+                crate::server::release_frame_callbacks(state);
             }
         }
     }
