@@ -305,7 +305,7 @@ fn print_targets(all: &[(Scenario, Runs)]) {
     println!();
     println!("targets (issue 18):");
     let yes = |b: bool| if b { "yes" } else { "NO" };
-    for server in [RdpServer::Wayrail, RdpServer::WayrailH264Off] {
+    for server in [RdpServer::Wayrail, RdpServer::WayrailH264Off, RdpServer::WayrailRemoteapp] {
         let label = server.label();
         if let Some(p99) = find(all, Scenario::Typing, server).and_then(|s| s.latency.quantile(0.99)) {
             println!("  {label}: typing, commit → socket p99 < 2 ms: {} ({p99:.2} ms)", yes(p99 < 2.0));
