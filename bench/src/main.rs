@@ -6,23 +6,32 @@
 //!    full damage, a 64x64 damage, and no change between frames.
 //! 2. Wakeups, out of process: the release `wayrail` binary with idle windows (and one
 //!    animating client for contrast), its context switches and CPU time read from /proc.
-//! 3. RDP, side by side with Weston 14's RDP backend (`wayrail-bench rdp` alone): each server
-//!    with its own Xvfb, the same xfreerdp3 command and the same app (weston-simple-shm);
-//!    server CPU per frame, frames/s seen by the client (XDamage on the xfreerdp3 window,
-//!    through a python3-xlib helper), bytes per frame on the client's TCP connection (`ss`),
-//!    the codec the client decodes (its own log), and the idle cost with one foot window.
+//! 3. RDP, side by side with Weston 14's RDP backend (`wayrail-bench rdp` alone), in
+//!    scenarios (weston-simple-shm, a terminal flood, a full-HD animation, typing, ten windows):
+//!    each server with its own Xvfb, the same xfreerdp3 command and the same apps; server CPU
+//!    per frame, frames/s seen by the client (XDamage on the xfreerdp3 window, through a
+//!    python3-xlib helper), bytes per frame on the client's TCP connection (`ss`), commit → last
+//!    byte on the socket (a relay between client and server times the server's bytes), the
+//!    codec the client decodes (its own log); wayrail in RemoteApp next to WSLg's compositor
+//!    where it is built.
 //!
 //! `wayrail-bench idle-client` is one of those idle windows: it maps a window and then only
-//! answers the compositor.
+//! answers the compositor. `anim-client` and `key-client` are the scenarios' own apps.
 //!
 //! Modules: `client` (the Wayland client), `composition` (1), `wakeups` and `procs` (2, and the
-//! process bookkeeping 3 shares), `rdp`, `rdp_log` and `xdamage` (3).
+//! process bookkeeping 3 shares), `rdp` (3's tables), `scenarios`, `servers`, `measure`,
+//! `relay`, `apps`, `rdp_log` and `xdamage` (3).
 
+mod apps;
 mod client;
 mod composition;
+mod measure;
 mod procs;
 mod rdp;
 mod rdp_log;
+mod relay;
+mod scenarios;
+mod servers;
 mod wakeups;
 mod xdamage;
 
@@ -34,7 +43,8 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use wayrail_testclient::report::{self, load_average};
 
-use crate::rdp::RdpServer;
+use crate::scenarios::Scenario;
+use crate::servers::RdpServer;
 
 #[derive(Parser)]
 #[command(
@@ -75,22 +85,35 @@ struct Cli {
 /// Settings of the RDP comparison (`wayrail-bench rdp`, and the last section of the full run).
 #[derive(clap::Args, Clone)]
 struct RdpArgs {
-    /// Seconds to measure each RDP server with the animating client.
-    #[arg(long, global = true, default_value_t = 20.0)]
-    rdp_secs: f64,
-    /// Seconds the animating client runs before the RDP measurement starts.
-    #[arg(long, global = true, default_value_t = 3.0)]
-    rdp_warmup_secs: f64,
-    /// Seconds to measure each RDP server with only an idle foot window.
+    /// Seconds to measure each server in each scenario.
     #[arg(long, global = true, default_value_t = 5.0)]
+    rdp_secs: f64,
+    /// Seconds the apps run before the measurement starts.
+    #[arg(long, global = true, default_value_t = 2.0)]
+    rdp_warmup_secs: f64,
+    /// Seconds to measure each server with only an idle foot window (simple-shm scenario).
+    #[arg(long, global = true, default_value_t = 3.0)]
     rdp_idle_secs: f64,
-    /// The desktop every server serves and the client asks for. A small one (400x300) makes
-    /// simple-shm's window most of it: a full-window animation, where H.264 pays.
+    /// The desktop every server serves and the client asks for (the full-HD scenario: 1920x1080).
     #[arg(long, global = true, default_value = "1280x800")]
     rdp_size: String,
-    /// The RDP servers to measure, in order (wayrail, wayrail-h264-off, weston).
-    #[arg(long, global = true, value_delimiter = ',', default_values = ["wayrail", "weston"])]
+    /// The RDP servers to measure, in order. RemoteApp servers (wayrail-remoteapp, wslg) run
+    /// only the scenarios whose app the host starts by name; wslg only where it is built.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_values = ["wayrail", "wayrail-h264-off", "weston", "wayrail-remoteapp", "wslg"]
+    )]
     rdp_servers: Vec<RdpServer>,
+    /// The scenarios, in order.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_values = ["simple-shm", "terminal", "full-hd", "typing", "ten-windows"]
+    )]
+    rdp_scenarios: Vec<Scenario>,
 }
 
 #[derive(Subcommand)]
@@ -104,9 +127,30 @@ enum Cmd {
         #[arg(long, default_value_t = 400)]
         height: i32,
     },
-    /// Only the RDP comparison: wayrail and Weston 14's RDP backend, the same client (xfreerdp3
-    /// in Xvfb) and the same app (weston-simple-shm), one after the other.
+    /// Only the RDP comparison: wayrail and Weston 14's RDP backend (and WSLg), the same client
+    /// (xfreerdp3 in Xvfb) and the same apps, scenario by scenario.
     Rdp,
+    /// (Used by the benchmark.) One window redrawn whole at every frame callback.
+    AnimClient {
+        #[arg(long, default_value = "wayrail-bench anim")]
+        title: String,
+        #[arg(long, default_value_t = 1920)]
+        width: i32,
+        #[arg(long, default_value_t = 1080)]
+        height: i32,
+        /// Ask to be fullscreen (and draw at the size the compositor configures).
+        #[arg(long)]
+        fullscreen: bool,
+    },
+    /// (Used by the benchmark.) One window that draws a character cell per key press.
+    KeyClient {
+        #[arg(long, default_value = "wayrail-bench keys")]
+        title: String,
+        #[arg(long, default_value_t = 640)]
+        width: i32,
+        #[arg(long, default_value_t = 400)]
+        height: i32,
+    },
 }
 
 fn main() {
@@ -114,6 +158,10 @@ fn main() {
     let result = match &cli.command {
         Some(Cmd::IdleClient { title, width, height }) => client::idle_client(title, *width, *height),
         Some(Cmd::Rdp) => bench_rdp_only(&cli),
+        Some(Cmd::AnimClient { title, width, height, fullscreen }) => {
+            apps::anim_client(title, *width, *height, *fullscreen)
+        }
+        Some(Cmd::KeyClient { title, width, height }) => apps::key_client(title, *width, *height),
         None => bench(&cli),
     };
     if let Err(err) = result {

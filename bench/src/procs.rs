@@ -129,7 +129,8 @@ pub(crate) fn kill_group(child: &mut Child) {
 
 /// The processes of one RDP run, each in its own process group, and their temporary
 /// directory (logs, runtime dir, certificate). Dropping it kills every group and removes the
-/// directory: on success, on error and on interrupt alike.
+/// directory: on success, on error and on interrupt alike (`WAYRAIL_BENCH_KEEP` set: the
+/// directory stays, for its logs).
 pub(crate) struct Procs {
     pub(crate) dir: PathBuf,
     pub(crate) children: Vec<(String, Child)>,
@@ -216,6 +217,10 @@ impl Drop for Procs {
         // Clients first, the servers (started first) last.
         while let Some((_, mut child)) = self.children.pop() {
             kill_group(&mut child);
+        }
+        if std::env::var_os("WAYRAIL_BENCH_KEEP").is_some() {
+            eprintln!("wayrail-bench: kept {} (WAYRAIL_BENCH_KEEP)", self.dir.display());
+            return;
         }
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
             eprintln!("wayrail-bench: could not remove {}: {e}", self.dir.display());

@@ -1,4 +1,4 @@
-//! What the RDP figures read from logs: the codecs the client decoded, the app's commits, the
+//! What the RDP figures read from logs: the codecs the client decoded and the
 //! EGFX version the server settled on.
 
 /// What the client's gdi log says it decoded: one line per surface command, with the codec
@@ -68,14 +68,6 @@ impl Decoded {
     }
 }
 
-/// The app's commits (WAYLAND_DEBUG=client lines `-> wl_surface#N.commit()`).
-pub(crate) fn commits(log: &[u8]) -> u64 {
-    String::from_utf8_lossy(log)
-        .lines()
-        .filter(|l| l.contains("-> wl_surface") && l.trim_end().ends_with(".commit()"))
-        .count() as u64
-}
-
 /// The EGFX version the server logged ("EGFX ready version=0xa0701"; wayrail only).
 pub(crate) fn egfx_version(log: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains("EGFX ready"))?;
@@ -127,7 +119,7 @@ mod tests {
     fn commits_and_the_egfx_version_come_from_the_logs() {
         let app = b"[1.0] -> wl_surface#3.attach(wl_buffer#9, 0, 0)\n[1.1] -> wl_surface#3.commit()\n\
             [2.0] wl_surface#3.commit()\n[2.1] -> wl_surface#3.commit()  \n";
-        assert_eq!(commits(app), 2);
+        assert_eq!(crate::relay::wayland_debug_commits(app).len(), 2);
         assert_eq!(egfx_version("x\nINFO EGFX ready version=0xa0701 flags\n").as_deref(), Some("EGFX 10.7 (0xa0701)"));
         assert_eq!(egfx_version("INFO EGFX ready version=0x123").as_deref(), Some("EGFX ? (0x123)"));
         assert_eq!(egfx_version("no such line"), None);

@@ -16,9 +16,12 @@ pub(crate) const XDAMAGE_PY: &str = r#"# wayrail-bench's XDamage counter, writte
 # puts one frame's rectangles on screen within a millisecond or two, and frames are >= GAP_MS
 # apart (X server timestamps, ms). A frame more than LATE_MS after the previous one is late
 # (a 60 Hz tick went by without a frame).
+# Commands on stdin: "mark" (answers the counts), "key" (an 'a' pressed and released through
+# XTEST into the window, answers "key NS" with CLOCK_MONOTONIC at the press), "unshape" (resets
+# the window's X Shape: WSLg's visibility rects leave a FreeRDP RAIL window empty otherwise).
 import select, sys, time
-from Xlib import X, display
-from Xlib.ext import damage
+from Xlib import X, XK, display
+from Xlib.ext import damage, shape, xtest
 
 GAP_MS = 3
 LATE_MS = 25
@@ -28,14 +31,20 @@ def find_window(disp, timeout):
     root = disp.screen().root
     deadline = time.monotonic() + timeout
     while True:
+        found = []
         for child in root.query_tree().children:
             try:
                 cls = child.get_wm_class()
                 viewable = child.get_attributes().map_state == X.IsViewable
+                size = child.get_geometry()
             except Exception:
                 continue
-            if cls and "freerdp" in cls[1].lower() and viewable:
-                return child
+            # The desktop window of the client, or one of its RemoteApp windows (WM_CLASS
+            # instance "RAIL"); the largest RAIL window is the app's.
+            if cls and viewable and ("freerdp" in cls[1].lower() or cls[0] == "RAIL"):
+                found.append((size.width * size.height, child))
+        if found:
+            return max(found, key=lambda f: f[0])[1]
         if time.monotonic() > deadline:
             return None
         time.sleep(0.05)
@@ -57,6 +66,8 @@ def main():
     print("ready 0x%x %dx%d" % (win.id, geometry.width, geometry.height), flush=True)
     notify = disp.extension_event.DamageNotify
     events = bursts = area = late = 0
+    keycode = disp.keysym_to_keycode(XK.string_to_keysym("a"))
+    focused = False
     last = last_burst = None
     while True:
         readable, _, _ = select.select([disp, sys.stdin], [], [], 0.5)
@@ -73,9 +84,25 @@ def main():
                 last_burst = event.timestamp
             last = event.timestamp
         if sys.stdin in readable:
-            if not sys.stdin.readline():
+            command = sys.stdin.readline()
+            if not command:
                 return 0
-            print("count %d %d %d %d" % (events, bursts, area, late), flush=True)
+            if command.startswith("key"):
+                if not focused:
+                    win.set_input_focus(X.RevertToParent, X.CurrentTime)
+                    disp.sync()
+                    focused = True
+                at = time.monotonic_ns()
+                xtest.fake_input(disp, X.KeyPress, keycode)
+                xtest.fake_input(disp, X.KeyRelease, keycode)
+                disp.flush()
+                print("key %d" % at, flush=True)
+            elif command.startswith("unshape"):
+                win.shape_mask(shape.SO.Set, shape.SK.Bounding, 0, 0, X.NONE)
+                disp.sync()
+                print("unshaped", flush=True)
+            else:
+                print("count %d %d %d %d" % (events, bursts, area, late), flush=True)
 
 
 sys.exit(main())
@@ -156,11 +183,32 @@ impl DamageCounter {
         }
     }
 
-    pub(crate) fn mark(&mut self) -> anyhow::Result<DamageCount> {
+    /// Sends a command, returns the helper's answer.
+    fn ask(&mut self, command: &str) -> anyhow::Result<String> {
         use std::io::Write;
-        writeln!(self.stdin, "mark").context("writing to the XDamage helper")?;
+        writeln!(self.stdin, "{command}").context("writing to the XDamage helper")?;
         self.stdin.flush()?;
-        let line = self.line(Duration::from_secs(5))?;
+        self.line(Duration::from_secs(5))
+    }
+
+    /// Presses and releases a key in the client's window (XTEST); returns when the press went
+    /// to the X server (`CLOCK_MONOTONIC` ns).
+    pub(crate) fn key(&mut self) -> anyhow::Result<u64> {
+        let line = self.ask("key")?;
+        line.strip_prefix("key ").and_then(|v| v.trim().parse().ok()).with_context(|| format!("XDamage helper: {line}"))
+    }
+
+    /// Resets the window's X Shape (see the helper).
+    pub(crate) fn unshape(&mut self) -> anyhow::Result<()> {
+        let line = self.ask("unshape")?;
+        if line != "unshaped" {
+            bail!("XDamage helper: {line}");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mark(&mut self) -> anyhow::Result<DamageCount> {
+        let line = self.ask("mark")?;
         let numbers: Vec<u64> = line
             .strip_prefix("count ")
             .with_context(|| format!("XDamage helper: {line}"))?
