@@ -103,7 +103,7 @@ struct RdpArgs {
         long,
         global = true,
         value_delimiter = ',',
-        default_values = ["wayrail", "wayrail-h264-off", "weston", "wayrail-remoteapp", "wslg"]
+        default_values = ["wayrail", "wayrail-h264-off", "wayrail-no-avc", "weston", "wayrail-remoteapp", "wslg"]
     )]
     rdp_servers: Vec<RdpServer>,
     /// The scenarios, in order.

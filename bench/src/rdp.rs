@@ -91,7 +91,8 @@ pub(crate) fn rdp_section(cli: &Cli) -> anyhow::Result<()> {
 fn print_setup(wayrail: &Path, args: &crate::RdpArgs) {
     let size = &args.rdp_size;
     println!("wayrail: {} --backend rdp --socket S --listen tcp:127.0.0.1:PORT --output SIZE", wayrail.display());
-    println!("         (wayrail-h264-off: [rdp] h264 = \"off\" in its config; wayrail-remoteapp: the client");
+    println!("         (wayrail-h264-off: [rdp] h264 = \"off\" in its config; wayrail-no-avc: the client adds");
+    println!("         /gfx:AVC420:off,AVC444:off, so RemoteFX Progressive; wayrail-remoteapp: the client");
     println!("         asks for /app:program:SCRIPT, [rail] exec = \"any\")");
     println!(
         "weston:  {}: weston --backend=rdp-backend.so --rdp-tls-cert=.. --rdp-tls-key=..",
@@ -305,7 +306,8 @@ fn print_targets(all: &[(Scenario, Runs)]) {
     println!();
     println!("targets (issue 18):");
     let yes = |b: bool| if b { "yes" } else { "NO" };
-    for server in [RdpServer::Wayrail, RdpServer::WayrailH264Off, RdpServer::WayrailRemoteapp] {
+    for server in [RdpServer::Wayrail, RdpServer::WayrailH264Off, RdpServer::WayrailNoAvc, RdpServer::WayrailRemoteapp]
+    {
         let label = server.label();
         if let Some(p99) = find(all, Scenario::Typing, server).and_then(|s| s.latency.quantile(0.99)) {
             println!("  {label}: typing, commit → socket p99 < 2 ms: {} ({p99:.2} ms)", yes(p99 < 2.0));

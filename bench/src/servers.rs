@@ -21,6 +21,9 @@ pub(crate) enum RdpServer {
     Wayrail,
     /// wayrail with `[rdp] h264 = "off"`: ClearCodec only, to weigh what H.264 saves.
     WayrailH264Off,
+    /// wayrail with a client that turned AVC off (`/gfx:AVC420:off,AVC444:off`): RemoteFX
+    /// Progressive where the others get AVC420.
+    WayrailNoAvc,
     /// Weston 14's RDP backend, desktop-shell.
     Weston,
     /// wayrail in RemoteApp: xfreerdp3 `/app:program:...`, the app's window a window of the host.
@@ -34,6 +37,7 @@ impl RdpServer {
         match self {
             RdpServer::Wayrail => "wayrail",
             RdpServer::WayrailH264Off => "wayrail-h264-off",
+            RdpServer::WayrailNoAvc => "wayrail-no-avc",
             RdpServer::Weston => "weston",
             RdpServer::WayrailRemoteapp => "wayrail-remoteapp",
             RdpServer::Wslg => "wslg",
@@ -45,7 +49,10 @@ impl RdpServer {
     }
 
     fn is_wayrail(self) -> bool {
-        matches!(self, RdpServer::Wayrail | RdpServer::WayrailH264Off | RdpServer::WayrailRemoteapp)
+        matches!(
+            self,
+            RdpServer::Wayrail | RdpServer::WayrailH264Off | RdpServer::WayrailNoAvc | RdpServer::WayrailRemoteapp
+        )
     }
 }
 
@@ -198,10 +205,11 @@ impl Session {
         let display = format!(":{}", number.trim());
 
         let mut cmd = Command::new("xfreerdp3");
-        cmd.args(rdp_client_args(&relay.port.to_string(), size, rail_script.as_deref()))
-            .env("DISPLAY", &display)
-            .env("XDG_CONFIG_HOME", &config_dir)
-            .env_remove("WAYLAND_DISPLAY");
+        cmd.args(rdp_client_args(&relay.port.to_string(), size, rail_script.as_deref()));
+        if server == RdpServer::WayrailNoAvc {
+            cmd.arg("/gfx:AVC420:off,AVC444:off");
+        }
+        cmd.env("DISPLAY", &display).env("XDG_CONFIG_HOME", &config_dir).env_remove("WAYLAND_DISPLAY");
         procs.spawn("xfreerdp3", cmd)?;
         let mut counter = DamageCounter::start(&mut procs, &display, Duration::from_secs(30))?;
         let window = counter.ready(Duration::from_secs(35)).map_err(|e| {
