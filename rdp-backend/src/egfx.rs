@@ -342,10 +342,13 @@ impl DesktopSurface {
 /// The QP the AVC420 regions report (informational: the encoder's rate control picks its own).
 const AVC_QP: u8 = 22;
 
-/// Why encoding is on the RDP thread only: the compositor's thread hands frames over and
-/// never waits for an encoder. The codecs of a session are in an `Rc` (they cannot leave the
-/// RDP thread, see the test below) and only the session calls them; the H.264 work a round
-/// of several windows has goes to worker threads of the session's own (`queue_frames`).
+/// No encoding runs on the compositor's thread, in the full-desktop mode or in RemoteApp:
+/// the compositor hands its tiles over (`RdpHandle::send_frame`, `send_window_frame`: a
+/// channel send) and never waits for an encoder; a session encodes them on the RDP thread
+/// (`send_frame` → `queue_frame`, `send_window_frames` → `queue_tiles` / `queue_frames`).
+/// Its codecs are in an `Rc`, so they cannot leave that thread (the test below stops
+/// compiling if they can), and the H.264 work of a round of several windows goes to worker
+/// threads of the session's own. (VAIL only copies pixels, on the compositor's thread.)
 const ON_THE_RDP_THREAD: &str = "EGFX frames are encoded on the RDP thread (and its workers) only";
 
 /// A frame between choosing its codec and going out.
