@@ -296,6 +296,7 @@ impl Session {
             }
             return Ok(());
         }
+        tracing::trace!(session = self.id, windows = shown.len(), "window frames queued together");
         let timestamp = self.graphics.timestamp();
         let Some(rail) = self.rail.as_mut() else { return Ok(()) };
         let mut surfaces: std::collections::HashMap<u32, &mut DesktopSurface> =
