@@ -15,7 +15,9 @@ export DEBIAN_FRONTEND=noninteractive
 # fuse3: fusermount3 (and /dev/fuse set up), with which a user's wayrail mounts the host's
 # pasted files as a FUSE view read on demand; no libfuse3-dev: the fuser crate mounts
 # without libfuse. Without it, pastes of host files are fetched whole.
-build_pkgs=(pkg-config libxkbcommon-dev libpixman-1-dev libwayland-dev
+# nasm: OpenH264's SIMD assembly (the openh264 crate builds OpenH264 from source, and without
+# nasm quietly in plain C: H.264 frames then cost about twice the CPU).
+build_pkgs=(pkg-config nasm libxkbcommon-dev libpixman-1-dev libwayland-dev
             xwayland openssl ca-certificates adwaita-icon-theme fonts-dejavu-core
             pulseaudio pulseaudio-utils fuse3)
 # libegl1 + libgl1-mesa-dri: OpenGL ES (llvmpipe) for the nested backend's tests.

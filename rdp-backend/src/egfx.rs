@@ -170,12 +170,21 @@ impl DesktopSurface {
     pub fn queue_tiles(
         &mut self,
         gfx: &mut GraphicsPipelineServer,
-        tiles_in: &[crate::Tile],
+        tiles: &[crate::Tile],
         timestamp_ms: u32,
     ) -> Option<u32> {
+        let prepared = self.prepare(tiles, Instant::now())?;
+        let picture = self.avc_job(&prepared).map(AvcJob::run);
+        self.send(gfx, prepared, picture, timestamp_ms)
+    }
+
+    /// The tiles clipped to the surface and kept in its copy, and the codec chosen; None when
+    /// none of them is on the surface.
+    fn prepare<'t>(&mut self, tiles: &'t [crate::Tile], now: Instant) -> Option<Prepared<'t>> {
+        debug_assert_eq!(std::thread::current().name(), Some(crate::server::RDP_THREAD), "{ON_THE_RDP_THREAD}");
         // Clipped to the surface: a desktop resize may race a frame in flight.
-        let mut clipped = Vec::with_capacity(tiles_in.len());
-        for t in tiles_in {
+        let mut clipped = Vec::with_capacity(tiles.len());
+        for t in tiles {
             let right = (t.x as u32 + t.width as u32).min(self.width as u32) as u16;
             let bottom = (t.y as u32 + t.height as u32).min(self.height as u32) as u16;
             if right <= t.x || bottom <= t.y || t.bgra.len() != t.width as usize * t.height as usize * 4 {
@@ -186,48 +195,75 @@ impl DesktopSurface {
         if clipped.is_empty() {
             return None;
         }
-        let mut refresh = None;
-        if let Some(adaptive) = self.adaptive.as_mut() {
-            for (rect, t) in &clipped {
-                adaptive.shadow.blit(rect, &t.bgra, t.width as usize * 4);
-            }
-            let damage: Vec<ExclusiveRectangle> = clipped.iter().map(|(r, _)| r.clone()).collect();
-            let choice = adaptive.chooser.choose(&damage, (self.width, self.height), !adaptive.failed, Instant::now());
-            match choice {
-                Choice::Avc420 { .. } if adaptive.progressive.is_some() => {
-                    let progressive = adaptive.progressive.as_mut().expect("checked");
-                    match progressive.encode(&adaptive.shadow, &damage) {
-                        Ok(Some(progressive_data)) => {
-                            let bytes = progressive_data.len();
-                            let tile = MixedTilePayload::RemoteFxProgressive { codec_context_id: 0, progressive_data };
-                            let id = gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms);
-                            if id.is_some() {
-                                crate::codec::count_progressive(bytes);
-                                return id;
-                            }
-                            tracing::warn!(
-                                surface = self.surface_id,
-                                "progressive frame refused; ClearCodec from now on"
-                            );
-                        }
-                        // Nothing of the damage inside the surface: nothing lossy to send.
-                        Ok(None) => {}
-                        Err(err) => {
-                            tracing::warn!(
-                                surface = self.surface_id,
-                                "RemoteFX Progressive failed, ClearCodec from now on: {err:#}"
-                            )
-                        }
-                    }
-                    adaptive.failed = true;
-                    refresh = adaptive.chooser.leave();
+        let choice = match self.adaptive.as_mut() {
+            Some(adaptive) => {
+                for (rect, t) in &clipped {
+                    adaptive.shadow.blit(rect, &t.bgra, t.width as usize * 4);
                 }
-                Choice::Avc420 { key_frame } => match adaptive.encode(key_frame) {
+                let damage: Vec<ExclusiveRectangle> = clipped.iter().map(|(r, _)| r.clone()).collect();
+                adaptive.chooser.choose(&damage, (self.width, self.height), !adaptive.failed, now)
+            }
+            None => Choice::Clear { refresh: None },
+        };
+        Some(Prepared { clipped, choice })
+    }
+
+    /// The H.264 picture the frame needs, as work that may run on another thread.
+    fn avc_job(&mut self, prepared: &Prepared<'_>) -> Option<AvcJob<'_>> {
+        match prepared.choice {
+            // A client without AVC: the lossy picture is RemoteFX Progressive, made in `send`.
+            Choice::Avc420 { .. } if self.adaptive.as_ref()?.progressive.is_some() => None,
+            Choice::Avc420 { key_frame } => Some(AvcJob { adaptive: self.adaptive.as_mut()?, key_frame }),
+            Choice::Clear { .. } => None,
+        }
+    }
+
+    /// Queues the frame: the H.264 `picture` an AVC420 choice was encoded to, or ClearCodec
+    /// tiles (encoded here, in the order frames go out, as the connection's ClearCodec state
+    /// wants).
+    fn send(
+        &mut self,
+        gfx: &mut GraphicsPipelineServer,
+        prepared: Prepared<'_>,
+        picture: Option<anyhow::Result<Vec<u8>>>,
+        timestamp_ms: u32,
+    ) -> Option<u32> {
+        let Prepared { clipped, choice } = prepared;
+        let mut refresh = None;
+        match (choice, self.adaptive.as_mut()) {
+            (Choice::Avc420 { .. }, Some(adaptive)) if adaptive.progressive.is_some() => {
+                let damage: Vec<ExclusiveRectangle> = clipped.iter().map(|(r, _)| r.clone()).collect();
+                let progressive = adaptive.progressive.as_mut().expect("checked");
+                match progressive.encode(&adaptive.shadow, &damage) {
+                    Ok(Some(progressive_data)) => {
+                        let bytes = progressive_data.len();
+                        let tile = MixedTilePayload::RemoteFxProgressive { codec_context_id: 0, progressive_data };
+                        let id = gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms);
+                        if id.is_some() {
+                            crate::codec::count_progressive(bytes);
+                            return id;
+                        }
+                        tracing::warn!(surface = self.surface_id, "progressive frame refused; ClearCodec from now on");
+                    }
+                    // Nothing of the damage inside the surface: nothing lossy to send.
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(
+                            surface = self.surface_id,
+                            "RemoteFX Progressive failed, ClearCodec from now on: {err:#}"
+                        )
+                    }
+                }
+                adaptive.failed = true;
+                refresh = adaptive.chooser.leave();
+            }
+            (Choice::Avc420 { key_frame }, Some(adaptive)) => {
+                match picture.unwrap_or_else(|| Err(anyhow::anyhow!("no picture was encoded"))) {
                     Ok(h264_data) => {
                         let bytes = h264_data.len();
-                        let regions = damage
+                        let regions = clipped
                             .iter()
-                            .map(|r| Avc420Region::new(r.left, r.top, r.right, r.bottom, AVC_QP, 100))
+                            .map(|(r, _)| Avc420Region::new(r.left, r.top, r.right, r.bottom, AVC_QP, 100))
                             .collect();
                         let id = gfx.send_mixed_frame(
                             self.surface_id,
@@ -252,9 +288,10 @@ impl DesktopSurface {
                         adaptive.encoder = None;
                         refresh = adaptive.chooser.leave();
                     }
-                },
-                Choice::Clear { refresh: r } => refresh = r,
+                }
             }
+            (Choice::Avc420 { .. }, None) => {}
+            (Choice::Clear { refresh: r }, _) => refresh = r,
         }
         let mut tiles = Vec::with_capacity(clipped.len() + 1);
         let mut bytes = 0;
@@ -346,12 +383,271 @@ fn supports_progressive(gfx: &GraphicsPipelineServer) -> bool {
 /// The QP the AVC420 regions report (informational: the encoder's rate control picks its own).
 const AVC_QP: u8 = 22;
 
-impl Adaptive {
-    fn encode(&mut self, key_frame: bool) -> anyhow::Result<Vec<u8>> {
-        let encoder = match self.encoder.as_mut() {
+/// No encoding runs on the compositor's thread, in the full-desktop mode or in RemoteApp:
+/// the compositor hands its tiles over (`RdpHandle::send_frame`, `send_window_frame`: a
+/// channel send) and never waits for an encoder; a session encodes them on the RDP thread
+/// (`send_frame` → `queue_frame`, `send_window_frames` → `queue_tiles` / `queue_frames`).
+/// Its codecs are in an `Rc`, so they cannot leave that thread (the test below stops
+/// compiling if they can), and the H.264 work of a round of several windows goes to worker
+/// threads of the session's own. (VAIL only copies pixels, on the compositor's thread.)
+const ON_THE_RDP_THREAD: &str = "EGFX frames are encoded on the RDP thread (and its workers) only";
+
+/// A frame between choosing its codec and going out.
+struct Prepared<'t> {
+    clipped: Vec<(ExclusiveRectangle, &'t crate::Tile)>,
+    choice: Choice,
+}
+
+/// Encoding one surface's H.264 picture: all it touches is that surface's encoder and copy.
+struct AvcJob<'a> {
+    adaptive: &'a mut Adaptive,
+    key_frame: bool,
+}
+
+impl AvcJob<'_> {
+    fn run(self) -> anyhow::Result<Vec<u8>> {
+        let thread = std::thread::current();
+        debug_assert!(matches!(thread.name(), Some(crate::server::RDP_THREAD | AVC_THREAD)), "{ON_THE_RDP_THREAD}");
+        let a = self.adaptive;
+        let encoder = match a.encoder.as_mut() {
             Some(e) => e,
-            None => self.encoder.insert(H264::new()?),
+            None => a.encoder.insert(H264::new()?),
         };
-        encoder.encode(&self.shadow, key_frame)
+        encoder.encode(&mut a.shadow, self.key_frame)
+    }
+
+    /// About how much work it is (the pixels of the picture).
+    fn size(&self) -> usize {
+        usize::from(self.adaptive.shadow.width) * usize::from(self.adaptive.shadow.height)
+    }
+}
+
+/// Queues one frame for each of several surfaces (each surface once), in this order: the
+/// same frames as `queue_tiles` one after the other. The H.264 pictures among them are
+/// encoded side by side, on as many threads as there are cores (this one among them);
+/// ClearCodec runs here, frame after frame, as its state is the connection's.
+pub fn queue_frames(
+    gfx: &mut GraphicsPipelineServer,
+    frames: Vec<(&mut DesktopSurface, &[crate::Tile])>,
+    timestamp_ms: u32,
+) -> Vec<Option<u32>> {
+    queue_frames_at(gfx, frames, timestamp_ms, Instant::now())
+}
+
+fn queue_frames_at(
+    gfx: &mut GraphicsPipelineServer,
+    mut frames: Vec<(&mut DesktopSurface, &[crate::Tile])>,
+    timestamp_ms: u32,
+    now: Instant,
+) -> Vec<Option<u32>> {
+    let prepared: Vec<Option<Prepared<'_>>> = frames.iter_mut().map(|(s, tiles)| s.prepare(tiles, now)).collect();
+    let mut pictures: Vec<Option<anyhow::Result<Vec<u8>>>> = prepared.iter().map(|_| None).collect();
+    let jobs: Vec<(usize, AvcJob<'_>)> = frames
+        .iter_mut()
+        .zip(&prepared)
+        .enumerate()
+        .filter_map(|(i, ((surface, _), p))| Some((i, surface.avc_job(p.as_ref()?)?)))
+        .collect();
+    for (i, picture) in encode_side_by_side(jobs) {
+        pictures[i] = Some(picture);
+    }
+    frames
+        .into_iter()
+        .zip(prepared)
+        .zip(pictures)
+        .map(|(((surface, _), p), picture)| surface.send(gfx, p?, picture, timestamp_ms))
+        .collect()
+}
+
+/// Runs the jobs on up to as many threads as there are cores, this one included; the results
+/// with their indexes, in no order.
+fn encode_side_by_side(mut jobs: Vec<(usize, AvcJob<'_>)>) -> Vec<(usize, anyhow::Result<Vec<u8>>)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
+    if threads <= 1 {
+        return jobs.into_iter().map(|(i, job)| (i, job.run())).collect();
+    }
+    // The largest first (taken from the end), so that one big picture does not come last.
+    jobs.sort_by_key(|(_, job)| job.size());
+    let queue = std::sync::Mutex::new(jobs);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some((i, job)) = next else { return done };
+            done.push((i, job.run()));
+        }
+    };
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().name(AVC_THREAD.into()).spawn_scoped(scope, work).ok())
+            .collect();
+        let mut done = work();
+        for helper in helpers {
+            done.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    })
+}
+
+/// The name of the threads that encode H.264 pictures for a session.
+pub(crate) const AVC_THREAD: &str = "wayrail-avc";
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ironrdp_dvc::DvcProcessor as _;
+
+    use super::*;
+
+    /// Implemented twice for a type that is `Send`, which makes `check` ambiguous for it.
+    trait NotSend<A> {
+        fn check() {}
+    }
+    impl<T: ?Sized> NotSend<()> for T {}
+    impl<T: ?Sized + Send> NotSend<u8> for T {}
+
+    /// The compositor's thread never encodes: the codecs are made by the session on the RDP
+    /// thread and cannot leave it (this stops compiling if they can); what goes to worker
+    /// threads is an `AvcJob` inside a scope of the session's, and `prepare` and
+    /// `AvcJob::run` check their thread in debug builds.
+    #[test]
+    fn the_codecs_cannot_leave_the_rdp_thread() {
+        <SharedEncoder as NotSend<_>>::check();
+        <DesktopSurface as NotSend<_>>::check();
+    }
+
+    /// Runs `f` on a thread named as the RDP thread is.
+    fn on_rdp_thread(f: impl FnOnce() + Send + 'static) {
+        let thread = std::thread::Builder::new().name(crate::server::RDP_THREAD.into()).spawn(f).unwrap();
+        thread.join().unwrap();
+    }
+
+    /// A pipeline whose client decodes AVC420, ready for frames.
+    fn pipeline() -> GraphicsPipelineServer {
+        let (events, _) = tokio::sync::mpsc::unbounded_channel();
+        let mut gfx = GraphicsPipelineServer::new(Box::new(GfxHandler { events }));
+        gfx.start(1).unwrap();
+        let caps = CapabilitySet::V10_7 { flags: ironrdp_egfx::pdu::CapabilitiesV107Flags::empty() };
+        let pdu = ironrdp_egfx::pdu::GfxPdu::CapabilitiesAdvertise(CapabilitiesAdvertisePdu(vec![(&caps).into()]));
+        gfx.process(1, &ironrdp_core::encode_vec(&pdu).unwrap()).unwrap();
+        assert!(gfx.is_ready() && gfx.supports_avc420());
+        gfx.drain_output();
+        gfx
+    }
+
+    /// What the pipeline queued, as bytes.
+    fn output(gfx: &mut GraphicsPipelineServer) -> Vec<Vec<u8>> {
+        gfx.drain_output().iter().map(|m| ironrdp_core::encode_vec(m.as_ref()).unwrap()).collect()
+    }
+
+    /// A whole-surface tile, different in every frame.
+    fn tile(width: u16, height: u16, frame: u32) -> crate::Tile {
+        let mut bgra = Vec::with_capacity(usize::from(width) * usize::from(height) * 4);
+        for y in 0..u32::from(height) {
+            for x in 0..u32::from(width) {
+                let v = (x * 3 + y * 5 + frame * 11) as u8;
+                bgra.extend_from_slice(&[v, v.wrapping_mul(3), ((x ^ y) + frame) as u8, 255]);
+            }
+        }
+        crate::Tile { x: 0, y: 0, width, height, bgra }
+    }
+
+    /// Frames of several windows encoded side by side go out exactly as one after the other
+    /// would: the same PDUs in the same order, H.264 pictures and ClearCodec alike.
+    #[test]
+    fn frames_encoded_side_by_side_go_out_as_one_after_the_other() {
+        on_rdp_thread(|| {
+            let sizes = [(160u16, 128u16), (128, 136), (144, 150), (130, 129)];
+            let (mut one, mut all) = (pipeline(), pipeline());
+            let (codecs_one, codecs_all) = (new_encoder(H264Mode::Auto), new_encoder(H264Mode::Auto));
+            let mut surfaces_one: Vec<DesktopSurface> =
+                sizes.iter().map(|&(w, h)| DesktopSurface::for_window(&mut one, &codecs_one, w, h).unwrap()).collect();
+            let mut surfaces_all: Vec<DesktopSurface> =
+                sizes.iter().map(|&(w, h)| DesktopSurface::for_window(&mut all, &codecs_all, w, h).unwrap()).collect();
+            assert_eq!(output(&mut one), output(&mut all));
+            let start = Instant::now();
+            for round in 0..8u32 {
+                let now = start + Duration::from_millis(16) * round;
+                // The last rounds change one window a little only: it goes back to ClearCodec
+                // (with its lossless refresh) while the others stay in AVC420.
+                let tiles: Vec<Vec<crate::Tile>> = sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(w, h))| {
+                        if round >= 6 && i == 1 {
+                            vec![tile(8, 8, round)]
+                        } else {
+                            vec![tile(w, h, round * 7 + i as u32)]
+                        }
+                    })
+                    .collect();
+                let ids_one: Vec<Option<u32>> = surfaces_one
+                    .iter_mut()
+                    .zip(&tiles)
+                    .map(|(s, t)| {
+                        let prepared = s.prepare(t, now)?;
+                        let picture = s.avc_job(&prepared).map(AvcJob::run);
+                        s.send(&mut one, prepared, picture, round)
+                    })
+                    .collect();
+                let frames = surfaces_all.iter_mut().zip(&tiles).map(|(s, t)| (s, &t[..])).collect();
+                let ids_all = queue_frames_at(&mut all, frames, round, now);
+                assert_eq!(ids_one, ids_all, "round {round}");
+                assert!(ids_all.iter().all(Option::is_some), "round {round}");
+                assert_eq!(output(&mut one), output(&mut all), "round {round}");
+                if round == 5 {
+                    let avc = surfaces_all.iter().all(|s| s.adaptive.as_ref().is_some_and(|a| a.chooser.in_avc()));
+                    assert!(avc, "every window went AVC420");
+                }
+            }
+        });
+    }
+
+    /// How long a round of several animated windows takes with their H.264 pictures encoded
+    /// one after the other and side by side (run with `--release -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a benchmark"]
+    fn side_by_side_encoding_benchmark() {
+        on_rdp_thread(|| {
+            for windows in [1usize, 2, 4, 8] {
+                let mut timings = Vec::new();
+                for side_by_side in [false, true] {
+                    let mut gfx = pipeline();
+                    let codecs = new_encoder(H264Mode::Auto);
+                    let mut surfaces: Vec<DesktopSurface> = (0..windows)
+                        .map(|_| DesktopSurface::for_window(&mut gfx, &codecs, 320, 240).unwrap())
+                        .collect();
+                    let start = Instant::now();
+                    let mut busy = Duration::ZERO;
+                    for round in 0..60u32 {
+                        let now = start + Duration::from_millis(16) * round;
+                        let tiles: Vec<Vec<crate::Tile>> =
+                            (0..windows).map(|i| vec![tile(320, 240, round * 3 + i as u32)]).collect();
+                        let began = Instant::now();
+                        if side_by_side {
+                            let frames = surfaces.iter_mut().zip(&tiles).map(|(s, t)| (s, &t[..])).collect();
+                            queue_frames_at(&mut gfx, frames, round, now);
+                        } else {
+                            for (s, t) in surfaces.iter_mut().zip(&tiles) {
+                                let prepared = s.prepare(t, now).unwrap();
+                                let picture = s.avc_job(&prepared).map(AvcJob::run);
+                                s.send(&mut gfx, prepared, picture, round);
+                            }
+                        }
+                        if round >= 10 {
+                            busy += began.elapsed();
+                        }
+                        output(&mut gfx);
+                    }
+                    assert!(surfaces.iter().all(|s| s.adaptive.as_ref().is_some_and(|a| a.chooser.in_avc())));
+                    timings.push(busy / 50);
+                }
+                eprintln!(
+                    "{windows} windows of 320x240: a round takes {:?} one after the other, {:?} side by side",
+                    timings[0], timings[1]
+                );
+            }
+        });
     }
 }

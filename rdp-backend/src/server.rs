@@ -163,6 +163,9 @@ impl wayrail_link::HostLink for RdpHandle {
 
 pub struct RdpServer;
 
+/// The name of the thread every session runs on (and encodes its frames on).
+pub(crate) const RDP_THREAD: &str = "wayrail-rdp";
+
 impl RdpServer {
     /// Binds every listener (so address errors show at startup), then serves on a thread of
     /// its own. Host events go to `host`.
@@ -205,7 +208,7 @@ impl RdpServer {
         let (ended_tx, ended) = std::sync::mpsc::channel();
         let vail_pools = wayrail_vail::DirectPools::default();
         let thread_vail_pools = vail_pools.clone();
-        let thread = std::thread::Builder::new().name("wayrail-rdp".into()).spawn(move || {
+        let thread = std::thread::Builder::new().name(RDP_THREAD.into()).spawn(move || {
             // ironrdp's futures are not Send: everything runs on this one thread.
             let local = tokio::task::LocalSet::new();
             local.block_on(

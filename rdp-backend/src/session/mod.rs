@@ -207,6 +207,7 @@ async fn session(
         }),
         mic: setup.audio.as_ref().and_then(|hub| hub.mic.clone()).map(mic::MicInput::new),
         applist,
+        held: None,
     };
     session.conn.start_channels().await?;
     session.pointer.mark_changed();
@@ -248,6 +249,8 @@ struct Session {
     mic: Option<mic::MicInput>,
     /// The host's start-menu list of this machine's apps.
     applist: applist::AppList,
+    /// The command that ended a batch of window frames, taken next.
+    held: Option<SessionCmd>,
 }
 
 impl Session {
@@ -271,9 +274,13 @@ impl Session {
                         return Ok(reason);
                     }
                 }
-                cmd = cmds.recv() => match cmd {
+                cmd = next_cmd(&mut self.held, cmds) => match cmd {
                     Some(SessionCmd::Frame(frame)) => self.send_frame(frame).await?,
-                    Some(SessionCmd::WindowFrame(frame)) => self.send_window_frame(frame).await?,
+                    Some(SessionCmd::WindowFrame(frame)) => {
+                        let (frames, next) = rail::take_window_frames(frame, cmds);
+                        self.held = next;
+                        self.send_window_frames(frames).await?
+                    }
                     Some(SessionCmd::Rail(command)) => {
                         let window = self.applist_window_of(&command);
                         self.apply_rail(command).await?;
@@ -329,7 +336,7 @@ impl Session {
         self.release_input();
         self.frames.release_all();
         cmds.close();
-        while let Ok(cmd) = cmds.try_recv() {
+        while let Some(cmd) = self.held.take().or_else(|| cmds.try_recv().ok()) {
             match cmd {
                 SessionCmd::Frame(frame) => self.frames.done_now(frame.frame),
                 SessionCmd::WindowFrame(frame) => self.frames.done_now(frame.frame),
@@ -401,6 +408,14 @@ impl Session {
             Err(err) => tracing::warn!(session = self.id, "pointer not sent: {err:#}"),
         }
         Ok(())
+    }
+}
+
+/// The command held back from the last batch, or the next one.
+async fn next_cmd(held: &mut Option<SessionCmd>, cmds: &mut mpsc::Receiver<SessionCmd>) -> Option<SessionCmd> {
+    match held.take() {
+        Some(cmd) => Some(cmd),
+        None => cmds.recv().await,
     }
 }
 

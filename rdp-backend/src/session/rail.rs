@@ -1,10 +1,11 @@
 //! RemoteApp in a session: the rail channel's events, the compositor's window changes as
 //! windowing orders, and one EGFX surface per window with that window's frames.
 
+use tokio::sync::mpsc;
 use wayrail_rail::RailChannel;
 
 use super::egfx::egfx_frame;
-use super::Session;
+use super::{Session, SessionCmd};
 use crate::egfx::DesktopSurface;
 use crate::remoteapp::{Actions, Mapping, RailState};
 use crate::{HostEvent, RailCommand, WindowFrame};
@@ -20,6 +21,26 @@ impl RemoteApp {
     pub fn new() -> RemoteApp {
         RemoteApp { state: RailState::default(), mapping: Mapping::ScaledWindow }
     }
+}
+
+/// Window frames a session takes together, at most.
+const MAX_BATCH: usize = 32;
+
+/// `first` and the window frames queued right behind it (the compositor hands a round's
+/// frames over together), and the other command that ended them, if one did.
+pub(super) fn take_window_frames(
+    first: WindowFrame,
+    cmds: &mut mpsc::Receiver<SessionCmd>,
+) -> (Vec<WindowFrame>, Option<SessionCmd>) {
+    let mut frames = vec![first];
+    while frames.len() < MAX_BATCH {
+        match cmds.try_recv() {
+            Ok(SessionCmd::WindowFrame(frame)) => frames.push(frame),
+            Ok(other) => return (frames, Some(other)),
+            Err(_) => break,
+        }
+    }
+    (frames, None)
 }
 
 /// An i32 coordinate as the i16 of RAIL PDUs.
@@ -239,6 +260,62 @@ impl Session {
             crate::frame_times::written(crate::frame_times::Transport::Egfx, frame.committed);
         }
         self.frames.sent(frame.frame, sent);
+        queued.map(drop)
+    }
+
+    /// Window frames that came together, in order; the H.264 pictures among them are encoded
+    /// side by side (`egfx::queue_frames`). A window's second frame waits for its first.
+    pub(super) async fn send_window_frames(&mut self, frames: Vec<WindowFrame>) -> anyhow::Result<()> {
+        if frames.len() == 1 || self.vail.ready {
+            for frame in frames {
+                self.send_window_frame(frame).await?;
+            }
+            return Ok(());
+        }
+        let mut group: Vec<WindowFrame> = Vec::with_capacity(frames.len());
+        for frame in frames {
+            if group.iter().any(|f| f.window == frame.window) {
+                self.send_window_group(std::mem::take(&mut group)).await?;
+            }
+            group.push(frame);
+        }
+        self.send_window_group(group).await
+    }
+
+    /// Frames of different windows, in one write (no VAIL in this session).
+    async fn send_window_group(&mut self, frames: Vec<WindowFrame>) -> anyhow::Result<()> {
+        let mut shown = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let surface = self.rail.as_ref().is_some_and(|r| r.state.surfaces.contains_key(&frame.window));
+            if surface && frame.written.is_none() && !self.desktop.suppressed {
+                shown.push(frame);
+            } else {
+                // Nothing goes out for it (see there).
+                self.send_window_frame(frame).await?;
+            }
+        }
+        if shown.len() <= 1 {
+            for frame in shown {
+                self.send_window_frame(frame).await?;
+            }
+            return Ok(());
+        }
+        tracing::trace!(session = self.id, windows = shown.len(), "window frames queued together");
+        let timestamp = self.graphics.timestamp();
+        let Some(rail) = self.rail.as_mut() else { return Ok(()) };
+        let mut surfaces: std::collections::HashMap<u32, &mut DesktopSurface> =
+            rail.state.surfaces.iter_mut().map(|(id, s)| (*id, s)).collect();
+        let batch: Vec<(&mut DesktopSurface, &[crate::Tile])> =
+            shown.iter().filter_map(|f| Some((surfaces.remove(&f.window)?, &f.tiles[..]))).collect();
+        drop(surfaces);
+        let queued = self.conn.with_gfx(|gfx| crate::egfx::queue_frames(gfx, batch, timestamp)).await;
+        let ids = match &queued {
+            Ok(Some(ids)) => ids.clone(),
+            _ => Vec::new(),
+        };
+        for (i, frame) in shown.iter().enumerate() {
+            self.frames.sent(frame.frame, ids.get(i).copied().flatten());
+        }
         queued.map(drop)
     }
 }
