@@ -38,18 +38,21 @@ pub struct FrameClock {
     pub frames: u64,
 }
 
-/// The host took the last frame: the apps get their frame callbacks when the next frame may
-/// go out (a whole refresh interval after the last one), not at once. An app that draws on
-/// its callback then commits just as its frame is allowed, and the frame goes out as soon as
-/// it committed; released at once, its commit would wait out most of the interval on the
-/// clock (about 15 ms at 60 Hz). A host that acknowledged late, after that moment, releases
-/// them at once. No more frames a second either way.
+/// The host took the last frame: the apps get their frame callbacks a quarter of a refresh
+/// interval before the next frame may go out, not at once. An app that draws on its callback
+/// then commits just before its frame is allowed, and the frame goes out a few milliseconds
+/// later; released at once, its commit would wait out most of the interval on the clock
+/// (about 15 ms at 60 Hz). The quarter is the apps' time to draw: released right at the
+/// moment, the first commit would take the frame and the windows drawing a little longer
+/// would each need a frame (and in RemoteApp an acknowledgement) of their own. A host that
+/// acknowledged late, after that moment, releases them at once. No more frames a second
+/// either way.
 pub fn release_frame_callbacks(state: &mut State) {
     let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
     let now = Instant::now();
     // Within this of the moment, a timer is not worth its wakeup.
     const NEAR: Duration = Duration::from_micros(500);
-    let due = state.frame_clock.last.map(|last| last + interval).filter(|due| *due > now + NEAR);
+    let due = state.frame_clock.last.map(|last| last + interval - interval / 4).filter(|due| *due > now + NEAR);
     let Some(due) = due else {
         let time = state.started.elapsed();
         send_frame_callbacks(state, time);

@@ -196,8 +196,8 @@ async fn a_plain_shm_window_goes_from_its_buffer_straight_to_the_pool() {
 
 /// `wayrail msg frames` times each frame presented through VAIL: from the app's commit to the
 /// PresentBuffer written, and within that from the frame clock's tick. An app that draws on
-/// its frame callbacks commits when its next frame may go, so its frames go out as soon as it
-/// committed, not a refresh interval later.
+/// its frame callbacks commits just before its next frame may go, so its frames go out a few
+/// milliseconds after it committed, not a refresh interval later.
 #[tokio::test(flavor = "current_thread")]
 async fn presents_are_timed_from_the_commit() {
     require_programs!("weston-simple-damage");
@@ -225,7 +225,8 @@ async fn presents_are_timed_from_the_commit() {
         assert!(tick <= commit && *commit < 10_000_000, "{commit} µs from the commit, {tick} µs from the tick");
     }
     // Frame callbacks released at the host's ack instead would have the commit wait out most
-    // of the 16.7 ms interval on the frame clock (15 to 16 ms each); here it is well under 1 ms.
+    // of the 16.7 ms interval on the frame clock (15 to 16 ms each); here the app has a quarter
+    // of the interval to draw, and its frame goes when that is over (about 4 ms).
     let mut sorted = from_commit.clone();
     sorted.sort_unstable();
     let median = sorted[sorted.len() / 2];
