@@ -14,7 +14,12 @@
 //!   takes from the decoded picture), and the damage adds to the surface's *lossy* rectangle;
 //! - [`LEAVE_CALM`] frames in a row that are not large, or [`SETTLE`] without any frame, end
 //!   it: that frame, or a frame of its own, carries the lossy rectangle again in ClearCodec,
-//!   taken from the surface's copy of its own pixels.
+//!   taken from the surface's copy of its own pixels;
+//! - the cost is measured, not guessed: when the lossy frames of a surface take more than
+//!   [`COST_BUDGET`] of CPU each and more than [`COST_RATIO`] times its lossless frames did
+//!   (H.264 of fast-scrolling text at 1280×800: 30 ms and more against 3 ms), the machine
+//!   cannot keep up in H.264 and ClearCodec keeps the frame rate: the surface goes back to it
+//!   and stays there for [`HOLD_OFF`] before it may switch again.
 //!
 //! H.264 frames cover the whole surface (the client decodes them at the surface's origin:
 //! FreeRDP sizes its decoder to the surface and reads the regions in surface coordinates),
@@ -49,6 +54,28 @@ pub const LEAVE_CALM: u32 = 2;
 pub const SETTLE: Duration = Duration::from_millis(500);
 /// A frame smaller than this (in pixels) is never large.
 pub const MIN_LARGE_AREA: u64 = 128 * 128;
+/// Lossy frames cheaper than this (CPU to encode one) are always worth their bytes.
+pub const COST_BUDGET: Duration = Duration::from_millis(12);
+/// How many times a lossless frame's cost a lossy one may take above the budget.
+pub const COST_RATIO: u32 = 3;
+/// Lossy frames measured before their cost is judged (the first is a key frame).
+pub const COST_SAMPLES: u32 = 4;
+/// How long a surface that left the lossy codec for its cost stays lossless.
+pub const HOLD_OFF: Duration = Duration::from_secs(5);
+
+/// A running mean of encoding times (each new one weighs a quarter).
+#[derive(Debug, Default, Clone, Copy)]
+struct Cost {
+    mean: Option<Duration>,
+    samples: u32,
+}
+
+impl Cost {
+    fn add(&mut self, took: Duration) {
+        self.mean = Some(self.mean.map_or(took, |m| (m * 3 + took) / 4));
+        self.samples += 1;
+    }
+}
 
 /// What the next frame of a surface goes out in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +96,14 @@ pub struct Chooser {
     last_frame: Option<Instant>,
     /// What went out lossy since the last lossless refresh.
     lossy: Option<ExclusiveRectangle>,
+    /// What this surface's frames cost to encode, lossless and (in this run) lossy.
+    lossless_cost: Cost,
+    lossy_cost: Cost,
+    /// Lossless until then: the lossy frames cost too much.
+    held_off_until: Option<Instant>,
+    /// Whether the last frame chosen was large (only large lossless frames are weighed
+    /// against lossy ones).
+    last_large: bool,
 }
 
 impl Chooser {
@@ -90,6 +125,7 @@ impl Chooser {
         let large = Self::is_large(area, u64::from(surface.0) * u64::from(surface.1));
         let in_time = self.last_frame.is_some_and(|t| now.saturating_duration_since(t) <= STREAK_GAP);
         self.last_frame = Some(now);
+        self.last_large = large;
         if !self.avc {
             self.streak = if !large {
                 0
@@ -98,9 +134,11 @@ impl Chooser {
             } else {
                 1
             };
-            if self.streak >= ENTER_STREAK && avc_allowed {
+            let held_off = self.held_off_until.is_some_and(|t| now < t);
+            if self.streak >= ENTER_STREAK && avc_allowed && !held_off {
                 self.avc = true;
                 self.streak = 0;
+                self.lossy_cost = Cost::default();
                 self.add_lossy(damage);
                 return Choice::Avc420 { key_frame: true };
             }
@@ -110,8 +148,31 @@ impl Chooser {
         if self.streak >= LEAVE_CALM || !avc_allowed {
             return Choice::Clear { refresh: self.leave() };
         }
+        if self.lossy_too_costly() {
+            tracing::debug!(
+                lossy = ?self.lossy_cost.mean,
+                lossless = ?self.lossless_cost.mean,
+                "lossy frames cost too much CPU here: lossless for a while"
+            );
+            self.held_off_until = Some(now + HOLD_OFF);
+            return Choice::Clear { refresh: self.leave() };
+        }
         self.add_lossy(damage);
         Choice::Avc420 { key_frame: false }
+    }
+
+    /// What encoding a frame took (`lossy`: in AVC420 or progressive, else ClearCodec).
+    pub fn note_cost(&mut self, lossy: bool, took: Duration) {
+        if lossy {
+            self.lossy_cost.add(took);
+        } else if self.last_large {
+            self.lossless_cost.add(took);
+        }
+    }
+
+    fn lossy_too_costly(&self) -> bool {
+        let (Some(lossy), Some(lossless)) = (self.lossy_cost.mean, self.lossless_cost.mean) else { return false };
+        self.lossy_cost.samples >= COST_SAMPLES && lossy > COST_BUDGET && lossy > lossless * COST_RATIO
     }
 
     /// When the surface gets its lossless refresh if no frame comes first.
@@ -324,5 +385,62 @@ mod tests {
         assert_eq!(c.refresh_due(), Some(start + ms * 3 + SETTLE));
         assert_eq!(c.leave(), Some(rect(0, 0, 640, 480)));
         assert_eq!(c.refresh_due(), None);
+    }
+
+    /// Drives `c` through large frames 16 ms apart from `start`, noting for each the cost
+    /// its codec took (`lossy` or `lossless`); returns the choices.
+    fn costed(c: &mut Chooser, n: u32, start: Instant, lossy: Duration, lossless: Duration) -> Vec<Choice> {
+        (0..n)
+            .map(|i| {
+                let choice = c.choose(&full(), SURFACE, true, start + Duration::from_millis(16) * i);
+                let avc = matches!(choice, Choice::Avc420 { .. });
+                c.note_cost(avc, if avc { lossy } else { lossless });
+                choice
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lossy_frames_far_costlier_than_lossless_ones_go_back_to_clearcodec_for_a_while() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        // Scrolling text: H.264 at 30 ms a frame where ClearCodec took 3.
+        let mut c = Chooser::default();
+        let got = costed(&mut c, 12, start, ms(30), ms(3));
+        let first_clear_after_avc = got.iter().skip(2).position(|c| matches!(c, Choice::Clear { .. })).unwrap() + 2;
+        assert!(
+            matches!(&got[first_clear_after_avc], Choice::Clear { refresh: Some(_) }),
+            "back with the lossless refresh: {got:?}"
+        );
+        assert_eq!(first_clear_after_avc, 2 + COST_SAMPLES as usize, "after the samples it needs: {got:?}");
+        assert!(got[first_clear_after_avc + 1..].iter().all(|c| *c == CLEAR), "and stays lossless: {got:?}");
+        // Held off for HOLD_OFF, then measured again.
+        let later = start + HOLD_OFF + ms(500);
+        let again = costed(&mut c, 4, later, ms(30), ms(3));
+        assert_eq!(again[2], Choice::Avc420 { key_frame: true }, "tried again after the hold-off: {again:?}");
+
+        // An animation where both cost alike (a full-HD picture: both are expensive), or
+        // where H.264 stays under the budget: H.264 stays.
+        for (lossy, lossless) in [(ms(18), ms(17)), (ms(8), ms(1))] {
+            let mut c = Chooser::default();
+            let got = costed(&mut c, 20, start, lossy, lossless);
+            assert!(got[2..].iter().all(|c| matches!(c, Choice::Avc420 { .. })), "{lossy:?} vs {lossless:?}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn only_large_lossless_frames_are_weighed() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut c = Chooser::default();
+        // Typing costs next to nothing in ClearCodec; it says nothing of a large frame's cost.
+        for i in 0..10 {
+            assert_eq!(c.choose(&[rect(0, 0, 10, 20)], SURFACE, true, start + ms(50) * i), CLEAR);
+            c.note_cost(false, Duration::from_micros(50));
+        }
+        assert_eq!(c.lossless_cost.samples, 0);
+        // Large frames at 10 ms lossless, 20 ms lossy: within the ratio, H.264 stays.
+        let got = costed(&mut c, 12, start + ms(1000), ms(20), ms(10));
+        assert!(got[2..].iter().all(|c| matches!(c, Choice::Avc420 { .. })), "{got:?}");
     }
 }

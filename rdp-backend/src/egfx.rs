@@ -234,7 +234,10 @@ impl DesktopSurface {
             (Choice::Avc420 { .. }, Some(adaptive)) if adaptive.progressive.is_some() => {
                 let damage: Vec<ExclusiveRectangle> = clipped.iter().map(|(r, _)| r.clone()).collect();
                 let progressive = adaptive.progressive.as_mut().expect("checked");
-                match progressive.encode(&adaptive.shadow, &damage) {
+                let started = Instant::now();
+                let encoded = progressive.encode(&adaptive.shadow, &damage);
+                adaptive.chooser.note_cost(true, started.elapsed());
+                match encoded {
                     Ok(Some(progressive_data)) => {
                         let bytes = progressive_data.len();
                         let tile = MixedTilePayload::RemoteFxProgressive { codec_context_id: 0, progressive_data };
@@ -295,6 +298,7 @@ impl DesktopSurface {
         }
         let mut tiles = Vec::with_capacity(clipped.len() + 1);
         let mut bytes = 0;
+        let started = Instant::now();
         for (rect, t) in &clipped {
             let (w, h) = (rect.right - rect.left, rect.bottom - rect.top);
             let data = if w == t.width && h == t.height {
@@ -309,6 +313,9 @@ impl DesktopSurface {
             };
             bytes += data.len();
             tiles.push(MixedTilePayload::ClearCodec { destination: rect.clone(), bitmap_data: data });
+        }
+        if let Some(adaptive) = self.adaptive.as_mut() {
+            adaptive.chooser.note_cost(false, started.elapsed());
         }
         if let Some(tile) = refresh.as_ref().and_then(|r| self.refresh_tile(r)) {
             if let MixedTilePayload::ClearCodec { bitmap_data, .. } = &tile {
@@ -409,11 +416,14 @@ impl AvcJob<'_> {
         let thread = std::thread::current();
         debug_assert!(matches!(thread.name(), Some(crate::server::RDP_THREAD | AVC_THREAD)), "{ON_THE_RDP_THREAD}");
         let a = self.adaptive;
+        let started = Instant::now();
         let encoder = match a.encoder.as_mut() {
             Some(e) => e,
             None => a.encoder.insert(H264::new()?),
         };
-        encoder.encode(&mut a.shadow, self.key_frame)
+        let picture = encoder.encode(&mut a.shadow, self.key_frame);
+        a.chooser.note_cost(true, started.elapsed());
+        picture
     }
 
     /// About how much work it is (the pixels of the picture).
