@@ -104,6 +104,8 @@ pub struct Chooser {
     /// Whether the last frame chosen was large (only large lossless frames are weighed
     /// against lossy ones).
     last_large: bool,
+    /// Tests only: choose by the damage alone.
+    cost_ignored: bool,
 }
 
 impl Chooser {
@@ -170,7 +172,16 @@ impl Chooser {
         }
     }
 
+    /// Chooses by the damage alone, for tests that compare runs whose timings differ.
+    #[cfg(test)]
+    pub(crate) fn ignore_cost(&mut self) {
+        self.cost_ignored = true;
+    }
+
     fn lossy_too_costly(&self) -> bool {
+        if self.cost_ignored {
+            return false;
+        }
         let (Some(lossy), Some(lossless)) = (self.lossy_cost.mean, self.lossless_cost.mean) else { return false };
         self.lossy_cost.samples >= COST_SAMPLES && lossy > COST_BUDGET && lossy > lossless * COST_RATIO
     }
