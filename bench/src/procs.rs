@@ -125,6 +125,20 @@ pub(crate) fn kill_group(child: &mut Child) {
         libc::kill(pid, libc::SIGKILL);
     }
     let _ = child.wait();
+    detach_freerdp_mount(pid as u32);
+}
+
+/// xfreerdp mounts its file clipboard (FUSE) at a path named by its pid; killed, it leaves
+/// the mount behind for good. Detached and removed here; for other processes both calls
+/// fail and change nothing. (No existence check first: a dead FUSE mount fails `stat`.)
+fn detach_freerdp_mount(pid: u32) {
+    let mount = PathBuf::from(format!("/tmp/com.freerdp.client.cliprdr.{pid}"));
+    if let Ok(path) = std::ffi::CString::new(mount.as_os_str().as_encoded_bytes()) {
+        // SAFETY: umount2 with a NUL-terminated path we own; a path that is not a mount
+        // point only makes it fail.
+        unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+    }
+    let _ = std::fs::remove_dir(&mount);
 }
 
 /// The processes of one RDP run, each in its own process group, and their temporary
