@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use ironrdp_pdu::geometry::ExclusiveRectangle;
 
+mod avc444;
 mod h264;
+pub use avc444::{chroma_detail, Avc444, Avc444Pictures};
 pub use h264::{Shadow, H264};
 
 /// `[rdp] h264`: whether surfaces may switch to H.264.

@@ -114,8 +114,7 @@ impl Shadow {
     }
 
     /// The whole surface padded to whole macroblocks, and the padded size.
-    #[cfg(test)]
-    fn padded(&self) -> (&[u8], usize, usize) {
+    pub(super) fn padded(&self) -> (&[u8], usize, usize) {
         let (pw, ph) = self.padded;
         (&self.bgra[..pw * ph * 4], pw, ph)
     }
@@ -209,35 +208,40 @@ impl openh264::formats::YUVSource for I420 {
     }
 }
 
+/// An OpenH264 encoder set up for screen content, as every surface's encoder is.
+pub(super) fn new_encoder() -> anyhow::Result<openh264::encoder::Encoder> {
+    use openh264::encoder::{BitRate, Complexity, EncoderConfig, QpRange, RateControlMode, UsageType};
+    let config = EncoderConfig::new()
+        .usage_type(UsageType::ScreenContentRealTime)
+        .rate_control_mode(RateControlMode::Bitrate)
+        .bitrate(BitRate::from_bps(8_000_000))
+        // A quality floor: past QP 30 text in a moving picture turns to mush, and the
+        // bitrate target gives way instead.
+        .qp(QpRange::new(10, 30))
+        // A skipped frame would leave the client's picture behind the surface.
+        .skip_frames(false)
+        // Neither works for screen content (OpenH264 turns them off, with a warning).
+        .adaptive_quantization(false)
+        .background_detection(false)
+        .complexity(Complexity::Low)
+        // One slice per picture: OpenH264's own threads have nothing to share, and the
+        // session encodes several surfaces side by side itself.
+        .num_threads(1);
+    let mut encoder = openh264::encoder::Encoder::with_api_config(openh264::OpenH264API::from_source(), config)
+        .map_err(|e| anyhow::anyhow!("OpenH264: {e}"))?;
+    // OpenH264 initialises at the first frame and warns then that without frame skipping
+    // it cannot hold the bitrate, which is the point of `skip_frames(false)`. Errors only,
+    // until the crate makes it quiet after the initialisation.
+    let mut level = openh264_sys2::WELS_LOG_ERROR;
+    // SAFETY: the encoder exists; the trace level is an option OpenH264 takes before its
+    // initialisation (it reads an int), and nothing the encoder relies on.
+    unsafe { encoder.raw_api().set_option(openh264_sys2::ENCODER_OPTION_TRACE_LEVEL, (&raw mut level).cast()) };
+    Ok(encoder)
+}
+
 impl H264 {
     pub fn new() -> anyhow::Result<H264> {
-        use openh264::encoder::{BitRate, Complexity, EncoderConfig, QpRange, RateControlMode, UsageType};
-        let config = EncoderConfig::new()
-            .usage_type(UsageType::ScreenContentRealTime)
-            .rate_control_mode(RateControlMode::Bitrate)
-            .bitrate(BitRate::from_bps(8_000_000))
-            // A quality floor: past QP 30 text in a moving picture turns to mush, and the
-            // bitrate target gives way instead.
-            .qp(QpRange::new(10, 30))
-            // A skipped frame would leave the client's picture behind the surface.
-            .skip_frames(false)
-            // Neither works for screen content (OpenH264 turns them off, with a warning).
-            .adaptive_quantization(false)
-            .background_detection(false)
-            .complexity(Complexity::Low)
-            // One slice per picture: OpenH264's own threads have nothing to share, and the
-            // session encodes several surfaces side by side itself.
-            .num_threads(1);
-        let mut encoder = openh264::encoder::Encoder::with_api_config(openh264::OpenH264API::from_source(), config)
-            .map_err(|e| anyhow::anyhow!("OpenH264: {e}"))?;
-        // OpenH264 initialises at the first frame and warns then that without frame skipping
-        // it cannot hold the bitrate, which is the point of `skip_frames(false)`. Errors only,
-        // until the crate makes it quiet after the initialisation.
-        let mut level = openh264_sys2::WELS_LOG_ERROR;
-        // SAFETY: the encoder exists; the trace level is an option OpenH264 takes before its
-        // initialisation (it reads an int), and nothing the encoder relies on.
-        unsafe { encoder.raw_api().set_option(openh264_sys2::ENCODER_OPTION_TRACE_LEVEL, (&raw mut level).cast()) };
-        Ok(H264 { encoder, yuv: None })
+        Ok(H264 { encoder: new_encoder()?, yuv: None })
     }
 
     /// An Annex B picture of the whole surface.
