@@ -326,6 +326,8 @@ fn handle_request(state: &mut State, request: Request) -> Value {
                 "lossless_refreshes": s.egfx_lossless_refreshes,
                 "progressive_frames": s.egfx_progressive_frames,
                 "progressive_bytes": s.egfx_progressive_bytes,
+                "avc444_frames": s.egfx_avc444_frames,
+                "avc444_bytes": s.egfx_avc444_bytes,
             })),
             "gpu": crate::gpu::describe(&crate::gpu::system_root()),
         })),

@@ -98,6 +98,10 @@ pub struct LinkStats {
     /// EGFX frames sent in RemoteFX Progressive (to clients without AVC), and their bytes.
     pub egfx_progressive_frames: u64,
     pub egfx_progressive_bytes: u64,
+    /// EGFX frames sent in AVC444 (both views: content whose colour 4:2:0 would lose), and
+    /// their bytes.
+    pub egfx_avc444_frames: u64,
+    pub egfx_avc444_bytes: u64,
     /// Window frames the compositor wrote into VAIL pools straight from a client's buffer,
     /// uncomposed ([`WindowPool`]).
     pub vail_direct_copies: u64,

@@ -208,7 +208,8 @@ impl Chooser {
         self.avc
     }
 
-    fn add_lossy(&mut self, damage: &[ExclusiveRectangle]) {
+    /// Adds `damage` to what went out lossy (and goes again when the surface leaves AVC420).
+    pub fn add_lossy(&mut self, damage: &[ExclusiveRectangle]) {
         for r in damage {
             self.lossy = Some(match self.lossy.take() {
                 None => r.clone(),
@@ -238,6 +239,8 @@ pub struct CodecTotals {
     pub lossless_refreshes: u64,
     pub progressive_frames: u64,
     pub progressive_bytes: u64,
+    pub avc444_frames: u64,
+    pub avc444_bytes: u64,
 }
 
 static CLEAR_FRAMES: AtomicU64 = AtomicU64::new(0);
@@ -247,6 +250,8 @@ static AVC420_BYTES: AtomicU64 = AtomicU64::new(0);
 static REFRESHES: AtomicU64 = AtomicU64::new(0);
 static PROGRESSIVE_FRAMES: AtomicU64 = AtomicU64::new(0);
 static PROGRESSIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+static AVC444_FRAMES: AtomicU64 = AtomicU64::new(0);
+static AVC444_BYTES: AtomicU64 = AtomicU64::new(0);
 
 pub fn totals() -> CodecTotals {
     CodecTotals {
@@ -257,6 +262,8 @@ pub fn totals() -> CodecTotals {
         lossless_refreshes: REFRESHES.load(Ordering::Relaxed),
         progressive_frames: PROGRESSIVE_FRAMES.load(Ordering::Relaxed),
         progressive_bytes: PROGRESSIVE_BYTES.load(Ordering::Relaxed),
+        avc444_frames: AVC444_FRAMES.load(Ordering::Relaxed),
+        avc444_bytes: AVC444_BYTES.load(Ordering::Relaxed),
     }
 }
 
@@ -276,6 +283,11 @@ pub(crate) fn count_progressive(bytes: usize) {
 pub(crate) fn count_avc420(bytes: usize) {
     AVC420_FRAMES.fetch_add(1, Ordering::Relaxed);
     AVC420_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+pub(crate) fn count_avc444(bytes: usize) {
+    AVC444_FRAMES.fetch_add(1, Ordering::Relaxed);
+    AVC444_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! EGFX output: one surface the size of the desktop (mapped to the output) in the full-desktop
 //! mode, one per window in RemoteApp; damaged tiles encoded with ClearCodec (lossless,
 //! mandatory for every EGFX client), or where a surface keeps changing (`codec`) AVC420, or
-//! RemoteFX Progressive for a client without AVC (`progressive`).
+//! RemoteFX Progressive for a client without AVC (`progressive`). A lossy run whose content
+//! has colour that 4:2:0 visibly loses (`codec::chroma_detail`) goes out in AVC444 instead,
+//! for a client that decodes it.
 
 use ironrdp_egfx::pdu::{CapabilitiesAdvertisePdu, CapabilitySet};
 use std::time::Instant;
@@ -12,7 +14,7 @@ use ironrdp_graphics::clearcodec::ClearCodecEncoder;
 use ironrdp_pdu::geometry::ExclusiveRectangle;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::codec::{Choice, Chooser, H264Mode, Shadow, H264};
+use crate::codec::{chroma_detail, Avc444, Avc444Pictures, Choice, Chooser, H264Mode, Shadow, H264};
 use crate::progressive::Progressive;
 use crate::DesktopFrame;
 
@@ -92,6 +94,12 @@ struct Adaptive {
     shadow: Shadow,
     /// Made when the surface first switches to AVC420; None after it failed.
     encoder: Option<H264>,
+    /// The client decodes AVC444.
+    avc444_allowed: bool,
+    /// The lossy run goes out in AVC444 (chosen at its key frame).
+    full_chroma: bool,
+    /// Made when a lossy run first goes out in AVC444.
+    avc444: Option<Avc444>,
     /// Set for a client without AVC420: the lossy frames go out in RemoteFX Progressive.
     progressive: Option<Progressive>,
     failed: bool,
@@ -149,6 +157,9 @@ impl DesktopSurface {
             chooser: Chooser::default(),
             shadow: Shadow::new(width, height),
             encoder: None,
+            avc444_allowed: avc && gfx.supports_avc444(),
+            full_chroma: false,
+            avc444: None,
             progressive: (!avc).then(Progressive::new),
             failed: false,
         });
@@ -213,7 +224,17 @@ impl DesktopSurface {
         match prepared.choice {
             // A client without AVC: the lossy picture is RemoteFX Progressive, made in `send`.
             Choice::Avc420 { .. } if self.adaptive.as_ref()?.progressive.is_some() => None,
-            Choice::Avc420 { key_frame } => Some(AvcJob { adaptive: self.adaptive.as_mut()?, key_frame }),
+            Choice::Avc420 { key_frame } => {
+                let adaptive = self.adaptive.as_mut()?;
+                if key_frame {
+                    // A run's codec is chosen at its start, from what it starts with.
+                    let damage: Vec<ExclusiveRectangle> = prepared.clipped.iter().map(|(r, _)| r.clone()).collect();
+                    let detail = if adaptive.avc444_allowed { chroma_detail(&adaptive.shadow, &damage) } else { 0.0 };
+                    adaptive.full_chroma = detail >= NEEDS_CHROMA;
+                    tracing::debug!(surface = self.surface_id, detail, avc444 = adaptive.full_chroma, "lossy run");
+                }
+                Some(AvcJob { adaptive, key_frame })
+            }
             Choice::Clear { .. } => None,
         }
     }
@@ -225,7 +246,7 @@ impl DesktopSurface {
         &mut self,
         gfx: &mut GraphicsPipelineServer,
         prepared: Prepared<'_>,
-        picture: Option<anyhow::Result<Vec<u8>>>,
+        picture: Option<anyhow::Result<Picture>>,
         timestamp_ms: u32,
     ) -> Option<u32> {
         let Prepared { clipped, choice } = prepared;
@@ -262,26 +283,57 @@ impl DesktopSurface {
             }
             (Choice::Avc420 { key_frame }, Some(adaptive)) => {
                 match picture.unwrap_or_else(|| Err(anyhow::anyhow!("no picture was encoded"))) {
-                    Ok(h264_data) => {
-                        let bytes = h264_data.len();
-                        let regions = clipped
-                            .iter()
-                            .map(|(r, _)| Avc420Region::new(r.left, r.top, r.right, r.bottom, AVC_QP, 100))
-                            .collect();
-                        let id = gfx.send_mixed_frame(
-                            self.surface_id,
-                            vec![MixedTilePayload::Avc420 { regions, h264_data }],
-                            timestamp_ms,
-                        );
+                    Ok(picture) => {
+                        let (codec, bytes, id) = match picture {
+                            Picture::Avc420(h264_data) => {
+                                let bytes = h264_data.len();
+                                let regions = clipped
+                                    .iter()
+                                    .map(|(r, _)| Avc420Region::new(r.left, r.top, r.right, r.bottom, AVC_QP, 100))
+                                    .collect();
+                                let tile = MixedTilePayload::Avc420 { regions, h264_data };
+                                ("AVC420", bytes, gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms))
+                            }
+                            // Both views of every frame (LC 0): the client combines them
+                            // into the full-chroma picture, in one region on whole macroblocks
+                            // (`macroblock_bounds`), which then all went out lossy.
+                            Picture::Avc444(Avc444Pictures { main, auxiliary }) => {
+                                let bytes = main.len() + auxiliary.len();
+                                let damage: Vec<ExclusiveRectangle> = clipped.iter().map(|(r, _)| r.clone()).collect();
+                                let bounds = macroblock_bounds(&damage, (self.width, self.height));
+                                adaptive.chooser.add_lossy(std::slice::from_ref(&bounds));
+                                let regions = [Avc420Region::new(
+                                    bounds.left,
+                                    bounds.top,
+                                    bounds.right,
+                                    bounds.bottom,
+                                    AVC_QP,
+                                    100,
+                                )];
+                                let id = gfx.send_avc444v2_frame(
+                                    self.surface_id,
+                                    ironrdp_egfx::pdu::Encoding::LUMA_AND_CHROMA,
+                                    &main,
+                                    &regions,
+                                    Some(&auxiliary),
+                                    Some(&regions),
+                                    timestamp_ms,
+                                );
+                                ("AVC444", bytes, id)
+                            }
+                        };
                         if id.is_some() {
                             if key_frame {
-                                tracing::debug!(surface = self.surface_id, "surface switched to AVC420");
+                                tracing::debug!(surface = self.surface_id, codec, "surface switched to H.264");
                             }
-                            crate::codec::count_avc420(bytes);
+                            match codec {
+                                "AVC444" => crate::codec::count_avc444(bytes),
+                                _ => crate::codec::count_avc420(bytes),
+                            }
                             return id;
                         }
                         // Refused (the pipeline says why at trace level): lossless from now on.
-                        tracing::warn!(surface = self.surface_id, "AVC420 frame refused; ClearCodec from now on");
+                        tracing::warn!(surface = self.surface_id, codec, "H.264 frame refused; ClearCodec from now on");
                         adaptive.failed = true;
                         refresh = adaptive.chooser.leave();
                     }
@@ -289,6 +341,7 @@ impl DesktopSurface {
                         tracing::warn!(surface = self.surface_id, "H.264 failed, ClearCodec from now on: {err:#}");
                         adaptive.failed = true;
                         adaptive.encoder = None;
+                        adaptive.avc444 = None;
                         refresh = adaptive.chooser.leave();
                     }
                 }
@@ -387,6 +440,36 @@ fn supports_progressive(gfx: &GraphicsPipelineServer) -> bool {
     !matches!(gfx.negotiated_capabilities(), None | Some(CapabilitySet::V8 { .. }))
 }
 
+/// The bounding box of `damage` out to whole 16×16 macroblocks, inside a `size` surface.
+/// FreeRDP combines an AVC444 auxiliary view region by region and finds a region's samples
+/// at its left edge divided by two and by four (the view packs columns at half and quarter
+/// widths), and for layout v1 counts its odd chroma rows from the region's top: a region off
+/// the macroblock grid gets the wrong chroma.
+fn macroblock_bounds(damage: &[ExclusiveRectangle], (width, height): (u16, u16)) -> ExclusiveRectangle {
+    let mut bounds = damage.iter().cloned().reduce(|a, b| ExclusiveRectangle {
+        left: a.left.min(b.left),
+        top: a.top.min(b.top),
+        right: a.right.max(b.right),
+        bottom: a.bottom.max(b.bottom),
+    });
+    let b = bounds.get_or_insert(ExclusiveRectangle { left: 0, top: 0, right: width, bottom: height });
+    let up = |v: u16, limit: u16| (u32::from(v).div_ceil(16) * 16).min(u32::from(limit)) as u16;
+    ExclusiveRectangle { left: b.left & !15, top: b.top & !15, right: up(b.right, width), bottom: up(b.bottom, height) }
+}
+
+/// What a surface's lossy frame was encoded to.
+enum Picture {
+    Avc420(Vec<u8>),
+    Avc444(Avc444Pictures),
+}
+
+/// The share of a lossy run's first picture (its 2×2 blocks) that must lose visible colour
+/// in 4:2:0 for the run to go out in AVC444, at two to three times AVC420's encoding time and
+/// several times its bytes (`codec::avc444`'s benchmark): a quarter. Coloured strokes and
+/// text dense with colour reach it; weston-simple-shm's saturated rings measure 0.08 to 0.12
+/// and stay AVC420, as do shaded animation and video.
+const NEEDS_CHROMA: f64 = 0.25;
+
 /// The QP the AVC420 regions report (informational: the encoder's rate control picks its own).
 const AVC_QP: u8 = 22;
 
@@ -412,16 +495,24 @@ struct AvcJob<'a> {
 }
 
 impl AvcJob<'_> {
-    fn run(self) -> anyhow::Result<Vec<u8>> {
+    fn run(self) -> anyhow::Result<Picture> {
         let thread = std::thread::current();
         debug_assert!(matches!(thread.name(), Some(crate::server::RDP_THREAD | AVC_THREAD)), "{ON_THE_RDP_THREAD}");
         let a = self.adaptive;
         let started = Instant::now();
-        let encoder = match a.encoder.as_mut() {
-            Some(e) => e,
-            None => a.encoder.insert(H264::new()?),
+        let picture = if a.full_chroma {
+            let encoder = match a.avc444.as_mut() {
+                Some(e) => e,
+                None => a.avc444.insert(Avc444::new()?),
+            };
+            encoder.encode(&a.shadow, self.key_frame).map(Picture::Avc444)
+        } else {
+            let encoder = match a.encoder.as_mut() {
+                Some(e) => e,
+                None => a.encoder.insert(H264::new()?),
+            };
+            encoder.encode(&mut a.shadow, self.key_frame).map(Picture::Avc420)
         };
-        let picture = encoder.encode(&mut a.shadow, self.key_frame);
         a.chooser.note_cost(true, started.elapsed());
         picture
     }
@@ -451,7 +542,7 @@ fn queue_frames_at(
     now: Instant,
 ) -> Vec<Option<u32>> {
     let prepared: Vec<Option<Prepared<'_>>> = frames.iter_mut().map(|(s, tiles)| s.prepare(tiles, now)).collect();
-    let mut pictures: Vec<Option<anyhow::Result<Vec<u8>>>> = prepared.iter().map(|_| None).collect();
+    let mut pictures: Vec<Option<anyhow::Result<Picture>>> = prepared.iter().map(|_| None).collect();
     let jobs: Vec<(usize, AvcJob<'_>)> = frames
         .iter_mut()
         .zip(&prepared)
@@ -471,7 +562,7 @@ fn queue_frames_at(
 
 /// Runs the jobs on up to as many threads as there are cores, this one included; the results
 /// with their indexes, in no order.
-fn encode_side_by_side(mut jobs: Vec<(usize, AvcJob<'_>)>) -> Vec<(usize, anyhow::Result<Vec<u8>>)> {
+fn encode_side_by_side(mut jobs: Vec<(usize, AvcJob<'_>)>) -> Vec<(usize, anyhow::Result<Picture>)> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
     if threads <= 1 {
         return jobs.into_iter().map(|(i, job)| (i, job.run())).collect();
@@ -615,6 +706,72 @@ mod tests {
                     assert!(avc, "every window went AVC420");
                 }
             }
+        });
+    }
+
+    /// Thin coloured strokes on white, scrolled by `frame` rows, as a whole-surface tile.
+    fn strokes(width: u16, height: u16, frame: u32) -> crate::Tile {
+        let mut bgra = Vec::with_capacity(usize::from(width) * usize::from(height) * 4);
+        for y in 0..u32::from(height) {
+            for x in 0..u32::from(width) {
+                bgra.extend_from_slice(match (x % 6, (y + frame) % 5) {
+                    (1, _) => &[0, 0, 220, 255],
+                    (_, 2) => &[230, 40, 0, 255],
+                    _ => &[255, 255, 255, 255],
+                });
+            }
+        }
+        crate::Tile { x: 0, y: 0, width, height, bgra }
+    }
+
+    /// A smooth shaded picture that moves, as an animation or a video.
+    fn shaded(width: u16, height: u16, frame: u32) -> crate::Tile {
+        let mut bgra = Vec::with_capacity(usize::from(width) * usize::from(height) * 4);
+        for y in 0..u32::from(height) {
+            for x in 0..u32::from(width) {
+                bgra.extend_from_slice(&[(x + frame) as u8, (y * 2) as u8, (x + y + frame) as u8 / 2, 255]);
+            }
+        }
+        crate::Tile { x: 0, y: 0, width, height, bgra }
+    }
+
+    /// A lossy run whose content has colour 4:2:0 loses goes out in AVC444 (both views) to a
+    /// client that decodes it; shaded animation stays AVC420, and so does everything for a
+    /// client without AVC444.
+    #[test]
+    fn avc444_regions_start_on_the_macroblock_grid() {
+        let r = |left, top, right, bottom| ExclusiveRectangle { left, top, right, bottom };
+        assert_eq!(macroblock_bounds(&[r(17, 30, 40, 41), r(3, 33, 9, 70)], (100, 60)), r(0, 16, 48, 60));
+        assert_eq!(macroblock_bounds(&[r(16, 32, 32, 48)], (100, 60)), r(16, 32, 32, 48));
+        assert_eq!(macroblock_bounds(&[], (30, 20)), r(0, 0, 30, 20));
+    }
+
+    #[test]
+    fn coloured_strokes_go_out_in_avc444_and_shaded_animation_in_avc420() {
+        on_rdp_thread(|| {
+            let run = |picture: fn(u16, u16, u32) -> crate::Tile, avc444: bool| {
+                let mut gfx = pipeline();
+                let codecs = new_encoder(H264Mode::Auto);
+                let mut surface = DesktopSurface::for_window(&mut gfx, &codecs, 160, 120).unwrap();
+                let adaptive = surface.adaptive.as_mut().unwrap();
+                adaptive.chooser.ignore_cost();
+                adaptive.avc444_allowed &= avc444;
+                let before = crate::codec::totals().avc444_frames;
+                let start = Instant::now();
+                for frame in 0..6u32 {
+                    let tiles = [picture(160, 120, frame)];
+                    let prepared = surface.prepare(&tiles, start + Duration::from_millis(16) * frame).unwrap();
+                    let encoded = surface.avc_job(&prepared).map(AvcJob::run);
+                    assert!(surface.send(&mut gfx, prepared, encoded, frame).is_some());
+                }
+                let adaptive = surface.adaptive.as_ref().unwrap();
+                assert!(adaptive.chooser.in_avc(), "the animation went lossy");
+                (adaptive.full_chroma, crate::codec::totals().avc444_frames - before)
+            };
+            let (full, sent) = run(strokes, true);
+            assert!(full && sent >= 3, "coloured strokes: AVC444 {full}, {sent} frames");
+            assert!(!run(shaded, true).0, "shaded animation went AVC444");
+            assert!(!run(strokes, false).0, "AVC444 to a client without it");
         });
     }
 

@@ -152,6 +152,8 @@ impl wayrail_link::HostLink for RdpHandle {
             egfx_lossless_refreshes: codecs.lossless_refreshes,
             egfx_progressive_frames: codecs.progressive_frames,
             egfx_progressive_bytes: codecs.progressive_bytes,
+            egfx_avc444_frames: codecs.avc444_frames,
+            egfx_avc444_bytes: codecs.avc444_bytes,
         }
     }
 

@@ -196,3 +196,69 @@ fn a_remote_app_window_goes_avc420_and_ends_exact() {
     // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGCONT) };
 }
+
+/// Appends a command to a probe's command file (see `wr-rail-probe`).
+fn send_command(file: &std::path::Path, line: &str) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).expect("the command file");
+    writeln!(f, "{line}").expect("writing a command");
+}
+
+/// A RemoteApp window animating thin coloured strokes (colour that 4:2:0 chroma turns grey
+/// or smears) goes out in AVC444 to xfreerdp3, which shows the colours within H.264's loss
+/// (AVC420 of the same strokes is off by a mean of about 25 of 255 in the unit test);
+/// stopped, the lossless refresh makes it exact.
+#[test]
+fn a_remote_app_window_of_coloured_strokes_goes_avc444_and_ends_exact() {
+    use wayrail_e2e::rail::{assert_rail_window_shows, compositor_window, RailDesk, RAIL_TIMEOUT};
+    require_programs!("Xvfb", "xfreerdp3", "import");
+    let wr = Compositor::start_rdp(&["--output", "1280x800"]);
+    let commands = wr.runtime_dir().join("stripes-commands");
+    let args = ["--title", "stripes", "--size", "320x240", "--commands", commands.to_str().expect("UTF-8 path")];
+    let _probe = wr.spawn_client(env!("CARGO_BIN_EXE_wr-rail-probe"), &args, &[]);
+    let mut desk = RailDesk::start(&wr, FreeRdpVersion::V3, (1280, 800), "true");
+    let window = wr.wait_for_window(MAP_TIMEOUT, "titled stripes", |w| w["title"] == "stripes");
+    let id = window["id"].as_u64().expect("a window id");
+    let rail = desk.wait_window(RAIL_TIMEOUT, "for the probe", |r| u64::from(r.rail_id) == id);
+    send_command(&commands, "stripes");
+    let went = wait_until(Duration::from_secs(20), || counter(&wr, "avc444_frames") >= 20);
+    assert!(went, "no AVC444 frames for animating coloured strokes: {}\n{}", egfx(&wr), wr.log_tail(30));
+
+    // Stopped, the client shows the last AVC444 picture until the lossless refresh comes:
+    // caught in between, it is within H.264's loss of the compositor's, colours included.
+    let mut caught = None;
+    for attempt in 0..8 {
+        send_command(&commands, "still");
+        std::thread::sleep(Duration::from_millis(150));
+        let before = egfx(&wr);
+        let window = compositor_window(&wr, id);
+        let (own, _) = wr.screenshot_window(id, &wr.path(&format!("avc444-{attempt}-compositor.png")));
+        let shot = desk.capture(&rail, &wr.path(&format!("avc444-{attempt}-host.png")));
+        let after = egfx(&wr);
+        let still_lossy = before["lossless_refreshes"] == after["lossless_refreshes"]
+            && before["avc444_frames"] == after["avc444_frames"];
+        if let (true, Ok(shot)) = (still_lossy, shot) {
+            caught = Some((shot, own, window));
+            break;
+        }
+        send_command(&commands, "stripes");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (shot, own, window) = caught.expect("never caught the client between an AVC444 frame and the refresh");
+    let rail = desk.window(id).unwrap_or(rail);
+    let proper = Rect::of(&window);
+    let inside = Rect { x: proper.x - rail.x, y: proper.y - rail.y, width: proper.width, height: proper.height };
+    assert_eq!((shot.width, shot.height), (own.width, own.height), "the host window is not the window's size");
+    let (mean, max) = difference(&shot, &own, inside);
+    eprintln!("xfreerdp3: AVC444 picture vs the compositor's: mean difference {mean:.2}, largest {max}");
+    assert!(shot.count_differences(&own, inside) > 0, "the picture is exact: it did not come through AVC444");
+    assert!(mean < 10.0, "the decoded AVC444 picture is far from the compositor's: mean {mean:.2}, max {max}");
+
+    // Then the lossless refresh: exact.
+    let refreshed = wait_until(Duration::from_secs(5), || counter(&wr, "lossless_refreshes") >= 1);
+    assert!(refreshed, "no lossless refresh after the animation stopped: {}", egfx(&wr));
+    assert_rail_window_shows(&wr, &desk, &rail, &compositor_window(&wr, id), Duration::from_secs(10), "avc444-exact");
+    let log = desk.rdp.client.log_text().to_lowercase();
+    assert!(!log.contains("h264") && !log.contains("avc"), "codec errors in xfreerdp3's log:\n{log}");
+    send_command(&commands, "quit");
+}

@@ -9,6 +9,9 @@
 //! - `title TEXT`: sets the title;
 //! - `color RRGGBB`: repaints with another colour (all of the window is damaged);
 //! - `dot X Y RRGGBB`: paints one pixel (only it is damaged);
+//! - `stripes`: animates thin red, green and blue strokes on white (like syntax-coloured text)
+//!   scrolling by a row every 16 ms, all of the window damaged each time; `still` stops it (the
+//!   last picture stays);
 //! - `maximize`, `unmaximize`, `minimize`: asks the compositor (xdg_toplevel requests);
 //! - `quit`: exits.
 //!
@@ -75,7 +78,25 @@ impl Canvas {
     fn filled(width: i32, height: i32, color: u32) -> Canvas {
         Canvas { width, height, pixels: vec![color; (width * height) as usize] }
     }
+
+    /// The `stripes` picture scrolled by `offset` rows: one-pixel coloured strokes, which
+    /// 4:2:0 chroma turns grey or smears.
+    fn stripes(&mut self, offset: i32) {
+        let width = self.width.max(1);
+        for (i, px) in self.pixels.iter_mut().enumerate() {
+            let (x, y) = (i as i32 % width, i as i32 / width + offset);
+            *px = match (x % 6, y % 5) {
+                (1, _) => 0xffdc_0000,
+                (_, 2) => 0xff00_28e6,
+                (4, 3) => 0xff00_b400,
+                _ => 0xffff_ffff,
+            };
+        }
+    }
 }
+
+/// How often `stripes` draws.
+const STRIPES_INTERVAL: Duration = Duration::from_millis(16);
 
 fn main() -> anyhow::Result<()> {
     let mut title = "rail-probe".to_string();
@@ -113,6 +134,9 @@ fn main() -> anyhow::Result<()> {
 
     let mut canvas = Canvas::filled(own_size.0, own_size.1, color);
     let stdout = std::io::stdout();
+    // The animation's next row offset, while `stripes` runs.
+    let mut stripes: Option<i32> = None;
+    let mut drawn = std::time::Instant::now();
     loop {
         let mut damage: Option<(i32, i32, i32, i32)> = None;
         if probe.needs_draw {
@@ -146,6 +170,8 @@ fn main() -> anyhow::Result<()> {
                         damage = Some(damage.map_or(dot, |d| union(d, dot)));
                     }
                 }
+                "stripes" => stripes = Some(stripes.unwrap_or(0)),
+                "still" => stripes = None,
                 "maximize" => toplevel.set_maximized(),
                 "unmaximize" => toplevel.unset_maximized(),
                 "minimize" => toplevel.set_minimized(),
@@ -153,6 +179,12 @@ fn main() -> anyhow::Result<()> {
                 "" => {}
                 other => eprintln!("wr-rail-probe: unknown command {other:?}"),
             }
+        }
+        if let Some(offset) = stripes.as_mut().filter(|_| drawn.elapsed() >= STRIPES_INTERVAL) {
+            drawn = std::time::Instant::now();
+            canvas.stripes(*offset);
+            *offset = (*offset + 1) % 30;
+            damage = Some((0, 0, canvas.width, canvas.height));
         }
         if let Some((x, y, w, h)) = damage {
             let buffer = probe.base.one_shot_buffer(&qh, canvas.width, canvas.height, &canvas.pixels)?;
@@ -166,7 +198,11 @@ fn main() -> anyhow::Result<()> {
         }
 
         // Wait for Wayland events or the next look at the command file.
-        let timeout = commands.is_set().then_some(Duration::from_millis(40));
+        let timeout = if stripes.is_some() {
+            Some(STRIPES_INTERVAL)
+        } else {
+            commands.is_set().then_some(Duration::from_millis(40))
+        };
         dispatch_timeout(&conn, &mut queue, &mut probe, timeout)?;
     }
 }
