@@ -663,6 +663,20 @@ mod tests {
     }
 
     #[test]
+    fn callback_scopes_take_windows_by_id_and_the_rest_with_all_but() {
+        let (a, b) = (WindowId(1), WindowId(2));
+        let in_flight = HashSet::from([a]);
+        let all_but = CallbackScope::AllBut(&in_flight);
+        assert!(!all_but.includes(Some(a)), "a window in flight waits");
+        assert!(all_but.includes(Some(b)));
+        assert!(all_but.includes(None), "cursors and unmapped toplevels go with everyone");
+        let only = CallbackScope::Only(&in_flight);
+        assert!(only.includes(Some(a)));
+        assert!(!only.includes(Some(b)));
+        assert!(!only.includes(None), "an acknowledged window's callbacks are its own");
+    }
+
+    #[test]
     fn buffer_damage_maps_through_scale_and_viewport() {
         // Scale-2 buffer of a 100x100 surface: buffer (20,20 10x10) is logical (10,10 5x5).
         let full = (0.0, 0.0, 100.0, 100.0);
