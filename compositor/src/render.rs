@@ -5,7 +5,7 @@
 //! window costs nothing and a small change yields a small rectangle.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use smithay::backend::allocator::Fourcc;
@@ -17,7 +17,7 @@ use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::utils::{with_renderer_surface_state, CommitCounter};
 use smithay::backend::renderer::{Bind, Offscreen};
 use smithay::desktop::utils::{bbox_from_surface_tree, OutputPresentationFeedback};
-use smithay::desktop::PopupKind;
+use smithay::desktop::{PopupKind, PopupManager};
 use smithay::input::pointer::CursorImageStatus;
 use smithay::reexports::pixman;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
@@ -558,25 +558,62 @@ impl Composer {
     }
 }
 
-/// Delivers frame callbacks and presentation feedback to every visible surface: what a
-/// backend calls when a frame was shown (a vblank of its clock, or the host's frame ack).
-pub fn send_frame_callbacks(state: &Core, time: Duration) {
+/// Whose frame callbacks go out (see [`send_frame_callbacks`]).
+#[derive(Clone, Copy, Debug)]
+pub enum CallbackScope<'a> {
+    /// Every surface but those of these windows: the host has not acknowledged their last
+    /// frames, so their apps wait for that (RemoteApp).
+    AllBut(&'a HashSet<WindowId>),
+    /// Only these windows' surfaces: the host acknowledged their frames.
+    Only(&'a HashSet<WindowId>),
+}
+
+impl CallbackScope<'_> {
+    /// Whether a surface of this window (None: a surface of no window yet, or a cursor) gets
+    /// its callbacks.
+    fn includes(self, id: Option<WindowId>) -> bool {
+        match (self, id) {
+            (CallbackScope::AllBut(skip), Some(id)) => !skip.contains(&id),
+            (CallbackScope::AllBut(_), None) => true,
+            (CallbackScope::Only(only), Some(id)) => only.contains(&id),
+            (CallbackScope::Only(_), None) => false,
+        }
+    }
+}
+
+/// Delivers frame callbacks and presentation feedback to the visible surfaces in `scope`: what
+/// a backend calls when a frame was shown (a vblank of its clock, or the host's frame ack).
+/// A toplevel and each of its popups are windows of their own (each has its own frames in
+/// RemoteApp), so each is in or out of `scope` by its own id.
+pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'_>) {
     let primary = state.outputs.first().map(|o| (o.output.clone(), o.frame_interval()));
     let Some((fallback_output, fallback_refresh)) = primary else { return };
     for window in state.space.elements() {
         let output =
             state.space.outputs_for_element(window).into_iter().next().unwrap_or_else(|| fallback_output.clone());
-        if let Some(root) = window.x11_surface().and_then(crate::state::x11_wl_surface) {
-            smithay::desktop::utils::send_frames_surface_tree(&root, &output, time, None, |_, _| Some(output.clone()));
+        let Some(root) = crate::state::window_root(window) else { continue };
+        if window.x11_surface().is_some() {
+            if scope.includes(state.window_id_for_surface(&root)) {
+                smithay::desktop::utils::send_frames_surface_tree(&root, &output, time, None, |_, _| {
+                    Some(output.clone())
+                });
+            }
             continue;
         }
-        window.send_frame(&output, time, None, |_, _| Some(output.clone()));
+        let popups = PopupManager::popups_for_surface(&root).map(|(popup, _)| popup.wl_surface().clone());
+        let surfaces: Vec<WlSurface> = std::iter::once(root).chain(popups).collect();
         let mut feedback = OutputPresentationFeedback::new(&output);
-        window.take_presentation_feedback(
-            &mut feedback,
-            |_, _| Some(output.clone()),
-            |_, _| wp_presentation_feedback::Kind::Vsync,
-        );
+        for surface in surfaces.iter().filter(|s| scope.includes(state.window_id_for_surface(s))) {
+            smithay::desktop::utils::send_frames_surface_tree(surface, &output, time, None, |_, _| {
+                Some(output.clone())
+            });
+            smithay::desktop::utils::take_presentation_feedback_surface_tree(
+                surface,
+                &mut feedback,
+                |_, _| Some(output.clone()),
+                |_, _| wp_presentation_feedback::Kind::Vsync,
+            );
+        }
         let refresh =
             state.outputs.iter().find(|o| o.output == output).map_or(fallback_refresh, |o| o.frame_interval());
         feedback.presented::<_, smithay::utils::Monotonic>(
@@ -585,6 +622,9 @@ pub fn send_frame_callbacks(state: &Core, time: Duration) {
             0,
             wp_presentation_feedback::Kind::Vsync,
         );
+    }
+    if !scope.includes(None) {
+        return;
     }
     // Toplevels waiting for their first buffer may block on a frame callback too.
     for t in &state.toplevels {
@@ -620,6 +660,20 @@ mod tests {
         let damage = Rectangle::new((x, y).into(), (w, h).into());
         let r = buffer_rect_to_surface(damage, scale, Transform::Normal, buffer.into(), src, dst.into())?;
         Some((r.loc.x, r.loc.y, r.size.w, r.size.h))
+    }
+
+    #[test]
+    fn callback_scopes_take_windows_by_id_and_the_rest_with_all_but() {
+        let (a, b) = (WindowId(1), WindowId(2));
+        let in_flight = HashSet::from([a]);
+        let all_but = CallbackScope::AllBut(&in_flight);
+        assert!(!all_but.includes(Some(a)), "a window in flight waits");
+        assert!(all_but.includes(Some(b)));
+        assert!(all_but.includes(None), "cursors and unmapped toplevels go with everyone");
+        let only = CallbackScope::Only(&in_flight);
+        assert!(only.includes(Some(a)));
+        assert!(!only.includes(Some(b)));
+        assert!(!only.includes(None), "an acknowledged window's callbacks are its own");
     }
 
     #[test]

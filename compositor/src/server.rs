@@ -1,5 +1,6 @@
 //! Sets up the event loop, the Wayland socket, the IPC socket and a backend, and runs them.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use smithay::wayland::socket::ListeningSocketSource;
 use crate::backend::Backend;
 use crate::config::{BackendKind, Config};
 use crate::ipc::{self, IpcServer, Request, WindowOp};
-use crate::render::send_frame_callbacks;
+use crate::render::{send_frame_callbacks, CallbackScope};
 use crate::state::State;
 use crate::window::WindowId;
 
@@ -26,57 +27,103 @@ pub struct ServerOptions {
 }
 
 /// The frame clock: a frame when something changed, as soon as the backend may send one
-/// (`State::frame_blocked`: the RDP host has not acknowledged the last) and no sooner than
-/// the first output's refresh allows (RDP: `[rdp] max_fps`); no timer at all while nothing
-/// changes.
+/// (`State::frame_blocked`: the RDP host has not acknowledged the desktop frames it may have
+/// in flight) and no sooner than the first output's refresh allows (RDP: `[rdp] max_fps`); no
+/// timer at all while nothing changes.
 #[derive(Default)]
 pub struct FrameClock {
     armed: bool,
     last: Option<Instant>,
-    /// Frame callbacks are held until the next frame may go ([`release_frame_callbacks`]).
+    /// The timer that releases held frame callbacks ([`release_frame_callbacks`]) is set.
     callbacks_armed: bool,
+    /// Held until that timer: everyone's callbacks (the host took a desktop frame) ...
+    held_all: bool,
+    /// ... and those of these windows (it took their RemoteApp frames).
+    held_windows: HashSet<WindowId>,
     pub frames: u64,
 }
 
-/// The host took the last frame: the apps get their frame callbacks a quarter of a refresh
-/// interval before the next frame may go out, not at once. An app that draws on its callback
-/// then commits just before its frame is allowed, and the frame goes out a few milliseconds
-/// later; released at once, its commit would wait out most of the interval on the clock
-/// (about 15 ms at 60 Hz). The quarter is the apps' time to draw: released right at the
-/// moment, the first commit would take the frame and the windows drawing a little longer
+impl State {
+    /// The RemoteApp windows whose last frame the host has not acknowledged yet.
+    fn windows_in_flight(&mut self) -> HashSet<WindowId> {
+        self.backend.remote_mut().map_or_else(HashSet::new, |remote| remote.windows_in_flight())
+    }
+
+    /// Frame callbacks now for every visible surface but those of windows whose last frame
+    /// the host has not acknowledged yet (RemoteApp): theirs come with the acknowledgement.
+    pub fn send_frame_callbacks(&mut self) {
+        let waiting = self.windows_in_flight();
+        let time = self.started.elapsed();
+        send_frame_callbacks(&self.core, time, CallbackScope::AllBut(&waiting));
+    }
+
+    /// Frame callbacks now for these windows' surfaces, but for none whose next frame went
+    /// out meanwhile (that frame's own acknowledgement releases them).
+    pub fn send_window_frame_callbacks(&mut self, windows: &HashSet<WindowId>) {
+        let waiting = self.windows_in_flight();
+        let ready: HashSet<WindowId> = windows.difference(&waiting).copied().collect();
+        if ready.is_empty() {
+            return;
+        }
+        let time = self.started.elapsed();
+        send_frame_callbacks(&self.core, time, CallbackScope::Only(&ready));
+    }
+}
+
+/// The host took a frame: of the desktop (`window` None), whose callbacks are everyone's, or
+/// of one RemoteApp window, whose callbacks are its own. The apps get them a quarter of a
+/// refresh interval before the next frame may go out, not at once. An app that draws on its
+/// callback then commits just before its frame is allowed, and the frame goes out a few
+/// milliseconds later; released at once, its commit would wait out most of the interval on
+/// the clock (about 15 ms at 60 Hz). The quarter is the apps' time to draw: released right at
+/// the moment, the first commit would take the frame and the windows drawing a little longer
 /// would each need a frame (and in RemoteApp an acknowledgement) of their own. A host that
 /// acknowledged late, after that moment, releases them at once. No more frames a second
 /// either way.
-pub fn release_frame_callbacks(state: &mut State) {
+pub fn release_frame_callbacks(state: &mut State, window: Option<WindowId>) {
     let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
     let now = Instant::now();
     // Within this of the moment, a timer is not worth its wakeup.
     const NEAR: Duration = Duration::from_micros(500);
     let due = state.frame_clock.last.map(|last| last + interval - interval / 4).filter(|due| *due > now + NEAR);
     let Some(due) = due else {
-        let time = state.started.elapsed();
-        send_frame_callbacks(state, time);
+        match window {
+            None => state.send_frame_callbacks(),
+            Some(id) => state.send_window_frame_callbacks(&HashSet::from([id])),
+        }
         return;
     };
+    match window {
+        None => state.frame_clock.held_all = true,
+        Some(id) => {
+            state.frame_clock.held_windows.insert(id);
+        }
+    }
     if state.frame_clock.callbacks_armed {
         return;
     }
     state.frame_clock.callbacks_armed = true;
     let result = state.loop_handle.insert_source(Timer::from_deadline(due), |_, _, state| {
-        state.frame_clock.callbacks_armed = false;
-        // A frame went out meanwhile (something else asked for one): its own acknowledgement
-        // releases the callbacks, so the apps never run ahead of the host.
-        if !state.frame_blocked {
-            let time = state.started.elapsed();
-            send_frame_callbacks(state, time);
-        }
+        release_held_callbacks(state);
         TimeoutAction::Drop
     });
     if let Err(err) = result {
-        state.frame_clock.callbacks_armed = false;
         tracing::error!("frame callback timer: {err}");
-        let time = state.started.elapsed();
-        send_frame_callbacks(state, time);
+        release_held_callbacks(state);
+    }
+}
+
+/// The callbacks [`release_frame_callbacks`] held go out. A desktop frame that went out
+/// meanwhile (something else asked for one) blocks everyone's: its own acknowledgement
+/// releases them, so the apps never run ahead of the host.
+fn release_held_callbacks(state: &mut State) {
+    state.frame_clock.callbacks_armed = false;
+    let all = std::mem::take(&mut state.frame_clock.held_all);
+    let windows = std::mem::take(&mut state.frame_clock.held_windows);
+    if all && !state.frame_blocked {
+        state.send_frame_callbacks();
+    } else if !windows.is_empty() {
+        state.send_window_frame_callbacks(&windows);
     }
 }
 
@@ -294,8 +341,7 @@ fn arm_frame_clock(state: &mut State) {
         state.frame_clock.last = Some(deadline);
         state.frame_clock.frames += 1;
         if crate::backend::on_frame(state) {
-            let time = state.started.elapsed();
-            send_frame_callbacks(state, time);
+            state.send_frame_callbacks();
         }
         TimeoutAction::Drop
     });

@@ -4,14 +4,15 @@
 //! one that holds each acknowledgement back 100 ms gets about 10, the app draws about as
 //! often (its frame callbacks wait for the acknowledgements), never more than one frame is in
 //! flight, and once it acknowledges at once again it gets up to the default ceiling of 60;
-//! when the app stops drawing, nothing at all happens.
+//! when the app stops drawing, nothing at all happens. In RemoteApp each window is paced on
+//! its own: a window the host acknowledges late holds back that window alone.
 //! The bounds are loose: the machine may be slow and busy.
 
 use std::time::{Duration, Instant};
 
 use wayrail_e2e::ironrdp::{connect_gfx, pump, until};
 use wayrail_e2e::{require_programs, Client, Compositor, TempDir, MAP_TIMEOUT};
-use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, GfxRedirHost, RailClient, TestClient};
+use wayrail_rdp_testclient::{ClientBuilder, ClientOptions, GfxRedirHost, RailClient, SharedVailHost, TestClient};
 
 const STEP: Duration = Duration::from_secs(15);
 /// Small, so that a debug build composes and encodes simple-shm's window quickly.
@@ -27,9 +28,16 @@ fn start(config: &str) -> (TempDir, Compositor, Client) {
     std::fs::write(&path, config).unwrap();
     let output = format!("{}x{}", DESKTOP.0, DESKTOP.1);
     let wr = Compositor::start_rdp(&["--output", &output, "--config", path.to_str().unwrap()]);
-    let shm = wr.spawn_client("weston-simple-shm", &[], &[("WAYLAND_DEBUG", "client")]);
-    wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
+    let (shm, _) = spawn_shm(&wr);
     (dir, wr, shm)
+}
+
+/// One more weston-simple-shm, animating (its requests logged), and its window's id.
+fn spawn_shm(wr: &Compositor) -> (Client, u64) {
+    let shm = wr.spawn_client("weston-simple-shm", &[], &[("WAYLAND_DEBUG", "client")]);
+    let window = wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
+    let id = window["id"].as_u64().unwrap_or_else(|| panic!("no id in {window}"));
+    (shm, id)
 }
 
 /// How many times simple-shm committed its surface: its frames.
@@ -71,17 +79,24 @@ async fn connect(wr: &Compositor) -> TestClient {
 }
 
 /// A RemoteApp client: simple-shm's window goes to it as a window of its own, in EGFX, or
-/// with `vail` through shared memory (the client a VAIL host that acknowledges presents).
-async fn connect_remote_app(wr: &Compositor, vail: bool) -> TestClient {
+/// with a `vail` host through shared memory (the client a VAIL host that acknowledges presents).
+async fn connect_remote_app(wr: &Compositor, vail: Option<GfxRedirHost>) -> TestClient {
     let opts = ClientOptions { size: DESKTOP, remote_app: true, ..Default::default() };
     let mut rail = RailClient::new(None);
     rail.work_area = Some((0, 0, DESKTOP.0, DESKTOP.1 - 40));
     let mut builder = ClientBuilder::new(opts).with_static_channel(rail);
-    if vail {
-        builder = builder.with_dynamic_channel(GfxRedirHost::new(wr.runtime_dir().join("wayrail-shm")));
+    if let Some(vail) = vail {
+        builder = builder.with_dynamic_channel(vail);
     }
     let client = connect_gfx(wr, builder, STEP).await;
     animating(wr, client).await
+}
+
+/// A VAIL host for [`connect_remote_app`], and what it saw (and does).
+fn vail_host(wr: &Compositor) -> (GfxRedirHost, SharedVailHost) {
+    let host = GfxRedirHost::new(wr.runtime_dir().join("wayrail-shm"));
+    let state = host.state();
+    (host, state)
 }
 
 async fn animating(wr: &Compositor, mut client: TestClient) -> TestClient {
@@ -147,7 +162,7 @@ async fn a_client_that_acknowledges_late_gets_fewer_frames_and_the_app_draws_few
 async fn a_remoteapp_client_that_acknowledges_late_gets_fewer_window_frames() {
     require_programs!("weston-simple-shm");
     let (_dir, wr, shm) = start("[rdp]\nmax_fps = 120\n");
-    let mut client = connect_remote_app(&wr, false).await;
+    let mut client = connect_remote_app(&wr, None).await;
     let (client_fps, _) = rates(&wr, &mut client, &shm, "RemoteApp, acks at once").await;
     assert!(client_fps > 30.0, "{client_fps:.1} window frames/s\n{}", wr.log_tail(20));
     client.delay_acks(Some(Duration::from_millis(100)));
@@ -164,7 +179,8 @@ async fn a_remoteapp_client_that_acknowledges_late_gets_fewer_window_frames() {
 async fn a_vail_host_that_acknowledges_presents_late_gets_fewer() {
     require_programs!("weston-simple-shm");
     let (_dir, wr, shm) = start("[rdp]\nmax_fps = 120\n");
-    let mut client = connect_remote_app(&wr, true).await;
+    let (host, _) = vail_host(&wr);
+    let mut client = connect_remote_app(&wr, Some(host)).await;
     let presents = || wr.msg_json(&["version"])["vail"]["presents"].as_u64().unwrap_or(0);
     let (before, _) = (presents(), rates(&wr, &mut client, &shm, "VAIL, acks at once").await);
     assert_eq!(wr.msg_json(&["version"])["transport"], "vail");
@@ -177,5 +193,52 @@ async fn a_vail_host_that_acknowledges_presents_late_gets_fewer() {
         "the app drew {app_fps:.1} frames/s for presents acknowledged 100 ms late"
     );
     assert!(in_flight <= 1, "{in_flight} presents in flight at once");
+    client.disconnect().await.unwrap();
+}
+
+/// RemoteApp windows are paced one by one: a VAIL host that holds back the acknowledgements of
+/// one window's presents holds back that window alone. It gets no present beyond the one in
+/// flight and its app no frame callback, while the other window's presents and its app's
+/// frames go on; once the host acknowledges, the first window goes on too.
+#[tokio::test(flavor = "current_thread")]
+async fn a_window_acknowledged_late_does_not_hold_back_another() {
+    require_programs!("weston-simple-shm");
+    let (_dir, wr, slow_app) = start("");
+    let slow = wr.windows()[0]["id"].as_u64().expect("the first window's id");
+    let (fast_app, fast) = spawn_shm(&wr);
+    let (host, vail) = vail_host(&wr);
+    let mut client = connect_remote_app(&wr, Some(host)).await;
+    let presents = |id: u64| vail.lock().images.get(&id).map_or(0, |i| i.presents);
+    let both = client.pump_until(STEP, |_| presents(slow) > 5 && presents(fast) > 5).await;
+    both.unwrap_or_else(|e| panic!("presents of both windows: {e:#}\n{}", wr.log_tail(20)));
+
+    vail.lock().hold_acks_of = Some(slow);
+    pump(&mut client, 1000).await;
+    let (slow_before, fast_before) = (presents(slow), presents(fast));
+    let (slow_commits, fast_commits, started) = (app_frames(&slow_app), app_frames(&fast_app), Instant::now());
+    pump(&mut client, MEASURE.as_millis() as u64).await;
+    let secs = started.elapsed().as_secs_f64();
+    let slow_presents = presents(slow) - slow_before;
+    let fast_fps = (presents(fast) - fast_before) as f64 / secs;
+    let slow_drew = app_frames(&slow_app) - slow_commits;
+    let fast_app_fps = (app_frames(&fast_app) - fast_commits) as f64 / secs;
+    eprintln!(
+        "one window's acks held: it got {slow_presents} presents and drew {slow_drew} frames in {secs:.1} s; \
+         the other {fast_fps:.1} presents/s, its app {fast_app_fps:.1} frames/s"
+    );
+    assert!(slow_presents == 0, "{slow_presents} presents of a window whose last present is not acknowledged");
+    assert!(slow_drew <= 1, "the app of a window whose present is not acknowledged drew {slow_drew} frames");
+    assert!(fast_fps > 15.0, "{fast_fps:.1} presents/s of the other window: held back\n{}", wr.log_tail(20));
+    assert!(fast_app_fps > 15.0, "the other window's app drew {fast_app_fps:.1} frames/s: held back");
+
+    let held = {
+        let mut vail = vail.lock();
+        vail.hold_acks_of = None;
+        vail.take_held_acks()
+    };
+    assert_eq!(held.len(), 1, "one present of the held window in flight");
+    client.send_gfxredir(held).await.unwrap();
+    let resumed = client.pump_until(STEP, |_| presents(slow) > slow_before + 10).await;
+    resumed.unwrap_or_else(|e| panic!("the held window after its ack: {e:#}\n{}", wr.log_tail(20)));
     client.disconnect().await.unwrap();
 }

@@ -3,17 +3,21 @@
 //! The server's thread sends host events here over a calloop channel; composed frames go back
 //! through a bounded queue.
 //!
-//! Pacing: one frame (RemoteApp: one round of window frames) is in flight at a time. When
-//! the host acknowledged it (an EGFX frame ack, a VAIL present ack), the apps get their frame
-//! callbacks when the next frame may go (`server::release_frame_callbacks`) and the frame
-//! clock (`server::arm_frame_clock`) composes what changed meanwhile at once, no sooner than
-//! the outputs' refresh allows: `[rdp] max_fps`, the client
-//! monitor's refresh as far as we know it. A slow host so gets fewer frames, each with all
-//! the damage since the last, and slows the apps instead of growing queues.
+//! Pacing: the host acknowledges every frame (an EGFX frame ack, a VAIL present ack). A
+//! desktop has at most `DESKTOP_FRAMES_IN_FLIGHT` frames in flight; in RemoteApp each window
+//! has at most one, and a window whose frame is in flight stays dirty until the frame clock
+//! ticks after its acknowledgement, while the other windows go on. When the host acknowledged
+//! a frame, the apps (RemoteApp: that window's app) get their frame callbacks when the next
+//! frame may go (`server::release_frame_callbacks`), and the frame clock
+//! (`server::arm_frame_clock`) composes what changed meanwhile, no sooner than the outputs'
+//! refresh allows: `[rdp] max_fps`, the client monitor's refresh as far as we know it. A
+//! slow host (or a host slow to show one window) so gets fewer frames (of that window), each
+//! with all the damage since the last, and slows the apps (that app) instead of growing
+//! queues.
 
 use smithay::reexports::calloop::channel::{self, Channel};
 use smithay::reexports::calloop::LoopHandle;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::layout::PhysMonitor;
 use wayrail_link::{
@@ -28,8 +32,15 @@ use crate::cursor::CursorState;
 
 use crate::config::Config;
 use crate::input::InputEvent;
-use crate::render::{send_frame_callbacks, Composer};
+use crate::render::Composer;
 use crate::state::{Core, State};
+
+/// Desktop frames the host may have unacknowledged at once. While there is room, the apps get
+/// their frame callbacks as a frame leaves, else with the acknowledgement that makes room.
+/// Two let the apps draw the next frame while the host decodes one (a full-HD animation: about
+/// a fifth more frames a second on a busy two-core machine), but their commits then wait for
+/// the clock's next tick, which adds about 10 ms from commit to wire; so one.
+const DESKTOP_FRAMES_IN_FLIGHT: usize = 1;
 
 /// Work areas kept: one for each monitor a host may have.
 const MAX_WORK_AREAS: usize = 16;
@@ -38,18 +49,25 @@ const MAX_WORK_AREAS: usize = 16;
 const KEY_CAPSLOCK: u32 = 58;
 const KEY_NUMLOCK: u32 = 69;
 
+/// What a frame the host acknowledged was.
+enum FrameDone {
+    Desktop,
+    Window(WindowId),
+}
+
 pub struct Remote {
     link: Box<dyn HostLink>,
     session: Option<SessionId>,
-    /// The frame the host has not acknowledged yet.
-    in_flight: Option<u64>,
+    /// The desktop frames the host has not acknowledged yet, oldest first.
+    desktop_in_flight: VecDeque<u64>,
     next_frame: u64,
     last_pointer: Option<Pointer>,
     /// The session is RemoteApp: windows go to the host one by one.
     remote_app: bool,
-    /// RemoteApp window frames the host has not acknowledged yet.
-    window_frames_in_flight: HashSet<u64>,
-    /// Windows with content the host has not seen.
+    /// Each RemoteApp window's frame the host has not acknowledged yet: one a window at most.
+    window_frames_in_flight: HashMap<WindowId, u64>,
+    /// Windows with content the host has not seen (those with a frame in flight included:
+    /// they go after its acknowledgement).
     dirty: HashSet<WindowId>,
     /// The app id whose icon each window's host window shows.
     icons_sent: HashMap<WindowId, String>,
@@ -65,6 +83,30 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// The RemoteApp windows whose last frame the host has not acknowledged yet: their apps'
+    /// frame callbacks wait for it.
+    pub fn windows_in_flight(&self) -> HashSet<WindowId> {
+        self.window_frames_in_flight.keys().copied().collect()
+    }
+
+    /// The host is done with `frame`: it is no longer in flight. None when no frame in flight
+    /// has that number (never sent, or forgotten: its window went, or its session).
+    fn frame_done(&mut self, frame: u64) -> Option<FrameDone> {
+        if let Some(i) = self.desktop_in_flight.iter().position(|f| *f == frame) {
+            self.desktop_in_flight.remove(i);
+            return Some(FrameDone::Desktop);
+        }
+        let id = self.window_frames_in_flight.iter().find(|(_, f)| **f == frame).map(|(id, _)| *id)?;
+        self.window_frames_in_flight.remove(&id);
+        Some(FrameDone::Window(id))
+    }
+
+    /// Nothing in flight is waited for any more (a new session, or none).
+    fn forget_frames(&mut self) {
+        self.desktop_in_flight.clear();
+        self.window_frames_in_flight.clear();
+    }
+
     pub fn listening(&self) -> &[String] {
         self.link.listening()
     }
@@ -111,11 +153,11 @@ pub fn init(
     Ok(super::Backend::Remote(Box::new(Remote {
         link,
         session: None,
-        in_flight: None,
+        desktop_in_flight: VecDeque::new(),
         next_frame: 1,
         last_pointer: None,
         remote_app: false,
-        window_frames_in_flight: HashSet::new(),
+        window_frames_in_flight: HashMap::new(),
         dirty: HashSet::new(),
         icons_sent: HashMap::new(),
         icons: Default::default(),
@@ -186,10 +228,9 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             tracing::info!(session, width, height, remote_app, monitors = monitors.len(), "RDP client connected");
             if let Some((rdp, _)) = rdp_of(state) {
                 rdp.session = Some(session);
-                rdp.in_flight = None;
+                rdp.forget_frames();
                 rdp.last_pointer = None;
                 rdp.remote_app = remote_app;
-                rdp.window_frames_in_flight.clear();
                 rdp.scaled_windows = true;
                 rdp.shared_memory = false;
                 rdp.icons_sent.clear();
@@ -225,9 +266,8 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             if let Some((rdp, _)) = rdp_of(state) {
                 if rdp.session == Some(session) {
                     rdp.session = None;
-                    rdp.in_flight = None;
+                    rdp.forget_frames();
                     rdp.remote_app = false;
-                    rdp.window_frames_in_flight.clear();
                 }
             }
             crate::clipboard::on_disconnected(state, session);
@@ -235,8 +275,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
             state.window_bars = false;
             state.work_areas.clear();
             state.frame_blocked = false;
-            let time = state.started.elapsed();
-            send_frame_callbacks(state, time);
+            state.send_frame_callbacks();
         }
         HostEvent::Key { code, pressed } => state.handle_input(InputEvent::Key { code, pressed }),
         HostEvent::Text { text } => state.type_text(&text),
@@ -293,18 +332,22 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
         }
         HostEvent::Clipboard(event) => crate::clipboard::handle_host_event(state, event),
         HostEvent::FrameDone { frame } => {
-            let Some((rdp, _)) = rdp_of(state) else { return };
-            let done = if rdp.in_flight == Some(frame) {
-                rdp.in_flight = None;
-                true
-            } else if rdp.window_frames_in_flight.remove(&frame) {
-                rdp.window_frames_in_flight.is_empty()
-            } else {
-                false
-            };
-            if done {
-                state.frame_blocked = false;
-                crate::server::release_frame_callbacks(state);
+            let Some((rdp, core)) = rdp_of(state) else { return };
+            match rdp.frame_done(frame) {
+                Some(FrameDone::Desktop) => {
+                    // The apps got their callbacks with the frame unless it blocked the clock.
+                    if std::mem::replace(&mut state.frame_blocked, false) {
+                        crate::server::release_frame_callbacks(state, None);
+                    }
+                }
+                Some(FrameDone::Window(id)) => {
+                    // What it drew meanwhile goes with the next tick.
+                    if rdp.dirty.contains(&id) {
+                        core.frame_requested = true;
+                    }
+                    crate::server::release_frame_callbacks(state, Some(id));
+                }
+                None => tracing::debug!(frame, "an acknowledgement of no frame in flight"),
             }
         }
     }
@@ -338,6 +381,11 @@ pub fn after_dispatch(rdp: &mut Remote, state: &mut Core, composer: &mut Compose
                 | WindowEvent::MetadataChanged(info)
                 | WindowEvent::GeometryChanged(info)
                 | WindowEvent::StateChanged(info) => {
+                    if info.state == ShowState::Minimized {
+                        // A host need not show (nor acknowledge) a minimized window's frame:
+                        // it waits for none, so that it goes on when the window comes back.
+                        rdp.window_frames_in_flight.remove(&info.id);
+                    }
                     // A title bar in the image shows the title and the window's state.
                     if state.image_bar(info.id).is_some() {
                         rdp.dirty.insert(info.id);
@@ -373,6 +421,7 @@ pub fn after_dispatch(rdp: &mut Remote, state: &mut Core, composer: &mut Compose
                 }
                 WindowEvent::Destroyed(id) => {
                     rdp.dirty.remove(&id);
+                    rdp.window_frames_in_flight.remove(&id);
                     rdp.icons_sent.remove(&id);
                     rdp.link.send_rail(RailCommand::Remove(id.0));
                     composer.forget_window(id);
@@ -407,15 +456,17 @@ pub fn after_dispatch(rdp: &mut Remote, state: &mut Core, composer: &mut Compose
 }
 
 /// The frame clock ticked: compose the output and hand the damage to the host. Returns
-/// whether frame callbacks go out now (false while the host has a frame to acknowledge).
+/// whether frame callbacks go out now (false while the host has as many desktop frames to
+/// acknowledge as it may have; RemoteApp windows with a frame in flight get none either way).
 pub fn on_frame(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> bool {
     if rdp.session.is_none() {
         return true;
     }
     if rdp.remote_app {
-        return window_frames(rdp, state, composer);
+        window_frames(rdp, state, composer);
+        return true;
     }
-    if rdp.in_flight.is_some() {
+    if rdp.desktop_in_flight.len() >= DESKTOP_FRAMES_IN_FLIGHT {
         return false;
     }
     // Every output, each at its scale, where its monitor is on the host's desktop.
@@ -441,8 +492,8 @@ pub fn on_frame(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> 
     let number = frame.frame;
     if rdp.link.send_frame(frame) {
         rdp.next_frame += 1;
-        rdp.in_flight = Some(number);
-        false
+        rdp.desktop_in_flight.push_back(number);
+        rdp.desktop_in_flight.len() < DESKTOP_FRAMES_IN_FLIGHT
     } else {
         tracing::warn!("the RDP thread is behind; frame dropped");
         full_refresh(state, composer);
@@ -493,14 +544,14 @@ fn announce_all_windows(rdp: &mut Remote, state: &Core) {
     });
 }
 
-/// Sends what changed in each dirty window; returns whether frame callbacks go out now.
-fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> bool {
-    if !rdp.window_frames_in_flight.is_empty() {
-        return false;
-    }
-    let dirty: Vec<WindowId> = rdp.dirty.drain().collect();
+/// Sends what changed in each dirty window whose last frame the host acknowledged; the others
+/// stay dirty.
+fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) {
+    let ready: Vec<WindowId> =
+        rdp.dirty.iter().filter(|id| !rdp.window_frames_in_flight.contains_key(id)).copied().collect();
     let tick = std::time::Instant::now();
-    for id in dirty {
+    for id in ready {
+        rdp.dirty.remove(&id);
         let committed = state.windows.take_commit_time(id).map(|committed| CommitTimes { committed, tick });
         let Some(desc) = state.windows.get(id).and_then(|w| crate::remote::describe(state, w)) else { continue };
         let scale = desc.image_scale(rdp.scaled_windows);
@@ -528,14 +579,13 @@ fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) ->
         let number = rdp.next_frame;
         rdp.next_frame += 1;
         if rdp.link.send_window_frame(WindowFrame { window: id.0, frame: number, tiles, written, committed }) {
-            rdp.window_frames_in_flight.insert(number);
+            rdp.window_frames_in_flight.insert(id, number);
         } else {
             tracing::warn!(%id, "the RDP thread is behind; window frame dropped");
             composer.forget_window(id);
             rdp.dirty.insert(id);
         }
     }
-    rdp.window_frames_in_flight.is_empty()
 }
 
 fn frame_tiles(frame: &crate::render::Frame<'_>) -> Vec<Tile> {

@@ -122,6 +122,11 @@ pub struct VailHostState {
     /// Bytes copied out of the pools into the pictures.
     pub bytes_copied: u64,
     pub acks_sent: u64,
+    /// A host slow to show one window: the acks of this window's presents wait (in
+    /// `held_acks`) until the test sends them ([`VailHostState::take_held_acks`]).
+    pub hold_acks_of: Option<u64>,
+    /// (window, present) of each ack held back, in order.
+    pub held_acks: Vec<(u64, u64)>,
     /// What the server got wrong: PDUs that did not decode, unknown ids, buffers outside
     /// their pool, files that would not map.
     pub problems: Vec<String>,
@@ -132,6 +137,18 @@ pub struct VailHostState {
 }
 
 impl VailHostState {
+    /// The acks held back ([`VailHostState::hold_acks_of`]), encoded, for
+    /// [`crate::TestClient::send_gfxredir`]; they count as sent from now on.
+    pub fn take_held_acks(&mut self) -> Vec<Vec<u8>> {
+        let held = std::mem::take(&mut self.held_acks);
+        self.acks_sent += held.len() as u64;
+        held.into_iter()
+            .map(|(window_id, present_id)| {
+                Pdu::PresentBufferAck { window_id, present_id }.encode().expect("an ack encodes")
+            })
+            .collect()
+    }
+
     /// The section names of the pools mapped now.
     pub fn mapped(&self) -> Vec<String> {
         let mut names: Vec<String> = self.pools.values().map(|p| p.name.clone()).collect();
@@ -248,6 +265,10 @@ impl VailHostState {
             |window_id, present_id| Pdu::PresentBufferAck { window_id, present_id }.encode().expect("an ack encodes");
         let m = self.misbehave;
         if m.withhold_acks {
+            return Vec::new();
+        }
+        if self.hold_acks_of == Some(window_id) {
+            self.held_acks.push((window_id, present_id));
             return Vec::new();
         }
         let mut out = Vec::new();

@@ -196,6 +196,31 @@ fn a_host_that_never_acks_holds_up_only_its_window() {
 }
 
 #[test]
+fn held_acks_of_one_window_wait_until_the_test_sends_them() {
+    let mut p = Pair::new(|_| {});
+    p.server.take_events();
+    p.server.open_window(1, 8, 8).unwrap();
+    p.server.open_window(2, 8, 8).unwrap();
+    p.exchange();
+    p.state.lock().hold_acks_of = Some(1);
+    let held = p.server.present(1, Rect::new(0, 0, 8, 8), (8, 8), true).unwrap();
+    let other = p.server.present(2, Rect::new(0, 0, 8, 8), (8, 8), true).unwrap();
+    p.exchange();
+    assert_eq!(p.server.take_events(), vec![VailEvent::PresentDone { window_id: 2, present_id: other, acked: true }]);
+    assert_eq!(p.server.in_flight(1), Some(held));
+    assert_eq!(p.state.lock().held_acks, vec![(1, held)]);
+    let acks_before = p.state.lock().acks_sent;
+
+    let acks = p.state.lock().take_held_acks();
+    for ack in acks {
+        p.server.receive(&ack);
+    }
+    assert_eq!(p.server.take_events(), vec![VailEvent::PresentDone { window_id: 1, present_id: held, acked: true }]);
+    assert_eq!(p.state.lock().acks_sent, acks_before + 1);
+    assert!(p.state.lock().take_held_acks().is_empty(), "each held ack goes once");
+}
+
+#[test]
 fn a_legacy_host_is_told_no() {
     let mut p = Pair::new(|h| {
         h.legacy = true;
