@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 use ironrdp_pdu::geometry::ExclusiveRectangle;
 
 mod h264;
+pub mod region;
 pub use h264::{Shadow, H264};
+pub use region::{RegionStep, RegionTracker};
 
 /// `[rdp] h264`: whether surfaces may switch to H.264.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,7 +208,8 @@ impl Chooser {
         self.avc
     }
 
-    fn add_lossy(&mut self, damage: &[ExclusiveRectangle]) {
+    /// Adds `damage` to what went out lossy (and goes again when the surface leaves AVC420).
+    pub fn add_lossy(&mut self, damage: &[ExclusiveRectangle]) {
         for r in damage {
             self.lossy = Some(match self.lossy.take() {
                 None => r.clone(),

@@ -1,18 +1,23 @@
 //! EGFX output: one surface the size of the desktop (mapped to the output) in the full-desktop
 //! mode, one per window in RemoteApp; damaged tiles encoded with ClearCodec (lossless,
 //! mandatory for every EGFX client), or where a surface keeps changing (`codec`) AVC420, or
-//! RemoteFX Progressive for a client without AVC (`progressive`).
+//! RemoteFX Progressive for a client without AVC (`progressive`). On the desktop surface, a
+//! part that keeps changing while the rest stays still (an animating window on a larger
+//! desktop) is a *video region* (`codec::region`): it goes out lossy on its own, the rest in
+//! ClearCodec (see [`DesktopSurface::queue_frame`]).
 
 use ironrdp_egfx::pdu::{CapabilitiesAdvertisePdu, CapabilitySet};
 use std::time::Instant;
 
-use ironrdp_egfx::pdu::Avc420Region;
+use ironrdp_dvc::DvcMessage;
+use ironrdp_egfx::pdu::{Avc420Region, GfxPdu, Point, SurfaceToSurfacePdu};
 use ironrdp_egfx::server::{GraphicsPipelineHandler, GraphicsPipelineServer, MixedTilePayload};
 use ironrdp_graphics::clearcodec::ClearCodecEncoder;
 use ironrdp_pdu::geometry::ExclusiveRectangle;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::codec::{Choice, Chooser, H264Mode, Shadow, H264};
+use crate::codec::region::{intersect, subtract, union};
+use crate::codec::{Choice, Chooser, H264Mode, RegionStep, RegionTracker, Shadow, H264};
 use crate::progressive::Progressive;
 use crate::DesktopFrame;
 
@@ -105,6 +110,28 @@ pub struct DesktopSurface {
     codecs: SharedEncoder,
     /// Set when the surface may switch to AVC420 (`[rdp] h264` and the client allow it).
     adaptive: Option<Adaptive>,
+    /// The desktop surface's video region, when it has a lossy codec (never a window's).
+    region: Option<Region>,
+}
+
+/// The video region of the desktop surface and, for a client that decodes AVC420, the
+/// offscreen surface it is encoded into.
+struct Region {
+    tracker: RegionTracker,
+    offscreen: Option<Offscreen>,
+    /// Kept from region to region (it follows the picture's size; each region starts with a
+    /// key frame).
+    encoder: Option<H264>,
+}
+
+/// An offscreen surface (not mapped to the output) the size of the video region, rounded up
+/// to whole macroblocks: FreeRDP decodes an AVC420 picture at the size of the surface it is
+/// sent to and copies its regions at the surface's origin, so a picture of the region alone
+/// needs a surface of its own; SurfaceToSurface then copies it into the desktop surface.
+struct Offscreen {
+    surface_id: u16,
+    /// The region's pixels.
+    shadow: Shadow,
 }
 
 impl DesktopSurface {
@@ -122,7 +149,12 @@ impl DesktopSurface {
         if !gfx.map_surface_to_output(surface_id, 0, 0) {
             return None;
         }
-        Some(Self::new(gfx, encoder, surface_id, width, height))
+        let mut surface = Self::new(gfx, encoder, surface_id, width, height);
+        if surface.adaptive.is_some() {
+            surface.region =
+                Some(Region { tracker: RegionTracker::new(width, height), offscreen: None, encoder: None });
+        }
+        Some(surface)
     }
 
     /// A surface for one RemoteApp window (mapped separately by the caller).
@@ -152,17 +184,226 @@ impl DesktopSurface {
             progressive: (!avc).then(Progressive::new),
             failed: false,
         });
-        DesktopSurface { surface_id, width, height, codecs: codecs.clone(), adaptive }
+        DesktopSurface { surface_id, width, height, codecs: codecs.clone(), adaptive, region: None }
     }
 
-    /// Queues one EGFX frame with every tile of `frame`; returns its EGFX frame id.
+    /// Queues the EGFX frames of `frame`: one, or with a video region two (its lossy part,
+    /// then the ClearCodec rest). Returns the id of the last, and the pipeline's output to
+    /// write (with the SurfaceToSurface copy of the region in its place, which the pipeline
+    /// has no call for).
     pub fn queue_frame(
         &mut self,
         gfx: &mut GraphicsPipelineServer,
         frame: &DesktopFrame,
         timestamp_ms: u32,
+    ) -> (Option<u32>, Vec<DvcMessage>) {
+        let mut out = Vec::new();
+        let id = self.queue_desktop_tiles(gfx, &frame.tiles, timestamp_ms, Instant::now(), &mut out);
+        out.extend(gfx.drain_output());
+        (id, out)
+    }
+
+    /// `queue_frame`'s work; what the pipeline queued before the last frame is drained into
+    /// `out`.
+    fn queue_desktop_tiles(
+        &mut self,
+        gfx: &mut GraphicsPipelineServer,
+        tiles: &[crate::Tile],
+        timestamp_ms: u32,
+        now: Instant,
+        out: &mut Vec<DvcMessage>,
     ) -> Option<u32> {
-        self.queue_tiles(gfx, &frame.tiles, timestamp_ms)
+        let mut prepared = self.prepare(tiles, now)?;
+        let step = match (self.region.as_mut(), self.adaptive.as_ref()) {
+            (Some(region), Some(adaptive)) => {
+                let damage: Vec<ExclusiveRectangle> = prepared.clipped.iter().map(|(r, _)| r.clone()).collect();
+                // The surface's own lossy run (or its refresh, or its hold-off) comes first.
+                let allowed = !adaptive.failed
+                    && matches!(prepared.choice, Choice::Clear { refresh: None })
+                    && !adaptive.chooser.held_off(now);
+                region.tracker.step(&damage, allowed, now)
+            }
+            _ => RegionStep::default(),
+        };
+        if let Some(left) = step.leave.clone() {
+            self.drop_offscreen(gfx);
+            match &mut prepared.choice {
+                // The whole surface went lossy: the region is part of what it refreshes.
+                Choice::Avc420 { .. } => {
+                    if let Some(a) = self.adaptive.as_mut() {
+                        a.chooser.add_lossy(&[left]);
+                    }
+                }
+                Choice::Clear { refresh } if step.video.is_none() => {
+                    *refresh = Some(refresh.as_ref().map_or(left.clone(), |r| union(r, &left)));
+                }
+                Choice::Clear { .. } => {}
+            }
+        }
+        let Some((rect, key_frame)) = step.video else {
+            let picture = self.avc_job(&prepared).map(AvcJob::run);
+            return self.send(gfx, prepared, picture, timestamp_ms);
+        };
+        let mut inside = Vec::new();
+        let mut outside = Vec::new();
+        for (r, _) in &prepared.clipped {
+            inside.extend(intersect(r, &rect));
+            outside.extend(subtract(r, &rect));
+        }
+        // What the region that ended had outside the new one goes again, losslessly.
+        let refresh: Vec<ExclusiveRectangle> = step.leave.iter().flat_map(|l| subtract(l, &rect)).collect();
+        let lossy_id = self.send_region(gfx, &rect, key_frame, &inside, timestamp_ms, out);
+        let lossy_id = match lossy_id {
+            Ok(id) => id,
+            Err(()) => {
+                // The lossy part failed: lossless from now on, the region included.
+                outside.push(rect.clone());
+                None
+            }
+        };
+        outside.extend(refresh.iter().cloned());
+        if outside.is_empty() {
+            return lossy_id;
+        }
+        let started = Instant::now();
+        let mut tiles = Vec::with_capacity(outside.len());
+        let mut bytes = 0;
+        for r in &outside {
+            if let Some(tile) = self.refresh_tile(r) {
+                if let MixedTilePayload::ClearCodec { bitmap_data, .. } = &tile {
+                    bytes += bitmap_data.len();
+                }
+                tiles.push(tile);
+            }
+        }
+        if let Some(region) = self.region.as_mut() {
+            region.tracker.note_cost(false, started.elapsed());
+        }
+        let id = gfx.send_mixed_frame(self.surface_id, tiles, timestamp_ms);
+        if id.is_some() {
+            crate::codec::count_clear(bytes, !refresh.is_empty());
+        }
+        id.or(lossy_id)
+    }
+
+    /// Sends the video region's lossy frame: AVC420 into its offscreen surface (made on a key
+    /// frame) and the copy into the desktop surface, or RemoteFX Progressive on the desktop
+    /// surface itself. `inside`: the damage inside the region. Err when the codec failed (the
+    /// region is over then, and the surface lossless from now on).
+    fn send_region(
+        &mut self,
+        gfx: &mut GraphicsPipelineServer,
+        rect: &ExclusiveRectangle,
+        key_frame: bool,
+        inside: &[ExclusiveRectangle],
+        timestamp_ms: u32,
+        out: &mut Vec<DvcMessage>,
+    ) -> Result<Option<u32>, ()> {
+        let (Some(adaptive), Some(region)) = (self.adaptive.as_mut(), self.region.as_mut()) else { return Err(()) };
+        let started = Instant::now();
+        if let Some(progressive) = adaptive.progressive.as_mut() {
+            // Progressive is tiled: it goes on the desktop surface where the damage is.
+            let encoded = progressive.encode(&adaptive.shadow, inside);
+            region.tracker.note_cost(true, started.elapsed());
+            let failed = match encoded {
+                Ok(None) => return Ok(None),
+                Ok(Some(progressive_data)) => {
+                    let bytes = progressive_data.len();
+                    let tile = MixedTilePayload::RemoteFxProgressive { codec_context_id: 0, progressive_data };
+                    if let Some(id) = gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms) {
+                        crate::codec::count_progressive(bytes);
+                        return Ok(Some(id));
+                    }
+                    "refused".to_string()
+                }
+                Err(err) => format!("{err:#}"),
+            };
+            tracing::warn!(surface = self.surface_id, "RemoteFX Progressive of the video region failed: {failed}");
+            adaptive.failed = true;
+            region.tracker.leave();
+            return Err(());
+        }
+        let (w, h) = (rect.right - rect.left, rect.bottom - rect.top);
+        if key_frame || region.offscreen.is_none() {
+            if let Some(old) = region.offscreen.take() {
+                gfx.delete_surface(old.surface_id);
+            }
+            let padded = (w.div_ceil(16) * 16, h.div_ceil(16) * 16);
+            let Some(surface_id) = gfx.create_surface(padded.0, padded.1) else {
+                region.tracker.leave();
+                return Err(());
+            };
+            let mut shadow = Shadow::new(w, h);
+            let all = ExclusiveRectangle { left: 0, top: 0, right: w, bottom: h };
+            shadow.blit(&all, &adaptive.shadow.crop(rect), usize::from(w) * 4);
+            region.offscreen = Some(Offscreen { surface_id, shadow });
+        } else if inside.is_empty() {
+            return Ok(None);
+        }
+        let offscreen = region.offscreen.as_mut().expect("made above");
+        let local = |r: &ExclusiveRectangle| ExclusiveRectangle {
+            left: r.left - rect.left,
+            top: r.top - rect.top,
+            right: r.right - rect.left,
+            bottom: r.bottom - rect.top,
+        };
+        for r in inside {
+            offscreen.shadow.blit(&local(r), &adaptive.shadow.crop(r), usize::from(r.right - r.left) * 4);
+        }
+        let encoder = match region.encoder.as_mut() {
+            Some(e) => Ok(e),
+            None => H264::new().map(|e| region.encoder.insert(e)),
+        };
+        let picture = encoder.and_then(|e| e.encode(&mut offscreen.shadow, key_frame));
+        region.tracker.note_cost(true, started.elapsed());
+        let regions: Vec<Avc420Region> = if key_frame {
+            vec![Avc420Region::new(0, 0, w, h, AVC_QP, 100)]
+        } else {
+            inside.iter().map(local).map(|r| Avc420Region::new(r.left, r.top, r.right, r.bottom, AVC_QP, 100)).collect()
+        };
+        let sent = picture.map_err(|e| format!("{e:#}")).and_then(|h264_data| {
+            let bytes = h264_data.len();
+            let tile = MixedTilePayload::Avc420 { regions, h264_data };
+            let id = gfx.send_mixed_frame(offscreen.surface_id, vec![tile], timestamp_ms).ok_or("refused")?;
+            Ok((id, bytes))
+        });
+        match sent {
+            Ok((id, bytes)) => {
+                // The copy into the desktop surface goes in the same frame, after the picture
+                // (the pipeline queued StartFrame, the picture, EndFrame: it goes before the end).
+                let copy = GfxPdu::SurfaceToSurface(SurfaceToSurfacePdu {
+                    source_surface_id: offscreen.surface_id,
+                    destination_surface_id: self.surface_id,
+                    source_rectangle: ExclusiveRectangle { left: 0, top: 0, right: w, bottom: h },
+                    destination_points: vec![Point { x: rect.left, y: rect.top }],
+                });
+                let mut queued = gfx.drain_output();
+                let end = queued.pop();
+                queued.push(raw_gfx(&copy));
+                queued.extend(end);
+                out.extend(queued);
+                if key_frame {
+                    tracing::debug!(surface = self.surface_id, ?rect, "video region in AVC420");
+                }
+                crate::codec::count_avc420(bytes);
+                Ok(Some(id))
+            }
+            Err(err) => {
+                tracing::warn!(surface = self.surface_id, "AVC420 of the video region failed: {err}");
+                adaptive.failed = true;
+                region.encoder = None;
+                region.tracker.leave();
+                self.drop_offscreen(gfx);
+                Err(())
+            }
+        }
+    }
+
+    /// Deletes the video region's offscreen surface, if there is one.
+    fn drop_offscreen(&mut self, gfx: &mut GraphicsPipelineServer) {
+        if let Some(old) = self.region.as_mut().and_then(|r| r.offscreen.take()) {
+            gfx.delete_surface(old.surface_id);
+        }
     }
 
     /// Queues one EGFX frame with these tiles, in the codec `codec` chooses; returns its EGFX
@@ -317,6 +558,9 @@ impl DesktopSurface {
         if let Some(adaptive) = self.adaptive.as_mut() {
             adaptive.chooser.note_cost(false, started.elapsed());
         }
+        if let Some(region) = self.region.as_mut() {
+            region.tracker.note_cost(false, started.elapsed());
+        }
         if let Some(tile) = refresh.as_ref().and_then(|r| self.refresh_tile(r)) {
             if let MixedTilePayload::ClearCodec { bitmap_data, .. } = &tile {
                 bytes += bitmap_data.len();
@@ -336,19 +580,35 @@ impl DesktopSurface {
     /// When this surface's lossless refresh is due (it went out in AVC420 and nothing came
     /// since).
     pub fn refresh_due(&self) -> Option<Instant> {
-        self.adaptive.as_ref().and_then(|a| a.chooser.refresh_due())
+        let surface = self.adaptive.as_ref().and_then(|a| a.chooser.refresh_due());
+        let region = self.region.as_ref().and_then(|r| r.tracker.refresh_due());
+        surface.into_iter().chain(region).min()
     }
 
-    /// The surface settled: what went out lossy goes again in ClearCodec. Returns the EGFX
-    /// frame id, if a frame went out.
+    /// The surface (or its video region) settled: what went out lossy goes again in
+    /// ClearCodec. Returns the EGFX frame id, if a frame went out.
     pub fn refresh(&mut self, gfx: &mut GraphicsPipelineServer, timestamp_ms: u32) -> Option<u32> {
-        let rect = self.adaptive.as_mut()?.chooser.leave()?;
-        let tile = self.refresh_tile(&rect)?;
-        let bytes = match &tile {
-            MixedTilePayload::ClearCodec { bitmap_data, .. } => bitmap_data.len(),
-            _ => 0,
-        };
-        let id = gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms);
+        let now = Instant::now();
+        let mut rects = Vec::new();
+        if let Some(a) = self.adaptive.as_mut().filter(|a| a.chooser.refresh_due().is_some_and(|t| t <= now)) {
+            rects.extend(a.chooser.leave());
+        }
+        if let Some(r) = self.region.as_mut().filter(|r| r.tracker.refresh_due().is_some_and(|t| t <= now)) {
+            rects.extend(r.tracker.leave());
+            self.drop_offscreen(gfx);
+        }
+        let tiles: Vec<MixedTilePayload> = rects.iter().filter_map(|r| self.refresh_tile(r)).collect();
+        let bytes = tiles
+            .iter()
+            .map(|tile| match tile {
+                MixedTilePayload::ClearCodec { bitmap_data, .. } => bitmap_data.len(),
+                _ => 0,
+            })
+            .sum();
+        if tiles.is_empty() {
+            return None;
+        }
+        let id = gfx.send_mixed_frame(self.surface_id, tiles, timestamp_ms);
         if id.is_some() {
             crate::codec::count_clear(bytes, true);
             tracing::debug!(surface = self.surface_id, "surface settled, lossless refresh sent");
@@ -360,6 +620,10 @@ impl DesktopSurface {
     pub fn forget_lossy(&mut self) {
         if let Some(a) = self.adaptive.as_mut() {
             a.chooser.leave();
+        }
+        if let Some(r) = self.region.as_mut() {
+            r.tracker.leave();
+            r.offscreen = None;
         }
     }
 
@@ -379,6 +643,13 @@ impl DesktopSurface {
         let data = self.codecs.clear.borrow_mut().encode(&pixels, rect.right - rect.left, rect.bottom - rect.top);
         Some(MixedTilePayload::ClearCodec { destination: rect, bitmap_data: data })
     }
+}
+
+/// An EGFX PDU the pipeline server has no call for, as a message of its channel (the
+/// pipeline's output is never ZGFX-compressed, so an uncompressed segment of it is in step).
+fn raw_gfx(pdu: &GfxPdu) -> DvcMessage {
+    let bytes = ironrdp_core::encode_vec(pdu).expect("an EGFX PDU encodes");
+    wayrail_dvc::EncodedPdu::message("RawGfx", ironrdp_graphics::zgfx::wrap_uncompressed(&bytes))
 }
 
 /// Whether the client takes RemoteFX Progressive: every EGFX version but 8.0 has it
@@ -615,6 +886,164 @@ mod tests {
                     assert!(avc, "every window went AVC420");
                 }
             }
+        });
+    }
+
+    /// A pipeline whose client decodes RemoteFX Progressive but not AVC420.
+    fn pipeline_without_avc() -> GraphicsPipelineServer {
+        let (events, _) = tokio::sync::mpsc::unbounded_channel();
+        let mut gfx = GraphicsPipelineServer::new(Box::new(GfxHandler { events }));
+        gfx.start(1).unwrap();
+        let caps = CapabilitySet::V10_7 { flags: ironrdp_egfx::pdu::CapabilitiesV107Flags::AVC_DISABLED };
+        let pdu = ironrdp_egfx::pdu::GfxPdu::CapabilitiesAdvertise(CapabilitiesAdvertisePdu(vec![(&caps).into()]));
+        gfx.process(1, &ironrdp_core::encode_vec(&pdu).unwrap()).unwrap();
+        assert!(gfx.is_ready() && !gfx.supports_avc420() && supports_progressive(&gfx));
+        gfx.drain_output();
+        gfx
+    }
+
+    /// The EGFX PDUs in these messages, as the client reads them.
+    fn pdus(messages: &[DvcMessage]) -> Vec<GfxPdu> {
+        let mut zgfx = ironrdp_graphics::zgfx::Decompressor::new();
+        messages
+            .iter()
+            .map(|m| {
+                let wrapped = ironrdp_core::encode_vec(m.as_ref()).unwrap();
+                let mut pdu = Vec::new();
+                zgfx.decompress(&wrapped, &mut pdu).unwrap();
+                ironrdp_core::decode::<GfxPdu>(&pdu).unwrap()
+            })
+            .collect()
+    }
+
+    /// A PDU in short: its kind and the surface it is for.
+    fn short(pdu: &GfxPdu) -> String {
+        use ironrdp_egfx::pdu::Codec1Type;
+        match pdu {
+            GfxPdu::StartFrame(_) => "start".into(),
+            GfxPdu::EndFrame(_) => "end".into(),
+            GfxPdu::CreateSurface(p) => format!("create {} {}x{}", p.surface_id, p.width, p.height),
+            GfxPdu::DeleteSurface(p) => format!("delete {}", p.surface_id),
+            GfxPdu::WireToSurface1(p) => {
+                let codec = match p.codec_id {
+                    Codec1Type::Avc420 => "avc420",
+                    Codec1Type::ClearCodec => "clear",
+                    _ => "other",
+                };
+                let r = &p.destination_rectangle;
+                format!("{codec} {} {},{},{},{}", p.surface_id, r.left, r.top, r.right, r.bottom)
+            }
+            GfxPdu::WireToSurface2(p) => format!("progressive {}", p.surface_id),
+            GfxPdu::SurfaceToSurface(p) => {
+                let (r, to) = (&p.source_rectangle, &p.destination_points);
+                let to: Vec<(u16, u16)> = to.iter().map(|p| (p.x, p.y)).collect();
+                format!(
+                    "copy {}->{} {},{},{},{} to {to:?}",
+                    p.source_surface_id, p.destination_surface_id, r.left, r.top, r.right, r.bottom
+                )
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// A small animation on a large desktop: a video region. For a client with AVC420 it
+    /// goes out into an offscreen surface of its size, copied into the desktop surface in the
+    /// same frame, the rest of the damage in ClearCodec; settled, it goes again losslessly and
+    /// the offscreen surface goes. A client without AVC gets it in RemoteFX Progressive on the
+    /// desktop surface.
+    #[test]
+    fn a_video_region_goes_lossy_beside_lossless_text() {
+        on_rdp_thread(|| {
+            for avc in [true, false] {
+                let mut gfx = if avc { pipeline() } else { pipeline_without_avc() };
+                let codecs = new_encoder(H264Mode::Auto);
+                let monitors = Vec::new();
+                let mut desktop = DesktopSurface::create(&mut gfx, &codecs, 640, 480, monitors).unwrap();
+                gfx.drain_output();
+                let d = desktop.surface_id;
+                let start = Instant::now().checked_sub(Duration::from_secs(10)).unwrap();
+                // A 150×150 animation at (200, 100), a line of text typed at the bottom.
+                let frame = |i: u32| {
+                    let mut animation = tile(150, 150, i);
+                    (animation.x, animation.y) = (200, 100);
+                    let mut tiles = vec![animation];
+                    if i == 4 {
+                        let mut text = tile(40, 16, i);
+                        (text.x, text.y) = (10, 400);
+                        tiles.push(text);
+                    }
+                    tiles
+                };
+                let mut sent = Vec::new();
+                for i in 0..5u32 {
+                    let mut out = Vec::new();
+                    let id = desktop.queue_desktop_tiles(
+                        &mut gfx,
+                        &frame(i),
+                        i,
+                        start + Duration::from_millis(16) * i,
+                        &mut out,
+                    );
+                    out.extend(gfx.drain_output());
+                    assert!(id.is_some(), "frame {i}");
+                    sent.push(pdus(&out).iter().map(short).collect::<Vec<_>>());
+                }
+                let clear = |r: &str| format!("clear {d} {r}");
+                for (i, frame) in sent.iter().enumerate().take(2) {
+                    assert_eq!(*frame, ["start".to_string(), clear("200,100,350,250"), "end".into()], "frame {i}");
+                }
+                let o = d + 1;
+                if avc {
+                    let lossy = |create: bool| {
+                        let mut pdus: Vec<String> = create.then(|| format!("create {o} 160x160")).into_iter().collect();
+                        pdus.extend([
+                            "start".to_string(),
+                            format!("avc420 {o} 0,0,150,150"),
+                            format!("copy {o}->{d} 0,0,150,150 to [(200, 100)]"),
+                            "end".into(),
+                        ]);
+                        pdus
+                    };
+                    assert_eq!(sent[2], lossy(true), "the key frame");
+                    assert_eq!(sent[3], lossy(false));
+                    let mut text = lossy(false);
+                    text.extend(["start".to_string(), clear("10,400,50,416"), "end".into()]);
+                    assert_eq!(sent[4], text, "the text beside it stays lossless");
+                } else {
+                    let lossy = vec!["start".to_string(), format!("progressive {d}"), "end".into()];
+                    assert_eq!(sent[2], lossy);
+                    assert_eq!(sent[3], lossy);
+                    let mut text = lossy.clone();
+                    text.extend(["start".to_string(), clear("10,400,50,416"), "end".into()]);
+                    assert_eq!(sent[4], text, "the text beside it stays lossless");
+                }
+                // Settled (the frames were long ago): the refresh, and the offscreen surface goes.
+                assert!(desktop.refresh_due().is_some_and(|t| t <= Instant::now()));
+                assert!(desktop.refresh(&mut gfx, 9).is_some());
+                let refresh: Vec<String> = pdus(&gfx.drain_output()).iter().map(short).collect();
+                let mut expected: Vec<String> = avc.then(|| format!("delete {o}")).into_iter().collect();
+                expected.extend(["start".to_string(), clear("200,100,350,250"), "end".into()]);
+                assert_eq!(refresh, expected);
+                assert_eq!(desktop.refresh_due(), None);
+                let totals = crate::codec::totals();
+                assert!(totals.lossless_refreshes >= 1);
+            }
+        });
+    }
+
+    /// With lossy codecs off, or in a window of its own (RemoteApp), there is no video region.
+    #[test]
+    fn no_video_region_with_lossy_codecs_off_or_for_a_window() {
+        on_rdp_thread(|| {
+            let mut gfx = pipeline();
+            let off = new_encoder(H264Mode::Off);
+            let desktop = DesktopSurface::create(&mut gfx, &off, 640, 480, Vec::new()).unwrap();
+            assert!(desktop.region.is_none() && desktop.adaptive.is_none());
+            let auto = new_encoder(H264Mode::Auto);
+            let window = DesktopSurface::for_window(&mut gfx, &auto, 640, 480).unwrap();
+            assert!(window.region.is_none() && window.adaptive.is_some());
+            let desktop = DesktopSurface::create(&mut gfx, &auto, 640, 480, Vec::new()).unwrap();
+            assert!(desktop.region.is_some());
         });
     }
 
