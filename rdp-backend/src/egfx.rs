@@ -252,7 +252,7 @@ impl DesktopSurface {
         }
         // What the region that ended had outside the new one goes again, losslessly.
         let refresh: Vec<ExclusiveRectangle> = step.leave.iter().flat_map(|l| subtract(l, &rect)).collect();
-        let lossy_id = self.send_region(gfx, &rect, key_frame, &inside, timestamp_ms, out);
+        let lossy_id = self.send_region(gfx, &rect, key_frame, &prepared.clipped, &inside, timestamp_ms, out);
         let lossy_id = match lossy_id {
             Ok(id) => id,
             Err(()) => {
@@ -288,13 +288,15 @@ impl DesktopSurface {
 
     /// Sends the video region's lossy frame: AVC420 into its offscreen surface (made on a key
     /// frame) and the copy into the desktop surface, or RemoteFX Progressive on the desktop
-    /// surface itself. `inside`: the damage inside the region. Err when the codec failed (the
-    /// region is over then, and the surface lossless from now on).
+    /// surface itself. `clipped`: the frame's tiles; `inside`: the damage inside the region.
+    /// Err when the codec failed (the region is over then, and the surface lossless from now on).
+    #[allow(clippy::too_many_arguments)]
     fn send_region(
         &mut self,
         gfx: &mut GraphicsPipelineServer,
         rect: &ExclusiveRectangle,
         key_frame: bool,
+        clipped: &[(ExclusiveRectangle, &crate::Tile)],
         inside: &[ExclusiveRectangle],
         timestamp_ms: u32,
         out: &mut Vec<DvcMessage>,
@@ -347,12 +349,17 @@ impl DesktopSurface {
             right: r.right - rect.left,
             bottom: r.bottom - rect.top,
         };
-        for r in inside {
-            offscreen.shadow.blit(&local(r), &adaptive.shadow.crop(r), usize::from(r.right - r.left) * 4);
+        // Straight from the tiles (a crop of the desktop's copy would be one more copy, and an
+        // allocation the size of the region each frame).
+        for (r, t) in clipped {
+            let Some(part) = intersect(r, rect) else { continue };
+            let stride = usize::from(t.width) * 4;
+            let start = usize::from(part.top - t.y) * stride + usize::from(part.left - t.x) * 4;
+            offscreen.shadow.blit(&local(&part), &t.bgra[start..], stride);
         }
         let encoder = match region.encoder.as_mut() {
             Some(e) => Ok(e),
-            None => H264::new().map(|e| region.encoder.insert(e)),
+            None => H264::for_video().map(|e| region.encoder.insert(e)),
         };
         let picture = encoder.and_then(|e| e.encode(&mut offscreen.shadow, key_frame));
         region.tracker.note_cost(true, started.elapsed());
