@@ -174,10 +174,13 @@ fn xfreerdp3_and_xfreerdp2_without_avc_get_progressive_and_end_exact() {
 /// A small animation on a large desktop (the desktop surface's own rule never sees a quarter
 /// of it change): the window is a video region, encoded in AVC420 into an offscreen surface
 /// and copied into the desktop surface, where the client shows it within H.264's loss; once it
-/// stops, the whole desktop, the terminal's text and the refreshed window, is exact.
+/// stops, the whole desktop, the terminal's text and the refreshed window, is exact. Both
+/// FreeRDP clients.
 #[test]
 fn a_small_animation_on_a_large_desktop_goes_avc420_and_ends_exact() {
-    goes_lossy_and_ends_exact(FreeRdpVersion::V3, &[], Lossy::Avc420, LARGE_DESKTOP);
+    for version in [FreeRdpVersion::V3, FreeRdpVersion::V2] {
+        goes_lossy_and_ends_exact(version, &[], Lossy::Avc420, LARGE_DESKTOP);
+    }
 }
 
 /// The same for a client without AVC: the video region goes out in RemoteFX Progressive.

@@ -341,7 +341,7 @@ mod tests {
         run(&mut t, &vec![vec![window()]; 4], start);
         // Moved far away: three frames of the new place make it hot, the old one cools.
         let moved = rect(700, 400, 950, 650);
-        let got: Vec<_> = (4..8).map(|i| t.step(&[moved.clone()], true, start + MS16 * i)).collect();
+        let got: Vec<_> = (4..8).map(|i| t.step(std::slice::from_ref(&moved), true, start + MS16 * i)).collect();
         assert_eq!(got[0], video(window(), false), "the old region's damage is calm for one frame");
         assert_eq!(got[1], RegionStep { leave: Some(window()), video: None });
         assert_eq!(got[2], RegionStep { leave: None, video: Some((moved.clone(), true)) });
@@ -350,7 +350,7 @@ mod tests {
         let mut t = RegionTracker::new(1280, 800);
         run(&mut t, &vec![vec![window()]; 4], start);
         let grown = rect(100, 90, 380, 340);
-        let got: Vec<_> = (4..8).map(|i| t.step(&[grown.clone()], true, start + MS16 * i)).collect();
+        let got: Vec<_> = (4..8).map(|i| t.step(std::slice::from_ref(&grown), true, start + MS16 * i)).collect();
         // The cells it had take the part of the growth inside them at once, the new cells once
         // they are hot.
         let partly = rect(100, 90, 352, 340);
