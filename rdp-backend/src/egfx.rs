@@ -326,7 +326,9 @@ impl DesktopSurface {
             return Err(());
         }
         let (w, h) = (rect.right - rect.left, rect.bottom - rect.top);
-        if key_frame || region.offscreen.is_none() {
+        // A new offscreen surface holds nothing yet: the whole region goes into it.
+        let key_frame = key_frame || region.offscreen.is_none();
+        if key_frame {
             if let Some(old) = region.offscreen.take() {
                 gfx.delete_surface(old.surface_id);
             }
@@ -1035,6 +1037,54 @@ mod tests {
                 let totals = crate::codec::totals();
                 assert!(totals.lossless_refreshes >= 1);
             }
+        });
+    }
+
+    /// When the whole desktop surface goes AVC420, the video region ends: its offscreen
+    /// surface goes, and what it showed is part of what the surface refreshes when it settles.
+    #[test]
+    fn the_surface_going_avc420_ends_the_video_region() {
+        on_rdp_thread(|| {
+            let mut gfx = pipeline();
+            let codecs = new_encoder(H264Mode::Auto);
+            let mut desktop = DesktopSurface::create(&mut gfx, &codecs, 640, 480, Vec::new()).unwrap();
+            desktop.adaptive.as_mut().unwrap().chooser.ignore_cost();
+            gfx.drain_output();
+            let start = Instant::now();
+            let mut all = Vec::new();
+            for i in 0..8u32 {
+                // The animation at (200, 300), then only its top half with a large band at the
+                // top of the desktop: enough for the surface's own rule.
+                let tiles = if i < 4 {
+                    let mut animation = tile(150, 150, i);
+                    (animation.x, animation.y) = (200, 300);
+                    vec![animation]
+                } else {
+                    let mut half = tile(150, 75, i);
+                    (half.x, half.y) = (200, 300);
+                    vec![tile(640, 130, i), half]
+                };
+                let mut out = Vec::new();
+                let now = start + Duration::from_millis(16) * i;
+                assert!(desktop.queue_desktop_tiles(&mut gfx, &tiles, i, now, &mut out).is_some());
+                out.extend(gfx.drain_output());
+                all.extend(pdus(&out).iter().map(short));
+                if i == 3 {
+                    assert!(desktop.region.as_ref().unwrap().offscreen.is_some(), "a video region: {all:?}");
+                }
+            }
+            let region = desktop.region.as_ref().unwrap();
+            assert!(region.tracker.active().is_none() && region.offscreen.is_none(), "{all:?}");
+            let created = all.iter().filter(|p| p.starts_with("create")).count();
+            let deleted = all.iter().filter(|p| p.starts_with("delete")).count();
+            assert!(created >= 1 && created == deleted, "every offscreen surface deleted: {all:?}");
+            let whole = format!("avc420 {} ", desktop.surface_id);
+            assert!(all.last_chunk::<3>().unwrap()[1].starts_with(&whole), "{all:?}");
+            let chooser = &mut desktop.adaptive.as_mut().unwrap().chooser;
+            assert!(chooser.in_avc());
+            // The damage reaches down to 375, the region to 450.
+            let lossy = chooser.leave().unwrap();
+            assert!(lossy.left == 0 && lossy.top == 0 && lossy.right == 640 && lossy.bottom == 450, "{lossy:?}");
         });
     }
 
