@@ -25,6 +25,12 @@
 //! FreeRDP sizes its decoder to the surface and reads the regions in surface coordinates),
 //! padded to whole 16×16 macroblocks by repeating the last column and row, so odd sizes
 //! encode too; the regions, clipped to the surface, say what the client copies.
+//!
+//! The desktop surface of the full-desktop mode has a second rule on top ([`region`]): a
+//! part of it that keeps changing while the rest stays still, too small for a quarter of the
+//! surface (an animating window on a larger desktop), is a *video region* that goes out lossy
+//! on its own, in an offscreen surface of its size copied into the desktop surface, while the
+//! rest stays ClearCodec.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,8 +39,10 @@ use ironrdp_pdu::geometry::ExclusiveRectangle;
 
 mod avc444;
 mod h264;
+pub mod region;
 pub use avc444::{chroma_detail, Avc444, Avc444Pictures};
 pub use h264::{Shadow, H264};
+pub use region::{RegionStep, RegionTracker};
 
 /// `[rdp] h264`: whether surfaces may switch to H.264.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,20 +3,36 @@
 //! mandatory for every EGFX client), or where a surface keeps changing (`codec`) AVC420, or
 //! RemoteFX Progressive for a client without AVC (`progressive`). A lossy run whose content
 //! has colour that 4:2:0 visibly loses (`codec::chroma_detail`) goes out in AVC444 instead,
-//! for a client that decodes it.
+//! for a client that decodes it. On the desktop surface, a part that keeps changing while the
+//! rest stays still (an animating window on a larger desktop) is a *video region*
+//! (`codec::region`): it goes out lossy on its own, the rest in ClearCodec (see
+//! [`DesktopSurface::queue_frame`]).
 
 use ironrdp_egfx::pdu::{CapabilitiesAdvertisePdu, CapabilitySet};
 use std::time::Instant;
 
-use ironrdp_egfx::pdu::Avc420Region;
+use ironrdp_dvc::DvcMessage;
+use ironrdp_egfx::pdu::{Avc420Region, GfxPdu, Point, SurfaceToSurfacePdu};
 use ironrdp_egfx::server::{GraphicsPipelineHandler, GraphicsPipelineServer, MixedTilePayload};
 use ironrdp_graphics::clearcodec::ClearCodecEncoder;
 use ironrdp_pdu::geometry::ExclusiveRectangle;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::codec::{chroma_detail, Avc444, Avc444Pictures, Choice, Chooser, H264Mode, Shadow, H264};
+use crate::codec::region::{intersect, subtract, union};
+use crate::codec::{
+    chroma_detail, Avc444, Avc444Pictures, Choice, Chooser, H264Mode, RegionStep, RegionTracker, Shadow, H264,
+};
 use crate::progressive::Progressive;
 use crate::DesktopFrame;
+
+mod side_by_side;
+#[cfg(test)]
+mod tests;
+mod video_region;
+
+pub use side_by_side::queue_frames;
+use side_by_side::AvcJob;
+use video_region::Region;
 
 /// What the graphics pipeline tells the session loop.
 #[derive(Debug)]
@@ -113,6 +129,8 @@ pub struct DesktopSurface {
     codecs: SharedEncoder,
     /// Set when the surface may switch to AVC420 (`[rdp] h264` and the client allow it).
     adaptive: Option<Adaptive>,
+    /// The desktop surface's video region, when it has a lossy codec (never a window's).
+    region: Option<Region>,
 }
 
 impl DesktopSurface {
@@ -130,7 +148,12 @@ impl DesktopSurface {
         if !gfx.map_surface_to_output(surface_id, 0, 0) {
             return None;
         }
-        Some(Self::new(gfx, encoder, surface_id, width, height))
+        let mut surface = Self::new(gfx, encoder, surface_id, width, height);
+        if surface.adaptive.is_some() {
+            surface.region =
+                Some(Region { tracker: RegionTracker::new(width, height), offscreen: None, encoder: None });
+        }
+        Some(surface)
     }
 
     /// A surface for one RemoteApp window (mapped separately by the caller).
@@ -163,17 +186,7 @@ impl DesktopSurface {
             progressive: (!avc).then(Progressive::new),
             failed: false,
         });
-        DesktopSurface { surface_id, width, height, codecs: codecs.clone(), adaptive }
-    }
-
-    /// Queues one EGFX frame with every tile of `frame`; returns its EGFX frame id.
-    pub fn queue_frame(
-        &mut self,
-        gfx: &mut GraphicsPipelineServer,
-        frame: &DesktopFrame,
-        timestamp_ms: u32,
-    ) -> Option<u32> {
-        self.queue_tiles(gfx, &frame.tiles, timestamp_ms)
+        DesktopSurface { surface_id, width, height, codecs: codecs.clone(), adaptive, region: None }
     }
 
     /// Queues one EGFX frame with these tiles, in the codec `codec` chooses; returns its EGFX
@@ -370,6 +383,9 @@ impl DesktopSurface {
         if let Some(adaptive) = self.adaptive.as_mut() {
             adaptive.chooser.note_cost(false, started.elapsed());
         }
+        if let Some(region) = self.region.as_mut() {
+            region.tracker.note_cost(false, started.elapsed());
+        }
         if let Some(tile) = refresh.as_ref().and_then(|r| self.refresh_tile(r)) {
             if let MixedTilePayload::ClearCodec { bitmap_data, .. } = &tile {
                 bytes += bitmap_data.len();
@@ -389,19 +405,35 @@ impl DesktopSurface {
     /// When this surface's lossless refresh is due (it went out in AVC420 and nothing came
     /// since).
     pub fn refresh_due(&self) -> Option<Instant> {
-        self.adaptive.as_ref().and_then(|a| a.chooser.refresh_due())
+        let surface = self.adaptive.as_ref().and_then(|a| a.chooser.refresh_due());
+        let region = self.region.as_ref().and_then(|r| r.tracker.refresh_due());
+        surface.into_iter().chain(region).min()
     }
 
-    /// The surface settled: what went out lossy goes again in ClearCodec. Returns the EGFX
-    /// frame id, if a frame went out.
+    /// The surface (or its video region) settled: what went out lossy goes again in
+    /// ClearCodec. Returns the EGFX frame id, if a frame went out.
     pub fn refresh(&mut self, gfx: &mut GraphicsPipelineServer, timestamp_ms: u32) -> Option<u32> {
-        let rect = self.adaptive.as_mut()?.chooser.leave()?;
-        let tile = self.refresh_tile(&rect)?;
-        let bytes = match &tile {
-            MixedTilePayload::ClearCodec { bitmap_data, .. } => bitmap_data.len(),
-            _ => 0,
-        };
-        let id = gfx.send_mixed_frame(self.surface_id, vec![tile], timestamp_ms);
+        let now = Instant::now();
+        let mut rects = Vec::new();
+        if let Some(a) = self.adaptive.as_mut().filter(|a| a.chooser.refresh_due().is_some_and(|t| t <= now)) {
+            rects.extend(a.chooser.leave());
+        }
+        if let Some(r) = self.region.as_mut().filter(|r| r.tracker.refresh_due().is_some_and(|t| t <= now)) {
+            rects.extend(r.tracker.leave());
+            self.drop_offscreen(gfx);
+        }
+        let tiles: Vec<MixedTilePayload> = rects.iter().filter_map(|r| self.refresh_tile(r)).collect();
+        let bytes = tiles
+            .iter()
+            .map(|tile| match tile {
+                MixedTilePayload::ClearCodec { bitmap_data, .. } => bitmap_data.len(),
+                _ => 0,
+            })
+            .sum();
+        if tiles.is_empty() {
+            return None;
+        }
+        let id = gfx.send_mixed_frame(self.surface_id, tiles, timestamp_ms);
         if id.is_some() {
             crate::codec::count_clear(bytes, true);
             tracing::debug!(surface = self.surface_id, "surface settled, lossless refresh sent");
@@ -413,6 +445,10 @@ impl DesktopSurface {
     pub fn forget_lossy(&mut self) {
         if let Some(a) = self.adaptive.as_mut() {
             a.chooser.leave();
+        }
+        if let Some(r) = self.region.as_mut() {
+            r.tracker.leave();
+            r.offscreen = None;
         }
     }
 
@@ -486,339 +522,4 @@ const ON_THE_RDP_THREAD: &str = "EGFX frames are encoded on the RDP thread (and 
 struct Prepared<'t> {
     clipped: Vec<(ExclusiveRectangle, &'t crate::Tile)>,
     choice: Choice,
-}
-
-/// Encoding one surface's H.264 picture: all it touches is that surface's encoder and copy.
-struct AvcJob<'a> {
-    adaptive: &'a mut Adaptive,
-    key_frame: bool,
-}
-
-impl AvcJob<'_> {
-    fn run(self) -> anyhow::Result<Picture> {
-        let thread = std::thread::current();
-        debug_assert!(matches!(thread.name(), Some(crate::server::RDP_THREAD | AVC_THREAD)), "{ON_THE_RDP_THREAD}");
-        let a = self.adaptive;
-        let started = Instant::now();
-        let picture = if a.full_chroma {
-            let encoder = match a.avc444.as_mut() {
-                Some(e) => e,
-                None => a.avc444.insert(Avc444::new()?),
-            };
-            encoder.encode(&a.shadow, self.key_frame).map(Picture::Avc444)
-        } else {
-            let encoder = match a.encoder.as_mut() {
-                Some(e) => e,
-                None => a.encoder.insert(H264::new()?),
-            };
-            encoder.encode(&mut a.shadow, self.key_frame).map(Picture::Avc420)
-        };
-        a.chooser.note_cost(true, started.elapsed());
-        picture
-    }
-
-    /// About how much work it is (the pixels of the picture).
-    fn size(&self) -> usize {
-        usize::from(self.adaptive.shadow.width) * usize::from(self.adaptive.shadow.height)
-    }
-}
-
-/// Queues one frame for each of several surfaces (each surface once), in this order: the
-/// same frames as `queue_tiles` one after the other. The H.264 pictures among them are
-/// encoded side by side, on as many threads as there are cores (this one among them);
-/// ClearCodec runs here, frame after frame, as its state is the connection's.
-pub fn queue_frames(
-    gfx: &mut GraphicsPipelineServer,
-    frames: Vec<(&mut DesktopSurface, &[crate::Tile])>,
-    timestamp_ms: u32,
-) -> Vec<Option<u32>> {
-    queue_frames_at(gfx, frames, timestamp_ms, Instant::now())
-}
-
-fn queue_frames_at(
-    gfx: &mut GraphicsPipelineServer,
-    mut frames: Vec<(&mut DesktopSurface, &[crate::Tile])>,
-    timestamp_ms: u32,
-    now: Instant,
-) -> Vec<Option<u32>> {
-    let prepared: Vec<Option<Prepared<'_>>> = frames.iter_mut().map(|(s, tiles)| s.prepare(tiles, now)).collect();
-    let mut pictures: Vec<Option<anyhow::Result<Picture>>> = prepared.iter().map(|_| None).collect();
-    let jobs: Vec<(usize, AvcJob<'_>)> = frames
-        .iter_mut()
-        .zip(&prepared)
-        .enumerate()
-        .filter_map(|(i, ((surface, _), p))| Some((i, surface.avc_job(p.as_ref()?)?)))
-        .collect();
-    for (i, picture) in encode_side_by_side(jobs) {
-        pictures[i] = Some(picture);
-    }
-    frames
-        .into_iter()
-        .zip(prepared)
-        .zip(pictures)
-        .map(|(((surface, _), p), picture)| surface.send(gfx, p?, picture, timestamp_ms))
-        .collect()
-}
-
-/// Runs the jobs on up to as many threads as there are cores, this one included; the results
-/// with their indexes, in no order.
-fn encode_side_by_side(mut jobs: Vec<(usize, AvcJob<'_>)>) -> Vec<(usize, anyhow::Result<Picture>)> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
-    if threads <= 1 {
-        return jobs.into_iter().map(|(i, job)| (i, job.run())).collect();
-    }
-    // The largest first (taken from the end), so that one big picture does not come last.
-    jobs.sort_by_key(|(_, job)| job.size());
-    let queue = std::sync::Mutex::new(jobs);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let Some((i, job)) = next else { return done };
-            done.push((i, job.run()));
-        }
-    };
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| std::thread::Builder::new().name(AVC_THREAD.into()).spawn_scoped(scope, work).ok())
-            .collect();
-        let mut done = work();
-        for helper in helpers {
-            done.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        done
-    })
-}
-
-/// The name of the threads that encode H.264 pictures for a session.
-pub(crate) const AVC_THREAD: &str = "wayrail-avc";
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use ironrdp_dvc::DvcProcessor as _;
-
-    use super::*;
-
-    /// Implemented twice for a type that is `Send`, which makes `check` ambiguous for it.
-    trait NotSend<A> {
-        fn check() {}
-    }
-    impl<T: ?Sized> NotSend<()> for T {}
-    impl<T: ?Sized + Send> NotSend<u8> for T {}
-
-    /// The compositor's thread never encodes: the codecs are made by the session on the RDP
-    /// thread and cannot leave it (this stops compiling if they can); what goes to worker
-    /// threads is an `AvcJob` inside a scope of the session's, and `prepare` and
-    /// `AvcJob::run` check their thread in debug builds.
-    #[test]
-    fn the_codecs_cannot_leave_the_rdp_thread() {
-        <SharedEncoder as NotSend<_>>::check();
-        <DesktopSurface as NotSend<_>>::check();
-    }
-
-    /// Runs `f` on a thread named as the RDP thread is.
-    fn on_rdp_thread(f: impl FnOnce() + Send + 'static) {
-        let thread = std::thread::Builder::new().name(crate::server::RDP_THREAD.into()).spawn(f).unwrap();
-        thread.join().unwrap();
-    }
-
-    /// A pipeline whose client decodes AVC420, ready for frames.
-    fn pipeline() -> GraphicsPipelineServer {
-        let (events, _) = tokio::sync::mpsc::unbounded_channel();
-        let mut gfx = GraphicsPipelineServer::new(Box::new(GfxHandler { events }));
-        gfx.start(1).unwrap();
-        let caps = CapabilitySet::V10_7 { flags: ironrdp_egfx::pdu::CapabilitiesV107Flags::empty() };
-        let pdu = ironrdp_egfx::pdu::GfxPdu::CapabilitiesAdvertise(CapabilitiesAdvertisePdu(vec![(&caps).into()]));
-        gfx.process(1, &ironrdp_core::encode_vec(&pdu).unwrap()).unwrap();
-        assert!(gfx.is_ready() && gfx.supports_avc420());
-        gfx.drain_output();
-        gfx
-    }
-
-    /// What the pipeline queued, as bytes.
-    fn output(gfx: &mut GraphicsPipelineServer) -> Vec<Vec<u8>> {
-        gfx.drain_output().iter().map(|m| ironrdp_core::encode_vec(m.as_ref()).unwrap()).collect()
-    }
-
-    /// A whole-surface tile, different in every frame.
-    fn tile(width: u16, height: u16, frame: u32) -> crate::Tile {
-        let mut bgra = Vec::with_capacity(usize::from(width) * usize::from(height) * 4);
-        for y in 0..u32::from(height) {
-            for x in 0..u32::from(width) {
-                let v = (x * 3 + y * 5 + frame * 11) as u8;
-                bgra.extend_from_slice(&[v, v.wrapping_mul(3), ((x ^ y) + frame) as u8, 255]);
-            }
-        }
-        crate::Tile { x: 0, y: 0, width, height, bgra }
-    }
-
-    /// Frames of several windows encoded side by side go out exactly as one after the other
-    /// would: the same PDUs in the same order, H.264 pictures and ClearCodec alike.
-    #[test]
-    fn frames_encoded_side_by_side_go_out_as_one_after_the_other() {
-        on_rdp_thread(|| {
-            let sizes = [(160u16, 128u16), (128, 136), (144, 150), (130, 129)];
-            let (mut one, mut all) = (pipeline(), pipeline());
-            let (codecs_one, codecs_all) = (new_encoder(H264Mode::Auto), new_encoder(H264Mode::Auto));
-            let mut surfaces_one: Vec<DesktopSurface> =
-                sizes.iter().map(|&(w, h)| DesktopSurface::for_window(&mut one, &codecs_one, w, h).unwrap()).collect();
-            let mut surfaces_all: Vec<DesktopSurface> =
-                sizes.iter().map(|&(w, h)| DesktopSurface::for_window(&mut all, &codecs_all, w, h).unwrap()).collect();
-            // The choice weighs measured encoding times, which differ between the two runs.
-            for s in surfaces_one.iter_mut().chain(surfaces_all.iter_mut()) {
-                s.adaptive.as_mut().expect("a client with AVC").chooser.ignore_cost();
-            }
-            assert_eq!(output(&mut one), output(&mut all));
-            let start = Instant::now();
-            for round in 0..8u32 {
-                let now = start + Duration::from_millis(16) * round;
-                // The last rounds change one window a little only: it goes back to ClearCodec
-                // (with its lossless refresh) while the others stay in AVC420.
-                let tiles: Vec<Vec<crate::Tile>> = sizes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(w, h))| {
-                        if round >= 6 && i == 1 {
-                            vec![tile(8, 8, round)]
-                        } else {
-                            vec![tile(w, h, round * 7 + i as u32)]
-                        }
-                    })
-                    .collect();
-                let ids_one: Vec<Option<u32>> = surfaces_one
-                    .iter_mut()
-                    .zip(&tiles)
-                    .map(|(s, t)| {
-                        let prepared = s.prepare(t, now)?;
-                        let picture = s.avc_job(&prepared).map(AvcJob::run);
-                        s.send(&mut one, prepared, picture, round)
-                    })
-                    .collect();
-                let frames = surfaces_all.iter_mut().zip(&tiles).map(|(s, t)| (s, &t[..])).collect();
-                let ids_all = queue_frames_at(&mut all, frames, round, now);
-                assert_eq!(ids_one, ids_all, "round {round}");
-                assert!(ids_all.iter().all(Option::is_some), "round {round}");
-                assert_eq!(output(&mut one), output(&mut all), "round {round}");
-                if round == 5 {
-                    let avc = surfaces_all.iter().all(|s| s.adaptive.as_ref().is_some_and(|a| a.chooser.in_avc()));
-                    assert!(avc, "every window went AVC420");
-                }
-            }
-        });
-    }
-
-    /// Thin coloured strokes on white, scrolled by `frame` rows, as a whole-surface tile.
-    fn strokes(width: u16, height: u16, frame: u32) -> crate::Tile {
-        let mut bgra = Vec::with_capacity(usize::from(width) * usize::from(height) * 4);
-        for y in 0..u32::from(height) {
-            for x in 0..u32::from(width) {
-                bgra.extend_from_slice(match (x % 6, (y + frame) % 5) {
-                    (1, _) => &[0, 0, 220, 255],
-                    (_, 2) => &[230, 40, 0, 255],
-                    _ => &[255, 255, 255, 255],
-                });
-            }
-        }
-        crate::Tile { x: 0, y: 0, width, height, bgra }
-    }
-
-    /// A smooth shaded picture that moves, as an animation or a video.
-    fn shaded(width: u16, height: u16, frame: u32) -> crate::Tile {
-        let mut bgra = Vec::with_capacity(usize::from(width) * usize::from(height) * 4);
-        for y in 0..u32::from(height) {
-            for x in 0..u32::from(width) {
-                bgra.extend_from_slice(&[(x + frame) as u8, (y * 2) as u8, (x + y + frame) as u8 / 2, 255]);
-            }
-        }
-        crate::Tile { x: 0, y: 0, width, height, bgra }
-    }
-
-    /// A lossy run whose content has colour 4:2:0 loses goes out in AVC444 (both views) to a
-    /// client that decodes it; shaded animation stays AVC420, and so does everything for a
-    /// client without AVC444.
-    #[test]
-    fn avc444_regions_start_on_the_macroblock_grid() {
-        let r = |left, top, right, bottom| ExclusiveRectangle { left, top, right, bottom };
-        assert_eq!(macroblock_bounds(&[r(17, 30, 40, 41), r(3, 33, 9, 70)], (100, 60)), r(0, 16, 48, 60));
-        assert_eq!(macroblock_bounds(&[r(16, 32, 32, 48)], (100, 60)), r(16, 32, 32, 48));
-        assert_eq!(macroblock_bounds(&[], (30, 20)), r(0, 0, 30, 20));
-    }
-
-    #[test]
-    fn coloured_strokes_go_out_in_avc444_and_shaded_animation_in_avc420() {
-        on_rdp_thread(|| {
-            let run = |picture: fn(u16, u16, u32) -> crate::Tile, avc444: bool| {
-                let mut gfx = pipeline();
-                let codecs = new_encoder(H264Mode::Auto);
-                let mut surface = DesktopSurface::for_window(&mut gfx, &codecs, 160, 120).unwrap();
-                let adaptive = surface.adaptive.as_mut().unwrap();
-                adaptive.chooser.ignore_cost();
-                adaptive.avc444_allowed &= avc444;
-                let before = crate::codec::totals().avc444_frames;
-                let start = Instant::now();
-                for frame in 0..6u32 {
-                    let tiles = [picture(160, 120, frame)];
-                    let prepared = surface.prepare(&tiles, start + Duration::from_millis(16) * frame).unwrap();
-                    let encoded = surface.avc_job(&prepared).map(AvcJob::run);
-                    assert!(surface.send(&mut gfx, prepared, encoded, frame).is_some());
-                }
-                let adaptive = surface.adaptive.as_ref().unwrap();
-                assert!(adaptive.chooser.in_avc(), "the animation went lossy");
-                (adaptive.full_chroma, crate::codec::totals().avc444_frames - before)
-            };
-            let (full, sent) = run(strokes, true);
-            assert!(full && sent >= 3, "coloured strokes: AVC444 {full}, {sent} frames");
-            assert!(!run(shaded, true).0, "shaded animation went AVC444");
-            assert!(!run(strokes, false).0, "AVC444 to a client without it");
-        });
-    }
-
-    /// How long a round of several animated windows takes with their H.264 pictures encoded
-    /// one after the other and side by side (run with `--release -- --ignored --nocapture`).
-    #[test]
-    #[ignore = "a benchmark"]
-    fn side_by_side_encoding_benchmark() {
-        on_rdp_thread(|| {
-            for windows in [1usize, 2, 4, 8] {
-                let mut timings = Vec::new();
-                for side_by_side in [false, true] {
-                    let mut gfx = pipeline();
-                    let codecs = new_encoder(H264Mode::Auto);
-                    let mut surfaces: Vec<DesktopSurface> = (0..windows)
-                        .map(|_| DesktopSurface::for_window(&mut gfx, &codecs, 320, 240).unwrap())
-                        .collect();
-                    let start = Instant::now();
-                    let mut busy = Duration::ZERO;
-                    for round in 0..60u32 {
-                        let now = start + Duration::from_millis(16) * round;
-                        let tiles: Vec<Vec<crate::Tile>> =
-                            (0..windows).map(|i| vec![tile(320, 240, round * 3 + i as u32)]).collect();
-                        let began = Instant::now();
-                        if side_by_side {
-                            let frames = surfaces.iter_mut().zip(&tiles).map(|(s, t)| (s, &t[..])).collect();
-                            queue_frames_at(&mut gfx, frames, round, now);
-                        } else {
-                            for (s, t) in surfaces.iter_mut().zip(&tiles) {
-                                let prepared = s.prepare(t, now).unwrap();
-                                let picture = s.avc_job(&prepared).map(AvcJob::run);
-                                s.send(&mut gfx, prepared, picture, round);
-                            }
-                        }
-                        if round >= 10 {
-                            busy += began.elapsed();
-                        }
-                        output(&mut gfx);
-                    }
-                    assert!(surfaces.iter().all(|s| s.adaptive.as_ref().is_some_and(|a| a.chooser.in_avc())));
-                    timings.push(busy / 50);
-                }
-                eprintln!(
-                    "{windows} windows of 320x240: a round takes {:?} one after the other, {:?} side by side",
-                    timings[0], timings[1]
-                );
-            }
-        });
-    }
 }

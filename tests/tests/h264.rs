@@ -2,7 +2,8 @@
 //! over a large area goes out in AVC420 to a client that decodes it (xfreerdp3 and xfreerdp
 //! 2.11 show the picture within H.264's loss), and once it settles the lossless refresh makes it exact; a
 //! client that disables AVC gets RemoteFX Progressive there instead, and `[rdp] h264 = "off"`
-//! keeps everything lossless.
+//! keeps everything lossless. On a desktop much larger than the animation, the animating
+//! window alone goes lossy (a video region of the desktop surface), the rest stays ClearCodec.
 
 use std::time::Duration;
 
@@ -13,6 +14,10 @@ use wayrail_e2e::{require_programs, wait_until, Compositor, Rect, TempDir, Value
 /// A desktop small enough that simple-shm's window is a large part of it (the switching rule
 /// wants a quarter of the surface changing).
 const DESKTOP: (u32, u32) = (400, 300);
+
+/// A desktop where simple-shm's 250×250 window is far less than a quarter: only a video
+/// region of the desktop surface can take it lossy.
+const LARGE_DESKTOP: (u32, u32) = (1280, 800);
 
 /// wayrail's EGFX codec counters (`msg version`).
 fn egfx(wr: &Compositor) -> Value {
@@ -43,19 +48,30 @@ fn difference(a: &Image, b: &Image, rect: Rect) -> (f64, u8) {
     (sum as f64 / n.max(1) as f64, max)
 }
 
-fn start(version: FreeRdpVersion, extra: &[&str]) -> (Compositor, Xvfb, wayrail_e2e::Client, FreeRdp, Rect) {
-    let wr = Compositor::start_rdp(&["--output", &format!("{}x{}", DESKTOP.0, DESKTOP.1)]);
+/// wayrail with a `desktop`-sized output and simple-shm on it (on the large desktop, with a
+/// terminal full of text beside it), a client connected; the window's rectangle on the desktop.
+fn start(
+    version: FreeRdpVersion,
+    extra: &[&str],
+    desktop: (u32, u32),
+) -> (Compositor, Xvfb, wayrail_e2e::Client, FreeRdp, Rect, Option<wayrail_e2e::Client>) {
+    let wr = Compositor::start_rdp(&["--output", &format!("{}x{}", desktop.0, desktop.1)]);
     let x = Xvfb::start(wr.runtime_dir());
+    let text = (desktop != DESKTOP).then(|| {
+        let foot = wr.spawn_client("foot", &["sh", "-c", "seq -w 1 4000 | paste -sd' ' | fold -w 78; sleep 3600"], &[]);
+        wr.wait_for_toplevel_of(&foot, MAP_TIMEOUT);
+        foot
+    });
     let shm = wr.spawn_client("weston-simple-shm", &[], &[]);
     wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
-    let rdp = FreeRdp::connect(&wr, &x, version, DESKTOP, extra);
+    let rdp = FreeRdp::connect(&wr, &x, version, desktop, extra);
     let id = shm.pid() as i64;
     let window = wr.wait_for_window(Duration::from_secs(5), "of simple-shm", |w| w["pid"].as_i64() == Some(id));
     // Only what lies on the desktop.
     let r = Rect::of(&window);
-    let (right, bottom) = ((r.x + r.width).min(DESKTOP.0 as i32), (r.y + r.height).min(DESKTOP.1 as i32));
+    let (right, bottom) = ((r.x + r.width).min(desktop.0 as i32), (r.y + r.height).min(desktop.1 as i32));
     let rect = Rect { x: r.x.max(0), y: r.y.max(0), width: right - r.x.max(0), height: bottom - r.y.max(0) };
-    (wr, x, shm, rdp, rect)
+    (wr, x, shm, rdp, rect, text)
 }
 
 /// The lossy codecs: AVC420 for a client that decodes it, RemoteFX Progressive for one that
@@ -75,11 +91,14 @@ impl Lossy {
     }
 }
 
-/// An animation goes out in `lossy` (the client shows a picture within the codec's loss);
-/// frozen, the lossless refresh makes it exact.
-fn goes_lossy_and_ends_exact(version: FreeRdpVersion, extra: &[&str], lossy: Lossy) {
+/// An animation on a `desktop`-sized desktop goes out in `lossy` (the client shows a picture
+/// within the codec's loss); frozen, the lossless refresh makes it, and the whole desktop, exact.
+fn goes_lossy_and_ends_exact(version: FreeRdpVersion, extra: &[&str], lossy: Lossy, desktop: (u32, u32)) {
     require_programs!("Xvfb", "xdotool", "import", version.program(), "weston-simple-shm");
-    let (wr, x, shm, rdp, rect) = start(version, extra);
+    if desktop != DESKTOP {
+        require_programs!("foot");
+    }
+    let (wr, x, shm, rdp, rect, _text) = start(version, extra, desktop);
     let frames = lossy.counter();
     let went_lossy = wait_until(Duration::from_secs(20), || counter(&wr, frames) >= 30);
     assert!(went_lossy, "no {frames} for a full-window animation: {}\n{}", egfx(&wr), wr.log_tail(30));
@@ -119,7 +138,7 @@ fn goes_lossy_and_ends_exact(version: FreeRdpVersion, extra: &[&str], lossy: Los
     assert!(refreshed, "no lossless refresh after the animation stopped: {}", egfx(&wr));
     wait_client_shows_output(&wr, &x, &rdp, rect, Duration::from_secs(10), "refreshed")
         .unwrap_or_else(|e| panic!("{e}"));
-    let desktop = Rect { x: 0, y: 0, width: DESKTOP.0 as i32, height: DESKTOP.1 as i32 };
+    let desktop = Rect { x: 0, y: 0, width: desktop.0 as i32, height: desktop.1 as i32 };
     wait_client_shows_output(&wr, &x, &rdp, desktop, Duration::from_secs(5), "refreshed-desktop")
         .unwrap_or_else(|e| panic!("{e}"));
     let log = rdp.client.log_text();
@@ -139,7 +158,7 @@ fn goes_lossy_and_ends_exact(version: FreeRdpVersion, extra: &[&str], lossy: Los
 #[test]
 fn xfreerdp3_and_xfreerdp2_decode_avc420_and_end_exact() {
     for version in [FreeRdpVersion::V3, FreeRdpVersion::V2] {
-        goes_lossy_and_ends_exact(version, &[], Lossy::Avc420);
+        goes_lossy_and_ends_exact(version, &[], Lossy::Avc420, DESKTOP);
     }
 }
 
@@ -147,9 +166,27 @@ fn xfreerdp3_and_xfreerdp2_decode_avc420_and_end_exact() {
 /// and ClearCodec once it settles: both FreeRDP clients decode it.
 #[test]
 fn xfreerdp3_and_xfreerdp2_without_avc_get_progressive_and_end_exact() {
-    goes_lossy_and_ends_exact(FreeRdpVersion::V3, &["/gfx:AVC420:off,AVC444:off"], Lossy::Progressive);
+    goes_lossy_and_ends_exact(FreeRdpVersion::V3, &["/gfx:AVC420:off,AVC444:off"], Lossy::Progressive, DESKTOP);
     // 2.11 spells it as the codec it should use instead.
-    goes_lossy_and_ends_exact(FreeRdpVersion::V2, &["/gfx:RFX"], Lossy::Progressive);
+    goes_lossy_and_ends_exact(FreeRdpVersion::V2, &["/gfx:RFX"], Lossy::Progressive, DESKTOP);
+}
+
+/// A small animation on a large desktop (the desktop surface's own rule never sees a quarter
+/// of it change): the window is a video region, encoded in AVC420 into an offscreen surface
+/// and copied into the desktop surface, where the client shows it within H.264's loss; once it
+/// stops, the whole desktop, the terminal's text and the refreshed window, is exact. Both
+/// FreeRDP clients.
+#[test]
+fn a_small_animation_on_a_large_desktop_goes_avc420_and_ends_exact() {
+    for version in [FreeRdpVersion::V3, FreeRdpVersion::V2] {
+        goes_lossy_and_ends_exact(version, &[], Lossy::Avc420, LARGE_DESKTOP);
+    }
+}
+
+/// The same for a client without AVC: the video region goes out in RemoteFX Progressive.
+#[test]
+fn a_small_animation_on_a_large_desktop_goes_progressive_without_avc() {
+    goes_lossy_and_ends_exact(FreeRdpVersion::V3, &["/gfx:AVC420:off,AVC444:off"], Lossy::Progressive, LARGE_DESKTOP);
 }
 
 /// `[rdp] h264 = "off"`: lossless only, whatever the content.

@@ -19,7 +19,7 @@ use ironrdp_egfx::avc444::{Avc444Layout, Yuv444Frame};
 use ironrdp_egfx::decode::Yuv420Frame;
 use ironrdp_pdu::geometry::ExclusiveRectangle;
 
-use super::h264::{new_encoder, Shadow};
+use super::h264::{new_encoder, Shadow, SCREEN};
 
 /// The main and auxiliary pictures of one frame, each Annex B.
 pub struct Avc444Pictures {
@@ -36,7 +36,7 @@ pub struct Avc444 {
 
 impl Avc444 {
     pub fn new() -> anyhow::Result<Avc444> {
-        Ok(Avc444 { encoder: new_encoder()?, rgba: Vec::new() })
+        Ok(Avc444 { encoder: new_encoder(SCREEN.0, SCREEN.1)?, rgba: Vec::new() })
     }
 
     /// Both views of the whole (padded) surface; `key_frame`: the main view decodes on its own.

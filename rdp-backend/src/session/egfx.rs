@@ -177,8 +177,13 @@ impl Session {
         }
         let timestamp = self.graphics.timestamp();
         let surface = &mut self.graphics.surface;
-        let queued =
-            self.conn.with_gfx(|gfx| surface.as_mut().and_then(|s| s.queue_frame(gfx, &frame, timestamp))).await;
+        let queued = self
+            .conn
+            .with_dvc(|gfx: &mut GraphicsPipelineServer| match surface.as_mut() {
+                Some(s) => s.queue_frame(gfx, &frame, timestamp),
+                None => (None, gfx.drain_output()),
+            })
+            .await;
         self.frames.sent(frame.frame, egfx_frame(&queued));
         queued.map(drop)
     }
