@@ -191,29 +191,31 @@ mod tests {
         w: u16,
         h: u16,
     ) -> Vec<u8> {
-        use openh264::formats::YUVSource as _;
         let whole = [rect(0, 0, w, h)];
         for (stream, main) in [(&p.main, true), (&p.auxiliary, false)] {
-            let yuv = decoder.decode(stream).unwrap().expect("a picture");
-            let (dw, dh) = yuv.dimensions();
-            let (ys, us, vs) = yuv.strides();
-            let view = Yuv420Frame::new(
-                dw as u16,
-                dh as u16,
-                yuv.y()[..ys * dh].to_vec(),
-                ys,
-                yuv.u()[..us * dh / 2].to_vec(),
-                yuv.v()[..vs * dh / 2].to_vec(),
-                us,
-            )
-            .unwrap();
+            let view = decode_view(decoder, stream);
             if main {
                 frame.apply_main_view(&view, &whole);
             } else {
                 frame.apply_auxiliary_view(Avc444Layout::V2, &view, &whole);
             }
         }
-        frame.to_rgba(&whole[0]).chunks_exact(4).flat_map(|p| [p[2], p[1], p[0], 255]).collect()
+        bgra(frame, w, h)
+    }
+
+    /// One picture of `stream` decoded, as a view.
+    fn decode_view(decoder: &mut openh264::decoder::Decoder, stream: &[u8]) -> Yuv420Frame {
+        use openh264::formats::YUVSource as _;
+        let yuv = decoder.decode(stream).unwrap().expect("a picture");
+        let (dw, dh) = yuv.dimensions();
+        let (ys, us, vs) = yuv.strides();
+        let (y, u, v) = (yuv.y()[..ys * dh].to_vec(), yuv.u()[..us * dh / 2].to_vec(), yuv.v()[..vs * dh / 2].to_vec());
+        Yuv420Frame::new(dw as u16, dh as u16, y, ys, u, v, us).unwrap()
+    }
+
+    /// The picture as the client shows it, BGRA.
+    fn bgra(frame: &Yuv444Frame, w: u16, h: u16) -> Vec<u8> {
+        frame.to_rgba(&rect(0, 0, w, h)).chunks_exact(4).flat_map(|p| [p[2], p[1], p[0], 255]).collect()
     }
 
     fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
@@ -243,25 +245,9 @@ mod tests {
         let mut avc420 = super::super::H264::new().unwrap();
         let stream = avc420.encode(&mut shadow, true).unwrap();
         let mut d420 = openh264::decoder::Decoder::new().unwrap();
-        let decoded = {
-            use openh264::formats::YUVSource as _;
-            let yuv = d420.decode(&stream).unwrap().unwrap();
-            let (ys, us, vs) = yuv.strides();
-            let mut f = Yuv444Frame::new(w, h);
-            let (dw, dh) = yuv.dimensions();
-            let view = Yuv420Frame::new(
-                dw as u16,
-                dh as u16,
-                yuv.y()[..ys * dh].to_vec(),
-                ys,
-                yuv.u()[..us * dh / 2].to_vec(),
-                yuv.v()[..vs * dh / 2].to_vec(),
-                us,
-            )
-            .unwrap();
-            f.apply_main_view(&view, &[rect(0, 0, w, h)]);
-            f.to_rgba(&rect(0, 0, w, h)).chunks_exact(4).flat_map(|p| [p[2], p[1], p[0], 255]).collect::<Vec<u8>>()
-        };
+        let mut only_main = Yuv444Frame::new(w, h);
+        only_main.apply_main_view(&decode_view(&mut d420, &stream), &[rect(0, 0, w, h)]);
+        let decoded = bgra(&only_main, w, h);
         let subsampled = mean_difference(&decoded, &data);
         assert!(full < 6.0 && full * 3.0 < subsampled, "AVC444 {full:.2} against AVC420 {subsampled:.2}");
 
