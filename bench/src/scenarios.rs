@@ -74,9 +74,10 @@ impl Scenario {
     }
 
     /// Whether RemoteApp rows (wayrail-remoteapp, WSLg) are measured: the scenarios whose
-    /// app the host can start by name (`/app:program:`).
+    /// app the host can start by name (`/app:program:`). Typing goes to the app's RAIL window,
+    /// which the key helper gives the X focus.
     pub(crate) fn remote_app(self) -> bool {
-        matches!(self, Scenario::SimpleShm | Scenario::TenWindows)
+        matches!(self, Scenario::SimpleShm | Scenario::TenWindows | Scenario::Typing)
     }
 
     pub(crate) fn programs(self) -> &'static [&'static str] {
@@ -100,24 +101,37 @@ pub(crate) struct Run {
     pub(crate) took: f64,
 }
 
-/// The script a RemoteApp host asks the server to run: the first app, logging its protocol.
-fn rail_script(scenario: Scenario, s_dir: &Path) -> Option<String> {
-    scenario.remote_app().then(|| {
-        let log = s_dir.join("app-0.log");
-        format!("WAYLAND_DEBUG=client exec weston-simple-shm >{} 2>&1", log.display())
-    })
+/// The script a RemoteApp host asks the server to run: the first app, logging its commits
+/// (weston-simple-shm its protocol, the key client its own stamps).
+fn rail_script(scenario: Scenario, s_dir: &Path, bench: &Path) -> Option<String> {
+    let log = s_dir.join("app-0.log");
+    match scenario {
+        Scenario::Typing => Some(format!(
+            "exec '{}' key-client --width {KEY_CLIENT_SIZE_W} --height {KEY_CLIENT_SIZE_H} >{} 2>&1",
+            bench.display(),
+            log.display()
+        )),
+        _ if scenario.remote_app() => {
+            Some(format!("WAYLAND_DEBUG=client exec weston-simple-shm >{} 2>&1", log.display()))
+        }
+        _ => None,
+    }
 }
+
+/// The key client's window.
+const KEY_CLIENT_SIZE_W: i32 = 640;
+const KEY_CLIENT_SIZE_H: i32 = 400;
 
 pub(crate) fn run(scenario: Scenario, server: RdpServer, wayrail: &Path, args: &RdpArgs) -> anyhow::Result<Run> {
     let started = Instant::now();
     let size = scenario.size(args);
     // The session's directory is made by the session; the RemoteApp script names a log in it,
     // so the script is written with a placeholder the session's directory replaces.
-    let mut s = Session::start(server, wayrail, size, rail_script(scenario, Path::new("@DIR@")).as_deref())?;
+    let bench = std::env::current_exe()?;
+    let mut s = Session::start(server, wayrail, size, rail_script(scenario, Path::new("@DIR@"), &bench).as_deref())?;
     let mut watch = vec!["server", "xfreerdp3"];
     let mut apps: Vec<AppLog> = Vec::new();
     let mut idle = None;
-    let bench = std::env::current_exe()?;
     let wl_debug = |name: &str| AppLog { name: name.into(), kind: CommitLog::WaylandDebug };
 
     if scenario == Scenario::SimpleShm && !server.remote_app() && which("foot").is_some() {
@@ -163,9 +177,13 @@ pub(crate) fn run(scenario: Scenario, server: RdpServer, wayrail: &Path, args: &
             apps.push(AppLog { name: "app-0".into(), kind: CommitLog::Bench });
         }
         Scenario::Typing => {
-            let mut cmd = s.wayland_client(&bench);
-            cmd.args(["key-client", "--width", "640", "--height", "400"]);
-            s.procs.spawn("app-0", cmd)?;
+            // In RemoteApp the host started it (`rail_script`).
+            if !server.remote_app() {
+                let (w, h) = (KEY_CLIENT_SIZE_W.to_string(), KEY_CLIENT_SIZE_H.to_string());
+                let mut cmd = s.wayland_client(&bench);
+                cmd.args(["key-client", "--width", &w, "--height", &h]);
+                s.procs.spawn("app-0", cmd)?;
+            }
             apps.push(AppLog { name: "app-0".into(), kind: CommitLog::Bench });
         }
     }
