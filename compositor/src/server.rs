@@ -374,6 +374,7 @@ fn handle_request(state: &mut State, request: Request) -> Value {
                 "progressive_bytes": s.egfx_progressive_bytes,
                 "avc444_frames": s.egfx_avc444_frames,
                 "avc444_bytes": s.egfx_avc444_bytes,
+                "merged_frames": s.egfx_merged_frames,
             })),
             "gpu": crate::gpu::describe(&crate::gpu::system_root()),
         })),

@@ -102,6 +102,9 @@ pub struct LinkStats {
     /// their bytes.
     pub egfx_avc444_frames: u64,
     pub egfx_avc444_bytes: u64,
+    /// RemoteApp window frames that went out inside another window's EGFX frame (a round of
+    /// several windows is one frame).
+    pub egfx_merged_frames: u64,
     /// Window frames the compositor wrote into VAIL pools straight from a client's buffer,
     /// uncomposed ([`WindowPool`]).
     pub vail_direct_copies: u64,

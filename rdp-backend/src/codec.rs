@@ -249,6 +249,8 @@ pub struct CodecTotals {
     pub progressive_bytes: u64,
     pub avc444_frames: u64,
     pub avc444_bytes: u64,
+    /// Window frames merged into another's EGFX frame (`egfx::merge_frames`).
+    pub merged_frames: u64,
 }
 
 static CLEAR_FRAMES: AtomicU64 = AtomicU64::new(0);
@@ -260,6 +262,7 @@ static PROGRESSIVE_FRAMES: AtomicU64 = AtomicU64::new(0);
 static PROGRESSIVE_BYTES: AtomicU64 = AtomicU64::new(0);
 static AVC444_FRAMES: AtomicU64 = AtomicU64::new(0);
 static AVC444_BYTES: AtomicU64 = AtomicU64::new(0);
+static MERGED_FRAMES: AtomicU64 = AtomicU64::new(0);
 
 pub fn totals() -> CodecTotals {
     CodecTotals {
@@ -272,6 +275,7 @@ pub fn totals() -> CodecTotals {
         progressive_bytes: PROGRESSIVE_BYTES.load(Ordering::Relaxed),
         avc444_frames: AVC444_FRAMES.load(Ordering::Relaxed),
         avc444_bytes: AVC444_BYTES.load(Ordering::Relaxed),
+        merged_frames: MERGED_FRAMES.load(Ordering::Relaxed),
     }
 }
 
@@ -291,6 +295,10 @@ pub(crate) fn count_progressive(bytes: usize) {
 pub(crate) fn count_avc420(bytes: usize) {
     AVC420_FRAMES.fetch_add(1, Ordering::Relaxed);
     AVC420_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+pub(crate) fn count_merged(frames: usize) {
+    MERGED_FRAMES.fetch_add(frames as u64, Ordering::Relaxed);
 }
 
 pub(crate) fn count_avc444(bytes: usize) {

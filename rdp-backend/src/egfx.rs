@@ -30,8 +30,8 @@ mod side_by_side;
 mod tests;
 mod video_region;
 
-pub use side_by_side::queue_frames;
 use side_by_side::AvcJob;
+pub use side_by_side::{acknowledge_merged, merge_frames, queue_frames};
 use video_region::Region;
 
 /// What the graphics pipeline tells the session loop.

@@ -154,6 +154,7 @@ impl wayrail_link::HostLink for RdpHandle {
             egfx_progressive_bytes: codecs.progressive_bytes,
             egfx_avc444_frames: codecs.avc444_frames,
             egfx_avc444_bytes: codecs.avc444_bytes,
+            egfx_merged_frames: codecs.merged_frames,
         }
     }
 

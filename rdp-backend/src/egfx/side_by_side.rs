@@ -107,3 +107,94 @@ fn encode_side_by_side(mut jobs: Vec<(usize, AvcJob<'_>)>) -> Vec<(usize, anyhow
 
 /// The name of the threads that encode H.264 pictures for a session.
 pub(super) const AVC_THREAD: &str = "wayrail-avc";
+
+/// RDPGFX_CMDID_STARTFRAME and RDPGFX_CMDID_ENDFRAME.
+const START_FRAME: u16 = 0x000B;
+const END_FRAME: u16 = 0x000C;
+
+/// The frame marker a message of the pipeline's output is, if it is one: StartFrame or
+/// EndFrame and its frame id. The pipeline never compresses (ZGFX `Never`): a message is one
+/// uncompressed single segment (0xE0, then RDP8 without the compressed flag) around one PDU.
+fn frame_marker(message: &DvcMessage) -> Option<(u16, u32)> {
+    // A StartFrame is 16 bytes and an EndFrame 12, after the 2 of the segment: nothing
+    // larger is encoded to be looked at.
+    if message.size() > 24 {
+        return None;
+    }
+    let bytes = ironrdp_core::encode_vec(message.as_ref()).ok()?;
+    let (&[0xE0, 0x04], pdu) = bytes.split_first_chunk::<2>()? else { return None };
+    let word = |at: usize| Some(u32::from_le_bytes(pdu.get(at..at + 4)?.try_into().ok()?));
+    match u16::from_le_bytes(pdu.get(..2)?.try_into().ok()?) {
+        START_FRAME => Some((START_FRAME, word(12)?)),
+        END_FRAME => Some((END_FRAME, word(8)?)),
+        _ => None,
+    }
+}
+
+/// The frames of a round, one after the other in the pipeline's output, made one EGFX frame:
+/// the last frame's StartFrame first, every frame's commands in their order, its EndFrame
+/// last. The client then decodes the round's windows and acknowledges them once, as one
+/// frame (ten animating windows: each waited for the client to take the frames before it,
+/// each with its own end and acknowledgement). Returns the messages and the ids of the
+/// frames merged into the last, which the client never acknowledges (the pipeline's own
+/// count of frames in flight needs them acknowledged: `acknowledge_merged`). Output that is
+/// not whole frames one after the other is left as it is.
+pub fn merge_frames(messages: Vec<DvcMessage>) -> (Vec<DvcMessage>, Vec<u32>) {
+    let markers: Vec<Option<(u16, u32)>> = messages.iter().map(frame_marker).collect();
+    let starts: Vec<u32> = markers.iter().flatten().filter(|(c, _)| *c == START_FRAME).map(|(_, id)| *id).collect();
+    // Whole frames, one after the other: start, commands, end, start, ...
+    let mut inside = false;
+    let mut whole = true;
+    for (i, marker) in markers.iter().enumerate() {
+        match marker {
+            Some((START_FRAME, _)) if !inside => inside = true,
+            Some((END_FRAME, _)) if inside => inside = false,
+            None if inside => {}
+            _ => whole = false,
+        }
+        if !whole {
+            tracing::trace!(message = i, "output that is not whole frames: not merged");
+            break;
+        }
+    }
+    if !whole || inside || starts.len() < 2 {
+        return (messages, Vec::new());
+    }
+    let last_start = markers.iter().rposition(|m| matches!(m, Some((START_FRAME, _))));
+    let last_end = markers.iter().rposition(|m| matches!(m, Some((END_FRAME, _))));
+    let (Some(last_start), Some(last_end)) = (last_start, last_end) else { return (messages, Vec::new()) };
+    let mut start = None;
+    let mut end = None;
+    let mut commands = Vec::with_capacity(messages.len());
+    for (i, (message, marker)) in messages.into_iter().zip(&markers).enumerate() {
+        match marker {
+            None => commands.push(message),
+            Some(_) if i == last_start => start = Some(message),
+            Some(_) if i == last_end => end = Some(message),
+            Some(_) => {}
+        }
+    }
+    let merged = starts[..starts.len() - 1].to_vec();
+    (start.into_iter().chain(commands).chain(end).collect(), merged)
+}
+
+/// Acknowledges to the pipeline the frames `merge_frames` merged into one the client
+/// acknowledged: the client never will, and the pipeline counts them in flight until then.
+pub fn acknowledge_merged(gfx: &mut GraphicsPipelineServer, merged: &[u32]) {
+    use ironrdp_dvc::DvcProcessor as _;
+    use ironrdp_egfx::pdu::{FrameAcknowledgePdu, QueueDepth};
+    let channel = gfx.channel_id().unwrap_or_default();
+    for &frame_id in merged {
+        let ack = GfxPdu::FrameAcknowledge(FrameAcknowledgePdu {
+            queue_depth: QueueDepth::Unavailable,
+            frame_id,
+            total_frames_decoded: 0,
+        });
+        let processed = ironrdp_core::encode_vec(&ack)
+            .map_err(|e| format!("{e}"))
+            .and_then(|bytes| gfx.process(channel, &bytes).map_err(|e| format!("{e}")));
+        if let Err(err) = processed {
+            tracing::warn!(frame_id, "acknowledging a merged frame to the pipeline: {err}");
+        }
+    }
+}

@@ -432,3 +432,44 @@ fn side_by_side_encoding_benchmark() {
         }
     });
 }
+
+/// A round of several windows' frames goes out as one EGFX frame: the last frame's start, the
+/// windows' commands in their order, its end; the pipeline is told the others are
+/// acknowledged when the client acknowledges that one, so it counts none of them in flight.
+#[test]
+fn a_round_of_windows_goes_out_as_one_frame() {
+    on_rdp_thread(|| {
+        let mut gfx = pipeline();
+        let codecs = new_encoder(H264Mode::Auto);
+        let mut surfaces: Vec<DesktopSurface> =
+            (0..3).map(|_| DesktopSurface::for_window(&mut gfx, &codecs, 64, 48).unwrap()).collect();
+        gfx.drain_output();
+        let tiles: Vec<Vec<crate::Tile>> = (0..3).map(|i| vec![tile(64, 48, i)]).collect();
+        let frames = surfaces.iter_mut().zip(&tiles).map(|(s, t)| (s, &t[..])).collect();
+        let ids: Vec<u32> = queue_frames(&mut gfx, frames, 7).into_iter().map(Option::unwrap).collect();
+        let (messages, merged) = merge_frames(gfx.drain_output());
+        assert_eq!(merged, ids[..2]);
+        let sent: Vec<GfxPdu> = pdus(&messages);
+        let kinds: Vec<String> = sent.iter().map(short).collect();
+        let surface = |i: usize| format!("clear {} 0,0,64,48", surfaces[i].surface_id);
+        assert_eq!(kinds, ["start".to_string(), surface(0), surface(1), surface(2), "end".into()]);
+        assert!(matches!(&sent[0], GfxPdu::StartFrame(p) if p.frame_id == ids[2]), "{:?}", sent[0]);
+        assert!(matches!(&sent[4], GfxPdu::EndFrame(p) if p.frame_id == ids[2]), "{:?}", sent[4]);
+        assert_eq!(gfx.frames_in_flight(), 3);
+        acknowledge_merged(&mut gfx, &merged);
+        assert_eq!(gfx.frames_in_flight(), 1, "the merged frames still count in flight");
+
+        // One frame, or output that is not whole frames (a surface made before them), stays.
+        let one = [tile(64, 48, 9)];
+        assert!(surfaces[0].queue_tiles(&mut gfx, &one, 8).is_some());
+        let (messages, merged) = merge_frames(gfx.drain_output());
+        assert!(merged.is_empty());
+        assert_eq!(pdus(&messages).iter().map(short).collect::<Vec<_>>().len(), 3);
+        DesktopSurface::for_window(&mut gfx, &codecs, 64, 48).unwrap();
+        let frames = surfaces.iter_mut().zip(&tiles).map(|(s, t)| (s, &t[..])).collect();
+        queue_frames(&mut gfx, frames, 9);
+        let (messages, merged) = merge_frames(gfx.drain_output());
+        assert!(merged.is_empty());
+        assert_eq!(pdus(&messages).len(), 1 + 3 * 3, "left as it was");
+    });
+}

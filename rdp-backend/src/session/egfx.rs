@@ -29,6 +29,9 @@ pub(super) struct Graphics {
     pub scaled_map_disabled: bool,
     /// The activation, for EGFX timestamps and the grace period.
     pub started: Instant,
+    /// EGFX frame id → the ids of the frames merged into it (`egfx::merge_frames`), which
+    /// the pipeline is told are acknowledged when the client acknowledges it.
+    pub merged: std::collections::HashMap<u32, Vec<u32>>,
 }
 
 impl Graphics {
@@ -40,6 +43,7 @@ impl Graphics {
             bitmap_mode: false,
             scaled_map_disabled: false,
             started: Instant::now(),
+            merged: std::collections::HashMap::new(),
         }
     }
 
@@ -127,6 +131,12 @@ impl Session {
             GfxEvent::FrameAck { frame_id, suspended } => {
                 if self.frames.acked(frame_id, suspended) {
                     tracing::debug!(session = self.id, suspended, "client frame acknowledgements");
+                }
+                if suspended {
+                    // No acks come: the pipeline tracks no frames while they are suspended.
+                    self.graphics.merged.clear();
+                } else if let Some(merged) = self.graphics.merged.remove(&frame_id) {
+                    self.conn.with_gfx(|gfx| crate::egfx::acknowledge_merged(gfx, &merged)).await?;
                 }
             }
             GfxEvent::Advertised { scaled_map_disabled } => {

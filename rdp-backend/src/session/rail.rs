@@ -9,6 +9,7 @@ use super::{Session, SessionCmd};
 use crate::egfx::DesktopSurface;
 use crate::remoteapp::{Actions, Mapping, RailState};
 use crate::{HostEvent, RailCommand, WindowFrame};
+use ironrdp_egfx::server::GraphicsPipelineServer;
 
 /// The RemoteApp side of a session (set in RemoteApp sessions only).
 pub(super) struct RemoteApp {
@@ -47,6 +48,9 @@ pub(super) fn take_window_frames(
 fn clamp16(v: i32) -> i16 {
     v.clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
+
+/// Rounds whose merged frames wait for the client's acknowledgement, at most.
+const MAX_MERGED_ROUNDS: usize = 256;
 
 impl Session {
     async fn send_rail_messages(&mut self, messages: Vec<ironrdp_svc::SvcMessage>) -> anyhow::Result<()> {
@@ -308,13 +312,32 @@ impl Session {
         let batch: Vec<(&mut DesktopSurface, &[crate::Tile])> =
             shown.iter().filter_map(|f| Some((surfaces.remove(&f.window)?, &f.tiles[..]))).collect();
         drop(surfaces);
-        let queued = self.conn.with_gfx(|gfx| crate::egfx::queue_frames(gfx, batch, timestamp)).await;
-        let ids = match &queued {
-            Ok(Some(ids)) => ids.clone(),
-            _ => Vec::new(),
+        // One EGFX frame for the round (`egfx::merge_frames`).
+        let queued = self
+            .conn
+            .with_dvc(|gfx: &mut GraphicsPipelineServer| {
+                let ids = crate::egfx::queue_frames(gfx, batch, timestamp);
+                let (messages, merged) = crate::egfx::merge_frames(gfx.drain_output());
+                ((ids, merged), messages)
+            })
+            .await;
+        let (ids, merged) = match &queued {
+            Ok(Some((ids, merged))) => (ids.clone(), merged.clone()),
+            _ => (Vec::new(), Vec::new()),
         };
+        // What the client acknowledges: the last frame, which the others went into.
+        let last = if merged.is_empty() { None } else { ids.iter().rev().flatten().next().copied() };
         for (i, frame) in shown.iter().enumerate() {
-            self.frames.sent(frame.frame, ids.get(i).copied().flatten());
+            let id = ids.get(i).copied().flatten();
+            self.frames.sent(frame.frame, id.map(|id| last.unwrap_or(id)));
+        }
+        if let Some(last) = last {
+            // Acknowledgements the client suspended or lost: bounded all the same.
+            if self.graphics.merged.len() >= MAX_MERGED_ROUNDS {
+                self.graphics.merged.clear();
+            }
+            crate::codec::count_merged(merged.len());
+            self.graphics.merged.insert(last, merged);
         }
         queued.map(drop)
     }
