@@ -122,6 +122,8 @@ impl Session {
         match event {
             GfxEvent::Ready => {
                 self.graphics.ready = true;
+                // A new pipeline generation: the frames merged into older ones are gone with it.
+                self.graphics.merged.clear();
                 if self.rail.is_some() {
                     self.reset_window_surfaces().await?
                 } else {
@@ -147,6 +149,7 @@ impl Session {
                 self.graphics.surface = None;
                 // No acks come on a closed channel.
                 self.frames.release_all();
+                self.graphics.merged.clear();
             }
         }
         Ok(())
