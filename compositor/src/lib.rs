@@ -5,6 +5,7 @@ pub mod clipboard;
 pub mod config;
 pub mod cursor;
 pub mod decorations;
+pub mod frame_clock;
 pub mod gpu;
 pub mod grabs;
 pub mod handlers;

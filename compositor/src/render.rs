@@ -24,7 +24,7 @@ use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_pre
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Resource;
 use smithay::utils::{Buffer, Logical, Physical, Point, Rectangle, Scale, Size, Transform};
-use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, TraversalAction};
+use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceAttributes, SurfaceData, TraversalAction};
 
 use crate::decorations::{BarCache, BarSpec, Look};
 use crate::state::Core;
@@ -584,16 +584,20 @@ impl CallbackScope<'_> {
 /// Delivers frame callbacks and presentation feedback to the visible surfaces in `scope`: what
 /// a backend calls when a frame was shown (a vblank of its clock, or the host's frame ack).
 /// A toplevel and each of its popups are windows of their own (each has its own frames in
-/// RemoteApp), so each is in or out of `scope` by its own id.
-pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'_>) {
+/// RemoteApp), so each is in or out of `scope` by its own id. Returns the windows that were
+/// waiting for a callback (a surface of theirs had asked for one).
+pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'_>) -> Vec<WindowId> {
+    let mut woken = Vec::new();
     let primary = state.outputs.first().map(|o| (o.output.clone(), o.frame_interval()));
-    let Some((fallback_output, fallback_refresh)) = primary else { return };
+    let Some((fallback_output, fallback_refresh)) = primary else { return woken };
     for window in state.space.elements() {
         let output =
             state.space.outputs_for_element(window).into_iter().next().unwrap_or_else(|| fallback_output.clone());
         let Some(root) = crate::state::window_root(window) else { continue };
         if window.x11_surface().is_some() {
-            if scope.includes(state.window_id_for_surface(&root)) {
+            let id = state.window_id_for_surface(&root);
+            if scope.includes(id) {
+                woken.extend(id.filter(|_| asked_for_frame(&root)));
                 smithay::desktop::utils::send_frames_surface_tree(&root, &output, time, None, |_, _| {
                     Some(output.clone())
                 });
@@ -603,7 +607,12 @@ pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'
         let popups = PopupManager::popups_for_surface(&root).map(|(popup, _)| popup.wl_surface().clone());
         let surfaces: Vec<WlSurface> = std::iter::once(root).chain(popups).collect();
         let mut feedback = OutputPresentationFeedback::new(&output);
-        for surface in surfaces.iter().filter(|s| scope.includes(state.window_id_for_surface(s))) {
+        for surface in &surfaces {
+            let id = state.window_id_for_surface(surface);
+            if !scope.includes(id) {
+                continue;
+            }
+            woken.extend(id.filter(|_| asked_for_frame(surface)));
             smithay::desktop::utils::send_frames_surface_tree(surface, &output, time, None, |_, _| {
                 Some(output.clone())
             });
@@ -624,7 +633,7 @@ pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'
         );
     }
     if !scope.includes(None) {
-        return;
+        return woken;
     }
     // Toplevels waiting for their first buffer may block on a frame callback too.
     for t in &state.toplevels {
@@ -641,6 +650,24 @@ pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'
             Some(fallback_output.clone())
         });
     }
+    woken
+}
+
+/// Whether a surface of this tree has asked for a frame callback not sent yet.
+fn asked_for_frame(root: &WlSurface) -> bool {
+    let asked = Cell::new(false);
+    with_surface_tree_downward(
+        root,
+        (),
+        |_, _, _| if asked.get() { TraversalAction::Break } else { TraversalAction::DoChildren(()) },
+        |_, states, _| {
+            if !states.cached_state.get::<SurfaceAttributes>().current().frame_callbacks.is_empty() {
+                asked.set(true);
+            }
+        },
+        |_, _, _| !asked.get(),
+    );
+    asked.get()
 }
 
 #[cfg(test)]

@@ -1,12 +1,10 @@
 //! Sets up the event loop, the Wayland socket, the IPC socket and a backend, and runs them.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use smithay::reexports::calloop::generic::Generic;
-use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::{channel, EventLoop, Interest, LoopSignal, Mode, PostAction};
 use smithay::reexports::wayland_server::{Display, Resource};
 use smithay::wayland::socket::ListeningSocketSource;
@@ -14,7 +12,6 @@ use smithay::wayland::socket::ListeningSocketSource;
 use crate::backend::Backend;
 use crate::config::{BackendKind, Config};
 use crate::ipc::{self, IpcServer, Request, WindowOp};
-use crate::render::{send_frame_callbacks, CallbackScope};
 use crate::state::State;
 use crate::window::WindowId;
 
@@ -24,107 +21,6 @@ pub struct ServerOptions {
     pub runtime_dir: Option<PathBuf>,
     /// Starts the remoting server of the `rdp` backend (the `wayrail` command passes RDP's).
     pub remote: Option<crate::backend::remote::StartRemote>,
-}
-
-/// The frame clock: a frame when something changed, as soon as the backend may send one
-/// (`State::frame_blocked`: the RDP host has not acknowledged the desktop frames it may have
-/// in flight) and no sooner than the first output's refresh allows (RDP: `[rdp] max_fps`); no
-/// timer at all while nothing changes.
-#[derive(Default)]
-pub struct FrameClock {
-    armed: bool,
-    last: Option<Instant>,
-    /// The timer that releases held frame callbacks ([`release_frame_callbacks`]) is set.
-    callbacks_armed: bool,
-    /// Held until that timer: everyone's callbacks (the host took a desktop frame) ...
-    held_all: bool,
-    /// ... and those of these windows (it took their RemoteApp frames).
-    held_windows: HashSet<WindowId>,
-    pub frames: u64,
-}
-
-impl State {
-    /// The RemoteApp windows whose last frame the host has not acknowledged yet.
-    fn windows_in_flight(&mut self) -> HashSet<WindowId> {
-        self.backend.remote_mut().map_or_else(HashSet::new, |remote| remote.windows_in_flight())
-    }
-
-    /// Frame callbacks now for every visible surface but those of windows whose last frame
-    /// the host has not acknowledged yet (RemoteApp): theirs come with the acknowledgement.
-    pub fn send_frame_callbacks(&mut self) {
-        let waiting = self.windows_in_flight();
-        let time = self.started.elapsed();
-        send_frame_callbacks(&self.core, time, CallbackScope::AllBut(&waiting));
-    }
-
-    /// Frame callbacks now for these windows' surfaces, but for none whose next frame went
-    /// out meanwhile (that frame's own acknowledgement releases them).
-    pub fn send_window_frame_callbacks(&mut self, windows: &HashSet<WindowId>) {
-        let waiting = self.windows_in_flight();
-        let ready: HashSet<WindowId> = windows.difference(&waiting).copied().collect();
-        if ready.is_empty() {
-            return;
-        }
-        let time = self.started.elapsed();
-        send_frame_callbacks(&self.core, time, CallbackScope::Only(&ready));
-    }
-}
-
-/// The host took a frame: of the desktop (`window` None), whose callbacks are everyone's, or
-/// of one RemoteApp window, whose callbacks are its own. The apps get them a quarter of a
-/// refresh interval before the next frame may go out, not at once. An app that draws on its
-/// callback then commits just before its frame is allowed, and the frame goes out a few
-/// milliseconds later; released at once, its commit would wait out most of the interval on
-/// the clock (about 15 ms at 60 Hz). The quarter is the apps' time to draw: released right at
-/// the moment, the first commit would take the frame and the windows drawing a little longer
-/// would each need a frame (and in RemoteApp an acknowledgement) of their own. A host that
-/// acknowledged late, after that moment, releases them at once. No more frames a second
-/// either way.
-pub fn release_frame_callbacks(state: &mut State, window: Option<WindowId>) {
-    let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
-    let now = Instant::now();
-    // Within this of the moment, a timer is not worth its wakeup.
-    const NEAR: Duration = Duration::from_micros(500);
-    let due = state.frame_clock.last.map(|last| last + interval - interval / 4).filter(|due| *due > now + NEAR);
-    let Some(due) = due else {
-        match window {
-            None => state.send_frame_callbacks(),
-            Some(id) => state.send_window_frame_callbacks(&HashSet::from([id])),
-        }
-        return;
-    };
-    match window {
-        None => state.frame_clock.held_all = true,
-        Some(id) => {
-            state.frame_clock.held_windows.insert(id);
-        }
-    }
-    if state.frame_clock.callbacks_armed {
-        return;
-    }
-    state.frame_clock.callbacks_armed = true;
-    let result = state.loop_handle.insert_source(Timer::from_deadline(due), |_, _, state| {
-        release_held_callbacks(state);
-        TimeoutAction::Drop
-    });
-    if let Err(err) = result {
-        tracing::error!("frame callback timer: {err}");
-        release_held_callbacks(state);
-    }
-}
-
-/// The callbacks [`release_frame_callbacks`] held go out. A desktop frame that went out
-/// meanwhile (something else asked for one) blocks everyone's: its own acknowledgement
-/// releases them, so the apps never run ahead of the host.
-fn release_held_callbacks(state: &mut State) {
-    state.frame_clock.callbacks_armed = false;
-    let all = std::mem::take(&mut state.frame_clock.held_all);
-    let windows = std::mem::take(&mut state.frame_clock.held_windows);
-    if all && !state.frame_blocked {
-        state.send_frame_callbacks();
-    } else if !windows.is_empty() {
-        state.send_window_frame_callbacks(&windows);
-    }
 }
 
 pub struct Server {
@@ -312,42 +208,9 @@ pub fn after_dispatch(state: &mut State) {
     if std::mem::take(&mut state.output_damaged) {
         state.frame_requested = true;
     }
-    if state.frame_requested && !state.frame_clock.armed && !state.frame_blocked {
-        arm_frame_clock(state);
-    }
+    crate::frame_clock::after_dispatch(state);
     if let Err(err) = state.display_handle.flush_clients() {
         tracing::warn!("flushing clients: {err}");
-    }
-}
-
-fn arm_frame_clock(state: &mut State) {
-    let interval = state.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval());
-    let now = Instant::now();
-    // The refresh is a ceiling, not a beat: a frame is due a whole interval after the last
-    // *scheduled* one, or at once when that has passed (a host that acknowledged late).
-    // Counting from the scheduled time keeps wakeup latency from adding up into fewer
-    // frames than the ceiling; when that time is a whole interval or more in the past (an
-    // idle stretch, a slow host), the schedule starts again now, so no burst makes up for
-    // frames not sent.
-    let deadline = match state.frame_clock.last {
-        Some(last) if last + interval > now => last + interval,
-        Some(last) if now - (last + interval) < interval => last + interval,
-        _ => now,
-    };
-    state.frame_clock.armed = true;
-    let result = state.loop_handle.insert_source(Timer::from_deadline(deadline), move |_, _, state| {
-        state.frame_clock.armed = false;
-        state.frame_requested = false;
-        state.frame_clock.last = Some(deadline);
-        state.frame_clock.frames += 1;
-        if crate::backend::on_frame(state) {
-            state.send_frame_callbacks();
-        }
-        TimeoutAction::Drop
-    });
-    if let Err(err) = result {
-        state.frame_clock.armed = false;
-        tracing::error!("frame timer: {err}");
     }
 }
 

@@ -1,5 +1,5 @@
 //! Backends of the compositor core. `headless` has no display at all: virtual outputs and a
-//! frame clock (see `server::FrameClock`). `nested` shows the desktop in a window of an
+//! frame clock (see `frame_clock::FrameClock`). `nested` shows the desktop in a window of an
 //! existing Wayland/X11 session, for developers. `remote` serves it to
 //! hosts through a remoting server (RDP).
 //!

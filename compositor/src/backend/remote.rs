@@ -8,12 +8,14 @@
 //! has at most one, and a window whose frame is in flight stays dirty until the frame clock
 //! ticks after its acknowledgement, while the other windows go on. When the host acknowledged
 //! a frame, the apps (RemoteApp: that window's app) get their frame callbacks when the next
-//! frame may go (`server::release_frame_callbacks`), and the frame clock
-//! (`server::arm_frame_clock`) composes what changed meanwhile, no sooner than the outputs'
+//! frame may go (`frame_clock::release_frame_callbacks`), and the frame clock
+//! (`frame_clock::arm_frame_clock`) composes what changed meanwhile, no sooner than the outputs'
 //! refresh allows: `[rdp] max_fps`, the client monitor's refresh as far as we know it. A
 //! slow host (or a host slow to show one window) so gets fewer frames (of that window), each
 //! with all the damage since the last, and slows the apps (that app) instead of growing
-//! queues.
+//! queues. The windows composed at one tick go to the RDP thread together, which sends them
+//! as one frame; a frame that is due waits a moment for apps still drawing
+//! (`FrameClock::awaited_draws`), so that windows woken together stay together.
 
 use smithay::reexports::calloop::channel::{self, Channel};
 use smithay::reexports::calloop::LoopHandle;
@@ -337,7 +339,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                 Some(FrameDone::Desktop) => {
                     // The apps got their callbacks with the frame unless it blocked the clock.
                     if std::mem::replace(&mut state.frame_blocked, false) {
-                        crate::server::release_frame_callbacks(state, None);
+                        crate::frame_clock::release_frame_callbacks(state, None);
                     }
                 }
                 Some(FrameDone::Window(id)) => {
@@ -345,7 +347,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
                     if rdp.dirty.contains(&id) {
                         core.frame_requested = true;
                     }
-                    crate::server::release_frame_callbacks(state, Some(id));
+                    crate::frame_clock::release_frame_callbacks(state, Some(id));
                 }
                 None => tracing::debug!(frame, "an acknowledgement of no frame in flight"),
             }
@@ -550,6 +552,7 @@ fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) {
     let ready: Vec<WindowId> =
         rdp.dirty.iter().filter(|id| !rdp.window_frames_in_flight.contains_key(id)).copied().collect();
     let tick = std::time::Instant::now();
+    let mut round = Vec::with_capacity(ready.len());
     for id in ready {
         rdp.dirty.remove(&id);
         let committed = state.windows.take_commit_time(id).map(|committed| CommitTimes { committed, tick });
@@ -578,7 +581,15 @@ fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) {
         }
         let number = rdp.next_frame;
         rdp.next_frame += 1;
-        if rdp.link.send_window_frame(WindowFrame { window: id.0, frame: number, tiles, written, committed }) {
+        round.push((id, WindowFrame { window: id.0, frame: number, tiles, written, committed }));
+    }
+    // The round goes to the RDP thread at once, when every window of it is composed: there
+    // it becomes one frame for the client, which the client acknowledges once. Sent as each
+    // is composed, the first would leave on its own, be acknowledged on its own, and its app
+    // would draw on a beat of its own from then on.
+    for (id, frame) in round {
+        let number = frame.frame;
+        if rdp.link.send_window_frame(frame) {
             rdp.window_frames_in_flight.insert(id, number);
         } else {
             tracing::warn!(%id, "the RDP thread is behind; window frame dropped");

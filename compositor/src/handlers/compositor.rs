@@ -59,6 +59,7 @@ impl CompositorHandler for State {
             self.popup_committed(&root);
         }
         if let Some(id) = self.window_id_for_surface(&root) {
+            self.frame_clock.committed(id);
             let scale = self.windows.get(id).map_or(1.0, |w| w.scale);
             let mut rects = crate::render::take_window_damage(&root, scale);
             if !rects.is_empty() && self.config.vail.whole_window {

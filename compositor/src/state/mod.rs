@@ -161,7 +161,7 @@ pub struct Core {
     pub frame_requested: bool,
     /// Set when output content changed (for backends that compose outputs).
     pub output_damaged: bool,
-    pub frame_clock: crate::server::FrameClock,
+    pub frame_clock: crate::frame_clock::FrameClock,
     /// Set when the cursor image may have changed (new status, or its surface committed).
     pub cursor_dirty: bool,
     pub cursor_loader: crate::cursor::CursorLoader,

@@ -149,6 +149,11 @@ impl Core {
         }
     }
 
+    /// The frame clock's interval: the first output's refresh (60 Hz without outputs).
+    pub fn frame_interval(&self) -> Duration {
+        self.outputs.first().map_or(Duration::from_micros(16_667), |o| o.frame_interval())
+    }
+
     /// The bounding box of every output's host rectangle.
     pub fn host_desktop(&self) -> Rect {
         let left = self.outputs.iter().map(|o| o.host_rect.x).min().unwrap_or(0);
