@@ -4,7 +4,8 @@
 //! one that holds each acknowledgement back 100 ms gets about 10, the app draws about as
 //! often (its frame callbacks wait for the acknowledgements), never more than one frame is in
 //! flight, and once it acknowledges at once again it gets up to the default ceiling of 60;
-//! when the app stops drawing, nothing at all happens. In RemoteApp each window is paced on
+//! when the app stops drawing, nothing at all happens. A large animation acknowledged late
+//! streams, two frames in flight. In RemoteApp each window is paced on
 //! its own: a window the host acknowledges late holds back that window alone.
 //! The bounds are loose: the machine may be slow and busy.
 
@@ -154,6 +155,35 @@ async fn a_client_that_acknowledges_late_gets_fewer_frames_and_the_app_draws_few
     assert_eq!(frames, 0, "frames without damage");
     assert!(cpu < 0.1, "wayrail used {:.0} ms CPU in 2 s with nothing to draw", cpu * 1000.0);
     shm.signal(libc::SIGCONT);
+    client.disconnect().await.unwrap();
+}
+
+/// A large animation the client acknowledges late streams: two frames in flight, so that the
+/// next frame is composed and encoded while the client decodes one, and about twice the
+/// frames of one in flight (a small animation, above, keeps one). Acknowledged at once again,
+/// the frames come back up to the ceiling.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_animation_acknowledged_late_streams_with_two_frames_in_flight() {
+    let dir = TempDir::new("wayrail-pacing");
+    let commands = dir.path().join("commands");
+    let output = format!("{}x{}", DESKTOP.0, DESKTOP.1);
+    let wr = Compositor::start_rdp(&["--output", &output]);
+    // Most of the desktop, every pixel changing each frame (it draws every 16 ms).
+    let args = ["--title", "large", "--size", "600x400", "--commands", commands.to_str().unwrap()];
+    let probe = wr.spawn_client(env!("CARGO_BIN_EXE_wr-rail-probe"), &args, &[("WAYLAND_DEBUG", "client")]);
+    wr.wait_for_toplevel_of(&probe, MAP_TIMEOUT);
+    std::fs::write(&commands, "stripes\n").unwrap();
+    let mut client = connect(&wr).await;
+    client.delay_acks(Some(Duration::from_millis(100)));
+    let (client_fps, _) = rates(&wr, &mut client, &probe, "a large animation, acks 100 ms late").await;
+    let in_flight = client.max_unacked();
+    eprintln!("at most {in_flight} frames in flight");
+    assert_eq!(in_flight, 2, "{client_fps:.1} frames/s\n{}", wr.log_tail(20));
+    // Two frames a round trip of 100 ms; one in flight would give at most 11.
+    assert!((14.0..=22.0).contains(&client_fps), "{client_fps:.1} frames/s for acks 100 ms late");
+    client.delay_acks(None);
+    let (client_fps, _) = rates(&wr, &mut client, &probe, "acks at once again").await;
+    assert!(client_fps > 30.0, "{client_fps:.1} frames/s after the client caught up");
     client.disconnect().await.unwrap();
 }
 

@@ -40,12 +40,28 @@ use crate::state::{Core, State};
 mod rail;
 use rail::handle_rail_event;
 
-/// Desktop frames the host may have unacknowledged at once. While there is room, the apps get
-/// their frame callbacks as a frame leaves, else with the acknowledgement that makes room.
-/// Two let the apps draw the next frame while the host decodes one (a full-HD animation: about
-/// a fifth more frames a second on a busy two-core machine), but their commits then wait for
-/// the clock's next tick, which adds about 10 ms from commit to wire; so one.
+/// Desktop frames the host may have unacknowledged at once, and while it streams (below). While
+/// there is room, the apps get their frame callbacks as a frame leaves, else with the
+/// acknowledgement that makes room. Two let the apps draw, and the compositor compose, the next
+/// frame while the server encodes and the host decodes one (a full-HD animation: about a
+/// fifth more frames a second on a busy two-core machine), but a commit then waits for the
+/// frame ahead of it, about 10 ms more from commit to wire. So two only while the desktop
+/// streams: frame after frame changes a large part of it, and the host acknowledges each
+/// later than the next was due, so that the acknowledgements hold the frames back. Typing, a
+/// small animation, an animation the host keeps up with: one, and no wait.
 const DESKTOP_FRAMES_IN_FLIGHT: usize = 1;
+const STREAMING_FRAMES_IN_FLIGHT: usize = 2;
+
+/// Large frames acknowledged late in a row after which the desktop streams.
+const STREAMING_AFTER: u32 = 6;
+
+/// A desktop frame the host has not acknowledged yet.
+struct InFlight {
+    number: u64,
+    sent: std::time::Instant,
+    /// It changed a quarter of the desktop or more.
+    large: bool,
+}
 
 /// evdev codes of the lock keys, to bring xkb's locks in line with the host's.
 const KEY_CAPSLOCK: u32 = 58;
@@ -61,7 +77,9 @@ pub struct Remote {
     link: Box<dyn HostLink>,
     session: Option<SessionId>,
     /// The desktop frames the host has not acknowledged yet, oldest first.
-    desktop_in_flight: VecDeque<u64>,
+    desktop_in_flight: VecDeque<InFlight>,
+    /// Large desktop frames acknowledged late, about how many in a row (`STREAMING_AFTER`).
+    desktop_pressure: u32,
     next_frame: u64,
     last_pointer: Option<Pointer>,
     /// The session is RemoteApp: windows go to the host one by one.
@@ -93,9 +111,19 @@ impl Remote {
 
     /// The host is done with `frame`: it is no longer in flight. None when no frame in flight
     /// has that number (never sent, or forgotten: its window went, or its session).
-    fn frame_done(&mut self, frame: u64) -> Option<FrameDone> {
-        if let Some(i) = self.desktop_in_flight.iter().position(|f| *f == frame) {
-            self.desktop_in_flight.remove(i);
+    /// `interval`: the frame clock's; an acknowledgement later than that after the frame left
+    /// held the next frame back.
+    fn frame_done(&mut self, frame: u64, interval: std::time::Duration) -> Option<FrameDone> {
+        if let Some(i) = self.desktop_in_flight.iter().position(|f| f.number == frame) {
+            let done = self.desktop_in_flight.remove(i)?;
+            let late = done.sent.elapsed() > interval;
+            // Up while large frames come back late, down (slowly, so that an animation at the
+            // edge does not flap) while they come back in time, and gone with a small one.
+            self.desktop_pressure = match (done.large, late) {
+                (true, true) => (self.desktop_pressure + 1).min(2 * STREAMING_AFTER),
+                (true, false) => self.desktop_pressure.saturating_sub(1),
+                (false, _) => 0,
+            };
             return Some(FrameDone::Desktop);
         }
         let id = self.window_frames_in_flight.iter().find(|(_, f)| **f == frame).map(|(id, _)| *id)?;
@@ -103,9 +131,19 @@ impl Remote {
         Some(FrameDone::Window(id))
     }
 
+    /// How many desktop frames the host may have unacknowledged now.
+    fn desktop_frames_allowed(&self) -> usize {
+        if self.desktop_pressure >= STREAMING_AFTER {
+            STREAMING_FRAMES_IN_FLIGHT
+        } else {
+            DESKTOP_FRAMES_IN_FLIGHT
+        }
+    }
+
     /// Nothing in flight is waited for any more (a new session, or none).
     fn forget_frames(&mut self) {
         self.desktop_in_flight.clear();
+        self.desktop_pressure = 0;
         self.window_frames_in_flight.clear();
     }
 
@@ -156,6 +194,7 @@ pub fn init(
         link,
         session: None,
         desktop_in_flight: VecDeque::new(),
+        desktop_pressure: 0,
         next_frame: 1,
         last_pointer: None,
         remote_app: false,
@@ -335,7 +374,7 @@ fn handle_host_event(state: &mut State, event: HostEvent) {
         HostEvent::Clipboard(event) => crate::clipboard::handle_host_event(state, event),
         HostEvent::FrameDone { frame } => {
             let Some((rdp, core)) = rdp_of(state) else { return };
-            match rdp.frame_done(frame) {
+            match rdp.frame_done(frame, core.frame_interval()) {
                 Some(FrameDone::Desktop) => {
                     // The apps got their callbacks with the frame unless it blocked the clock.
                     if std::mem::replace(&mut state.frame_blocked, false) {
@@ -468,7 +507,7 @@ pub fn on_frame(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> 
         window_frames(rdp, state, composer);
         return true;
     }
-    if rdp.desktop_in_flight.len() >= DESKTOP_FRAMES_IN_FLIGHT {
+    if rdp.desktop_in_flight.len() >= rdp.desktop_frames_allowed() {
         return false;
     }
     // Every output, each at its scale, where its monitor is on the host's desktop.
@@ -492,10 +531,12 @@ pub fn on_frame(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> 
     let frame =
         DesktopFrame { frame: rdp.next_frame, width: desktop.width as u16, height: desktop.height as u16, tiles };
     let number = frame.frame;
+    let changed: u64 = frame.tiles.iter().map(|t| u64::from(t.width) * u64::from(t.height)).sum();
+    let large = changed * 4 >= u64::from(frame.width) * u64::from(frame.height);
     if rdp.link.send_frame(frame) {
         rdp.next_frame += 1;
-        rdp.desktop_in_flight.push_back(number);
-        rdp.desktop_in_flight.len() < DESKTOP_FRAMES_IN_FLIGHT
+        rdp.desktop_in_flight.push_back(InFlight { number, sent: std::time::Instant::now(), large });
+        rdp.desktop_in_flight.len() < rdp.desktop_frames_allowed()
     } else {
         tracing::warn!("the RDP thread is behind; frame dropped");
         full_refresh(state, composer);
