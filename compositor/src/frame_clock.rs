@@ -1,14 +1,20 @@
 //! The frame clock: when frames are composed and handed to the backend, and when the apps
 //! get their frame callbacks.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use smithay::desktop::utils::OutputPresentationFeedback;
+use smithay::desktop::PopupManager;
+use smithay::input::pointer::CursorImageStatus;
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::calloop::RegistrationToken;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceAttributes, TraversalAction};
 
-use crate::render::{send_frame_callbacks, CallbackScope};
-use crate::state::State;
+use crate::state::{Core, State};
 use crate::window::WindowId;
 
 /// The frame clock: a frame when something changed, as soon as the backend may send one
@@ -217,11 +223,137 @@ fn frame_tick(state: &mut State, scheduled: Instant) {
     }
 }
 
+/// Whose frame callbacks go out (see [`send_frame_callbacks`]).
+#[derive(Clone, Copy, Debug)]
+pub enum CallbackScope<'a> {
+    /// Every surface but those of these windows: the host has not acknowledged their last
+    /// frames, so their apps wait for that (RemoteApp).
+    AllBut(&'a HashSet<WindowId>),
+    /// Only these windows' surfaces: the host acknowledged their frames.
+    Only(&'a HashSet<WindowId>),
+}
+
+impl CallbackScope<'_> {
+    /// Whether a surface of this window (None: a surface of no window yet, or a cursor) gets
+    /// its callbacks.
+    fn includes(self, id: Option<WindowId>) -> bool {
+        match (self, id) {
+            (CallbackScope::AllBut(skip), Some(id)) => !skip.contains(&id),
+            (CallbackScope::AllBut(_), None) => true,
+            (CallbackScope::Only(only), Some(id)) => only.contains(&id),
+            (CallbackScope::Only(_), None) => false,
+        }
+    }
+}
+
+/// Delivers frame callbacks and presentation feedback to the visible surfaces in `scope`: what
+/// a backend calls when a frame was shown (a vblank of its clock, or the host's frame ack).
+/// A toplevel and each of its popups are windows of their own (each has its own frames in
+/// RemoteApp), so each is in or out of `scope` by its own id. Returns the windows that were
+/// waiting for a callback (a surface of theirs had asked for one).
+pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'_>) -> Vec<WindowId> {
+    let mut woken = Vec::new();
+    let primary = state.outputs.first().map(|o| (o.output.clone(), o.frame_interval()));
+    let Some((fallback_output, fallback_refresh)) = primary else { return woken };
+    for window in state.space.elements() {
+        let output =
+            state.space.outputs_for_element(window).into_iter().next().unwrap_or_else(|| fallback_output.clone());
+        let Some(root) = crate::state::window_root(window) else { continue };
+        if window.x11_surface().is_some() {
+            let id = state.window_id_for_surface(&root);
+            if scope.includes(id) {
+                woken.extend(id.filter(|_| asked_for_frame(&root)));
+                smithay::desktop::utils::send_frames_surface_tree(&root, &output, time, None, |_, _| {
+                    Some(output.clone())
+                });
+            }
+            continue;
+        }
+        let popups = PopupManager::popups_for_surface(&root).map(|(popup, _)| popup.wl_surface().clone());
+        let surfaces: Vec<WlSurface> = std::iter::once(root).chain(popups).collect();
+        let mut feedback = OutputPresentationFeedback::new(&output);
+        for surface in &surfaces {
+            let id = state.window_id_for_surface(surface);
+            if !scope.includes(id) {
+                continue;
+            }
+            woken.extend(id.filter(|_| asked_for_frame(surface)));
+            smithay::desktop::utils::send_frames_surface_tree(surface, &output, time, None, |_, _| {
+                Some(output.clone())
+            });
+            smithay::desktop::utils::take_presentation_feedback_surface_tree(
+                surface,
+                &mut feedback,
+                |_, _| Some(output.clone()),
+                |_, _| wp_presentation_feedback::Kind::Vsync,
+            );
+        }
+        let refresh =
+            state.outputs.iter().find(|o| o.output == output).map_or(fallback_refresh, |o| o.frame_interval());
+        feedback.presented::<_, smithay::utils::Monotonic>(
+            time,
+            smithay::wayland::presentation::Refresh::Fixed(refresh),
+            0,
+            wp_presentation_feedback::Kind::Vsync,
+        );
+    }
+    if !scope.includes(None) {
+        return woken;
+    }
+    // Toplevels waiting for their first buffer may block on a frame callback too.
+    for t in &state.toplevels {
+        if t.id.is_none() && t.show != crate::window::ShowState::Minimized {
+            if let Some(root) = crate::state::window_root(&t.window) {
+                smithay::desktop::utils::send_frames_surface_tree(&root, &fallback_output, time, None, |_, _| {
+                    Some(fallback_output.clone())
+                });
+            }
+        }
+    }
+    if let CursorImageStatus::Surface(surface) = &state.cursor_status {
+        smithay::desktop::utils::send_frames_surface_tree(surface, &fallback_output, time, None, |_, _| {
+            Some(fallback_output.clone())
+        });
+    }
+    woken
+}
+
+/// Whether a surface of this tree has asked for a frame callback not sent yet.
+fn asked_for_frame(root: &WlSurface) -> bool {
+    let asked = Cell::new(false);
+    with_surface_tree_downward(
+        root,
+        (),
+        |_, _, _| if asked.get() { TraversalAction::Break } else { TraversalAction::DoChildren(()) },
+        |_, states, _| {
+            if !states.cached_state.get::<SurfaceAttributes>().current().frame_callbacks.is_empty() {
+                asked.set(true);
+            }
+        },
+        |_, _, _| !asked.get(),
+    );
+    asked.get()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const PATIENCE: Duration = Duration::from_millis(2);
+
+    #[test]
+    fn callback_scopes_take_windows_by_id_and_the_rest_with_all_but() {
+        let (a, b) = (WindowId(1), WindowId(2));
+        let in_flight = HashSet::from([a]);
+        let all_but = CallbackScope::AllBut(&in_flight);
+        assert!(!all_but.includes(Some(a)), "a window in flight waits");
+        assert!(all_but.includes(Some(b)));
+        assert!(all_but.includes(None), "cursors and unmapped toplevels go with everyone");
+        let only = CallbackScope::Only(&in_flight);
+        assert!(only.includes(Some(a)));
+        assert!(!only.includes(Some(b)));
+        assert!(!only.includes(None), "an acknowledged window's callbacks are its own");
+    }
 
     #[test]
     fn a_due_frame_waits_for_the_apps_woken_for_it_until_the_last_commits() {

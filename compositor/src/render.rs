@@ -5,8 +5,7 @@
 //! window costs nothing and a small change yields a small rectangle.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
@@ -16,15 +15,13 @@ use smithay::backend::renderer::element::{render_elements, AsRenderElements, Ele
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::utils::{with_renderer_surface_state, CommitCounter};
 use smithay::backend::renderer::{Bind, Offscreen};
-use smithay::desktop::utils::{bbox_from_surface_tree, OutputPresentationFeedback};
-use smithay::desktop::{PopupKind, PopupManager};
-use smithay::input::pointer::CursorImageStatus;
+use smithay::desktop::utils::bbox_from_surface_tree;
+use smithay::desktop::PopupKind;
 use smithay::reexports::pixman;
-use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Resource;
 use smithay::utils::{Buffer, Logical, Physical, Point, Rectangle, Scale, Size, Transform};
-use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceAttributes, SurfaceData, TraversalAction};
+use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, TraversalAction};
 
 use crate::decorations::{BarCache, BarSpec, Look};
 use crate::state::Core;
@@ -372,16 +369,7 @@ impl Composer {
         if state.config.vail.whole_window {
             return None;
         }
-        let root = Self::window_root(state, id)?;
-        let surface = bbox_from_surface_tree(&root, (0, 0));
-        if surface.loc != Point::from((0, 0)) {
-            return None;
-        }
-        let bar = image_bar_of(state, id);
-        let bbox = bar.map_or(surface, |bar| surface.merge(bar));
-        let size = bbox.size.to_physical_precise_round(scale);
-        let origin: Point<i32, Physical> =
-            (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);
+        let DirectLayout { root, bar, bbox, size, origin } = Self::direct_layout(state, id, scale)?;
         let reuse = self.windows.get(&id).is_some_and(|t| t.size() == size && t.scale == scale);
         let bar_layout = match bar {
             None => None,
@@ -398,6 +386,27 @@ impl Composer {
             self.windows.insert(id, image);
         }
         self.windows.get_mut(&id)?.write_direct(&root, pool, origin, bar_layout)
+    }
+
+    /// The size of the image `write_window_direct` writes a window's pixels into (the pool's).
+    pub fn direct_image_size(state: &Core, id: WindowId, scale: f64) -> Option<(u32, u32)> {
+        let size = Self::direct_layout(state, id, scale)?.size;
+        Some((u32::try_from(size.w).ok()?, u32::try_from(size.h).ok()?))
+    }
+
+    /// Where a window's surface and title bar lie in its image, when the surface tree starts
+    /// at the root surface's origin (else the window goes composed).
+    fn direct_layout(state: &Core, id: WindowId, scale: f64) -> Option<DirectLayout> {
+        let root = Self::window_root(state, id)?;
+        let surface = bbox_from_surface_tree(&root, (0, 0));
+        if surface.loc != Point::from((0, 0)) {
+            return None;
+        }
+        let bar = image_bar_of(state, id);
+        let bbox = bar.map_or(surface, |bar| surface.merge(bar));
+        let size = bbox.size.to_physical_precise_round(scale);
+        let origin = (Point::<i32, Logical>::from((0, 0)) - bbox.loc).to_physical_precise_round(scale);
+        Some(DirectLayout { root, bar, bbox, size, origin })
     }
 
     /// A commit changed these rectangles of a window (pixels at `scale`, relative to its root
@@ -558,116 +567,13 @@ impl Composer {
     }
 }
 
-/// Whose frame callbacks go out (see [`send_frame_callbacks`]).
-#[derive(Clone, Copy, Debug)]
-pub enum CallbackScope<'a> {
-    /// Every surface but those of these windows: the host has not acknowledged their last
-    /// frames, so their apps wait for that (RemoteApp).
-    AllBut(&'a HashSet<WindowId>),
-    /// Only these windows' surfaces: the host acknowledged their frames.
-    Only(&'a HashSet<WindowId>),
-}
-
-impl CallbackScope<'_> {
-    /// Whether a surface of this window (None: a surface of no window yet, or a cursor) gets
-    /// its callbacks.
-    fn includes(self, id: Option<WindowId>) -> bool {
-        match (self, id) {
-            (CallbackScope::AllBut(skip), Some(id)) => !skip.contains(&id),
-            (CallbackScope::AllBut(_), None) => true,
-            (CallbackScope::Only(only), Some(id)) => only.contains(&id),
-            (CallbackScope::Only(_), None) => false,
-        }
-    }
-}
-
-/// Delivers frame callbacks and presentation feedback to the visible surfaces in `scope`: what
-/// a backend calls when a frame was shown (a vblank of its clock, or the host's frame ack).
-/// A toplevel and each of its popups are windows of their own (each has its own frames in
-/// RemoteApp), so each is in or out of `scope` by its own id. Returns the windows that were
-/// waiting for a callback (a surface of theirs had asked for one).
-pub fn send_frame_callbacks(state: &Core, time: Duration, scope: CallbackScope<'_>) -> Vec<WindowId> {
-    let mut woken = Vec::new();
-    let primary = state.outputs.first().map(|o| (o.output.clone(), o.frame_interval()));
-    let Some((fallback_output, fallback_refresh)) = primary else { return woken };
-    for window in state.space.elements() {
-        let output =
-            state.space.outputs_for_element(window).into_iter().next().unwrap_or_else(|| fallback_output.clone());
-        let Some(root) = crate::state::window_root(window) else { continue };
-        if window.x11_surface().is_some() {
-            let id = state.window_id_for_surface(&root);
-            if scope.includes(id) {
-                woken.extend(id.filter(|_| asked_for_frame(&root)));
-                smithay::desktop::utils::send_frames_surface_tree(&root, &output, time, None, |_, _| {
-                    Some(output.clone())
-                });
-            }
-            continue;
-        }
-        let popups = PopupManager::popups_for_surface(&root).map(|(popup, _)| popup.wl_surface().clone());
-        let surfaces: Vec<WlSurface> = std::iter::once(root).chain(popups).collect();
-        let mut feedback = OutputPresentationFeedback::new(&output);
-        for surface in &surfaces {
-            let id = state.window_id_for_surface(surface);
-            if !scope.includes(id) {
-                continue;
-            }
-            woken.extend(id.filter(|_| asked_for_frame(surface)));
-            smithay::desktop::utils::send_frames_surface_tree(surface, &output, time, None, |_, _| {
-                Some(output.clone())
-            });
-            smithay::desktop::utils::take_presentation_feedback_surface_tree(
-                surface,
-                &mut feedback,
-                |_, _| Some(output.clone()),
-                |_, _| wp_presentation_feedback::Kind::Vsync,
-            );
-        }
-        let refresh =
-            state.outputs.iter().find(|o| o.output == output).map_or(fallback_refresh, |o| o.frame_interval());
-        feedback.presented::<_, smithay::utils::Monotonic>(
-            time,
-            smithay::wayland::presentation::Refresh::Fixed(refresh),
-            0,
-            wp_presentation_feedback::Kind::Vsync,
-        );
-    }
-    if !scope.includes(None) {
-        return woken;
-    }
-    // Toplevels waiting for their first buffer may block on a frame callback too.
-    for t in &state.toplevels {
-        if t.id.is_none() && t.show != crate::window::ShowState::Minimized {
-            if let Some(root) = crate::state::window_root(&t.window) {
-                smithay::desktop::utils::send_frames_surface_tree(&root, &fallback_output, time, None, |_, _| {
-                    Some(fallback_output.clone())
-                });
-            }
-        }
-    }
-    if let CursorImageStatus::Surface(surface) = &state.cursor_status {
-        smithay::desktop::utils::send_frames_surface_tree(surface, &fallback_output, time, None, |_, _| {
-            Some(fallback_output.clone())
-        });
-    }
-    woken
-}
-
-/// Whether a surface of this tree has asked for a frame callback not sent yet.
-fn asked_for_frame(root: &WlSurface) -> bool {
-    let asked = Cell::new(false);
-    with_surface_tree_downward(
-        root,
-        (),
-        |_, _, _| if asked.get() { TraversalAction::Break } else { TraversalAction::DoChildren(()) },
-        |_, states, _| {
-            if !states.cached_state.get::<SurfaceAttributes>().current().frame_callbacks.is_empty() {
-                asked.set(true);
-            }
-        },
-        |_, _, _| !asked.get(),
-    );
-    asked.get()
+/// See [`Composer::direct_layout`].
+struct DirectLayout {
+    root: WlSurface,
+    bar: Option<Rectangle<i32, Logical>>,
+    bbox: Rectangle<i32, Logical>,
+    size: Size<i32, Physical>,
+    origin: Point<i32, Physical>,
 }
 
 #[cfg(test)]
@@ -687,20 +593,6 @@ mod tests {
         let damage = Rectangle::new((x, y).into(), (w, h).into());
         let r = buffer_rect_to_surface(damage, scale, Transform::Normal, buffer.into(), src, dst.into())?;
         Some((r.loc.x, r.loc.y, r.size.w, r.size.h))
-    }
-
-    #[test]
-    fn callback_scopes_take_windows_by_id_and_the_rest_with_all_but() {
-        let (a, b) = (WindowId(1), WindowId(2));
-        let in_flight = HashSet::from([a]);
-        let all_but = CallbackScope::AllBut(&in_flight);
-        assert!(!all_but.includes(Some(a)), "a window in flight waits");
-        assert!(all_but.includes(Some(b)));
-        assert!(all_but.includes(None), "cursors and unmapped toplevels go with everyone");
-        let only = CallbackScope::Only(&in_flight);
-        assert!(only.includes(Some(a)));
-        assert!(!only.includes(Some(b)));
-        assert!(!only.includes(None), "an acknowledged window's callbacks are its own");
     }
 
     #[test]

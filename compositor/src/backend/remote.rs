@@ -23,8 +23,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::layout::PhysMonitor;
 use wayrail_link::{
-    CommitTimes, DesktopFrame, HostEvent, HostLink, HostMonitor, Pointer, RailCommand, SessionId, Tile, WindowFrame,
-    Written,
+    CommitTimes, DesktopFrame, HostEvent, HostLink, HostMonitor, Pointer, RailCommand, SessionId, WindowFrame, Written,
 };
 use wayrail_rail::place;
 
@@ -38,7 +37,9 @@ use crate::render::Composer;
 use crate::state::{Core, State};
 
 mod rail;
+mod tiles;
 use rail::handle_rail_event;
+use tiles::{direct_tiles, frame_tiles};
 
 /// Desktop frames the host may have unacknowledged at once, and while it streams (below). While
 /// there is room, the apps get their frame callbacks as a frame leaves, else with the
@@ -605,10 +606,14 @@ fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) {
             let rects = composer.write_window_direct(state, id, scale, &*pool)?;
             Some(Written { pool: pool.serial(), rects })
         });
-        let (tiles, written) = match written {
-            Some(written) if written.rects.is_empty() => continue,
-            Some(written) => (Vec::new(), Some(written)),
-            None => match composer.render_window(state, id, scale) {
+        // EGFX: a window that is one buffer goes from it as tiles, uncomposed, the same way.
+        let direct_tiles = if rdp.shared_memory { None } else { direct_tiles(composer, state, id, scale) };
+        let (tiles, written) = match (written, direct_tiles) {
+            (Some(written), _) if written.rects.is_empty() => continue,
+            (Some(written), _) => (Vec::new(), Some(written)),
+            (None, Some(tiles)) if tiles.is_empty() => continue,
+            (None, Some(tiles)) => (tiles, None),
+            (None, None) => match composer.render_window(state, id, scale) {
                 Ok(Some((frame, _origin))) => (frame_tiles(&frame), None),
                 Ok(None) => continue,
                 Err(err) => {
@@ -638,26 +643,4 @@ fn window_frames(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) {
             rdp.dirty.insert(id);
         }
     }
-}
-
-fn frame_tiles(frame: &crate::render::Frame<'_>) -> Vec<Tile> {
-    frame
-        .damage
-        .iter()
-        .filter_map(|r| {
-            let x = r.x.clamp(0, frame.width as i32) as usize;
-            let y = r.y.clamp(0, frame.height as i32) as usize;
-            let right = (r.x + r.width).clamp(0, frame.width as i32) as usize;
-            let bottom = (r.y + r.height).clamp(0, frame.height as i32) as usize;
-            if right <= x || bottom <= y {
-                return None;
-            }
-            let mut bgra = Vec::with_capacity((right - x) * (bottom - y) * 4);
-            for row in y..bottom {
-                let start = row * frame.stride + x * 4;
-                bgra.extend_from_slice(&frame.data[start..start + (right - x) * 4]);
-            }
-            Some(Tile { x: x as u16, y: y as u16, width: (right - x) as u16, height: (bottom - y) as u16, bgra })
-        })
-        .collect()
 }
