@@ -328,19 +328,28 @@ fn print_targets(all: &[(Scenario, Runs)]) {
             );
         }
     }
-    let w = find(all, Scenario::SimpleShm, RdpServer::Wayrail);
-    let p = find(all, Scenario::SimpleShm, RdpServer::Weston);
-    if let (Some(w), Some(p)) = (w, p) {
-        if let (Some(wc), Some(pc)) = (w.per_frame(w.cpu_ms), p.per_frame(p.cpu_ms)) {
-            let (wf, pf) = (w.fps(), p.fps());
-            // Frame counts over a run differ by a frame or two between identical runs.
-            let fps_ok = wf >= pf * 0.98;
-            println!(
-                "  wayrail CPU/frame ≤ Weston's at ≥ Weston's frames/s (simple-shm): {} ({wc:.3} vs {pc:.3} ms/frame; \
-                 {wf:.1} vs {pf:.1} frames/s{})",
-                yes(wc <= pc && fps_ok),
-                if fps_ok && wf < pf { ", within the 2 % counting noise" } else { "" }
-            );
+    // Against a peer in the same run: wayrail's desktop against Weston's, RemoteApp against
+    // WSLg's compositor. Each row: the scenario, the two servers, the largest CPU and byte
+    // ratios the issue allows (None: no target).
+    let rows = [
+        (Scenario::SimpleShm, RdpServer::Wayrail, RdpServer::Weston, Some(0.5), Some(0.5)),
+        (Scenario::FullHd, RdpServer::Wayrail, RdpServer::Weston, Some(0.5), Some(0.5)),
+        (Scenario::SimpleShm, RdpServer::WayrailRemoteapp, RdpServer::Wslg, Some(0.5), Some(0.1)),
+        (Scenario::Typing, RdpServer::WayrailRemoteapp, RdpServer::Wslg, None, Some(0.5)),
+    ];
+    for (scenario, ours, peer, cpu_max, bytes_max) in rows {
+        let (Some(w), Some(p)) = (find(all, scenario, ours), find(all, scenario, peer)) else { continue };
+        let what = format!("  {} vs {}, {}:", ours.label(), peer.label(), scenario.title());
+        // Frame counts over a run differ by a frame or two between identical runs.
+        let (wf, pf) = (w.fps(), p.fps());
+        let fps_ok = wf >= pf * 0.98;
+        println!("{what} frames/s ≥ the peer's: {} ({wf:.1} vs {pf:.1})", yes(fps_ok));
+        let ratio = |ours: Option<f64>, theirs: Option<f64>| Some(ours? / theirs.filter(|t| *t > 0.0)?);
+        if let (Some(max), Some(r)) = (cpu_max, ratio(w.per_frame(w.cpu_ms), p.per_frame(p.cpu_ms))) {
+            println!("{what} CPU/frame ≤ {max} x the peer's: {} (x{r:.2})", yes(r <= max));
+        }
+        if let (Some(max), Some(r)) = (bytes_max, ratio(w.per_frame(w.sent as f64), p.per_frame(p.sent as f64))) {
+            println!("{what} bytes/frame ≤ {max} x the peer's: {} (x{r:.2})", yes(r <= max));
         }
     }
 }
