@@ -16,8 +16,9 @@ use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::utils::{with_renderer_surface_state, CommitCounter};
 use smithay::backend::renderer::{Bind, Offscreen};
 use smithay::desktop::utils::bbox_from_surface_tree;
-use smithay::desktop::PopupKind;
+use smithay::desktop::{PopupKind, PopupManager, Window};
 use smithay::reexports::pixman;
+use smithay::reexports::wayland_server::backend::ObjectId;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Resource;
 use smithay::utils::{Buffer, Logical, Physical, Point, Rectangle, Scale, Size, Transform};
@@ -25,8 +26,8 @@ use smithay::wayland::compositor::{with_surface_tree_downward, SurfaceData, Trav
 
 use crate::decorations::{BarCache, BarSpec, Look};
 use crate::state::Core;
-use crate::window::{DamageRect, WindowId};
-use crate::window_image::WindowImage;
+use crate::window::{DamageRect, Rect, WindowId};
+use crate::window_image::{self, WindowImage};
 
 pub fn surface_has_buffer(surface: &WlSurface) -> bool {
     with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false)
@@ -179,6 +180,9 @@ struct Target {
     scale: f64,
     /// Buffer age for the tracker: 0 redraws everything, 1 means "the image holds the last frame".
     age: usize,
+    /// The surface whose buffer the last frame was, straight (see
+    /// [`Composer::write_output_direct`]), and its commit then; the image is stale meanwhile.
+    direct: Option<(ObjectId, CommitCounter)>,
 }
 
 /// The largest side of an image the composer makes (a window, an output): as large as the
@@ -203,7 +207,8 @@ pub(crate) fn offscreen_image(
 impl Target {
     fn new(renderer: &mut PixmanRenderer, size: Size<i32, Physical>, scale: f64) -> anyhow::Result<Self> {
         let image = offscreen_image(renderer, size)?;
-        Ok(Self { image, tracker: OutputDamageTracker::new(size, scale, Transform::Normal), scale, age: 0 })
+        let tracker = OutputDamageTracker::new(size, scale, Transform::Normal);
+        Ok(Self { image, tracker, scale, age: 0, direct: None })
     }
 
     fn size(&self) -> Size<i32, Physical> {
@@ -486,19 +491,7 @@ impl Composer {
         let lr = entry.logical_rect();
         let out_rect = Rectangle::<i32, Logical>::new(out_loc, (lr.width, lr.height).into());
         let mut elements: Vec<OutputElement> = Vec::new();
-        for window in state.space.elements().rev() {
-            let Some(loc) = state.space.element_location(window) else { continue };
-            let render_loc = loc - window.geometry().loc;
-            let mut bbox = window.bbox_with_popups();
-            bbox.loc += render_loc;
-            let bar = state.bar_anchor(window);
-            if let Some((anchor, _)) = bar {
-                let r = crate::decorations::bar_rect(anchor);
-                bbox = bbox.merge(Rectangle::new((r.x, r.y).into(), (r.width, r.height).into()));
-            }
-            if !out_rect.overlaps(bbox) {
-                continue;
-            }
+        for (window, render_loc, bar) in windows_on(state, out_rect) {
             let id = state.toplevels.iter().find(|t| &t.window == window).and_then(|t| t.id);
             let bar = match (bar, id) {
                 (Some((anchor, overlay)), Some(id)) => {
@@ -557,7 +550,68 @@ impl Composer {
             to_damage_rects(result.damage)
         };
         target.age = 1;
+        target.direct = None;
         Ok(target.frame(damage))
+    }
+
+    /// The desktop's direct path: when one window alone shows on an output, at its origin,
+    /// and is a buffer as large as the output shown pixel for pixel (a fullscreen video, game
+    /// or terminal; see [`window_image::lone_buffer`]), the output is that buffer over the
+    /// opaque black it is composed on: its own pixels, alpha made opaque (premultiplied, over
+    /// black changes nothing else). Then what changed since the last frame is copied from the
+    /// buffer into `pool` (the output's size; the pool makes it opaque) and nothing is
+    /// composed. The rectangles written, or None: compose the output with `render_output`,
+    /// which then redraws all of it (its image is stale after a direct frame).
+    pub fn write_output_direct(
+        &mut self,
+        state: &Core,
+        name: &str,
+        pool: &dyn wayrail_link::WindowPool,
+    ) -> Option<Vec<wayrail_link::PoolRect>> {
+        let entry = state.output_by_name(name)?;
+        let size: Size<i32, Physical> = entry.physical_size.into();
+        if pool.size() != (u32::try_from(size.w).ok()?, u32::try_from(size.h).ok()?) {
+            return None;
+        }
+        let out_loc = Point::<i32, Logical>::from(entry.position);
+        let lr = entry.logical_rect();
+        let out_rect = Rectangle::<i32, Logical>::new(out_loc, (lr.width, lr.height).into());
+        let [(window, render_loc, None)] = windows_on(state, out_rect)[..] else { return None };
+        let root = crate::state::window_root(window)?;
+        let at: Point<i32, Physical> = (render_loc - out_loc).to_physical_precise_round(entry.scale);
+        if at != Point::from((0, 0)) || PopupManager::popups_for_surface(&root).next().is_some() {
+            return None;
+        }
+        let buffer = window_image::lone_buffer(&root)?;
+        let whole = Rectangle::from_size(size);
+        let commit = with_renderer_surface_state(&root, |s| s.current_commit())?;
+        let target = self.outputs.get(name).filter(|t| t.size() == size && t.scale == entry.scale);
+        let damage = match target.and_then(|t| t.direct.clone()) {
+            Some((id, since)) if id == root.id() => {
+                // The buffer is the output pixel for pixel: its damage is the output's.
+                let rects = with_renderer_surface_state(&root, |s| s.damage_since(Some(since)))?;
+                window_image::disjoint(rects.into_iter().filter_map(|r| {
+                    Rectangle::<i32, Physical>::new((r.loc.x, r.loc.y).into(), (r.size.w, r.size.h).into())
+                        .intersection(whole)
+                }))
+            }
+            _ => vec![whole],
+        };
+        let rects = window_image::pool_rects(&damage);
+        if !rects.is_empty() {
+            window_image::copy_buffer(&buffer, size, pool, &rects, (0, 0))?;
+        }
+        if target.is_none() {
+            let target = Target::new(&mut self.renderer, size, entry.scale).ok()?;
+            self.outputs.insert(
+                name.to_string(),
+                Target { tracker: OutputDamageTracker::from_output(&entry.output), ..target },
+            );
+        }
+        let target = self.outputs.get_mut(name)?;
+        target.direct = Some((root.id(), commit));
+        target.age = 0;
+        Some(rects)
     }
 
     pub fn forget_output(&mut self, name: &str) {
@@ -565,6 +619,30 @@ impl Composer {
         self.outputs.remove(name);
         self.shot_outputs.remove(name);
     }
+}
+
+/// A window that shows on an output, where its surface tree is drawn (logical) and its title
+/// bar, if it has one (`Core::bar_anchor`).
+type Shown<'s> = (&'s Window, Point<i32, Logical>, Option<(Rect, bool)>);
+
+/// The windows that show on an output (`out_rect`, logical), topmost first.
+fn windows_on(state: &Core, out_rect: Rectangle<i32, Logical>) -> Vec<Shown<'_>> {
+    let mut windows = Vec::new();
+    for window in state.space.elements().rev() {
+        let Some(loc) = state.space.element_location(window) else { continue };
+        let render_loc = loc - window.geometry().loc;
+        let mut bbox = window.bbox_with_popups();
+        bbox.loc += render_loc;
+        let bar = state.bar_anchor(window);
+        if let Some((anchor, _)) = bar {
+            let r = crate::decorations::bar_rect(anchor);
+            bbox = bbox.merge(Rectangle::new((r.x, r.y).into(), (r.width, r.height).into()));
+        }
+        if out_rect.overlaps(bbox) {
+            windows.push((window, render_loc, bar));
+        }
+    }
+    windows
 }
 
 /// See [`Composer::direct_layout`].

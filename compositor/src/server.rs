@@ -239,6 +239,9 @@ fn handle_request(state: &mut State, request: Request) -> Value {
                 "avc444_bytes": s.egfx_avc444_bytes,
                 "merged_frames": s.egfx_merged_frames,
             })),
+            "desktop": json!({
+                "direct_frames": crate::backend::remote::DESKTOP_DIRECT_FRAMES.load(std::sync::atomic::Ordering::Relaxed),
+            }),
             "gpu": crate::gpu::describe(&crate::gpu::system_root()),
         })),
         Request::Windows => {

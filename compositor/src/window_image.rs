@@ -9,9 +9,10 @@
 
 use smithay::backend::renderer::element::{Id, RenderElement};
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::utils::with_renderer_surface_state;
+use smithay::backend::renderer::utils::{with_renderer_surface_state, Buffer};
 use smithay::backend::renderer::{Bind, Color32F, Frame as _, Renderer};
 use smithay::reexports::pixman;
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::{Physical, Point, Rectangle, Size, Transform};
@@ -81,21 +82,10 @@ impl WindowImage {
         bar: Option<(Id, Rectangle<i32, Physical>)>,
     ) -> Option<Vec<PoolRect>> {
         let size = self.size();
-        // Subsurfaces without a buffer (foot keeps some for occasional overlays) draw nothing.
-        let mapped = |s: &WlSurface| with_renderer_surface_state(s, |s| s.buffer().is_some()).unwrap_or(false);
-        if pool.size() != (size.w as u32, size.h as u32)
-            || get_children(root).iter().any(mapped)
-            || origin.x < 0
-            || origin.y < 0
-        {
+        if pool.size() != (size.w as u32, size.h as u32) || origin.x < 0 || origin.y < 0 {
             return None;
         }
-        let buffer = with_renderer_surface_state(root, |s| {
-            let logical = s.buffer_size()?;
-            let view = s.view()?;
-            let unscaled = view.src == Rectangle::from_size(logical.to_f64()) && view.dst == logical;
-            (unscaled && s.buffer_transform() == Transform::Normal).then(|| s.buffer().cloned()).flatten()
-        })??;
+        let buffer = lone_buffer(root)?;
         // The buffer's pixels, where the image has them (the buffer's size is checked below).
         let content = Rectangle::new(origin, (size.w - origin.x, size.h - origin.y).into());
         if let Some(bar) = &bar {
@@ -112,37 +102,9 @@ impl WindowImage {
             Some(rects) => disjoint(rects.iter().filter_map(|r| r.intersection(in_content))),
             None => vec![in_content],
         };
-        // In the buffer's pixels; they land at `origin`.
-        let rects: Vec<PoolRect> = damage
-            .iter()
-            .map(|r| PoolRect { x: r.loc.x as u32, y: r.loc.y as u32, width: r.size.w as u32, height: r.size.h as u32 })
-            .collect();
+        let rects = pool_rects(&damage);
         if !rects.is_empty() {
-            with_buffer_contents(&buffer, |ptr, len, data| {
-                let opaque = match data.format {
-                    wl_shm::Format::Argb8888 => false,
-                    wl_shm::Format::Xrgb8888 => true,
-                    _ => return None,
-                };
-                if (data.width, data.height) != (content.size.w, content.size.h)
-                    || data.offset < 0
-                    || data.stride < data.width * 4
-                {
-                    return None;
-                }
-                let (offset, stride) = (data.offset as usize, data.stride as usize);
-                let bytes = stride.checked_mul(data.height as usize)?;
-                if offset.checked_add(bytes)? > len {
-                    return None;
-                }
-                // SAFETY: smithay maps the client's pool for the closure's duration, `len`
-                // bytes from `ptr`, and the range was checked to lie within it. A client that
-                // shrinks its pool meanwhile raises SIGBUS, which smithay catches around the
-                // closure.
-                let src = unsafe { std::slice::from_raw_parts(ptr.add(offset), bytes) };
-                pool.write(src, stride, opaque, &rects, (origin.x as u32, origin.y as u32))
-            })
-            .ok()??;
+            copy_buffer(&buffer, content.size, pool, &rects, (origin.x as u32, origin.y as u32))?;
         }
         self.pending = Some(Vec::new());
         if bar.is_none() {
@@ -210,6 +172,64 @@ impl WindowImage {
     }
 }
 
+/// The wl_shm buffer of `root` when the surface is that buffer pixel for pixel: no
+/// subsurface with content (foot keeps some without a buffer, for occasional overlays),
+/// untransformed, neither cropped nor scaled by a viewport. Whether its pixels are as many as
+/// where it is shown is for [`copy_buffer`] to check.
+pub(crate) fn lone_buffer(root: &WlSurface) -> Option<Buffer> {
+    let mapped = |s: &WlSurface| with_renderer_surface_state(s, |s| s.buffer().is_some()).unwrap_or(false);
+    if get_children(root).iter().any(mapped) {
+        return None;
+    }
+    with_renderer_surface_state(root, |s| {
+        let logical = s.buffer_size()?;
+        let view = s.view()?;
+        let unscaled = view.src == Rectangle::from_size(logical.to_f64()) && view.dst == logical;
+        (unscaled && s.buffer_transform() == Transform::Normal).then(|| s.buffer().cloned()).flatten()
+    })?
+}
+
+/// Rectangles of pixels as a pool takes them.
+pub(crate) fn pool_rects(rects: &[Rectangle<i32, Physical>]) -> Vec<PoolRect> {
+    rects
+        .iter()
+        .map(|r| PoolRect { x: r.loc.x as u32, y: r.loc.y as u32, width: r.size.w as u32, height: r.size.h as u32 })
+        .collect()
+}
+
+/// Copies `rects` of `buffer` (an ARGB8888 or XRGB8888 wl_shm buffer of exactly `size`
+/// pixels, else nothing is copied) into `pool`, where they land at `at`, while the
+/// compositor holds the buffer. The bytes written, or None: nothing was.
+pub(crate) fn copy_buffer(
+    buffer: &WlBuffer,
+    size: Size<i32, Physical>,
+    pool: &dyn WindowPool,
+    rects: &[PoolRect],
+    at: (u32, u32),
+) -> Option<usize> {
+    with_buffer_contents(buffer, |ptr, len, data| {
+        let opaque = match data.format {
+            wl_shm::Format::Argb8888 => false,
+            wl_shm::Format::Xrgb8888 => true,
+            _ => return None,
+        };
+        if (data.width, data.height) != (size.w, size.h) || data.offset < 0 || data.stride < data.width * 4 {
+            return None;
+        }
+        let (offset, stride) = (data.offset as usize, data.stride as usize);
+        let bytes = stride.checked_mul(data.height as usize)?;
+        if offset.checked_add(bytes)? > len {
+            return None;
+        }
+        // SAFETY: smithay maps the client's pool for the closure's duration, `len` bytes from
+        // `ptr`, and the range was checked to lie within it. A client that shrinks its pool
+        // meanwhile raises SIGBUS, which smithay catches around the closure.
+        let src = unsafe { std::slice::from_raw_parts(ptr.add(offset), bytes) };
+        pool.write(src, stride, opaque, rects, at)
+    })
+    .ok()?
+}
+
 /// Where `new` differs from `old` only by elements replaced in place (same position in the
 /// stack, same rectangle: a title bar redrawn for a new title or focus), those rectangles;
 /// None when anything appeared, went, moved or restacked (then all of the image is redrawn).
@@ -234,7 +254,7 @@ fn replaced(
 
 /// The same area as `rects`, in rectangles that do not overlap; their bounding box when
 /// there would be too many.
-fn disjoint(rects: impl Iterator<Item = Rectangle<i32, Physical>>) -> Vec<Rectangle<i32, Physical>> {
+pub(crate) fn disjoint(rects: impl Iterator<Item = Rectangle<i32, Physical>>) -> Vec<Rectangle<i32, Physical>> {
     let rects: Vec<_> = rects.collect();
     let bounding_box = || vec![rects.iter().skip(1).fold(rects[0], |acc, r| acc.merge(*r))];
     if rects.len() > MAX_RECTS {

@@ -225,3 +225,56 @@ fn compositor_side_changes_reach_the_client() {
     wr.wait_for_no_window(Duration::from_secs(5), "of the killed probe", |w| w["id"].as_u64() == Some(b_id));
     check("a window gone with its client");
 }
+
+/// The desktop's `direct_frames` counter (`msg version`): frames of an output that went
+/// straight from a fullscreen window's buffer, uncomposed.
+fn direct_frames(wr: &Compositor) -> u64 {
+    let version = wr.msg_json(&["version"]);
+    version["desktop"]["direct_frames"].as_u64().unwrap_or_else(|| panic!("no direct frame counter: {version}"))
+}
+
+/// A window that alone fills the output (a fullscreen terminal) goes to the client straight from
+/// its buffer, uncomposed, and the client shows exactly what composing it would; a window
+/// opened over it makes the desktop composed again, exactly, and once it is gone the desktop
+/// goes direct again.
+#[test]
+fn a_fullscreen_window_goes_straight_from_its_buffer_and_shows_exactly() {
+    require_programs!("Xvfb", "xdotool", "import", "xfreerdp3", "foot", "weston-simple-shm");
+    let wr = Compositor::start_rdp(&["--output", "640x400"]);
+    let x = Xvfb::start(wr.runtime_dir());
+    // Colour and text over the whole screen, then still.
+    let script =
+        "for i in $(seq 1 40); do printf '\\033[4%dm line %d \\033[0m text\\n' $((i % 8)) $i; done; sleep 3600";
+    let foot = wr.spawn_client("foot", &["--fullscreen", "sh", "-c", script], &[]);
+    let window = wr.wait_for_toplevel_of(&foot, MAP_TIMEOUT);
+    let id = window["id"].as_u64().unwrap();
+    let filled = wait_until(Duration::from_secs(5), || {
+        wr.window(id).is_some_and(|w| Rect::of(&w) == Rect { x: 0, y: 0, width: 640, height: 400 })
+    });
+    assert!(filled, "foot --fullscreen does not fill the output: {:?}", wr.window(id));
+    let rdp = FreeRdp::connect(&wr, &x, FreeRdpVersion::V3, (640, 400), &[]);
+    let desktop = Rect { x: 0, y: 0, width: 640, height: 400 };
+    let shown = wait_client_shows_output(&wr, &x, &rdp, desktop, SETTLE_TIMEOUT, "direct");
+    shown.unwrap_or_else(|e| panic!("the fullscreen terminal: {e}"));
+    let shot = wr.screenshot_output(&wr.path("direct-check.png"));
+    assert!(shot.distinct_colors(desktop, 8) >= 8, "the terminal's colours are not on the desktop");
+    let direct = direct_frames(&wr);
+    assert!(direct > 0, "the fullscreen terminal was composed, not copied from its buffer\n{}", wr.log_tail(20));
+
+    // A second window over it: composed, and exact.
+    let shm = wr.spawn_client("weston-simple-shm", &[], &[]);
+    wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
+    let composed = direct_frames(&wr);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(direct_frames(&wr), composed, "frames went direct with a window over the terminal");
+    shm.signal(libc::SIGSTOP);
+    wait_client_shows_output(&wr, &x, &rdp, desktop, SETTLE_TIMEOUT, "composed")
+        .unwrap_or_else(|e| panic!("simple-shm over the terminal: {e}"));
+
+    // Gone: the terminal alone again, direct again.
+    shm.signal(libc::SIGKILL);
+    let again = wait_until(Duration::from_secs(10), || direct_frames(&wr) > composed);
+    assert!(again, "the terminal alone again was not copied from its buffer\n{}", wr.log_tail(20));
+    wait_client_shows_output(&wr, &x, &rdp, desktop, SETTLE_TIMEOUT, "direct-again")
+        .unwrap_or_else(|e| panic!("the terminal alone again: {e}"));
+}

@@ -39,7 +39,8 @@ use crate::state::{Core, State};
 mod rail;
 mod tiles;
 use rail::handle_rail_event;
-use tiles::{direct_tiles, frame_tiles};
+pub use tiles::DESKTOP_DIRECT_FRAMES;
+use tiles::{direct_tiles, frame_tiles, output_direct_tiles};
 
 /// Desktop frames the host may have unacknowledged at once, and while it streams (below). While
 /// there is room, the apps get their frame callbacks as a frame leaves, else with the
@@ -517,14 +518,21 @@ pub fn on_frame(rdp: &mut Remote, state: &mut Core, composer: &mut Composer) -> 
     let places: Vec<(String, i32, i32)> =
         state.outputs.iter().map(|o| (o.name.clone(), o.host_rect.x - desktop.x, o.host_rect.y - desktop.y)).collect();
     for (name, dx, dy) in places {
-        match composer.render_output(state, &name) {
-            Ok(frame) => tiles.extend(frame_tiles(&frame).into_iter().map(|mut t| {
-                t.x = (t.x as i32 + dx).clamp(0, u16::MAX as i32) as u16;
-                t.y = (t.y as i32 + dy).clamp(0, u16::MAX as i32) as u16;
-                t
-            })),
-            Err(err) => tracing::error!(output = name, "composing the desktop: {err:#}"),
-        }
+        let output = match output_direct_tiles(composer, state, &name) {
+            Some(direct) => direct,
+            None => match composer.render_output(state, &name) {
+                Ok(frame) => frame_tiles(&frame),
+                Err(err) => {
+                    tracing::error!(output = name, "composing the desktop: {err:#}");
+                    continue;
+                }
+            },
+        };
+        tiles.extend(output.into_iter().map(|mut t| {
+            t.x = (t.x as i32 + dx).clamp(0, u16::MAX as i32) as u16;
+            t.y = (t.y as i32 + dy).clamp(0, u16::MAX as i32) as u16;
+            t
+        }));
     }
     if tiles.is_empty() {
         return true;

@@ -1,6 +1,8 @@
 //! A frame's damage as the tiles a host is sent: cut from a composed image, or copied straight
-//! from a RemoteApp window's client buffer.
+//! from a client's buffer (a RemoteApp window that is one buffer, an output that is one
+//! fullscreen window's buffer).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use wayrail_link::{PoolRect, Tile, WindowPool};
@@ -32,6 +34,19 @@ pub(super) fn frame_tiles(frame: &crate::render::Frame<'_>) -> Vec<Tile> {
         .collect()
 }
 
+/// What changed on an output that is one window's buffer, as tiles copied from the buffer;
+/// None when it is not, and goes composed (see `Composer::write_output_direct`).
+pub(super) fn output_direct_tiles(composer: &mut Composer, state: &Core, name: &str) -> Option<Vec<Tile>> {
+    let (w, h) = state.output_by_name(name)?.physical_size;
+    let sink = TileSink::opaque((u32::try_from(w).ok()?, u32::try_from(h).ok()?));
+    composer.write_output_direct(state, name, &sink)?;
+    DESKTOP_DIRECT_FRAMES.fetch_add(1, Ordering::Relaxed);
+    Some(sink.into_tiles())
+}
+
+/// Desktop frames of an output that went straight from a window's buffer, uncomposed.
+pub static DESKTOP_DIRECT_FRAMES: AtomicU64 = AtomicU64::new(0);
+
 /// What changed in a window that is one buffer, as tiles copied from the buffer (see
 /// [`TileSink`]); None when it is not, and goes composed.
 pub(super) fn direct_tiles(composer: &mut Composer, state: &Core, id: WindowId, scale: f64) -> Option<Vec<Tile>> {
@@ -47,12 +62,19 @@ pub(super) fn direct_tiles(composer: &mut Composer, state: &Core, id: WindowId, 
 pub(super) struct TileSink {
     size: (u32, u32),
     tiles: Mutex<Vec<Tile>>,
+    /// Every pixel's alpha made opaque: the image is composed over opaque black (a desktop).
+    opaque: bool,
 }
 
 impl TileSink {
-    /// For an image of `size`.
+    /// For a window's image of `size`.
     pub(super) fn new(size: (u32, u32)) -> TileSink {
-        TileSink { size, tiles: Mutex::new(Vec::new()) }
+        TileSink { size, tiles: Mutex::new(Vec::new()), opaque: false }
+    }
+
+    /// For an output of `size` (see `Composer::write_output_direct`).
+    pub(super) fn opaque(size: (u32, u32)) -> TileSink {
+        TileSink { opaque: true, ..TileSink::new(size) }
     }
 
     pub(super) fn into_tiles(self) -> Vec<Tile> {
@@ -92,7 +114,7 @@ impl WindowPool for TileSink {
             for row in y..y + h {
                 bgra.extend_from_slice(&src[row * stride + x * 4..][..w * 4]);
             }
-            if opaque {
+            if opaque || self.opaque {
                 bgra.chunks_exact_mut(4).for_each(|px| px[3] = 0xff);
             }
             bytes += bgra.len();
