@@ -68,10 +68,36 @@ pub const MIN_LARGE_AREA: u64 = 128 * 128;
 pub const COST_BUDGET: Duration = Duration::from_millis(12);
 /// How many times a lossless frame's cost a lossy one may take above the budget.
 pub const COST_RATIO: u32 = 3;
-/// Lossy frames measured before their cost is judged (the first is a key frame).
+/// Lossy frames measured before their cost is judged (key frames are not measured: a run's
+/// first picture, with the encoder's start, costs several times the frames after it).
 pub const COST_SAMPLES: u32 = 4;
 /// How long a surface that left the lossy codec for its cost stays lossless.
 pub const HOLD_OFF: Duration = Duration::from_secs(5);
+
+/// Measures the CPU time the calling thread spends, which is what encoding a frame on one
+/// thread costs: its wall time also counts the time the thread waited for a core, which on a
+/// busy machine (the client decoding on the same two cores, a build) makes a cheap encoder
+/// look costly. Encoders that spread a frame over threads (Progressive) are timed by the clock.
+pub struct CpuStopwatch(Duration);
+
+impl CpuStopwatch {
+    pub fn start() -> CpuStopwatch {
+        CpuStopwatch(thread_cpu_time())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        thread_cpu_time().saturating_sub(self.0)
+    }
+}
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec it is given and nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
 
 /// A running mean of encoding times (each new one weighs a quarter).
 #[derive(Debug, Default, Clone, Copy)]

@@ -364,7 +364,7 @@ impl DesktopSurface {
         }
         let mut tiles = Vec::with_capacity(clipped.len() + 1);
         let mut bytes = 0;
-        let started = Instant::now();
+        let started = crate::codec::CpuStopwatch::start();
         for (rect, t) in &clipped {
             let (w, h) = (rect.right - rect.left, rect.bottom - rect.top);
             let data = if w == t.width && h == t.height {

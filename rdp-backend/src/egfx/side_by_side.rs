@@ -14,7 +14,7 @@ impl AvcJob<'_> {
         let thread = std::thread::current();
         debug_assert!(matches!(thread.name(), Some(crate::server::RDP_THREAD | AVC_THREAD)), "{ON_THE_RDP_THREAD}");
         let a = self.adaptive;
-        let started = Instant::now();
+        let started = crate::codec::CpuStopwatch::start();
         let picture = if a.full_chroma {
             let encoder = match a.avc444.as_mut() {
                 Some(e) => e,
@@ -28,7 +28,11 @@ impl AvcJob<'_> {
             };
             encoder.encode(&mut a.shadow, self.key_frame).map(Picture::Avc420)
         };
-        a.chooser.note_cost(true, started.elapsed());
+        // A key frame (and the encoder's start with it) costs several times the frames after
+        // it: the rule weighs what the run costs from then on.
+        if !self.key_frame {
+            a.chooser.note_cost(true, started.elapsed());
+        }
         picture
     }
 

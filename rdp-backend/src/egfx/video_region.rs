@@ -105,7 +105,7 @@ impl DesktopSurface {
         if outside.is_empty() {
             return lossy_id;
         }
-        let started = Instant::now();
+        let started = crate::codec::CpuStopwatch::start();
         let mut tiles = Vec::with_capacity(outside.len());
         let mut bytes = 0;
         for r in &outside {
@@ -165,6 +165,7 @@ impl DesktopSurface {
             region.tracker.leave();
             return Err(());
         }
+        let encoding = crate::codec::CpuStopwatch::start();
         let (w, h) = (rect.right - rect.left, rect.bottom - rect.top);
         // A new offscreen surface holds nothing yet: the whole region goes into it.
         let key_frame = key_frame || region.offscreen.is_none();
@@ -204,7 +205,10 @@ impl DesktopSurface {
             None => H264::for_video().map(|e| region.encoder.insert(e)),
         };
         let picture = encoder.and_then(|e| e.encode(&mut offscreen.shadow, key_frame));
-        region.tracker.note_cost(true, started.elapsed());
+        // Not a key frame's, as for a whole surface (`AvcJob::run`).
+        if !key_frame {
+            region.tracker.note_cost(true, encoding.elapsed());
+        }
         let regions: Vec<Avc420Region> = if key_frame {
             vec![Avc420Region::new(0, 0, w, h, AVC_QP, 100)]
         } else {
