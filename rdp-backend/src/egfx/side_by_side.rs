@@ -24,7 +24,7 @@ impl AvcJob<'_> {
         } else {
             let encoder = match a.encoder.as_mut() {
                 Some(e) => e,
-                None => a.encoder.insert(H264::new()?),
+                None => a.encoder.insert(H264::for_surface(a.shadow.width, a.shadow.height)?),
             };
             encoder.encode(&mut a.shadow, self.key_frame).map(Picture::Avc420)
         };
