@@ -556,7 +556,8 @@ impl Composer {
 
     /// The desktop's direct path: when one window alone shows on an output, at its origin,
     /// and is a buffer as large as the output shown pixel for pixel (a fullscreen video, game
-    /// or terminal; see [`window_image::lone_buffer`]), the output is that buffer over the
+    /// or terminal, at any scale it draws at; see [`window_image::lone_buffer`]), the output
+    /// is that buffer over the
     /// opaque black it is composed on: its own pixels, alpha made opaque (premultiplied, over
     /// black changes nothing else). Then what changed since the last frame is copied from the
     /// buffer into `pool` (the output's size; the pool makes it opaque) and nothing is
@@ -582,7 +583,7 @@ impl Composer {
         if at != Point::from((0, 0)) || PopupManager::popups_for_surface(&root).next().is_some() {
             return None;
         }
-        let buffer = window_image::lone_buffer(&root)?;
+        let buffer = window_image::lone_buffer(&root, entry.scale, size)?;
         let whole = Rectangle::from_size(size);
         let commit = with_renderer_surface_state(&root, |s| s.current_commit())?;
         let target = self.outputs.get(name).filter(|t| t.size() == size && t.scale == entry.scale);

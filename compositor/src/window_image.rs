@@ -59,7 +59,7 @@ impl WindowImage {
     }
 
     /// The direct path: when the window is `root` alone, a wl_shm buffer (ARGB8888 or
-    /// XRGB8888) untransformed and neither cropped nor scaled by a viewport, at `origin` in
+    /// XRGB8888) shown pixel for pixel at the image's scale ([`lone_buffer`]), at `origin` in
     /// the image and filling it (but for a title bar above it), that part of its image is its
     /// buffer, pixel for pixel (drawing it over transparency changes nothing but XRGB's
     /// padding, which becomes opaque alpha). Then what commits damaged since the last draw is
@@ -85,9 +85,9 @@ impl WindowImage {
         if pool.size() != (size.w as u32, size.h as u32) || origin.x < 0 || origin.y < 0 {
             return None;
         }
-        let buffer = lone_buffer(root)?;
         // The buffer's pixels, where the image has them (the buffer's size is checked below).
         let content = Rectangle::new(origin, (size.w - origin.x, size.h - origin.y).into());
+        let buffer = lone_buffer(root, self.scale, content.size)?;
         if let Some(bar) = &bar {
             let drawn = match self.layout.as_slice() {
                 [drawn_bar, (_, at)] => drawn_bar == bar && *at == content,
@@ -172,11 +172,12 @@ impl WindowImage {
     }
 }
 
-/// The wl_shm buffer of `root` when the surface is that buffer pixel for pixel: no
-/// subsurface with content (foot keeps some without a buffer, for occasional overlays),
-/// untransformed, neither cropped nor scaled by a viewport. Whether its pixels are as many as
-/// where it is shown is for [`copy_buffer`] to check.
-pub(crate) fn lone_buffer(root: &WlSurface) -> Option<Buffer> {
+/// The wl_shm buffer of `root` when, drawn at `scale`, the surface is that buffer pixel for
+/// pixel over `size` pixels: no subsurface with content (foot keeps some without a buffer,
+/// for occasional overlays), untransformed, not cropped, shown `size` pixels large (a buffer
+/// of the buffer scale's size, or one a fractional-scale app drew at the scale with a
+/// viewport). Whether the buffer has as many pixels is for [`copy_buffer`] to check.
+pub(crate) fn lone_buffer(root: &WlSurface, scale: f64, size: Size<i32, Physical>) -> Option<Buffer> {
     let mapped = |s: &WlSurface| with_renderer_surface_state(s, |s| s.buffer().is_some()).unwrap_or(false);
     if get_children(root).iter().any(mapped) {
         return None;
@@ -184,8 +185,10 @@ pub(crate) fn lone_buffer(root: &WlSurface) -> Option<Buffer> {
     with_renderer_surface_state(root, |s| {
         let logical = s.buffer_size()?;
         let view = s.view()?;
-        let unscaled = view.src == Rectangle::from_size(logical.to_f64()) && view.dst == logical;
-        (unscaled && s.buffer_transform() == Transform::Normal).then(|| s.buffer().cloned()).flatten()
+        let whole = view.src == Rectangle::from_size(logical.to_f64());
+        // As composing rounds the surface's rectangle.
+        let shown = view.dst.to_physical_precise_round(scale) == size;
+        (whole && shown && s.buffer_transform() == Transform::Normal).then(|| s.buffer().cloned()).flatten()
     })?
 }
 

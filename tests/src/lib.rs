@@ -379,6 +379,13 @@ impl Compositor {
         }
     }
 
+    /// Desktop frames of an output that went straight from a fullscreen window's buffer,
+    /// uncomposed (`msg version`: `desktop.direct_frames`).
+    pub fn desktop_direct_frames(&self) -> u64 {
+        let version = self.msg_json(&["version"]);
+        version["desktop"]["direct_frames"].as_u64().unwrap_or_else(|| panic!("no direct frame counter: {version}"))
+    }
+
     pub fn window(&self, id: u64) -> Option<Value> {
         self.windows().into_iter().find(|w| w["id"].as_u64() == Some(id))
     }

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use wayrail_e2e::ironrdp::{self, connect_gfx, pump};
-use wayrail_e2e::rdp::{FreeRdp, FreeRdpVersion, Xvfb};
+use wayrail_e2e::rdp::{wait_client_shows_output, FreeRdp, FreeRdpVersion, Xvfb};
 use wayrail_e2e::{require_programs, wait_until, Client, Compositor, Rect, Value, MAP_TIMEOUT};
 use wayrail_rdp_testclient::ironrdp_pdu::input::fast_path::FastPathInputEvent;
 use wayrail_rdp_testclient::ironrdp_pdu::input::mouse::{MousePdu, PointerFlags};
@@ -1201,6 +1201,19 @@ fn freerdp_scale_desktop_150() {
         bad == 0
     });
     assert!(crisp, "the client does not show the aware probe unscaled at {area:?}: {last} ({})", shot.display());
+
+    // Fullscreen, its 1200x750 buffer is the output pixel for pixel: it goes uncomposed, crisp.
+    assert_eq!(wr.desktop_direct_frames(), 0, "a window that does not fill the output went direct");
+    aware.send("fullscreen WR-1");
+    let filled = wait_until(STEP, || aware.last_draw() == Some((1200, 750, 1, Some((800, 500)))));
+    assert!(filled, "{}", aware.text());
+    let direct = wait_until(STEP, || wr.desktop_direct_frames() > 0);
+    assert!(direct, "the fullscreen aware probe was composed, not copied from its buffer\n{}", wr.log_tail(20));
+    let desktop = Rect { x: 0, y: 0, width: 1200, height: 750 };
+    wait_client_shows_output(&wr, &x, &rdp, desktop, STEP, "fullscreen-150").unwrap_or_else(|e| panic!("{e}"));
+    let img = wr.screenshot_output(&wr.path("fullscreen-150-check.png"));
+    assert_eq!((img.rgb(0, 0), img.rgb(1, 0), img.rgb(1199, 749)), (BLUE, BLACK, BLUE), "not the probe's checkerboard");
+    aware.send("unfullscreen");
 
     let plain = Probe::spawn(&wr, "plain", &["--size", "200x100"]);
     wr.wait_for_toplevel_of(&plain.client, MAP_TIMEOUT);

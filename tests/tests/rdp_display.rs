@@ -226,13 +226,6 @@ fn compositor_side_changes_reach_the_client() {
     check("a window gone with its client");
 }
 
-/// The desktop's `direct_frames` counter (`msg version`): frames of an output that went
-/// straight from a fullscreen window's buffer, uncomposed.
-fn direct_frames(wr: &Compositor) -> u64 {
-    let version = wr.msg_json(&["version"]);
-    version["desktop"]["direct_frames"].as_u64().unwrap_or_else(|| panic!("no direct frame counter: {version}"))
-}
-
 /// A window that alone fills the output (a fullscreen terminal) goes to the client straight from
 /// its buffer, uncomposed, and the client shows exactly what composing it would; a window
 /// opened over it makes the desktop composed again, exactly, and once it is gone the desktop
@@ -258,22 +251,22 @@ fn a_fullscreen_window_goes_straight_from_its_buffer_and_shows_exactly() {
     shown.unwrap_or_else(|e| panic!("the fullscreen terminal: {e}"));
     let shot = wr.screenshot_output(&wr.path("direct-check.png"));
     assert!(shot.distinct_colors(desktop, 8) >= 8, "the terminal's colours are not on the desktop");
-    let direct = direct_frames(&wr);
+    let direct = wr.desktop_direct_frames();
     assert!(direct > 0, "the fullscreen terminal was composed, not copied from its buffer\n{}", wr.log_tail(20));
 
     // A second window over it: composed, and exact.
     let shm = wr.spawn_client("weston-simple-shm", &[], &[]);
     wr.wait_for_toplevel_of(&shm, MAP_TIMEOUT);
-    let composed = direct_frames(&wr);
+    let composed = wr.desktop_direct_frames();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(direct_frames(&wr), composed, "frames went direct with a window over the terminal");
+    assert_eq!(wr.desktop_direct_frames(), composed, "frames went direct with a window over the terminal");
     shm.signal(libc::SIGSTOP);
     wait_client_shows_output(&wr, &x, &rdp, desktop, SETTLE_TIMEOUT, "composed")
         .unwrap_or_else(|e| panic!("simple-shm over the terminal: {e}"));
 
     // Gone: the terminal alone again, direct again.
     shm.signal(libc::SIGKILL);
-    let again = wait_until(Duration::from_secs(10), || direct_frames(&wr) > composed);
+    let again = wait_until(Duration::from_secs(10), || wr.desktop_direct_frames() > composed);
     assert!(again, "the terminal alone again was not copied from its buffer\n{}", wr.log_tail(20));
     wait_client_shows_output(&wr, &x, &rdp, desktop, SETTLE_TIMEOUT, "direct-again")
         .unwrap_or_else(|e| panic!("the terminal alone again: {e}"));
