@@ -18,8 +18,11 @@
 //! - the cost is measured, not guessed: when the lossy frames of a surface take more than
 //!   [`COST_BUDGET`] of CPU each and more than [`COST_RATIO`] times its lossless frames did
 //!   (H.264 of fast-scrolling text at 1280×800: 30 ms and more against 3 ms), the machine
-//!   cannot keep up in H.264 and ClearCodec keeps the frame rate: the surface goes back to it
-//!   and stays there for [`HOLD_OFF`] before it may switch again.
+//!   cannot keep up: first the run goes on with OpenH264's camera mode (a key frame), whose
+//!   motion search costs a fraction of the screen-content mode's (for more bytes on scrolled
+//!   text), and the surface keeps it; when that costs too much as well, ClearCodec keeps the
+//!   frame rate: the surface goes back to it and stays there for [`HOLD_OFF`] before it may
+//!   switch again.
 //!
 //! H.264 frames cover the whole surface (the client decodes them at the surface's origin:
 //! FreeRDP sizes its decoder to the surface and reads the regions in surface coordinates),
@@ -140,6 +143,10 @@ pub struct Chooser {
     /// Whether the last frame chosen was large (only large lossless frames are weighed
     /// against lossy ones).
     last_large: bool,
+    /// The lossy codec is at its cheapest: OpenH264's camera mode, since a run in its
+    /// screen-content mode cost too much (kept for the surface's life: its content is the
+    /// kind that costs), or a codec with no cheaper mode (Progressive).
+    cheapest: bool,
     /// Tests only: choose by the damage alone.
     cost_ignored: bool,
 }
@@ -186,6 +193,17 @@ impl Chooser {
         if self.streak >= LEAVE_CALM || !avc_allowed {
             return Choice::Clear { refresh: self.leave() };
         }
+        if self.lossy_too_costly() && !self.cheapest {
+            tracing::debug!(
+                lossy = ?self.lossy_cost.mean,
+                lossless = ?self.lossless_cost.mean,
+                "lossy frames cost too much CPU here: the cheaper motion search"
+            );
+            self.cheapest = true;
+            self.lossy_cost = Cost::default();
+            self.add_lossy(damage);
+            return Choice::Avc420 { key_frame: true };
+        }
         if self.lossy_too_costly() {
             tracing::debug!(
                 lossy = ?self.lossy_cost.mean,
@@ -206,6 +224,16 @@ impl Chooser {
         } else if self.last_large {
             self.lossless_cost.add(took);
         }
+    }
+
+    /// Whether the lossy codec is at its cheapest (OpenH264's camera mode, for AVC).
+    pub fn cheapest(&self) -> bool {
+        self.cheapest
+    }
+
+    /// For a lossy codec with no cheaper mode: a run that costs too much goes lossless.
+    pub fn without_cheaper_mode() -> Chooser {
+        Chooser { cheapest: true, ..Chooser::default() }
     }
 
     /// Chooses by the damage alone, for tests that compare runs whose timings differ.
@@ -471,20 +499,31 @@ mod tests {
     fn lossy_frames_far_costlier_than_lossless_ones_go_back_to_clearcodec_for_a_while() {
         let start = Instant::now();
         let ms = Duration::from_millis;
-        // Scrolling text: H.264 at 30 ms a frame where ClearCodec took 3.
+        // Scrolling text: H.264 at 30 ms a frame where ClearCodec took 3, in either mode.
         let mut c = Chooser::default();
-        let got = costed(&mut c, 12, start, ms(30), ms(3));
+        let got = costed(&mut c, 14, start, ms(30), ms(3));
+        // First the cheaper search, after the samples it needs: a key frame, and it stays.
+        let samples = COST_SAMPLES as usize;
+        let plain = Choice::Avc420 { key_frame: false };
+        assert!(got[3..2 + samples].iter().all(|c| *c == plain), "measured in screen-content mode: {got:?}");
+        assert_eq!(got[2 + samples], Choice::Avc420 { key_frame: true }, "the cheaper search: {got:?}");
+        assert!(c.cheapest());
         let first_clear_after_avc = got.iter().skip(2).position(|c| matches!(c, Choice::Clear { .. })).unwrap() + 2;
         assert!(
             matches!(&got[first_clear_after_avc], Choice::Clear { refresh: Some(_) }),
             "back with the lossless refresh: {got:?}"
         );
-        assert_eq!(first_clear_after_avc, 2 + COST_SAMPLES as usize, "after the samples it needs: {got:?}");
+        assert_eq!(first_clear_after_avc, 2 + 2 * samples, "after the samples of each mode: {got:?}");
         assert!(got[first_clear_after_avc + 1..].iter().all(|c| *c == CLEAR), "and stays lossless: {got:?}");
         // Held off for HOLD_OFF, then measured again.
         let later = start + HOLD_OFF + ms(500);
         let again = costed(&mut c, 4, later, ms(30), ms(3));
         assert_eq!(again[2], Choice::Avc420 { key_frame: true }, "tried again after the hold-off: {again:?}");
+
+        // A codec with no cheaper mode (Progressive): straight back to ClearCodec.
+        let mut c = Chooser::without_cheaper_mode();
+        let got = costed(&mut c, 8, start, ms(30), ms(3));
+        assert!(matches!(&got[2 + samples], Choice::Clear { refresh: Some(_) }), "{got:?}");
 
         // An animation where both cost alike (a full-HD picture: both are expensive), or
         // where H.264 stays under the budget: H.264 stays.

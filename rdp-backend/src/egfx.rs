@@ -177,7 +177,7 @@ impl DesktopSurface {
         let lossy = codecs.h264 == H264Mode::Auto && width > 0 && height > 0;
         let avc = gfx.supports_avc420();
         let adaptive = (lossy && (avc || supports_progressive(gfx))).then(|| Adaptive {
-            chooser: Chooser::default(),
+            chooser: if avc { Chooser::default() } else { Chooser::without_cheaper_mode() },
             shadow: Shadow::new(width, height),
             encoder: None,
             avc444_allowed: avc && gfx.supports_avc444(),

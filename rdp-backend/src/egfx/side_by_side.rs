@@ -22,9 +22,15 @@ impl AvcJob<'_> {
             };
             encoder.encode(&a.shadow, self.key_frame).map(Picture::Avc444)
         } else {
+            // The chooser moves a run whose frames cost too much to camera mode (with a key
+            // frame): a new encoder then.
+            let camera = a.chooser.cheapest();
+            if a.encoder.as_ref().is_some_and(|e| e.camera() != camera) {
+                a.encoder = None;
+            }
             let encoder = match a.encoder.as_mut() {
                 Some(e) => e,
-                None => a.encoder.insert(H264::for_surface(a.shadow.width, a.shadow.height)?),
+                None => a.encoder.insert(H264::for_surface(a.shadow.width, a.shadow.height, camera)?),
             };
             encoder.encode(&mut a.shadow, self.key_frame).map(Picture::Avc420)
         };
