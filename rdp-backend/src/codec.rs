@@ -193,23 +193,16 @@ impl Chooser {
         if self.streak >= LEAVE_CALM || !avc_allowed {
             return Choice::Clear { refresh: self.leave() };
         }
-        if self.lossy_too_costly() && !self.cheapest {
-            tracing::debug!(
-                lossy = ?self.lossy_cost.mean,
-                lossless = ?self.lossless_cost.mean,
-                "lossy frames cost too much CPU here: the cheaper motion search"
-            );
-            self.cheapest = true;
-            self.lossy_cost = Cost::default();
-            self.add_lossy(damage);
-            return Choice::Avc420 { key_frame: true };
-        }
         if self.lossy_too_costly() {
-            tracing::debug!(
-                lossy = ?self.lossy_cost.mean,
-                lossless = ?self.lossless_cost.mean,
-                "lossy frames cost too much CPU here: lossless for a while"
-            );
+            let (lossy, lossless) = (self.lossy_cost.mean, self.lossless_cost.mean);
+            if !self.cheapest {
+                tracing::debug!(?lossy, ?lossless, "lossy frames cost too much CPU here: the cheaper motion search");
+                self.cheapest = true;
+                self.lossy_cost = Cost::default();
+                self.add_lossy(damage);
+                return Choice::Avc420 { key_frame: true };
+            }
+            tracing::debug!(?lossy, ?lossless, "lossy frames cost too much CPU here: lossless for a while");
             self.held_off_until = Some(now + HOLD_OFF);
             return Choice::Clear { refresh: self.leave() };
         }
